@@ -1,0 +1,3 @@
+// trap executes unreachable.
+#include "funless.h"
+INVOKE { __builtin_trap(); }

@@ -1,0 +1,144 @@
+package wasm
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// PageSize is the size of one WebAssembly memory page.
+const PageSize = 65536
+
+// Limits bound one function's invocations. A zero field means "the
+// engine's default"; a field above the engine's maximum is refused with
+// ErrLimit instead of being silently lowered.
+type Limits struct {
+	MemoryPages    uint32        // linear memory limit, in 64 KiB pages
+	Timeout        time.Duration // wall-clock time per invocation
+	MaxInputBytes  int           // size of the JSON arguments
+	MaxOutputBytes int           // size of the JSON result
+	MaxLogBytes    int           // total log bytes kept per invocation
+}
+
+// Config configures an Engine. Zero fields take the documented defaults,
+// chosen for a small edge machine.
+type Config struct {
+	// CacheDir keeps compiled code across restarts. Empty: memory only.
+	CacheDir string
+	// Defaults apply to functions that ask for nothing (defaults: 2048 pages =
+	// 128 MiB, 60 s like FunLess, 6 MiB in, 6 MiB out, 64 KiB of logs).
+	Defaults Limits
+	// Maxima cap what a function may ask for (defaults: 16384 pages = 1 GiB,
+	// 15 min, 64 MiB in and out, 1 MiB of logs).
+	Maxima Limits
+	// MaxConcurrent invocations run at once (default 64); MaxQueue more wait
+	// (default 1024); beyond that Invoke fails fast with ErrBusy.
+	MaxConcurrent int
+	MaxQueue      int
+	// PoolIdle is how many idle instances of one funless function are kept
+	// warm (default 8); idle instances are closed after PoolIdleTTL (60 s).
+	PoolIdle    int
+	PoolIdleTTL time.Duration
+	// RecycleAfterCalls closes a reused instance after this many calls
+	// (default 10000); RecycleAbovePages closes it when its memory grew past
+	// this many pages (default 512 = 32 MiB).
+	RecycleAfterCalls int
+	RecycleAbovePages uint32
+	// CompilationWorkers compile one module in parallel (default: NumCPU).
+	CompilationWorkers int
+	// Interpreter forces wazero's interpreter (slower, compiles fast). On
+	// architectures without wazero's compiler it is used anyway.
+	Interpreter bool
+	// Outbound performs the guests' HTTP requests. Nil denies them all.
+	Outbound Outbound
+}
+
+// DefaultLimits are the limits of a function that asks for nothing.
+var DefaultLimits = Limits{
+	MemoryPages:    2048,
+	Timeout:        60 * time.Second,
+	MaxInputBytes:  6 << 20,
+	MaxOutputBytes: 6 << 20,
+	MaxLogBytes:    64 << 10,
+}
+
+// DefaultMaxima are the most a function may ask for unless the operator says otherwise.
+var DefaultMaxima = Limits{
+	MemoryPages:    16384,
+	Timeout:        15 * time.Minute,
+	MaxInputBytes:  64 << 20,
+	MaxOutputBytes: 64 << 20,
+	MaxLogBytes:    1 << 20,
+}
+
+func (l Limits) orElse(d Limits) Limits {
+	if l.MemoryPages == 0 {
+		l.MemoryPages = d.MemoryPages
+	}
+	if l.Timeout == 0 {
+		l.Timeout = d.Timeout
+	}
+	if l.MaxInputBytes == 0 {
+		l.MaxInputBytes = d.MaxInputBytes
+	}
+	if l.MaxOutputBytes == 0 {
+		l.MaxOutputBytes = d.MaxOutputBytes
+	}
+	if l.MaxLogBytes == 0 {
+		l.MaxLogBytes = d.MaxLogBytes
+	}
+	return l
+}
+
+// within reports the first limit of l that exceeds max.
+func (l Limits) within(max Limits) error {
+	switch {
+	case l.MemoryPages > max.MemoryPages:
+		return fmt.Errorf("%w: memory %d pages > %d", ErrLimit, l.MemoryPages, max.MemoryPages)
+	case l.Timeout > max.Timeout:
+		return fmt.Errorf("%w: timeout %s > %s", ErrLimit, l.Timeout, max.Timeout)
+	case l.MaxInputBytes > max.MaxInputBytes:
+		return fmt.Errorf("%w: input %d bytes > %d", ErrLimit, l.MaxInputBytes, max.MaxInputBytes)
+	case l.MaxOutputBytes > max.MaxOutputBytes:
+		return fmt.Errorf("%w: output %d bytes > %d", ErrLimit, l.MaxOutputBytes, max.MaxOutputBytes)
+	case l.MaxLogBytes > max.MaxLogBytes:
+		return fmt.Errorf("%w: logs %d bytes > %d", ErrLimit, l.MaxLogBytes, max.MaxLogBytes)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	c.Maxima = c.Maxima.orElse(DefaultMaxima)
+	// A default the operator did not set never exceeds the maximum they did set.
+	c.Defaults = c.Defaults.orElse(Limits{
+		MemoryPages:    min(DefaultLimits.MemoryPages, c.Maxima.MemoryPages),
+		Timeout:        min(DefaultLimits.Timeout, c.Maxima.Timeout),
+		MaxInputBytes:  min(DefaultLimits.MaxInputBytes, c.Maxima.MaxInputBytes),
+		MaxOutputBytes: min(DefaultLimits.MaxOutputBytes, c.Maxima.MaxOutputBytes),
+		MaxLogBytes:    min(DefaultLimits.MaxLogBytes, c.Maxima.MaxLogBytes),
+	})
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = 64
+	}
+	if c.MaxQueue < 0 {
+		c.MaxQueue = 0
+	} else if c.MaxQueue == 0 {
+		c.MaxQueue = 1024
+	}
+	if c.PoolIdle <= 0 {
+		c.PoolIdle = 8
+	}
+	if c.PoolIdleTTL <= 0 {
+		c.PoolIdleTTL = time.Minute
+	}
+	if c.RecycleAfterCalls <= 0 {
+		c.RecycleAfterCalls = 10000
+	}
+	if c.RecycleAbovePages == 0 {
+		c.RecycleAbovePages = 512
+	}
+	if c.CompilationWorkers <= 0 {
+		c.CompilationWorkers = runtime.NumCPU()
+	}
+	return c
+}
