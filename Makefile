@@ -7,6 +7,8 @@ WASM      := build/wasm
 GO_WASM   := GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w'
 CLANG     := clang --target=wasm32-wasi -O2 -s
 FUZZTIME  ?= 10s
+# Fuzz targets, as package:Target; `make test` runs each for FUZZTIME.
+FUZZ      := ./http/:FuzzParseUpload ./http/:FuzzDecodeJSON ./http/:FuzzValidName
 
 GO_REACTORS := hello sleep matrixmult server-reply network
 GO_COMMANDS := hello-wasi-go
@@ -48,6 +50,10 @@ $(WASM)/test/%.wasm: tests/functions/%.c tests/functions/funless.h
 test: deps examples testmodules
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 10m ./...
+	@for t in $(FUZZ); do \
+	  echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} >/dev/null || exit 1; \
+	done
 
 run: build examples
 	@bash scripts/run.sh

@@ -102,6 +102,9 @@ func (a *Actor) Do(ctx context.Context, req *wasm.OutboundRequest) *wasm.Outboun
 	}
 }
 
+// Queued is the number of requests waiting in the mailbox, for metrics.
+func (a *Actor) Queued() int { return len(a.mailbox) }
+
 // Stop ends the actor; requests waiting in the mailbox are answered ErrStopped.
 func (a *Actor) Stop() {
 	a.once.Do(func() {

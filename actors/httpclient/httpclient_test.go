@@ -1,0 +1,209 @@
+package httpclient_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/actors/httpclient"
+	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/wasm"
+	"github.com/edgefaas/edgefaas/wasm/egress"
+)
+
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+// rig is an engine whose guests' outbound requests go through the actor
+// and the egress policy.
+type rig struct {
+	engine *wasm.Engine
+	policy *egress.Client
+}
+
+func newRig(t *testing.T, cfg egress.Config) *rig {
+	t.Helper()
+	policy := egress.New(cfg)
+	actor := httpclient.Start(policy, 4, 16)
+	t.Cleanup(actor.Stop)
+	e, err := wasm.NewEngine(context.Background(), wasm.Config{Outbound: actor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return &rig{e, policy}
+}
+
+func (r *rig) invoke(t *testing.T, module, input string, hosts ...string) (json.RawMessage, error) {
+	t.Helper()
+	m, err := r.engine.Compile(context.Background(), testmodules.Read(t, module), wasm.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.engine.Invoke(context.Background(), m, wasm.Invocation{
+		Function: "test/" + module, Input: []byte(input), AllowedHosts: hosts,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.Output, nil
+}
+
+func server(t *testing.T, h http.HandlerFunc) (url, hostport string) {
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL, strings.TrimPrefix(s.URL, "http://")
+}
+
+func TestAllowedHostThroughActor(t *testing.T) {
+	hits := 0
+	url, host := server(t, func(w http.ResponseWriter, r *http.Request) { hits++; w.Write([]byte("pong")) })
+	r := newRig(t, egress.Config{AllowedNetworks: loopback})
+	out, err := r.invoke(t, "network", `{"url":"`+url+`/x","count":3}`, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Requests []struct{ Status, Bytes int }
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Requests) != 3 || got.Requests[0].Status != 200 || got.Requests[0].Bytes != 4 || hits != 3 {
+		t.Fatalf("output %s, %d hits", out, hits)
+	}
+	if n := r.policy.Count("http", "ok"); n != 3 {
+		t.Fatalf("%d ok requests counted", n)
+	}
+}
+
+func TestDenied(t *testing.T) {
+	hits := 0
+	url, host := server(t, func(w http.ResponseWriter, r *http.Request) { hits++ })
+	_, port, _ := net.SplitHostPort(host)
+	other, otherHost := server(t, func(w http.ResponseWriter, r *http.Request) { hits++ })
+	redirect, redirectHost := server(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other, http.StatusFound)
+	})
+	_ = otherHost
+	for _, tc := range []struct {
+		name    string
+		cfg     egress.Config
+		url     string
+		allowed []string
+		want    string
+	}{
+		{"not on the allow-list", egress.Config{AllowedNetworks: loopback}, url, nil, "host not allowed for this function: " + host},
+		{"loopback by IP", egress.Config{}, url, []string{host}, "address not allowed: 127.0.0.1 is an internal address"},
+		{"loopback by DNS name", egress.Config{}, "http://localhost:" + port, []string{"localhost"}, "is an internal address"},
+		{"redirect to a host not allowed", egress.Config{AllowedNetworks: loopback}, redirect, []string{redirectHost}, "host not allowed for this function: redirect to"},
+		{"link-local by IP", egress.Config{AllowedNetworks: loopback}, "http://169.254.169.254/latest", []string{"169.254.169.254"}, "169.254.169.254 is an internal address"},
+		{"not http", egress.Config{AllowedHosts: []string{"*"}}, "file:///etc/passwd", nil, "is not an http(s) URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, tc.cfg)
+			_, err := r.invoke(t, "network", `{"url":"`+tc.url+`","count":1}`, tc.allowed...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			if n := r.policy.Count("http", "denied") + r.policy.Count("http", "error"); n != 1 {
+				t.Fatalf("%d refusals counted", n)
+			}
+		})
+	}
+	if hits != 0 {
+		t.Fatalf("a denied request reached a server %d times", hits)
+	}
+}
+
+func TestTCPServerReply(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Write([]byte("echo: " + line))
+			c.Close()
+		}
+	}()
+	r := newRig(t, egress.Config{AllowedNetworks: loopback})
+	in := `{"address":"` + l.Addr().String() + `","message":"hi there"}`
+	out, err := r.invoke(t, "server-reply", in, l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != `{"reply":"echo: hi there"}` {
+		t.Fatalf("output %s", out)
+	}
+	if _, err := r.invoke(t, "server-reply", in); err == nil || !strings.Contains(err.Error(), "host not allowed") {
+		t.Fatalf("without a grant: %v", err)
+	}
+}
+
+// TestLegacyHTTPRequest: FunLess's __http_request works and never writes
+// more than its guest buffer (1024 bytes) holds.
+func TestLegacyHTTPRequest(t *testing.T) {
+	url, host := server(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(strings.Repeat("x", 5000))) })
+	r := newRig(t, egress.Config{AllowedNetworks: loopback})
+	out, err := r.invoke(t, "test/legacyhttp", `"`+url+`"`, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != `{"status":200,"len":1024}` {
+		t.Fatalf("output %s", out)
+	}
+	out, err = r.invoke(t, "test/legacyhttp", `"`+url+`"`)
+	if err != nil || string(out) != `{"status":0,"len":0}` {
+		t.Fatalf("denied legacy request: %s %v", out, err)
+	}
+}
+
+// TestMailboxFull: when the actor's mailbox is full, the answer is an
+// immediate ErrBusy, never a silent drop; accepted requests complete.
+func TestMailboxFull(t *testing.T) {
+	release := make(chan struct{})
+	var arrived atomic.Int32
+	url, host := server(t, func(w http.ResponseWriter, r *http.Request) { arrived.Add(1); <-release })
+	actor := httpclient.Start(egress.New(egress.Config{AllowedNetworks: loopback}), 1, 1)
+	defer actor.Stop()
+	req := &wasm.OutboundRequest{Method: "GET", URL: url, AllowedHosts: []string{host}}
+	answers := make(chan *wasm.OutboundResponse, 2)
+	go func() { answers <- actor.Do(context.Background(), req) }()
+	waitFor(t, func() bool { return arrived.Load() == 1 }) // the one worker is busy
+	go func() { answers <- actor.Do(context.Background(), req) }()
+	waitFor(t, func() bool { return actor.Queued() == 1 }) // the mailbox is full
+	if busy := actor.Do(context.Background(), req); busy.Err != httpclient.ErrBusy {
+		t.Fatalf("third request: %+v, want ErrBusy", busy)
+	}
+	close(release)
+	for range 2 {
+		if a := <-answers; a.Err != nil || a.Status != 200 {
+			t.Fatalf("accepted request: %+v", a)
+		}
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 10000 {
+		if cond() {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("condition never held")
+}

@@ -1,0 +1,34 @@
+// Command edgefaas is the one binary of the platform: the core node, the
+// worker node, the single-box development platform and the client.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "edgefaas",
+		Short: "Function-as-a-Service for private edge clouds",
+		Long: `edgefaas runs WebAssembly functions on your own machines: a core (API,
+storage, scheduling) and workers (run functions), from a server to a
+Raspberry Pi. Its HTTP API is FunLess-compatible.`,
+		Version:       version,
+		SilenceErrors: true,
+	}
+	root.AddCommand(coreCommand())
+	return root
+}
+
+func main() {
+	if err := rootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "edgefaas:", err)
+		os.Exit(1)
+	}
+}

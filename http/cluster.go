@@ -1,0 +1,117 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/edgefaas/edgefaas/storage"
+)
+
+// This file is the seam between the API and the cluster of workers. The API
+// stores functions and checks callers; the cluster runs code. Without a
+// cluster, invocation answers 503 "No worker available" and change
+// notifications are dropped.
+
+// InvokeRequest is one call of a stored function.
+type InvokeRequest struct {
+	// Function is the stored record: module, name, code hash, ABI, metadata
+	// (capacity, timeout, allowed hosts) and version.
+	Function storage.Function
+	// Args is the JSON object the client sent as "args" ({} if it sent none).
+	Args json.RawMessage
+	// Subject is the name of the caller, for logs and quotas.
+	Subject string
+}
+
+// InvokeResult is a successful call's output.
+type InvokeResult struct {
+	// Output is the function's JSON output; the API answers
+	// {"data": Output}. It must be valid JSON, or the API answers 500.
+	Output json.RawMessage
+}
+
+// Invoker runs functions. The cluster implements it; it must be safe for
+// concurrent use. Its errors map to HTTP statuses:
+//
+//	ErrNoWorker        503 {"errors":{"detail":"No worker available"}}
+//	*FunctionError     422 with the function's own message
+//	ErrBusy            429 with Retry-After: 1
+//	ErrTimeout         504
+//	context.Canceled   499-style: the client left, nothing is written
+//	anything else      500
+type Invoker interface {
+	Invoke(ctx context.Context, req InvokeRequest) (InvokeResult, error)
+}
+
+// Errors an Invoker returns (wrapped or not) to choose the HTTP status.
+var (
+	// ErrNoWorker means no connected worker can run the function (none at
+	// all, or none with enough free memory for its declared capacity).
+	ErrNoWorker = errors.New("No worker available")
+	// ErrBusy means workers exist but all are at their concurrency limit;
+	// the client should retry shortly.
+	ErrBusy = errors.New("all workers able to run this function are busy")
+	// ErrTimeout means the function did not finish within its timeout.
+	ErrTimeout = errors.New("function timed out")
+)
+
+// FunctionError is an error the function itself reported (funless ABI:
+// __insert_error then __invoke returning 1). It is the client's business,
+// not the platform's: 422 with Message as the detail.
+type FunctionError struct {
+	Message string
+}
+
+func (e *FunctionError) Error() string { return e.Message }
+
+// EventKind says what happened to a function.
+type EventKind string
+
+// Kinds of FunctionEvent.
+const (
+	FunctionCreated EventKind = "created"
+	FunctionUpdated EventKind = "updated" // new code and/or metadata, or its module renamed
+	FunctionDeleted EventKind = "deleted" // also for every function of a deleted module
+)
+
+// FunctionEvent tells the cluster about a committed change, so it can push
+// new code to workers and evict what is no longer used.
+type FunctionEvent struct {
+	Kind EventKind
+	// Function is the record after the change; for FunctionDeleted, the
+	// deleted record.
+	Function storage.Function
+	// Previous is the record before an update (its Hash is the code to
+	// evict, its Module the old module after a rename); nil otherwise.
+	Previous *storage.Function
+	// WaitForWorkers is the client's wait_for_workers (default true): when
+	// true the API waits for FunctionChanged to return before answering, and
+	// the notifier should wait until workers hold the code; when false it
+	// should only start the distribution.
+	WaitForWorkers bool
+}
+
+// Notifier is told about every committed function change. Its error is
+// logged and does not fail the request: the change is already durable and
+// workers also fetch missing code on demand.
+type Notifier interface {
+	FunctionChanged(ctx context.Context, ev FunctionEvent) error
+}
+
+// CodeSource gives code by its sha256 hex hash; *storage.Store implements
+// it. The cluster uses it to send code to workers that lack it.
+type CodeSource interface {
+	Code(hash string) ([]byte, error)
+}
+
+var _ CodeSource = (*storage.Store)(nil)
+
+// Cluster is everything the API needs from a cluster of workers.
+type Cluster interface {
+	Invoker
+	Notifier
+	// Ready returns nil when at least one worker is connected, else an error
+	// saying why not; /readyz answers 503 with it.
+	Ready() error
+}

@@ -1,0 +1,114 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/edgefaas/edgefaas/storage"
+)
+
+// CoreConfig configures RunCore, the whole core node's HTTP side.
+type CoreConfig struct {
+	// DataDir holds the database (DataDir/db) and the tokens file.
+	DataDir string
+	// HTTPAddr is the listen address, e.g. 127.0.0.1:4000; port 0 picks one
+	// (the chosen address is logged and passed to Listening).
+	HTTPAddr string
+	// MaxUploadBytes bounds uploaded code; 0 means DefaultMaxUploadBytes.
+	MaxUploadBytes int64
+	// Logger receives everything, pebble's lines included; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Cluster, if set, is called once storage is open to attach the workers;
+	// nil runs the API alone (invocations answer 503).
+	Cluster func(codes CodeSource) (Cluster, error)
+	// Listening, if set, is called with the bound address before serving.
+	Listening func(addr net.Addr)
+	// ShutdownGrace bounds how long in-flight requests may take to finish
+	// after ctx ends; 0 means 30 s.
+	ShutdownGrace time.Duration
+}
+
+// RunCore opens the storage in cfg.DataDir, creates the first tokens on the
+// first boot, serves the API on cfg.HTTPAddr until ctx ends, then lets
+// in-flight requests finish and closes the storage. It is the body of
+// `edgefaas core` and of the single-process development mode.
+func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.DataDir == "" {
+		return errors.New("no data directory given")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	store, err := storage.Open(filepath.Join(cfg.DataDir, "db"), log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	tokensPath := filepath.Join(cfg.DataDir, storage.TokensFileName)
+	created, err := store.Bootstrap(tokensPath)
+	if err != nil {
+		return fmt.Errorf("first-boot tokens: %w", err)
+	}
+	if created {
+		log.Info("first boot: wrote the admin and guest tokens; keep the file secret", "path", tokensPath)
+	}
+
+	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes}
+	if cfg.Cluster != nil {
+		cl, err := cfg.Cluster(store)
+		if err != nil {
+			return fmt.Errorf("start cluster: %w", err)
+		}
+		scfg.Invoker, scfg.Notifier, scfg.Ready = cl, cl, cl.Ready
+	}
+	srv, err := New(scfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	log.Info("core listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+	if cfg.Listening != nil {
+		cfg.Listening(ln.Addr())
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	grace := cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = 30 * time.Second
+	}
+	log.Info("shutting down: waiting for in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests did not finish in time", "err", err)
+	}
+	if err := <-served; err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,535 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/edgefaas/edgefaas/storage"
+	"github.com/edgefaas/edgefaas/wasm"
+)
+
+// routes builds the router: FunLess's v1 API plus edgefaas's additions.
+func (s *Server) routes() *httprouter.Router {
+	r := httprouter.New()
+	s.router = r
+	r.HandleMethodNotAllowed = true
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.wrap("unmatched", public, func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("Not Found: no endpoint %s %s", req.Method, req.URL.Path))
+		})(w, req, nil)
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.wrap("unmatched", public, func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method Not Allowed: %s is not supported on %s (allowed: %s)", req.Method, req.URL.Path, w.Header().Get("Allow")))
+		})(w, req, nil)
+	})
+	r.PanicHandler = nil // wrap recovers
+
+	s.handle(http.MethodGet, "/v1/", public, s.root)
+	s.handle(http.MethodGet, "/healthz", public, s.healthz)
+	s.handle(http.MethodGet, "/readyz", public, s.readyz)
+	metricsAccess := user
+	if s.cfg.PublicMetrics {
+		metricsAccess = public
+	}
+	prom := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}})
+	s.handle(http.MethodGet, "/metrics", metricsAccess, func(c *call) error { prom.ServeHTTP(c.w, c.r); return nil })
+
+	s.handle(http.MethodGet, "/v1/admin/subjects", admin, s.listSubjects)
+	s.handle(http.MethodPost, "/v1/admin/subjects", admin, s.createSubject)
+	s.handle(http.MethodPut, "/v1/admin/subjects/:name", admin, s.rotateSubject)
+	s.handle(http.MethodDelete, "/v1/admin/subjects/:name", admin, s.revokeSubject)
+
+	s.handle(http.MethodGet, "/v1/fn", user, s.listModules)
+	s.handle(http.MethodPost, "/v1/fn", user, s.createModule)
+	s.handle(http.MethodGet, "/v1/fn/:mod", user, s.getModule)
+	s.handle(http.MethodPut, "/v1/fn/:mod", user, s.renameModule)
+	s.handle(http.MethodDelete, "/v1/fn/:mod", user, s.deleteModule)
+	s.handle(http.MethodPost, "/v1/fn/:mod", user, s.createFunction)
+	s.handle(http.MethodGet, "/v1/fn/:mod/:fn", user, s.getFunction)
+	s.handle(http.MethodPut, "/v1/fn/:mod/:fn", user, s.updateFunction)
+	s.handle(http.MethodDelete, "/v1/fn/:mod/:fn", user, s.deleteFunction)
+	s.handle(http.MethodPost, "/v1/fn/:mod/:fn", user, s.invoke)
+	return r
+}
+
+// slogPrinter adapts the logger to promhttp's error log.
+type slogPrinter struct{ s *Server }
+
+func (p slogPrinter) Println(v ...any) { p.s.log.Warn("metrics: " + fmt.Sprint(v...)) }
+
+// ---- public ----
+
+func (s *Server) root(c *call) error {
+	c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(c.w, "edgefaas is up and running\n")
+	return nil
+}
+
+func (s *Server) healthz(c *call) error {
+	c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(c.w, "ok\n")
+	return nil
+}
+
+func (s *Server) readyz(c *call) error {
+	select {
+	case <-s.stopping:
+		return errorf(http.StatusServiceUnavailable, "Not ready: the core is shutting down")
+	default:
+	}
+	if _, err := s.cfg.Store.GetModule(storage.DefaultModule); err != nil {
+		return errorf(http.StatusServiceUnavailable, "Not ready: storage is not readable: %v", err)
+	}
+	if _, err := s.cfg.Store.Stats(); err != nil {
+		return errorf(http.StatusServiceUnavailable, "Not ready: storage is not readable: %v", err)
+	}
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			return errorf(http.StatusServiceUnavailable, "Not ready: %v", err)
+		}
+	}
+	c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(c.w, "ready\n")
+	return nil
+}
+
+// ---- subjects (admin) ----
+
+type subjectView struct {
+	Name    string `json:"name"`
+	Admin   bool   `json:"admin"`
+	Revoked bool   `json:"revoked"`
+}
+
+type tokenView struct {
+	Name  string `json:"name"`
+	Token string `json:"token"`
+}
+
+func (s *Server) listSubjects(c *call) error {
+	subs, err := s.cfg.Store.ListSubjects()
+	if err != nil {
+		return err
+	}
+	out := make([]subjectView, 0, len(subs))
+	for _, sub := range subs {
+		out = append(out, subjectView{Name: sub.Name, Admin: sub.Admin, Revoked: sub.Revoked()})
+	}
+	writeJSON(c.w, http.StatusOK, data(out))
+	return nil
+}
+
+func (s *Server) createSubject(c *call) error {
+	raw, err := readBody(c, maxJSONBodyBytes)
+	if err != nil {
+		return err
+	}
+	name, err := decodeNamed(raw, "subject", "subject")
+	if err != nil {
+		return err
+	}
+	token, err := s.cfg.Store.CreateSubject(name, false)
+	if errors.Is(err, storage.ErrExists) {
+		return errorf(http.StatusConflict, "Conflict: subject %q already exists; rotate its token with PUT /v1/admin/subjects/%s", name, name)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusCreated, data(tokenView{Name: name, Token: token}))
+	return nil
+}
+
+func (s *Server) rotateSubject(c *call) error {
+	name := c.ps.ByName("name")
+	token, err := s.cfg.Store.RotateToken(name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorf(http.StatusNotFound, "Not Found: subject %q does not exist", name)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, data(tokenView{Name: name, Token: token}))
+	return nil
+}
+
+func (s *Server) revokeSubject(c *call) error {
+	name := c.ps.ByName("name")
+	err := s.cfg.Store.RevokeToken(name)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return errorf(http.StatusNotFound, "Not Found: subject %q does not exist", name)
+	case errors.Is(err, storage.ErrAdminRevoke):
+		return errorf(http.StatusBadRequest, "Bad Request: subject %q is an admin; its token cannot be revoked, rotate it with PUT /v1/admin/subjects/%s", name, name)
+	case err != nil:
+		return err
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- modules ----
+
+type nameView struct {
+	Name string `json:"name"`
+}
+
+type moduleView struct {
+	Name      string     `json:"name"`
+	Functions []nameView `json:"functions"`
+}
+
+// visibleModule reports whether sub may see and change module m: admins see
+// everything, everyone sees the default module, others their own modules.
+func visibleModule(sub storage.Subject, m storage.Module) bool {
+	return sub.Admin || m.Name == storage.DefaultModule || m.Owner == sub.Name
+}
+
+// visibleFunction reports whether sub may see function f of a module it can
+// see: in the default module only its creator (and admins) can.
+func visibleFunction(sub storage.Subject, f storage.Function) bool {
+	return sub.Admin || f.Module != storage.DefaultModule || f.Owner == sub.Name
+}
+
+// loadModule returns the :mod module if the caller may see it, else 404
+// (not 403, so that names of other subjects' modules do not leak).
+func (s *Server) loadModule(c *call) (storage.Module, error) {
+	name := c.ps.ByName("mod")
+	m, err := s.cfg.Store.GetModule(name)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && !visibleModule(c.subject, m) {
+		return storage.Module{}, errorf(http.StatusNotFound, "Not Found: module %q does not exist", name)
+	}
+	return m, err
+}
+
+// loadFunction returns the :mod/:fn function if the caller may see it.
+func (s *Server) loadFunction(c *call) (storage.Function, error) {
+	m, err := s.loadModule(c)
+	if err != nil {
+		return storage.Function{}, err
+	}
+	name := c.ps.ByName("fn")
+	f, err := s.cfg.Store.GetFunction(m.Name, name)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && !visibleFunction(c.subject, f) {
+		return storage.Function{}, errorf(http.StatusNotFound, "Not Found: function %q does not exist in module %q", name, m.Name)
+	}
+	return f, err
+}
+
+func (s *Server) listModules(c *call) error {
+	mods, err := s.cfg.Store.ListModules()
+	if err != nil {
+		return err
+	}
+	out := []nameView{}
+	for _, m := range mods {
+		if visibleModule(c.subject, m) {
+			out = append(out, nameView{Name: m.Name})
+		}
+	}
+	writeJSON(c.w, http.StatusOK, data(out))
+	return nil
+}
+
+func (s *Server) createModule(c *call) error {
+	raw, err := readBody(c, maxJSONBodyBytes)
+	if err != nil {
+		return err
+	}
+	name, err := decodeNamed(raw, "module", "module")
+	if err != nil {
+		return err
+	}
+	_, err = s.cfg.Store.CreateModule(name, c.subject.Name)
+	if errors.Is(err, storage.ErrExists) {
+		return errorf(http.StatusConflict, "Conflict: module %q already exists; choose another name", name)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusCreated, data(nameView{Name: name}))
+	return nil
+}
+
+func (s *Server) getModule(c *call) error {
+	m, err := s.loadModule(c)
+	if err != nil {
+		return err
+	}
+	fns, err := s.cfg.Store.ListFunctions(m.Name)
+	if err != nil {
+		return err
+	}
+	out := moduleView{Name: m.Name, Functions: []nameView{}}
+	for _, f := range fns {
+		if visibleFunction(c.subject, f) {
+			out.Functions = append(out.Functions, nameView{Name: f.Name})
+		}
+	}
+	writeJSON(c.w, http.StatusOK, data(out))
+	return nil
+}
+
+func (s *Server) renameModule(c *call) error {
+	m, err := s.loadModule(c)
+	if err != nil {
+		return err
+	}
+	raw, err := readBody(c, maxJSONBodyBytes)
+	if err != nil {
+		return err
+	}
+	to, err := decodeNamed(raw, "module", "module")
+	if err != nil {
+		return err
+	}
+	changes, err := s.cfg.Store.RenameModule(m.Name, to)
+	switch {
+	case errors.Is(err, storage.ErrDefaultModule):
+		return errorf(http.StatusBadRequest, "Bad Request: the default module _ cannot be renamed, and no module can be renamed to _")
+	case errors.Is(err, storage.ErrExists):
+		return errorf(http.StatusConflict, "Conflict: module %q already exists; choose another name", to)
+	case errors.Is(err, storage.ErrNotFound):
+		return errorf(http.StatusNotFound, "Not Found: module %q does not exist", m.Name)
+	case err != nil:
+		return err
+	}
+	for _, ch := range changes {
+		s.notify(c.r.Context(), FunctionEvent{Kind: FunctionUpdated, Function: *ch.New, Previous: ch.Old, WaitForWorkers: true})
+	}
+	writeJSON(c.w, http.StatusOK, data(nameView{Name: to}))
+	return nil
+}
+
+func (s *Server) deleteModule(c *call) error {
+	m, err := s.loadModule(c)
+	if err != nil {
+		return err
+	}
+	fns, err := s.cfg.Store.DeleteModule(m.Name)
+	switch {
+	case errors.Is(err, storage.ErrDefaultModule):
+		return errorf(http.StatusBadRequest, "Bad Request: the default module _ cannot be deleted")
+	case errors.Is(err, storage.ErrNotFound):
+		return errorf(http.StatusNotFound, "Not Found: module %q does not exist", m.Name)
+	case err != nil:
+		return err
+	}
+	for _, f := range fns {
+		s.notify(c.r.Context(), FunctionEvent{Kind: FunctionDeleted, Function: f, WaitForWorkers: true})
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- functions ----
+
+// functionView is the record GET /v1/fn/:mod/:fn answers with; it is a
+// superset of FunLess's {"name"}.
+func functionView(f storage.Function) storage.Function {
+	if f.Metadata.AllowedHosts == nil {
+		f.Metadata.AllowedHosts = []string{}
+	}
+	return f
+}
+
+// readUpload bounds the body and decodes the multipart upload.
+func (s *Server) readUpload(c *call) (upload, error) {
+	max := s.cfg.MaxUploadBytes
+	if c.r.ContentLength > max+uploadOverhead {
+		return upload{}, errorf(http.StatusRequestEntityTooLarge, "Request Entity Too Large: the body is %d bytes, the code limit is %d bytes", c.r.ContentLength, max)
+	}
+	body := http.MaxBytesReader(c.w, c.r.Body, max+uploadOverhead)
+	return parseUpload(c.r.Header.Get("Content-Type"), body, max)
+}
+
+// inspect validates uploaded code: Wasm, compiles, supported ABI.
+func (s *Server) inspect(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
+	if len(code) == 0 {
+		return wasm.ModuleInfo{}, errorf(http.StatusBadRequest, "Bad Request: the code field is empty; attach the .wasm file as the multipart field \"code\"")
+	}
+	info, err := wasm.Inspect(ctx, code)
+	if errors.Is(err, wasm.ErrNotWasm) || errors.Is(err, wasm.ErrCompile) || errors.Is(err, wasm.ErrUnsupportedABI) {
+		return info, errorf(http.StatusBadRequest, "Bad Request: the code is refused: %v", err)
+	}
+	if err != nil {
+		return info, fmt.Errorf("inspect uploaded code: %w", err)
+	}
+	return info, nil
+}
+
+func (s *Server) createFunction(c *call) error {
+	m, err := s.loadModule(c)
+	if err != nil {
+		return err
+	}
+	up, err := s.readUpload(c)
+	if err != nil {
+		return err
+	}
+	if up.Name == nil {
+		return errorf(http.StatusBadRequest, "Bad Request: the multipart field \"name\" (the function's name) is missing")
+	}
+	if err := storage.CheckName("function", *up.Name); err != nil {
+		return errorf(http.StatusBadRequest, "Bad Request: %v", err)
+	}
+	if up.Code == nil {
+		return errorf(http.StatusBadRequest, "Bad Request: the multipart field \"code\" (the .wasm file) is missing")
+	}
+	info, err := s.inspect(c.r.Context(), up.Code)
+	if err != nil {
+		return err
+	}
+	var md storage.Metadata
+	if up.Metadata != nil {
+		md = *up.Metadata
+	}
+	f, err := s.cfg.Store.CreateFunction(storage.NewFunction{
+		Module: m.Name, Name: *up.Name, Owner: c.subject.Name,
+		Code: up.Code, ABI: string(info.ABI), Metadata: md,
+	})
+	if errors.Is(err, storage.ErrExists) {
+		return errorf(http.StatusConflict, "Conflict: function %q already exists in module %q; update it with PUT /v1/fn/%s/%s", *up.Name, m.Name, m.Name, *up.Name)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorf(http.StatusNotFound, "Not Found: module %q does not exist", m.Name)
+	}
+	if err != nil {
+		return err
+	}
+	s.notify(c.r.Context(), FunctionEvent{Kind: FunctionCreated, Function: f, WaitForWorkers: up.WaitForWorkers})
+	writeJSON(c.w, http.StatusCreated, data(functionView(f)))
+	return nil
+}
+
+func (s *Server) getFunction(c *call) error {
+	f, err := s.loadFunction(c)
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, data(functionView(f)))
+	return nil
+}
+
+func (s *Server) updateFunction(c *call) error {
+	f, err := s.loadFunction(c)
+	if err != nil {
+		return err
+	}
+	up, err := s.readUpload(c)
+	if err != nil {
+		return err
+	}
+	if up.Name != nil && *up.Name != f.Name {
+		return errorf(http.StatusBadRequest, "Bad Request: the multipart field \"name\" is %q but the path names function %q; functions cannot be renamed", *up.Name, f.Name)
+	}
+	if up.Code == nil && up.Metadata == nil {
+		return errorf(http.StatusBadRequest, "Bad Request: nothing to update: send the field \"code\" (a .wasm file) and/or \"metadata\"")
+	}
+	u := storage.FunctionUpdate{Metadata: up.Metadata}
+	if up.Code != nil {
+		info, err := s.inspect(c.r.Context(), up.Code)
+		if err != nil {
+			return err
+		}
+		u.Code, u.ABI = up.Code, string(info.ABI)
+	}
+	ch, err := s.cfg.Store.UpdateFunction(f.Module, f.Name, u)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorf(http.StatusNotFound, "Not Found: function %q does not exist in module %q", f.Name, f.Module)
+	}
+	if err != nil {
+		return err
+	}
+	s.notify(c.r.Context(), FunctionEvent{Kind: FunctionUpdated, Function: *ch.New, Previous: ch.Old, WaitForWorkers: up.WaitForWorkers})
+	writeJSON(c.w, http.StatusOK, data(functionView(*ch.New)))
+	return nil
+}
+
+func (s *Server) deleteFunction(c *call) error {
+	f, err := s.loadFunction(c)
+	if err != nil {
+		return err
+	}
+	deleted, err := s.cfg.Store.DeleteFunction(f.Module, f.Name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorf(http.StatusNotFound, "Not Found: function %q does not exist in module %q", f.Name, f.Module)
+	}
+	if err != nil {
+		return err
+	}
+	s.notify(c.r.Context(), FunctionEvent{Kind: FunctionDeleted, Function: deleted, WaitForWorkers: true})
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// notify tells the cluster about a committed change. Failures are logged:
+// the change is durable and workers fetch missing code on demand.
+func (s *Server) notify(ctx context.Context, ev FunctionEvent) {
+	if s.cfg.Notifier == nil {
+		return
+	}
+	if err := s.cfg.Notifier.FunctionChanged(ctx, ev); err != nil {
+		s.log.Warn("could not tell workers about a function change",
+			"kind", ev.Kind, "module", ev.Function.Module, "function", ev.Function.Name, "err", err)
+	}
+}
+
+func (s *Server) invoke(c *call) error {
+	f, err := s.loadFunction(c)
+	if err != nil {
+		return err
+	}
+	raw, err := readBody(c, s.cfg.MaxArgsBytes)
+	if err != nil {
+		return err
+	}
+	args, err := decodeArgs(raw)
+	if err != nil {
+		return err
+	}
+	if s.cfg.Invoker == nil {
+		return errorf(http.StatusServiceUnavailable, "%s", ErrNoWorker.Error())
+	}
+	res, err := s.cfg.Invoker.Invoke(c.r.Context(), InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
+	if err != nil {
+		return s.invokeError(c, f, err)
+	}
+	if !json.Valid(res.Output) {
+		s.log.Error("function output is not JSON", "module", f.Module, "function", f.Name, "bytes", len(res.Output))
+		return errorf(http.StatusInternalServerError, "Internal Server Error: function %s/%s returned output that is not valid JSON", f.Module, f.Name)
+	}
+	body := make([]byte, 0, len(res.Output)+10)
+	body = append(append(append(body, `{"data":`...), res.Output...), "}\n"...)
+	c.w.Header().Set("Content-Type", "application/json")
+	c.w.WriteHeader(http.StatusOK)
+	c.w.Write(body)
+	return nil
+}
+
+// invokeError maps an Invoker error to its status (see Invoker).
+func (s *Server) invokeError(c *call, f storage.Function, err error) error {
+	var fe *FunctionError
+	switch {
+	case errors.As(err, &fe):
+		return errorf(http.StatusUnprocessableEntity, "%s", fe.Message)
+	case errors.Is(err, ErrNoWorker):
+		return errorf(http.StatusServiceUnavailable, "%s", ErrNoWorker.Error())
+	case errors.Is(err, ErrBusy):
+		return &apiError{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"1"}},
+			detail: fmt.Sprintf("Too Many Requests: every worker able to run %s/%s is busy; retry shortly", f.Module, f.Name)}
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return errorf(http.StatusGatewayTimeout, "Gateway Timeout: function %s/%s did not finish within its timeout", f.Module, f.Name)
+	case errors.Is(err, context.Canceled) && c.r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		return errorf(499, "client closed the request")
+	}
+	return fmt.Errorf("invoke %s/%s: %w", f.Module, f.Name, err)
+}

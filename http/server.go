@@ -1,0 +1,131 @@
+// Package api is the core's HTTP API: FunLess's REST API v1 (same paths,
+// bodies, status codes and error shapes) plus ownership of modules, token
+// management, function records, health, readiness and Prometheus metrics.
+// It stores through package storage and runs functions through an Invoker
+// that the cluster provides.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/edgefaas/edgefaas/storage"
+)
+
+// Default limits.
+const (
+	// DefaultMaxUploadBytes bounds a function's code (413 above it).
+	DefaultMaxUploadBytes = 64 << 20
+	// DefaultMaxArgsBytes bounds an invocation's body.
+	DefaultMaxArgsBytes = 6 << 20
+	// maxJSONBodyBytes bounds the small JSON bodies (modules, subjects).
+	maxJSONBodyBytes = 64 << 10
+)
+
+// Config assembles a Server. Store is required; everything else has a
+// working default.
+type Config struct {
+	// Store is the open database; the Server does not close it.
+	Store *storage.Store
+	// Logger receives request errors and panics; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxUploadBytes bounds uploaded code; 0 means DefaultMaxUploadBytes.
+	MaxUploadBytes int64
+	// MaxArgsBytes bounds an invocation body; 0 means DefaultMaxArgsBytes.
+	MaxArgsBytes int64
+	// Invoker runs functions; nil answers every invocation with 503
+	// "No worker available".
+	Invoker Invoker
+	// Notifier hears about function changes; nil drops them.
+	Notifier Notifier
+	// Ready, if set, is consulted by /readyz after the storage check (the
+	// cluster's "at least one worker"); nil means ready once storage is open.
+	Ready func() error
+	// PublicMetrics serves /metrics without a token, as FunLess does. By
+	// default any valid token is required.
+	PublicMetrics bool
+}
+
+// Server is the core's HTTP API over one store.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	router   *httprouter.Router
+	reg      *prometheus.Registry
+	metrics  *httpMetrics
+	srv      *http.Server
+	stopping chan struct{}
+}
+
+// New builds the API handler and its metrics registry.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("api: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if cfg.MaxArgsBytes <= 0 {
+		cfg.MaxArgsBytes = DefaultMaxArgsBytes
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), stopping: make(chan struct{})}
+	s.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		storeCollector{store: cfg.Store, log: cfg.Logger},
+	)
+	s.metrics = newHTTPMetrics(s.reg)
+	s.router = s.routes()
+	s.srv = &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Handler returns the API as an http.Handler, for embedding.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Registry returns the Prometheus registry /metrics serves, so other parts
+// of the core (the cluster's invocation metrics) can register there.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Serve answers requests on ln until Shutdown; it returns nil after a clean
+// shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests to
+// finish, or for ctx to end (then it closes the remaining connections).
+func (s *Server) Shutdown(ctx context.Context) error {
+	select {
+	case <-s.stopping:
+	default:
+		close(s.stopping)
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
