@@ -38,6 +38,8 @@ type InvokeResult struct {
 //	*FunctionError     422 with the function's own message
 //	ErrBusy            429 with Retry-After: 1
 //	ErrTimeout         504
+//	ErrWorkerLost      503 with the error's text
+//	*RuntimeError      500 with its message
 //	context.Canceled   499-style: the client left, nothing is written
 //	anything else      500
 type Invoker interface {
@@ -54,7 +56,19 @@ var (
 	ErrBusy = errors.New("all workers able to run this function are busy")
 	// ErrTimeout means the function did not finish within its timeout.
 	ErrTimeout = errors.New("function timed out")
+	// ErrWorkerLost means the worker running the call went down before it
+	// answered; the call may or may not have run. 503 with the error's text.
+	ErrWorkerLost = errors.New("worker lost")
 )
+
+// RuntimeError is a failure of the function in the platform's sandbox
+// (trap, memory or output limit, output not JSON): 500 with Message as the
+// detail, since it is what the function's author needs to see.
+type RuntimeError struct {
+	Message string
+}
+
+func (e *RuntimeError) Error() string { return e.Message }
 
 // FunctionError is an error the function itself reported (funless ABI:
 // __insert_error then __invoke returning 1). It is the client's business,

@@ -26,8 +26,10 @@ type CoreConfig struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// Cluster, if set, is called once storage is open to attach the workers;
-	// nil runs the API alone (invocations answer 503).
-	Cluster func(codes CodeSource) (Cluster, error)
+	// nil runs the API alone (invocations answer 503). If the cluster also
+	// implements Nodes, /v1/nodes uses it; if it has a Stop method, it is
+	// called after the HTTP server has shut down, before storage closes.
+	Cluster func(store *storage.Store) (Cluster, error)
 	// Listening, if set, is called with the bound address before serving.
 	Listening func(addr net.Addr)
 	// ShutdownGrace bounds how long in-flight requests may take to finish
@@ -75,6 +77,12 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 			return fmt.Errorf("start cluster: %w", err)
 		}
 		scfg.Invoker, scfg.Notifier, scfg.Ready = cl, cl, cl.Ready
+		if n, ok := cl.(Nodes); ok {
+			scfg.Nodes = n
+		}
+		if st, ok := cl.(interface{ Stop() }); ok {
+			defer st.Stop()
+		}
 	}
 	srv, err := New(scfg)
 	if err != nil {

@@ -47,6 +47,9 @@ func (s *Server) routes() *httprouter.Router {
 	s.handle(http.MethodPut, "/v1/admin/subjects/:name", admin, s.rotateSubject)
 	s.handle(http.MethodDelete, "/v1/admin/subjects/:name", admin, s.revokeSubject)
 
+	s.handle(http.MethodGet, "/v1/nodes", user, s.listNodes)
+	s.handle(http.MethodPost, "/v1/nodes", admin, s.connectNode)
+
 	s.handle(http.MethodGet, "/v1/fn", user, s.listModules)
 	s.handle(http.MethodPost, "/v1/fn", user, s.createModule)
 	s.handle(http.MethodGet, "/v1/fn/:mod", user, s.getModule)
@@ -517,9 +520,15 @@ func (s *Server) invoke(c *call) error {
 // invokeError maps an Invoker error to its status (see Invoker).
 func (s *Server) invokeError(c *call, f storage.Function, err error) error {
 	var fe *FunctionError
+	var re *RuntimeError
 	switch {
 	case errors.As(err, &fe):
 		return errorf(http.StatusUnprocessableEntity, "%s", fe.Message)
+	case errors.As(err, &re):
+		s.log.Warn("function failed", "module", f.Module, "function", f.Name, "err", re.Message)
+		return errorf(http.StatusInternalServerError, "function %s/%s failed: %s", f.Module, f.Name, re.Message)
+	case errors.Is(err, ErrWorkerLost):
+		return errorf(http.StatusServiceUnavailable, "%s", err.Error())
 	case errors.Is(err, ErrNoWorker):
 		return errorf(http.StatusServiceUnavailable, "%s", ErrNoWorker.Error())
 	case errors.Is(err, ErrBusy):

@@ -50,6 +50,8 @@ type Config struct {
 	// Ready, if set, is consulted by /readyz after the storage check (the
 	// cluster's "at least one worker"); nil means ready once storage is open.
 	Ready func() error
+	// Nodes lists and attaches workers; nil: GET /v1/nodes is empty.
+	Nodes Nodes
 	// PublicMetrics serves /metrics without a token, as FunLess does. By
 	// default any valid token is required.
 	PublicMetrics bool

@@ -214,6 +214,27 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, key
 	return m, nil
 }
 
+// Lookup returns the module compiled before for hash and the memory limit
+// of limits, without the code: the hot path of a worker that already has
+// the version.
+func (e *Engine) Lookup(hash string, limits Limits) (*Module, bool) {
+	limits = limits.orElse(e.cfg.Defaults)
+	if limits.within(e.cfg.Maxima) != nil {
+		return nil, false
+	}
+	e.mu.Lock()
+	c, ok := e.modules[moduleKey{hash, limits.MemoryPages}]
+	e.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	<-c.done
+	if c.err != nil {
+		return nil, false
+	}
+	return c.mod.withLimits(limits), true
+}
+
 // withLimits returns a view of m with other non-memory limits; the
 // compiled code and warm instances are shared.
 func (m *Module) withLimits(l Limits) *Module {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"github.com/spf13/pflag"
 
 	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/nodes"
+	"github.com/edgefaas/edgefaas/storage"
 )
 
 // coreCommand builds `edgefaas core`: the API and storage node.
@@ -21,11 +22,15 @@ func coreCommand() *cobra.Command {
 		dataDir        string
 		httpAddr       string
 		maxUploadBytes int64
+		node           nodeFlags
+		withWorker     bool
+		worker         workerFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "core",
 		Short: "Run the core node: the HTTP API and the function store",
-		Long: `Run the core node: FunLess's REST API v1 and the function store.
+		Long: `Run the core node: FunLess's REST API v1, the function store, and the
+ergo node workers join (--node-addr, default 127.0.0.1:4001).
 
 Every flag can also be set with an EDGEFAAS_* environment variable named after
 it (--data-dir is EDGEFAAS_DATA_DIR); a flag given on the command line wins.
@@ -38,7 +43,22 @@ store is closed.`,
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
-			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			logger, err := node.logger()
+			if err != nil {
+				return err
+			}
+			ncfg, err := node.config(dataDir, logger, true)
+			if err != nil {
+				return err
+			}
+			var wcfg *nodes.WorkerConfig
+			if withWorker {
+				w, err := worker.config(ncfg)
+				if err != nil {
+					return err
+				}
+				wcfg = &w
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return api.RunCore(ctx, api.CoreConfig{
@@ -46,12 +66,18 @@ store is closed.`,
 				HTTPAddr:       httpAddr,
 				MaxUploadBytes: maxUploadBytes,
 				Logger:         logger,
+				Cluster: func(store *storage.Store) (api.Cluster, error) {
+					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg})
+				},
 			})
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "directory for the database and the tokens file")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:4000", "address the HTTP API listens on")
 	cmd.Flags().Int64Var(&maxUploadBytes, "max-upload-bytes", api.DefaultMaxUploadBytes, "largest accepted function code, in bytes (larger uploads get 413)")
+	node.register(cmd, "127.0.0.1:4001")
+	cmd.Flags().BoolVar(&withWorker, "with-worker", false, "also run a worker on this node (a single-box edge site; remote workers can still join)")
+	worker.register(cmd)
 	return cmd
 }
 

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/edgefaas/edgefaas/http/client"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -22,7 +24,11 @@ Raspberry Pi. Its HTTP API is FunLess-compatible.`,
 		Version:       version,
 		SilenceErrors: true,
 	}
-	root.AddCommand(coreCommand())
+	root.AddCommand(coreCommand(), workerCommand(), devCommand())
+	root.PersistentFlags().StringVarP(&globalFlags.host, "host", "H", "", "the core's address (default $EDGEFAAS_HOST, the config file, else "+client.DefaultHost+")")
+	root.PersistentFlags().StringVar(&globalFlags.token, "token", "", "the API token (default $EDGEFAAS_TOKEN, else the config file)")
+	root.PersistentFlags().StringVarP(&globalFlags.output, "output", "o", "table", "output format: table or json")
+	root.AddCommand(fnCommand(), modCommand(), adminCommand(), nodeCommand(), configCommand())
 	return root
 }
 

@@ -1,0 +1,63 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+
+	"github.com/edgefaas/edgefaas/actors/wire"
+	"github.com/edgefaas/edgefaas/wasm"
+)
+
+// Name is the cache process's registered name on a worker node.
+const Name = "cache"
+
+// Actor is the worker's cache process: it compiles the code cores push
+// (wire.Cache), acknowledges it (wire.Cached) and drops evicted versions
+// (wire.Evict). Compiling takes up to a second, so it happens off the
+// mailbox loop; the process never blocks.
+type Actor struct {
+	gen.Server
+	Store *Store
+	Node  string
+	Log   *slog.Logger
+}
+
+// HandleInfo handles Cache and Evict.
+func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	switch m := msg.(type) {
+	case wire.Cache:
+		go a.compile(p, m)
+	case wire.Evict:
+		a.Store.Evict(context.Background(), m.Hash)
+		a.Log.Debug("evicted", "hash", short(m.Hash), "node", a.Node)
+	default:
+		a.Log.Warn("cache: unexpected message", "type", fmt.Sprintf("%T", msg))
+	}
+	return gen.ServerStatusOK
+}
+
+func (a *Actor) compile(p *gen.ServerProcess, m wire.Cache) {
+	ack := wire.Cached{ID: m.ID, Node: a.Node, Hash: m.Hash}
+	if got := wasm.Hash(m.Code); got != m.Hash {
+		ack.Error = []byte("code does not match its hash " + short(m.Hash))
+	} else if _, err := a.Store.Put(context.Background(), m.Code, wasm.Limits{MemoryPages: uint32(m.MemoryPages)}); err != nil {
+		ack.Error = []byte(err.Error())
+		a.Log.Warn("compile failed", "hash", short(m.Hash), "node", a.Node, "err", err)
+	} else {
+		a.Log.Debug("cached", "hash", short(m.Hash), "node", a.Node)
+	}
+	if m.ReplyTo != (etf.Pid{}) {
+		p.Send(m.ReplyTo, ack)
+	}
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

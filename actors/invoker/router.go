@@ -1,0 +1,33 @@
+package invoker
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+
+	"github.com/edgefaas/edgefaas/actors/wire"
+)
+
+// RouterName is the registered name of the i-th invoker process.
+func RouterName(i int) string { return fmt.Sprintf("invoker_%d", i) }
+
+// Router is an invoker process: workers answer to it, and it hands each
+// answer to the goroutine that waits for it.
+type Router struct {
+	gen.Server
+	Pending *Pending
+	Log     *slog.Logger
+}
+
+// HandleInfo routes wire.Result.
+func (r *Router) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	switch m := msg.(type) {
+	case wire.Result:
+		r.Pending.Deliver(m)
+	default:
+		r.Log.Warn("invoker: unexpected message", "type", fmt.Sprintf("%T", msg))
+	}
+	return gen.ServerStatusOK
+}

@@ -1,0 +1,97 @@
+// Package reporter is the worker's reporter process: it tells every core it
+// knows the worker's architecture, free memory, load and compiled versions,
+// once a second and at once when the cache changes. A report to a core
+// that restarted reconnects to it (ergo reconnects lazily on send), so the
+// reporter is also how a worker finds its core again.
+package reporter
+
+import (
+	"log/slog"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+
+	"github.com/edgefaas/edgefaas/actors/cache"
+	"github.com/edgefaas/edgefaas/actors/runner"
+	"github.com/edgefaas/edgefaas/actors/wire"
+	"github.com/edgefaas/edgefaas/wasm"
+)
+
+// Name is the reporter's registered name on a worker node.
+const Name = "reporter"
+
+// SchedulerName is the core process reports go to.
+const SchedulerName = "scheduler"
+
+// Changed asks for a report now (sent locally when the cache changes).
+type Changed struct{}
+
+type tick struct{}
+
+// Actor reports the worker's state.
+type Actor struct {
+	gen.Server
+	Cores       []string // core node names
+	Engine      *wasm.Engine
+	Store       *cache.Store
+	Usage       *runner.Usage
+	Node        string
+	Tags        []string
+	TotalMemory int
+	MaxRunning  int
+	Host        string
+	Port        int
+	Interval    time.Duration
+	Log         *slog.Logger
+}
+
+// Init schedules the first report right away.
+func (a *Actor) Init(p *gen.ServerProcess, _ ...etf.Term) error {
+	if a.Interval <= 0 {
+		a.Interval = time.Second
+	}
+	p.Send(p.Self(), tick{})
+	return nil
+}
+
+// HandleInfo reports on every tick and on Changed.
+func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	switch m := msg.(type) {
+	case tick:
+		a.report(p)
+		p.SendAfter(p.Self(), tick{}, a.Interval)
+	case Changed:
+		a.report(p)
+	case wire.Join:
+		if !slices.Contains(a.Cores, m.Node) {
+			a.Cores = append(a.Cores, m.Node)
+			a.Log.Info("attached to core", "core", m.Node, "node", a.Node)
+		}
+		a.report(p)
+	}
+	return gen.ServerStatusOK
+}
+
+// Report is the worker's state now.
+func (a *Actor) Report() wire.Report {
+	s := a.Engine.Stats()
+	free := a.TotalMemory - int(a.Usage.Reserved.Load())
+	return wire.Report{
+		Node: a.Node, Arch: runtime.GOARCH, OS: runtime.GOOS, Tags: wire.JoinList(a.Tags),
+		TotalMemory: a.TotalMemory, FreeMemory: max(free, 0),
+		Running: s.Running, Queued: s.Queued, MaxRunning: a.MaxRunning,
+		Cached: wire.JoinList(a.Store.Hashes()), Host: a.Host, Port: a.Port,
+	}
+}
+
+func (a *Actor) report(p *gen.ServerProcess) {
+	r := a.Report()
+	for _, core := range a.Cores {
+		if err := p.Send(gen.ProcessID{Name: SchedulerName, Node: core}, r); err != nil {
+			a.Log.Debug("report not delivered", "core", core, "node", a.Node, "err", err)
+		}
+	}
+}

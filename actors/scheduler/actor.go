@@ -1,0 +1,83 @@
+package scheduler
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+
+	"github.com/edgefaas/edgefaas/actors/wire"
+)
+
+// Name is the scheduler's registered name on a core node; workers send
+// their reports to it.
+const Name = "scheduler"
+
+// Actor is the core's scheduler process, the only writer of the Table. It
+// monitors every worker node it hears from: a worker whose node goes down
+// (ergo's monitor fires within milliseconds of the connection dropping) or
+// that stops reporting for StaleAfter is removed at once, and OnDown fails
+// the invocations in flight there.
+type Actor struct {
+	gen.Server
+	Table      *Table
+	OnJoin     func(node string) // a worker appeared: push it code
+	OnDown     func(node string) // a worker is gone: answer its in-flight calls
+	StaleAfter time.Duration     // default 5 s
+	Log        *slog.Logger
+}
+
+type sweep struct{}
+
+// Init starts the staleness sweep.
+func (a *Actor) Init(p *gen.ServerProcess, _ ...etf.Term) error {
+	if a.StaleAfter <= 0 {
+		a.StaleAfter = 5 * time.Second
+	}
+	// A restarted scheduler lost its monitors: forget the workers, they
+	// are back within a report interval and monitored again.
+	for _, w := range a.Table.Workers() {
+		a.Table.Remove(w.Node)
+	}
+	p.SendAfter(p.Self(), sweep{}, a.StaleAfter/5)
+	return nil
+}
+
+// HandleInfo handles reports, node-down monitors and the sweep.
+func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	switch m := msg.(type) {
+	case wire.Report:
+		if a.Table.Update(m) {
+			if m.Node != p.NodeName() { // the single-box worker shares our node
+				p.MonitorNode(m.Node)
+			}
+			a.Log.Info("worker joined", "worker", m.Node, "arch", m.Arch, "memory", m.TotalMemory)
+			if a.OnJoin != nil {
+				a.OnJoin(m.Node)
+			}
+		}
+	case gen.MessageNodeDown:
+		a.down(m.Name, "node down")
+	case sweep:
+		for _, w := range a.Table.Workers() {
+			if time.Since(w.Seen) > a.StaleAfter {
+				a.down(w.Node, fmt.Sprintf("no report for %s", a.StaleAfter))
+			}
+		}
+		p.SendAfter(p.Self(), sweep{}, a.StaleAfter/5)
+	default:
+		a.Log.Warn("scheduler: unexpected message", "type", fmt.Sprintf("%T", msg))
+	}
+	return gen.ServerStatusOK
+}
+
+func (a *Actor) down(node, why string) {
+	if a.Table.Remove(node) {
+		a.Log.Warn("worker lost", "worker", node, "reason", why)
+	}
+	if a.OnDown != nil {
+		a.OnDown(node)
+	}
+}

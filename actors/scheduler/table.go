@@ -1,0 +1,174 @@
+// Package scheduler decides where an invocation runs. Table is the policy,
+// plain Go and safe for concurrent use, so the HTTP goroutines read it
+// without a message hop; Actor is the core's scheduler process, the only
+// writer, fed by workers' reports and node monitors.
+package scheduler
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgefaas/edgefaas/actors/wire"
+)
+
+// Worker is what the core knows of one worker node.
+type Worker struct {
+	Node        string    `json:"name"`
+	Arch        string    `json:"arch"`
+	OS          string    `json:"os"`
+	Tags        []string  `json:"tags,omitempty"`
+	TotalMemory int       `json:"total_memory"`
+	FreeMemory  int       `json:"free_memory"`
+	Running     int       `json:"running"`
+	Queued      int       `json:"queued"`
+	MaxRunning  int       `json:"max_running"`
+	InFlight    int       `json:"in_flight"` // sent by this core, not yet answered
+	Functions   []string  `json:"functions"` // hashes of compiled versions
+	Host        string    `json:"host"`
+	Port        int       `json:"port"`
+	Seen        time.Time `json:"last_report"`
+}
+
+type entry struct {
+	Worker
+	cached   map[string]bool
+	inFlight atomic.Int64
+}
+
+// Table is the set of live workers.
+type Table struct {
+	mu      sync.RWMutex
+	workers map[string]*entry
+}
+
+// NewTable returns an empty table.
+func NewTable() *Table { return &Table{workers: map[string]*entry{}} }
+
+// Update records a report; it returns true when the worker is new.
+func (t *Table) Update(r wire.Report) bool {
+	hashes := wire.SplitList(r.Cached)
+	cached := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		cached[h] = true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.workers[r.Node]
+	if !ok {
+		e = &entry{}
+		t.workers[r.Node] = e
+	}
+	e.Worker = Worker{
+		Node: r.Node, Arch: r.Arch, OS: r.OS, Tags: wire.SplitList(r.Tags),
+		TotalMemory: r.TotalMemory, FreeMemory: r.FreeMemory,
+		Running: r.Running, Queued: r.Queued, MaxRunning: r.MaxRunning,
+		Functions: hashes, Host: r.Host, Port: r.Port, Seen: time.Now(),
+	}
+	e.cached = cached
+	return !ok
+}
+
+// MarkCached records that node compiled hash, before its next report.
+func (t *Table) MarkCached(node, hash string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.workers[node]; ok && !e.cached[hash] {
+		e.cached[hash] = true
+		e.Functions = append(e.Functions, hash)
+	}
+}
+
+// Remove forgets a worker; it reports whether it was known.
+func (t *Table) Remove(node string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.workers[node]
+	delete(t.workers, node)
+	return ok
+}
+
+// Need is what an invocation requires of a worker.
+type Need struct {
+	Hash        string
+	MemoryBytes int             // declared capacity; 0: none declared
+	Tag         string          // FunLess's tag: only workers carrying it; "" any
+	Exclude     map[string]bool // workers already tried
+}
+
+// Pick chooses a worker: among those with enough free memory (and the tag),
+// prefer one that has the version compiled, then the least loaded (running
+// and queued there plus in flight from this core, relative to its
+// concurrency limit), then the one with the most free memory. It returns
+// false when no worker fits.
+func (t *Table) Pick(n Need) (node string, cached, ok bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var best *entry
+	bestCached, bestLoad := false, 0.0
+	for _, e := range t.workers {
+		if n.Exclude[e.Node] || e.FreeMemory < n.MemoryBytes {
+			continue
+		}
+		if n.Tag != "" && !slices.Contains(e.Tags, n.Tag) {
+			continue
+		}
+		c := e.cached[n.Hash]
+		load := float64(e.Running+e.Queued+int(e.inFlight.Load())) / float64(max(e.MaxRunning, 1))
+		better := best == nil ||
+			(c && !bestCached) ||
+			(c == bestCached && (load < bestLoad ||
+				(load == bestLoad && (e.FreeMemory > best.FreeMemory ||
+					(e.FreeMemory == best.FreeMemory && e.Node < best.Node)))))
+		if better {
+			best, bestCached, bestLoad = e, c, load
+		}
+	}
+	if best == nil {
+		return "", false, false
+	}
+	return best.Node, bestCached, true
+}
+
+// Started and Finished count this core's invocations in flight on node.
+func (t *Table) Started(node string)  { t.add(node, 1) }
+func (t *Table) Finished(node string) { t.add(node, -1) }
+
+func (t *Table) add(node string, d int64) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if e, ok := t.workers[node]; ok {
+		e.inFlight.Add(d)
+	}
+}
+
+// Workers lists the live workers, sorted by name.
+func (t *Table) Workers() []Worker {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]Worker, 0, len(t.workers))
+	for _, e := range t.workers {
+		w := e.Worker
+		w.InFlight = int(e.inFlight.Load())
+		w.Functions = slices.Clone(w.Functions)
+		out = append(out, w)
+	}
+	slices.SortFunc(out, func(a, b Worker) int {
+		if a.Node < b.Node {
+			return -1
+		}
+		if a.Node > b.Node {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Len is the number of live workers.
+func (t *Table) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.workers)
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/nodes"
+	"github.com/edgefaas/edgefaas/storage"
+)
+
+// devCommand builds `edgefaas dev`: the whole platform in one process, on
+// one ergo node, for a laptop or a single-box edge site.
+func devCommand() *cobra.Command {
+	var (
+		dataDir  string
+		httpAddr string
+		node     nodeFlags
+		worker   workerFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a core and a worker in one process (local development)",
+		Long: `Run the whole platform in one process: the core and a worker share one ergo
+node, so invocations cross no network hop. It prints the API address and
+where the tokens are, and writes the API host and the guest token to the
+client configuration so that 'edgefaas fn ...' works at once. Functions may
+reach loopback addresses (--allow-net 127.0.0.0/8) in this mode.`,
+		Example: `  edgefaas dev
+  edgefaas dev --data-dir /tmp/edge --http-addr 127.0.0.1:8080`,
+		Args:    cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd.Flags()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SilenceUsage = true
+			logger, err := node.logger()
+			if err != nil {
+				return err
+			}
+			ncfg, err := node.config(dataDir, logger, true)
+			if err != nil {
+				return err
+			}
+			wcfg, err := worker.config(ncfg)
+			if err != nil {
+				return err
+			}
+			if len(worker.allowNets) == 0 {
+				wcfg.Egress.AllowedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return api.RunCore(ctx, api.CoreConfig{
+				DataDir:  dataDir,
+				HTTPAddr: httpAddr,
+				Logger:   logger,
+				Cluster: func(store *storage.Store) (api.Cluster, error) {
+					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: &wcfg})
+				},
+				Listening: func(addr net.Addr) {
+					url := "http://" + addr.String()
+					tokens := filepath.Join(dataDir, storage.TokensFileName)
+					msg := fmt.Sprintf("edgefaas dev: API at %s, tokens in %s", url, tokens)
+					if guest := readToken(tokens, "Guest"); guest != "" {
+						if err := writeDevConfig(url, guest); err != nil {
+							logger.Warn("could not write the client configuration", "err", err)
+						} else {
+							msg += " (client configured with the guest token)"
+						}
+					}
+					fmt.Fprintln(os.Stderr, msg)
+				},
+			})
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(filepath.Dir(defaultDataDir()), "dev"), "directory for the database, tokens, cookie and compiled code")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:4000", "address the HTTP API listens on")
+	node.register(cmd, "127.0.0.1:0")
+	worker.register(cmd)
+	return cmd
+}
+
+// readToken reads NAME=<token> from a tokens file.
+func readToken(path, name string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}

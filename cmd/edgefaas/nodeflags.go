@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgefaas/edgefaas/nodes"
+	"github.com/edgefaas/edgefaas/wasm"
+	"github.com/edgefaas/edgefaas/wasm/egress"
+)
+
+// nodeFlags are the flags every node (core, worker, dev) shares.
+type nodeFlags struct {
+	name, addr, cookie, cookieFile string
+	tls                            nodes.TLSFiles
+	logLevel                       string
+}
+
+func (f *nodeFlags) register(cmd *cobra.Command, defaultAddr string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "node-name", "", "this node's name, ROLE@HOST (default from --node-addr)")
+	fl.StringVar(&f.addr, "node-addr", defaultAddr, "HOST:PORT other nodes reach this node on (port 0: any free port)")
+	fl.StringVar(&f.cookie, "cookie", "", "shared secret between the core and its workers")
+	fl.StringVar(&f.cookieFile, "cookie-file", "", "read the cookie from this file (e.g. the core's DATA_DIR/cookie)")
+	fl.StringVar(&f.tls.CertFile, "tls-cert", "", "node certificate (PEM); default: self-signed, made on first boot")
+	fl.StringVar(&f.tls.KeyFile, "tls-key", "", "node private key (PEM)")
+	fl.StringVar(&f.tls.CAFile, "tls-ca", "", "CA certificate (PEM): peers must present a certificate it signed")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+// config resolves the flags into a NodeConfig; a core with no cookie gets
+// one generated and kept in its data directory.
+func (f *nodeFlags) config(dataDir string, log *slog.Logger, generateCookie bool) (nodes.NodeConfig, error) {
+	host, port, err := net.SplitHostPort(f.addr)
+	if err != nil {
+		return nodes.NodeConfig{}, fmt.Errorf("--node-addr %q: %w", f.addr, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nodes.NodeConfig{}, fmt.Errorf("--node-addr %q: bad port", f.addr)
+	}
+	cookie := f.cookie
+	if cookie == "" && f.cookieFile != "" {
+		b, err := os.ReadFile(f.cookieFile)
+		if err != nil {
+			return nodes.NodeConfig{}, fmt.Errorf("--cookie-file: %w", err)
+		}
+		cookie = strings.TrimSpace(string(b))
+	}
+	if cookie == "" && generateCookie {
+		c, created, err := nodes.LoadOrCreateCookie(dataDir)
+		if err != nil {
+			return nodes.NodeConfig{}, err
+		}
+		if created {
+			log.Info("first boot: generated the node cookie; give it to workers with --cookie or --cookie-file", "path", filepath.Join(dataDir, "cookie"))
+		}
+		cookie = c
+	}
+	if cookie == "" {
+		return nodes.NodeConfig{}, nodes.ErrNoCookie
+	}
+	return nodes.NodeConfig{Name: f.name, ListenHost: host, ListenPort: uint16(p), Cookie: cookie, TLS: f.tls, DataDir: dataDir, Log: log}, nil
+}
+
+func (f *nodeFlags) logger() (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", f.logLevel, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// workerFlags configure the runtime and the outbound policy of a worker.
+type workerFlags struct {
+	memoryMiB     int
+	tags          []string
+	allowHosts    []string
+	allowNets     []string
+	maxConcurrent int
+	maxQueue      int
+}
+
+func (f *workerFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.IntVar(&f.memoryMiB, "memory", 0, "memory offered to functions, MiB (default: available memory)")
+	fl.StringSliceVar(&f.tags, "tag", nil, "tag this worker (functions with metadata tag T run only on workers tagged T)")
+	fl.StringSliceVar(&f.allowHosts, "allow-host", nil, "host every function may reach over HTTP/TCP (host, host:port, *.domain)")
+	fl.StringSliceVar(&f.allowNets, "allow-net", nil, "internal network functions may reach, CIDR (default none: loopback, private and link-local are refused)")
+	fl.IntVar(&f.maxConcurrent, "max-concurrent", 64, "invocations running at once")
+	fl.IntVar(&f.maxQueue, "max-queue", 1024, "invocations waiting beyond that; more get a busy error")
+}
+
+func (f *workerFlags) config(node nodes.NodeConfig) (nodes.WorkerConfig, error) {
+	var nets []netip.Prefix
+	for _, n := range f.allowNets {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			return nodes.WorkerConfig{}, fmt.Errorf("--allow-net %q: %w", n, err)
+		}
+		nets = append(nets, p)
+	}
+	return nodes.WorkerConfig{
+		Node:   node,
+		Engine: wasm.Config{MaxConcurrent: f.maxConcurrent, MaxQueue: f.maxQueue},
+		Egress: egress.Config{AllowedHosts: f.allowHosts, AllowedNetworks: nets},
+		Memory: f.memoryMiB << 20,
+		Tags:   f.tags,
+	}, nil
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgefaas/edgefaas/nodes"
+)
+
+// workerCommand builds `edgefaas worker`: a node that runs functions for
+// the cores it joins.
+func workerCommand() *cobra.Command {
+	var (
+		dataDir string
+		joins   []string
+		node    nodeFlags
+		worker  workerFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker node that runs functions for one or more cores",
+		Long: `Run a worker node: it joins the cores given with --join (their --node-addr),
+reports its architecture, memory and load to them, and runs the functions
+they send. The worker dials the cores, so it needs no inbound port: a worker
+behind NAT works as long as it can reach the core.
+
+Every flag can also be set with an EDGEFAAS_* environment variable.`,
+		Example: `  edgefaas worker --join 10.0.0.5:4001 --cookie-file /etc/edgefaas/cookie
+  edgefaas worker --node-addr 127.0.0.2:0 --join core@127.0.0.1:4001 --cookie s3cret --tag gpu`,
+		Args:    cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd.Flags()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SilenceUsage = true
+			logger, err := node.logger()
+			if err != nil {
+				return err
+			}
+			ncfg, err := node.config(dataDir, logger, false)
+			if err != nil {
+				return err
+			}
+			wcfg, err := worker.config(ncfg)
+			if err != nil {
+				return err
+			}
+			wcfg.Join = joins
+			w, err := nodes.StartWorker(wcfg)
+			if err != nil {
+				return err
+			}
+			logger.Info("worker started", "node", w.Name(), "cores", joins)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			go func() { <-ctx.Done(); w.Stop() }()
+			w.Wait()
+			w.Stop()
+			logger.Info("stopped")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(filepath.Dir(defaultDataDir()), "worker"), "directory for compiled code and the node certificate")
+	cmd.Flags().StringSliceVar(&joins, "join", nil, "core node address, HOST:PORT or NAME@HOST:PORT (repeat for several cores)")
+	node.register(cmd, "127.0.0.1:0")
+	worker.register(cmd)
+	return cmd
+}

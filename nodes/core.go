@@ -1,0 +1,193 @@
+package nodes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/node"
+
+	"github.com/edgefaas/edgefaas/actors/invoker"
+	"github.com/edgefaas/edgefaas/actors/registry"
+	"github.com/edgefaas/edgefaas/actors/reporter"
+	"github.com/edgefaas/edgefaas/actors/scheduler"
+	"github.com/edgefaas/edgefaas/actors/wire"
+	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/storage"
+	"github.com/edgefaas/edgefaas/supervisors"
+)
+
+// CoreConfig configures a core node.
+type CoreConfig struct {
+	Node  NodeConfig
+	Store *storage.Store
+	// Invokers is the number of invoker processes (default 8).
+	Invokers int
+	// DefaultTimeout for functions that declare none (default 60 s).
+	DefaultTimeout time.Duration
+	// WithWorker runs a worker application on the core's own node: the
+	// single-box edge site (and `edgefaas dev`). Remote workers can still join.
+	WithWorker *WorkerConfig
+}
+
+// Core is a running core node. It implements api.Cluster.
+type Core struct {
+	node     node.Node
+	table    *scheduler.Table
+	pending  *invoker.Pending
+	invoker  *invoker.Invoker
+	notifier *registry.Notifier
+	worker   *Worker
+	cfg      CoreConfig
+}
+
+var _ api.Cluster = (*Core)(nil)
+
+// StartCore starts the core node (and, with WithWorker, its local worker).
+func StartCore(cfg CoreConfig) (*Core, error) {
+	log := cfg.Node.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Invokers <= 0 {
+		cfg.Invokers = 8
+	}
+	if cfg.DefaultTimeout <= 0 {
+		cfg.DefaultTimeout = time.Minute
+	}
+	if cfg.Node.ListenHost == "" {
+		cfg.Node.ListenHost = "127.0.0.1"
+	}
+	if cfg.Node.Name == "" {
+		cfg.Node.Name = "core@" + cfg.Node.ListenHost
+	}
+	c := &Core{table: scheduler.NewTable(), pending: invoker.NewPending(), cfg: cfg}
+	proc := func(name string) gen.Process {
+		if c.node == nil {
+			return nil
+		}
+		return c.node.ProcessByName(name)
+	}
+	log = log.With("node", cfg.Node.Name)
+	sched := &scheduler.Actor{
+		Table: c.table,
+		Log:   log,
+		OnJoin: func(n string) {
+			if p := proc(registry.Name); p != nil {
+				p.Send(p.Self(), registry.Prefetch{Node: n})
+			}
+		},
+		OnDown: func(n string) {
+			if k := c.pending.FailNode(n); k > 0 {
+				log.Warn("answered invocations in flight on a lost worker", "worker", n, "count", k)
+			}
+		},
+	}
+	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log}
+	var routers []supervisors.Child
+	for i := range cfg.Invokers {
+		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log}})
+	}
+	apps := []gen.ApplicationBehavior{supervisors.Core(sched, reg, routers)}
+	if cfg.WithWorker != nil {
+		wcfg := *cfg.WithWorker
+		wcfg.Node = cfg.Node
+		app, w, err := workerApp(wcfg, cfg.Node.Name, []string{cfg.Node.Name}, proc)
+		if err != nil {
+			return nil, err
+		}
+		c.worker = w
+		apps = append(apps, app)
+	}
+	n, err := start(&cfg.Node, "core", apps...)
+	if err != nil {
+		if c.worker != nil {
+			c.worker.close()
+		}
+		return nil, err
+	}
+	c.node = n
+	c.invoker = &invoker.Invoker{
+		Table: c.table, Pending: c.pending, Codes: cfg.Store, Process: proc, Routers: cfg.Invokers,
+		DefaultTimeout: cfg.DefaultTimeout, Grace: 10 * time.Second, Log: log,
+	}
+	c.notifier = &registry.Notifier{Process: proc}
+	log.Info("core node started", "addr", fmt.Sprintf("%s:%d", cfg.Node.ListenHost, cfg.Node.ListenPort), "single_box", cfg.WithWorker != nil)
+	return c, nil
+}
+
+// Name is the core node's name.
+func (c *Core) Name() string { return c.node.Name() }
+
+// Invoke implements api.Invoker.
+func (c *Core) Invoke(ctx context.Context, req api.InvokeRequest) (api.InvokeResult, error) {
+	return c.invoker.Invoke(ctx, req)
+}
+
+// FunctionChanged implements api.Notifier.
+func (c *Core) FunctionChanged(ctx context.Context, ev api.FunctionEvent) error {
+	return c.notifier.FunctionChanged(ctx, ev)
+}
+
+// ErrNoWorkers is what /readyz says while no worker is connected.
+var ErrNoWorkers = errors.New("no worker connected")
+
+// Ready implements api.Cluster: ready once a worker is connected.
+func (c *Core) Ready() error {
+	if c.table.Len() == 0 {
+		return ErrNoWorkers
+	}
+	return nil
+}
+
+// NodeList implements api.Nodes.
+func (c *Core) NodeList() []api.NodeInfo {
+	ws := c.table.Workers()
+	out := make([]api.NodeInfo, len(ws))
+	for i, w := range ws {
+		out[i] = api.NodeInfo{
+			Name: w.Node, Arch: w.Arch, OS: w.OS, Tags: w.Tags,
+			TotalMemory: w.TotalMemory, FreeMemory: w.FreeMemory,
+			Load:    float64(w.Running+w.Queued+w.InFlight) / float64(max(w.MaxRunning, 1)),
+			Running: w.Running, Queued: w.Queued, MaxRunning: w.MaxRunning,
+			Functions: w.Functions, LastReport: w.Seen,
+		}
+	}
+	return out
+}
+
+// Connect attaches a worker by its node address ("NAME@HOST:PORT" or
+// "HOST:PORT" for worker@HOST): the core dials it and announces itself, and
+// the worker reports to it from then on.
+func (c *Core) Connect(addr string) error {
+	p, err := ParsePeer(addr, "worker")
+	if err != nil {
+		return err
+	}
+	if err := addRoute(c.node, c.cfg.Node, p); err != nil {
+		return err
+	}
+	if err := c.node.Connect(p.Name); err != nil {
+		return fmt.Errorf("connect to %s: %w", p.Name, err)
+	}
+	// Tell the worker's reporter about this core; its reports follow.
+	sched := c.node.ProcessByName(scheduler.Name)
+	if sched == nil {
+		return errors.New("scheduler is restarting; try again")
+	}
+	return sched.Send(gen.ProcessID{Name: reporter.Name, Node: p.Name}, wire.Join{Node: c.node.Name()})
+}
+
+// Stop stops the node and the local worker.
+func (c *Core) Stop() {
+	c.node.Stop()
+	if c.worker != nil {
+		c.worker.close()
+	}
+}
+
+// LocalWorker is the single-box worker, or nil.
+func (c *Core) LocalWorker() *Worker { return c.worker }

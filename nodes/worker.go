@@ -1,0 +1,218 @@
+package nodes
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/node"
+
+	"github.com/edgefaas/edgefaas/actors/cache"
+	"github.com/edgefaas/edgefaas/actors/httpclient"
+	"github.com/edgefaas/edgefaas/actors/reporter"
+	"github.com/edgefaas/edgefaas/actors/runner"
+	"github.com/edgefaas/edgefaas/supervisors"
+	"github.com/edgefaas/edgefaas/wasm"
+	"github.com/edgefaas/edgefaas/wasm/egress"
+)
+
+// WorkerConfig configures a worker.
+type WorkerConfig struct {
+	Node NodeConfig
+	// Join lists the cores to report to ("HOST:PORT" or "NAME@HOST:PORT").
+	Join []string
+	// Engine configures the runtime; its CacheDir defaults to
+	// DataDir/compiled.
+	Engine wasm.Config
+	// Egress is the operator's outbound policy for functions.
+	Egress egress.Config
+	// Memory offered to functions, bytes (default: MemAvailable at start).
+	Memory int
+	// Tags let functions be pinned to workers (FunLess's tag metadata).
+	Tags []string
+}
+
+// Worker is a running worker application.
+type Worker struct {
+	Engine *wasm.Engine
+	Store  *cache.Store
+	Egress *egress.Client
+	http   *httpclient.Actor
+	cancel context.CancelFunc
+	node   node.Node // set when the worker owns its node
+}
+
+// workerApp builds the worker application; cores are the nodes to report to.
+func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) gen.Process) (*supervisors.App, *Worker, error) {
+	log := cfg.Node.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("node", self)
+	ecfg := cfg.Engine
+	if ecfg.CacheDir == "" && cfg.Node.DataDir != "" {
+		ecfg.CacheDir = filepath.Join(cfg.Node.DataDir, "compiled")
+	}
+	policy := egress.New(cfg.Egress)
+	hc := httpclient.Start(policy, 0, 0)
+	ecfg.Outbound = hc
+	ctx, cancel := context.WithCancel(context.Background())
+	engine, err := wasm.NewEngine(ctx, ecfg)
+	if err != nil {
+		cancel()
+		hc.Stop()
+		return nil, nil, fmt.Errorf("wasm engine: %w", err)
+	}
+	codeDir := ""
+	if cfg.Node.DataDir != "" {
+		codeDir = filepath.Join(cfg.Node.DataDir, "code")
+	}
+	changed := func() {
+		if p := proc(reporter.Name); p != nil {
+			p.Send(p.Self(), reporter.Changed{})
+		}
+	}
+	store, err := cache.NewStore(engine, codeDir, 0, changed)
+	if err != nil {
+		cancel()
+		hc.Stop()
+		engine.Close(ctx)
+		return nil, nil, err
+	}
+	memory := cfg.Memory
+	if memory <= 0 {
+		memory = availableMemory()
+	}
+	maxRunning := ecfg.MaxConcurrent
+	if maxRunning <= 0 {
+		maxRunning = 64
+	}
+	usage := &runner.Usage{}
+	app := supervisors.Worker(
+		&runner.Overflow{Node: self},
+		&cache.Actor{Store: store, Node: self, Log: log},
+		&runner.Actor{Engine: engine, Store: store, Usage: usage, Node: self, Log: log, Ctx: ctx},
+		&reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
+			TotalMemory: memory, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log},
+	)
+	return app, &Worker{Engine: engine, Store: store, Egress: policy, http: hc, cancel: cancel}, nil
+}
+
+// StartWorker starts a worker node that reports to the cores in cfg.Join.
+func StartWorker(cfg WorkerConfig) (*Worker, error) {
+	if len(cfg.Join) == 0 {
+		return nil, fmt.Errorf("a worker needs at least one core to join (--join HOST:PORT)")
+	}
+	var peers []Peer
+	var cores []string
+	for _, j := range cfg.Join {
+		p, err := ParsePeer(j, "core")
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, p)
+		cores = append(cores, p.Name)
+	}
+	if cfg.Node.ListenHost == "" {
+		cfg.Node.ListenHost = "127.0.0.1"
+	}
+	if cfg.Node.ListenPort == 0 {
+		port, err := freePort(cfg.Node.ListenHost)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Node.ListenPort = port
+	}
+	name := cfg.Node.Name
+	if name == "" {
+		name = "worker@" + cfg.Node.ListenHost
+	}
+	cfg.Node.Name = name
+	var n node.Node
+	proc := func(s string) gen.Process {
+		if n == nil {
+			return nil
+		}
+		return n.ProcessByName(s)
+	}
+	app, w, err := workerApp(cfg, name, cores, proc)
+	if err != nil {
+		return nil, err
+	}
+	// Start the node without applications, add the routes to the cores,
+	// then start the worker tree: the reporter's first report already has
+	// a route.
+	n, err = start(&cfg.Node, "worker")
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	for _, p := range peers {
+		if err := addRoute(n, cfg.Node, p); err != nil {
+			n.Stop()
+			w.close()
+			return nil, fmt.Errorf("route to core %s: %w", p.Name, err)
+		}
+	}
+	if _, err := n.ApplicationLoad(app); err != nil {
+		n.Stop()
+		w.close()
+		return nil, fmt.Errorf("load worker application: %w", err)
+	}
+	if _, err := n.ApplicationStartPermanent(app.Name); err != nil {
+		n.Stop()
+		w.close()
+		return nil, fmt.Errorf("start worker application: %w", err)
+	}
+	w.node = n
+	return w, nil
+}
+
+// Name is the worker node's name (empty in a single-box node).
+func (w *Worker) Name() string {
+	if w.node == nil {
+		return ""
+	}
+	return w.node.Name()
+}
+
+// Wait blocks until the worker's node stops.
+func (w *Worker) Wait() {
+	if w.node != nil {
+		w.node.Wait()
+	}
+}
+
+// Stop stops the worker (and its node, if it owns one).
+func (w *Worker) Stop() {
+	if w.node != nil {
+		w.node.Stop()
+	}
+	w.close()
+}
+
+func (w *Worker) close() {
+	w.cancel()
+	w.http.Stop()
+	w.Engine.Close(context.Background())
+}
+
+// availableMemory reads MemAvailable from /proc/meminfo (1 GiB if unknown).
+func availableMemory() int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemAvailable:" {
+				if kb, err := strconv.Atoi(f[1]); err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 1 << 30
+}

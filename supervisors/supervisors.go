@@ -1,0 +1,112 @@
+// Package supervisors holds the shapes of edgefaas's supervision trees,
+// apart from what the actors do (actors/) and how nodes are assembled
+// (nodes/), as in Erlang/OTP.
+//
+// Each node runs one ergo application per role (core, worker); each
+// application has one top supervisor, one_for_one, over that role's
+// actors: a crashed actor is restarted alone, with its registered name, so
+// senders that address it by name reach the new process.
+//
+// Restart intensity: 10 restarts within 5 seconds. One crash per
+// invocation storm is tolerated (an actor crash does not lose the
+// invocations running on their own goroutines), but a crash loop, which
+// means a bug or a broken dependency (storage gone), stops the
+// application, and the node with it, so that systemd or Kubernetes
+// restarts the process cleanly instead of it limping on.
+package supervisors
+
+import (
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+)
+
+// Intensity and Period are the restart limits of every tree.
+const (
+	Intensity = 10
+	Period    = 5 // seconds
+)
+
+// Child is one supervised actor: its registered name, its behaviour and
+// its mailbox size (and an optional fallback process for overflow).
+type Child struct {
+	Name     string
+	Behavior gen.ProcessBehavior
+	Mailbox  uint16
+	Fallback string
+}
+
+// Tree is a one_for_one supervisor over children.
+type Tree struct {
+	gen.Supervisor
+	Name     string
+	Children []Child
+}
+
+// Init returns the supervisor's spec.
+func (t *Tree) Init(_ ...etf.Term) (gen.SupervisorSpec, error) {
+	spec := gen.SupervisorSpec{
+		Name: t.Name,
+		Strategy: gen.SupervisorStrategy{
+			Type:      gen.SupervisorStrategyOneForOne,
+			Intensity: Intensity,
+			Period:    Period,
+			Restart:   gen.SupervisorStrategyRestartPermanent,
+		},
+	}
+	for _, c := range t.Children {
+		opts := gen.ProcessOptions{MailboxSize: c.Mailbox}
+		if c.Fallback != "" {
+			opts.Fallback = gen.ProcessFallback{Name: c.Fallback, Tag: c.Name}
+		}
+		spec.Children = append(spec.Children, gen.SupervisorChildSpec{Name: c.Name, Child: c.Behavior, Options: opts})
+	}
+	return spec, nil
+}
+
+// App is an ergo application whose only child is its top supervisor. It
+// is started permanent: if the tree gives up, the node stops.
+type App struct {
+	gen.Application
+	Name string
+	Top  *Tree
+}
+
+// Load returns the application's spec.
+func (a *App) Load(_ ...etf.Term) (gen.ApplicationSpec, error) {
+	return gen.ApplicationSpec{
+		Name:      a.Name,
+		Children:  []gen.ApplicationChildSpec{{Name: a.Top.Name, Child: a.Top}},
+		StartType: gen.ApplicationStartPermanent,
+	}, nil
+}
+
+// Start is called once the application's children run.
+func (a *App) Start(_ gen.Process, _ ...etf.Term) {}
+
+// Core is the core node's tree: the scheduler (worker table, node
+// monitors), the registry (code distribution) and the invoker processes
+// (answer routing), which must outlive any one request.
+// Invokers are named by the caller (actors/invoker.RouterName).
+func Core(scheduler, registry gen.ProcessBehavior, invokers []Child) *App {
+	t := &Tree{Name: "core_sup", Children: []Child{
+		{Name: "scheduler", Behavior: scheduler, Mailbox: 4096},
+		{Name: "registry", Behavior: registry, Mailbox: 4096},
+	}}
+	for _, c := range invokers {
+		c.Mailbox = 65535
+		t.Children = append(t.Children, c)
+	}
+	return &App{Name: "edgefaas_core", Top: t}
+}
+
+// Worker is the worker node's tree: the overflow answerer first (it must
+// exist before the runner can fall back to it), the cache, the runner and
+// the reporter.
+func Worker(overflow, cache, runner, reporter gen.ProcessBehavior) *App {
+	return &App{Name: "edgefaas_worker", Top: &Tree{Name: "worker_sup", Children: []Child{
+		{Name: "runner_overflow", Behavior: overflow, Mailbox: 65535},
+		{Name: "cache", Behavior: cache, Mailbox: 4096},
+		{Name: "runner", Behavior: runner, Mailbox: 65535, Fallback: "runner_overflow"},
+		{Name: "reporter", Behavior: reporter, Mailbox: 256},
+	}}}
+}
