@@ -25,7 +25,8 @@ type NodeInfo struct {
 	Running     int       `json:"running"`
 	Queued      int       `json:"queued"`
 	MaxRunning  int       `json:"max_running"`
-	Functions   []string  `json:"functions"` // code hashes compiled there
+	Functions   []string  `json:"functions"`   // code hashes compiled there
+	Invocations int       `json:"invocations"` // started there since the worker started
 	LastReport  time.Time `json:"last_report"`
 }
 

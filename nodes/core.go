@@ -153,7 +153,7 @@ func (c *Core) NodeList() []api.NodeInfo {
 			TotalMemory: w.TotalMemory, FreeMemory: w.FreeMemory,
 			Load:    float64(w.Running+w.Queued+w.InFlight) / float64(max(w.MaxRunning, 1)),
 			Running: w.Running, Queued: w.Queued, MaxRunning: w.MaxRunning,
-			Functions: w.Functions, LastReport: w.Seen,
+			Functions: w.Functions, Invocations: w.Invocations, LastReport: w.Seen,
 		}
 	}
 	return out

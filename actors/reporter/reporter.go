@@ -83,7 +83,7 @@ func (a *Actor) Report() wire.Report {
 		Node: a.Node, Arch: runtime.GOARCH, OS: runtime.GOOS, Tags: wire.JoinList(a.Tags),
 		TotalMemory: a.TotalMemory, FreeMemory: max(free, 0),
 		Running: s.Running, Queued: s.Queued, MaxRunning: a.MaxRunning,
-		Cached: wire.JoinList(a.Store.Hashes()), Host: a.Host, Port: a.Port,
+		Cached: wire.JoinList(a.Store.Hashes()), Invocations: int(s.Invocations), Host: a.Host, Port: a.Port,
 	}
 }
 

@@ -26,6 +26,7 @@ type Worker struct {
 	MaxRunning  int       `json:"max_running"`
 	InFlight    int       `json:"in_flight"` // sent by this core, not yet answered
 	Functions   []string  `json:"functions"` // hashes of compiled versions
+	Invocations int       `json:"invocations"`
 	Host        string    `json:"host"`
 	Port        int       `json:"port"`
 	Seen        time.Time `json:"last_report"`
@@ -64,7 +65,7 @@ func (t *Table) Update(r wire.Report) bool {
 		Node: r.Node, Arch: r.Arch, OS: r.OS, Tags: wire.SplitList(r.Tags),
 		TotalMemory: r.TotalMemory, FreeMemory: r.FreeMemory,
 		Running: r.Running, Queued: r.Queued, MaxRunning: r.MaxRunning,
-		Functions: hashes, Host: r.Host, Port: r.Port, Seen: time.Now(),
+		Functions: hashes, Invocations: r.Invocations, Host: r.Host, Port: r.Port, Seen: time.Now(),
 	}
 	e.cached = cached
 	return !ok

@@ -79,6 +79,7 @@ type Report struct {
 	Queued      int    // invocations waiting for a slot
 	MaxRunning  int    // the worker's concurrency limit
 	Cached      []byte // newline-separated hashes of compiled versions
+	Invocations int    // invocations started since the worker started
 	Host        string // the worker's node address, so a core can dial back
 	Port        int
 }

@@ -271,6 +271,8 @@ type Node struct {
 	MaxRunning int64 `json:"max_running"`
 	// Functions are the hashes of the code compiled on the worker.
 	Functions []string `json:"functions"`
+	// Invocations counts the invocations the worker started since it started.
+	Invocations int64 `json:"invocations"`
 	// LastReport is when the worker last reported its state.
 	LastReport time.Time `json:"last_report"`
 }

@@ -1,0 +1,294 @@
+// Package cli_test drives the built edgefaas binary's client commands
+// against a real `edgefaas core` process, as a person at a shell would:
+// it checks what they print and their exit codes.
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Set up once in TestMain.
+var (
+	bin      string // the edgefaas binary
+	repoRoot string
+	core     *coreProc
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "edgefaas-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go env GOMOD:", err)
+		return 1
+	}
+	repoRoot = filepath.Dir(strings.TrimSpace(string(out)))
+	bin = filepath.Join(dir, "edgefaas")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/edgefaas")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build ./cmd/edgefaas: %v\n%s", err, out)
+		return 1
+	}
+	core, err = startCore(filepath.Join(dir, "core"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests/cli setup:", err)
+		return 1
+	}
+	code := m.Run()
+	if err := core.stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "tests/cli teardown:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// coreProc is one running `edgefaas core`.
+type coreProc struct {
+	url   string
+	admin string
+	guest string
+	cmd   *exec.Cmd
+	log   *syncBuffer
+	done  chan error
+}
+
+// startCore runs the core on a free loopback port and waits until it logs
+// its address, then reads the first-boot tokens.
+func startCore(dataDir string) (*coreProc, error) {
+	// A single-box site (core and worker in one process) when the binary
+	// has one; invocations are checked either way.
+	cmd := exec.Command(bin, "core", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--node-addr", "127.0.0.1:0", "--with-worker", "--tag", "demo") // functions tagged demo run here
+	cmd.Env = cleanEnv()
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the core: %w", err)
+	}
+	c := &coreProc{cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
+	addrCh := make(chan string, 1)
+	logDone := make(chan struct{})
+	go func() {
+		defer close(logDone)
+		sc := bufio.NewScanner(pipe)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			c.log.WriteString(line + "\n")
+			if !sent && strings.Contains(line, `msg="core listening"`) {
+				for _, f := range strings.Fields(line) {
+					if a, ok := strings.CutPrefix(f, "addr="); ok {
+						addrCh <- a
+						sent = true
+					}
+				}
+			}
+		}
+		close(addrCh)
+	}()
+	go func() {
+		<-logDone
+		c.done <- cmd.Wait()
+	}()
+	select {
+	case addr, ok := <-addrCh:
+		if !ok {
+			return nil, fmt.Errorf("the core exited before listening (%v); log:\n%s", <-c.done, c.log)
+		}
+		c.url = "http://" + addr
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("the core did not log its address within 30s; log:\n%s", c.log)
+	}
+	raw, err := os.ReadFile(filepath.Join(dataDir, "tokens"))
+	if err != nil {
+		c.stop()
+		return nil, fmt.Errorf("tokens file: %w", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "Admin":
+			c.admin = v
+		case "Guest":
+			c.guest = v
+		}
+	}
+	if c.admin == "" || c.guest == "" {
+		c.stop()
+		return nil, fmt.Errorf("the tokens file lacks Admin= or Guest=:\n%s", raw)
+	}
+	return c, nil
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (c *coreProc) stop() error {
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case err := <-c.done:
+		if err != nil {
+			return fmt.Errorf("the core did not exit cleanly: %v; log:\n%s", err, c.log)
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill()
+		return fmt.Errorf("the core did not stop within 30s of SIGTERM")
+	}
+}
+
+// syncBuffer collects the core's log.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// cleanEnv is the test's environment without EDGEFAAS_* variables, so that
+// a developer's settings do not leak into the tests.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "EDGEFAAS_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// user is a person at a shell: a home directory of their own (so their
+// own config file) and an environment.
+type user struct {
+	t    *testing.T
+	home string
+	env  []string
+	dir  string // working directory ("" = the test's)
+}
+
+// newUser returns a user with an empty home and the given extra
+// environment (e.g. EDGEFAAS_HOST=...).
+func newUser(t *testing.T, extraEnv ...string) *user {
+	t.Helper()
+	home := t.TempDir()
+	env := append(cleanEnv(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
+	return &user{t: t, home: home, env: append(env, extraEnv...)}
+}
+
+// guest is a user whose environment points at the core with the guest
+// token.
+func guest(t *testing.T) *user {
+	return newUser(t, "EDGEFAAS_HOST="+core.url, "EDGEFAAS_TOKEN="+core.guest)
+}
+
+// admin is a user with the admin token.
+func admin(t *testing.T) *user {
+	return newUser(t, "EDGEFAAS_HOST="+core.url, "EDGEFAAS_TOKEN="+core.admin)
+}
+
+// result is one command's outcome.
+type result struct {
+	args           []string
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("edgefaas %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
+}
+
+// run runs the binary with args and returns its outcome.
+func (u *user) run(args ...string) result {
+	u.t.Helper()
+	return u.runStdin("", args...)
+}
+
+// runStdin runs the binary with stdin as its standard input.
+func (u *user) runStdin(stdin string, args ...string) result {
+	u.t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = u.env
+	cmd.Dir = u.dir
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		u.t.Fatalf("run edgefaas %v: %v", args, err)
+	}
+	if strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic:") {
+		u.t.Errorf("a Go stack trace was printed:\n%s", r)
+	}
+	return r
+}
+
+// ok runs the command, requires exit 0 and returns standard output.
+func (u *user) ok(args ...string) string {
+	u.t.Helper()
+	r := u.run(args...)
+	if r.code != 0 {
+		u.t.Fatalf("want success:\n%s", r)
+	}
+	return r.stdout
+}
+
+// fail runs the command and requires a non-zero exit with the one-line
+// error "edgefaas: <...want...>" on standard error and nothing on
+// standard output.
+func (u *user) fail(want string, args ...string) result {
+	u.t.Helper()
+	r := u.run(args...)
+	if r.code == 0 {
+		u.t.Errorf("want a failure containing %q:\n%s", want, r)
+		return r
+	}
+	if !strings.HasPrefix(r.stderr, "edgefaas: ") || !strings.Contains(r.stderr, want) {
+		u.t.Errorf("want stderr \"edgefaas: ...%s...\":\n%s", want, r)
+	}
+	if strings.Contains(r.stderr, `{"errors"`) {
+		u.t.Errorf("the raw error body was printed:\n%s", r)
+	}
+	if strings.TrimSpace(r.stdout) != "" {
+		u.t.Errorf("a failure printed on stdout:\n%s", r)
+	}
+	return r
+}
