@@ -10,6 +10,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/node"
 
+	"github.com/edgefaas/edgefaas/actors/discovery"
 	"github.com/edgefaas/edgefaas/actors/invoker"
 	"github.com/edgefaas/edgefaas/actors/registry"
 	"github.com/edgefaas/edgefaas/actors/reporter"
@@ -28,6 +29,8 @@ type CoreConfig struct {
 	Invokers int
 	// DefaultTimeout for functions that declare none (default 60 s).
 	DefaultTimeout time.Duration
+	// Discovery announces this core on a LAN interface (Discovery.Interface).
+	Discovery Discovery
 	// WithWorker runs a worker application on the core's own node: the
 	// single-box edge site (and `edgefaas dev`). Remote workers can still join.
 	WithWorker *WorkerConfig
@@ -91,11 +94,25 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	for i := range cfg.Invokers {
 		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log}})
 	}
-	apps := []gen.ApplicationBehavior{supervisors.Core(sched, reg, routers)}
+	var extra []supervisors.Child
+	if cfg.Discovery.Interface != "" {
+		if cfg.Node.ListenPort == 0 {
+			p, err := freePort(cfg.Node.ListenHost)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Node.ListenPort = p
+		}
+		extra = append(extra, supervisors.Child{Name: discovery.Name, Mailbox: 64, Behavior: &discovery.Actor{
+			Interface: cfg.Discovery.Interface, Cookie: cfg.Node.Cookie, Log: log,
+			Announce: &discovery.Beacon{Node: cfg.Node.Name, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort)},
+		}})
+	}
+	apps := []gen.ApplicationBehavior{supervisors.Core(sched, reg, routers, extra...)}
 	if cfg.WithWorker != nil {
 		wcfg := *cfg.WithWorker
 		wcfg.Node = cfg.Node
-		app, w, err := workerApp(wcfg, cfg.Node.Name, []string{cfg.Node.Name}, proc)
+		app, w, err := workerApp(wcfg, cfg.Node.Name, []string{cfg.Node.Name}, proc, nil)
 		if err != nil {
 			return nil, err
 		}

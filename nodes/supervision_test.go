@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/actors/invoker"
-	"github.com/edgefaas/edgefaas/internal/testmodules"
 	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/internal/testmodules"
 	"github.com/edgefaas/edgefaas/storage"
 )
 

@@ -8,11 +8,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/node"
 
 	"github.com/edgefaas/edgefaas/actors/cache"
+	"github.com/edgefaas/edgefaas/actors/discovery"
+	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/actors/httpclient"
 	"github.com/edgefaas/edgefaas/actors/reporter"
 	"github.com/edgefaas/edgefaas/actors/runner"
@@ -35,6 +38,19 @@ type WorkerConfig struct {
 	Memory int
 	// Tags let functions be pinned to workers (FunLess's tag metadata).
 	Tags []string
+	// Discovery finds cores with no --join: beacons on a LAN interface,
+	// and DNS names ("name:port", a Kubernetes headless service).
+	Discovery Discovery
+}
+
+// Discovery configures how a node finds its peers without a static list.
+type Discovery struct {
+	// Interface carries multicast beacons (cores send, workers listen);
+	// empty: off. Off by default so no node sends packets onto a network
+	// unasked.
+	Interface string
+	// DNS names workers resolve to cores, "name:port".
+	DNS []string
 }
 
 // Worker is a running worker application.
@@ -47,8 +63,9 @@ type Worker struct {
 	node   node.Node // set when the worker owns its node
 }
 
-// workerApp builds the worker application; cores are the nodes to report to.
-func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) gen.Process) (*supervisors.App, *Worker, error) {
+// workerApp builds the worker application; cores are the nodes to report
+// to; join, if not nil, attaches a discovered core.
+func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) gen.Process, join func(Peer)) (*supervisors.App, *Worker, error) {
 	log := cfg.Node.Log
 	if log == nil {
 		log = slog.Default()
@@ -93,20 +110,28 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 		maxRunning = 64
 	}
 	usage := &runner.Usage{}
+	var extra []supervisors.Child
+	if join != nil && (cfg.Discovery.Interface != "" || len(cfg.Discovery.DNS) > 0) {
+		extra = append(extra, supervisors.Child{Name: discovery.Name, Mailbox: 64, Behavior: &discovery.Actor{
+			Interface: cfg.Discovery.Interface, Cookie: cfg.Node.Cookie, DNS: cfg.Discovery.DNS, Log: log,
+			OnCore: func(b discovery.Beacon) { join(Peer{Name: b.Node, Host: b.Host, Port: uint16(b.Port)}) },
+		}})
+	}
 	app := supervisors.Worker(
 		&runner.Overflow{Node: self},
 		&cache.Actor{Store: store, Node: self, Log: log},
 		&runner.Actor{Engine: engine, Store: store, Usage: usage, Node: self, Log: log, Ctx: ctx},
 		&reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
 			TotalMemory: memory, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log},
+		extra...,
 	)
 	return app, &Worker{Engine: engine, Store: store, Egress: policy, http: hc, cancel: cancel}, nil
 }
 
 // StartWorker starts a worker node that reports to the cores in cfg.Join.
 func StartWorker(cfg WorkerConfig) (*Worker, error) {
-	if len(cfg.Join) == 0 {
-		return nil, fmt.Errorf("a worker needs at least one core to join (--join HOST:PORT)")
+	if len(cfg.Join) == 0 && cfg.Discovery.Interface == "" && len(cfg.Discovery.DNS) == 0 {
+		return nil, fmt.Errorf("a worker needs a core: --join HOST:PORT, --join-dns NAME:PORT or --lan-discovery IFACE")
 	}
 	var peers []Peer
 	var cores []string
@@ -140,7 +165,23 @@ func StartWorker(cfg WorkerConfig) (*Worker, error) {
 		}
 		return n.ProcessByName(s)
 	}
-	app, w, err := workerApp(cfg, name, cores, proc)
+	var known sync.Map // cores already attached
+	for _, c := range cores {
+		known.Store(c, true)
+	}
+	join := func(p Peer) {
+		if _, seen := known.LoadOrStore(p.Name, true); seen || n == nil {
+			return
+		}
+		if err := addRoute(n, cfg.Node, p); err != nil {
+			known.Delete(p.Name)
+			return
+		}
+		if r := n.ProcessByName(reporter.Name); r != nil {
+			r.Send(r.Self(), wire.Join{Node: p.Name})
+		}
+	}
+	app, w, err := workerApp(cfg, name, cores, proc, join)
 	if err != nil {
 		return nil, err
 	}

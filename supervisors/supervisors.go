@@ -86,8 +86,9 @@ func (a *App) Start(_ gen.Process, _ ...etf.Term) {}
 // Core is the core node's tree: the scheduler (worker table, node
 // monitors), the registry (code distribution) and the invoker processes
 // (answer routing), which must outlive any one request.
-// Invokers are named by the caller (actors/invoker.RouterName).
-func Core(scheduler, registry gen.ProcessBehavior, invokers []Child) *App {
+// Invokers are named by the caller (actors/invoker.RouterName); extra
+// children (discovery) come last.
+func Core(scheduler, registry gen.ProcessBehavior, invokers []Child, extra ...Child) *App {
 	t := &Tree{Name: "core_sup", Children: []Child{
 		{Name: "scheduler", Behavior: scheduler, Mailbox: 4096},
 		{Name: "registry", Behavior: registry, Mailbox: 4096},
@@ -96,17 +97,18 @@ func Core(scheduler, registry gen.ProcessBehavior, invokers []Child) *App {
 		c.Mailbox = 65535
 		t.Children = append(t.Children, c)
 	}
+	t.Children = append(t.Children, extra...)
 	return &App{Name: "edgefaas_core", Top: t}
 }
 
 // Worker is the worker node's tree: the overflow answerer first (it must
 // exist before the runner can fall back to it), the cache, the runner and
-// the reporter.
-func Worker(overflow, cache, runner, reporter gen.ProcessBehavior) *App {
-	return &App{Name: "edgefaas_worker", Top: &Tree{Name: "worker_sup", Children: []Child{
+// the reporter, then extra children (discovery).
+func Worker(overflow, cache, runner, reporter gen.ProcessBehavior, extra ...Child) *App {
+	return &App{Name: "edgefaas_worker", Top: &Tree{Name: "worker_sup", Children: append([]Child{
 		{Name: "runner_overflow", Behavior: overflow, Mailbox: 65535},
 		{Name: "cache", Behavior: cache, Mailbox: 4096},
 		{Name: "runner", Behavior: runner, Mailbox: 65535, Fallback: "runner_overflow"},
 		{Name: "reporter", Behavior: reporter, Mailbox: 256},
-	}}}
+	}, extra...)}}
 }

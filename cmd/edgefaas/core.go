@@ -67,7 +67,8 @@ store is closed.`,
 				MaxUploadBytes: maxUploadBytes,
 				Logger:         logger,
 				Cluster: func(store *storage.Store) (api.Cluster, error) {
-					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg})
+					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg,
+						Discovery: nodes.Discovery{Interface: node.lanDiscovery}})
 				},
 			})
 		},

@@ -22,6 +22,7 @@ type nodeFlags struct {
 	name, addr, cookie, cookieFile string
 	tls                            nodes.TLSFiles
 	logLevel                       string
+	lanDiscovery                   string
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, defaultAddr string) {
@@ -34,6 +35,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, defaultAddr string) {
 	fl.StringVar(&f.tls.KeyFile, "tls-key", "", "node private key (PEM)")
 	fl.StringVar(&f.tls.CAFile, "tls-ca", "", "CA certificate (PEM): peers must present a certificate it signed")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.lanDiscovery, "lan-discovery", "", "network interface for LAN discovery: cores multicast a signed beacon on UDP 45892, workers join the cores they hear (off by default)")
 }
 
 // config resolves the flags into a NodeConfig; a core with no cookie gets

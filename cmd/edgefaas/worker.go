@@ -17,6 +17,7 @@ func workerCommand() *cobra.Command {
 	var (
 		dataDir string
 		joins   []string
+		joinDNS []string
 		node    nodeFlags
 		worker  workerFlags
 	)
@@ -30,6 +31,8 @@ behind NAT works as long as it can reach the core.
 
 Every flag can also be set with an EDGEFAAS_* environment variable.`,
 		Example: `  edgefaas worker --join 10.0.0.5:4001 --cookie-file /etc/edgefaas/cookie
+  edgefaas worker --join-dns edgefaas-core.edge.svc.cluster.local:4001 --cookie $COOKIE
+  edgefaas worker --lan-discovery eth0 --cookie-file /etc/edgefaas/cookie
   edgefaas worker --node-addr 127.0.0.2:0 --join core@127.0.0.1:4001 --cookie s3cret --tag gpu`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd.Flags()) },
@@ -48,6 +51,7 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 				return err
 			}
 			wcfg.Join = joins
+			wcfg.Discovery = nodes.Discovery{Interface: node.lanDiscovery, DNS: joinDNS}
 			w, err := nodes.StartWorker(wcfg)
 			if err != nil {
 				return err
@@ -64,6 +68,7 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(filepath.Dir(defaultDataDir()), "worker"), "directory for compiled code and the node certificate")
 	cmd.Flags().StringSliceVar(&joins, "join", nil, "core node address, HOST:PORT or NAME@HOST:PORT (repeat for several cores)")
+	cmd.Flags().StringSliceVar(&joinDNS, "join-dns", nil, "DNS name:port resolving to cores (a Kubernetes headless service); re-resolved every 2 s")
 	node.register(cmd, "127.0.0.1:0")
 	worker.register(cmd)
 	return cmd

@@ -57,9 +57,10 @@ func Binary(t testing.TB) string {
 
 // Proc is one running edgefaas process.
 type Proc struct {
-	t    testing.TB
-	cmd  *exec.Cmd
-	args []string
+	t      testing.TB
+	cmd    *exec.Cmd
+	prefix []string // e.g. ip netns exec NS
+	args   []string
 	Dir  string // data directory
 	log  *logBuffer
 	done chan struct{}
@@ -115,7 +116,13 @@ func (p *Proc) WaitLog(re *regexp.Regexp, limit time.Duration) []string {
 // Start runs the binary with args, logging to the test on failure.
 func Start(t testing.TB, dir string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, args: args, Dir: dir}
+	return StartWith(t, nil, dir, args...)
+}
+
+// StartWith runs the binary behind a command prefix, e.g. "ip netns exec NS".
+func StartWith(t testing.TB, prefix []string, dir string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, prefix: prefix, args: args, Dir: dir}
 	p.start()
 	t.Cleanup(func() {
 		p.Kill()
@@ -128,7 +135,8 @@ func Start(t testing.TB, dir string, args ...string) *Proc {
 
 func (p *Proc) start() {
 	p.t.Helper()
-	p.cmd = exec.Command(Binary(p.t), p.args...)
+	argv := append(append(append([]string{}, p.prefix...), Binary(p.t)), p.args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(p.Dir, "config"))
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -182,7 +190,10 @@ type Core struct {
 	Guest    string
 }
 
-var listening = regexp.MustCompile(`msg="core listening" addr=(\S+)`)
+// ListeningRE matches the core's "listening" log line; its group is the API address.
+var ListeningRE = regexp.MustCompile(`msg="core listening" addr=(\S+)`)
+
+var listening = ListeningRE
 
 // StartCore starts `edgefaas core` on 127.0.0.1 with a fresh data
 // directory and a fixed node port (so a restart keeps its address).
@@ -213,11 +224,10 @@ func (c *Core) readTokens() {
 	}
 }
 
-// Restart restarts the core on the same data directory and addresses.
+// Restart restarts the core on the same data directory and addresses and
+// waits until it listens again.
 func (c *Core) Restart() {
 	c.Proc.Restart()
-	c.WaitLog(regexp.MustCompile(`----- restart -----`), time.Second)
-	// The next "core listening" after the restart marker.
 	c.waitAfterRestart(listening)
 }
 

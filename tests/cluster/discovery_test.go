@@ -1,0 +1,125 @@
+package cluster_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testmodules"
+)
+
+// TestJoinDNS: a worker given only a DNS name (as with a Kubernetes
+// headless service) finds the core and runs its functions.
+func TestJoinDNS(t *testing.T) {
+	core := testcluster.StartCore(t)
+	_, port, _ := strings.Cut(core.NodeAddr, ":")
+	dir := t.TempDir()
+	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "w"), "--node-addr", "127.0.0.2:0",
+		"--join-dns", "localhost:"+port, "--cookie-file", core.CookieFile())
+	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Has(ns, "worker@127.0.0.2") })
+	cl := core.Client(core.Guest)
+	upload(t, cl, "_", "hello", "hello-c", nil)
+	if got := invoke(t, cl, "_", "hello", `{"name":"dns"}`); got != `{"message":"Hello, dns!"}` {
+		t.Fatalf("invoke: %s", got)
+	}
+}
+
+// netns is a network namespace made by the test, removed at cleanup.
+type netns string
+
+func (n netns) run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", append([]string{"-n", string(n)}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("ip -n %s %v: %v\n%s", n, args, err, out)
+	}
+}
+
+func (n netns) exec() []string { return []string{"ip", "netns", "exec", string(n)} }
+
+// TestLANDiscovery: a core and a worker in two network namespaces joined
+// by a veth pair find each other by multicast beacon alone (no --join),
+// and a function uploaded to the core runs on the worker.
+func TestLANDiscovery(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("skipped: network namespaces need root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("skipped: iproute2's ip is not installed (make deps installs it)")
+	}
+	id := fmt.Sprintf("ef%d", os.Getpid()%100000)
+	a, b := netns(id+"a"), netns(id+"b")
+	for _, n := range []netns{a, b} {
+		if out, err := exec.Command("ip", "netns", "add", string(n)).CombinedOutput(); err != nil {
+			t.Skipf("skipped: cannot create a network namespace: %v %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", string(n)).Run() })
+	}
+	if out, err := exec.Command("ip", "link", "add", id+"va", "netns", string(a), "type", "veth", "peer", "name", id+"vb", "netns", string(b)).CombinedOutput(); err != nil {
+		t.Fatalf("veth: %v %s", err, out)
+	}
+	// 10.231.0.0/24 exists only on this veth pair, inside the test's namespaces.
+	for _, c := range []struct {
+		ns        netns
+		dev, addr string
+	}{{a, id + "va", "10.231.0.1/24"}, {b, id + "vb", "10.231.0.2/24"}} {
+		c.ns.run(t, "link", "set", "lo", "up")
+		c.ns.run(t, "addr", "add", c.addr, "dev", c.dev)
+		c.ns.run(t, "link", "set", c.dev, "up", "multicast", "on")
+		c.ns.run(t, "route", "add", "224.0.0.0/4", "dev", c.dev)
+	}
+
+	dir := t.TempDir()
+	coreDir := filepath.Join(dir, "core")
+	core := testcluster.StartWith(t, a.exec(), dir, "core", "--data-dir", coreDir, "--http-addr", "127.0.0.1:4000",
+		"--node-addr", "10.231.0.1:4001", "--lan-discovery", id+"va")
+	core.WaitLog(listeningRE, 30*time.Second)
+	testcluster.StartWith(t, b.exec(), dir, "worker", "--data-dir", filepath.Join(dir, "worker"),
+		"--node-addr", "10.231.0.2:0", "--lan-discovery", id+"vb", "--cookie-file", filepath.Join(coreDir, "cookie"))
+
+	// The core's API lives in namespace a: drive it with the CLI there.
+	tokens, _ := os.ReadFile(filepath.Join(coreDir, "tokens"))
+	admin := tokenOf(string(tokens), "Admin")
+	cli := func(args ...string) (string, error) {
+		argv := append(a.exec(), append([]string{testcluster.Binary(t), "-H", "http://127.0.0.1:4000", "--token", admin, "-o", "json"}, args...)...)
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "cfg"))
+		out, err := cmd.Output()
+		return string(out), err
+	}
+	found := false
+	for deadline := time.Now().Add(30 * time.Second); !found && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		out, err := cli("node", "list")
+		var ns []client.Node
+		if err == nil && json.Unmarshal([]byte(out), &ns) == nil {
+			found = testcluster.Has(ns, "worker@10.231.0.2")
+		}
+	}
+	if !found {
+		t.Fatalf("the worker never joined by discovery; core log:\n%s", core.Log())
+	}
+	if out, err := cli("fn", "create", "hello", testmodules.Path(t, "hello-c")); err != nil {
+		t.Fatalf("create: %v %s", err, out)
+	}
+	out, err := cli("fn", "invoke", "hello", "-a", "name=lan")
+	if err != nil || strings.TrimSpace(out) != `{"message":"Hello, lan!"}` {
+		t.Fatalf("invoke: %q %v", out, err)
+	}
+}
+
+var listeningRE = testcluster.ListeningRE
+
+func tokenOf(file, name string) string {
+	for _, line := range strings.Split(file, "\n") {
+		if v, ok := strings.CutPrefix(line, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
