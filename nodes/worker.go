@@ -15,10 +15,10 @@ import (
 
 	"github.com/edgefaas/edgefaas/actors/cache"
 	"github.com/edgefaas/edgefaas/actors/discovery"
-	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/actors/httpclient"
 	"github.com/edgefaas/edgefaas/actors/reporter"
 	"github.com/edgefaas/edgefaas/actors/runner"
+	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/supervisors"
 	"github.com/edgefaas/edgefaas/wasm"
 	"github.com/edgefaas/edgefaas/wasm/egress"

@@ -61,9 +61,9 @@ type Proc struct {
 	cmd    *exec.Cmd
 	prefix []string // e.g. ip netns exec NS
 	args   []string
-	Dir  string // data directory
-	log  *logBuffer
-	done chan struct{}
+	Dir    string // data directory
+	log    *logBuffer
+	done   chan struct{}
 }
 
 type logBuffer struct {
