@@ -131,6 +131,9 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		Table: c.table, Pending: c.pending, Codes: cfg.Store, Process: proc, Routers: cfg.Invokers,
 		DefaultTimeout: cfg.DefaultTimeout, Grace: 10 * time.Second, Log: log,
 	}
+	if c.worker != nil {
+		c.invoker.Local, c.invoker.LocalNode = c.worker.runner, cfg.Node.Name
+	}
 	c.notifier = &registry.Notifier{Process: proc}
 	log.Info("core node started", "addr", fmt.Sprintf("%s:%d", cfg.Node.ListenHost, cfg.Node.ListenPort), "single_box", cfg.WithWorker != nil)
 	return c, nil

@@ -59,6 +59,7 @@ type Worker struct {
 	Store  *cache.Store
 	Egress *egress.Client
 	http   *httpclient.Actor
+	runner *runner.Actor
 	cancel context.CancelFunc
 	node   node.Node // set when the worker owns its node
 }
@@ -110,6 +111,7 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 		maxRunning = 64
 	}
 	usage := &runner.Usage{}
+	run := &runner.Actor{Engine: engine, Store: store, Usage: usage, Node: self, Log: log, Ctx: ctx}
 	var extra []supervisors.Child
 	if join != nil && (cfg.Discovery.Interface != "" || len(cfg.Discovery.DNS) > 0) {
 		extra = append(extra, supervisors.Child{Name: discovery.Name, Mailbox: 64, Behavior: &discovery.Actor{
@@ -120,12 +122,12 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 	app := supervisors.Worker(
 		&runner.Overflow{Node: self},
 		&cache.Actor{Store: store, Node: self, Log: log},
-		&runner.Actor{Engine: engine, Store: store, Usage: usage, Node: self, Log: log, Ctx: ctx},
+		run,
 		&reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
 			TotalMemory: memory, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log},
 		extra...,
 	)
-	return app, &Worker{Engine: engine, Store: store, Egress: policy, http: hc, cancel: cancel}, nil
+	return app, &Worker{Engine: engine, Store: store, Egress: policy, http: hc, runner: run, cancel: cancel}, nil
 }
 
 // StartWorker starts a worker node that reports to the cores in cfg.Join.

@@ -115,13 +115,61 @@ type codeRef struct {
 	Size int64 `json:"size"`
 }
 
-// Store is the core's database. It is safe for concurrent use: reads go
-// straight to pebble, mutations are serialised so that their
-// read-check-write sequences are atomic.
+// Store is the core's database. It is safe for concurrent use: mutations
+// are serialised so that their read-check-write sequences are atomic;
+// reads of small records (token index, subjects, modules, functions) are
+// served from an in-memory copy that every commit invalidates, since the
+// Store is the database's only writer. That keeps pebble off the
+// invocation path, where each request authenticates and loads its function.
 type Store struct {
-	db  *pebble.DB
-	mu  sync.Mutex // serialises mutations
-	now func() time.Time
+	db    *pebble.DB
+	mu    sync.Mutex // serialises mutations
+	now   func() time.Time
+	cache readCache
+}
+
+// readCache holds copies of small values. gen counts commits: a value
+// read from pebble is kept only if no commit happened since the read
+// began, so a commit can never be hidden by a stale copy.
+type readCache struct {
+	mu     sync.Mutex
+	gen    uint64
+	values map[string][]byte // nil value: known absent
+}
+
+const (
+	readCacheEntries  = 16384
+	readCacheMaxValue = 16 << 10
+)
+
+func (c *readCache) lookup(key []byte) (v []byte, found bool, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, found = c.values[string(key)]
+	return v, found, c.gen
+}
+
+func (c *readCache) keep(key, v []byte, gen uint64) {
+	if len(v) > readCacheMaxValue {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if c.values == nil || len(c.values) >= readCacheEntries {
+		c.values = map[string][]byte{}
+	}
+	c.values[string(key)] = v
+}
+
+// invalidate runs after every commit.
+func (c *readCache) invalidate() {
+	c.mu.Lock()
+	c.gen++
+	c.values = nil
+	c.mu.Unlock()
 }
 
 // Open opens (creating if needed) the pebble database in dir. Pebble's own
@@ -142,6 +190,7 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 	v, err := s.get(keySchema())
 	switch {
 	case errors.Is(err, ErrNotFound):
+		s.cache.invalidate()
 		if err := db.Set(keySchema(), []byte(schemaVersion), pebble.Sync); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("write schema version: %w", err)
@@ -185,15 +234,25 @@ func prefixEnd(p []byte) []byte {
 
 // get returns a copy of the value at key, or ErrNotFound.
 func (s *Store) get(key []byte) ([]byte, error) {
+	cached, found, gen := s.cache.lookup(key)
+	if found {
+		if cached == nil {
+			return nil, ErrNotFound
+		}
+		return append([]byte(nil), cached...), nil
+	}
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
+		s.cache.keep(key, nil, gen)
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	defer closer.Close()
-	return append([]byte(nil), v...), nil
+	out := append([]byte(nil), v...)
+	s.cache.keep(key, out, gen)
+	return append([]byte(nil), out...), nil
 }
 
 func (s *Store) getJSON(key []byte, into any) error {
@@ -225,7 +284,9 @@ func setJSON(b *pebble.Batch, key []byte, v any) error {
 
 // commit applies b with fsync: the caller acknowledges the write only after.
 func (s *Store) commit(b *pebble.Batch) error {
-	if err := b.Commit(pebble.Sync); err != nil {
+	err := b.Commit(pebble.Sync)
+	s.cache.invalidate() // even on error: the batch may be partly visible
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

@@ -271,3 +271,43 @@ func TestSchemaVersionChecked(t *testing.T) {
 		t.Errorf("open with a future schema: %v", err)
 	}
 }
+
+// TestReadCacheFollowsWrites: reads served from the in-memory copy see
+// every committed change at once (revocation, rotation, updates, deletes),
+// also when the read that filled the cache raced with the commit.
+func TestReadCacheFollowsWrites(t *testing.T) {
+	s := open(t, t.TempDir())
+	tok, err := s.CreateSubject("ada", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second read is served from the cache
+		if _, err := s.Authenticate(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeToken("ada"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(tok); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("revoked token still accepted: %v", err)
+	}
+	newTok, err := s.RotateToken("ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(newTok); err != nil {
+		t.Fatalf("rotated token refused: %v", err)
+	}
+
+	// A read that began before a commit must not put its stale copy back.
+	key := keyModule("m")
+	_, _, gen := s.cache.lookup(key)
+	if _, err := s.CreateModule("m", "ada"); err != nil {
+		t.Fatal(err)
+	}
+	s.cache.keep(key, nil, gen) // the racing reader's "absent"
+	if _, err := s.GetModule("m"); err != nil {
+		t.Fatalf("stale absence served after the commit: %v", err)
+	}
+}

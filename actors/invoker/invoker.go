@@ -29,6 +29,11 @@ type Invoker struct {
 	// is added while waiting for an answer, for a cold compile (10 s).
 	DefaultTimeout, Grace time.Duration
 	Log                   *slog.Logger
+	// Local, on a single-box node, is the runner of the worker that shares
+	// this node (named LocalNode): invocations placed there call its Run
+	// directly on the HTTP goroutine, with no message hop at all.
+	Local     *runner.Actor
+	LocalNode string
 
 	rr atomic.Uint64
 }
@@ -117,6 +122,11 @@ func (iv *Invoker) call(ctx context.Context, node string, msg wire.Invoke, wait 
 }
 
 func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, wait time.Duration) (wire.Result, error) {
+	if iv.Local != nil && node == iv.LocalNode {
+		iv.Table.Started(node)
+		defer iv.Table.Finished(node)
+		return iv.Local.Run(msg), nil
+	}
 	i := int(iv.rr.Add(1) % uint64(iv.Routers))
 	router := iv.Process(RouterName(i))
 	if router == nil {

@@ -78,7 +78,9 @@ func (f *nodeFlags) logger() (*slog.Logger, error) {
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: %w", f.logLevel, err)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	startProfiler(log)
+	return log, nil
 }
 
 // workerFlags configure the runtime and the outbound policy of a worker.
