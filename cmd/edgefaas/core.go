@@ -43,11 +43,7 @@ store is closed.`,
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
-			logger, err := node.logger()
-			if err != nil {
-				return err
-			}
-			ncfg, err := node.config(dataDir, logger, true)
+			logger, ncfg, err := node.setup(dataDir, true)
 			if err != nil {
 				return err
 			}

@@ -40,11 +40,7 @@ reach loopback addresses (--allow-net 127.0.0.0/8) in this mode.`,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd.Flags()) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
-			logger, err := node.logger()
-			if err != nil {
-				return err
-			}
-			ncfg, err := node.config(dataDir, logger, true)
+			logger, ncfg, err := node.setup(dataDir, true)
 			if err != nil {
 				return err
 			}

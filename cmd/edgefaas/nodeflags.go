@@ -38,8 +38,18 @@ func (f *nodeFlags) register(cmd *cobra.Command, defaultAddr string) {
 	fl.StringVar(&f.lanDiscovery, "lan-discovery", "", "network interface for LAN discovery: cores multicast a signed beacon on UDP 45892, workers join the cores they hear (off by default)")
 }
 
-// config resolves the flags into a NodeConfig; a core with no cookie gets
-// one generated and kept in its data directory.
+// setup makes the node's logger and resolves the flags into a NodeConfig;
+// with generateCookie (a core) a missing cookie is generated and kept in
+// the data directory.
+func (f *nodeFlags) setup(dataDir string, generateCookie bool) (*slog.Logger, nodes.NodeConfig, error) {
+	log, err := f.logger()
+	if err != nil {
+		return nil, nodes.NodeConfig{}, err
+	}
+	cfg, err := f.config(dataDir, log, generateCookie)
+	return log, cfg, err
+}
+
 func (f *nodeFlags) config(dataDir string, log *slog.Logger, generateCookie bool) (nodes.NodeConfig, error) {
 	host, port, err := net.SplitHostPort(f.addr)
 	if err != nil {

@@ -38,11 +38,7 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd.Flags()) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
-			logger, err := node.logger()
-			if err != nil {
-				return err
-			}
-			ncfg, err := node.config(dataDir, logger, false)
+			logger, ncfg, err := node.setup(dataDir, false)
 			if err != nil {
 				return err
 			}
