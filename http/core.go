@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/edgefaas/edgefaas/storage"
 )
 
@@ -71,6 +73,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 	}
 
 	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes}
+	var collector prometheus.Collector // the cluster's metrics, if it has some
 	if cfg.Cluster != nil {
 		cl, err := cfg.Cluster(store)
 		if err != nil {
@@ -80,6 +83,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 		if n, ok := cl.(Nodes); ok {
 			scfg.Nodes = n
 		}
+		collector, _ = cl.(prometheus.Collector)
 		if st, ok := cl.(interface{ Stop() }); ok {
 			defer st.Stop()
 		}
@@ -87,6 +91,11 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 	srv, err := New(scfg)
 	if err != nil {
 		return err
+	}
+	if collector != nil {
+		if err := srv.Registry().Register(collector); err != nil {
+			return fmt.Errorf("register cluster metrics: %w", err)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

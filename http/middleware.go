@@ -147,6 +147,24 @@ func (s *Server) wrap(route string, acc access, h httprouter.Handle) httprouter.
 
 // authenticate checks the bearer token and the access level.
 func (s *Server) authenticate(r *http.Request, acc access) (storage.Subject, error) {
+	sub, err := s.checkToken(r, acc)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		// Every refusal is logged (never the token), so an operator sees
+		// probing and misconfigured clients.
+		s.log.Warn("request refused", "status", ae.status, "reason", refusalReason(ae.detail),
+			"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+	}
+	return sub, err
+}
+
+// refusalReason is the first sentence of a refusal's detail.
+func refusalReason(detail string) string {
+	reason, _, _ := strings.Cut(detail, ":")
+	return reason
+}
+
+func (s *Server) checkToken(r *http.Request, acc access) (storage.Subject, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return storage.Subject{}, &apiError{status: http.StatusUnauthorized,

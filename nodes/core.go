@@ -44,6 +44,7 @@ type Core struct {
 	invoker  *invoker.Invoker
 	notifier *registry.Notifier
 	worker   *Worker
+	metrics  *invoker.Metrics
 	cfg      CoreConfig
 }
 
@@ -67,7 +68,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	if cfg.Node.Name == "" {
 		cfg.Node.Name = "core@" + cfg.Node.ListenHost
 	}
-	c := &Core{table: scheduler.NewTable(), pending: invoker.NewPending(), cfg: cfg}
+	c := &Core{table: scheduler.NewTable(), pending: invoker.NewPending(), metrics: invoker.NewMetrics(), cfg: cfg}
 	proc := func(name string) gen.Process {
 		if c.node == nil {
 			return nil
@@ -129,7 +130,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	c.node = n
 	c.invoker = &invoker.Invoker{
 		Table: c.table, Pending: c.pending, Codes: cfg.Store, Process: proc, Routers: cfg.Invokers,
-		DefaultTimeout: cfg.DefaultTimeout, Grace: 10 * time.Second, Log: log,
+		DefaultTimeout: cfg.DefaultTimeout, Grace: 10 * time.Second, Log: log, Metrics: c.metrics,
 	}
 	if c.worker != nil {
 		c.invoker.Local, c.invoker.LocalNode = c.worker.runner, cfg.Node.Name

@@ -34,6 +34,8 @@ type Invoker struct {
 	// directly on the HTTP goroutine, with no message hop at all.
 	Local     *runner.Actor
 	LocalNode string
+	// Metrics, if set, counts every answer.
+	Metrics *Metrics
 
 	rr atomic.Uint64
 }
@@ -45,6 +47,35 @@ const maxAttempts = 3
 // request cannot have run (it could not be sent, or the worker was busy);
 // a worker lost mid-call is answered with api.ErrWorkerLost at once.
 func (iv *Invoker) Invoke(ctx context.Context, req api.InvokeRequest) (api.InvokeResult, error) {
+	start := time.Now()
+	res, err := iv.invoke(ctx, req)
+	iv.Metrics.observe(resultLabel(err), start)
+	return res, err
+}
+
+// resultLabel names an outcome for metrics.
+func resultLabel(err error) string {
+	var fe *api.FunctionError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &fe):
+		return "function_error"
+	case errors.Is(err, api.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, api.ErrBusy):
+		return "busy"
+	case errors.Is(err, api.ErrNoWorker):
+		return "no_worker"
+	case errors.Is(err, api.ErrWorkerLost):
+		return "worker_lost"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return "error"
+}
+
+func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.InvokeResult, error) {
 	fn := req.Function
 	md := fn.Metadata
 	timeout := time.Duration(md.TimeoutMS) * time.Millisecond

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,11 +16,12 @@ import (
 // the cores it joins.
 func workerCommand() *cobra.Command {
 	var (
-		dataDir string
-		joins   []string
-		joinDNS []string
-		node    nodeFlags
-		worker  workerFlags
+		dataDir     string
+		joins       []string
+		joinDNS     []string
+		metricsAddr string
+		node        nodeFlags
+		worker      workerFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -53,6 +55,14 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 				return err
 			}
 			logger.Info("worker started", "node", w.Name(), "cores", joins)
+			if metricsAddr != "" {
+				addr, err := w.ServeMetrics(metricsAddr)
+				if err != nil {
+					w.Stop()
+					return fmt.Errorf("--metrics-addr: %w", err)
+				}
+				logger.Info("worker metrics", "addr", addr.String())
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			go func() { <-ctx.Done(); w.Stop() }()
@@ -65,6 +75,7 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(filepath.Dir(defaultDataDir()), "worker"), "directory for compiled code and the node certificate")
 	cmd.Flags().StringSliceVar(&joins, "join", nil, "core node address, HOST:PORT or NAME@HOST:PORT (repeat for several cores)")
 	cmd.Flags().StringSliceVar(&joinDNS, "join-dns", nil, "DNS name:port resolving to cores (a Kubernetes headless service); re-resolved every 2 s")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT/metrics (off by default; the worker has no other HTTP endpoint)")
 	node.register(cmd, "127.0.0.1:0")
 	worker.register(cmd)
 	return cmd

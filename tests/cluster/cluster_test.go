@@ -9,10 +9,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -254,6 +256,10 @@ func TestWorkerKilled(t *testing.T) {
 	if counts[200] < total/2 {
 		t.Fatalf("only %d of %d succeeded", counts[200], total)
 	}
+	// The core's metrics count the same answers.
+	if got := metric(t, core, `edgefaas_invocations_total{result="worker_lost"}`); got != counts[503] {
+		t.Fatalf("metrics count %d worker_lost, the clients saw %d", got, counts[503])
+	}
 	// The lost worker is gone from the table, the other serves everything.
 	core.WaitWorkers(t, func(ns []client.Node) bool { return !testcluster.Has(ns, "worker@127.0.0.2") })
 	for range 5 {
@@ -295,4 +301,24 @@ func TestCoreRestart(t *testing.T) {
 	if got := invoke(t, cl, "_", "hello", `{"name":"again"}`); got != `{"message":"Hello, again!"}` {
 		t.Fatalf("after core restart: %s", got)
 	}
+}
+
+// metric reads one sample of the core's /metrics (0 when absent).
+func metric(t *testing.T, core *testcluster.Core, series string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", core.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+core.Admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	return 0
 }
