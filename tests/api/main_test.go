@@ -119,7 +119,8 @@ func startCore(t *testing.T, dataDir string, extraEnv []string, args ...string) 
 		args = []string{"--data-dir", dataDir, "--http-addr", "127.0.0.1:0"}
 	}
 	cmd := exec.Command(coreBin, append([]string{"core"}, args...)...)
-	cmd.Env = append(os.Environ(), extraEnv...)
+	// Any free node port, so tests never collide with a running core.
+	cmd.Env = append(append(os.Environ(), "EDGEFAAS_NODE_ADDR=127.0.0.1:0"), extraEnv...)
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +223,7 @@ func (b *logBuffer) String() string {
 func execCore(t *testing.T, env []string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(coreBin, "core")
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), "EDGEFAAS_NODE_ADDR=127.0.0.1:0"), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
