@@ -73,7 +73,7 @@ func (f *nodeFlags) config(dataDir string, log *slog.Logger, generateCookie bool
 			return nodes.NodeConfig{}, err
 		}
 		if created {
-			log.Info("first boot: generated the node cookie; give it to workers with --cookie or --cookie-file", "path", filepath.Join(dataDir, "cookie"))
+			log.Info("generated the node cookie; give it to workers with --cookie or --cookie-file", "path", filepath.Join(dataDir, "cookie"))
 		}
 		cookie = c
 	}

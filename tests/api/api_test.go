@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPublicEndpoints(t *testing.T) {
@@ -17,10 +18,23 @@ func TestPublicEndpoints(t *testing.T) {
 	if r.status != http.StatusOK || !strings.Contains(string(r.body), "up") {
 		t.Errorf("GET /v1/: %d %q", r.status, r.body)
 	}
-	for _, p := range []string{"/healthz", "/readyz"} {
-		if r := c.do("GET", p, "", "", nil); r.status != http.StatusOK {
-			t.Errorf("GET %s: %d %s", p, r.status, r.body)
+	if r := c.do("GET", "/healthz", "", "", nil); r.status != http.StatusOK {
+		t.Errorf("GET /healthz: %d %s", r.status, r.body)
+	}
+	// Ready means storage open and a worker connected: a bare core is not.
+	expect(t, "GET /readyz without workers", c.do("GET", "/readyz", "", "", nil), http.StatusServiceUnavailable, "no worker connected")
+	boxDir := t.TempDir()
+	box := startCore(t, boxDir, nil, "--data-dir", boxDir, "--http-addr", "127.0.0.1:0", "--with-worker")
+	ready := false
+	for range 500 { // the local worker reports within a second
+		if r := box.do("GET", "/readyz", "", "", nil); r.status == http.StatusOK {
+			ready = true
+			break
 		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !ready {
+		t.Error("GET /readyz on a core with its own worker never became 200")
 	}
 	expect(t, "unknown path", c.do("GET", "/v2/nothing", c.admin, "", nil), http.StatusNotFound, "no endpoint")
 	r = c.do("PATCH", "/v1/fn", c.admin, "", nil)
