@@ -24,6 +24,9 @@ type CoreConfig struct {
 	HTTPAddr string
 	// MaxUploadBytes bounds uploaded code; 0 means DefaultMaxUploadBytes.
 	MaxUploadBytes int64
+	// PublicMetrics serves /metrics without a token (for scrapers that
+	// cannot send one); off by default.
+	PublicMetrics bool
 	// Logger receives everything, pebble's lines included; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -72,7 +75,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 		log.Info("first boot: wrote the admin and guest tokens; keep the file secret", "path", tokensPath)
 	}
 
-	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes}
+	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics}
 	var collector prometheus.Collector // the cluster's metrics, if it has some
 	if cfg.Cluster != nil {
 		cl, err := cfg.Cluster(store)

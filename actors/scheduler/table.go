@@ -6,6 +6,7 @@ package scheduler
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,7 +113,7 @@ func (t *Table) Pick(n Need) (node string, cached, ok bool) {
 		if n.Exclude[e.Node] || e.FreeMemory < n.MemoryBytes {
 			continue
 		}
-		if n.Tag != "" && !slices.Contains(e.Tags, n.Tag) {
+		if n.Tag != "" && !matchTag(e, n.Tag) {
 			continue
 		}
 		c := e.cached[n.Hash]
@@ -130,6 +131,21 @@ func (t *Table) Pick(n Need) (node string, cached, ok bool) {
 		return "", false, false
 	}
 	return best.Node, bestCached, true
+}
+
+// matchTag reports whether a worker carries a function's tag: one of its
+// --tag labels, or "arch:GOARCH" / "os:GOOS" matching what it reports.
+func matchTag(e *entry, tag string) bool {
+	if slices.Contains(e.Tags, tag) {
+		return true
+	}
+	if arch, ok := strings.CutPrefix(tag, "arch:"); ok {
+		return e.Arch == arch
+	}
+	if os, ok := strings.CutPrefix(tag, "os:"); ok {
+		return e.OS == os
+	}
+	return false
 }
 
 // Started and Finished count this core's invocations in flight on node.

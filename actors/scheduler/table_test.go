@@ -15,7 +15,9 @@ func TestPick(t *testing.T) {
 	tab := NewTable()
 	tab.Update(report("a", 1<<30, 0, 10, nil))
 	tab.Update(report("b", 1<<30, 5, 10, nil, "h1"))
-	tab.Update(report("c", 64<<20, 0, 10, []string{"gpu"}, "h2"))
+	c := report("c", 64<<20, 0, 10, []string{"gpu"}, "h2")
+	c.Arch, c.OS = "arm64", "linux"
+	tab.Update(c)
 	for _, tc := range []struct {
 		name     string
 		need     Need
@@ -28,6 +30,8 @@ func TestPick(t *testing.T) {
 		{"memory filter", Need{Hash: "h2", MemoryBytes: 128 << 20}, "a", false, false},
 		{"tag pins", Need{Hash: "h1", Tag: "gpu"}, "c", false, false},
 		{"unknown tag: no worker", Need{Tag: "tpu"}, "", false, true},
+		{"arch pins to the reported architecture", Need{Hash: "h1", Tag: "arch:arm64"}, "c", false, false},
+		{"no worker of that arch", Need{Tag: "arch:riscv64"}, "", false, true},
 		{"exclude", Need{Hash: "h1", Exclude: map[string]bool{"b": true}}, "a", false, false},
 		{"too much memory for anyone", Need{MemoryBytes: 2 << 30}, "", false, true},
 	} {

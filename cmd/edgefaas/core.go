@@ -24,6 +24,7 @@ func coreCommand() *cobra.Command {
 		maxUploadBytes int64
 		node           nodeFlags
 		withWorker     bool
+		publicMetrics  bool
 		worker         workerFlags
 	)
 	cmd := &cobra.Command{
@@ -61,6 +62,7 @@ store is closed.`,
 				DataDir:        dataDir,
 				HTTPAddr:       httpAddr,
 				MaxUploadBytes: maxUploadBytes,
+				PublicMetrics:  publicMetrics,
 				Logger:         logger,
 				Cluster: func(store *storage.Store) (api.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg,
@@ -73,6 +75,7 @@ store is closed.`,
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:4000", "address the HTTP API listens on")
 	cmd.Flags().Int64Var(&maxUploadBytes, "max-upload-bytes", api.DefaultMaxUploadBytes, "largest accepted function code, in bytes (larger uploads get 413)")
 	node.register(cmd, "127.0.0.1:4001")
+	cmd.Flags().BoolVar(&publicMetrics, "public-metrics", false, "serve /metrics without a token (it shows counts, never function data)")
 	cmd.Flags().BoolVar(&withWorker, "with-worker", false, "also run a worker on this node (a single-box edge site; remote workers can still join)")
 	worker.register(cmd)
 	return cmd
