@@ -8,19 +8,19 @@ GO_WASM   := GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w'
 CLANG     := clang --target=wasm32-wasi -O2 -s
 FUZZTIME  ?= 10s
 # Fuzz targets, as package:Target; `make test` runs each for FUZZTIME.
-FUZZ      := ./http/:FuzzParseUpload ./http/:FuzzDecodeJSON ./http/:FuzzValidName
+FUZZ      := ./http/:FuzzParseUpload ./http/:FuzzDecodeJSON ./http/:FuzzValidName ./wasm/:FuzzHostABI ./wasm/:FuzzInspect ./actors/wire/:FuzzDecode
 
 GO_REACTORS := hello sleep matrixmult server-reply network
 GO_COMMANDS := hello-wasi-go
 C_COMMANDS  := hello-c
-TEST_C_REACTORS := spin trap stackbomb membomb outbomb nonjson fail logflood wildptr echo legacyhttp
+TEST_C_REACTORS := spin trap stackbomb membomb outbomb nonjson fail logflood wildptr echo legacyhttp abifuzz envfile
 TEST_C_COMMANDS := sandbox cfail
 
 EXAMPLES := $(GO_REACTORS:%=$(WASM)/%.wasm) $(GO_COMMANDS:%=$(WASM)/%.wasm) $(C_COMMANDS:%=$(WASM)/%.wasm)
 TESTMODS := $(TEST_C_REACTORS:%=$(WASM)/test/%.wasm) $(TEST_C_COMMANDS:%=$(WASM)/test/%.wasm)
 SDK_SRC  := $(wildcard sdk/go/*.go)
 
-.PHONY: all build test run examples testmodules bench lint deps clean
+.PHONY: all build test run examples testmodules bench lint deps clean dist
 
 all: build examples
 
@@ -58,13 +58,39 @@ test: deps examples testmodules
 run: build examples
 	@bash scripts/run.sh
 
-bench: examples
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./wasm/
+# The benchmark suite (bench/, docs/benchmarks.md): a real cluster, the
+# single box and the native and in-process baselines, in one run; the report
+# goes to bench/results/DATE-COMMIT/. BENCHFLAGS passes flags, e.g.
+# BENCHFLAGS='--sustained 3m --workers 2'. bench-quick: under a minute.
+bench: build examples
+	$(GO) run ./bench/cmd/edgefaas-bench $(BENCHFLAGS)
+
+.PHONY: bench-quick
+bench-quick: build examples
+	$(GO) run ./bench/cmd/edgefaas-bench --quick $(BENCHFLAGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./examples/...
+
+# Static release binaries for linux/amd64, arm64 and arm v7 in dist/.
+dist:
+	@bash scripts/dist.sh
+
+# Long forms of tests/reliability (more kill rounds, a 5-minute soak) after
+# longer fuzz runs; writes the figures table to tests/results/reliability.md.
+RELIABILITY_FUZZTIME ?= 60s
+.PHONY: reliability
+reliability: deps examples testmodules
+	@mkdir -p build; : > build/reliability-fuzz.txt
+	@for t in $(FUZZ); do \
+	  echo "fuzz $${t#*:} for $(RELIABILITY_FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(RELIABILITY_FUZZTIME) $${t%%:*} > build/fuzz.out 2>&1 || { cat build/fuzz.out; exit 1; }; \
+	  echo "$${t#*:} $$(grep -o 'execs: [0-9]*' build/fuzz.out | tail -1 | cut -d' ' -f2)" >> build/reliability-fuzz.txt; \
+	done
+	$(GO) test -count=1 -timeout 60m -v ./tests/reliability/ -args -reliability.long \
+	  -reliability.results $(CURDIR)/tests/results/reliability.md -reliability.fuzzlog $(CURDIR)/build/reliability-fuzz.txt
 
 clean:
 	rm -rf build

@@ -502,6 +502,14 @@ func (s *Server) invoke(c *call) error {
 		return errorf(http.StatusServiceUnavailable, "%s", ErrNoWorker.Error())
 	}
 	res, err := s.cfg.Invoker.Invoke(c.r.Context(), InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
+	if errors.Is(err, storage.ErrNotFound) {
+		// The function was updated or deleted while this call was routed,
+		// and its old code is gone: run the current version (once).
+		if f, err = s.loadFunction(c); err != nil {
+			return err
+		}
+		res, err = s.cfg.Invoker.Invoke(c.r.Context(), InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
+	}
 	if err != nil {
 		return s.invokeError(c, f, err)
 	}

@@ -69,7 +69,48 @@ func checkHeader(code []byte) error {
 	if !bytes.Equal(code[4:8], wasmHeader[4:8]) {
 		return fmt.Errorf("%w: binary format version %x is not 1", ErrNotWasm, code[4:8])
 	}
+	return checkSections(code[8:])
+}
+
+// checkSections refuses a module whose section sizes overrun the code or
+// whose top-level vectors declare more entries than their section has
+// bytes. wazero allocates a section's vector at its declared length before
+// decoding any entry, so a 9 KB upload declaring 2^31 data segments made
+// the core try to allocate hundreds of GiB and die (found by FuzzInspect).
+// Every entry takes at least one byte, so the check refuses no valid module.
+func checkSections(b []byte) error {
+	for len(b) > 0 {
+		id := b[0]
+		size, n, ok := uleb32(b[1:])
+		if !ok || uint64(size) > uint64(len(b)-1-n) {
+			return fmt.Errorf("%w: section %d overruns the module", ErrCompile, id)
+		}
+		body := b[1+n : 1+n+int(size)]
+		b = b[1+n+int(size):]
+		if id == 0 || id > 13 || id == 8 || id == 12 { // custom, unknown (wazero refuses it), start and data count (no vector)
+			continue
+		}
+		count, m, ok := uleb32(body)
+		if !ok || uint64(count) > uint64(len(body)-m) {
+			return fmt.Errorf("%w: section %d declares %d entries in %d bytes", ErrCompile, id, count, len(body))
+		}
+	}
 	return nil
+}
+
+// uleb32 decodes an unsigned LEB128 number of at most 32 bits.
+func uleb32(b []byte) (v uint32, n int, ok bool) {
+	var shift uint
+	for n < len(b) && n < 5 {
+		c := b[n]
+		n++
+		v |= uint32(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v, n, true
+		}
+		shift += 7
+	}
+	return 0, n, false
 }
 
 // Inspect validates code the way an upload must: it is Wasm, it compiles and

@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -22,6 +23,8 @@ type callState struct {
 	hasOutput bool
 	errMsg    *string
 
+	outputChecked, outputValid bool // validOutput's cached answer
+
 	mu       sync.Mutex // logs may be written from wazero's stdio writers
 	logs     []string
 	logBytes int
@@ -31,6 +34,16 @@ type callState struct {
 	pending []byte // extension ABI: unread HTTP response body
 
 	memPages uint32 // the guest's memory when it failed, to tell exhaustion from other traps
+}
+
+// validOutput reports whether the output is empty or valid JSON (checked
+// once per call).
+func (st *callState) validOutput() bool {
+	if !st.outputChecked {
+		out := bytes.TrimSpace(st.output)
+		st.outputChecked, st.outputValid = true, len(out) == 0 || json.Valid(out)
+	}
+	return st.outputValid
 }
 
 type callKey struct{}

@@ -87,7 +87,7 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 	out := bytes.TrimSpace(st.output)
 	if len(out) == 0 {
 		out = []byte("null")
-	} else if !json.Valid(out) {
+	} else if !st.validOutput() {
 		return res, fmt.Errorf("%w: %q", ErrInvalidOutput, preview(out))
 	}
 	res.Output = json.RawMessage(out)
@@ -128,7 +128,9 @@ func (e *Engine) callReactor(ctx context.Context, m *Module, st *callState) (war
 		st.errMsg = &msg
 	}
 	pages := in.mod.Memory().Size() / PageSize
-	if st.errMsg != nil || in.calls >= e.cfg.RecycleAfterCalls || pages > e.cfg.RecycleAbovePages ||
+	// Output that is not JSON fails the call: like any other failure, the
+	// instance (whose memory may be corrupt) is not reused.
+	if st.errMsg != nil || !st.validOutput() || in.calls >= e.cfg.RecycleAfterCalls || pages > e.cfg.RecycleAbovePages ||
 		!m.pool.put(in, e.cfg.PoolIdle) {
 		e.stats.instancesRecycled.Add(1)
 		in.mod.Close(context.Background())
