@@ -313,3 +313,62 @@ func freePort(t testing.TB, host string) string {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
 }
+
+// Netns is a network namespace made by a test and removed at its end, for
+// tests of what crosses a network: nothing leaves the namespaces the test
+// creates.
+type Netns string
+
+// NewNetns creates a namespace (skipping the test, with the reason, where
+// namespaces cannot be made: not root, no iproute2).
+func NewNetns(t testing.TB, name string) Netns {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("skipped: network namespaces need root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("skipped: iproute2's ip is not installed (make deps installs it)")
+	}
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Skipf("skipped: cannot create a network namespace: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	return Netns(name)
+}
+
+// IP runs `ip -n NS args...`.
+func (n Netns) IP(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", append([]string{"-n", string(n)}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("ip -n %s %v: %v\n%s", n, args, err, out)
+	}
+}
+
+// Exec is the command prefix that runs a program inside the namespace.
+func (n Netns) Exec() []string { return []string{"ip", "netns", "exec", string(n)} }
+
+// Link joins two namespaces with a veth pair named devA/devB and gives
+// them the addresses (CIDR) and a multicast route.
+func Link(t testing.TB, a Netns, devA, addrA string, b Netns, devB, addrB string) {
+	t.Helper()
+	if out, err := exec.Command("ip", "link", "add", devA, "netns", string(a), "type", "veth", "peer", "name", devB, "netns", string(b)).CombinedOutput(); err != nil {
+		t.Fatalf("veth: %v %s", err, out)
+	}
+	for _, c := range []struct {
+		ns        Netns
+		dev, addr string
+	}{{a, devA, addrA}, {b, devB, addrB}} {
+		c.ns.IP(t, "link", "set", "lo", "up")
+		c.ns.IP(t, "addr", "add", c.addr, "dev", c.dev)
+		c.ns.IP(t, "link", "set", c.dev, "up", "multicast", "on")
+		c.ns.IP(t, "route", "add", "224.0.0.0/4", "dev", c.dev)
+	}
+}
+
+// Signal sends sig to the process (SIGSTOP and SIGCONT simulate a hung peer).
+func (p *Proc) Signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatal(err)
+	}
+}

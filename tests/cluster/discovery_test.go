@@ -31,63 +31,28 @@ func TestJoinDNS(t *testing.T) {
 	}
 }
 
-// netns is a network namespace made by the test, removed at cleanup.
-type netns string
-
-func (n netns) run(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", append([]string{"-n", string(n)}, args...)...).CombinedOutput(); err != nil {
-		t.Fatalf("ip -n %s %v: %v\n%s", n, args, err, out)
-	}
-}
-
-func (n netns) exec() []string { return []string{"ip", "netns", "exec", string(n)} }
-
 // TestLANDiscovery: a core and a worker in two network namespaces joined
 // by a veth pair find each other by multicast beacon alone (no --join),
 // and a function uploaded to the core runs on the worker.
 func TestLANDiscovery(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("skipped: network namespaces need root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipped: iproute2's ip is not installed (make deps installs it)")
-	}
 	id := fmt.Sprintf("ef%d", os.Getpid()%100000)
-	a, b := netns(id+"a"), netns(id+"b")
-	for _, n := range []netns{a, b} {
-		if out, err := exec.Command("ip", "netns", "add", string(n)).CombinedOutput(); err != nil {
-			t.Skipf("skipped: cannot create a network namespace: %v %s", err, out)
-		}
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", string(n)).Run() })
-	}
-	if out, err := exec.Command("ip", "link", "add", id+"va", "netns", string(a), "type", "veth", "peer", "name", id+"vb", "netns", string(b)).CombinedOutput(); err != nil {
-		t.Fatalf("veth: %v %s", err, out)
-	}
+	a, b := testcluster.NewNetns(t, id+"a"), testcluster.NewNetns(t, id+"b")
 	// 10.231.0.0/24 exists only on this veth pair, inside the test's namespaces.
-	for _, c := range []struct {
-		ns        netns
-		dev, addr string
-	}{{a, id + "va", "10.231.0.1/24"}, {b, id + "vb", "10.231.0.2/24"}} {
-		c.ns.run(t, "link", "set", "lo", "up")
-		c.ns.run(t, "addr", "add", c.addr, "dev", c.dev)
-		c.ns.run(t, "link", "set", c.dev, "up", "multicast", "on")
-		c.ns.run(t, "route", "add", "224.0.0.0/4", "dev", c.dev)
-	}
+	testcluster.Link(t, a, id+"va", "10.231.0.1/24", b, id+"vb", "10.231.0.2/24")
 
 	dir := t.TempDir()
 	coreDir := filepath.Join(dir, "core")
-	core := testcluster.StartWith(t, a.exec(), dir, "core", "--data-dir", coreDir, "--http-addr", "127.0.0.1:4000",
+	core := testcluster.StartWith(t, a.Exec(), dir, "core", "--data-dir", coreDir, "--http-addr", "127.0.0.1:4000",
 		"--node-addr", "10.231.0.1:4001", "--lan-discovery", id+"va")
 	core.WaitLog(listeningRE, 30*time.Second)
-	testcluster.StartWith(t, b.exec(), dir, "worker", "--data-dir", filepath.Join(dir, "worker"),
+	testcluster.StartWith(t, b.Exec(), dir, "worker", "--data-dir", filepath.Join(dir, "worker"),
 		"--node-addr", "10.231.0.2:0", "--lan-discovery", id+"vb", "--cookie-file", filepath.Join(coreDir, "cookie"))
 
 	// The core's API lives in namespace a: drive it with the CLI there.
 	tokens, _ := os.ReadFile(filepath.Join(coreDir, "tokens"))
 	admin := tokenOf(string(tokens), "Admin")
 	cli := func(args ...string) (string, error) {
-		argv := append(a.exec(), append([]string{testcluster.Binary(t), "-H", "http://127.0.0.1:4000", "--token", admin, "-o", "json"}, args...)...)
+		argv := append(a.Exec(), append([]string{testcluster.Binary(t), "-H", "http://127.0.0.1:4000", "--token", admin, "-o", "json"}, args...)...)
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "cfg"))
 		out, err := cmd.Output()
