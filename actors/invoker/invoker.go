@@ -107,6 +107,7 @@ func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 			}
 			lastErr = err
 			need.Exclude[node] = true
+			iv.Metrics.retried("not_sent")
 			continue
 		}
 		switch res.Status {
@@ -119,6 +120,7 @@ func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 		case wire.StatusBusy:
 			lastErr = fmt.Errorf("%w: %s", api.ErrBusy, res.Error)
 			need.Exclude[node] = true
+			iv.Metrics.retried("busy")
 			continue
 		case statusWorkerLost:
 			iv.Log.Warn("worker lost during invocation", "function", msg.Function, "node", node)

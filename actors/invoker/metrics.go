@@ -12,6 +12,7 @@ import (
 type Metrics struct {
 	invocations *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
+	retries     *prometheus.CounterVec
 }
 
 // NewMetrics makes the collectors; register them with Collectors.
@@ -26,12 +27,16 @@ func NewMetrics() *Metrics {
 			Help:    "Time from the core receiving an invocation to its answer, by result.",
 			Buckets: []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}, []string{"result"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgefaas_invocation_retries_total",
+			Help: "Invocations sent again to another worker, by reason: not_sent (the first could not be reached), busy.",
+		}, []string{"reason"}),
 	}
 }
 
 // Collectors lists the metrics for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.invocations, m.duration}
+	return []prometheus.Collector{m.invocations, m.duration, m.retries}
 }
 
 func (m *Metrics) observe(result string, since time.Time) {
@@ -40,4 +45,10 @@ func (m *Metrics) observe(result string, since time.Time) {
 	}
 	m.invocations.WithLabelValues(result).Inc()
 	m.duration.WithLabelValues(result).Observe(time.Since(since).Seconds())
+}
+
+func (m *Metrics) retried(reason string) {
+	if m != nil {
+		m.retries.WithLabelValues(reason).Inc()
+	}
 }
