@@ -72,7 +72,7 @@ func hello(t *testing.T, c *Core, fn storage.Function) {
 func TestActorsRestart(t *testing.T) {
 	c, fn := singleBox(t)
 	hello(t, c, fn)
-	for _, name := range []string{"scheduler", "registry", invoker.RouterName(0), "cache", "runner", "runner_overflow", "reporter"} {
+	for _, name := range []string{"scheduler", "registry", invoker.RouterName(0), "cache", "runner", "runner_overflow", "reporter", "httpclient", "httpclient_overflow"} {
 		t.Run(name, func(t *testing.T) {
 			p := c.node.ProcessByName(name)
 			if p == nil {

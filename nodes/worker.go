@@ -58,7 +58,6 @@ type Worker struct {
 	Engine *wasm.Engine
 	Store  *cache.Store
 	Egress *egress.Client
-	http   *httpclient.Actor
 	runner *runner.Actor
 	cancel context.CancelFunc
 	node   node.Node // set when the worker owns its node
@@ -77,13 +76,11 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 		ecfg.CacheDir = filepath.Join(cfg.Node.DataDir, "compiled")
 	}
 	policy := egress.New(cfg.Egress)
-	hc := httpclient.Start(policy, 0, 0)
-	ecfg.Outbound = hc
+	ecfg.Outbound = &httpclient.Client{Process: proc}
 	ctx, cancel := context.WithCancel(context.Background())
 	engine, err := wasm.NewEngine(ctx, ecfg)
 	if err != nil {
 		cancel()
-		hc.Stop()
 		return nil, nil, fmt.Errorf("wasm engine: %w", err)
 	}
 	codeDir := ""
@@ -98,7 +95,6 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 	store, err := cache.NewStore(engine, codeDir, 0, changed)
 	if err != nil {
 		cancel()
-		hc.Stop()
 		engine.Close(ctx)
 		return nil, nil, err
 	}
@@ -119,15 +115,16 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 			OnCore: func(b discovery.Beacon) { join(Peer{Name: b.Node, Host: b.Host, Port: uint16(b.Port)}) },
 		}})
 	}
-	app := supervisors.Worker(
-		&runner.Overflow{Node: self},
-		&cache.Actor{Store: store, Node: self, Log: log},
-		run,
-		&reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
+	app := supervisors.Worker(supervisors.WorkerActors{
+		RunnerOverflow: &runner.Overflow{Node: self},
+		Cache:          &cache.Actor{Store: store, Node: self, Log: log},
+		Runner:         run,
+		Reporter: &reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
 			TotalMemory: memory, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log},
-		extra...,
-	)
-	return app, &Worker{Engine: engine, Store: store, Egress: policy, http: hc, runner: run, cancel: cancel}, nil
+		HTTPClient:   &httpclient.Actor{Policy: policy, Log: log},
+		HTTPOverflow: &httpclient.Overflow{},
+	}, extra...)
+	return app, &Worker{Engine: engine, Store: store, Egress: policy, runner: run, cancel: cancel}, nil
 }
 
 // StartWorker starts a worker node that reports to the cores in cfg.Join.
@@ -241,7 +238,6 @@ func (w *Worker) Stop() {
 
 func (w *Worker) close() {
 	w.cancel()
-	w.http.Stop()
 	w.Engine.Close(context.Background())
 }
 

@@ -101,14 +101,23 @@ func Core(scheduler, registry gen.ProcessBehavior, invokers []Child, extra ...Ch
 	return &App{Name: "edgefaas_core", Top: t}
 }
 
-// Worker is the worker node's tree: the overflow answerer first (it must
-// exist before the runner can fall back to it), the cache, the runner and
-// the reporter, then extra children (discovery).
-func Worker(overflow, cache, runner, reporter gen.ProcessBehavior, extra ...Child) *App {
+// WorkerActors are the behaviours of a worker's tree.
+type WorkerActors struct {
+	RunnerOverflow, Cache, Runner, Reporter gen.ProcessBehavior
+	HTTPClient, HTTPOverflow                gen.ProcessBehavior
+}
+
+// Worker is the worker node's tree: each overflow answerer before the
+// actor that falls back to it, then the HTTP-client actor that functions'
+// outbound requests yield to, the cache, the runner and the reporter, then
+// extra children (discovery).
+func Worker(a WorkerActors, extra ...Child) *App {
 	return &App{Name: "edgefaas_worker", Top: &Tree{Name: "worker_sup", Children: append([]Child{
-		{Name: "runner_overflow", Behavior: overflow, Mailbox: 65535},
-		{Name: "cache", Behavior: cache, Mailbox: 4096},
-		{Name: "runner", Behavior: runner, Mailbox: 65535, Fallback: "runner_overflow"},
-		{Name: "reporter", Behavior: reporter, Mailbox: 256},
+		{Name: "httpclient_overflow", Behavior: a.HTTPOverflow, Mailbox: 4096},
+		{Name: "httpclient", Behavior: a.HTTPClient, Mailbox: 4096, Fallback: "httpclient_overflow"},
+		{Name: "runner_overflow", Behavior: a.RunnerOverflow, Mailbox: 65535},
+		{Name: "cache", Behavior: a.Cache, Mailbox: 4096},
+		{Name: "runner", Behavior: a.Runner, Mailbox: 65535, Fallback: "runner_overflow"},
+		{Name: "reporter", Behavior: a.Reporter, Mailbox: 256},
 	}, extra...)}}
 }

@@ -1,114 +1,117 @@
 // Package httpclient is the worker's HTTP-client actor: functions' outbound
-// requests are messages in its mailbox, carried out by its workers under
-// the egress policy, and answered to the invocation that waits for them.
+// requests are messages to its process, carried out under the egress
+// policy and answered to the invocation that waits for them.
 //
-// A host function that makes a request yields to this actor and blocks only
-// its own goroutine; the actor bounds how many requests are in flight on the
-// worker, and answers at once with ErrBusy when its mailbox is full, so a
+// A host function that makes a request yields to this actor (Client.Do
+// sends the request and blocks only that invocation's goroutine); the
+// actor performs each request on its own goroutine so a slow host never
+// holds up another function. When its mailbox is full, ergo hands the
+// request to the Overflow process, which answers ErrBusy at once: a
 // request is never dropped silently.
 package httpclient
 
 import (
 	"context"
 	"errors"
-	"sync"
+	"fmt"
+	"log/slog"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
 
 	"github.com/edgefaas/edgefaas/wasm"
 )
 
-// ErrBusy is the answer when the mailbox is full.
+// Name and OverflowName are the registered names of the actor and of its
+// overflow answerer on a worker node.
+const (
+	Name         = "httpclient"
+	OverflowName = "httpclient_overflow"
+)
+
+// ErrBusy is the answer when the actor's mailbox is full.
 var ErrBusy = errors.New("outbound HTTP busy: too many requests in flight on this worker")
 
-// ErrStopped is the answer after Stop.
-var ErrStopped = errors.New("outbound HTTP stopped")
+// ErrStopped is the answer while the actor is not running (restarting, or
+// the worker stopping).
+var ErrStopped = errors.New("outbound HTTP is restarting on this worker; try again")
 
-type envelope struct {
+// request is a local message: it never crosses the network, so it may
+// carry a context and a channel.
+type request struct {
 	ctx   context.Context
 	req   *wasm.OutboundRequest
-	reply chan *wasm.OutboundResponse
+	reply chan *wasm.OutboundResponse // buffered: a caller that gave up never blocks the actor
 }
 
-// Actor is the HTTP-client actor. It implements wasm.Outbound.
+// Actor performs outbound requests with Policy (an *egress.Client).
 type Actor struct {
-	policy  wasm.Outbound
-	mailbox chan envelope
-	stop    chan struct{}
-	once    sync.Once
-	wg      sync.WaitGroup
+	gen.Server
+	Policy wasm.Outbound
+	Log    *slog.Logger
 }
 
-// Start starts the actor with workers concurrent requests and a mailbox of
-// the given size, performing requests with policy (an *egress.Client).
-func Start(policy wasm.Outbound, workers, mailbox int) *Actor {
-	if workers <= 0 {
-		workers = 32
+// HandleInfo starts each request on its own goroutine.
+func (a *Actor) HandleInfo(_ *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	m, ok := msg.(request)
+	if !ok {
+		a.Log.Warn("httpclient: unexpected message", "type", fmt.Sprintf("%T", msg))
+		return gen.ServerStatusOK
 	}
-	if mailbox <= 0 {
-		mailbox = 1024
-	}
-	a := &Actor{policy: policy, mailbox: make(chan envelope, mailbox), stop: make(chan struct{})}
-	for range workers {
-		a.wg.Add(1)
-		go a.loop()
-	}
-	return a
+	go func() { m.reply <- a.do(m) }()
+	return gen.ServerStatusOK
 }
 
-func (a *Actor) loop() {
-	defer a.wg.Done()
-	for {
-		select {
-		case <-a.stop:
-			return
-		case m := <-a.mailbox:
-			// The reply channel is buffered: a caller that gave up never blocks us.
-			m.reply <- a.handle(m)
-		}
-	}
-}
-
-func (a *Actor) handle(m envelope) (resp *wasm.OutboundResponse) {
+func (a *Actor) do(m request) (resp *wasm.OutboundResponse) {
 	defer func() {
 		if r := recover(); r != nil {
+			a.Log.Error("httpclient: panic", "function", m.req.Function, "panic", r)
 			resp = &wasm.OutboundResponse{Err: errors.New("outbound HTTP failed internally")}
 		}
 	}()
 	if err := m.ctx.Err(); err != nil {
 		return &wasm.OutboundResponse{Err: err}
 	}
-	return a.policy.Do(m.ctx, m.req)
+	return a.Policy.Do(m.ctx, m.req)
+}
+
+// Overflow answers ErrBusy for requests that overflowed the actor's mailbox.
+type Overflow struct {
+	gen.Server
+}
+
+// HandleInfo handles gen.MessageFallback.
+func (*Overflow) HandleInfo(_ *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	if fb, ok := msg.(gen.MessageFallback); ok {
+		if m, ok := fb.Message.(request); ok {
+			m.reply <- &wasm.OutboundResponse{Err: ErrBusy}
+		}
+	}
+	return gen.ServerStatusOK
+}
+
+// Client is what the wasm engine calls: it implements wasm.Outbound by
+// messaging the actor.
+type Client struct {
+	// Process returns a live local process by name (the node's
+	// ProcessByName), nil while it is restarting.
+	Process func(name string) gen.Process
 }
 
 // Do sends the request to the actor and waits for its answer or ctx.
-func (a *Actor) Do(ctx context.Context, req *wasm.OutboundRequest) *wasm.OutboundResponse {
-	m := envelope{ctx: ctx, req: req, reply: make(chan *wasm.OutboundResponse, 1)}
-	select {
-	case <-a.stop:
+func (c *Client) Do(ctx context.Context, req *wasm.OutboundRequest) *wasm.OutboundResponse {
+	p := c.Process(Name)
+	if p == nil {
 		return &wasm.OutboundResponse{Err: ErrStopped}
-	default:
 	}
-	select {
-	case a.mailbox <- m:
-	default:
-		return &wasm.OutboundResponse{Err: ErrBusy}
+	m := request{ctx: ctx, req: req, reply: make(chan *wasm.OutboundResponse, 1)}
+	if err := p.Send(p.Self(), m); err != nil {
+		return &wasm.OutboundResponse{Err: fmt.Errorf("%w: %v", ErrStopped, err)}
 	}
 	select {
 	case r := <-m.reply:
 		return r
 	case <-ctx.Done():
 		return &wasm.OutboundResponse{Err: ctx.Err()}
-	case <-a.stop:
-		return &wasm.OutboundResponse{Err: ErrStopped}
 	}
-}
-
-// Queued is the number of requests waiting in the mailbox, for metrics.
-func (a *Actor) Queued() int { return len(a.mailbox) }
-
-// Stop ends the actor; requests waiting in the mailbox are answered ErrStopped.
-func (a *Actor) Stop() {
-	a.once.Do(func() {
-		close(a.stop)
-		a.wg.Wait()
-	})
 }

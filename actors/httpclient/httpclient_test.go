@@ -4,25 +4,28 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/edgefaas/edgefaas/actors/httpclient"
 	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/nodes"
+	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
 	"github.com/edgefaas/edgefaas/wasm/egress"
 )
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 
-// rig is an engine whose guests' outbound requests go through the actor
-// and the egress policy.
+// rig is a single-box node whose worker's guests make their outbound
+// requests through the HTTP-client actor (a supervised ergo process) and
+// the egress policy.
 type rig struct {
 	engine *wasm.Engine
 	policy *egress.Client
@@ -30,15 +33,23 @@ type rig struct {
 
 func newRig(t *testing.T, cfg egress.Config) *rig {
 	t.Helper()
-	policy := egress.New(cfg)
-	actor := httpclient.Start(policy, 4, 16)
-	t.Cleanup(actor.Stop)
-	e, err := wasm.NewEngine(context.Background(), wasm.Config{Outbound: actor})
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	store, err := storage.Open(filepath.Join(dir, "db"), log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.Close(context.Background()) })
-	return &rig{e, policy}
+	t.Cleanup(func() { store.Close() })
+	c, err := nodes.StartCore(nodes.CoreConfig{
+		Node:       nodes.NodeConfig{Cookie: "test", DataDir: dir, Log: log},
+		Store:      store,
+		WithWorker: &nodes.WorkerConfig{Egress: cfg},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	return &rig{c.LocalWorker().Engine, c.LocalWorker().Egress}
 }
 
 func (r *rig) invoke(t *testing.T, module, input string, hosts ...string) (json.RawMessage, error) {
@@ -170,40 +181,4 @@ func TestLegacyHTTPRequest(t *testing.T) {
 	if err != nil || string(out) != `{"status":0,"len":0}` {
 		t.Fatalf("denied legacy request: %s %v", out, err)
 	}
-}
-
-// TestMailboxFull: when the actor's mailbox is full, the answer is an
-// immediate ErrBusy, never a silent drop; accepted requests complete.
-func TestMailboxFull(t *testing.T) {
-	release := make(chan struct{})
-	var arrived atomic.Int32
-	url, host := server(t, func(w http.ResponseWriter, r *http.Request) { arrived.Add(1); <-release })
-	actor := httpclient.Start(egress.New(egress.Config{AllowedNetworks: loopback}), 1, 1)
-	defer actor.Stop()
-	req := &wasm.OutboundRequest{Method: "GET", URL: url, AllowedHosts: []string{host}}
-	answers := make(chan *wasm.OutboundResponse, 2)
-	go func() { answers <- actor.Do(context.Background(), req) }()
-	waitFor(t, func() bool { return arrived.Load() == 1 }) // the one worker is busy
-	go func() { answers <- actor.Do(context.Background(), req) }()
-	waitFor(t, func() bool { return actor.Queued() == 1 }) // the mailbox is full
-	if busy := actor.Do(context.Background(), req); busy.Err != httpclient.ErrBusy {
-		t.Fatalf("third request: %+v, want ErrBusy", busy)
-	}
-	close(release)
-	for range 2 {
-		if a := <-answers; a.Err != nil || a.Status != 200 {
-			t.Fatalf("accepted request: %+v", a)
-		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for range 10000 {
-		if cond() {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatal("condition never held")
 }
