@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,4 +88,41 @@ func tokenOf(file, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestNodeConnect: an operator attaches a running worker to a second core
+// by its node address; the worker then reports to both and runs the
+// second core's functions.
+func TestNodeConnect(t *testing.T) {
+	first := testcluster.StartCore(t, "--cookie", "shared-secret")
+	second := testcluster.StartCore(t, "--cookie", "shared-secret", "--node-name", "core2@127.0.0.1")
+	dir := t.TempDir()
+	port := freePort(t)
+	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "w"), "--node-addr", "127.0.0.2:"+port,
+		"--join", first.NodeAddr, "--cookie", "shared-secret")
+	first.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Has(ns, "worker@127.0.0.2") })
+
+	if _, err := second.Client(second.Admin).ConnectNode(ctx(t), "worker@127.0.0.2:"+port); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	second.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Has(ns, "worker@127.0.0.2") })
+	cl := second.Client(second.Guest)
+	upload(t, cl, "_", "hello", "hello-c", nil)
+	if got := invoke(t, cl, "_", "hello", `{"name":"attached"}`); got != `{"message":"Hello, attached!"}` {
+		t.Fatalf("invoke: %s", got)
+	}
+	// Connecting is an admin's act.
+	if _, err := second.Client(second.Guest).ConnectNode(ctx(t), "worker@127.0.0.2:"+port); !client.IsStatus(err, 403) {
+		t.Fatalf("guest connect: %v", err)
+	}
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, p, _ := net.SplitHostPort(l.Addr().String())
+	return p
 }
