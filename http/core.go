@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgefaas/edgefaas/storage"
+	"github.com/edgefaas/edgefaas/wasm"
 )
 
 // CoreConfig configures RunCore, the whole core node's HTTP side.
@@ -27,6 +28,8 @@ type CoreConfig struct {
 	// PublicMetrics serves /metrics without a token (for scrapers that
 	// cannot send one); off by default.
 	PublicMetrics bool
+	// Inspect validates uploads (see Config.Inspect).
+	Inspect func(ctx context.Context, code []byte) (wasm.ModuleInfo, error)
 	// Logger receives everything, pebble's lines included; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -75,7 +78,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 		log.Info("first boot: wrote the admin and guest tokens; keep the file secret", "path", tokensPath)
 	}
 
-	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics}
+	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics, Inspect: cfg.Inspect}
 	var collector prometheus.Collector // the cluster's metrics, if it has some
 	if cfg.Cluster != nil {
 		cl, err := cfg.Cluster(store)

@@ -358,7 +358,11 @@ func (s *Server) inspect(ctx context.Context, code []byte) (wasm.ModuleInfo, err
 	if len(code) == 0 {
 		return wasm.ModuleInfo{}, errorf(http.StatusBadRequest, "Bad Request: the code field is empty; attach the .wasm file as the multipart field \"code\"")
 	}
-	info, err := wasm.Inspect(ctx, code)
+	inspect := s.cfg.Inspect
+	if inspect == nil {
+		inspect = wasm.Inspect
+	}
+	info, err := inspect(ctx, code)
 	if errors.Is(err, wasm.ErrNotWasm) || errors.Is(err, wasm.ErrCompile) || errors.Is(err, wasm.ErrUnsupportedABI) {
 		return info, errorf(http.StatusBadRequest, "Bad Request: the code is refused: %v", err)
 	}

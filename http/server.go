@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/edgefaas/edgefaas/storage"
+	"github.com/edgefaas/edgefaas/wasm"
 )
 
 // Default limits.
@@ -52,6 +53,10 @@ type Config struct {
 	Ready func() error
 	// Nodes lists and attaches workers; nil: GET /v1/nodes is empty.
 	Nodes Nodes
+	// Inspect validates uploaded code; nil means wasm.Inspect in this
+	// process. The core uses wasm/inspectproc: a child process with a
+	// bounded address space.
+	Inspect func(ctx context.Context, code []byte) (wasm.ModuleInfo, error)
 	// PublicMetrics serves /metrics without a token, as FunLess does. By
 	// default any valid token is required.
 	PublicMetrics bool

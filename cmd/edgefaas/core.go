@@ -63,6 +63,7 @@ store is closed.`,
 				HTTPAddr:       httpAddr,
 				MaxUploadBytes: maxUploadBytes,
 				PublicMetrics:  publicMetrics,
+				Inspect:        uploadInspector(),
 				Logger:         logger,
 				Cluster: func(store *storage.Store) (api.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg,

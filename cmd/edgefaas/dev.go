@@ -57,6 +57,7 @@ reach loopback addresses (--allow-net 127.0.0.0/8) in this mode.`,
 				DataDir:  dataDir,
 				HTTPAddr: httpAddr,
 				Logger:   logger,
+				Inspect:  uploadInspector(),
 				Cluster: func(store *storage.Store) (api.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: &wcfg})
 				},

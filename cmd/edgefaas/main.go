@@ -24,7 +24,7 @@ Raspberry Pi. Its HTTP API is FunLess-compatible.`,
 		Version:       version,
 		SilenceErrors: true,
 	}
-	root.AddCommand(coreCommand(), workerCommand(), devCommand())
+	root.AddCommand(coreCommand(), workerCommand(), devCommand(), inspectCommand())
 	root.PersistentFlags().StringVarP(&globalFlags.host, "host", "H", "", "the core's address (default $EDGEFAAS_HOST, the config file, else "+client.DefaultHost+")")
 	root.PersistentFlags().StringVar(&globalFlags.token, "token", "", "the API token (default $EDGEFAAS_TOKEN, else the config file)")
 	root.PersistentFlags().StringVarP(&globalFlags.output, "output", "o", "table", "output format: table or json")

@@ -251,6 +251,10 @@ func TestFunctions(t *testing.T) {
 	expect(t, "bad name", up("/v1/fn/m", field{name: "name", value: "no/slash"}, code), http.StatusBadRequest, "only letters")
 	expect(t, "long name", up("/v1/fn/m", field{name: "name", value: strings.Repeat("x", 161)}, code), http.StatusBadRequest, "limit is 160")
 	expect(t, "not wasm", up("/v1/fn/m", name, field{name: "code", value: "#!/bin/sh\necho hi\n", file: true}), http.StatusBadRequest, "not a WebAssembly module")
+	// 25 bytes declaring a 4 GiB data segment: refused, validated in a
+	// bounded child process, the core unharmed.
+	bomb := string([]byte{0, 'a', 's', 'm', 1, 0, 0, 0, 5, 3, 1, 0, 1, 11, 10, 1, 0, 0x41, 0, 0x0b, 0xf0, 0xff, 0xff, 0xff, 0x0f})
+	expect(t, "declared-length bomb", up("/v1/fn/m", name, field{name: "code", value: bomb, file: true}), http.StatusBadRequest, "module does not compile")
 	expect(t, "wasm version 2", up("/v1/fn/m", name, field{name: "code", value: "\x00asm\x02\x00\x00\x00", file: true}), http.StatusBadRequest, "version")
 	broken := append([]byte(nil), echoWasm[:len(echoWasm)/2]...)
 	expect(t, "truncated wasm", up("/v1/fn/m", name, field{name: "code", value: string(broken), file: true}), http.StatusBadRequest, "does not compile")

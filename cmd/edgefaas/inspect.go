@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgefaas/edgefaas/wasm"
+	"github.com/edgefaas/edgefaas/wasm/inspectproc"
+)
+
+// inspectCommand is the hidden child the core validates uploads in (see
+// wasm/inspectproc): code on stdin, verdict on stdout.
+func inspectCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    "internal-inspect",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		Run:    func(*cobra.Command, []string) { os.Exit(inspectproc.Serve()) },
+	}
+}
+
+// uploadInspector validates uploads in a bounded child process of this
+// same binary; if the binary cannot be found, in process.
+func uploadInspector() func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return wasm.Inspect
+	}
+	return inspectproc.Inspector([]string{exe, "internal-inspect"}, nil)
+}
