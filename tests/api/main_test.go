@@ -157,8 +157,8 @@ func startCore(t *testing.T, dataDir string, extraEnv []string, args ...string) 
 		t.Fatalf("core exited before listening (%v); log:\n%s", err, c.stderr)
 	}
 	c.url = "http://" + addr
+	t.Cleanup(func() { c.stop() }) // before anything can fail: never leak the process
 	c.readTokens()
-	t.Cleanup(func() { c.stop() })
 	return c
 }
 
