@@ -1,0 +1,204 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/edgefaas/edgefaas/wasm"
+	"github.com/edgefaas/edgefaas/wasm/egress"
+)
+
+// Target names, in report order.
+const (
+	tEdgefaas  = "edgefaas"   // core + worker(s), separate processes
+	tSingleBox = "single-box" // core --with-worker: one process, one node
+	tNative    = "native"     // plain Go net/http, same bodies
+	tInProc    = "in-process" // the same .wasm through wazero, no network
+)
+
+// target is something the workloads invoke functions on.
+type target struct {
+	name string
+	// invoke runs function fn with JSON args and returns the response body
+	// (the API's envelope for HTTP targets, the output for in-process).
+	invoke func(ctx context.Context, fn string, args []byte) ([]byte, error)
+	// pids are the server processes whose CPU and RSS count.
+	pids func() []int
+	pl   *platform // edgefaas targets only
+}
+
+// httpTarget invokes through the API at base with keep-alive connections.
+func httpTarget(name, base, token string, pids func() []int) *target {
+	tr := &http.Transport{
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	}
+	hc := &http.Client{Transport: tr}
+	auth := "Bearer " + token
+	return &target{name: name, pids: pids, invoke: func(ctx context.Context, fn string, args []byte) ([]byte, error) {
+		body := make([]byte, 0, len(args)+10)
+		body = append(append(append(body, `{"args":`...), args...), '}')
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/fn/_/"+fn, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			if len(b) > 200 {
+				b = b[:200]
+			}
+			return nil, fmt.Errorf("%w %d: %s", errStatus, resp.StatusCode, bytes.TrimSpace(b))
+		}
+		return b, nil
+	}}
+}
+
+// inProc runs the example modules through a wazero engine in this process:
+// the floor for Wasm (no network, no actors).
+type inProc struct {
+	engine  *wasm.Engine
+	mu      sync.Mutex
+	modules map[string]*wasm.Module
+	allowed map[string][]string
+}
+
+func newInProc(ctx context.Context) (*inProc, error) {
+	out := egress.New(egress.Config{AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	e, err := wasm.NewEngine(ctx, wasm.Config{Outbound: out})
+	if err != nil {
+		return nil, err
+	}
+	return &inProc{engine: e, modules: map[string]*wasm.Module{}, allowed: map[string][]string{}}, nil
+}
+
+func (p *inProc) add(ctx context.Context, name string, code []byte, allowed []string) error {
+	m, err := p.engine.Compile(ctx, code, wasm.Limits{})
+	if err != nil {
+		return fmt.Errorf("in-process compile %s: %w", name, err)
+	}
+	p.mu.Lock()
+	p.modules[name], p.allowed[name] = m, allowed
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *inProc) target() *target {
+	self := os.Getpid()
+	return &target{name: tInProc, pids: func() []int { return []int{self} }, invoke: func(ctx context.Context, fn string, args []byte) ([]byte, error) {
+		p.mu.Lock()
+		m, al := p.modules[fn], p.allowed[fn]
+		p.mu.Unlock()
+		if m == nil {
+			return nil, fmt.Errorf("in-process: no module %s", fn)
+		}
+		res, err := p.engine.Invoke(ctx, m, wasm.Invocation{Function: "_/" + fn, Input: args, AllowedHosts: al})
+		if err != nil {
+			return nil, err
+		}
+		return res.Output, nil
+	}}
+}
+
+// echoServer is the TCP server server-reply talks to: it answers each
+// line with the same line.
+type echoServer struct {
+	l  net.Listener
+	wg sync.WaitGroup
+}
+
+func startEcho() (*echoServer, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &echoServer{l: l}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				r := bufio.NewReader(io.LimitReader(c, 1<<20))
+				for {
+					line, err := r.ReadBytes('\n')
+					if len(line) > 0 && line[len(line)-1] == '\n' {
+						if _, werr := c.Write(line); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return s, nil
+}
+
+func (s *echoServer) addr() string { return s.l.Addr().String() }
+func (s *echoServer) stop()        { s.l.Close(); s.wg.Wait() }
+
+// fetchServer is the HTTP server the network function calls: a small
+// JSON answer with a timestamp.
+type fetchServer struct {
+	srv *http.Server
+	l   net.Listener
+	n   sync.Mutex
+	cnt int
+}
+
+func startFetch() (*fetchServer, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	f := &fetchServer{l: l}
+	f.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.n.Lock()
+		f.cnt++
+		f.n.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"time_ns":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`))
+	})}
+	go f.srv.Serve(l)
+	return f, nil
+}
+
+func (f *fetchServer) url() string { return "http://" + f.l.Addr().String() + "/" }
+func (f *fetchServer) stop()       { f.srv.Close() }
+func (f *fetchServer) count() int {
+	f.n.Lock()
+	defer f.n.Unlock()
+	return f.cnt
+}
