@@ -311,3 +311,25 @@ func TestReadCacheFollowsWrites(t *testing.T) {
 		t.Fatalf("stale absence served after the commit: %v", err)
 	}
 }
+
+// TestDecodedCacheCopies: decoded function records served from memory
+// follow updates, and a caller changing its copy changes nothing else.
+func TestDecodedCacheCopies(t *testing.T) {
+	s := open(t, t.TempDir())
+	if _, err := s.CreateFunction(NewFunction{Module: "_", Name: "f", Owner: "o", Code: []byte("code-1"), ABI: "wasi",
+		Metadata: Metadata{AllowedHosts: []string{"a.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	f1, _ := s.GetFunction("_", "f")
+	f1.Metadata.AllowedHosts[0] = "mutated"
+	f2, _ := s.GetFunction("_", "f") // from the decoded cache
+	if f2.Metadata.AllowedHosts[0] != "a.example" {
+		t.Fatalf("a caller's change leaked into the cache: %v", f2.Metadata.AllowedHosts)
+	}
+	if _, err := s.UpdateFunction("_", "f", FunctionUpdate{Metadata: &Metadata{AllowedHosts: []string{"b.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if f3, _ := s.GetFunction("_", "f"); f3.Metadata.AllowedHosts[0] != "b.example" || f3.Version != 2 {
+		t.Fatalf("stale record after update: %+v", f3)
+	}
+}
