@@ -145,7 +145,28 @@ type Module struct {
 	compiled wazero.CompiledModule
 	rt       wazero.Runtime
 	pool     *pool // funless ABI only
+	life     *life // shared by every view of the module (withLimits)
 }
+
+// life lets invocations hold a module open while Evict retires it: the
+// compiled code is closed once the calls in flight have finished, and
+// calls that come later see ErrEvicted instead of a closed module.
+type life struct {
+	mu       sync.RWMutex
+	closed   bool
+	retiring atomic.Bool // set at once by Evict, before the close waits
+}
+
+func (l *life) acquire() bool {
+	l.mu.RLock()
+	if l.closed || l.retiring.Load() {
+		l.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (l *life) release() { l.mu.RUnlock() }
 
 // Compile compiles code for the given limits, or returns the module compiled
 // before for the same code and memory limit. A limit above the engine's
@@ -206,7 +227,7 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, key
 		return nil, err
 	}
 	e.stats.compiles.Add(1)
-	m := &Module{Hash: key.hash, Info: info, Limits: limits, engine: e, compiled: cm, rt: r}
+	m := &Module{Hash: key.hash, Info: info, Limits: limits, engine: e, compiled: cm, rt: r, life: &life{}}
 	if info.ABI == ABIFunless {
 		m.pool = &pool{}
 	}
@@ -261,12 +282,20 @@ func (e *Engine) Evict(ctx context.Context, hash string) {
 	for _, c := range victims {
 		<-c.done
 		if c.mod != nil {
-			c.mod.close(ctx)
+			c.mod.life.retiring.Store(true)
+			go c.mod.close(context.Background()) // after the calls in flight
 		}
 	}
 }
 
+// close waits for the invocations in flight, then frees the module.
 func (m *Module) close(ctx context.Context) {
+	m.life.mu.Lock()
+	defer m.life.mu.Unlock()
+	if m.life.closed {
+		return
+	}
+	m.life.closed = true
 	if m.pool != nil {
 		m.pool.closeAll(ctx)
 	}

@@ -284,3 +284,26 @@ func TestBusy(t *testing.T) {
 		}
 	}
 }
+
+// TestEvictWhileRunning: evicting a version lets its calls in flight
+// finish, and a later call on the evicted module says ErrEvicted (nothing
+// ran) instead of failing inside wazero.
+func TestEvictWhileRunning(t *testing.T) {
+	e := newEngine(t, wasm.Config{})
+	m := compile(t, e, "sleep", wasm.Limits{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := invoke(t, e, m, `{"ms":300}`)
+		done <- err
+	}()
+	for e.Stats().Running != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	e.Evict(context.Background(), m.Hash)
+	if err := <-done; err != nil {
+		t.Fatalf("the call in flight failed: %v", err)
+	}
+	if _, err := invoke(t, e, m, `{"ms":1}`); !errors.Is(err, wasm.ErrEvicted) {
+		t.Fatalf("call after evict: %v, want ErrEvicted", err)
+	}
+}

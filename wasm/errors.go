@@ -30,6 +30,10 @@ var (
 	ErrBadPointer = errors.New("function passed an out-of-bounds pointer to a host call")
 	// ErrLimit means a requested per-function limit is above the worker's maximum.
 	ErrLimit = errors.New("limit above the worker's maximum")
+	// ErrEvicted means the module was evicted (its version replaced or
+	// deleted) before this invocation could start; nothing ran. A worker
+	// answers it as "no code".
+	ErrEvicted = errors.New("function version evicted")
 	// ErrClosed means the engine has been closed.
 	ErrClosed = errors.New("engine closed")
 )

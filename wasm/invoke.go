@@ -54,6 +54,10 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		return nil, err
 	}
 	defer e.admission.release()
+	if !m.life.acquire() {
+		return nil, ErrEvicted
+	}
+	defer m.life.release()
 	e.stats.invocations.Add(1)
 
 	st := &callState{
@@ -182,7 +186,7 @@ func (e *Engine) classify(parent, callCtx context.Context, m *Module, st *callSt
 	if errors.As(err, &ab) {
 		return ab.err
 	}
-	if errors.Is(err, ErrBusy) || errors.Is(err, ErrOutputTooLarge) || errors.Is(err, ErrUnsupportedABI) {
+	if errors.Is(err, ErrBusy) || errors.Is(err, ErrOutputTooLarge) || errors.Is(err, ErrUnsupportedABI) || errors.Is(err, ErrEvicted) {
 		return err
 	}
 	if parent.Err() != nil {

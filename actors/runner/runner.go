@@ -96,6 +96,10 @@ func (a *Actor) Run(m wire.Invoke) (res wire.Result) {
 		res.Status, res.Error = wire.StatusFunctionError, []byte(fe.Message)
 	case errors.Is(err, wasm.ErrBusy):
 		res.Status, res.Error = wire.StatusBusy, []byte(err.Error())
+	case errors.Is(err, wasm.ErrEvicted):
+		// Replaced or deleted while this call was on its way: nothing ran;
+		// the core resends with the code it has (or reloads the function).
+		res.Status, res.Error = wire.StatusNoCode, nil
 	case errors.Is(err, wasm.ErrTimeout):
 		res.Status, res.Error = wire.StatusTimeout, []byte(err.Error())
 	default:

@@ -26,7 +26,7 @@ import (
 
 // DefaultLimit is the child's address-space bound before the code's own
 // size is added.
-const DefaultLimit = 2 << 30
+const DefaultLimit uint64 = 2 << 30
 
 // verdict is the child's answer on stdout.
 type verdict struct {
@@ -42,7 +42,7 @@ func Inspector(argv, env []string) func(ctx context.Context, code []byte) (wasm.
 	return func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = append(os.Environ(), env...)
-		cmd.Env = append(cmd.Env, fmt.Sprintf("EDGEFAAS_INSPECT_LIMIT=%d", DefaultLimit+8*len(code)))
+		cmd.Env = append(cmd.Env, fmt.Sprintf("EDGEFAAS_INSPECT_LIMIT=%d", DefaultLimit+8*uint64(len(code))))
 		cmd.Stdin = bytes.NewReader(code)
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -81,7 +81,7 @@ func trimPrefix(msg string, sentinel error) string {
 // code on stdin, validates it with wasm.Inspect and writes the verdict on
 // stdout. It returns the process exit code.
 func Serve() int {
-	var limit uint64 = DefaultLimit
+	limit := DefaultLimit
 	fmt.Sscan(os.Getenv("EDGEFAAS_INSPECT_LIMIT"), &limit)
 	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
 		fmt.Fprintln(os.Stderr, "inspect: bound address space:", err)
