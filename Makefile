@@ -52,7 +52,7 @@ test: deps examples testmodules
 	$(GO) test -count=1 -p 1 -timeout 10m ./...
 	@for t in $(FUZZ); do \
 	  echo "fuzz $${t#*:} for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} >/dev/null || exit 1; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} > build/fuzz.log 2>&1 || { cat build/fuzz.log; exit 1; }; \
 	done
 
 run: build examples
