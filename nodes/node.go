@@ -176,6 +176,12 @@ type ergoLog struct{ l *slog.Logger }
 
 func (w ergoLog) Write(p []byte) (int, error) {
 	msg := strings.TrimSpace(string(p))
+	if strings.Contains(strings.ToLower(msg), "handshake") {
+		// ergo's words for a refused peer ("malformed handshake", "Can't
+		// handshake with ...") never say why; say what it usually means.
+		w.l.Warn("node link refused: handshake failed (wrong cookie, no TLS, or a certificate from another CA)", "detail", msg)
+		return len(p), nil
+	}
 	if strings.Contains(msg, "WARNING") || strings.Contains(msg, "Error") || strings.Contains(msg, "error") {
 		w.l.Warn("ergo", "msg", msg)
 	} else {
