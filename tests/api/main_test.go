@@ -19,7 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/edgefaas/edgefaas/http/client"
 )
 
 // Built once in TestMain.
@@ -369,24 +370,8 @@ func (c *core) createSubject(name string) string {
 	return v.Token
 }
 
-// fnRecord is GET /v1/fn/:mod/:fn's data.
-type fnRecord struct {
-	Module   string `json:"module"`
-	Name     string `json:"name"`
-	Owner    string `json:"owner"`
-	Hash     string `json:"hash"`
-	ABI      string `json:"abi"`
-	Size     int64  `json:"size"`
-	Version  uint64 `json:"version"`
-	Metadata struct {
-		Tag          string   `json:"tag"`
-		Capacity     int64    `json:"capacity"`
-		TimeoutMS    int64    `json:"timeout_ms"`
-		AllowedHosts []string `json:"allowed_hosts"`
-	} `json:"metadata"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
+// fnRecord is a function's record as the API returns it.
+type fnRecord = client.Function
 
 // expect fails unless r has the status; for errors it also checks the
 // FunLess error shape and that the detail contains want (if not empty).

@@ -11,25 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testmodules"
 )
 
-// fnRecord is `fn get -o json`'s output.
-type fnRecord struct {
-	Module   string `json:"module"`
-	Name     string `json:"name"`
-	Owner    string `json:"owner"`
-	Hash     string `json:"hash"`
-	ABI      string `json:"abi"`
-	Size     int64  `json:"size"`
-	Version  uint64 `json:"version"`
-	Metadata struct {
-		Tag          string   `json:"tag"`
-		Capacity     int64    `json:"capacity"`
-		TimeoutMS    int64    `json:"timeout_ms"`
-		AllowedHosts []string `json:"allowed_hosts"`
-	} `json:"metadata"`
-}
+// fnRecord is a function's record as the API returns it.
+type fnRecord = client.Function
 
 // decode parses JSON output into v.
 func decode(t *testing.T, out string, v any) {
