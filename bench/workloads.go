@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -314,5 +315,38 @@ func (e *env) artifacts(ctx context.Context) error {
 	if fi, err := os.Stat(e.o.Binary); err == nil {
 		e.r.Artifacts = append(e.r.Artifacts, Artifact{Name: "edgefaas (the binary, for scale)", Bytes: fi.Size(), Language: "Go"})
 	}
+	if !e.o.Quick {
+		e.releaseBinaries(ctx)
+	}
 	return nil
+}
+
+// releaseBinaries records the size of the static release binary for each
+// edge architecture, built as `make dist` builds them (CGO off, stripped).
+func (e *env) releaseBinaries(ctx context.Context) {
+	dir, err := os.MkdirTemp("", "edgefaas-dist-")
+	if err != nil {
+		return
+	}
+	defer os.RemoveAll(dir)
+	for _, t := range []struct{ goarch, goarm, name string }{{"amd64", "", "linux/amd64"}, {"arm64", "", "linux/arm64"}, {"arm", "7", "linux/arm v7"}} {
+		out := filepath.Join(dir, "edgefaas-"+t.goarch)
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/edgefaas")
+		cmd.Dir = e.o.Root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+t.goarch, "GOARM="+t.goarm)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			e.r.Notes = append(e.r.Notes, fmt.Sprintf("release binary %s not built: %v %s", t.name, err, oneLine(string(b))))
+			continue
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			continue
+		}
+		var z bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
+		zw.Write(b)
+		zw.Close()
+		e.r.Artifacts = append(e.r.Artifacts, Artifact{Name: "edgefaas release binary, " + t.name + " (static, stripped)",
+			Bytes: int64(len(b)), GzipBytes: int64(z.Len()), Language: "Go"})
+	}
 }
