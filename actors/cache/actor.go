@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
@@ -24,6 +25,8 @@ type Actor struct {
 	Store *Store
 	Node  string
 	Log   *slog.Logger
+
+	compiling sync.Mutex // one pushed compile at a time (each already uses every core)
 }
 
 // HandleInfo handles Cache and Evict.
@@ -41,6 +44,10 @@ func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus 
 }
 
 func (a *Actor) compile(p *gen.ServerProcess, m wire.Cache) {
+	// Pushes come in bursts (a joining worker is sent its prefetch list):
+	// compiling them one by one leaves CPU for the invocations meanwhile.
+	a.compiling.Lock()
+	defer a.compiling.Unlock()
 	ack := wire.Cached{ID: m.ID, Node: a.Node, Hash: m.Hash}
 	if got := wasm.Hash(m.Code); got != m.Hash {
 		ack.Error = []byte("code does not match its hash " + short(m.Hash))
