@@ -77,7 +77,7 @@ func preallocates(data []byte) bool {
 		switch c {
 		case 'p', 'q', 'u': // NEW_FUN_EXT, EXPORT_EXT, FUN_EXT
 			return true
-		case 'l', 'i', 'm', 'M': // LIST_EXT, LARGE_TUPLE_EXT, BINARY_EXT, BIT_BINARY_EXT: 4-byte length
+		case 'l', 'i', 'm', 'M', 't', 'o': // LIST_EXT, LARGE_TUPLE_EXT, BINARY_EXT, BIT_BINARY_EXT, MAP_EXT, LARGE_BIG_EXT: 4-byte length
 			if i+5 <= len(data) {
 				n := uint64(data[i+1])<<24 | uint64(data[i+2])<<16 | uint64(data[i+3])<<8 | uint64(data[i+4])
 				if n > uint64(len(data)) {
