@@ -44,10 +44,14 @@ func (s Subject) Revoked() bool { return s.TokenHash == "" }
 // newToken returns a fresh random token and the hex sha256 that is stored.
 func newToken() (token, hash string, err error) {
 	buf := make([]byte, tokenBytes)
-	if _, err := rand.Read(buf); err != nil {
-		return "", "", fmt.Errorf("generate token: %w", err)
+	// A token that starts with '-' reads as a flag on command lines
+	// (`edgefaas config set token -X...`): draw again (1 time in 64).
+	for token == "" || token[0] == '-' {
+		if _, err := rand.Read(buf); err != nil {
+			return "", "", fmt.Errorf("generate token: %w", err)
+		}
+		token = base64.RawURLEncoding.EncodeToString(buf)
 	}
-	token = base64.RawURLEncoding.EncodeToString(buf)
 	return token, hashToken(token), nil
 }
 

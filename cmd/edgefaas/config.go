@@ -268,6 +268,8 @@ which wins over this file. 'edgefaas dev' writes host and token here.`,
 			return nil
 		},
 	}
+	// A value may start with '-' (a token): flags end at the key.
+	set.Flags().SetInterspersed(false)
 	get := &cobra.Command{
 		Use:   "get [KEY]",
 		Short: "Print a setting, or all of them (tokens masked)",

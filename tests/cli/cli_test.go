@@ -289,6 +289,10 @@ func TestConfig(t *testing.T) {
 	// The file alone is enough.
 	u.ok("mod", "list")
 	u.fail("Forbidden", "admin", "subject", "list")
+	// A value that starts with '-' is a value, not a flag (base64url
+	// tokens may start with '-').
+	u.ok("config", "set", "admin_token", "-looks-like-a-flag")
+	u.fail("Invalid token", "admin", "subject", "list")
 	u.ok("config", "set", "admin_token", core.admin)
 	u.ok("admin", "subject", "list") // admin commands take admin_token
 	u.ok("mod", "list")              // the others still take token
