@@ -24,10 +24,13 @@ SDK_SRC  := $(wildcard sdk/go/*.go)
 
 all: build examples
 
+# Debian packages the tests need, and the patched copies of pinned
+# dependencies (patches/README.md) that go.mod's replace directives name.
 deps:
 	@bash scripts/install-deps.sh
+	@bash scripts/patch-deps.sh
 
-build:
+build: deps
 	$(GO) build -trimpath -o $(BIN) ./cmd/edgefaas
 
 examples: deps $(EXAMPLES)
@@ -46,11 +49,23 @@ $(WASM)/test/%.wasm: tests/functions/%.c tests/functions/funless.h
 	@mkdir -p $(WASM)/test
 	$(CLANG) $(if $(filter $*,$(TEST_C_REACTORS)),-mexec-model=reactor) -o $@ $<
 
-# The whole suite: unit and integration tests, then short fuzz runs.
+# The whole suite: unit and integration tests, the patched dependencies'
+# own upstream tests, then short fuzz runs.
 test: deps examples testmodules
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 10m ./...
+	@$(MAKE) --no-print-directory test-patched
 	@$(MAKE) --no-print-directory fuzz
+
+# Upstream tests of the packages our patches touch, run in the patched copies
+# (patches/README.md lists why each set is enough).
+PATCHED_TESTS ?=
+.PHONY: test-patched
+test-patched: deps
+	@for t in $(PATCHED_TESTS); do \
+	  echo "patched $${t%%:*}: go test $${t#*:}"; \
+	  (cd build/patched-by-make-deps/$${t%%:*} && $(GO) test -count=1 $${t#*:}) || exit 1; \
+	done
 
 # A short run of every fuzz target (FUZZTIME each). Go's fuzzer sometimes
 # fails with its own "context deadline exceeded" as -fuzztime ends and no
@@ -88,7 +103,7 @@ lint:
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./examples/...
 
 # Static release binaries for linux/amd64, arm64 and arm v7 in dist/.
-dist:
+dist: deps
 	@bash scripts/dist.sh
 
 # Long forms of tests/reliability (more kill rounds, a 5-minute soak) after

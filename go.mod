@@ -69,3 +69,12 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+// Pinned dependencies carried with edgefaas's own reviewed patches
+// (patches/README.md). `make deps` (scripts/patch-deps.sh) makes these
+// copies; without them go reports that the replacement directory does not
+// exist: run `make deps`.
+replace (
+	github.com/ergo-services/ergo v1.999.224 => ./build/patched-by-make-deps/ergo
+	github.com/tetratelabs/wazero v1.12.0 => ./build/patched-by-make-deps/wazero
+)

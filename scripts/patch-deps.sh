@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Makes the patched copies of pinned dependencies that edgefaas builds with.
+#
+# Each folder patches/<module path>@<version>/ holds reviewed diffs (*.patch,
+# applied in name order with `git apply -p1`) against that exact module
+# version, and a README saying why and which upstream issue or PR each one
+# tracks. This script copies the pristine module from the module cache
+# (downloading it if needed), applies the diffs and leaves the result in
+# build/patched-by-make-deps/<last path element>/, where go.mod's replace directives
+# point. A stamp (hash of the version and the diffs) makes it a no-op when
+# nothing changed; a changed diff rebuilds the copy from scratch.
+#
+# `make deps` (and so build, test, dist, bench and the Dockerfile) runs it.
+# A plain `go build` without it fails with go's "replacement directory
+# ./build/patched-by-make-deps/... does not exist": run `make deps` (or this script).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$PWD
+GO=${GO:-go}
+out=$root/build/patched-by-make-deps
+mkdir -p "$out"
+
+for dir in patches/*/*/*@*/ patches/*/*@*/; do
+  [ -d "$dir" ] || continue
+  dir=${dir%/}
+  spec=${dir#patches/}          # e.g. github.com/tetratelabs/wazero@v1.12.0
+  mod=${spec%@*}
+  ver=${spec##*@}
+  name=${mod##*/}               # wazero
+  dest=$out/$name
+  shopt -s nullglob
+  diffs=("$dir"/*.patch)
+  shopt -u nullglob
+  stamp=$( { echo "$spec"; for d in "${diffs[@]}"; do sha256sum "$d"; done; } | sha256sum | cut -d' ' -f1)
+  if [ -f "$dest/.edgefaas-patched" ] && [ "$(cat "$dest/.edgefaas-patched")" = "$stamp" ]; then
+    continue
+  fi
+
+  # The pristine module: go mod download outside any module, so that this
+  # works before the replace targets exist.
+  src=$(cd /tmp && GOFLAGS=-mod=mod GO111MODULE=on "$GO" mod download -json "$mod@$ver" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+  if [ -z "$src" ] || [ ! -d "$src" ]; then
+    echo "patch-deps: cannot download $mod@$ver" >&2
+    exit 1
+  fi
+
+  work=$(mktemp -d /tmp/edgefaas-patch.XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+  cp -R "$src/." "$work/"
+  chmod -R u+w "$work"
+  for d in "${diffs[@]}"; do
+    if ! (cd "$work" && git apply -p1 --whitespace=nowarn "$root/$d"); then
+      echo "patch-deps: $d does not apply to $mod@$ver" >&2
+      exit 1
+    fi
+  done
+  # An optional hook (postpatch.sh beside the diffs) runs in the copy with
+  # PATCH_STAMP set, e.g. to stamp the module's own version string.
+  if [ -f "$dir/postpatch.sh" ]; then
+    (cd "$work" && PATCH_STAMP=$stamp MODULE_VERSION=$ver bash "$root/$dir/postpatch.sh")
+  fi
+  echo "$stamp" > "$work/.edgefaas-patched"
+  rm -rf "$dest"
+  mv "$work" "$dest"
+  trap - EXIT
+  echo "patch-deps: $mod@$ver with ${#diffs[@]} patch(es) in build/patched-by-make-deps/$name" >&2
+done
