@@ -21,25 +21,26 @@ GO=${GO:-go}
 out=$root/build/patched-by-make-deps
 mkdir -p "$out"
 
-for dir in patches/*/*/*@*/ patches/*/*@*/; do
-  [ -d "$dir" ] || continue
-  dir=${dir%/}
-  spec=${dir#patches/}          # e.g. github.com/tetratelabs/wazero@v1.12.0
-  mod=${spec%@*}
-  ver=${spec##*@}
-  name=${mod##*/}               # wazero
+# The set of patched modules is go.mod's replace directives that point into
+# build/patched-by-make-deps/; a module's diffs (possibly none yet) are in
+# patches/<module>@<version>/.
+replaces=$(sed -n 's#^[[:space:]]*\([^[:space:]]*\) \(v[^[:space:]]*\) => \./build/patched-by-make-deps/\([^[:space:]]*\)$#\1 \2 \3#p' go.mod)
+[ -n "$replaces" ] || exit 0
+while read -r mod ver name; do
+  spec=$mod@$ver                # e.g. github.com/tetratelabs/wazero@v1.12.0
+  dir=patches/$spec
   dest=$out/$name
   shopt -s nullglob
   diffs=("$dir"/*.patch)
   shopt -u nullglob
-  stamp=$( { echo "$spec"; for d in "${diffs[@]}"; do sha256sum "$d"; done; } | sha256sum | cut -d' ' -f1)
+  stamp=$( { echo "$spec"; for d in "${diffs[@]}" "$dir/postpatch.sh"; do [ ! -f "$d" ] || sha256sum "$d"; done; } | sha256sum | cut -d' ' -f1)
   if [ -f "$dest/.edgefaas-patched" ] && [ "$(cat "$dest/.edgefaas-patched")" = "$stamp" ]; then
     continue
   fi
 
   # The pristine module: go mod download outside any module, so that this
   # works before the replace targets exist.
-  src=$(cd /tmp && GOFLAGS=-mod=mod GO111MODULE=on "$GO" mod download -json "$mod@$ver" |
+  src=$(cd /tmp && GOFLAGS=-mod=mod GO111MODULE=on "$GO" mod download -json "$mod@$ver" </dev/null |
         sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
   if [ -z "$src" ] || [ ! -d "$src" ]; then
     echo "patch-deps: cannot download $mod@$ver" >&2
@@ -51,7 +52,7 @@ for dir in patches/*/*/*@*/ patches/*/*@*/; do
   cp -R "$src/." "$work/"
   chmod -R u+w "$work"
   for d in "${diffs[@]}"; do
-    if ! (cd "$work" && git apply -p1 --whitespace=nowarn "$root/$d"); then
+    if ! (cd "$work" && git apply -p1 --whitespace=nowarn "$root/$d" </dev/null); then
       echo "patch-deps: $d does not apply to $mod@$ver" >&2
       exit 1
     fi
@@ -66,4 +67,4 @@ for dir in patches/*/*/*@*/ patches/*/*@*/; do
   mv "$work" "$dest"
   trap - EXIT
   echo "patch-deps: $mod@$ver with ${#diffs[@]} patch(es) in build/patched-by-make-deps/$name" >&2
-done
+done <<<"$replaces"
