@@ -8,7 +8,7 @@ GO_WASM   := GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w'
 CLANG     := clang --target=wasm32-wasi -O2 -s
 FUZZTIME  ?= 10s
 # Fuzz targets, as package:Target; `make test` runs each for FUZZTIME.
-FUZZ      := ./http/:FuzzParseUpload ./http/:FuzzDecodeJSON ./http/:FuzzValidName ./wasm/:FuzzHostABI ./wasm/:FuzzInspect ./actors/wire/:FuzzDecode
+FUZZ      := ./http/api/:FuzzParseUpload ./http/api/:FuzzDecodeJSON ./http/api/:FuzzValidName ./wasm/:FuzzHostABI ./wasm/:FuzzInspect ./actors/wire/:FuzzDecode
 
 GO_REACTORS := hello sleep matrixmult server-reply network
 GO_COMMANDS := hello-wasi-go

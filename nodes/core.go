@@ -16,7 +16,8 @@ import (
 	"github.com/edgefaas/edgefaas/actors/reporter"
 	"github.com/edgefaas/edgefaas/actors/scheduler"
 	"github.com/edgefaas/edgefaas/actors/wire"
-	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/http/api"
+	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/supervisors"
 )
@@ -36,7 +37,7 @@ type CoreConfig struct {
 	WithWorker *WorkerConfig
 }
 
-// Core is a running core node. It implements api.Cluster.
+// Core is a running core node. It implements cluster.Cluster.
 type Core struct {
 	node     node.Node
 	table    *scheduler.Table
@@ -48,7 +49,7 @@ type Core struct {
 	cfg      CoreConfig
 }
 
-var _ api.Cluster = (*Core)(nil)
+var _ cluster.Cluster = (*Core)(nil)
 
 // StartCore starts the core node (and, with WithWorker, its local worker).
 func StartCore(cfg CoreConfig) (*Core, error) {
@@ -143,20 +144,20 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 // Name is the core node's name.
 func (c *Core) Name() string { return c.node.Name() }
 
-// Invoke implements api.Invoker.
-func (c *Core) Invoke(ctx context.Context, req api.InvokeRequest) (api.InvokeResult, error) {
+// Invoke implements cluster.Invoker.
+func (c *Core) Invoke(ctx context.Context, req cluster.InvokeRequest) (cluster.InvokeResult, error) {
 	return c.invoker.Invoke(ctx, req)
 }
 
-// FunctionChanged implements api.Notifier.
-func (c *Core) FunctionChanged(ctx context.Context, ev api.FunctionEvent) error {
+// FunctionChanged implements cluster.Notifier.
+func (c *Core) FunctionChanged(ctx context.Context, ev cluster.FunctionEvent) error {
 	return c.notifier.FunctionChanged(ctx, ev)
 }
 
 // ErrNoWorkers is what /readyz says while no worker is connected.
 var ErrNoWorkers = errors.New("no worker connected")
 
-// Ready implements api.Cluster: ready once a worker is connected.
+// Ready implements cluster.Cluster: ready once a worker is connected.
 func (c *Core) Ready() error {
 	if c.table.Len() == 0 {
 		return ErrNoWorkers

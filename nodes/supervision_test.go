@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/actors/invoker"
-	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/internal/testmodules"
 	"github.com/edgefaas/edgefaas/storage"
 )
@@ -58,7 +58,7 @@ func hello(t *testing.T, c *Core, fn storage.Function) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := c.Invoke(ctx, api.InvokeRequest{Function: fn, Args: json.RawMessage(`{"name":"again"}`)})
+	res, err := c.Invoke(ctx, cluster.InvokeRequest{Function: fn, Args: json.RawMessage(`{"name":"again"}`)})
 	if err != nil {
 		t.Fatal(err)
 	}

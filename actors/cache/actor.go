@@ -14,7 +14,7 @@ import (
 )
 
 // Name is the cache process's registered name on a worker node.
-const Name = "cache"
+const Name = wire.CacheName
 
 // Actor is the worker's cache process: it compiles the code cores push
 // (wire.Cache), acknowledges it (wire.Cached) and drops evicted versions

@@ -10,17 +10,16 @@ import (
 
 	"github.com/ergo-services/ergo/gen"
 
-	"github.com/edgefaas/edgefaas/actors/runner"
 	"github.com/edgefaas/edgefaas/actors/scheduler"
 	"github.com/edgefaas/edgefaas/actors/wire"
-	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/internal/cluster"
 )
 
 // Invoker implements the API's Invoker over the cluster.
 type Invoker struct {
 	Table   *scheduler.Table
 	Pending *Pending
-	Codes   api.CodeSource
+	Codes   cluster.CodeSource
 	// Process returns a live local process by name (the node's
 	// ProcessByName): invoker processes may have been restarted.
 	Process func(name string) gen.Process
@@ -32,7 +31,7 @@ type Invoker struct {
 	// Local, on a single-box node, is the runner of the worker that shares
 	// this node (named LocalNode): invocations placed there call its Run
 	// directly on the HTTP goroutine, with no message hop at all.
-	Local     *runner.Actor
+	Local     LocalRunner
 	LocalNode string
 	// Metrics, if set, counts every answer.
 	Metrics *Metrics
@@ -40,13 +39,19 @@ type Invoker struct {
 	rr atomic.Uint64
 }
 
+// LocalRunner runs one invocation in this process: the single-box worker's
+// runner (actors/runner), which the core reaches without a message hop.
+type LocalRunner interface {
+	Run(wire.Invoke) wire.Result
+}
+
 // maxAttempts bounds how many workers one invocation tries.
 const maxAttempts = 3
 
 // Invoke runs req on a worker. It retries on another worker only when the
 // request cannot have run (it could not be sent, or the worker was busy);
-// a worker lost mid-call is answered with api.ErrWorkerLost at once.
-func (iv *Invoker) Invoke(ctx context.Context, req api.InvokeRequest) (api.InvokeResult, error) {
+// a worker lost mid-call is answered with cluster.ErrWorkerLost at once.
+func (iv *Invoker) Invoke(ctx context.Context, req cluster.InvokeRequest) (cluster.InvokeResult, error) {
 	start := time.Now()
 	res, err := iv.invoke(ctx, req)
 	iv.Metrics.observe(resultLabel(err), start)
@@ -55,19 +60,19 @@ func (iv *Invoker) Invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 
 // resultLabel names an outcome for metrics.
 func resultLabel(err error) string {
-	var fe *api.FunctionError
+	var fe *cluster.FunctionError
 	switch {
 	case err == nil:
 		return "ok"
 	case errors.As(err, &fe):
 		return "function_error"
-	case errors.Is(err, api.ErrTimeout):
+	case errors.Is(err, cluster.ErrTimeout):
 		return "timeout"
-	case errors.Is(err, api.ErrBusy):
+	case errors.Is(err, cluster.ErrBusy):
 		return "busy"
-	case errors.Is(err, api.ErrNoWorker):
+	case errors.Is(err, cluster.ErrNoWorker):
 		return "no_worker"
-	case errors.Is(err, api.ErrWorkerLost):
+	case errors.Is(err, cluster.ErrWorkerLost):
 		return "worker_lost"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
@@ -75,7 +80,7 @@ func resultLabel(err error) string {
 	return "error"
 }
 
-func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.InvokeResult, error) {
+func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (cluster.InvokeResult, error) {
 	fn := req.Function
 	md := fn.Metadata
 	timeout := time.Duration(md.TimeoutMS) * time.Millisecond
@@ -100,10 +105,10 @@ func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 		res, err := iv.call(ctx, node, msg, timeout+iv.Grace)
 		if err != nil {
 			if ctx.Err() != nil {
-				return api.InvokeResult{}, ctx.Err()
+				return cluster.InvokeResult{}, ctx.Err()
 			}
-			if errors.Is(err, api.ErrTimeout) {
-				return api.InvokeResult{}, err
+			if errors.Is(err, cluster.ErrTimeout) {
+				return cluster.InvokeResult{}, err
 			}
 			lastErr = err
 			need.Exclude[node] = true
@@ -112,28 +117,28 @@ func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 		}
 		switch res.Status {
 		case wire.StatusOK:
-			return api.InvokeResult{Output: res.Output}, nil
+			return cluster.InvokeResult{Output: res.Output}, nil
 		case wire.StatusFunctionError:
-			return api.InvokeResult{}, &api.FunctionError{Message: string(res.Error)}
+			return cluster.InvokeResult{}, &cluster.FunctionError{Message: string(res.Error)}
 		case wire.StatusTimeout:
-			return api.InvokeResult{}, fmt.Errorf("%w on %s: %s", api.ErrTimeout, node, res.Error)
+			return cluster.InvokeResult{}, fmt.Errorf("%w on %s: %s", cluster.ErrTimeout, node, res.Error)
 		case wire.StatusBusy:
-			lastErr = fmt.Errorf("%w: %s", api.ErrBusy, res.Error)
+			lastErr = fmt.Errorf("%w: %s", cluster.ErrBusy, res.Error)
 			need.Exclude[node] = true
 			iv.Metrics.retried("busy")
 			continue
 		case statusWorkerLost:
 			iv.Log.Warn("worker lost during invocation", "function", msg.Function, "node", node)
-			return api.InvokeResult{}, fmt.Errorf("%w: %s went down while running %s; it may or may not have run",
-				api.ErrWorkerLost, node, msg.Function)
+			return cluster.InvokeResult{}, fmt.Errorf("%w: %s went down while running %s; it may or may not have run",
+				cluster.ErrWorkerLost, node, msg.Function)
 		default:
-			return api.InvokeResult{}, &api.RuntimeError{Message: string(res.Error)}
+			return cluster.InvokeResult{}, &cluster.RuntimeError{Message: string(res.Error)}
 		}
 	}
 	if lastErr != nil {
-		return api.InvokeResult{}, lastErr
+		return cluster.InvokeResult{}, lastErr
 	}
-	return api.InvokeResult{}, api.ErrNoWorker
+	return cluster.InvokeResult{}, cluster.ErrNoWorker
 }
 
 // errNotSent means the request never left: safe to retry elsewhere.
@@ -169,7 +174,7 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 	msg.ID, msg.ReplyTo = id, router.Self()
 	iv.Table.Started(node)
 	defer iv.Table.Finished(node)
-	if err := router.Send(gen.ProcessID{Name: runner.Name, Node: node}, msg); err != nil {
+	if err := router.Send(gen.ProcessID{Name: wire.RunnerName, Node: node}, msg); err != nil {
 		iv.Pending.remove(id)
 		return wire.Result{}, fmt.Errorf("%w to %s: %v", errNotSent, node, err)
 	}
@@ -180,7 +185,7 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 		return r, nil
 	case <-timer.C:
 		iv.Pending.remove(id)
-		return wire.Result{}, fmt.Errorf("%w: no answer from %s within %s", api.ErrTimeout, node, wait)
+		return wire.Result{}, fmt.Errorf("%w: no answer from %s within %s", cluster.ErrTimeout, node, wait)
 	case <-ctx.Done():
 		iv.Pending.remove(id)
 		return wire.Result{}, ctx.Err()

@@ -17,10 +17,9 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 
-	"github.com/edgefaas/edgefaas/actors/cache"
 	"github.com/edgefaas/edgefaas/actors/scheduler"
 	"github.com/edgefaas/edgefaas/actors/wire"
-	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
 )
 
@@ -33,7 +32,7 @@ var ErrNoAck = errors.New("no worker compiled the function in time")
 // Distribute is sent locally by the API's notifier; Done receives nil once
 // a worker holds the code (or at once when not waiting), or the reason.
 type Distribute struct {
-	Event api.FunctionEvent
+	Event cluster.FunctionEvent
 	Done  chan error
 }
 
@@ -114,21 +113,21 @@ func (a *Actor) distribute(p *gen.ServerProcess, m Distribute) {
 			return // another function still runs this code
 		}
 		for _, n := range nodes {
-			p.Send(gen.ProcessID{Name: cache.Name, Node: n}, wire.Evict{Hash: hash})
+			p.Send(gen.ProcessID{Name: wire.CacheName, Node: n}, wire.Evict{Hash: hash})
 		}
 		a.Log.Debug("evicted everywhere", "hash", hash[:12], "workers", len(nodes))
 	}
 	switch ev.Kind {
-	case api.FunctionDeleted:
+	case cluster.FunctionDeleted:
 		evict(fn.Hash)
 		m.Done <- nil
 		return
-	case api.FunctionUpdated:
+	case cluster.FunctionUpdated:
 		if ev.Previous != nil && ev.Previous.Hash != fn.Hash {
 			evict(ev.Previous.Hash)
 		}
 	}
-	if len(nodes) == 0 || (ev.Previous != nil && ev.Previous.Hash == fn.Hash && ev.Kind == api.FunctionUpdated && sameMemory(ev)) {
+	if len(nodes) == 0 || (ev.Previous != nil && ev.Previous.Hash == fn.Hash && ev.Kind == cluster.FunctionUpdated && sameMemory(ev)) {
 		m.Done <- nil
 		return
 	}
@@ -148,14 +147,14 @@ func (a *Actor) distribute(p *gen.ServerProcess, m Distribute) {
 		m.Done <- nil
 	}
 	for _, n := range nodes {
-		if err := p.Send(gen.ProcessID{Name: cache.Name, Node: n}, msg); err != nil {
+		if err := p.Send(gen.ProcessID{Name: wire.CacheName, Node: n}, msg); err != nil {
 			a.acked(wire.Cached{ID: id, Node: n, Hash: fn.Hash, Error: []byte(err.Error())})
 		}
 	}
 	a.Log.Debug("code pushed", "function", fn.Module+"/"+fn.Name, "hash", fn.Hash[:12], "workers", len(nodes))
 }
 
-func sameMemory(ev api.FunctionEvent) bool {
+func sameMemory(ev cluster.FunctionEvent) bool {
 	return ev.Previous.Metadata.Capacity == ev.Function.Metadata.Capacity
 }
 
@@ -206,7 +205,7 @@ func (a *Actor) prefetch(p *gen.ServerProcess, node string) {
 		if err != nil {
 			continue
 		}
-		p.Send(gen.ProcessID{Name: cache.Name, Node: node},
+		p.Send(gen.ProcessID{Name: wire.CacheName, Node: node},
 			wire.Cache{Hash: fn.Hash, Code: code, MemoryPages: int(max(fn.Metadata.Capacity, 0)) * 16})
 	}
 	if len(seen) > 0 {
@@ -214,14 +213,14 @@ func (a *Actor) prefetch(p *gen.ServerProcess, node string) {
 	}
 }
 
-// Notifier implements api.Notifier by handing events to the registry.
+// Notifier implements cluster.Notifier by handing events to the registry.
 type Notifier struct {
 	// Process returns a live local process by name.
 	Process func(name string) gen.Process
 }
 
 // FunctionChanged waits for the registry's Done or ctx.
-func (n *Notifier) FunctionChanged(ctx context.Context, ev api.FunctionEvent) error {
+func (n *Notifier) FunctionChanged(ctx context.Context, ev cluster.FunctionEvent) error {
 	p := n.Process(Name)
 	if p == nil {
 		return errors.New("registry is restarting")

@@ -23,7 +23,7 @@ import (
 // Name is the runner's registered name; OverflowName is the process that
 // answers "busy" for invocations the runner's full mailbox could not take.
 const (
-	Name         = "runner"
+	Name         = wire.RunnerName
 	OverflowName = "runner_overflow"
 )
 

@@ -14,6 +14,15 @@ import (
 	"github.com/ergo-services/ergo/etf"
 )
 
+// Registered names of the worker processes a core addresses: part of the
+// contract between the nodes, so neither side imports the other's actors.
+const (
+	// RunnerName is the worker's runner, the destination of every Invoke.
+	RunnerName = "runner"
+	// CacheName is the worker's code cache, the destination of Cache and Evict.
+	CacheName = "cache"
+)
+
 // Status of an invocation's answer.
 const (
 	StatusOK            = 0 // Output holds the function's JSON

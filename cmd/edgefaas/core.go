@@ -11,7 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/http/api"
+	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/nodes"
 	"github.com/edgefaas/edgefaas/storage"
 )
@@ -65,7 +66,7 @@ store is closed.`,
 				PublicMetrics:  publicMetrics,
 				Inspect:        uploadInspector(),
 				Logger:         logger,
-				Cluster: func(store *storage.Store) (api.Cluster, error) {
+				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg,
 						Discovery: nodes.Discovery{Interface: node.lanDiscovery}})
 				},

@@ -12,7 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/http/api"
+	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/nodes"
 	"github.com/edgefaas/edgefaas/storage"
 )
@@ -58,7 +59,7 @@ reach loopback addresses (--allow-net 127.0.0.0/8) in this mode.`,
 				HTTPAddr: httpAddr,
 				Logger:   logger,
 				Inspect:  uploadInspector(),
-				Cluster: func(store *storage.Store) (api.Cluster, error) {
+				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: &wcfg})
 				},
 				Listening: func(addr net.Addr) {

@@ -14,8 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/http/api"
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/internal/testmodules"
 	"github.com/edgefaas/edgefaas/storage"
 )
@@ -23,14 +24,14 @@ import (
 // echoInvoker answers with the args, or a function error for "fails".
 type echoInvoker struct{}
 
-func (echoInvoker) Invoke(_ context.Context, req api.InvokeRequest) (api.InvokeResult, error) {
+func (echoInvoker) Invoke(_ context.Context, req cluster.InvokeRequest) (cluster.InvokeResult, error) {
 	switch req.Function.Name {
 	case "fails":
-		return api.InvokeResult{}, &api.FunctionError{Message: "the answer is not 42"}
+		return cluster.InvokeResult{}, &cluster.FunctionError{Message: "the answer is not 42"}
 	case "busy":
-		return api.InvokeResult{}, api.ErrBusy
+		return cluster.InvokeResult{}, cluster.ErrBusy
 	}
-	return api.InvokeResult{Output: req.Args}, nil
+	return cluster.InvokeResult{Output: req.Args}, nil
 }
 
 // platform is the real API over a real store, in process.

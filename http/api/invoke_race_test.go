@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
 )
 
@@ -18,12 +19,12 @@ func TestInvokeRacingUpdate(t *testing.T) {
 	ts := newTestServer(t, Config{Invoker: inv})
 	ts.create("f", minimalFunless, "")
 	calls := 0
-	inv.next = func(req InvokeRequest) (InvokeResult, error) {
+	inv.next = func(req cluster.InvokeRequest) (cluster.InvokeResult, error) {
 		calls++
 		if calls == 1 {
-			return InvokeResult{}, fmt.Errorf("code %s for _/f: %w", req.Function.Hash[:12], storage.ErrNotFound)
+			return cluster.InvokeResult{}, fmt.Errorf("code %s for _/f: %w", req.Function.Hash[:12], storage.ErrNotFound)
 		}
-		return InvokeResult{Output: []byte(`"current"`)}, nil
+		return cluster.InvokeResult{Output: []byte(`"current"`)}, nil
 	}
 	status, _, body := ts.do("POST", "/v1/fn/_/f", "application/json", strings.NewReader(`{"args":{}}`))
 	if status != 200 || !strings.Contains(body, `"current"`) || calls != 2 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
 )
@@ -37,7 +38,7 @@ type CoreConfig struct {
 	// nil runs the API alone (invocations answer 503). If the cluster also
 	// implements Nodes, /v1/nodes uses it; if it has a Stop method, it is
 	// called after the HTTP server has shut down, before storage closes.
-	Cluster func(store *storage.Store) (Cluster, error)
+	Cluster func(store *storage.Store) (cluster.Cluster, error)
 	// Listening, if set, is called with the bound address before serving.
 	Listening func(addr net.Addr)
 	// ShutdownGrace bounds how long in-flight requests may take to finish

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
 )
 
@@ -23,11 +24,11 @@ import (
 // scriptedInvoker answers each invocation with the next scripted result.
 type scriptedInvoker struct {
 	mu   sync.Mutex
-	got  []InvokeRequest
-	next func(req InvokeRequest) (InvokeResult, error)
+	got  []cluster.InvokeRequest
+	next func(req cluster.InvokeRequest) (cluster.InvokeResult, error)
 }
 
-func (s *scriptedInvoker) Invoke(ctx context.Context, req InvokeRequest) (InvokeResult, error) {
+func (s *scriptedInvoker) Invoke(ctx context.Context, req cluster.InvokeRequest) (cluster.InvokeResult, error) {
 	s.mu.Lock()
 	s.got = append(s.got, req)
 	s.mu.Unlock()
@@ -36,10 +37,10 @@ func (s *scriptedInvoker) Invoke(ctx context.Context, req InvokeRequest) (Invoke
 
 type recordingNotifier struct {
 	mu     sync.Mutex
-	events []FunctionEvent
+	events []cluster.FunctionEvent
 }
 
-func (n *recordingNotifier) FunctionChanged(ctx context.Context, ev FunctionEvent) error {
+func (n *recordingNotifier) FunctionChanged(ctx context.Context, ev cluster.FunctionEvent) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.events = append(n.events, ev)
@@ -118,25 +119,25 @@ func TestInvokerErrorsMapToStatuses(t *testing.T) {
 	ts.create("f", minimalFunless, "--b\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{\"capacity\":32}\r\n")
 
 	cases := []struct {
-		result InvokeResult
+		result cluster.InvokeResult
 		err    error
 		status int
 		body   string
 	}{
-		{InvokeResult{Output: json.RawMessage(`{"sum":3}`)}, nil, 200, `{"data":{"sum":3}}`},
-		{InvokeResult{Output: json.RawMessage(`"text"`)}, nil, 200, `{"data":"text"}`},
-		{InvokeResult{Output: json.RawMessage(`{broken`)}, nil, 500, "not valid JSON"},
-		{InvokeResult{}, ErrNoWorker, 503, `{"errors":{"detail":"No worker available"}}`},
-		{InvokeResult{}, fmt.Errorf("schedule: %w", ErrNoWorker), 503, `{"errors":{"detail":"No worker available"}}`},
-		{InvokeResult{}, &FunctionError{Message: "division by zero"}, 422, `{"errors":{"detail":"division by zero"}}`},
-		{InvokeResult{}, fmt.Errorf("worker w1: %w", &FunctionError{Message: "bad input"}), 422, `"bad input"`},
-		{InvokeResult{}, ErrBusy, 429, "busy"},
-		{InvokeResult{}, ErrTimeout, 504, "timeout"},
-		{InvokeResult{}, context.DeadlineExceeded, 504, "timeout"},
-		{InvokeResult{}, errors.New("wasm trap: unreachable"), 500, "Internal Server Error"},
+		{cluster.InvokeResult{Output: json.RawMessage(`{"sum":3}`)}, nil, 200, `{"data":{"sum":3}}`},
+		{cluster.InvokeResult{Output: json.RawMessage(`"text"`)}, nil, 200, `{"data":"text"}`},
+		{cluster.InvokeResult{Output: json.RawMessage(`{broken`)}, nil, 500, "not valid JSON"},
+		{cluster.InvokeResult{}, cluster.ErrNoWorker, 503, `{"errors":{"detail":"No worker available"}}`},
+		{cluster.InvokeResult{}, fmt.Errorf("schedule: %w", cluster.ErrNoWorker), 503, `{"errors":{"detail":"No worker available"}}`},
+		{cluster.InvokeResult{}, &cluster.FunctionError{Message: "division by zero"}, 422, `{"errors":{"detail":"division by zero"}}`},
+		{cluster.InvokeResult{}, fmt.Errorf("worker w1: %w", &cluster.FunctionError{Message: "bad input"}), 422, `"bad input"`},
+		{cluster.InvokeResult{}, cluster.ErrBusy, 429, "busy"},
+		{cluster.InvokeResult{}, cluster.ErrTimeout, 504, "timeout"},
+		{cluster.InvokeResult{}, context.DeadlineExceeded, 504, "timeout"},
+		{cluster.InvokeResult{}, errors.New("wasm trap: unreachable"), 500, "Internal Server Error"},
 	}
 	for _, c := range cases {
-		inv.next = func(InvokeRequest) (InvokeResult, error) { return c.result, c.err }
+		inv.next = func(cluster.InvokeRequest) (cluster.InvokeResult, error) { return c.result, c.err }
 		status, h, body := ts.do("POST", "/v1/fn/_/f", "application/json", strings.NewReader(`{"args":{"a":1}}`))
 		if status != c.status || !strings.Contains(body, c.body) {
 			t.Errorf("invoker (%s, %v): got %d %s, want %d containing %s", c.result.Output, c.err, status, body, c.status, c.body)
@@ -176,13 +177,13 @@ func TestNotifierEvents(t *testing.T) {
 	}
 	h1, h2 := storage.HashCode(minimalFunless), storage.HashCode(v2)
 	e := n.events
-	if e[0].Kind != FunctionCreated || e[0].Function.Hash != h1 || e[0].WaitForWorkers || e[0].Previous != nil {
+	if e[0].Kind != cluster.FunctionCreated || e[0].Function.Hash != h1 || e[0].WaitForWorkers || e[0].Previous != nil {
 		t.Errorf("create event %+v", e[0])
 	}
-	if e[1].Kind != FunctionUpdated || e[1].Function.Hash != h2 || e[1].Previous == nil || e[1].Previous.Hash != h1 || !e[1].WaitForWorkers || e[1].Function.Version != 2 {
+	if e[1].Kind != cluster.FunctionUpdated || e[1].Function.Hash != h2 || e[1].Previous == nil || e[1].Previous.Hash != h1 || !e[1].WaitForWorkers || e[1].Function.Version != 2 {
 		t.Errorf("update event %+v", e[1])
 	}
-	if e[2].Kind != FunctionDeleted || e[2].Function.Hash != h2 {
+	if e[2].Kind != cluster.FunctionDeleted || e[2].Function.Hash != h2 {
 		t.Errorf("delete event %+v", e[2])
 	}
 }
@@ -203,7 +204,7 @@ func TestReadiness(t *testing.T) {
 // panickingInvoker stands for a cluster bug: the API must still answer.
 type panickingInvoker struct{}
 
-func (panickingInvoker) Invoke(context.Context, InvokeRequest) (InvokeResult, error) {
+func (panickingInvoker) Invoke(context.Context, cluster.InvokeRequest) (cluster.InvokeResult, error) {
 	panic("cluster bug")
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
 )
@@ -45,9 +46,9 @@ type Config struct {
 	MaxArgsBytes int64
 	// Invoker runs functions; nil answers every invocation with 503
 	// "No worker available".
-	Invoker Invoker
+	Invoker cluster.Invoker
 	// Notifier hears about function changes; nil drops them.
-	Notifier Notifier
+	Notifier cluster.Notifier
 	// Ready, if set, is consulted by /readyz after the storage check (the
 	// cluster's "at least one worker"); nil means ready once storage is open.
 	Ready func() error

@@ -11,6 +11,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
 )
@@ -305,7 +306,7 @@ func (s *Server) renameModule(c *call) error {
 		return err
 	}
 	for _, ch := range changes {
-		s.notify(c.r.Context(), FunctionEvent{Kind: FunctionUpdated, Function: *ch.New, Previous: ch.Old, WaitForWorkers: true})
+		s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionUpdated, Function: *ch.New, Previous: ch.Old, WaitForWorkers: true})
 	}
 	writeJSON(c.w, http.StatusOK, data(nameView{Name: to}))
 	return nil
@@ -326,7 +327,7 @@ func (s *Server) deleteModule(c *call) error {
 		return err
 	}
 	for _, f := range fns {
-		s.notify(c.r.Context(), FunctionEvent{Kind: FunctionDeleted, Function: f, WaitForWorkers: true})
+		s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionDeleted, Function: f, WaitForWorkers: true})
 	}
 	c.w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -411,7 +412,7 @@ func (s *Server) createFunction(c *call) error {
 	if err != nil {
 		return err
 	}
-	s.notify(c.r.Context(), FunctionEvent{Kind: FunctionCreated, Function: f, WaitForWorkers: up.WaitForWorkers})
+	s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionCreated, Function: f, WaitForWorkers: up.WaitForWorkers})
 	writeJSON(c.w, http.StatusCreated, data(functionView(f)))
 	return nil
 }
@@ -455,7 +456,7 @@ func (s *Server) updateFunction(c *call) error {
 	if err != nil {
 		return err
 	}
-	s.notify(c.r.Context(), FunctionEvent{Kind: FunctionUpdated, Function: *ch.New, Previous: ch.Old, WaitForWorkers: up.WaitForWorkers})
+	s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionUpdated, Function: *ch.New, Previous: ch.Old, WaitForWorkers: up.WaitForWorkers})
 	writeJSON(c.w, http.StatusOK, data(functionView(*ch.New)))
 	return nil
 }
@@ -472,14 +473,14 @@ func (s *Server) deleteFunction(c *call) error {
 	if err != nil {
 		return err
 	}
-	s.notify(c.r.Context(), FunctionEvent{Kind: FunctionDeleted, Function: deleted, WaitForWorkers: true})
+	s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionDeleted, Function: deleted, WaitForWorkers: true})
 	c.w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 // notify tells the cluster about a committed change. Failures are logged:
 // the change is durable and workers fetch missing code on demand.
-func (s *Server) notify(ctx context.Context, ev FunctionEvent) {
+func (s *Server) notify(ctx context.Context, ev cluster.FunctionEvent) {
 	if s.cfg.Notifier == nil {
 		return
 	}
@@ -503,16 +504,16 @@ func (s *Server) invoke(c *call) error {
 		return err
 	}
 	if s.cfg.Invoker == nil {
-		return errorf(http.StatusServiceUnavailable, "%s", ErrNoWorker.Error())
+		return errorf(http.StatusServiceUnavailable, "%s", cluster.ErrNoWorker.Error())
 	}
-	res, err := s.cfg.Invoker.Invoke(c.r.Context(), InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
+	res, err := s.cfg.Invoker.Invoke(c.r.Context(), cluster.InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
 	if errors.Is(err, storage.ErrNotFound) {
 		// The function was updated or deleted while this call was routed,
 		// and its old code is gone: run the current version (once).
 		if f, err = s.loadFunction(c); err != nil {
 			return err
 		}
-		res, err = s.cfg.Invoker.Invoke(c.r.Context(), InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
+		res, err = s.cfg.Invoker.Invoke(c.r.Context(), cluster.InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
 	}
 	if err != nil {
 		return s.invokeError(c, f, err)
@@ -531,22 +532,22 @@ func (s *Server) invoke(c *call) error {
 
 // invokeError maps an Invoker error to its status (see Invoker).
 func (s *Server) invokeError(c *call, f storage.Function, err error) error {
-	var fe *FunctionError
-	var re *RuntimeError
+	var fe *cluster.FunctionError
+	var re *cluster.RuntimeError
 	switch {
 	case errors.As(err, &fe):
 		return errorf(http.StatusUnprocessableEntity, "%s", fe.Message)
 	case errors.As(err, &re):
 		s.log.Warn("function failed", "module", f.Module, "function", f.Name, "err", re.Message)
 		return errorf(http.StatusInternalServerError, "function %s/%s failed: %s", f.Module, f.Name, re.Message)
-	case errors.Is(err, ErrWorkerLost):
+	case errors.Is(err, cluster.ErrWorkerLost):
 		return errorf(http.StatusServiceUnavailable, "%s", err.Error())
-	case errors.Is(err, ErrNoWorker):
-		return errorf(http.StatusServiceUnavailable, "%s", ErrNoWorker.Error())
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, cluster.ErrNoWorker):
+		return errorf(http.StatusServiceUnavailable, "%s", cluster.ErrNoWorker.Error())
+	case errors.Is(err, cluster.ErrBusy):
 		return &apiError{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"1"}},
 			detail: fmt.Sprintf("Too Many Requests: every worker able to run %s/%s is busy; retry shortly", f.Module, f.Name)}
-	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, cluster.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return errorf(http.StatusGatewayTimeout, "Gateway Timeout: function %s/%s did not finish within its timeout", f.Module, f.Name)
 	case errors.Is(err, context.Canceled) && c.r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
