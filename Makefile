@@ -90,11 +90,11 @@ run: build examples
 # single box and the native and in-process baselines, in one run; the report
 # goes to bench/results/DATE-COMMIT/. BENCHFLAGS passes flags, e.g.
 # BENCHFLAGS='--sustained 3m --workers 2'. bench-quick: under a minute.
-bench: build examples
+bench: build examples testmodules
 	$(GO) run ./bench/cmd/edgefaas-bench $(BENCHFLAGS)
 
 .PHONY: bench-quick
-bench-quick: build examples
+bench-quick: build examples testmodules
 	$(GO) run ./bench/cmd/edgefaas-bench --quick $(BENCHFLAGS)
 
 lint:

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,8 @@ type Results struct {
 	StartRSS    []MemorySeries   `json:"rss_after_setup"` // IdleMiB only`
 	ColdStarts  []ColdStart      `json:"cold_starts"`
 	Sustained   []SustainedSlice `json:"sustained"`
+	Path        []PathRow        `json:"invocation_path"`
+	Profiles    []string         `json:"profiles"`
 	Artifacts   []Artifact       `json:"artifacts"`
 	Notes       []string         `json:"notes"`
 	Duration    time.Duration    `json:"duration_ns"`
@@ -147,6 +150,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"server-reply", e.serverReply},
 		{"matrixmult", e.matrix},
 		{"network", e.network},
+		{"invocation path", e.path},
 		{"throughput", e.throughput},
 		{"memory", e.memory},
 		{"cold start", e.coldStart},
@@ -155,6 +159,9 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	for _, s := range steps {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if len(o.Only) > 0 && !slices.Contains(o.Only, s.name) {
+			continue
 		}
 		e.logf("== %s", s.name)
 		if err := s.fn(ctx); err != nil {

@@ -25,6 +25,9 @@ type proc struct {
 	binary string
 	args   []string
 	dir    string
+	// pprof is the address of the process's profiler (EDGEFAAS_PPROF on a
+	// free loopback port), for the invocation path's CPU profiles.
+	pprof string
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd
@@ -35,6 +38,9 @@ type proc struct {
 
 func startProc(binary, dir string, args ...string) (*proc, error) {
 	p := &proc{binary: binary, args: args, dir: dir}
+	if port, err := freePort("127.0.0.1"); err == nil {
+		p.pprof = "127.0.0.1:" + port
+	}
 	p.cond = sync.NewCond(&p.mu)
 	return p, p.start()
 }
@@ -42,6 +48,9 @@ func startProc(binary, dir string, args ...string) (*proc, error) {
 func (p *proc) start() error {
 	cmd := exec.Command(p.binary, p.args...)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(p.dir, "config"))
+	if p.pprof != "" {
+		cmd.Env = append(cmd.Env, "EDGEFAAS_PPROF="+p.pprof)
+	}
 	cmd.Stdout = io.Discard
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()

@@ -34,6 +34,13 @@ type Options struct {
 	Sustained      time.Duration // sustained run (10 min)
 	SustainedSlice time.Duration // its slices (30 s)
 	SustainedConns int           // its connections (16)
+	PathStep       time.Duration // invocation path: each measurement (4 s)
+	PathWarmup     time.Duration // its warm-up per row (2 s)
+	PathRounds     int           // its rounds, whose median is reported (2)
+
+	// Only, if not empty, runs only the steps of these names (e.g.
+	// "invocation path"); setup always runs.
+	Only []string
 
 	// Log receives progress lines (nil: discarded).
 	Log io.Writer
@@ -66,6 +73,9 @@ func (o Options) withDefaults() Options {
 	def(&o.Threads, 4, 4)
 	def(&o.MaxConcurrency, 128, 16)
 	def(&o.SustainedConns, 16, 16)
+	def(&o.PathRounds, 2, 1)
+	defD(&o.PathStep, 4*time.Second, 300*time.Millisecond)
+	defD(&o.PathWarmup, 2*time.Second, 200*time.Millisecond)
 	defD(&o.MemoryFor, 60*time.Second, 3*time.Second)
 	defD(&o.ThroughputStep, 4*time.Second, 500*time.Millisecond)
 	defD(&o.ThroughputP99, 50*time.Millisecond, 50*time.Millisecond)

@@ -120,6 +120,8 @@ func writeReport(r *Results, dir string) error {
 	w("- **in-process**: the same `.wasm` invoked in a loop through `wasm.Engine` (wazero) inside the bench process: the floor for Wasm (no HTTP, no actors).\n\n")
 	w("Latencies are raw per-request times (no coordinated-omission correction). *CPU/req* is the servers' user+system CPU time (from /proc, 10 ms ticks) per successful request; for in-process it is the bench process's own. Ratios are edgefaas / baseline: **p50 ×** for latency (>1 is slower), **req/s ×** for throughput (<1 is fewer).\n\n")
 
+	writePath(w, r)
+
 	// Summary.
 	w("## Summary\n\n")
 	w("| workload | target | p50 | p99 | req/s | CPU/req | p50 × native | p50 × in-process | errors |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
@@ -180,23 +182,26 @@ func writeReport(r *Results, dir string) error {
 		w("\n![%s CDF](%s)\n\n", wl.name, wl.file)
 	}
 
-	// Throughput.
-	w("## Throughput — hello at increasing concurrency\n\n")
-	w("Each step runs %s closed loop; the sweep stops when p99 exceeds %s (or a request fails). Peak = the best step within the bound.\n\n", o.ThroughputStep, o.ThroughputP99)
-	w("| target | peak req/s | at conns | p99 there | CPU/req there | req/s × native | req/s × in-process | stopped |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, tr := range r.Throughput {
-		w("| %s | %s | %d | %s | %s | %s | %s | %s |\n", tr.Target, rps(tr.Peak), tr.PeakAt, dur(tr.PeakP99), dur(tr.PeakCPU), x(ratio(tr.Peak, nat.Peak)), x(ratio(tr.Peak, inp.Peak)), tr.StoppedWhy)
-	}
-	w("\n| target | conns | requests | errors | req/s | p50 | p99 | max | CPU/req |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, tr := range r.Throughput {
-		for _, s := range tr.Steps {
-			w("| %s | %d | %d | %d | %s | %s | %s | %s | %s |\n", tr.Target, s.Concurrency, s.Requests, s.Errors, rps(s.Throughput), dur(s.P50), dur(s.P99), dur(s.Max), dur(s.CPUPerReq))
+	if len(r.Throughput) > 0 {
+		// Throughput.
+		w("## Throughput — hello at increasing concurrency\n\n")
+		w("Each step runs %s closed loop; the sweep stops when p99 exceeds %s (or a request fails). Peak = the best step within the bound.\n\n", o.ThroughputStep, o.ThroughputP99)
+		w("| target | peak req/s | at conns | p99 there | CPU/req there | req/s × native | req/s × in-process | stopped |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, tr := range r.Throughput {
+			w("| %s | %s | %d | %s | %s | %s | %s | %s |\n", tr.Target, rps(tr.Peak), tr.PeakAt, dur(tr.PeakP99), dur(tr.PeakCPU), x(ratio(tr.Peak, nat.Peak)), x(ratio(tr.Peak, inp.Peak)), tr.StoppedWhy)
 		}
+		w("\n| target | conns | requests | errors | req/s | p50 | p99 | max | CPU/req |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, tr := range r.Throughput {
+			for _, s := range tr.Steps {
+				w("| %s | %d | %d | %d | %s | %s | %s | %s | %s |\n", tr.Target, s.Concurrency, s.Requests, s.Errors, rps(s.Throughput), dur(s.P50), dur(s.P99), dur(s.Max), dur(s.CPUPerReq))
+			}
+		}
+		if err := throughputPlot(dir, r.Throughput); err != nil {
+			return err
+		}
+		w("\n![throughput](throughput.png)\n\n")
+
 	}
-	if err := throughputPlot(dir, r.Throughput); err != nil {
-		return err
-	}
-	w("\n![throughput](throughput.png)\n\n")
 
 	// Memory.
 	w("## Memory — RSS during the hello memory run\n\n")

@@ -37,6 +37,9 @@ func main() {
 	flag.DurationVar(&o.ThroughputP99, "p99-bound", 0, "throughput sweep stops when p99 exceeds this (default 50ms)")
 	flag.IntVar(&o.MaxConcurrency, "max-conns", 0, "highest concurrency of the throughput sweep (default 128)")
 	flag.IntVar(&o.SleepMS, "sleep-ms", 0, "the sleep function's sleep (default 3000)")
+	flag.DurationVar(&o.PathStep, "path-step", 0, "invocation path: time per measurement (default 4s)")
+	flag.IntVar(&o.PathRounds, "path-rounds", 0, "invocation path: rounds, median reported (default 2)")
+	only := flag.String("only", "", "run only these steps, comma-separated (artifacts, sleep, server-reply, matrixmult, network, invocation path, throughput, memory, cold start, sustained)")
 	replot := flag.String("replot", "", "only redraw the RSS, throughput and sustained plots of a results folder from its results.json")
 	flag.Parse()
 	if *replot != "" {
@@ -45,6 +48,11 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if *only != "" {
+		for _, s := range strings.Split(*only, ",") {
+			o.Only = append(o.Only, strings.TrimSpace(s))
+		}
 	}
 	o.Root = root
 	o.Log = os.Stderr
