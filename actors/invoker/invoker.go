@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,14 @@ type Invoker struct {
 type LocalRunner interface {
 	Run(wire.Invoke) wire.Result
 }
+
+// timers are reused between round trips (a stopped timer's channel is
+// empty since Go 1.23, so Reset after Stop is safe).
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // maxAttempts bounds how many workers one invocation tries.
 const maxAttempts = 3
@@ -95,7 +104,7 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 		TimeoutMS:    int(md.TimeoutMS),
 		AllowedHosts: wire.JoinList(md.AllowedHosts),
 	}
-	need := scheduler.Need{Hash: fn.Hash, MemoryBytes: int(max(md.Capacity, 0)) << 20, Tag: md.Tag, Exclude: map[string]bool{}}
+	need := scheduler.Need{Hash: fn.Hash, MemoryBytes: int(max(md.Capacity, 0)) << 20, Tag: md.Tag}
 	var lastErr error
 	for range maxAttempts {
 		node, _, ok := iv.Table.Pick(need)
@@ -111,7 +120,7 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 				return cluster.InvokeResult{}, err
 			}
 			lastErr = err
-			need.Exclude[node] = true
+			need.Exclude = exclude(need.Exclude, node)
 			iv.Metrics.retried("not_sent")
 			continue
 		}
@@ -124,7 +133,7 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 			return cluster.InvokeResult{}, fmt.Errorf("%w on %s: %s", cluster.ErrTimeout, node, res.Error)
 		case wire.StatusBusy:
 			lastErr = fmt.Errorf("%w: %s", cluster.ErrBusy, res.Error)
-			need.Exclude[node] = true
+			need.Exclude = exclude(need.Exclude, node)
 			iv.Metrics.retried("busy")
 			continue
 		case statusWorkerLost:
@@ -139,6 +148,16 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 		return cluster.InvokeResult{}, lastErr
 	}
 	return cluster.InvokeResult{}, cluster.ErrNoWorker
+}
+
+// exclude adds node to a Need's exclusions, allocating the set only when a
+// first attempt failed (the common call never does).
+func exclude(set map[string]bool, node string) map[string]bool {
+	if set == nil {
+		set = make(map[string]bool, maxAttempts)
+	}
+	set[node] = true
+	return set
 }
 
 // errNotSent means the request never left: safe to retry elsewhere.
@@ -178,8 +197,9 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 		iv.Pending.remove(id)
 		return wire.Result{}, fmt.Errorf("%w to %s: %v", errNotSent, node, err)
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
+	timer := timers.Get().(*time.Timer)
+	timer.Reset(wait)
+	defer func() { timer.Stop(); timers.Put(timer) }()
 	select {
 	case r := <-reply:
 		return r, nil

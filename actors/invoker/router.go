@@ -11,7 +11,21 @@ import (
 )
 
 // RouterName is the registered name of the i-th invoker process.
-func RouterName(i int) string { return fmt.Sprintf("invoker_%d", i) }
+func RouterName(i int) string {
+	if i >= 0 && i < len(routerNames) {
+		return routerNames[i]
+	}
+	return fmt.Sprintf("invoker_%d", i)
+}
+
+// routerNames are the names of the first routers, made once: the hot path
+// looks a router up by name on every invocation.
+var routerNames = func() (n [64]string) {
+	for i := range n {
+		n[i] = fmt.Sprintf("invoker_%d", i)
+	}
+	return n
+}()
 
 // Router is an invoker process: workers answer to it, and it hands each
 // answer to the goroutine that waits for it.

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,12 +21,12 @@ func (s *Server) routes() *httprouter.Router {
 	s.router = r
 	r.HandleMethodNotAllowed = true
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		s.wrap("unmatched", public, func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+		s.wrap("unmatched", "", func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("Not Found: no endpoint %s %s", req.Method, req.URL.Path))
 		})(w, req, nil)
 	})
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		s.wrap("unmatched", public, func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+		s.wrap("unmatched", "", func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
 			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method Not Allowed: %s is not supported on %s (allowed: %s)", req.Method, req.URL.Path, w.Header().Get("Allow")))
 		})(w, req, nil)
 	})
@@ -517,10 +516,6 @@ func (s *Server) invoke(c *call) error {
 	}
 	if err != nil {
 		return s.invokeError(c, f, err)
-	}
-	if !json.Valid(res.Output) {
-		s.log.Error("function output is not JSON", "module", f.Module, "function", f.Name, "bytes", len(res.Output))
-		return errorf(http.StatusInternalServerError, "Internal Server Error: function %s/%s returned output that is not valid JSON", f.Module, f.Name)
 	}
 	body := make([]byte, 0, len(res.Output)+10)
 	body = append(append(append(body, `{"data":`...), res.Output...), "}\n"...)

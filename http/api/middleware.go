@@ -104,7 +104,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // handle registers h for method and path behind authentication, panic
 // recovery and metrics.
 func (s *Server) handle(method, path string, acc access, h handler) {
-	s.router.Handle(method, path, s.wrap(path, acc, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	s.router.Handle(method, path, s.wrap(path, method, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		c := &call{w: w, r: r, ps: ps}
 		if acc != public {
 			sub, aerr := s.authenticate(r, acc)
@@ -120,8 +120,13 @@ func (s *Server) handle(method, path string, acc access, h handler) {
 	}))
 }
 
-// wrap adds recovery and metrics to any handler; route labels metrics.
-func (s *Server) wrap(route string, acc access, h httprouter.Handle) httprouter.Handle {
+// wrap adds recovery and metrics to any handler; route and method label
+// metrics (method "": the request's own, for handlers of any method).
+func (s *Server) wrap(route, method string, h httprouter.Handle) httprouter.Handle {
+	var rm *routeMetrics
+	if method != "" {
+		rm = s.metrics.forRoute(route, method)
+	}
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -139,7 +144,11 @@ func (s *Server) wrap(route string, acc access, h httprouter.Handle) httprouter.
 			if status == 0 {
 				status = http.StatusOK
 			}
-			s.metrics.observe(route, r.Method, status, time.Since(start))
+			if rm != nil {
+				rm.observe(status, time.Since(start))
+			} else {
+				s.metrics.observe(route, r.Method, status, time.Since(start))
+			}
 		}()
 		h(sw, r, ps)
 	}

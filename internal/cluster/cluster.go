@@ -27,7 +27,9 @@ type InvokeRequest struct {
 // InvokeResult is a successful call's output.
 type InvokeResult struct {
 	// Output is the function's JSON output; the API answers
-	// {"data": Output}. It must be valid JSON, or the API answers 500.
+	// {"data": Output} without looking at it again. It is valid JSON: the
+	// worker's engine checked it once (output that is not JSON fails the
+	// call there with wasm.ErrInvalidOutput, a *RuntimeError here).
 	Output json.RawMessage
 }
 
