@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -131,12 +132,20 @@ type Store struct {
 
 // readCache holds copies of small values. gen counts commits: a value
 // read from pebble is kept only if no commit happened since the read
-// began, so a commit can never be hidden by a stale copy.
+// began, so a commit can never be hidden by a stale copy. Lookups take no
+// lock: the current generation is an immutable snapshot pointer whose maps
+// are sync.Maps (read-mostly: filled once per key, then only read), and a
+// commit replaces the whole snapshot.
 type readCache struct {
-	mu      sync.Mutex
+	cur atomic.Pointer[cacheGen]
+}
+
+// cacheGen is one generation of the cache: what was read since a commit.
+type cacheGen struct {
 	gen     uint64
-	values  map[string][]byte // nil value: known absent
-	decoded map[string]any    // decoded Function and Subject records
+	values  sync.Map     // string → []byte; nil value: known absent
+	decoded sync.Map     // string → decoded Function and Subject records
+	entries atomic.Int64 // kept values + decoded, bounded by readCacheEntries
 }
 
 const (
@@ -144,53 +153,59 @@ const (
 	readCacheMaxValue = 16 << 10
 )
 
+func (c *readCache) current() *cacheGen {
+	if g := c.cur.Load(); g != nil {
+		return g
+	}
+	c.cur.CompareAndSwap(nil, &cacheGen{})
+	return c.cur.Load()
+}
+
 func (c *readCache) lookup(key []byte) (v []byte, found bool, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, found = c.values[string(key)]
-	return v, found, c.gen
+	g := c.current()
+	x, found := g.values.Load(string(key))
+	if found {
+		v = x.([]byte)
+	}
+	return v, found, g.gen
 }
 
 func (c *readCache) keep(key, v []byte, gen uint64) {
 	if len(v) > readCacheMaxValue {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen {
+	g := c.current()
+	// A commit since the read began replaced the generation: the value may
+	// be stale, so it is not kept. A commit racing this store replaces g,
+	// which is then dropped with whatever it holds.
+	if g.gen != gen || g.entries.Add(1) > readCacheEntries {
 		return
 	}
-	if c.values == nil || len(c.values) >= readCacheEntries {
-		c.values = map[string][]byte{}
-	}
-	c.values[string(key)] = v
+	g.values.Store(string(key), v)
 }
 
 // invalidate runs after every commit.
 func (c *readCache) invalidate() {
-	c.mu.Lock()
-	c.gen++
-	c.values, c.decoded = nil, nil
-	c.mu.Unlock()
+	for {
+		old := c.current()
+		if c.cur.CompareAndSwap(old, &cacheGen{gen: old.gen + 1}) {
+			return
+		}
+	}
 }
 
 func (c *readCache) lookupDecoded(key []byte) (v any, found bool, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, found = c.decoded[string(key)]
-	return v, found, c.gen
+	g := c.current()
+	v, found = g.decoded.Load(string(key))
+	return v, found, g.gen
 }
 
 func (c *readCache) keepDecoded(key []byte, v any, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen {
+	g := c.current()
+	if g.gen != gen || g.entries.Add(1) > readCacheEntries {
 		return
 	}
-	if c.decoded == nil || len(c.decoded) >= readCacheEntries {
-		c.decoded = map[string]any{}
-	}
-	c.decoded[string(key)] = v
+	g.decoded.Store(string(key), v)
 }
 
 // Open opens (creating if needed) the pebble database in dir. Pebble's own
