@@ -25,8 +25,8 @@ type Engine struct {
 	admission *admission
 	log       *slog.Logger
 
-	instMem  *budget      // linear memory of live instances (MemoryBudget - CodeBudget)
-	codeMem  *budget      // compiled modules and compilations in progress (CodeBudget)
+	instMem  *budget       // linear memory of live instances (MemoryBudget - CodeBudget)
+	codeMem  *budget       // compiled modules and compilations in progress (CodeBudget)
 	compiles chan struct{} // MaxCompiles
 	total    *total        // instMem + codeMem, with its high-water mark
 
