@@ -668,3 +668,28 @@ func moduleConfig() wazero.ModuleConfig {
 		WithSysNanosleep().
 		WithRandSource(rand.Reader)
 }
+
+// CodeFits reports whether compiling n bytes of wasm now fits in the code
+// budget without closing another compiled module: the cache compiles code
+// pushed ahead of demand only then (see actors/cache).
+func (e *Engine) CodeFits(n int) bool {
+	limit, used, _ := e.codeMem.snapshot()
+	if limit == 0 {
+		return true
+	}
+	keep := e.codeMem.fit(CodeBytes(n))
+	need := e.codeMem.fit(keep + int64(n)*compileBytesPerWasmByte)
+	return limit-used >= need
+}
+
+// Has reports whether a version is compiled now, for any memory limit.
+func (e *Engine) Has(hash string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k := range e.modules {
+		if k.hash == hash {
+			return true
+		}
+	}
+	return false
+}
