@@ -39,6 +39,16 @@ func (a *admission) acquire(ctx context.Context) error {
 
 func (a *admission) release() { <-a.slots }
 
+// queue takes a place in the wait queue for a call that waits for memory
+// rather than a slot: the queue bound covers both.
+func (a *admission) queue() (bool, func()) {
+	if a.waiting.Add(1) > a.maxQueue {
+		a.waiting.Add(-1)
+		return false, nil
+	}
+	return true, func() { a.waiting.Add(-1) }
+}
+
 // running and queued are for metrics and reports.
 func (a *admission) running() int { return len(a.slots) }
 func (a *admission) queued() int  { return int(a.waiting.Load()) }

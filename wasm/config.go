@@ -35,13 +35,30 @@ type Config struct {
 	// (default 1024); beyond that Invoke fails fast with ErrBusy.
 	MaxConcurrent int
 	MaxQueue      int
-	// PoolIdle is how many idle instances of one funless function are kept
-	// warm (default 8); idle instances are closed after PoolIdleTTL (60 s).
+	// MemoryBudget is the bytes the engine may commit to guests: the
+	// reserved linear memory of running and idle instances plus compiled
+	// code. A call reserves its instance's bound before it starts (see
+	// docs/architecture.md, "Admission"); when the budget is spent it waits
+	// in the queue above, then fails with ErrBusy. 0 means unbounded
+	// (memory is still accounted, for Stats).
+	MemoryBudget int64
+	// CodeBudget is the part of MemoryBudget compiled modules may hold
+	// (default: half of it); the rest is for instances. Compiled modules
+	// beyond it, or unused for CodeIdleTTL (default 10 min), are closed
+	// least recently used first: the compile cache makes a recompile cheap.
+	CodeBudget  int64
+	CodeIdleTTL time.Duration
+	// MaxCompiles bounds compilations running at once (default: 1 with a
+	// MemoryBudget, since compiling takes memory too; unbounded without).
+	MaxCompiles int
+	// PoolIdle is how many idle instances of one funless function (per
+	// owner) are kept warm (default 2); idle instances are closed after
+	// PoolIdleTTL (60 s), so an idle function's pool shrinks to zero.
 	PoolIdle    int
 	PoolIdleTTL time.Duration
 	// RecycleAfterCalls closes a reused instance after this many calls
 	// (default 10000); RecycleAbovePages closes it when its memory grew past
-	// this many pages (default 512 = 32 MiB).
+	// this many pages (default 0: a quarter of the function's own limit).
 	RecycleAfterCalls int
 	RecycleAbovePages uint32
 	// CompilationWorkers compile one module in parallel (default: NumCPU).
@@ -125,17 +142,32 @@ func (c Config) withDefaults() Config {
 	} else if c.MaxQueue == 0 {
 		c.MaxQueue = 1024
 	}
+	if c.MemoryBudget < 0 {
+		c.MemoryBudget = 0
+	}
+	if c.MemoryBudget > 0 && (c.CodeBudget <= 0 || c.CodeBudget >= c.MemoryBudget) {
+		c.CodeBudget = c.MemoryBudget / 2
+	}
+	if c.MemoryBudget == 0 {
+		c.CodeBudget = 0
+	}
+	if c.CodeIdleTTL <= 0 {
+		c.CodeIdleTTL = 10 * time.Minute
+	}
+	if c.MaxCompiles <= 0 {
+		c.MaxCompiles = 1 << 20
+		if c.MemoryBudget > 0 {
+			c.MaxCompiles = 1
+		}
+	}
 	if c.PoolIdle <= 0 {
-		c.PoolIdle = 8
+		c.PoolIdle = 2
 	}
 	if c.PoolIdleTTL <= 0 {
 		c.PoolIdleTTL = time.Minute
 	}
 	if c.RecycleAfterCalls <= 0 {
 		c.RecycleAfterCalls = 10000
-	}
-	if c.RecycleAbovePages == 0 {
-		c.RecycleAbovePages = 512
 	}
 	if c.CompilationWorkers <= 0 {
 		c.CompilationWorkers = runtime.NumCPU()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -17,6 +19,10 @@ type Invocation struct {
 	Function     string   // "module/name", for errors, logs and outbound policy
 	Input        []byte   // JSON arguments
 	AllowedHosts []string // outbound HTTP grants of this function
+	// Owner is the subject (tenant) the function belongs to. Warm
+	// instances are pooled per owner: two tenants who upload identical
+	// code never share an instance (and so never each other's memory).
+	Owner string
 }
 
 // Result is a successful invocation's outcome.
@@ -27,8 +33,9 @@ type Result struct {
 	Warm     bool            // served by a reused instance
 }
 
-// Invoke runs one invocation of m. It waits for a concurrency slot (or
-// fails with ErrBusy), then runs the guest under m's limits. Errors wrap
+// Invoke runs one invocation of m. It waits for a concurrency slot and
+// for its instance's memory from the budget (or fails with ErrBusy when
+// the queue is full), then runs the guest under m's limits. Errors wrap
 // the package's sentinel errors or are a *FunctionError.
 func (e *Engine) Invoke(ctx context.Context, m *Module, inv Invocation) (*Result, error) {
 	res, err := e.invoke(ctx, m, inv)
@@ -58,7 +65,6 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		return nil, ErrEvicted
 	}
 	defer m.life.release()
-	e.stats.invocations.Add(1)
 
 	st := &callState{
 		function: inv.Function,
@@ -70,15 +76,36 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 	callCtx, cancel := context.WithTimeout(withCall(ctx, st), m.Limits.Timeout)
 	defer cancel()
 
+	var p *pool
+	var in *instance
+	if m.Info.ABI == ABIFunless {
+		p = m.life.pool(inv.Owner)
+		defer p.done()
+		in = p.get()
+	}
+	var acct *account
+	if in == nil {
+		// Admission by memory: a new instance reserves its bound first.
+		var err error
+		if acct, err = e.reserveInstance(ctx, m); err != nil {
+			return nil, err
+		}
+	}
+	e.stats.invocations.Add(1)
+
 	start := time.Now()
 	var warm bool
 	var err error
 	switch m.Info.ABI {
 	case ABIFunless:
-		warm, err = e.callReactor(callCtx, m, st)
+		warm, err = e.callReactor(callCtx, m, p, in, acct, st)
 	case ABIWasi:
-		err = e.runCommand(callCtx, m, st)
+		err = e.runCommand(callCtx, m, acct, st)
 	default:
+		if acct != nil {
+			acct.close()
+			e.stats.live.Add(-1)
+		}
 		err = fmt.Errorf("%w: %q", ErrUnsupportedABI, m.Info.ABI)
 	}
 	res := &Result{Logs: st.flushLogs(), Duration: time.Since(start), Warm: warm}
@@ -99,21 +126,84 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 	return res, nil
 }
 
-// callReactor runs __invoke on a warm instance, or a new one.
-func (e *Engine) callReactor(ctx context.Context, m *Module, st *callState) (warm bool, err error) {
-	in := m.pool.get()
+// reserveInstance admits a new instance of m against the instance budget:
+// it reserves m's bound (see bound), closing idle instances of any
+// function first if they hold the memory, else waiting in the queue.
+func (e *Engine) reserveInstance(ctx context.Context, m *Module) (*account, error) {
+	n := e.instMem.fit(e.bound(m))
+	err := e.instMem.reserve(ctx, n, e.reclaimIdle, e.admission.queue)
+	if err != nil {
+		if errors.Is(err, ErrBusy) {
+			return nil, fmt.Errorf("%w (memory budget of %d MiB spent)", ErrBusy, e.cfg.MemoryBudget>>20)
+		}
+		return nil, err
+	}
+	e.stats.live.Add(1)
+	return &account{b: e.instMem, reserved: n, reclaim: e.reclaimIdle}, nil
+}
+
+// bound is what a new instance of m reserves: the most memory an instance
+// of m has ended a call with, plus a quarter, in whole MiB; before any
+// call has been measured, m's memory limit. An instance may grow past its
+// bound if the budget has room at that moment (see account.grow).
+func (e *Engine) bound(m *Module) int64 {
+	limit := int64(m.Limits.MemoryPages) * PageSize
+	peak := m.life.peak.Load()
+	if peak == 0 {
+		return limit
+	}
+	return min(limit, roundUp(peak+peak/4, growStep))
+}
+
+// instantiate makes an instance of m whose memory is off the Go heap and
+// within acct.
+func (e *Engine) instantiate(ctx context.Context, m *Module, acct *account, cfg wazero.ModuleConfig) (*instance, error) {
+	alloc := &allocator{acct: acct}
+	in := &instance{acct: acct, engine: e}
+	mod, err := m.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, alloc), m.compiled, cfg)
+	in.mod, in.mem = mod, alloc.mem
+	e.stats.instancesCreated.Add(1)
+	return in, err
+}
+
+// recordPeak remembers how much memory an instance of m ended a call with.
+func (m *Module) recordPeak(in *instance) {
+	if in.mem == nil {
+		return
+	}
+	n := int64(len(in.mem.buf))
+	for {
+		p := m.life.peak.Load()
+		if n <= p || m.life.peak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+// recycleAbove is the memory, in pages, past which a warm instance is not
+// reused: Config.RecycleAbovePages, else a quarter of the function's limit.
+func (e *Engine) recycleAbove(m *Module) uint32 {
+	if e.cfg.RecycleAbovePages > 0 {
+		return e.cfg.RecycleAbovePages
+	}
+	return max(m.Limits.MemoryPages/4, 1)
+}
+
+// callReactor runs __invoke on a warm instance (in), or a new one within acct.
+func (e *Engine) callReactor(ctx context.Context, m *Module, p *pool, in *instance, acct *account, st *callState) (warm bool, err error) {
 	if in != nil {
 		warm = true
 		e.stats.instancesReused.Add(1)
 	} else {
 		stdio := &instanceWriter{st: st}
 		cfg := moduleConfig().WithStdout(stdio).WithStderr(stdio).WithStartFunctions("_initialize")
-		mod, err := m.rt.InstantiateModule(ctx, m.compiled, cfg)
+		in, err = e.instantiate(ctx, m, acct, cfg)
 		if err != nil {
-			return false, err
+			in.close(context.Background())
+			return false, e.budgetError(acct, err)
 		}
-		e.stats.instancesCreated.Add(1)
-		in = &instance{mod: mod, invoke: mod.ExportedFunction("__invoke"), stdio: stdio}
+		in.stdio = stdio
+		in.invoke = in.mod.ExportedFunction("__invoke")
 	}
 	in.stdio.st = st
 	results, err := in.invoke.Call(ctx, uint64(len(st.input)))
@@ -121,41 +211,69 @@ func (e *Engine) callReactor(ctx context.Context, m *Module, st *callState) (war
 	in.calls++
 	if err != nil || len(results) != 1 {
 		st.memPages = in.mod.Memory().Size() / PageSize
-		in.mod.Close(context.Background())
+		in.close(context.Background())
 		if err == nil {
 			err = fmt.Errorf("%w: __invoke returned %d values", ErrTrap, len(results))
 		}
-		return warm, err
+		return warm, e.budgetError(in.acct, err)
 	}
 	if uint32(results[0]) != 0 && st.errMsg == nil {
 		msg := "function failed without a message"
 		st.errMsg = &msg
 	}
+	m.recordPeak(in)
 	pages := in.mod.Memory().Size() / PageSize
 	// Output that is not JSON fails the call: like any other failure, the
-	// instance (whose memory may be corrupt) is not reused.
-	if st.errMsg != nil || !st.validOutput() || in.calls >= e.cfg.RecycleAfterCalls || pages > e.cfg.RecycleAbovePages ||
-		!m.pool.put(in, e.cfg.PoolIdle) {
+	// instance (whose memory may be corrupt) is not reused. Nor is it kept
+	// when calls are waiting for memory: they get its reservation.
+	if st.errMsg != nil || !st.validOutput() || in.calls >= e.cfg.RecycleAfterCalls || pages > e.recycleAbove(m) ||
+		e.instMem.waiting() || !p.put(in, e.cfg.PoolIdle) {
 		e.stats.instancesRecycled.Add(1)
-		in.mod.Close(context.Background())
+		in.close(context.Background())
 	}
 	return warm, nil
 }
 
+// budgetError turns a failure that followed a refused memory.grow into
+// ErrBusy (the node's budget was spent; a retry may succeed) or, when even
+// an idle engine could not have granted it, ErrMemoryLimit.
+func (e *Engine) budgetError(acct *account, err error) error {
+	if acct == nil {
+		return err
+	}
+	denied, never := acct.outcome()
+	switch {
+	case !denied:
+		return err
+	case never:
+		return &abort{fmt.Errorf("%w: more than the worker's memory budget (%d MiB): %v", ErrMemoryLimit, e.instMem.limit>>20, firstLine(err))}
+	default:
+		return &abort{fmt.Errorf("%w (memory budget spent while the function grew): %v", ErrBusy, firstLine(err))}
+	}
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
 // runCommand runs a WASI command in a fresh instance: args on stdin,
 // result on stdout, stderr lines as logs.
-func (e *Engine) runCommand(ctx context.Context, m *Module, st *callState) error {
+func (e *Engine) runCommand(ctx context.Context, m *Module, acct *account, st *callState) (err error) {
 	stdout := &limitedBuffer{max: st.limits.MaxOutputBytes}
 	cfg := moduleConfig().
 		WithStdin(bytes.NewReader(st.input)).
 		WithStdout(stdout).
 		WithStderr(st).
 		WithStartFunctions("_start")
-	e.stats.instancesCreated.Add(1)
-	mod, err := m.rt.InstantiateModule(ctx, m.compiled, cfg)
-	if mod != nil {
-		defer mod.Close(context.Background())
-	}
+	in, err := e.instantiate(ctx, m, acct, cfg)
+	defer func() {
+		if err == nil {
+			m.recordPeak(in)
+		}
+		in.close(context.Background())
+		err = e.budgetError(acct, err)
+	}()
 	if stdout.overflow {
 		return fmt.Errorf("%w: more than %d bytes on stdout", ErrOutputTooLarge, st.limits.MaxOutputBytes)
 	}

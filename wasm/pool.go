@@ -3,29 +3,48 @@ package wasm
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
 )
 
-// instance is one live funless-ABI module instance. It serves one call at
-// a time and is thrown away after any error.
+// instance is one live module instance. A funless-ABI instance serves one
+// call at a time and is thrown away after any error. Its account is the
+// memory budget it holds while it lives, idle or running.
 type instance struct {
 	mod    api.Module
 	invoke api.Function
 	stdio  *instanceWriter
+	acct   *account
+	mem    *linearMemory
+	engine *Engine
 	calls  int
 	idle   time.Time
 }
 
-// pool keeps a function version's idle instances warm. It is lazy (nothing
-// until the first call), bounded (Config.PoolIdle) and shrinks (instances
-// idle past Config.PoolIdleTTL are closed), since a Go guest instance costs
-// several MiB.
+// close frees the instance's memory and gives its reservation back.
+func (in *instance) close(ctx context.Context) {
+	if in.mod != nil {
+		in.mod.Close(ctx)
+	}
+	if in.mem != nil {
+		in.mem.Free() // wazero frees it on Close; this covers instantiation failures
+	}
+	in.acct.close()
+	in.engine.stats.live.Add(-1)
+}
+
+// pool keeps one owner's idle instances of a function version warm. It is
+// lazy (nothing until the first call), bounded (Config.PoolIdle) and
+// shrinks to zero (instances idle past Config.PoolIdleTTL are closed, and
+// the engine closes idle instances early when a call needs their memory),
+// since a Go guest instance costs several MiB.
 type pool struct {
-	mu   sync.Mutex
-	idle []*instance // most recently used last
-	gone bool
+	mu    sync.Mutex
+	idle  []*instance // most recently used last
+	gone  bool
+	users atomic.Int64 // calls holding the pool (see life.pool)
 }
 
 func (p *pool) get() *instance {
@@ -38,6 +57,9 @@ func (p *pool) get() *instance {
 	}
 	return nil
 }
+
+// done ends a caller's use of the pool (see life.pool).
+func (p *pool) done() { p.users.Add(-1) }
 
 // put returns an instance; false means the caller must close it.
 func (p *pool) put(in *instance, max int) bool {
@@ -62,11 +84,36 @@ func (p *pool) reap(ctx context.Context, before time.Time) {
 			keep = append(keep, in)
 		}
 	}
+	clear(p.idle[len(keep):])
 	p.idle = keep
 	p.mu.Unlock()
 	for _, in := range old {
-		in.mod.Close(ctx)
+		in.close(ctx)
 	}
+}
+
+// oldest is when the least recently used idle instance went idle.
+func (p *pool) oldest() (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) == 0 {
+		return time.Time{}, false
+	}
+	return p.idle[0].idle, true
+}
+
+// closeOldest closes the least recently used idle instance.
+func (p *pool) closeOldest(ctx context.Context) bool {
+	p.mu.Lock()
+	if len(p.idle) == 0 {
+		p.mu.Unlock()
+		return false
+	}
+	in := p.idle[0]
+	p.idle = append(p.idle[:0], p.idle[1:]...)
+	p.mu.Unlock()
+	in.close(ctx)
+	return true
 }
 
 func (p *pool) closeAll(ctx context.Context) {
@@ -75,7 +122,7 @@ func (p *pool) closeAll(ctx context.Context) {
 	p.idle, p.gone = nil, true
 	p.mu.Unlock()
 	for _, in := range idle {
-		in.mod.Close(ctx)
+		in.close(ctx)
 	}
 }
 

@@ -16,10 +16,14 @@ import (
 // Name is the cache process's registered name on a worker node.
 const Name = wire.CacheName
 
-// Actor is the worker's cache process: it compiles the code cores push
+// Actor is the worker's cache process: it keeps the code cores push
 // (wire.Cache), acknowledges it (wire.Cached) and drops evicted versions
-// (wire.Evict). Compiling takes up to a second, so it happens off the
-// mailbox loop; the process never blocks.
+// (wire.Evict). A push a core waits for (ReplyTo set: wait_for_workers) is
+// compiled before the acknowledgement, so the worker can run it without
+// compiling (later, at worst, from wazero's on-disk compile cache); other
+// pushes (prefetch at join) are compiled only if they fit in the engine's
+// code budget, else on first demand. Compiling takes up to a second, so it
+// happens off the mailbox loop; the process never blocks.
 type Actor struct {
 	gen.Server
 	Store *Store
@@ -51,11 +55,11 @@ func (a *Actor) compile(p *gen.ServerProcess, m wire.Cache) {
 	ack := wire.Cached{ID: m.ID, Node: a.Node, Hash: m.Hash}
 	if got := wasm.Hash(m.Code); got != m.Hash {
 		ack.Error = []byte("code does not match its hash " + short(m.Hash))
-	} else if _, err := a.Store.Put(context.Background(), m.Code, wasm.Limits{MemoryPages: uint32(m.MemoryPages)}); err != nil {
+	} else if compiled, err := a.Store.Push(context.Background(), m.Code, wasm.Limits{MemoryPages: uint32(m.MemoryPages)}, m.ReplyTo != (etf.Pid{})); err != nil {
 		ack.Error = []byte(err.Error())
 		a.Log.Warn("compile failed", "hash", short(m.Hash), "node", a.Node, "err", err)
 	} else {
-		a.Log.Debug("cached", "hash", short(m.Hash), "node", a.Node)
+		a.Log.Debug("cached", "hash", short(m.Hash), "node", a.Node, "compiled", compiled)
 	}
 	if m.ReplyTo != (etf.Pid{}) {
 		p.Send(m.ReplyTo, ack)

@@ -1,7 +1,11 @@
-// Package cache keeps a worker's compiled function versions. Store is the
-// policy (plain Go): compiled modules by code hash, the raw code on disk so
-// a restarted worker recompiles from wazero's on-disk compile cache without
-// asking the core, and least-recently-used eviction beyond a byte budget.
+// Package cache keeps a worker's function versions. Store is the policy
+// (plain Go): the raw code of every version pushed or run, on disk (so a
+// worker recompiles from wazero's on-disk compile cache without asking the
+// core), at most a byte budget of it, least recently used dropped first.
+// Compiled modules are a cache in the engine's memory budget (the engine
+// closes the least recently used ones, or those idle for long, and Get
+// compiles them again from disk): code pushed ahead of demand is compiled
+// only when it fits, or when a core waits for it (wait_for_workers).
 // Actor is the worker's cache process that receives Cache and Evict.
 package cache
 
@@ -38,9 +42,9 @@ type entry struct {
 	lastUsed time.Time
 }
 
-// NewStore keeps code under dir (created if needed) and at most maxBytes of
-// code compiled (default 256 MiB); changed is called after every addition
-// or eviction (the reporter tells the cores).
+// NewStore keeps code under dir (created if needed), at most maxBytes of it
+// (default 256 MiB of wasm); changed is called after every addition or
+// eviction (the reporter tells the cores).
 func NewStore(engine *wasm.Engine, dir string, maxBytes int, changed func()) (*Store, error) {
 	if maxBytes <= 0 {
 		maxBytes = 256 << 20
@@ -66,6 +70,31 @@ func (s *Store) Put(ctx context.Context, code []byte, limits wasm.Limits) (*wasm
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", hash[:12], err)
 	}
+	s.keep(ctx, hash, code)
+	return m, nil
+}
+
+// Push keeps code pushed by a core ahead of any call: on disk at once, and
+// compiled when mustCompile (a core waits until a worker can run it
+// without compiling) or when it fits in the engine's code budget without
+// displacing another module; otherwise it is compiled on first demand.
+// compiled reports which. Without a code directory it is always compiled
+// (there is nowhere else to keep it).
+func (s *Store) Push(ctx context.Context, code []byte, limits wasm.Limits, mustCompile bool) (compiled bool, err error) {
+	if mustCompile || s.dir == "" || s.engine.CodeFits(len(code)) {
+		if _, err := s.Put(ctx, code, limits); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	// The core validated it at upload; a broken file fails at first demand.
+	s.keep(ctx, wasm.Hash(code), code)
+	return false, nil
+}
+
+// keep writes code to disk and records it, dropping the least recently
+// used versions beyond the byte budget.
+func (s *Store) keep(ctx context.Context, hash string, code []byte) {
 	if s.dir != "" {
 		if _, err := os.Stat(s.path(hash)); err != nil {
 			tmp := s.path(hash) + ".tmp"
@@ -86,11 +115,13 @@ func (s *Store) Put(ctx context.Context, code []byte, limits wasm.Limits) (*wasm
 	s.mu.Unlock()
 	for _, v := range victims {
 		s.engine.Evict(ctx, v)
+		if s.dir != "" {
+			os.Remove(s.path(v))
+		}
 	}
 	if added || len(victims) > 0 {
 		s.changed()
 	}
-	return m, nil
 }
 
 // overBudget picks least recently used versions beyond the byte budget,
@@ -166,13 +197,23 @@ func (s *Store) Evict(ctx context.Context, hash string) {
 	}
 }
 
-// Hashes lists the versions compiled now.
+// Hashes lists the versions this worker can run without being sent the
+// code: kept on disk, or (without a code directory) compiled now.
 func (s *Store) Hashes() []string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := make([]string, 0, len(s.entries))
 	for h := range s.entries {
 		out = append(out, h)
+	}
+	s.mu.Unlock()
+	if s.dir == "" {
+		kept := out[:0]
+		for _, h := range out {
+			if s.engine.Has(h) {
+				kept = append(kept, h)
+			}
+		}
+		out = kept
 	}
 	sort.Strings(out)
 	return out

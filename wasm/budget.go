@@ -1,0 +1,218 @@
+package wasm
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// budget accounts bytes an engine commits (guest linear memory, compiled
+// code) against a limit, so that a node is never OOM-killed by its own
+// guests: a reservation that does not fit waits, first come first served,
+// until others are released, or is refused. A limit of 0 accounts without
+// bounding (the engine's behaviour when Config.MemoryBudget is not set).
+type budget struct {
+	mu    sync.Mutex
+	limit int64
+	used  int64
+	high  int64 // the most ever reserved at once: tests assert it never exceeds limit
+	queue []*budgetWaiter
+	total *total // shared with the engine's other budget, may be nil
+}
+
+// total is the sum of an engine's budgets and its high-water mark.
+type total struct{ used, high atomic.Int64 }
+
+func (t *total) add(n int64) {
+	if t == nil {
+		return
+	}
+	v := t.used.Add(n)
+	for {
+		h := t.high.Load()
+		if v <= h || t.high.CompareAndSwap(h, v) {
+			return
+		}
+	}
+}
+
+type budgetWaiter struct {
+	n     int64
+	ready chan struct{}
+	done  bool // granted (under mu)
+}
+
+// take reserves n if it fits; the caller holds b.mu.
+func (b *budget) take(n int64) bool {
+	if b.limit > 0 && b.used+n > b.limit {
+		return false
+	}
+	b.used += n
+	b.high = max(b.high, b.used)
+	b.total.add(n)
+	return true
+}
+
+// fit caps a request at the limit: a reservation larger than the whole
+// budget could never be granted, so it gets all of it (and runs alone).
+func (b *budget) fit(n int64) int64 {
+	if b.limit > 0 && n > b.limit {
+		return b.limit
+	}
+	return n
+}
+
+// tryReserve reserves n now or reports false. It may pass the queue: it is
+// for a guest that is already running and grows (its progress is what
+// frees memory for the waiters).
+func (b *budget) tryReserve(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.take(n)
+}
+
+// reserve reserves n bytes, waiting behind earlier requests if they do
+// not fit. reclaim, if not nil, is asked once to free idle holdings
+// (pooled instances, unused code) before waiting; wait reports whether
+// the caller may queue (false: ErrBusy). n must be at most the limit (see fit).
+func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64), wait func() (ok bool, done func())) error {
+	b.mu.Lock()
+	if len(b.queue) == 0 && b.take(n) {
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.Unlock()
+	if reclaim != nil {
+		reclaim(n)
+	}
+	b.mu.Lock()
+	if len(b.queue) == 0 && b.take(n) {
+		b.mu.Unlock()
+		return nil
+	}
+	ok, leave := true, func() {}
+	if wait != nil {
+		ok, leave = wait()
+	}
+	if !ok {
+		b.mu.Unlock()
+		return ErrBusy
+	}
+	defer leave()
+	w := &budgetWaiter{n: n, ready: make(chan struct{})}
+	b.queue = append(b.queue, w)
+	b.mu.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		if w.done { // granted meanwhile: give it back
+			b.mu.Unlock()
+			b.release(n)
+			return ctx.Err()
+		}
+		for i, q := range b.queue {
+			if q == w {
+				b.queue = append(b.queue[:i], b.queue[i+1:]...)
+				break
+			}
+		}
+		b.grant()
+		b.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// release returns n bytes and admits the waiters that now fit, in order.
+func (b *budget) release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.used -= n
+	b.total.add(-n)
+	b.grant()
+	b.mu.Unlock()
+}
+
+// grant admits waiters from the head of the queue; the caller holds b.mu.
+func (b *budget) grant() {
+	for len(b.queue) > 0 && b.take(b.queue[0].n) {
+		w := b.queue[0]
+		b.queue = b.queue[1:]
+		w.done = true
+		close(w.ready)
+	}
+}
+
+// waiting reports whether reservations are queued: an instance that ends
+// its call then gives its memory back rather than idling in a pool.
+func (b *budget) waiting() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue) > 0
+}
+
+func (b *budget) snapshot() (limit, used, high int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.limit, b.used, b.high
+}
+
+// account is what one instance holds of the instance budget. Its linear
+// memory grows only within it: growing past it reserves more at once or
+// fails, so a guest can never commit memory the budget did not grant.
+type account struct {
+	b        *budget
+	mu       sync.Mutex
+	reserved int64
+	denied   bool // a grow failed because the budget was spent
+	never    bool // ... and the grow could not fit even in an idle engine
+	reclaim  func(need int64)
+}
+
+// grow makes the account hold at least size bytes.
+func (a *account) grow(size int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if size <= a.reserved {
+		return true
+	}
+	need := roundUp(size-a.reserved, growStep)
+	if a.b.limit > 0 && a.reserved+need > a.b.limit {
+		need = size - a.reserved
+	}
+	if !a.b.tryReserve(need) {
+		if a.reclaim != nil {
+			a.reclaim(need)
+		}
+		if !a.b.tryReserve(need) {
+			a.denied = true
+			a.never = a.b.limit > 0 && a.reserved+need > a.b.limit
+			return false
+		}
+	}
+	a.reserved += need
+	return true
+}
+
+// close gives the whole reservation back; the instance is gone.
+func (a *account) close() {
+	a.mu.Lock()
+	n := a.reserved
+	a.reserved = 0
+	a.mu.Unlock()
+	a.b.release(n)
+}
+
+func (a *account) outcome() (denied, never bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.denied, a.never
+}
+
+// growStep is the granularity of reservations beyond the first: 1 MiB.
+const growStep = 1 << 20
+
+func roundUp(n, step int64) int64 { return (n + step - 1) / step * step }

@@ -1,0 +1,84 @@
+package wasm
+
+import (
+	"math/bits"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// allocator gives one instance its linear memory, off the Go heap where
+// the platform allows (see mapping): memory a guest commits is returned to
+// the OS when the instance closes, not when the garbage collector next
+// runs, and GOGC never doubles it. Every byte committed is first reserved
+// from the instance's account, so a guest can never grow past what
+// admission granted it.
+type allocator struct {
+	acct *account
+	mem  *linearMemory // the memory Allocate made, freed by instance.close
+}
+
+// Allocate implements experimental.MemoryAllocator.
+func (a *allocator) Allocate(_, max uint64) experimental.LinearMemory {
+	a.mem = &linearMemory{acct: a.acct, max: max}
+	return a.mem
+}
+
+// linearMemory is one instance's memory: a reserved mapping whose first
+// len(buf) bytes are committed (readable and writable).
+type linearMemory struct {
+	acct *account
+	max  uint64
+	m    mapping
+	buf  []byte
+}
+
+// reserveAll reports whether a mapping may reserve the memory's whole
+// maximum up front (so it never moves). On 32-bit platforms the address
+// space is too small for that (64 instances × 128 MiB is more than the
+// 3 GiB a process has), so the mapping grows by doubling and moves.
+const reserveAll = bits.UintSize == 64
+
+// Reallocate implements experimental.LinearMemory: it commits size bytes,
+// or returns nil (the guest's memory.grow fails) when the account cannot
+// cover them or the OS refuses.
+func (l *linearMemory) Reallocate(size uint64) []byte {
+	if size > l.max {
+		return nil
+	}
+	if l.acct != nil && !l.acct.grow(int64(size)) {
+		return nil
+	}
+	if size > l.m.len() {
+		want := l.max
+		if !reserveAll {
+			want = min(l.max, max(size, 2*l.m.len(), 1<<20))
+		}
+		m, err := newMapping(want)
+		if err != nil {
+			return nil
+		}
+		if n := uint64(len(l.buf)); n > 0 {
+			if err := m.commit(n); err != nil {
+				m.free()
+				return nil
+			}
+			copy(m.bytes(n), l.buf)
+		}
+		l.m.free()
+		l.m = m
+	}
+	if err := l.m.commit(size); err != nil {
+		return nil
+	}
+	l.buf = l.m.bytes(size)
+	return l.buf
+}
+
+// Free implements experimental.LinearMemory; wazero calls it when the
+// instance closes. The account is released by the engine, which knows
+// when the instance is gone for good.
+func (l *linearMemory) Free() {
+	l.m.free()
+	l.m = mapping{}
+	l.buf = nil
+}
