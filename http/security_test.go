@@ -1,0 +1,43 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+)
+
+type fixedNodes []NodeInfo
+
+func (f fixedNodes) NodeList() []NodeInfo     { return append([]NodeInfo(nil), f...) }
+func (f fixedNodes) Connect(addr string) error { return nil }
+
+// TestNodeListHidesHashesFromUsers: GET /v1/nodes is open to every user;
+// the code hashes compiled on each worker are for admins only.
+func TestNodeListHidesHashesFromUsers(t *testing.T) {
+	hash := "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	ts := newTestServer(t, Config{Nodes: fixedNodes{{Name: "worker@a", Functions: []string{hash}}}})
+	user, err := ts.store.CreateSubject("alice", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(token string) []NodeInfo {
+		t.Helper()
+		ts.token = token
+		status, _, body := ts.do("GET", "/v1/nodes", "", nil)
+		if status != http.StatusOK {
+			t.Fatalf("GET /v1/nodes: %d %s", status, body)
+		}
+		var out struct{ Data []NodeInfo }
+		if err := json.Unmarshal([]byte(body), &out); err != nil || len(out.Data) != 1 {
+			t.Fatalf("GET /v1/nodes: %s %v", body, err)
+		}
+		return out.Data
+	}
+	admin := ts.token
+	if got := list(user)[0]; got.Name != "worker@a" || got.Functions == nil || len(got.Functions) != 0 {
+		t.Fatalf("a user sees %+v, want the node without its hashes", got)
+	}
+	if got := list(admin)[0]; len(got.Functions) != 1 || got.Functions[0] != hash {
+		t.Fatalf("an admin sees %+v, want the hash", got)
+	}
+}
