@@ -8,7 +8,7 @@ import (
 
 type fixedNodes []NodeInfo
 
-func (f fixedNodes) NodeList() []NodeInfo     { return append([]NodeInfo(nil), f...) }
+func (f fixedNodes) NodeList() []NodeInfo      { return append([]NodeInfo(nil), f...) }
 func (f fixedNodes) Connect(addr string) error { return nil }
 
 // TestNodeListHidesHashesFromUsers: GET /v1/nodes is open to every user;
