@@ -88,10 +88,8 @@ func (s *Server) readyz(c *call) error {
 		return errorf(http.StatusServiceUnavailable, "Not ready: the core is shutting down")
 	default:
 	}
-	if _, err := s.cfg.Store.GetModule(storage.DefaultModule); err != nil {
-		return errorf(http.StatusServiceUnavailable, "Not ready: storage is not readable: %v", err)
-	}
-	if _, err := s.cfg.Store.Stats(); err != nil {
+	// O(1): /readyz is public, so it must not scan the store (Stats does).
+	if err := s.cfg.Store.Probe(); err != nil {
 		return errorf(http.StatusServiceUnavailable, "Not ready: storage is not readable: %v", err)
 	}
 	if s.cfg.Ready != nil {

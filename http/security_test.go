@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 )
@@ -39,5 +40,30 @@ func TestNodeListHidesHashesFromUsers(t *testing.T) {
 	}
 	if got := list(admin)[0]; len(got.Functions) != 1 || got.Functions[0] != hash {
 		t.Fatalf("an admin sees %+v, want the hash", got)
+	}
+}
+
+// TestReadyzDoesNotScan: /readyz is public; it used to run Store.Stats, a
+// scan of every module, function and code reference, on each request.
+func TestReadyzDoesNotScan(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	for i := range 200 {
+		if _, err := ts.store.CreateModule(fmt.Sprintf("m%d", i), "tester"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := ts.store.KeysScanned()
+	ts.token = ""
+	for range 20 {
+		if status, _, body := ts.do("GET", "/readyz", "", nil); status != http.StatusOK {
+			t.Fatalf("/readyz: %d %s", status, body)
+		}
+	}
+	if n := ts.store.KeysScanned() - before; n != 0 {
+		t.Fatalf("20 /readyz requests scanned %d keys, want 0", n)
+	}
+	// The counter counts: a listing scans.
+	if _, err := ts.store.Stats(); err != nil || ts.store.KeysScanned()-before < 200 {
+		t.Fatalf("Stats scanned %d keys (%v), want ≥ 200", ts.store.KeysScanned()-before, err)
 	}
 }
