@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 type fixedNodes []NodeInfo
@@ -65,5 +66,34 @@ func TestReadyzDoesNotScan(t *testing.T) {
 	// The counter counts: a listing scans.
 	if _, err := ts.store.Stats(); err != nil || ts.store.KeysScanned()-before < 200 {
 		t.Fatalf("Stats scanned %d keys (%v), want ≥ 200", ts.store.KeysScanned()-before, err)
+	}
+}
+
+// TestRefusalLogBucket: a burst, then the rate; the next line written
+// carries the count of those left out.
+func TestRefusalLogBucket(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := newLogBucket(nil, 1, 3)
+	b.now = func() time.Time { return now }
+	b.last = now
+	written := 0
+	for range 100 {
+		if ok, _ := b.allow(); ok {
+			written++
+		}
+	}
+	if written != 3 {
+		t.Fatalf("%d lines written of 100 in one instant, want the burst of 3", written)
+	}
+	now = now.Add(2 * time.Second)
+	ok, suppressed := b.allow()
+	if !ok || suppressed != 97 {
+		t.Fatalf("after 2 s: ok %v, suppressed %d, want true, 97", ok, suppressed)
+	}
+	if ok, _ := b.allow(); !ok {
+		t.Fatal("the second token of the refill was not available")
+	}
+	if ok, _ := b.allow(); ok {
+		t.Fatal("more than the refill was available")
 	}
 }

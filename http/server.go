@@ -71,6 +71,8 @@ type Server struct {
 	metrics  *httpMetrics
 	srv      *http.Server
 	stopping chan struct{}
+
+	refusalLog *logBucket // rate of "request refused" lines
 }
 
 // New builds the API handler and its metrics registry.
@@ -94,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 		storeCollector{store: cfg.Store, log: cfg.Logger},
 	)
 	s.metrics = newHTTPMetrics(s.reg)
+	s.refusalLog = newLogBucket(s.reg, refusalLogRate, refusalLogBurst)
 	s.router = s.routes()
 	s.srv = &http.Server{
 		Handler:           s.router,
