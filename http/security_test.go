@@ -1,11 +1,15 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgefaas/edgefaas/wasm"
 )
 
 type fixedNodes []NodeInfo
@@ -95,5 +99,20 @@ func TestRefusalLogBucket(t *testing.T) {
 	}
 	if ok, _ := b.allow(); ok {
 		t.Fatal("more than the refill was available")
+	}
+}
+
+// TestUploadValidationBusy: when the validation children are at their
+// bound, an upload is answered 503 with Retry-After, not 500.
+func TestUploadValidationBusy(t *testing.T) {
+	busy := func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
+		return wasm.ModuleInfo{}, fmt.Errorf("%w: upload validation is at its limit", wasm.ErrBusy)
+	}
+	ts := newTestServer(t, Config{Inspect: busy})
+	body := "--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nf\r\n" +
+		"--b\r\nContent-Disposition: form-data; name=\"code\"; filename=\"f.wasm\"\r\n\r\n" + string(minimalFunless) + "\r\n--b--\r\n"
+	status, h, resp := ts.do("POST", "/v1/fn/_", "multipart/form-data; boundary=b", strings.NewReader(body))
+	if status != http.StatusServiceUnavailable || h.Get("Retry-After") != "1" || !strings.Contains(resp, "retry") && !strings.Contains(resp, "limit") {
+		t.Fatalf("%d %v %s, want 503 with Retry-After", status, h, resp)
 	}
 }
