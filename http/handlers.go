@@ -401,6 +401,9 @@ func (s *Server) createFunction(c *call) error {
 	if up.Metadata != nil {
 		md = *up.Metadata
 	}
+	if err := checkMemory(md, info); err != nil {
+		return err
+	}
 	f, err := s.cfg.Store.CreateFunction(storage.NewFunction{
 		Module: m.Name, Name: *up.Name, Owner: c.subject.Name,
 		Code: up.Code, ABI: string(info.ABI), Metadata: md,
@@ -444,12 +447,25 @@ func (s *Server) updateFunction(c *call) error {
 		return errorf(http.StatusBadRequest, "Bad Request: nothing to update: send the field \"code\" (a .wasm file) and/or \"metadata\"")
 	}
 	u := storage.FunctionUpdate{Metadata: up.Metadata}
+	md := f.Metadata
+	if up.Metadata != nil {
+		md = *up.Metadata
+	}
 	if up.Code != nil {
 		info, err := s.inspect(c.r.Context(), up.Code)
 		if err != nil {
 			return err
 		}
+		if err := checkMemory(md, info); err != nil {
+			return err
+		}
 		u.Code, u.ABI = up.Code, string(info.ABI)
+	} else if memoryPages(md) < memoryPages(f.Metadata) {
+		// A smaller memory limit for the stored code: check it against
+		// the module's declared minimum.
+		if err := s.checkStoredMemory(c.r.Context(), f, md); err != nil {
+			return err
+		}
 	}
 	ch, err := s.cfg.Store.UpdateFunction(f.Module, f.Name, u)
 	if errors.Is(err, storage.ErrNotFound) {

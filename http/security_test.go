@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/testmodules"
 	"github.com/edgefaas/edgefaas/wasm"
 )
 
@@ -114,5 +115,53 @@ func TestUploadValidationBusy(t *testing.T) {
 	status, h, resp := ts.do("POST", "/v1/fn/_", "multipart/form-data; boundary=b", strings.NewReader(body))
 	if status != http.StatusServiceUnavailable || h.Get("Retry-After") != "1" || !strings.Contains(resp, "retry") && !strings.Contains(resp, "limit") {
 		t.Fatalf("%d %v %s, want 503 with Retry-After", status, h, resp)
+	}
+}
+
+// TestMetadataWithinWorkerLimits: metadata the workers refuse used to be
+// accepted at upload and then failed every call with 500.
+func TestMetadataWithinWorkerLimits(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	hello := testmodules.Read(t, "hello") // Go: declares a minimum of 42 pages
+	upload := func(method, path, name string, code []byte, md string) (int, string) {
+		t.Helper()
+		body := ""
+		if name != "" {
+			body += "--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n" + name + "\r\n"
+		}
+		if code != nil {
+			body += "--b\r\nContent-Disposition: form-data; name=\"code\"; filename=\"f.wasm\"\r\n\r\n" + string(code) + "\r\n"
+		}
+		if md != "" {
+			body += "--b\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n" + md + "\r\n"
+		}
+		status, _, resp := ts.do(method, path, "multipart/form-data; boundary=b", strings.NewReader(body+"--b--\r\n"))
+		return status, resp
+	}
+	for md, want := range map[string]string{
+		`{"timeout_ms":3600000}`:           "900000",
+		`{"timeout_ms":900001}`:            "900000",
+		`{"capacity":1}`:                   "minimum memory of 42 pages",
+		`{"capacity":2}`:                   "at least 3",
+		`{"capacity":1025}`:                "at most 1024",
+		`{"capacity":9223372036854775807}`: "at most 1024",
+	} {
+		if status, resp := upload("POST", "/v1/fn/_", "f", hello, md); status != http.StatusBadRequest || !strings.Contains(resp, want) {
+			t.Errorf("metadata %s: %d %s, want 400 containing %q", md, status, resp, want)
+		}
+	}
+	if status, resp := upload("POST", "/v1/fn/_", "f", hello, `{"capacity":3,"timeout_ms":900000}`); status != http.StatusCreated {
+		t.Fatalf("capacity 3, timeout 15 min: %d %s", status, resp)
+	}
+	// A metadata-only update is checked against the stored code.
+	if status, resp := upload("PUT", "/v1/fn/_/f", "", nil, `{"capacity":1}`); status != http.StatusBadRequest || !strings.Contains(resp, "42 pages") {
+		t.Fatalf("update to capacity 1: %d %s, want 400", status, resp)
+	}
+	if status, resp := upload("PUT", "/v1/fn/_/f", "", nil, `{"capacity":1024}`); status != http.StatusOK {
+		t.Fatalf("update to capacity 1024: %d %s", status, resp)
+	}
+	// A code-only update keeps the metadata, and is checked against it.
+	if status, resp := upload("PUT", "/v1/fn/_/f", "", minimalFunless, ""); status != http.StatusOK {
+		t.Fatalf("code update: %d %s", status, resp)
 	}
 }
