@@ -202,7 +202,7 @@ func startPlatform(ctx context.Context, name, binary, dir, coreHost string, work
 	coreDir := filepath.Join(dir, "core")
 	args := []string{"core", "--data-dir", coreDir, "--http-addr", coreHost + ":0", "--node-addr", pl.nodeAddr}
 	if workers == 0 {
-		args = append(args, "--with-worker", "--allow-net", "127.0.0.0/8")
+		args = append(args, "--with-worker", "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
 	}
 	pl.core, err = startProc(binary, dir, args...)
 	if err != nil {
@@ -244,7 +244,7 @@ func startPlatform(ctx context.Context, name, binary, dir, coreHost string, work
 		}
 		wdir := filepath.Join(dir, fmt.Sprintf("worker%d", i+1))
 		w, err := startProc(binary, wdir, "worker", "--data-dir", wdir, "--node-addr", host+":"+port,
-			"--join", pl.nodeAddr, "--cookie-file", filepath.Join(coreDir, "cookie"), "--allow-net", "127.0.0.0/8")
+			"--join", pl.nodeAddr, "--cookie-file", filepath.Join(coreDir, "cookie"), "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
 		if err != nil {
 			pl.stop()
 			return nil, err

@@ -88,7 +88,7 @@ type inProc struct {
 }
 
 func newInProc(ctx context.Context) (*inProc, error) {
-	out := egress.New(egress.Config{AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	out := egress.New(egress.Config{AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Grantable: []string{"*"}})
 	e, err := wasm.NewEngine(ctx, wasm.Config{Outbound: out})
 	if err != nil {
 		return nil, err

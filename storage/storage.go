@@ -128,6 +128,8 @@ type Store struct {
 	mu    sync.Mutex // serialises mutations
 	now   func() time.Time
 	cache readCache
+
+	scanned atomic.Int64 // keys visited by scans (see KeysScanned)
 }
 
 // readCache holds copies of small values. gen counts commits: a value
@@ -372,6 +374,7 @@ func (s *Store) scan(prefix []byte, fn func(k, v []byte) error) error {
 		return fmt.Errorf("scan %s: %w", prefix, err)
 	}
 	for ok := it.First(); ok; ok = it.Next() {
+		s.scanned.Add(1)
 		v, err := it.ValueAndErr()
 		if err != nil {
 			it.Close()

@@ -56,6 +56,10 @@ type ModuleInfo struct {
 	ABI     ABI      // detected convention
 	Exports []string // exported function names, sorted
 	Imports []string // imported functions as "module.name", sorted
+	// MinMemoryPages is the module's declared minimum linear memory: a
+	// memory limit below it can never instantiate, so the API refuses a
+	// capacity that small at upload.
+	MinMemoryPages uint32
 }
 
 var wasmHeader = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
@@ -144,6 +148,12 @@ func describe(cm wazero.CompiledModule) (ModuleInfo, error) {
 		info.Imports = append(info.Imports, mod+"."+name)
 	}
 	sort.Strings(info.Imports)
+	for _, m := range cm.ExportedMemories() {
+		info.MinMemoryPages = max(info.MinMemoryPages, m.Min())
+	}
+	for _, m := range cm.ImportedMemories() {
+		info.MinMemoryPages = max(info.MinMemoryPages, m.Min())
+	}
 
 	exports := cm.ExportedFunctions()
 	switch {

@@ -39,6 +39,10 @@ func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus 
 	case wire.Cache:
 		go a.compile(p, m)
 	case wire.Evict:
+		if !ValidHash(m.Hash) {
+			a.Log.Warn("cache: evict with an invalid hash refused", "hash", short(m.Hash), "node", a.Node)
+			break
+		}
 		a.Store.Evict(context.Background(), m.Hash)
 		a.Log.Debug("evicted", "hash", short(m.Hash), "node", a.Node)
 	default:
@@ -53,7 +57,9 @@ func (a *Actor) compile(p *gen.ServerProcess, m wire.Cache) {
 	a.compiling.Lock()
 	defer a.compiling.Unlock()
 	ack := wire.Cached{ID: m.ID, Node: a.Node, Hash: m.Hash}
-	if got := wasm.Hash(m.Code); got != m.Hash {
+	if !ValidHash(m.Hash) {
+		ack.Error = []byte(ErrBadHash.Error())
+	} else if got := wasm.Hash(m.Code); got != m.Hash {
 		ack.Error = []byte("code does not match its hash " + short(m.Hash))
 	} else if compiled, err := a.Store.Push(context.Background(), m.Code, wasm.Limits{MemoryPages: uint32(m.MemoryPages)}, m.ReplyTo != (etf.Pid{})); err != nil {
 		ack.Error = []byte(err.Error())

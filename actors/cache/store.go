@@ -155,8 +155,12 @@ func (s *Store) overBudget(keep string) []string {
 
 // Get returns the compiled version for hash: from memory, or compiled again
 // from the code kept on disk (fast: wazero's compile cache). ErrNoCode
-// means the code must come from the core.
+// means the code must come from the core; ErrBadHash that hash is not a
+// sha256 (nothing is read or removed).
 func (s *Store) Get(ctx context.Context, hash string, limits wasm.Limits) (*wasm.Module, error) {
+	if !ValidHash(hash) {
+		return nil, ErrBadHash
+	}
 	if m, ok := s.engine.Lookup(hash, limits); ok {
 		s.mu.Lock()
 		if e, ok := s.entries[hash]; ok {
@@ -179,8 +183,12 @@ func (s *Store) Get(ctx context.Context, hash string, limits wasm.Limits) (*wasm
 	return s.Put(ctx, code, limits)
 }
 
-// Evict drops a version from memory and disk.
+// Evict drops a version from memory and disk; an invalid hash names
+// nothing and is ignored.
 func (s *Store) Evict(ctx context.Context, hash string) {
+	if !ValidHash(hash) {
+		return
+	}
 	s.mu.Lock()
 	e, ok := s.entries[hash]
 	if ok {

@@ -23,6 +23,10 @@ import (
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 
+// anyHost lets functions grant themselves any host (the operator bound is
+// tested in wasm/egress).
+var anyHost = []string{"*"}
+
 // rig is a single-box node whose worker's guests make their outbound
 // requests through the HTTP-client actor (a supervised ergo process) and
 // the egress policy.
@@ -76,7 +80,7 @@ func server(t *testing.T, h http.HandlerFunc) (url, hostport string) {
 func TestAllowedHostThroughActor(t *testing.T) {
 	hits := 0
 	url, host := server(t, func(w http.ResponseWriter, r *http.Request) { hits++; w.Write([]byte("pong")) })
-	r := newRig(t, egress.Config{AllowedNetworks: loopback})
+	r := newRig(t, egress.Config{AllowedNetworks: loopback, Grantable: anyHost})
 	out, err := r.invoke(t, "network", `{"url":"`+url+`/x","count":3}`, host)
 	if err != nil {
 		t.Fatal(err)
@@ -111,11 +115,11 @@ func TestDenied(t *testing.T) {
 		allowed []string
 		want    string
 	}{
-		{"not on the allow-list", egress.Config{AllowedNetworks: loopback}, url, nil, "host not allowed for this function: " + host},
-		{"loopback by IP", egress.Config{}, url, []string{host}, "address not allowed: 127.0.0.1 is an internal address"},
-		{"loopback by DNS name", egress.Config{}, "http://localhost:" + port, []string{"localhost"}, "is an internal address"},
-		{"redirect to a host not allowed", egress.Config{AllowedNetworks: loopback}, redirect, []string{redirectHost}, "host not allowed for this function: redirect to"},
-		{"link-local by IP", egress.Config{AllowedNetworks: loopback}, "http://169.254.169.254/latest", []string{"169.254.169.254"}, "169.254.169.254 is an internal address"},
+		{"not on the allow-list", egress.Config{AllowedNetworks: loopback, Grantable: anyHost}, url, nil, "host not allowed for this function: " + host},
+		{"loopback by IP", egress.Config{Grantable: anyHost}, url, []string{host}, "address not allowed: 127.0.0.1 is an internal address"},
+		{"loopback by DNS name", egress.Config{Grantable: anyHost}, "http://localhost:" + port, []string{"localhost"}, "is an internal address"},
+		{"redirect to a host not allowed", egress.Config{AllowedNetworks: loopback, Grantable: anyHost}, redirect, []string{redirectHost}, "host not allowed for this function: redirect to"},
+		{"link-local by IP", egress.Config{AllowedNetworks: loopback, Grantable: anyHost}, "http://169.254.169.254/latest", []string{"169.254.169.254"}, "169.254.169.254 is an internal address"},
 		{"not http", egress.Config{AllowedHosts: []string{"*"}}, "file:///etc/passwd", nil, "is not an http(s) URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,7 +155,7 @@ func TestTCPServerReply(t *testing.T) {
 			c.Close()
 		}
 	}()
-	r := newRig(t, egress.Config{AllowedNetworks: loopback})
+	r := newRig(t, egress.Config{AllowedNetworks: loopback, Grantable: anyHost})
 	in := `{"address":"` + l.Addr().String() + `","message":"hi there"}`
 	out, err := r.invoke(t, "server-reply", in, l.Addr().String())
 	if err != nil {
@@ -169,7 +173,7 @@ func TestTCPServerReply(t *testing.T) {
 // more than its guest buffer (1024 bytes) holds.
 func TestLegacyHTTPRequest(t *testing.T) {
 	url, host := server(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(strings.Repeat("x", 5000))) })
-	r := newRig(t, egress.Config{AllowedNetworks: loopback})
+	r := newRig(t, egress.Config{AllowedNetworks: loopback, Grantable: anyHost})
 	out, err := r.invoke(t, "test/legacyhttp", `"`+url+`"`, host)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -33,10 +32,13 @@ func devCommand() *cobra.Command {
 		Long: `Run the whole platform in one process: the core and a worker share one ergo
 node, so invocations cross no network hop. It prints the API address and
 where the tokens are, and writes the API host and the guest token to the
-client configuration so that 'edgefaas fn ...' works at once. Functions may
-reach loopback addresses (--allow-net 127.0.0.0/8) in this mode.`,
+client configuration so that 'edgefaas fn ...' works at once. In this mode
+functions may grant themselves any public host (--egress-allow '*'), but no
+internal address is open: loopback holds the API, pprof and the node port.
+Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 		Example: `  edgefaas dev
-  edgefaas dev --data-dir /tmp/edge --http-addr 127.0.0.1:8080`,
+  edgefaas dev --data-dir /tmp/edge --http-addr 127.0.0.1:8080
+  edgefaas dev --allow-net 127.0.0.1:9000   # the network example may call a server on :9000`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd.Flags()) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -49,8 +51,8 @@ reach loopback addresses (--allow-net 127.0.0.0/8) in this mode.`,
 			if err != nil {
 				return err
 			}
-			if len(worker.allowNets) == 0 {
-				wcfg.Egress.AllowedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			if !cmd.Flags().Changed("egress-allow") {
+				wcfg.Egress.Grantable = []string{"*"}
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()

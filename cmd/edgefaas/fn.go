@@ -59,7 +59,7 @@ type metadataFlags struct {
 
 func (m *metadataFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.Int64Var(&m.memory, "memory", 0, "memory the function needs, in MiB; only workers with that much free run it (0: undeclared)")
+	f.Int64Var(&m.memory, "memory", 0, "memory the function needs, in MiB: its memory limit (at most 1024), and only workers with that much free run it (0: undeclared, the workers' default limit of 128 MiB)")
 	f.DurationVar(&m.tmo, "timeout", 0, "longest an invocation may run, e.g. 500ms or 30s (0: the platform's default)")
 	f.StringArrayVar(&m.hosts, "allow-host", nil, "a host the function may reach over HTTP, as host, host:port or *.domain (repeatable)")
 	f.StringVar(&m.tag, "tag", "", "a free label stored with the function")

@@ -98,6 +98,7 @@ type workerFlags struct {
 	memoryMiB     int
 	tags          []string
 	allowHosts    []string
+	egressAllow   []string
 	allowNets     []string
 	maxConcurrent int
 	maxQueue      int
@@ -108,24 +109,32 @@ func (f *workerFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.memoryMiB, "memory", 0, "memory offered to functions, MiB (default: available memory)")
 	fl.StringSliceVar(&f.tags, "tag", nil, "tag this worker (functions with metadata tag T run only on workers tagged T)")
 	fl.StringSliceVar(&f.allowHosts, "allow-host", nil, "host every function may reach over HTTP/TCP (host, host:port, *.domain)")
-	fl.StringSliceVar(&f.allowNets, "allow-net", nil, "internal network functions may reach, CIDR (default none: loopback, private and link-local are refused)")
+	fl.StringSliceVar(&f.egressAllow, "egress-allow", nil, "hosts a function's own allowed_hosts may grant (host, host:port, *.domain, * for any public host); default none: functions reach only --allow-host hosts")
+	fl.StringSliceVar(&f.allowNets, "allow-net", nil, "internal network (CIDR) or single ADDR:PORT functions may reach (default none: loopback, private, link-local and transition addresses are refused)")
 	fl.IntVar(&f.maxConcurrent, "max-concurrent", 64, "invocations running at once")
 	fl.IntVar(&f.maxQueue, "max-queue", 1024, "invocations waiting beyond that; more get a busy error")
 }
 
 func (f *workerFlags) config(node nodes.NodeConfig) (nodes.WorkerConfig, error) {
-	var nets []netip.Prefix
+	var (
+		nets      []netip.Prefix
+		endpoints []netip.AddrPort
+	)
 	for _, n := range f.allowNets {
+		if ap, err := netip.ParseAddrPort(n); err == nil {
+			endpoints = append(endpoints, ap)
+			continue
+		}
 		p, err := netip.ParsePrefix(n)
 		if err != nil {
-			return nodes.WorkerConfig{}, fmt.Errorf("--allow-net %q: %w", n, err)
+			return nodes.WorkerConfig{}, fmt.Errorf("--allow-net %q: want a CIDR or ADDR:PORT: %w", n, err)
 		}
 		nets = append(nets, p)
 	}
 	return nodes.WorkerConfig{
 		Node:   node,
 		Engine: wasm.Config{MaxConcurrent: f.maxConcurrent, MaxQueue: f.maxQueue},
-		Egress: egress.Config{AllowedHosts: f.allowHosts, AllowedNetworks: nets},
+		Egress: egress.Config{AllowedHosts: f.allowHosts, Grantable: f.egressAllow, AllowedNetworks: nets, AllowedEndpoints: endpoints},
 		Memory: f.memoryMiB << 20,
 		Tags:   f.tags,
 	}, nil

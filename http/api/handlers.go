@@ -88,10 +88,8 @@ func (s *Server) readyz(c *call) error {
 		return errorf(http.StatusServiceUnavailable, "Not ready: the core is shutting down")
 	default:
 	}
-	if _, err := s.cfg.Store.GetModule(storage.DefaultModule); err != nil {
-		return errorf(http.StatusServiceUnavailable, "Not ready: storage is not readable: %v", err)
-	}
-	if _, err := s.cfg.Store.Stats(); err != nil {
+	// O(1): /readyz is public, so it must not scan the store (Stats does).
+	if err := s.cfg.Store.Probe(); err != nil {
 		return errorf(http.StatusServiceUnavailable, "Not ready: storage is not readable: %v", err)
 	}
 	if s.cfg.Ready != nil {
@@ -366,6 +364,11 @@ func (s *Server) inspect(ctx context.Context, code []byte) (wasm.ModuleInfo, err
 	if errors.Is(err, wasm.ErrNotWasm) || errors.Is(err, wasm.ErrCompile) || errors.Is(err, wasm.ErrUnsupportedABI) {
 		return info, errorf(http.StatusBadRequest, "Bad Request: the code is refused: %v", err)
 	}
+	if errors.Is(err, wasm.ErrBusy) { // validation children at their bound
+		e := errorf(http.StatusServiceUnavailable, "Service Unavailable: %v", err)
+		e.header = http.Header{"Retry-After": {"1"}}
+		return info, e
+	}
 	if err != nil {
 		return info, fmt.Errorf("inspect uploaded code: %w", err)
 	}
@@ -397,6 +400,9 @@ func (s *Server) createFunction(c *call) error {
 	var md storage.Metadata
 	if up.Metadata != nil {
 		md = *up.Metadata
+	}
+	if err := checkMemory(md, info); err != nil {
+		return err
 	}
 	f, err := s.cfg.Store.CreateFunction(storage.NewFunction{
 		Module: m.Name, Name: *up.Name, Owner: c.subject.Name,
@@ -441,12 +447,25 @@ func (s *Server) updateFunction(c *call) error {
 		return errorf(http.StatusBadRequest, "Bad Request: nothing to update: send the field \"code\" (a .wasm file) and/or \"metadata\"")
 	}
 	u := storage.FunctionUpdate{Metadata: up.Metadata}
+	md := f.Metadata
+	if up.Metadata != nil {
+		md = *up.Metadata
+	}
 	if up.Code != nil {
 		info, err := s.inspect(c.r.Context(), up.Code)
 		if err != nil {
 			return err
 		}
+		if err := checkMemory(md, info); err != nil {
+			return err
+		}
 		u.Code, u.ABI = up.Code, string(info.ABI)
+	} else if memoryPages(md) < memoryPages(f.Metadata) {
+		// A smaller memory limit for the stored code: check it against
+		// the module's declared minimum.
+		if err := s.checkStoredMemory(c.r.Context(), f, md); err != nil {
+			return err
+		}
 	}
 	ch, err := s.cfg.Store.UpdateFunction(f.Module, f.Name, u)
 	if errors.Is(err, storage.ErrNotFound) {

@@ -159,10 +159,17 @@ func (s *Server) authenticate(r *http.Request, acc access) (storage.Subject, err
 	sub, err := s.checkToken(r, acc)
 	var ae *apiError
 	if errors.As(err, &ae) {
-		// Every refusal is logged (never the token), so an operator sees
-		// probing and misconfigured clients.
-		s.log.Warn("request refused", "status", ae.status, "reason", refusalReason(ae.detail),
-			"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		// Refusals are logged (never the token), so an operator sees
+		// probing and misconfigured clients, at a bounded rate: anyone can
+		// cause them. The next line written counts those left out.
+		if ok, suppressed := s.refusalLog.allow(); ok {
+			attrs := []any{"status", ae.status, "reason", refusalReason(ae.detail),
+				"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr}
+			if suppressed > 0 {
+				attrs = append(attrs, "suppressed", suppressed)
+			}
+			s.log.Warn("request refused", attrs...)
+		}
 	}
 	return sub, err
 }

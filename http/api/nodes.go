@@ -25,7 +25,7 @@ type NodeInfo struct {
 	Running     int       `json:"running"`
 	Queued      int       `json:"queued"`
 	MaxRunning  int       `json:"max_running"`
-	Functions   []string  `json:"functions"`   // code hashes compiled there
+	Functions   []string  `json:"functions"`   // code hashes compiled there; empty for non-admins
 	Invocations int       `json:"invocations"` // started there since the worker started
 	LastReport  time.Time `json:"last_report"`
 }
@@ -34,6 +34,13 @@ func (s *Server) listNodes(c *call) error {
 	out := []NodeInfo{}
 	if s.cfg.Nodes != nil {
 		out = append(out, s.cfg.Nodes.NodeList()...)
+	}
+	if !c.subject.Admin {
+		// Code hashes tell one tenant which code another runs (identical
+		// uploads share a hash): only admins see them.
+		for i := range out {
+			out[i].Functions = []string{}
+		}
 	}
 	writeJSON(c.w, http.StatusOK, data(out))
 	return nil

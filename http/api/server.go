@@ -72,6 +72,8 @@ type Server struct {
 	metrics  *httpMetrics
 	srv      *http.Server
 	stopping chan struct{}
+
+	refusalLog *logBucket // rate of "request refused" lines
 }
 
 // New builds the API handler and its metrics registry.
@@ -95,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 		storeCollector{store: cfg.Store, log: cfg.Logger},
 	)
 	s.metrics = newHTTPMetrics(s.reg)
+	s.refusalLog = newLogBucket(s.reg, refusalLogRate, refusalLogBurst)
 	s.router = s.routes()
 	s.srv = &http.Server{
 		Handler:           s.router,

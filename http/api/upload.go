@@ -26,7 +26,6 @@ const (
 	maxTagLen       = 256
 	maxAllowedHosts = 256
 	maxHostLen      = 261 // 253 for the name, ":" and a port
-	maxTimeoutMS    = 60 * 60 * 1000
 )
 
 // upload is a decoded function upload (create or update).
@@ -187,11 +186,14 @@ func decodeMetadata(raw []byte) (*storage.Metadata, error) {
 		if *b.Capacity < -1 {
 			return nil, errorf(http.StatusBadRequest, "Bad Request: metadata: capacity is the memory the function needs in MiB and must be >= 0 (or -1 for undeclared), got %d", *b.Capacity)
 		}
+		if *b.Capacity > maxCapacityMiB {
+			return nil, errorf(http.StatusBadRequest, "Bad Request: metadata: capacity is the function's memory limit in MiB; workers allow at most %d, got %d", maxCapacityMiB, *b.Capacity)
+		}
 		md.Capacity = *b.Capacity
 	}
 	if b.TimeoutMS != nil {
 		if *b.TimeoutMS < 0 || *b.TimeoutMS > maxTimeoutMS {
-			return nil, errorf(http.StatusBadRequest, "Bad Request: metadata: timeout_ms must be between 0 (platform default) and %d, got %d", maxTimeoutMS, *b.TimeoutMS)
+			return nil, errorf(http.StatusBadRequest, "Bad Request: metadata: timeout_ms must be between 0 (platform default) and %d (the workers' maximum, 15 min), got %d", maxTimeoutMS, *b.TimeoutMS)
 		}
 		md.TimeoutMS = *b.TimeoutMS
 	}

@@ -63,8 +63,8 @@ func hasFunction(ns []client.Node, node, hash string, want bool) bool {
 // invoked; an update and a delete reach both workers.
 func TestEndToEnd(t *testing.T) {
 	core := testcluster.StartCore(t)
-	core.StartWorker(t, "127.0.0.2", "--allow-net", "127.0.0.0/8")
-	core.StartWorker(t, "127.0.0.3", "--allow-net", "127.0.0.0/8")
+	core.StartWorker(t, "127.0.0.2", "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
+	core.StartWorker(t, "127.0.0.3", "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
 	cl := core.Client(core.Guest)
 	if err := cl.CreateModule(ctx(t), "demo"); err != nil {
 		t.Fatal(err)

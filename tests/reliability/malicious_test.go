@@ -43,7 +43,7 @@ func TestMaliciousFunctions(t *testing.T) {
 	}))
 
 	core := testcluster.StartCore(t)
-	core.StartWorker(t, "127.0.0.2", "--allow-net", "127.0.0.2/32")
+	core.StartWorker(t, "127.0.0.2", "--allow-net", "127.0.0.2/32", "--egress-allow", "*")
 	cl := core.Client(core.Guest)
 	grants := func(h ...string) *client.Metadata { return &client.Metadata{AllowedHosts: h} }
 	netArgs := func(u string) string { return fmt.Sprintf(`{"url":%q,"count":1}`, u) }

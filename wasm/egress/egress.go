@@ -2,12 +2,17 @@
 // which hosts a function may reach, which addresses are never reachable,
 // how long a request may take and how much it may bring back.
 //
-// A function reaches a host only if the host is on its own allow-list (its
-// metadata) or on the operator's. Whatever the name, the address it
-// resolves to is checked at connect time: loopback, private, link-local,
-// multicast and unspecified addresses are refused unless the operator
-// allowed that network, which also covers redirects and DNS names that
-// resolve to internal addresses.
+// The operator bounds what a tenant can grant. A function reaches a host
+// if the host is on the operator's list every function may reach
+// (Config.AllowedHosts), or if it is on the function's own allow-list (its
+// metadata) AND within what the operator lets functions grant themselves
+// (Config.Grantable; none by default). A function's "*" therefore means
+// "whatever the operator permits", never more. Whatever the name, the
+// address it resolves to is checked at connect time: loopback, private,
+// link-local, multicast, unspecified and transition (NAT64, 6to4, Teredo)
+// addresses are refused unless the operator opened that network or that
+// address and port, which also covers redirects and DNS names that resolve
+// to internal addresses.
 package egress
 
 import (
@@ -47,9 +52,20 @@ type Config struct {
 	// AllowedHosts every function may reach: "host", "host:port",
 	// "*.domain" or "*" (any host that resolves to a public address).
 	AllowedHosts []string
+	// Grantable bounds the functions' own allow-lists: an entry of a
+	// function's allowed_hosts takes effect only for hosts and ports that
+	// also match one of these patterns (same syntax). Empty (the default):
+	// functions reach only AllowedHosts, whatever their metadata says;
+	// "*" restores the behaviour before issue 14 (a function may grant
+	// itself any public host).
+	Grantable []string
 	// AllowedNetworks are internal networks functions may reach (none by
 	// default), e.g. 127.0.0.0/8 for a test server on loopback.
 	AllowedNetworks []netip.Prefix
+	// AllowedEndpoints are single internal address:port pairs functions
+	// may reach, narrower than a network: `edgefaas dev` opens only the
+	// ports it is told to, never the API, pprof or node port beside them.
+	AllowedEndpoints []netip.AddrPort
 	// Timeout per request (default 10 s), within the invocation's own deadline.
 	Timeout time.Duration
 	// MaxResponseBytes per response (default 4 MiB).
@@ -111,15 +127,32 @@ func (c *Client) Count(protocol, result string) int {
 // reach unless the operator opened its network.
 func internal(a netip.Addr) bool {
 	a = a.Unmap()
-	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() ||
-		cgnat.Contains(a) || thisNetwork.Contains(a)
+	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
+		return true
+	}
+	for _, p := range internalNets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
-var (
-	cgnat       = netip.MustParsePrefix("100.64.0.0/10")
-	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
-)
+// internalNets are the ranges netip's predicates do not cover. The IPv6
+// transition prefixes embed (or relay to) an IPv4 address, so a function
+// could reach 127.0.0.1 or 10.0.0.1 through a NAT64 gateway or a 6to4 /
+// Teredo relay: all of them count as internal.
+var internalNets = []netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),  // CGNAT
+	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
+	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, incl. 255.255.255.255
+	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64, well-known prefix
+	netip.MustParsePrefix("64:ff9b:1::/48"), // NAT64, local-use prefix
+	netip.MustParsePrefix("2002::/16"),      // 6to4
+	netip.MustParsePrefix("2001::/32"),      // Teredo
+}
 
 // checkAddress runs after DNS resolution, just before connecting: it is
 // where names and redirects that lead to internal addresses are caught.
@@ -136,17 +169,26 @@ func (c *Client) checkAddress(_, address string, _ syscall.RawConn) error {
 			return nil
 		}
 	}
+	for _, e := range c.cfg.AllowedEndpoints {
+		if e.Addr().Unmap() == ap.Addr().Unmap() && e.Port() == ap.Port() {
+			return nil
+		}
+	}
 	return fmt.Errorf("%w: %s is an internal address", ErrAddressNotAllowed, ap.Addr())
 }
 
-// hostAllowed matches host and port against the function's and the operator's lists.
+// hostAllowed matches host and port against the operator's list, or
+// against the function's list within what the operator lets it grant.
 func (c *Client) hostAllowed(host, port string, fnHosts []string) bool {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, list := range [][]string{fnHosts, c.cfg.AllowedHosts} {
-		for _, pat := range list {
-			if matchHost(strings.ToLower(pat), host, port) {
-				return true
-			}
+	return matchAny(c.cfg.AllowedHosts, host, port) ||
+		(matchAny(fnHosts, host, port) && matchAny(c.cfg.Grantable, host, port))
+}
+
+func matchAny(list []string, host, port string) bool {
+	for _, pat := range list {
+		if matchHost(strings.ToLower(pat), host, port) {
+			return true
 		}
 	}
 	return false

@@ -38,10 +38,23 @@ type verdict struct {
 // Inspector returns a validator with wasm.Inspect's contract that runs it
 // in the child started by argv (a program whose entry point calls Serve),
 // with env added to its environment.
+// Default Bounds apply (see BoundedInspector).
 func Inspector(argv, env []string) func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
+	return BoundedInspector(argv, env, Bounds{})
+}
+
+// BoundedInspector is Inspector with explicit CPU and concurrency bounds.
+func BoundedInspector(argv, env []string, b Bounds) func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
+	b = b.withDefaults()
+	g := newGate(b)
 	return func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
+		if err := g.enter(ctx); err != nil {
+			return wasm.ModuleInfo{}, err
+		}
+		defer g.leave()
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", envCPU, b.CPUSeconds))
 		cmd.Env = append(cmd.Env, fmt.Sprintf("EDGEFAAS_INSPECT_LIMIT=%d", DefaultLimit+8*uint64(len(code))))
 		cmd.Stdin = bytes.NewReader(code)
 		var out, errOut bytes.Buffer
@@ -85,6 +98,10 @@ func Serve() int {
 	fmt.Sscan(os.Getenv("EDGEFAAS_INSPECT_LIMIT"), &limit)
 	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
 		fmt.Fprintln(os.Stderr, "inspect: bound address space:", err)
+		return 1
+	}
+	if err := limitCPU(); err != nil {
+		fmt.Fprintln(os.Stderr, "inspect: bound CPU time:", err)
 		return 1
 	}
 	code, err := io.ReadAll(os.Stdin)

@@ -16,6 +16,15 @@ import (
 // The test binary is also the child: with this variable set it serves.
 func TestMain(m *testing.M) {
 	if os.Getenv("INSPECTPROC_CHILD") == "1" {
+		if os.Getenv("INSPECTPROC_SPIN") == "1" {
+			// A validator that never finishes (as a module could make it):
+			// the same CPU bound as Serve, then spin.
+			if err := inspectproc.LimitCPU(); err != nil {
+				os.Exit(3)
+			}
+			for {
+			}
+		}
 		os.Exit(inspectproc.Serve())
 	}
 	os.Exit(m.Run())
