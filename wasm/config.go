@@ -51,6 +51,10 @@ type Config struct {
 	Interpreter bool
 	// Outbound performs the guests' HTTP requests. Nil denies them all.
 	Outbound Outbound
+	// MemoryBudget is the bytes the engine may commit to guests and
+	// compiled code (0: unbounded). The node computes it from its own
+	// budget (internal/membudget).
+	MemoryBudget int64
 }
 
 // DefaultLimits are the limits of a function that asks for nothing.

@@ -63,6 +63,10 @@ type Stats struct {
 	InstancesReused   int64 // invocations served by a warm instance
 	InstancesRecycled int64 // warm instances closed after an error, N calls or memory growth
 	Running, Queued   int   // invocations running and waiting now
+	// MemoryBudget is Config.MemoryBudget; MemoryReserved what running
+	// invocations and compiled code hold of it now; CodeBytes the compiled
+	// code's share of that.
+	MemoryBudget, MemoryReserved, CodeBytes int64
 }
 
 // NewEngine starts an engine. With cfg.CacheDir set, compiled code is kept
