@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/nodes"
 	"github.com/edgefaas/edgefaas/storage"
 )
@@ -48,9 +49,17 @@ store is closed.`,
 			if err != nil {
 				return err
 			}
+			role := membudget.Core
+			if withWorker {
+				role = membudget.SingleBox
+			}
+			budget, split, err := nodeBudget(worker.memory, role, logger)
+			if err != nil {
+				return err
+			}
 			var wcfg *nodes.WorkerConfig
 			if withWorker {
-				w, err := worker.config(ncfg)
+				w, err := worker.config(ncfg, budget)
 				if err != nil {
 					return err
 				}
@@ -63,7 +72,8 @@ store is closed.`,
 				HTTPAddr:       httpAddr,
 				MaxUploadBytes: maxUploadBytes,
 				PublicMetrics:  publicMetrics,
-				Inspect:        uploadInspector(),
+				Inspect:        boundedInspector(split.ValidatorConcurrency, uploadInspector()),
+				Storage:        storageOptions(split),
 				Logger:         logger,
 				Cluster: func(store *storage.Store) (api.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg,

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	api "github.com/edgefaas/edgefaas/http"
+	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/nodes"
 	"github.com/edgefaas/edgefaas/storage"
 )
@@ -44,7 +45,11 @@ reach loopback addresses (--allow-net 127.0.0.0/8) in this mode.`,
 			if err != nil {
 				return err
 			}
-			wcfg, err := worker.config(ncfg)
+			budget, split, err := nodeBudget(worker.memory, membudget.SingleBox, logger)
+			if err != nil {
+				return err
+			}
+			wcfg, err := worker.config(ncfg, budget)
 			if err != nil {
 				return err
 			}
@@ -57,7 +62,8 @@ reach loopback addresses (--allow-net 127.0.0.0/8) in this mode.`,
 				DataDir:  dataDir,
 				HTTPAddr: httpAddr,
 				Logger:   logger,
-				Inspect:  uploadInspector(),
+				Inspect:  boundedInspector(split.ValidatorConcurrency, uploadInspector()),
+				Storage:  storageOptions(split),
 				Cluster: func(store *storage.Store) (api.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: &wcfg})
 				},
