@@ -160,7 +160,7 @@ const (
 	machineryMin = 24 * MiB
 	machineryMax = 256 * MiB
 	storeMin     = 4 * MiB
-	storeMax     = 256 * MiB
+	storeMax     = 64 * MiB // a function store's hot set is small: records and a few code blobs
 	// ValidatorChild is what one validation child may take: the
 	// interpreter's compilation of a few-MiB Go module plus the Go runtime.
 	ValidatorChild = 48 * MiB
@@ -190,10 +190,12 @@ func (b Budget) Split(role Role) Split {
 // child, which is another process in the same cgroup.
 func (s Split) Process() int64 { return s.Machinery + s.Store + s.Guests }
 
-// PebbleCache and PebbleMemTable are the store's block cache and memtable
-// sizes (two memtables may be in memory at once).
-func (s Split) PebbleCache() int64    { return s.Store / 2 }
-func (s Split) PebbleMemTable() int64 { return max(s.Store/4, 1*MiB) }
+// PebbleCache is the store's block cache: half its share.
+func (s Split) PebbleCache() int64 { return s.Store / 2 }
+
+// PebbleMemTable is one memtable: a quarter of the store's share (two may
+// be in memory at once, one being flushed), 1–8 MiB.
+func (s Split) PebbleMemTable() int64 { return clamp(s.Store/4, 1*MiB, 8*MiB) }
 
 func clamp(v, lo, hi int64) int64 { return min(max(v, lo), hi) }
 
