@@ -93,6 +93,11 @@ run: build examples
 bench: build examples testmodules
 	$(GO) run ./bench/cmd/edgefaas-bench $(BENCHFLAGS)
 
+# bench-edge: only the edge-budget section (idle/peak RSS, memory run, smallest cgroup limit).
+.PHONY: bench-edge
+bench-edge: build examples
+	$(GO) run ./bench/cmd/edgefaas-bench --only-edge-budget $(BENCHFLAGS)
+
 .PHONY: bench-quick
 bench-quick: build examples testmodules
 	$(GO) run ./bench/cmd/edgefaas-bench --quick $(BENCHFLAGS)

@@ -34,6 +34,7 @@ type Results struct {
 	Profiles    []string         `json:"profiles"`
 	Artifacts   []Artifact       `json:"artifacts"`
 	Notes       []string         `json:"notes"`
+	EdgeBudget  *EdgeBudget      `json:"edge_budget,omitempty"`
 	Duration    time.Duration    `json:"duration_ns"`
 	TotalErrors int              `json:"total_errors"`
 	Requests    int              `json:"total_requests"`
@@ -155,6 +156,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"memory", e.memory},
 		{"cold start", e.coldStart},
 		{"sustained", e.sustained},
+		{"edge budget", e.edgeBudget},
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {

@@ -27,7 +27,8 @@ type proc struct {
 	dir    string
 	// pprof is the address of the process's profiler (EDGEFAAS_PPROF on a
 	// free loopback port), for the invocation path's CPU profiles.
-	pprof string
+	pprof  string
+	prefix []string // a command the binary runs behind (memcgroup.Group.Wrap)
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd
@@ -38,16 +39,19 @@ type proc struct {
 
 func startProc(binary, dir string, args ...string) (*proc, error) {
 	p := &proc{binary: binary, args: args, dir: dir}
-	if port, err := freePort("127.0.0.1"); err == nil {
-		p.pprof = "127.0.0.1:" + port
-	}
 	p.cond = sync.NewCond(&p.mu)
 	return p, p.start()
 }
 
 func (p *proc) start() error {
-	cmd := exec.Command(p.binary, p.args...)
+	argv := append(append(append([]string{}, p.prefix...), p.binary), p.args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(p.dir, "config"))
+	if p.pprof == "" {
+		if port, err := freePort("127.0.0.1"); err == nil {
+			p.pprof = "127.0.0.1:" + port
+		}
+	}
 	if p.pprof != "" {
 		cmd.Env = append(cmd.Env, "EDGEFAAS_PPROF="+p.pprof)
 	}
@@ -193,6 +197,11 @@ func freePort(host string) (string, error) {
 // single box (core --with-worker), else that many worker processes join it
 // from 127.0.0.2, 127.0.0.3, ...
 func startPlatform(ctx context.Context, name, binary, dir, coreHost string, workers int) (*platform, error) {
+	return startPlatformWith(ctx, nil, name, binary, dir, coreHost, workers)
+}
+
+// startPlatformWith is startPlatform with the core started behind prefix.
+func startPlatformWith(ctx context.Context, prefix []string, name, binary, dir, coreHost string, workers int) (*platform, error) {
 	pl := &platform{name: name}
 	nodePort, err := freePort(coreHost)
 	if err != nil {
@@ -204,8 +213,9 @@ func startPlatform(ctx context.Context, name, binary, dir, coreHost string, work
 	if workers == 0 {
 		args = append(args, "--with-worker", "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
 	}
-	pl.core, err = startProc(binary, dir, args...)
-	if err != nil {
+	pl.core = &proc{binary: binary, args: args, dir: dir, prefix: prefix}
+	pl.core.cond = sync.NewCond(&pl.core.mu)
+	if err := pl.core.start(); err != nil {
 		return nil, err
 	}
 	m, err := pl.core.waitLog(listening, 0, 60*time.Second)
@@ -300,6 +310,16 @@ func (pl *platform) pids() []int {
 		ps = append(ps, w.pid())
 	}
 	return ps
+}
+
+// kill kills the platform's processes at once.
+func (pl *platform) kill() {
+	for _, w := range pl.workers {
+		w.kill()
+	}
+	if pl.core != nil {
+		pl.core.kill()
+	}
 }
 
 func (pl *platform) stop() {

@@ -41,6 +41,8 @@ type Options struct {
 	// Only, if not empty, runs only the steps of these names (e.g.
 	// "invocation path"); setup always runs.
 	Only []string
+	// EdgeMemoryFor is the edge-budget section's memory run (20 s; quick 3 s).
+	EdgeMemoryFor time.Duration
 
 	// Log receives progress lines (nil: discarded).
 	Log io.Writer
@@ -79,6 +81,7 @@ func (o Options) withDefaults() Options {
 	defD(&o.MemoryFor, 60*time.Second, 3*time.Second)
 	defD(&o.ThroughputStep, 4*time.Second, 500*time.Millisecond)
 	defD(&o.ThroughputP99, 50*time.Millisecond, 50*time.Millisecond)
+	defD(&o.EdgeMemoryFor, 20*time.Second, 3*time.Second)
 	defD(&o.Sustained, 10*time.Minute, 8*time.Second)
 	defD(&o.SustainedSlice, 30*time.Second, 2*time.Second)
 	if o.Log == nil {

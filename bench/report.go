@@ -274,6 +274,9 @@ func writeReport(r *Results, dir string) error {
 		w("| %s | %s | %s | %d (%.1f KiB) | %s |\n", a.Name, a.Language, a.ABI, a.Bytes, float64(a.Bytes)/1024, gz)
 	}
 	w("\nFunLess's paper: ~0.94 MB per Wasm function vs 20–48 MB container images.\n\n")
+	if r.EdgeBudget != nil {
+		w("%s", r.EdgeBudget.markdown())
+	}
 	if len(r.Notes) > 0 {
 		w("## Notes\n\n")
 		for _, n := range r.Notes {

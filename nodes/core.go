@@ -18,6 +18,7 @@ import (
 	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/http/api"
 	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/supervisors"
 )
@@ -110,11 +111,12 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 			Announce: &discovery.Beacon{Node: cfg.Node.Name, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort)},
 		}})
 	}
-	apps := []gen.ApplicationBehavior{supervisors.Core(sched, reg, routers, extra...)}
+	overflow := supervisors.Child{Name: invoker.OverflowName, Behavior: &invoker.Router{Pending: c.pending, Log: log}}
+	apps := []gen.ApplicationBehavior{supervisors.Core(sched, reg, overflow, routers, extra...)}
 	if cfg.WithWorker != nil {
 		wcfg := *cfg.WithWorker
 		wcfg.Node = cfg.Node
-		app, w, err := workerApp(wcfg, cfg.Node.Name, []string{cfg.Node.Name}, proc, nil)
+		app, w, err := workerApp(wcfg, membudget.SingleBox, cfg.Node.Name, []string{cfg.Node.Name}, proc, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -173,6 +175,7 @@ func (c *Core) NodeList() []api.NodeInfo {
 		out[i] = api.NodeInfo{
 			Name: w.Node, Arch: w.Arch, OS: w.OS, Tags: w.Tags,
 			TotalMemory: w.TotalMemory, FreeMemory: w.FreeMemory,
+			MemoryBudget: w.MemoryBudget, MemoryInUse: w.MemoryInUse, MemoryReserved: w.MemoryReserved,
 			Load:    float64(w.Running+w.Queued+w.InFlight) / float64(max(w.MaxRunning, 1)),
 			Running: w.Running, Queued: w.Queued, MaxRunning: w.MaxRunning,
 			Functions: w.Functions, Invocations: w.Invocations, LastReport: w.Seen,

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/ergo-services/ergo/gen"
@@ -19,6 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/actors/reporter"
 	"github.com/edgefaas/edgefaas/actors/runner"
 	"github.com/edgefaas/edgefaas/actors/wire"
+	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/supervisors"
 	"github.com/edgefaas/edgefaas/wasm"
 	"github.com/edgefaas/edgefaas/wasm/egress"
@@ -34,8 +32,10 @@ type WorkerConfig struct {
 	Engine wasm.Config
 	// Egress is the operator's outbound policy for functions.
 	Egress egress.Config
-	// Memory offered to functions, bytes (default: MemAvailable at start).
-	Memory int
+	// Budget is the node's memory (internal/membudget); zero: detected
+	// (the cgroup limit, else a share of MemAvailable). The guests' share
+	// of it becomes Engine.MemoryBudget unless that is set.
+	Budget membudget.Budget
 	// Tags let functions be pinned to workers (FunLess's tag metadata).
 	Tags []string
 	// Discovery finds cores with no --join: beacons on a LAN interface,
@@ -65,7 +65,7 @@ type Worker struct {
 
 // workerApp builds the worker application; cores are the nodes to report
 // to; join, if not nil, attaches a discovered core.
-func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) gen.Process, join func(Peer)) (*supervisors.App, *Worker, error) {
+func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []string, proc func(string) gen.Process, join func(Peer)) (*supervisors.App, *Worker, error) {
 	log := cfg.Node.Log
 	if log == nil {
 		log = slog.Default()
@@ -74,6 +74,14 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 	ecfg := cfg.Engine
 	if ecfg.CacheDir == "" && cfg.Node.DataDir != "" {
 		ecfg.CacheDir = filepath.Join(cfg.Node.DataDir, "compiled")
+	}
+	budget := cfg.Budget
+	if budget.Bytes <= 0 {
+		budget = membudget.Detect(0)
+	}
+	split := budget.Split(role)
+	if ecfg.MemoryBudget == 0 {
+		ecfg.MemoryBudget = split.Guests
 	}
 	policy := egress.New(cfg.Egress)
 	ecfg.Outbound = &httpclient.Client{Process: proc}
@@ -98,10 +106,6 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 		engine.Close(ctx)
 		return nil, nil, err
 	}
-	memory := cfg.Memory
-	if memory <= 0 {
-		memory = availableMemory()
-	}
 	maxRunning := ecfg.MaxConcurrent
 	if maxRunning <= 0 {
 		maxRunning = 64
@@ -120,7 +124,7 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 		Cache:          &cache.Actor{Store: store, Node: self, Log: log},
 		Runner:         run,
 		Reporter: &reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
-			TotalMemory: memory, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log},
+			Budget: budget.Bytes, GuestMemory: ecfg.MemoryBudget, RSS: membudget.RSS, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log},
 		HTTPClient:   &httpclient.Actor{Policy: policy, Log: log},
 		HTTPOverflow: &httpclient.Overflow{},
 	}, extra...)
@@ -180,7 +184,7 @@ func StartWorker(cfg WorkerConfig) (*Worker, error) {
 			r.Send(r.Self(), wire.Join{Node: p.Name})
 		}
 	}
-	app, w, err := workerApp(cfg, name, cores, proc, join)
+	app, w, err := workerApp(cfg, membudget.Worker, name, cores, proc, join)
 	if err != nil {
 		return nil, err
 	}
@@ -239,19 +243,4 @@ func (w *Worker) Stop() {
 func (w *Worker) close() {
 	w.cancel()
 	w.Engine.Close(context.Background())
-}
-
-// availableMemory reads MemAvailable from /proc/meminfo (1 GiB if unknown).
-func availableMemory() int {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemAvailable:" {
-				if kb, err := strconv.Atoi(f[1]); err == nil {
-					return kb << 10
-				}
-			}
-		}
-	}
-	return 1 << 30
 }

@@ -210,16 +210,37 @@ func (c *readCache) keepDecoded(key []byte, v any, gen uint64) {
 	g.decoded.Store(string(key), v)
 }
 
-// Open opens (creating if needed) the pebble database in dir. Pebble's own
-// log lines go to logger; nil means slog.Default().
+// Options size the database's memory for the node's budget
+// (internal/membudget). Zero fields take pebble's defaults, which are
+// small and fixed: 8 MiB of block cache, 4 MiB memtables.
+type Options struct {
+	// CacheBytes is the block cache (pebble's default 8 MiB).
+	CacheBytes int64
+	// MemTableBytes is one memtable (pebble's default 4 MiB); at most two
+	// are in memory at once (one being flushed).
+	MemTableBytes int64
+	// MaxOpenFiles bounds open table files (pebble's default 1000; each
+	// open table keeps its index block in memory).
+	MaxOpenFiles int
+}
+
+// Open opens (creating if needed) the pebble database in dir with pebble's
+// default sizes. Pebble's own log lines go to logger; nil means slog.Default().
 func Open(dir string, logger *slog.Logger) (*Store, error) {
+	return OpenWith(dir, logger, Options{})
+}
+
+// OpenWith is Open with the database's memory sized by o.
+func OpenWith(dir string, logger *slog.Logger, o Options) (*Store, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
-	opts := &pebble.Options{Logger: pebbleLogger{logger.With("component", "pebble")}}
+	opts := &pebble.Options{Logger: pebbleLogger{logger.With("component", "pebble")},
+		CacheSize: o.CacheBytes, MemTableSize: uint64(max(o.MemTableBytes, 0)), MaxOpenFiles: o.MaxOpenFiles,
+		MemTableStopWritesThreshold: 2}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open database in %s: %w", dir, err)

@@ -83,18 +83,52 @@ func (a *App) Load(_ ...etf.Term) (gen.ApplicationSpec, error) {
 // Start is called once the application's children run.
 func (a *App) Start(_ gen.Process, _ ...etf.Term) {}
 
+// Mailbox sizes. ergo allocates each process's mailbox, graceful-exit
+// channel and (gen.Server) deferred queue with this capacity, ~144 B per
+// slot in all, resident once a busy process has cycled through them: 65,535
+// slots cost ~9 MiB per process. Each size is what the process carries
+// between two turns of its loop; a process whose mailbox can overflow with
+// requests falls back to an overflow process that answers them (runner,
+// httpclient, invokers), so nothing is dropped silently.
+const (
+	// MailboxScheduler carries workers' reports (one a second each) and
+	// node monitor messages.
+	MailboxScheduler = 1024
+	// MailboxRegistry carries code pushes' acknowledgements and prefetches.
+	MailboxRegistry = 1024
+	// MailboxInvoker carries workers' answers; each is handed to its
+	// waiting goroutine at once. Overflow goes to the invoker overflow.
+	MailboxInvoker = 1024
+	// MailboxRunner carries invocations; each starts its goroutine at once
+	// and waits in the engine's bounded queue. Overflow is answered busy.
+	MailboxRunner = 2048
+	// MailboxCache carries code pushes (compiled one at a time).
+	MailboxCache = 1024
+	// MailboxHTTPClient carries guests' outbound requests, each run on its
+	// own goroutine; overflow is answered busy.
+	MailboxHTTPClient = 1024
+	// MailboxOverflow is every overflow answerer's: it only sends replies.
+	MailboxOverflow = 1024
+	// MailboxReporter carries its own ticks, cache changes and joins.
+	MailboxReporter = 64
+)
+
 // Core is the core node's tree: the scheduler (worker table, node
 // monitors), the registry (code distribution) and the invoker processes
-// (answer routing), which must outlive any one request.
-// Invokers are named by the caller (actors/invoker.RouterName); extra
-// children (discovery) come last.
-func Core(scheduler, registry gen.ProcessBehavior, invokers []Child, extra ...Child) *App {
+// (answer routing), which must outlive any one request, after the invoker
+// overflow they fall back to. Invokers are named by the caller
+// (actors/invoker.RouterName; overflow is the overflow's name and
+// behaviour); extra children (discovery) come last.
+func Core(scheduler, registry gen.ProcessBehavior, overflow Child, invokers []Child, extra ...Child) *App {
+	overflow.Mailbox = MailboxOverflow
 	t := &Tree{Name: "core_sup", Children: []Child{
-		{Name: "scheduler", Behavior: scheduler, Mailbox: 4096},
-		{Name: "registry", Behavior: registry, Mailbox: 4096},
+		{Name: "scheduler", Behavior: scheduler, Mailbox: MailboxScheduler},
+		{Name: "registry", Behavior: registry, Mailbox: MailboxRegistry},
+		overflow,
 	}}
 	for _, c := range invokers {
-		c.Mailbox = 65535
+		c.Mailbox = MailboxInvoker
+		c.Fallback = overflow.Name
 		t.Children = append(t.Children, c)
 	}
 	t.Children = append(t.Children, extra...)
@@ -113,11 +147,11 @@ type WorkerActors struct {
 // extra children (discovery).
 func Worker(a WorkerActors, extra ...Child) *App {
 	return &App{Name: "edgefaas_worker", Top: &Tree{Name: "worker_sup", Children: append([]Child{
-		{Name: "httpclient_overflow", Behavior: a.HTTPOverflow, Mailbox: 4096},
-		{Name: "httpclient", Behavior: a.HTTPClient, Mailbox: 4096, Fallback: "httpclient_overflow"},
-		{Name: "runner_overflow", Behavior: a.RunnerOverflow, Mailbox: 65535},
-		{Name: "cache", Behavior: a.Cache, Mailbox: 4096},
-		{Name: "runner", Behavior: a.Runner, Mailbox: 65535, Fallback: "runner_overflow"},
-		{Name: "reporter", Behavior: a.Reporter, Mailbox: 256},
+		{Name: "httpclient_overflow", Behavior: a.HTTPOverflow, Mailbox: MailboxOverflow},
+		{Name: "httpclient", Behavior: a.HTTPClient, Mailbox: MailboxHTTPClient, Fallback: "httpclient_overflow"},
+		{Name: "runner_overflow", Behavior: a.RunnerOverflow, Mailbox: MailboxOverflow},
+		{Name: "cache", Behavior: a.Cache, Mailbox: MailboxCache},
+		{Name: "runner", Behavior: a.Runner, Mailbox: MailboxRunner, Fallback: "runner_overflow"},
+		{Name: "reporter", Behavior: a.Reporter, Mailbox: MailboxReporter},
 	}, extra...)}}
 }

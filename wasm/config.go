@@ -40,7 +40,8 @@ type Config struct {
 	// code. A call reserves its instance's bound before it starts (see
 	// docs/architecture.md, "Admission"); when the budget is spent it waits
 	// in the queue above, then fails with ErrBusy. 0 means unbounded
-	// (memory is still accounted, for Stats).
+	// (memory is still accounted, for Stats). A node computes it from its
+	// own budget (internal/membudget).
 	MemoryBudget int64
 	// CodeBudget is the part of MemoryBudget compiled modules may hold
 	// (default: half of it); the rest is for instances. Compiled modules

@@ -27,6 +27,11 @@ var routerNames = func() (n [64]string) {
 	return n
 }()
 
+// OverflowName is the invoker process that takes the answers a full
+// invoker mailbox could not (ergo's fallback): it routes them the same way,
+// so that no answer is dropped and no caller waits out its timeout.
+const OverflowName = "invoker_overflow"
+
 // Router is an invoker process: workers answer to it, and it hands each
 // answer to the goroutine that waits for it.
 type Router struct {
@@ -35,11 +40,16 @@ type Router struct {
 	Log     *slog.Logger
 }
 
-// HandleInfo routes wire.Result.
+// HandleInfo routes wire.Result, also when it overflowed another invoker's
+// mailbox.
 func (r *Router) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
 	switch m := msg.(type) {
 	case wire.Result:
 		r.Pending.Deliver(m)
+	case gen.MessageFallback:
+		if res, ok := m.Message.(wire.Result); ok {
+			r.Pending.Deliver(res)
+		}
 	default:
 		r.Log.Warn("invoker: unexpected message", "type", fmt.Sprintf("%T", msg))
 	}

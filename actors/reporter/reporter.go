@@ -1,5 +1,6 @@
 // Package reporter is the worker's reporter process: it tells every core it
-// knows the worker's architecture, free memory, load and compiled versions,
+// knows the worker's architecture, memory (budget, resident, reserved),
+// load and compiled versions,
 // once a second and at once when the cache changes. A report to a core
 // that restarted reconnects to it (ergo reconnects lazily on send), so the
 // reporter is also how a worker finds its core again.
@@ -34,18 +35,24 @@ type tick struct{}
 // Actor reports the worker's state.
 type Actor struct {
 	gen.Server
-	Cores       []string // core node names
-	Engine      *wasm.Engine
-	Store       *cache.Store
-	Usage       *runner.Usage
-	Node        string
-	Tags        []string
-	TotalMemory int
-	MaxRunning  int
-	Host        string
-	Port        int
-	Interval    time.Duration
-	Log         *slog.Logger
+	Cores  []string // core node names
+	Engine *wasm.Engine
+	Store  *cache.Store
+	Usage  *runner.Usage
+	Node   string
+	Tags   []string
+	// Budget is the node's whole memory budget; GuestMemory the guests'
+	// share of it (the engine's MemoryBudget), which is what the worker
+	// offers to functions.
+	Budget      int64
+	GuestMemory int64
+	// RSS reads the process's resident set (membudget.RSS); nil: not reported.
+	RSS        func() (int64, error)
+	MaxRunning int
+	Host       string
+	Port       int
+	Interval   time.Duration
+	Log        *slog.Logger
 }
 
 // Init schedules the first report right away.
@@ -75,13 +82,31 @@ func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus 
 	return gen.ServerStatusOK
 }
 
-// Report is the worker's state now.
+// Report is the worker's state now. Reserved is the engine's own count
+// (guests and compiled code) when it keeps one, else what running
+// invocations declared. Free memory is what is left of the guests' share,
+// and never more than what is left of the budget in RSS: a worker whose
+// resident set is near its budget is not offered more work by memory.
 func (a *Actor) Report() wire.Report {
 	s := a.Engine.Stats()
-	free := a.TotalMemory - int(a.Usage.Reserved.Load())
+	reserved := s.MemoryReserved
+	if s.MemoryBudget == 0 {
+		reserved = a.Usage.Reserved.Load()
+	}
+	var rss int64
+	if a.RSS != nil {
+		if v, err := a.RSS(); err == nil {
+			rss = v
+		}
+	}
+	free := a.GuestMemory - reserved
+	if a.Budget > 0 && rss > 0 {
+		free = min(free, a.Budget-rss)
+	}
 	return wire.Report{
 		Node: a.Node, Arch: runtime.GOARCH, OS: runtime.GOOS, Tags: wire.JoinList(a.Tags),
-		TotalMemory: a.TotalMemory, FreeMemory: max(free, 0),
+		TotalMemory: int(a.GuestMemory), FreeMemory: int(max(free, 0)),
+		MemoryBudget: int(a.Budget), MemoryInUse: int(rss), MemoryReserved: int(reserved),
 		Running: s.Running, Queued: s.Queued, MaxRunning: a.MaxRunning,
 		Cached: wire.JoinList(a.Store.Hashes()), Invocations: int(s.Invocations), Host: a.Host, Port: a.Port,
 	}

@@ -16,21 +16,26 @@ import (
 
 // Worker is what the core knows of one worker node.
 type Worker struct {
-	Node        string    `json:"name"`
-	Arch        string    `json:"arch"`
-	OS          string    `json:"os"`
-	Tags        []string  `json:"tags,omitempty"`
-	TotalMemory int       `json:"total_memory"`
-	FreeMemory  int       `json:"free_memory"`
-	Running     int       `json:"running"`
-	Queued      int       `json:"queued"`
-	MaxRunning  int       `json:"max_running"`
-	InFlight    int       `json:"in_flight"` // sent by this core, not yet answered
-	Functions   []string  `json:"functions"` // hashes of compiled versions
-	Invocations int       `json:"invocations"`
-	Host        string    `json:"host"`
-	Port        int       `json:"port"`
-	Seen        time.Time `json:"last_report"`
+	Node        string   `json:"name"`
+	Arch        string   `json:"arch"`
+	OS          string   `json:"os"`
+	Tags        []string `json:"tags,omitempty"`
+	TotalMemory int      `json:"total_memory"`
+	FreeMemory  int      `json:"free_memory"`
+	// MemoryBudget, MemoryInUse (RSS) and MemoryReserved (by guests and
+	// compiled code) are the node's own figures, bytes.
+	MemoryBudget   int       `json:"memory_budget"`
+	MemoryInUse    int       `json:"memory_in_use"`
+	MemoryReserved int       `json:"memory_reserved"`
+	Running        int       `json:"running"`
+	Queued         int       `json:"queued"`
+	MaxRunning     int       `json:"max_running"`
+	InFlight       int       `json:"in_flight"` // sent by this core, not yet answered
+	Functions      []string  `json:"functions"` // hashes of compiled versions
+	Invocations    int       `json:"invocations"`
+	Host           string    `json:"host"`
+	Port           int       `json:"port"`
+	Seen           time.Time `json:"last_report"`
 }
 
 type entry struct {
@@ -65,6 +70,7 @@ func (t *Table) Update(r wire.Report) bool {
 	e.Worker = Worker{
 		Node: r.Node, Arch: r.Arch, OS: r.OS, Tags: wire.SplitList(r.Tags),
 		TotalMemory: r.TotalMemory, FreeMemory: r.FreeMemory,
+		MemoryBudget: r.MemoryBudget, MemoryInUse: r.MemoryInUse, MemoryReserved: r.MemoryReserved,
 		Running: r.Running, Queued: r.Queued, MaxRunning: r.MaxRunning,
 		Functions: hashes, Invocations: r.Invocations, Host: r.Host, Port: r.Port, Seen: time.Now(),
 	}
@@ -99,32 +105,39 @@ type Need struct {
 	Exclude     map[string]bool // workers already tried
 }
 
-// Pick chooses a worker: among those with enough free memory (and the tag),
-// prefer one that has the version compiled, then the least loaded (running
-// and queued there plus in flight from this core, relative to its
-// concurrency limit), then the one with the most free memory. It returns
-// false when no worker fits.
+// Pick chooses a worker: among those whose guests' share can hold the
+// function at all (and with the tag), prefer one with enough free memory
+// now, then one that has the version compiled, then the least loaded
+// (running and queued there plus in flight from this core, relative to its
+// concurrency limit), then the one with the most free memory. A worker
+// short of free memory is still chosen when every worker is: its engine
+// admits by memory and queues the call, or answers busy, which beats
+// refusing a call that fits once a running one ends. It returns false when
+// no worker fits.
 func (t *Table) Pick(n Need) (node string, cached, ok bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var best *entry
-	bestCached, bestLoad := false, 0.0
+	bestFits, bestCached, bestLoad := false, false, 0.0
 	for _, e := range t.workers {
-		if n.Exclude[e.Node] || e.FreeMemory < n.MemoryBytes {
+		if n.Exclude[e.Node] || (e.TotalMemory > 0 && e.TotalMemory < n.MemoryBytes) ||
+			(e.TotalMemory <= 0 && e.FreeMemory < n.MemoryBytes) {
 			continue
 		}
 		if n.Tag != "" && !matchTag(e, n.Tag) {
 			continue
 		}
+		fits := e.FreeMemory >= n.MemoryBytes
 		c := e.cached[n.Hash]
 		load := float64(e.Running+e.Queued+int(e.inFlight.Load())) / float64(max(e.MaxRunning, 1))
 		better := best == nil ||
-			(c && !bestCached) ||
-			(c == bestCached && (load < bestLoad ||
-				(load == bestLoad && (e.FreeMemory > best.FreeMemory ||
-					(e.FreeMemory == best.FreeMemory && e.Node < best.Node)))))
+			(fits && !bestFits) ||
+			(fits == bestFits && ((c && !bestCached) ||
+				(c == bestCached && (load < bestLoad ||
+					(load == bestLoad && (e.FreeMemory > best.FreeMemory ||
+						(e.FreeMemory == best.FreeMemory && e.Node < best.Node)))))))
 		if better {
-			best, bestCached, bestLoad = e, c, load
+			best, bestFits, bestCached, bestLoad = e, fits, c, load
 		}
 	}
 	if best == nil {

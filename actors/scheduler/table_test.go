@@ -42,6 +42,18 @@ func TestPick(t *testing.T) {
 			}
 		})
 	}
+	// A worker whose share holds the function but whose free memory is
+	// spent now is still chosen when no other fits: its engine queues the call.
+	short := report("d", 0, 0, 10, nil)
+	short.TotalMemory = 256 << 20
+	solo := NewTable()
+	solo.Update(short)
+	if got, _, ok := solo.Pick(Need{MemoryBytes: 128 << 20}); !ok || got != "d" {
+		t.Fatalf("short worker: Pick = %q, %v", got, ok)
+	}
+	if _, _, ok := solo.Pick(Need{MemoryBytes: 512 << 20}); ok {
+		t.Fatal("a function larger than the worker's whole share was placed")
+	}
 	// In-flight invocations from this core count as load before the next report.
 	for range 20 {
 		tab.Started("a")

@@ -82,8 +82,8 @@ type Report struct {
 	Node        string
 	Arch, OS    string
 	Tags        []byte // newline-separated
-	TotalMemory int    // bytes the worker offers to functions
-	FreeMemory  int    // of which not reserved by running invocations
+	TotalMemory int    // bytes the worker offers to functions (its guests' share of the budget)
+	FreeMemory  int    // of which free now: not reserved by guests, and not above the budget in RSS
 	Running     int    // invocations running
 	Queued      int    // invocations waiting for a slot
 	MaxRunning  int    // the worker's concurrency limit
@@ -91,6 +91,11 @@ type Report struct {
 	Invocations int    // invocations started since the worker started
 	Host        string // the worker's node address, so a core can dial back
 	Port        int
+	// The node's memory, bytes (zero from a worker that predates them):
+	// its whole budget (--memory, the cgroup limit or a share of
+	// MemAvailable), its resident set now, and what its guests and
+	// compiled code hold of the guests' share.
+	MemoryBudget, MemoryInUse, MemoryReserved int
 }
 
 // Join is sent by a core to a worker's reporter when an operator attaches

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/http/api"
 	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/nodes"
 	"github.com/edgefaas/edgefaas/storage"
 )
@@ -49,9 +50,17 @@ store is closed.`,
 			if err != nil {
 				return err
 			}
+			role := membudget.Core
+			if withWorker {
+				role = membudget.SingleBox
+			}
+			budget, split, err := nodeBudget(worker.memory, role, logger)
+			if err != nil {
+				return err
+			}
 			var wcfg *nodes.WorkerConfig
 			if withWorker {
-				w, err := worker.config(ncfg)
+				w, err := worker.config(ncfg, budget)
 				if err != nil {
 					return err
 				}
@@ -64,7 +73,8 @@ store is closed.`,
 				HTTPAddr:       httpAddr,
 				MaxUploadBytes: maxUploadBytes,
 				PublicMetrics:  publicMetrics,
-				Inspect:        uploadInspector(),
+				Inspect:        boundedInspector(split.ValidatorConcurrency, uploadInspector()),
+				Storage:        storageOptions(split),
 				Logger:         logger,
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg,

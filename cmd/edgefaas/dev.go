@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/http/api"
 	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/nodes"
 	"github.com/edgefaas/edgefaas/storage"
 )
@@ -47,7 +48,11 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 			if err != nil {
 				return err
 			}
-			wcfg, err := worker.config(ncfg)
+			budget, split, err := nodeBudget(worker.memory, membudget.SingleBox, logger)
+			if err != nil {
+				return err
+			}
+			wcfg, err := worker.config(ncfg, budget)
 			if err != nil {
 				return err
 			}
@@ -60,7 +65,8 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 				DataDir:  dataDir,
 				HTTPAddr: httpAddr,
 				Logger:   logger,
-				Inspect:  uploadInspector(),
+				Inspect:  boundedInspector(split.ValidatorConcurrency, uploadInspector()),
+				Storage:  storageOptions(split),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: &wcfg})
 				},

@@ -28,7 +28,7 @@ func nodeCommand() *cobra.Command {
 	list := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List the workers: architecture, free memory, load, cached functions",
+		Short:   "List the workers: architecture, memory (in use, budget, reserved, free), load, cached functions",
 		Example: "  edgefaas node list\n  edgefaas node list -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -47,14 +47,18 @@ func nodeCommand() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no worker is connected; start one with 'edgefaas worker' or attach one with 'edgefaas node connect'")
 			}
 			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "NAME\tPLATFORM\tFREE MEMORY\tLOAD\tRUNNING\tQUEUED\tFUNCTIONS")
+			fmt.Fprintln(tw, "NAME\tPLATFORM\tMEMORY (IN USE / BUDGET)\tRESERVED\tFREE FOR FUNCTIONS\tLOAD\tRUNNING\tQUEUED\tFUNCTIONS")
 			for _, n := range nodes {
 				shown := fmt.Sprintf("%d compiled", len(n.Functions))
-				mem := humanBytes(n.FreeMemory)
-				if n.TotalMemory > 0 {
-					mem += " / " + humanBytes(n.TotalMemory)
+				mem := "-"
+				if n.MemoryBudget > 0 {
+					mem = humanBytes(n.MemoryInUse) + " / " + humanBytes(n.MemoryBudget)
 				}
-				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%.2f\t%d/%d\t%d\t%s\n", n.Name, n.OS, n.Arch, mem, n.Load, n.Running, n.MaxRunning, n.Queued, shown)
+				free := humanBytes(n.FreeMemory)
+				if n.TotalMemory > 0 {
+					free += " / " + humanBytes(n.TotalMemory)
+				}
+				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%.2f\t%d/%d\t%d\t%s\n", n.Name, n.OS, n.Arch, mem, humanBytes(n.MemoryReserved), free, n.Load, n.Running, n.MaxRunning, n.Queued, shown)
 			}
 			return tw.Flush()
 		},

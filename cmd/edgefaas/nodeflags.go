@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/nodes"
 	"github.com/edgefaas/edgefaas/wasm"
 	"github.com/edgefaas/edgefaas/wasm/egress"
@@ -95,7 +96,7 @@ func (f *nodeFlags) logger() (*slog.Logger, error) {
 
 // workerFlags configure the runtime and the outbound policy of a worker.
 type workerFlags struct {
-	memoryMiB     int
+	memory        string
 	tags          []string
 	allowHosts    []string
 	egressAllow   []string
@@ -106,7 +107,7 @@ type workerFlags struct {
 
 func (f *workerFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.IntVar(&f.memoryMiB, "memory", 0, "memory offered to functions, MiB (default: available memory)")
+	fl.StringVar(&f.memory, "memory", "", "this node's memory budget, e.g. 512MiB or 1G (a bare number is MiB; default: the cgroup limit, else 3/4 of available memory)")
 	fl.StringSliceVar(&f.tags, "tag", nil, "tag this worker (functions with metadata tag T run only on workers tagged T)")
 	fl.StringSliceVar(&f.allowHosts, "allow-host", nil, "host every function may reach over HTTP/TCP (host, host:port, *.domain)")
 	fl.StringSliceVar(&f.egressAllow, "egress-allow", nil, "hosts a function's own allowed_hosts may grant (host, host:port, *.domain, * for any public host); default none: functions reach only --allow-host hosts")
@@ -115,7 +116,7 @@ func (f *workerFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.maxQueue, "max-queue", 1024, "invocations waiting beyond that; more get a busy error")
 }
 
-func (f *workerFlags) config(node nodes.NodeConfig) (nodes.WorkerConfig, error) {
+func (f *workerFlags) config(node nodes.NodeConfig, budget membudget.Budget) (nodes.WorkerConfig, error) {
 	var (
 		nets      []netip.Prefix
 		endpoints []netip.AddrPort
@@ -135,7 +136,7 @@ func (f *workerFlags) config(node nodes.NodeConfig) (nodes.WorkerConfig, error) 
 		Node:   node,
 		Engine: wasm.Config{MaxConcurrent: f.maxConcurrent, MaxQueue: f.maxQueue},
 		Egress: egress.Config{AllowedHosts: f.allowHosts, Grantable: f.egressAllow, AllowedNetworks: nets, AllowedEndpoints: endpoints},
-		Memory: f.memoryMiB << 20,
+		Budget: budget,
 		Tags:   f.tags,
 	}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/nodes"
 )
 
@@ -44,7 +45,11 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 			if err != nil {
 				return err
 			}
-			wcfg, err := worker.config(ncfg)
+			budget, _, err := nodeBudget(worker.memory, membudget.Worker, logger)
+			if err != nil {
+				return err
+			}
+			wcfg, err := worker.config(ncfg, budget)
 			if err != nil {
 				return err
 			}

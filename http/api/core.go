@@ -41,6 +41,8 @@ type CoreConfig struct {
 	Cluster func(store *storage.Store) (cluster.Cluster, error)
 	// Listening, if set, is called with the bound address before serving.
 	Listening func(addr net.Addr)
+	// Storage sizes the database's memory (zero: pebble's defaults).
+	Storage storage.Options
 	// ShutdownGrace bounds how long in-flight requests may take to finish
 	// after ctx ends; 0 means 30 s.
 	ShutdownGrace time.Duration
@@ -61,7 +63,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	store, err := storage.Open(filepath.Join(cfg.DataDir, "db"), log)
+	store, err := storage.OpenWith(filepath.Join(cfg.DataDir, "db"), log, cfg.Storage)
 	if err != nil {
 		return err
 	}

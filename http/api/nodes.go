@@ -15,19 +15,25 @@ type Nodes interface {
 
 // NodeInfo is a worker as GET /v1/nodes shows it.
 type NodeInfo struct {
-	Name        string    `json:"name"`
-	Arch        string    `json:"arch"`
-	OS          string    `json:"os"`
-	Tags        []string  `json:"tags"`
-	TotalMemory int       `json:"total_memory"`
-	FreeMemory  int       `json:"free_memory"`
-	Load        float64   `json:"load"` // (running + queued) / concurrency limit
-	Running     int       `json:"running"`
-	Queued      int       `json:"queued"`
-	MaxRunning  int       `json:"max_running"`
-	Functions   []string  `json:"functions"`   // code hashes compiled there; empty for non-admins
-	Invocations int       `json:"invocations"` // started there since the worker started
-	LastReport  time.Time `json:"last_report"`
+	Name        string   `json:"name"`
+	Arch        string   `json:"arch"`
+	OS          string   `json:"os"`
+	Tags        []string `json:"tags"`
+	TotalMemory int      `json:"total_memory"`
+	FreeMemory  int      `json:"free_memory"`
+	// MemoryBudget is the worker node's whole budget (--memory, else its
+	// cgroup limit, else a share of MemAvailable); MemoryInUse its resident
+	// set; MemoryReserved what its guests and compiled code hold. Bytes.
+	MemoryBudget   int       `json:"memory_budget"`
+	MemoryInUse    int       `json:"memory_in_use"`
+	MemoryReserved int       `json:"memory_reserved"`
+	Load           float64   `json:"load"` // (running + queued) / concurrency limit
+	Running        int       `json:"running"`
+	Queued         int       `json:"queued"`
+	MaxRunning     int       `json:"max_running"`
+	Functions      []string  `json:"functions"`   // code hashes compiled there; empty for non-admins
+	Invocations    int       `json:"invocations"` // started there since the worker started
+	LastReport     time.Time `json:"last_report"`
 }
 
 func (s *Server) listNodes(c *call) error {

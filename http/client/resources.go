@@ -258,10 +258,18 @@ type Node struct {
 	OS   string `json:"os"`
 	// Tags are the worker's labels.
 	Tags []string `json:"tags"`
-	// TotalMemory is the memory the worker offers to functions and
-	// FreeMemory what running invocations have not reserved, in bytes.
+	// TotalMemory is the memory the worker offers to functions (its
+	// guests' share of its budget) and FreeMemory what of it is free now,
+	// in bytes.
 	TotalMemory int64 `json:"total_memory"`
 	FreeMemory  int64 `json:"free_memory"`
+	// MemoryBudget is the worker node's whole memory budget (--memory,
+	// else its cgroup limit, else a share of MemAvailable), MemoryInUse its
+	// resident set and MemoryReserved what its guests and compiled code
+	// hold, in bytes (0 from a worker that predates them).
+	MemoryBudget   int64 `json:"memory_budget"`
+	MemoryInUse    int64 `json:"memory_in_use"`
+	MemoryReserved int64 `json:"memory_reserved"`
 	// Load is (running + queued) / MaxRunning.
 	Load float64 `json:"load"`
 	// Running and Queued count invocations; MaxRunning is the worker's

@@ -3,6 +3,7 @@
 // `make bench` runs it; `make bench-quick` runs it with --quick.
 //
 //	edgefaas-bench [--quick] [--workers N] [--sustained 10m] [--memory 60s] [--out DIR]
+//	edgefaas-bench --only-edge-budget [--edge-memory 20s]   (just the edge-budget section)
 package main
 
 import (
@@ -40,6 +41,8 @@ func main() {
 	flag.DurationVar(&o.PathStep, "path-step", 0, "invocation path: time per measurement (default 4s)")
 	flag.IntVar(&o.PathRounds, "path-rounds", 0, "invocation path: rounds, median reported (default 2)")
 	only := flag.String("only", "", "run only these steps, comma-separated (artifacts, sleep, server-reply, matrixmult, network, invocation path, throughput, memory, cold start, sustained)")
+	flag.DurationVar(&o.EdgeMemoryFor, "edge-memory", 0, "the edge-budget section's memory run (hello, 4 threads; default 20s, quick 3s)")
+	onlyEdge := flag.Bool("only-edge-budget", false, "run only the edge-budget section (idle and peak RSS, memory run, smallest cgroup limit); writes edge-budget.md")
 	replot := flag.String("replot", "", "only redraw the RSS, throughput and sustained plots of a results folder from its results.json")
 	flag.Parse()
 	if *replot != "" {
@@ -76,6 +79,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *onlyEdge {
+		if _, err := bench.RunEdgeBudget(ctx, o); err != nil {
+			fmt.Fprintf(os.Stderr, "edgefaas-bench: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Printf("report: %s\n", filepath.Join(o.OutDir, "edge-budget.md"))
+		return
+	}
 	r, err := bench.Run(ctx, o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "edgefaas-bench: %v\n", err)

@@ -1,0 +1,258 @@
+// Package membudget tells a node how much memory it may use and how that
+// memory is shared between its parts, so that a node on a small edge
+// machine (a Raspberry Pi, a systemd unit with MemoryMax=, a container
+// with a limit) stays inside it instead of being OOM-killed.
+//
+// The budget comes from, in order: the operator (--memory), the memory
+// cgroup the process runs in (v2 memory.max or v1 memory.limit_in_bytes,
+// read with github.com/KimMachineGun/automemlimit), else a share of the
+// machine's MemAvailable (read with github.com/prometheus/procfs). Split
+// divides it between the node's machinery (Go runtime, ergo, HTTP), its
+// store (pebble), the core's upload-validation child and the guests.
+package membudget
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/prometheus/procfs"
+)
+
+// MiB is 2^20 bytes.
+const MiB = 1 << 20
+
+// Source says where a budget came from.
+type Source string
+
+// Budget sources, in order of precedence.
+const (
+	FromFlag      Source = "flag"      // --memory
+	FromCgroup    Source = "cgroup"    // the process's memory cgroup limit
+	FromAvailable Source = "available" // AvailableShare of MemAvailable at start
+	FromDefault   Source = "default"   // nothing readable: DefaultBudget
+)
+
+// AvailableShare is the part of MemAvailable a node takes when nothing
+// limits it: the rest is left to the OS's page cache and other programs.
+const AvailableShare = 0.75
+
+// DefaultBudget applies where neither a cgroup nor /proc/meminfo can be
+// read (not Linux): the size of a Raspberry Pi 3B+'s free memory.
+const DefaultBudget = 512 * MiB
+
+// Budget is the memory a node may use, bytes, and where that figure came from.
+type Budget struct {
+	Bytes  int64
+	Source Source
+}
+
+func (b Budget) String() string {
+	return fmt.Sprintf("%s (%s)", FormatSize(b.Bytes), b.Source)
+}
+
+// Detect returns the node's budget: flag if positive, else the cgroup
+// limit (when it is below the machine's memory), else AvailableShare of
+// MemAvailable.
+func Detect(flag int64) Budget {
+	if flag > 0 {
+		return Budget{Bytes: flag, Source: FromFlag}
+	}
+	total, avail := meminfo()
+	if lim, err := memlimit.FromCgroup(); err == nil && lim > 0 && lim < math.MaxInt64 {
+		if total <= 0 || int64(lim) < total {
+			return Budget{Bytes: int64(lim), Source: FromCgroup}
+		}
+	}
+	if avail > 0 {
+		return Budget{Bytes: int64(float64(avail) * AvailableShare), Source: FromAvailable}
+	}
+	return Budget{Bytes: DefaultBudget, Source: FromDefault}
+}
+
+// meminfo reads MemTotal and MemAvailable, bytes (0 when unknown).
+func meminfo() (total, avail int64) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0, 0
+	}
+	mi, err := fs.Meminfo()
+	if err != nil {
+		return 0, 0
+	}
+	if mi.MemTotalBytes != nil {
+		total = int64(*mi.MemTotalBytes)
+	}
+	if mi.MemAvailableBytes != nil {
+		avail = int64(*mi.MemAvailableBytes)
+	}
+	return total, avail
+}
+
+// RSS is this process's resident set size, bytes, from /proc/self/stat.
+func RSS() (int64, error) {
+	p, err := procfs.Self()
+	if err != nil {
+		return 0, fmt.Errorf("read own process: %w", err)
+	}
+	st, err := p.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("read own process stat: %w", err)
+	}
+	return int64(st.ResidentMemory()), nil
+}
+
+// GoLimitShare is the Go runtime's soft memory limit as a share of what
+// this process may own (the budget less the validation child, which is
+// another process). The 10% margin is for what the runtime does not count
+// and the kernel does: wazero's executable code mappings, thread stacks
+// outside the runtime, pages freed but not yet returned by the scavenger.
+// The limit is soft: it makes the GC work harder near the budget, it cannot
+// hold live data below it; the engine's admission by memory does that.
+const GoLimitShare = 0.90
+
+// SetGoLimit sets the Go runtime's soft memory limit (debug.SetMemoryLimit)
+// to GoLimitShare of processBytes, unless the operator set GOMEMLIMIT,
+// which then wins. It returns the limit in force and whether it set it.
+func SetGoLimit(processBytes int64) (limit int64, set bool) {
+	if v := os.Getenv("GOMEMLIMIT"); v != "" {
+		return debug.SetMemoryLimit(-1), false
+	}
+	limit = int64(float64(processBytes) * GoLimitShare)
+	if limit <= 0 {
+		return debug.SetMemoryLimit(-1), false
+	}
+	debug.SetMemoryLimit(limit)
+	return limit, true
+}
+
+// Role is what a node runs: the split depends on it.
+type Role int
+
+// Roles.
+const (
+	Core      Role            = 1 << iota // API, store, upload validation
+	Worker                                // guests
+	SingleBox = Core | Worker             // `core --with-worker`, `dev`
+)
+
+// Split is how a budget is shared, bytes. Machinery + Store + Validator +
+// Guests == the budget (Guests is what is left, never below zero).
+type Split struct {
+	Machinery int64 // Go runtime, ergo, HTTP server, buffers
+	Store     int64 // pebble: block cache + memtables (core)
+	Validator int64 // the upload-validation child, all at once (core)
+	// ValidatorConcurrency is how many validation children may run at
+	// once, each admitted against Validator.
+	ValidatorConcurrency int
+	Guests               int64 // wasm.Config.MemoryBudget (worker)
+}
+
+// Shares of the budget, with bounds so a tiny budget still runs and a
+// large one does not hoard.
+const (
+	machineryMin = 24 * MiB
+	machineryMax = 256 * MiB
+	storeMin     = 4 * MiB
+	storeMax     = 64 * MiB // a function store's hot set is small: records and a few code blobs
+	// ValidatorChild is what one validation child may take: the
+	// interpreter's compilation of a few-MiB Go module plus the Go runtime.
+	ValidatorChild = 48 * MiB
+	validatorMax   = 4
+)
+
+// Split divides b for a node running role.
+func (b Budget) Split(role Role) Split {
+	total := b.Bytes
+	s := Split{Machinery: clamp(total/8, machineryMin, machineryMax)}
+	if role&Core != 0 {
+		s.Store = clamp(total/16, storeMin, storeMax)
+		left := total - s.Machinery - s.Store
+		if role&Worker != 0 {
+			left /= 2 // guests get at least half of what is left
+		}
+		s.ValidatorConcurrency = int(clamp(left/ValidatorChild, 1, validatorMax))
+		s.Validator = int64(s.ValidatorConcurrency) * ValidatorChild
+	}
+	if role&Worker != 0 {
+		s.Guests = max(total-s.Machinery-s.Store-s.Validator, 0)
+	}
+	return s
+}
+
+// Process is what this process may own: everything but the validation
+// child, which is another process in the same cgroup.
+func (s Split) Process() int64 { return s.Machinery + s.Store + s.Guests }
+
+// PebbleCache is the store's block cache: half its share.
+func (s Split) PebbleCache() int64 { return s.Store / 2 }
+
+// PebbleMemTable is one memtable: a quarter of the store's share (two may
+// be in memory at once, one being flushed), 1–8 MiB.
+func (s Split) PebbleMemTable() int64 { return clamp(s.Store/4, 1*MiB, 8*MiB) }
+
+func clamp(v, lo, hi int64) int64 { return min(max(v, lo), hi) }
+
+// ErrSize is returned by ParseSize for a text that is not a size.
+var ErrSize = errors.New("not a memory size")
+
+// ParseSize reads a memory size: "512MiB", "512M", "1G", "1.5GiB",
+// "300000000" (bytes with a unit B or none but ≥ 1 MiB), "256" (MiB, the
+// unit of --memory before it took units). K, M, G, T are powers of 1024
+// like Ki, Mi, Gi, Ti: nobody sizes memory in powers of ten.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return !unicode.IsDigit(r) && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%w: %q (write e.g. 512MiB or 1G)", ErrSize, s)
+	}
+	var mult float64
+	switch strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(unit, "B"), "b")) {
+	case "":
+		if unit == "" && v < MiB {
+			mult = MiB // a bare small number: MiB
+		} else {
+			mult = 1
+		}
+	case "k", "ki":
+		mult = 1 << 10
+	case "m", "mi":
+		mult = MiB
+	case "g", "gi":
+		mult = 1 << 30
+	case "t", "ti":
+		mult = 1 << 40
+	default:
+		return 0, fmt.Errorf("%w: %q: unknown unit %q (B, KiB, MiB, GiB, TiB)", ErrSize, s, unit)
+	}
+	b := v * mult
+	if b >= math.MaxInt64 {
+		return 0, fmt.Errorf("%w: %q is too large", ErrSize, s)
+	}
+	return int64(b), nil
+}
+
+// FormatSize writes bytes as ParseSize reads them: whole GiB or MiB when
+// exact, else MiB with one decimal, bytes below 1 MiB.
+func FormatSize(b int64) string {
+	switch {
+	case b >= 1<<30 && b%(1<<30) == 0:
+		return strconv.FormatInt(b>>30, 10) + "GiB"
+	case b >= MiB && b%MiB == 0:
+		return strconv.FormatInt(b>>20, 10) + "MiB"
+	case b >= MiB:
+		return strconv.FormatFloat(float64(b)/MiB, 'f', 1, 64) + "MiB"
+	}
+	return strconv.FormatInt(b, 10) + "B"
+}

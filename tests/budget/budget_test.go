@@ -1,0 +1,305 @@
+// Package budget runs the real single box (`edgefaas core --with-worker`)
+// inside a memory cgroup the test makes, at the size of a small edge
+// machine's share, and checks that it lives there: every example uploaded
+// and driven at 4 and 16 connections, no OOM kill by the cgroup's own
+// counter, every request answered, and the budget the node reports equal
+// to the limit the kernel enforces.
+package budget
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/memcgroup"
+	"github.com/edgefaas/edgefaas/internal/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testmodules"
+)
+
+// Limit is the cgroup's limit: the issue's small-machine figure.
+const Limit = 128 << 20
+
+// workload is one example function called with its arguments; ok checks a
+// 200's body.
+type workload struct {
+	fn, example string
+	args        string
+	hosts       []string
+	ok          func([]byte) bool
+}
+
+func has(s string) func([]byte) bool {
+	return func(b []byte) bool { return bytes.Contains(b, []byte(s)) }
+}
+
+func TestSingleBoxInSmallCgroup(t *testing.T) {
+	testcluster.Binary(t) // built outside the cgroup
+	codes := map[string][]byte{}
+	for _, ex := range []string{"hello", "sleep", "matrixmult", "server-reply", "network", "hello-wasi-go", "hello-c"} {
+		codes[ex] = testmodules.Read(t, ex)
+	}
+	g, err := memcgroup.New(fmt.Sprintf("edgefaas-budget-%d", os.Getpid()), Limit)
+	if err != nil {
+		t.Skipf("cannot make a memory cgroup here: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := g.Remove(); err != nil {
+			t.Error(err)
+		}
+	})
+	limit, err := g.Limit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo := startEcho(t)
+	fetch := startFetch(t)
+
+	dir := t.TempDir()
+	httpAddr, nodeAddr := freeAddr(t), freeAddr(t)
+	core := testcluster.StartWith(t, g.Wrap(), dir, "core", "--with-worker", "--data-dir", filepath.Join(dir, "core"),
+		"--http-addr", httpAddr, "--node-addr", nodeAddr, "--allow-net", "127.0.0.0/8")
+	t.Cleanup(func() {
+		core.Kill()
+		if n, err := g.OOMKills(); err == nil && n > 0 {
+			t.Errorf("the kernel OOM-killed %d process(es) in the %d MiB cgroup", n, Limit>>20)
+		}
+	})
+	url := "http://" + core.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
+	admin, guest := tokens(t, filepath.Join(dir, "core", "tokens"))
+	adm, err := client.New(url, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usr, err := client.New(url, guest)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The budget the node reports is the cgroup's limit.
+	node := waitNode(t, adm)
+	if int64(node.MemoryBudget) != limit {
+		t.Errorf("node reports a budget of %d bytes; the cgroup's limit is %d", node.MemoryBudget, limit)
+	}
+	if node.TotalMemory <= 0 || node.TotalMemory >= limit || node.MemoryInUse <= 0 {
+		t.Errorf("node reports guests' share %d, in use %d (budget %d)", node.TotalMemory, node.MemoryInUse, limit)
+	}
+
+	works := []workload{
+		{"hello", "hello", `{"name":"edge"}`, nil, has("Hello, edge!")},
+		{"sleep", "sleep", `{"ms":20}`, nil, has("Slept for")},
+		{"matrixmult", "matrixmult", `{"n":100}`, nil, has(`"checksum"`)},
+		{"server_reply", "server-reply", `{"address":"` + echo + `","message":"budget-ping"}`, []string{echo}, has("budget-ping")},
+		{"network", "network", `{"url":"http://` + fetch + `/","count":4}`, []string{fetch}, func(b []byte) bool {
+			return bytes.Count(b, []byte(`"status":200`)) == 4
+		}},
+		{"hello_wasi_go", "hello-wasi-go", `{"name":"edge"}`, nil, has("Hello, edge!")},
+		{"hello_c", "hello-c", `{"name":"edge"}`, nil, has("Hello, edge!")},
+	}
+	for _, w := range works {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		_, err := usr.CreateFunction(ctx, client.DefaultModule, client.Upload{Name: w.fn, Code: codes[w.example],
+			Metadata: &client.Metadata{AllowedHosts: w.hosts}})
+		cancel()
+		if err != nil {
+			t.Fatalf("upload %s: %v (OOM kills so far: %s)", w.example, err, oomKills(g))
+		}
+	}
+
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}, Timeout: 90 * time.Second}
+	for _, w := range works {
+		for _, conns := range []int{4, 16} {
+			perConn := 10
+			got := drive(hc, url, guest, w, conns, perConn)
+			t.Logf("%s at %d connections: %v", w.example, conns, got)
+			if got.ok+got.busy != conns*perConn {
+				t.Errorf("%s at %d connections: %d of %d requests answered 200 or 429: %v", w.example, conns, got.ok+got.busy, conns*perConn, got)
+			}
+			if conns == 4 && got.busy > 0 {
+				t.Errorf("%s at 4 connections: %d answered busy, within the queue", w.example, got.busy)
+			}
+			if got.ok == 0 {
+				t.Errorf("%s at %d connections: no request succeeded: %v", w.example, conns, got)
+			}
+		}
+	}
+	if n, err := g.OOMKills(); err != nil || n != 0 {
+		t.Fatalf("OOM kills in the cgroup: %d (%v)", n, err)
+	}
+	// Still the same node, alive, with the same budget.
+	if n := waitNode(t, adm); int64(n.MemoryBudget) != limit {
+		t.Errorf("after the load the node reports a budget of %d, want %d", n.MemoryBudget, limit)
+	}
+	if peak, err := g.Peak(); err == nil {
+		t.Logf("cgroup peak usage %.1f MiB of %d MiB", float64(peak)/(1<<20), Limit>>20)
+	}
+}
+
+func oomKills(g *memcgroup.Group) string {
+	n, err := g.OOMKills()
+	if err != nil {
+		return err.Error()
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// tally counts the answers of one run.
+type tally struct {
+	ok, busy, other, failed int
+	first                   string
+}
+
+func (t tally) String() string {
+	s := fmt.Sprintf("%d ok, %d busy, %d other status, %d failed", t.ok, t.busy, t.other, t.failed)
+	if t.first != "" {
+		s += "; first unexpected: " + t.first
+	}
+	return s
+}
+
+// drive runs conns clients, each sending perConn requests back to back.
+func drive(hc *http.Client, url, token string, w workload, conns, perConn int) tally {
+	var mu sync.Mutex
+	var total tally
+	var wg sync.WaitGroup
+	body := `{"args":` + w.args + `}`
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perConn {
+				req, _ := http.NewRequest(http.MethodPost, url+"/v1/fn/_/"+w.fn, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := hc.Do(req)
+				var b []byte
+				if err == nil {
+					b, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+					resp.Body.Close()
+				}
+				mu.Lock()
+				switch {
+				case err != nil:
+					total.failed++
+					if total.first == "" {
+						total.first = err.Error()
+					}
+				case resp.StatusCode == http.StatusOK && w.ok(b):
+					total.ok++
+				case resp.StatusCode == http.StatusTooManyRequests && conns > 4:
+					total.busy++
+				default:
+					total.other++
+					if total.first == "" {
+						total.first = fmt.Sprintf("%d %.300s", resp.StatusCode, b)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return total
+}
+
+// waitNode waits for the single box's worker to report, and returns it.
+func waitNode(t *testing.T, c *client.Client) client.Node {
+	t.Helper()
+	var last error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ns, err := c.ListNodes(ctx)
+		cancel()
+		if err == nil && len(ns) == 1 {
+			return ns[0]
+		}
+		last = err
+	}
+	t.Fatalf("the single box's worker never reported: %v", last)
+	return client.Node{}
+}
+
+func tokens(t *testing.T, path string) (admin, guest string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Admin="); ok {
+			admin = v
+		}
+		if v, ok := strings.CutPrefix(line, "Guest="); ok {
+			guest = v
+		}
+	}
+	return admin, guest
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startEcho serves server-reply's target: each line sent is sent back.
+func startEcho(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				r := bufio.NewReader(io.LimitReader(c, 1<<20))
+				for {
+					line, err := r.ReadBytes('\n')
+					if len(line) > 0 && line[len(line)-1] == '\n' {
+						if _, err := c.Write(line); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// startFetch serves network's target: a small JSON answer.
+func startFetch(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"time_ns":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`))
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
+}
