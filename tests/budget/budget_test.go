@@ -69,7 +69,7 @@ func TestSingleBoxInSmallCgroup(t *testing.T) {
 	dir := t.TempDir()
 	httpAddr, nodeAddr := freeAddr(t), freeAddr(t)
 	core := testcluster.StartWith(t, g.Wrap(), dir, "core", "--with-worker", "--data-dir", filepath.Join(dir, "core"),
-		"--http-addr", httpAddr, "--node-addr", nodeAddr, "--allow-net", "127.0.0.0/8")
+		"--http-addr", httpAddr, "--node-addr", nodeAddr, "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
 	t.Cleanup(func() {
 		core.Kill()
 		if n, err := g.OOMKills(); err == nil && n > 0 {
