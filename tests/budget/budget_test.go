@@ -134,6 +134,30 @@ func TestSingleBoxInSmallCgroup(t *testing.T) {
 			}
 		}
 	}
+	// Guests that fill their memory limit, many more at once than the
+	// budget holds (24 × 16 MiB against a guests' share of tens of MiB):
+	// each is answered (the memory limit's 500, or busy beyond the queue),
+	// and nothing is OOM-killed.
+	const fillers, fillMiB = 24, 16
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	_, err = usr.CreateFunction(ctx, client.DefaultModule, client.Upload{Name: "membomb", Code: testmodules.Read(t, "test/membomb"),
+		Metadata: &client.Metadata{Capacity: fillMiB}})
+	cancel()
+	if err != nil {
+		t.Fatalf("upload membomb: %v", err)
+	}
+	bomb := workload{"membomb", "test/membomb", `{}`, nil, func([]byte) bool { return false }}
+	got := drive(hc, url, guest, bomb, fillers, 1)
+	t.Logf("membomb, %d at once with a %d MiB limit each: %v", fillers, fillMiB, got)
+	if got.failed > 0 || got.ok > 0 || got.busy+got.other != fillers {
+		t.Errorf("membomb: want every one of %d calls answered with an error status: %v", fillers, got)
+	}
+	if got.first != "" && !strings.HasPrefix(got.first, "500 ") && !strings.HasPrefix(got.first, "429 ") {
+		t.Errorf("membomb: unexpected answer %s", got.first)
+	}
+	if after := drive(hc, url, guest, works[0], 4, 5); after.ok != 20 {
+		t.Errorf("hello after the memory fillers: %v", after)
+	}
 	if n, err := g.OOMKills(); err != nil || n != 0 {
 		t.Fatalf("OOM kills in the cgroup: %d (%v)", n, err)
 	}
