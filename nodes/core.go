@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/ergo-services/ergo/gen"
@@ -69,11 +70,16 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		cfg.Node.Name = "core@" + cfg.Node.ListenHost
 	}
 	c := &Core{table: scheduler.NewTable(), pending: invoker.NewPending(), metrics: invoker.NewMetrics(), cfg: cfg}
+	// Actor callbacks (OnJoin, the notifier, the local worker) look
+	// processes up through live, which is set once the node runs: c.node is
+	// written after start returns, while those callbacks may already run.
+	var live atomic.Pointer[node.Node]
 	proc := func(name string) gen.Process {
-		if c.node == nil {
+		n := live.Load()
+		if n == nil {
 			return nil
 		}
-		return c.node.ProcessByName(name)
+		return (*n).ProcessByName(name)
 	}
 	log = log.With("node", cfg.Node.Name)
 	sched := &scheduler.Actor{
@@ -128,6 +134,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		return nil, err
 	}
 	c.node = n
+	live.Store(&n)
 	c.invoker = &invoker.Invoker{
 		Table: c.table, Pending: c.pending, Codes: cfg.Store, Process: proc, Routers: cfg.Invokers,
 		DefaultTimeout: cfg.DefaultTimeout, Grace: 10 * time.Second, Log: log, Metrics: c.metrics,
