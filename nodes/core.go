@@ -95,6 +95,11 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 				log.Warn("answered invocations in flight on a lost worker", "worker", n, "count", k)
 			}
 		},
+		OnRunnerDown: func(n string) {
+			if k := c.pending.FailNode(n); k > 0 {
+				log.Warn("answered invocations in flight on a worker whose runner died", "worker", n, "count", k)
+			}
+		},
 	}
 	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log}
 	var routers []supervisors.Child

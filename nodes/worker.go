@@ -107,7 +107,7 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 		maxRunning = 64
 	}
 	usage := &runner.Usage{}
-	run := &runner.Actor{Engine: engine, Store: store, Usage: usage, Node: self, Log: log, Ctx: ctx}
+	run := &runner.Actor{Engine: engine, Store: store, Usage: usage, Node: self, Log: log, Ctx: ctx, Process: proc}
 	var extra []supervisors.Child
 	if join != nil && (cfg.Discovery.Interface != "" || len(cfg.Discovery.DNS) > 0) {
 		extra = append(extra, supervisors.Child{Name: discovery.Name, Mailbox: 64, Behavior: &discovery.Actor{
@@ -117,7 +117,7 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 	}
 	app := supervisors.Worker(supervisors.WorkerActors{
 		RunnerOverflow: &runner.Overflow{Node: self},
-		Cache:          &cache.Actor{Store: store, Node: self, Log: log},
+		Cache:          &cache.Actor{Store: store, Node: self, Log: log, Process: proc},
 		Runner:         run,
 		Reporter: &reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
 			TotalMemory: memory, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log},

@@ -25,6 +25,10 @@ type Actor struct {
 	Store *Store
 	Node  string
 	Log   *slog.Logger
+	// Process returns a live local process by name: an acknowledgement
+	// whose cache process was restarted during the compile is sent from
+	// its successor.
+	Process func(name string) gen.Process
 
 	compiling sync.Mutex // one pushed compile at a time (each already uses every core)
 }
@@ -58,7 +62,15 @@ func (a *Actor) compile(p *gen.ServerProcess, m wire.Cache) {
 		a.Log.Debug("cached", "hash", short(m.Hash), "node", a.Node)
 	}
 	if m.ReplyTo != (etf.Pid{}) {
-		p.Send(m.ReplyTo, ack)
+		err := p.Send(m.ReplyTo, ack)
+		if err != nil && a.Process != nil {
+			if q := a.Process(Name); q != nil {
+				err = q.Send(m.ReplyTo, ack)
+			}
+		}
+		if err != nil {
+			a.Log.Warn("cache: acknowledgement not sent", "hash", short(m.Hash), "node", a.Node, "err", err)
+		}
 	}
 }
 

@@ -166,7 +166,7 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 		return wire.Result{}, fmt.Errorf("%w: invoker process %d is restarting", errNotSent, i)
 	}
 	id, reply := iv.Pending.add(node)
-	msg.ID, msg.ReplyTo = id, router.Self()
+	msg.ID, msg.ReplyTo, msg.ReplyName = id, router.Self(), RouterName(i)
 	iv.Table.Started(node)
 	defer iv.Table.Finished(node)
 	if err := router.Send(gen.ProcessID{Name: runner.Name, Node: node}, msg); err != nil {

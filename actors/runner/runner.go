@@ -42,6 +42,10 @@ type Actor struct {
 	Node   string
 	Log    *slog.Logger
 	Ctx    context.Context // cancelled when the worker stops
+	// Process returns a live local process by name (the node's
+	// ProcessByName): an answer whose runner was restarted while the call
+	// ran is sent from its successor.
+	Process func(name string) gen.Process
 }
 
 // HandleInfo handles wire.Invoke.
@@ -51,8 +55,39 @@ func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus 
 		a.Log.Warn("runner: unexpected message", "type", fmt.Sprintf("%T", msg), "node", a.Node)
 		return gen.ServerStatusOK
 	}
-	go func() { p.Send(m.ReplyTo, a.Run(m)) }()
+	go func() { a.answer(p, m, a.Run(m)) }()
 	return gen.ServerStatusOK
+}
+
+// ReplyTarget is where the answer to m goes: the invoker process by name on
+// the asking node when the core gave its name (a restarted invoker still
+// receives it), else its pid.
+func ReplyTarget(m wire.Invoke) any {
+	if m.ReplyName != "" {
+		return gen.ProcessID{Name: m.ReplyName, Node: string(m.ReplyTo.Node)}
+	}
+	return m.ReplyTo
+}
+
+// answer sends res for m. p is the runner process that received m; if it
+// has been restarted meanwhile (its sends fail with ErrProcessTerminated),
+// the answer goes out from the live runner, or its overflow answerer.
+func (a *Actor) answer(p *gen.ServerProcess, m wire.Invoke, res wire.Result) {
+	to := ReplyTarget(m)
+	err := p.Send(to, res)
+	if err == nil {
+		return
+	}
+	if a.Process != nil {
+		for _, name := range []string{Name, OverflowName} {
+			if q := a.Process(name); q != nil {
+				if err = q.Send(to, res); err == nil {
+					return
+				}
+			}
+		}
+	}
+	a.Log.Warn("runner: answer not sent", "function", m.Function, "node", a.Node, "err", err)
 }
 
 // Run executes one invocation and returns its answer; it never panics
@@ -122,7 +157,7 @@ type Overflow struct {
 func (o *Overflow) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
 	if fb, ok := msg.(gen.MessageFallback); ok {
 		if m, ok := fb.Message.(wire.Invoke); ok {
-			p.Send(m.ReplyTo, wire.Result{ID: m.ID, Node: o.Node, Status: wire.StatusBusy,
+			p.Send(ReplyTarget(m), wire.Result{ID: m.ID, Node: o.Node, Status: wire.StatusBusy,
 				Error: []byte("worker " + o.Node + " mailbox full")})
 		}
 	}

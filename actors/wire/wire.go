@@ -28,6 +28,7 @@ const (
 type Invoke struct {
 	ID           int     // the core's key for the answer
 	ReplyTo      etf.Pid // the invoker process that waits for Result
+	ReplyName    string  // its registered name: answers go there by name, so a restarted invoker still routes them
 	Function     string  // "module/name"
 	Hash         string  // sha256 of the code
 	Args         []byte  // JSON
