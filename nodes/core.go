@@ -47,6 +47,7 @@ type Core struct {
 	worker   *Worker
 	metrics  *invoker.Metrics
 	cfg      CoreConfig
+	done     chan struct{} // closed when the node stops
 }
 
 var _ api.Cluster = (*Core)(nil)
@@ -140,6 +141,8 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	}
 	c.node = n
 	live.Store(&n)
+	c.done = make(chan struct{})
+	go func() { n.Wait(); close(c.done) }()
 	c.invoker = &invoker.Invoker{
 		Table: c.table, Pending: c.pending, Codes: cfg.Store, Process: proc, Routers: cfg.Invokers,
 		DefaultTimeout: cfg.DefaultTimeout, Grace: 10 * time.Second, Log: log, Metrics: c.metrics,
@@ -168,8 +171,22 @@ func (c *Core) FunctionChanged(ctx context.Context, ev api.FunctionEvent) error 
 // ErrNoWorkers is what /readyz says while no worker is connected.
 var ErrNoWorkers = errors.New("no worker connected")
 
-// Ready implements api.Cluster: ready once a worker is connected.
+// ErrNodeStopped is what /readyz says once the core's node has stopped.
+var ErrNodeStopped = errors.New("core node stopped")
+
+// Done is closed when the core's node stops, by Stop or because its
+// supervision tree gave up; RunCore then exits (the process must not
+// outlive its node).
+func (c *Core) Done() <-chan struct{} { return c.done }
+
+// Ready implements api.Cluster: ready once a worker is connected, never
+// after the node stopped.
 func (c *Core) Ready() error {
+	select {
+	case <-c.done:
+		return ErrNodeStopped
+	default:
+	}
 	if c.table.Len() == 0 {
 		return ErrNoWorkers
 	}

@@ -58,7 +58,11 @@ func (t *Tree) Init(_ ...etf.Term) (gen.SupervisorSpec, error) {
 		if c.Fallback != "" {
 			opts.Fallback = gen.ProcessFallback{Name: c.Fallback, Tag: c.Name}
 		}
-		spec.Children = append(spec.Children, gen.SupervisorChildSpec{Name: c.Name, Child: c.Behavior, Options: opts})
+		child := c.Behavior
+		if sb, ok := child.(gen.ServerBehavior); ok {
+			child = &guard{ServerBehavior: sb} // see backoff.go
+		}
+		spec.Children = append(spec.Children, gen.SupervisorChildSpec{Name: c.Name, Child: child, Options: opts})
 	}
 	return spec, nil
 }
