@@ -105,9 +105,21 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log}
 	var routers []supervisors.Child
 	for i := range cfg.Invokers {
-		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log}})
+		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log},
+			Fallback: invoker.OverflowName})
 	}
-	var extra []supervisors.Child
+	failCalls := func(n string) {
+		if k := c.pending.FailNode(n); k > 0 {
+			log.Warn("answered invocations in flight on a lost worker", "worker", n, "count", k)
+		}
+	}
+	// Overflow answerers (supervisors.OverflowSuffix): what a full mailbox
+	// cannot take is answered, never dropped.
+	extra := []supervisors.Child{
+		{Name: invoker.OverflowName, Behavior: &invoker.Overflow{Pending: c.pending, Log: log}, Mailbox: 4096},
+		{Name: scheduler.OverflowName, Behavior: &scheduler.Overflow{OnDown: failCalls}, Mailbox: 1024},
+		{Name: registry.OverflowName, Behavior: &registry.Overflow{Log: log}, Mailbox: 1024},
+	}
 	if cfg.Discovery.Interface != "" {
 		if cfg.Node.ListenPort == 0 {
 			p, err := freePort(cfg.Node.ListenHost)

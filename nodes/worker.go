@@ -108,7 +108,9 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 	}
 	usage := &runner.Usage{}
 	run := &runner.Actor{Engine: engine, Store: store, Usage: usage, Node: self, Log: log, Ctx: ctx, Process: proc}
-	var extra []supervisors.Child
+	extra := []supervisors.Child{ // cache's overflow answerer (supervisors.OverflowSuffix)
+		{Name: cache.OverflowName, Behavior: &cache.Overflow{Store: store, Node: self, Log: log}, Mailbox: 1024},
+	}
 	if join != nil && (cfg.Discovery.Interface != "" || len(cfg.Discovery.DNS) > 0) {
 		extra = append(extra, supervisors.Child{Name: discovery.Name, Mailbox: 64, Behavior: &discovery.Actor{
 			Interface: cfg.Discovery.Interface, Cookie: cfg.Node.Cookie, DNS: cfg.Discovery.DNS, Log: log,

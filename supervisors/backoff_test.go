@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ergo-services/ergo"
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/node"
+
+	"github.com/edgefaas/edgefaas/internal/ergotest"
 )
 
 // flaky fails its first fails Inits, like a dependency that comes back.
@@ -26,18 +27,7 @@ func (f *flaky) Init(*gen.ServerProcess, ...etf.Term) error {
 	return nil
 }
 
-func testNode(t *testing.T) node.Node {
-	t.Helper()
-	n, err := ergo.StartNode("sup@127.0.0.1", "cookie", node.Options{
-		Listeners: []node.Listener{{Hostname: "127.0.0.1", Listen: 0}},
-		System:    node.System{DisableAnonMetrics: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Stop)
-	return n
-}
+func testNode(t *testing.T) node.Node { return ergotest.Node(t) }
 
 // TestInitFailureBacksOff: a child whose Init fails more often than the
 // restart intensity allows, then succeeds, ends up running under a live

@@ -80,3 +80,37 @@ func short(h string) string {
 	}
 	return h
 }
+
+// OverflowName is the registered name of the cache's overflow answerer.
+const OverflowName = "cache_overflow"
+
+// Overflow takes what overflowed the cache's mailbox (ergo's fallback): an
+// evict is carried out (Store is shared), and a push whose sender waits is
+// answered with an error, so an upload waiting for workers learns at once
+// that this worker did not take the code (it gets it on first demand).
+type Overflow struct {
+	gen.Server
+	Store *Store
+	Node  string
+	Log   *slog.Logger
+}
+
+// HandleInfo handles gen.MessageFallback.
+func (o *Overflow) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	fb, ok := msg.(gen.MessageFallback)
+	if !ok {
+		return gen.ServerStatusOK
+	}
+	switch m := fb.Message.(type) {
+	case wire.Evict:
+		o.Store.Evict(context.Background(), m.Hash)
+	case wire.Cache:
+		if m.ReplyTo != (etf.Pid{}) {
+			p.Send(m.ReplyTo, wire.Cached{ID: m.ID, Node: o.Node, Hash: m.Hash,
+				Error: []byte("worker " + o.Node + " busy: its cache mailbox is full")})
+		}
+	default:
+		o.Log.Warn("cache overflow: message dropped", "type", fmt.Sprintf("%T", fb.Message))
+	}
+	return gen.ServerStatusOK
+}

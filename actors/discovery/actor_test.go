@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ergo-services/ergo"
 	"github.com/ergo-services/ergo/gen"
-	"github.com/ergo-services/ergo/node"
 
+	"github.com/edgefaas/edgefaas/internal/ergotest"
 	"github.com/edgefaas/edgefaas/supervisors"
 )
 
@@ -19,14 +18,7 @@ import (
 // process that would never hear a core again.) Nothing is sent: the socket
 // only joins the group on the loopback interface.
 func TestListenerFailureRestarts(t *testing.T) {
-	n, err := ergo.StartNode("disc@127.0.0.1", "cookie", node.Options{
-		Listeners: []node.Listener{{Hostname: "127.0.0.1", Listen: 0}},
-		System:    node.System{DisableAnonMetrics: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Stop()
+	n := ergotest.Node(t)
 	a := &Actor{Interface: "lo", Cookie: "c", OnCore: func(Beacon) {}, Interval: time.Hour,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if _, err := n.Spawn("sup", gen.ProcessOptions{}, &supervisors.Tree{Name: "sup",

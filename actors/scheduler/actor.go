@@ -111,3 +111,33 @@ func (a *Actor) down(node, why string) {
 		a.OnDown(node)
 	}
 }
+
+// OverflowName is the registered name of the scheduler's overflow process.
+const OverflowName = "scheduler_overflow"
+
+// Overflow takes what overflowed the scheduler's mailbox (ergo's
+// fallback). A report can be dropped (the next comes within a second), but
+// a node-down or runner-down notice carries the answers of the calls in
+// flight there: OnDown answers them at once; the staleness sweep removes
+// the worker from the table.
+type Overflow struct {
+	gen.Server
+	OnDown func(node string)
+}
+
+// HandleInfo handles gen.MessageFallback.
+func (o *Overflow) HandleInfo(_ *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	fb, ok := msg.(gen.MessageFallback)
+	if !ok || o.OnDown == nil {
+		return gen.ServerStatusOK
+	}
+	switch m := fb.Message.(type) {
+	case gen.MessageNodeDown:
+		o.OnDown(m.Name)
+	case gen.MessageDown:
+		if m.ProcessID.Name == RunnerName && m.Reason != "noconnection" {
+			o.OnDown(m.ProcessID.Node)
+		}
+	}
+	return gen.ServerStatusOK
+}
