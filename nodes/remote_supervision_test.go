@@ -26,6 +26,12 @@ import (
 // box, where they call the local runner directly. The store holds the
 // sleep example with a 20 s timeout.
 func remotePair(t *testing.T) (*Core, *Worker, storage.Function) {
+	c, w, fn, _ := remotePairStore(t)
+	return c, w, fn
+}
+
+// remotePairStore is remotePair with its store, for tests adding functions.
+func remotePairStore(t *testing.T, opts ...func(*WorkerConfig)) (*Core, *Worker, storage.Function, *storage.Store) {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
@@ -51,16 +57,20 @@ func remotePair(t *testing.T) (*Core, *Worker, storage.Function) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Stop)
-	w, err := StartWorker(WorkerConfig{
+	wcfg := WorkerConfig{
 		Node: NodeConfig{Name: "worker@127.0.0.1", Cookie: "test-cookie", DataDir: filepath.Join(dir, "worker"), Log: log},
 		Join: []string{fmt.Sprintf("127.0.0.1:%d", port)},
-	})
+	}
+	for _, o := range opts {
+		o(&wcfg)
+	}
+	w, err := StartWorker(wcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
 	waitFor(t, func() bool { return c.Ready() == nil })
-	return c, w, fn
+	return c, w, fn, store
 }
 
 // sleepCall invokes sleep for ms under a context that ends at the

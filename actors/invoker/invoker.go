@@ -158,7 +158,11 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 	if iv.Local != nil && node == iv.LocalNode {
 		iv.Table.Started(node)
 		defer iv.Table.Finished(node)
-		return iv.Local.Run(msg), nil
+		res := iv.Local.RunContext(ctx, msg)
+		if err := ctx.Err(); err != nil && res.Status != wire.StatusOK {
+			return wire.Result{}, err // the client left (or its deadline passed)
+		}
+		return res, nil
 	}
 	i := int(iv.rr.Add(1) % uint64(iv.Routers))
 	router := iv.Process(RouterName(i))
@@ -183,6 +187,8 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 		return wire.Result{}, fmt.Errorf("%w: no answer from %s within %s", api.ErrTimeout, node, wait)
 	case <-ctx.Done():
 		iv.Pending.remove(id)
+		// The caller went away: stop the guest and free its slot.
+		router.Send(gen.ProcessID{Name: runner.Name, Node: node}, wire.Cancel{ID: id, Core: string(router.Self().Node)})
 		return wire.Result{}, ctx.Err()
 	}
 }

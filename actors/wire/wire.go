@@ -47,6 +47,14 @@ type Result struct {
 	Node   string // the worker that answered
 }
 
+// Cancel tells a worker's runner that the caller of invocation ID (sent by
+// core node Core) went away: the call's context is cancelled, which stops
+// the guest and frees its slot.
+type Cancel struct {
+	ID   int
+	Core string
+}
+
 // Cache asks a worker's cache to compile and keep a function version.
 type Cache struct {
 	ID          int
@@ -99,7 +107,7 @@ var once sync.Once
 func Register() error {
 	var err error
 	once.Do(func() {
-		for _, t := range []any{Invoke{}, Result{}, Cache{}, Cached{}, Evict{}, Report{}, Join{}} {
+		for _, t := range []any{Invoke{}, Result{}, Cache{}, Cached{}, Evict{}, Report{}, Join{}, Cancel{}} {
 			if _, e := etf.RegisterType(t, etf.RegisterTypeOptions{Strict: true}); e != nil {
 				err = fmt.Errorf("register %T: %w", t, e)
 				return
