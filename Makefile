@@ -20,7 +20,7 @@ EXAMPLES := $(GO_REACTORS:%=$(WASM)/%.wasm) $(GO_COMMANDS:%=$(WASM)/%.wasm) $(C_
 TESTMODS := $(TEST_C_REACTORS:%=$(WASM)/test/%.wasm) $(TEST_C_COMMANDS:%=$(WASM)/test/%.wasm)
 SDK_SRC  := $(wildcard sdk/go/*.go)
 
-.PHONY: all build test run examples testmodules bench lint deps clean dist fuzz
+.PHONY: all build test run examples testmodules bench lint deps clean dist fuzz race
 
 all: build examples
 
@@ -55,6 +55,7 @@ test: deps examples testmodules
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 10m ./...
 	@$(MAKE) --no-print-directory test-patched
+	@$(MAKE) --no-print-directory race
 	@$(MAKE) --no-print-directory fuzz
 
 # Upstream tests of the packages our patches touch, run in the patched copies
@@ -66,6 +67,17 @@ test-patched: deps
 	  echo "patched $${t%%:*}: go test $${t#*:}"; \
 	  (cd build/patched-by-make-deps/$${t%%:*} && $(GO) test -count=1 $${t#*:}) || exit 1; \
 	done
+
+# The data-race detector over the packages where it can run: the actors,
+# node assembly, supervision, the API and storage. Not wasm/ (wazero's
+# compiler under -race makes its tests several times slower) and not the
+# process-level suites in tests/ (the binary they start is not built with
+# -race). ergo has races of its own (see the ergo note): test nodes live
+# only seconds.
+RACE_PKGS := ./actors/... ./nodes/ ./supervisors/ ./http/... ./storage/
+.PHONY: race
+race:
+	$(GO) test -race -count=1 -p 1 -timeout 10m $(RACE_PKGS)
 
 # A short run of every fuzz target (FUZZTIME each). Go's fuzzer sometimes
 # fails with its own "context deadline exceeded" as -fuzztime ends and no

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/ergo-services/ergo/gen"
@@ -48,6 +49,7 @@ type Core struct {
 	worker   *Worker
 	metrics  *invoker.Metrics
 	cfg      CoreConfig
+	done     chan struct{} // closed when the node stops
 }
 
 var _ cluster.Cluster = (*Core)(nil)
@@ -71,11 +73,16 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		cfg.Node.Name = "core@" + cfg.Node.ListenHost
 	}
 	c := &Core{table: scheduler.NewTable(), pending: invoker.NewPending(), metrics: invoker.NewMetrics(), cfg: cfg}
+	// Actor callbacks (OnJoin, the notifier, the local worker) look
+	// processes up through live, which is set once the node runs: c.node is
+	// written after start returns, while those callbacks may already run.
+	var live atomic.Pointer[node.Node]
 	proc := func(name string) gen.Process {
-		if c.node == nil {
+		n := live.Load()
+		if n == nil {
 			return nil
 		}
-		return c.node.ProcessByName(name)
+		return (*n).ProcessByName(name)
 	}
 	log = log.With("node", cfg.Node.Name)
 	sched := &scheduler.Actor{
@@ -91,13 +98,29 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 				log.Warn("answered invocations in flight on a lost worker", "worker", n, "count", k)
 			}
 		},
+		OnRunnerDown: func(n string) {
+			if k := c.pending.FailNode(n); k > 0 {
+				log.Warn("answered invocations in flight on a worker whose runner died", "worker", n, "count", k)
+			}
+		},
 	}
 	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log}
 	var routers []supervisors.Child
 	for i := range cfg.Invokers {
-		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log}})
+		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log},
+			Fallback: invoker.OverflowName})
 	}
-	var extra []supervisors.Child
+	failCalls := func(n string) {
+		if k := c.pending.FailNode(n); k > 0 {
+			log.Warn("answered invocations in flight on a lost worker", "worker", n, "count", k)
+		}
+	}
+	// Overflow answerers (supervisors.OverflowSuffix): what a full mailbox
+	// cannot take is answered, never dropped.
+	extra := []supervisors.Child{
+		{Name: scheduler.OverflowName, Behavior: &scheduler.Overflow{OnDown: failCalls}, Mailbox: supervisors.MailboxOverflow},
+		{Name: registry.OverflowName, Behavior: &registry.Overflow{Log: log}, Mailbox: supervisors.MailboxOverflow},
+	}
 	if cfg.Discovery.Interface != "" {
 		if cfg.Node.ListenPort == 0 {
 			p, err := freePort(cfg.Node.ListenHost)
@@ -111,7 +134,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 			Announce: &discovery.Beacon{Node: cfg.Node.Name, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort)},
 		}})
 	}
-	overflow := supervisors.Child{Name: invoker.OverflowName, Behavior: &invoker.Router{Pending: c.pending, Log: log}}
+	overflow := supervisors.Child{Name: invoker.OverflowName, Behavior: &invoker.Overflow{Pending: c.pending, Log: log}}
 	apps := []gen.ApplicationBehavior{supervisors.Core(sched, reg, overflow, routers, extra...)}
 	if cfg.WithWorker != nil {
 		wcfg := *cfg.WithWorker
@@ -131,6 +154,9 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		return nil, err
 	}
 	c.node = n
+	live.Store(&n)
+	c.done = make(chan struct{})
+	go func() { n.Wait(); close(c.done) }()
 	c.invoker = &invoker.Invoker{
 		Table: c.table, Pending: c.pending, Codes: cfg.Store, Process: proc, Routers: cfg.Invokers,
 		DefaultTimeout: cfg.DefaultTimeout, Grace: 10 * time.Second, Log: log, Metrics: c.metrics,
@@ -159,8 +185,22 @@ func (c *Core) FunctionChanged(ctx context.Context, ev cluster.FunctionEvent) er
 // ErrNoWorkers is what /readyz says while no worker is connected.
 var ErrNoWorkers = errors.New("no worker connected")
 
-// Ready implements cluster.Cluster: ready once a worker is connected.
+// ErrNodeStopped is what /readyz says once the core's node has stopped.
+var ErrNodeStopped = errors.New("core node stopped")
+
+// Done is closed when the core's node stops, by Stop or because its
+// supervision tree gave up; RunCore then exits (the process must not
+// outlive its node).
+func (c *Core) Done() <-chan struct{} { return c.done }
+
+// Ready implements cluster.Cluster: ready once a worker is connected, never
+// after the node stopped.
 func (c *Core) Ready() error {
+	select {
+	case <-c.done:
+		return ErrNodeStopped
+	default:
+	}
 	if c.table.Len() == 0 {
 		return ErrNoWorkers
 	}

@@ -111,8 +111,10 @@ func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []strin
 		maxRunning = 64
 	}
 	usage := &runner.Usage{}
-	run := &runner.Actor{Engine: engine, Store: store, Usage: usage, Node: self, Log: log, Ctx: ctx}
-	var extra []supervisors.Child
+	run := &runner.Actor{Engine: engine, Store: store, Usage: usage, Node: self, Log: log, Ctx: ctx, Process: proc}
+	extra := []supervisors.Child{ // cache's overflow answerer (supervisors.OverflowSuffix)
+		{Name: cache.OverflowName, Behavior: &cache.Overflow{Store: store, Node: self, Log: log}, Mailbox: supervisors.MailboxOverflow},
+	}
 	if join != nil && (cfg.Discovery.Interface != "" || len(cfg.Discovery.DNS) > 0) {
 		extra = append(extra, supervisors.Child{Name: discovery.Name, Mailbox: 64, Behavior: &discovery.Actor{
 			Interface: cfg.Discovery.Interface, Cookie: cfg.Node.Cookie, DNS: cfg.Discovery.DNS, Log: log,
@@ -121,7 +123,7 @@ func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []strin
 	}
 	app := supervisors.Worker(supervisors.WorkerActors{
 		RunnerOverflow: &runner.Overflow{Node: self},
-		Cache:          &cache.Actor{Store: store, Node: self, Log: log},
+		Cache:          &cache.Actor{Store: store, Node: self, Log: log, Process: proc},
 		Runner:         run,
 		Reporter: &reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
 			Budget: budget.Bytes, GuestMemory: ecfg.MemoryBudget, RSS: membudget.RSS, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log},

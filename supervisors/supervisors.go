@@ -26,6 +26,12 @@ const (
 	Period    = 5 // seconds
 )
 
+// OverflowSuffix names overflow answerers: a child named N+OverflowSuffix
+// in the same tree is N's fallback (unless N names another), the process
+// ergo hands what N's full mailbox cannot take, so that no request is
+// dropped silently.
+const OverflowSuffix = "_overflow"
+
 // Child is one supervised actor: its registered name, its behaviour and
 // its mailbox size (and an optional fallback process for overflow).
 type Child struct {
@@ -53,12 +59,23 @@ func (t *Tree) Init(_ ...etf.Term) (gen.SupervisorSpec, error) {
 			Restart:   gen.SupervisorStrategyRestartPermanent,
 		},
 	}
+	names := map[string]bool{}
 	for _, c := range t.Children {
+		names[c.Name] = true
+	}
+	for _, c := range t.Children {
+		if c.Fallback == "" && names[c.Name+OverflowSuffix] {
+			c.Fallback = c.Name + OverflowSuffix
+		}
 		opts := gen.ProcessOptions{MailboxSize: c.Mailbox}
 		if c.Fallback != "" {
 			opts.Fallback = gen.ProcessFallback{Name: c.Fallback, Tag: c.Name}
 		}
-		spec.Children = append(spec.Children, gen.SupervisorChildSpec{Name: c.Name, Child: c.Behavior, Options: opts})
+		child := c.Behavior
+		if sb, ok := child.(gen.ServerBehavior); ok {
+			child = &guard{ServerBehavior: sb} // see backoff.go
+		}
+		spec.Children = append(spec.Children, gen.SupervisorChildSpec{Name: c.Name, Child: child, Options: opts})
 	}
 	return spec, nil
 }

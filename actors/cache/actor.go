@@ -29,6 +29,10 @@ type Actor struct {
 	Store *Store
 	Node  string
 	Log   *slog.Logger
+	// Process returns a live local process by name: an acknowledgement
+	// whose cache process was restarted during the compile is sent from
+	// its successor.
+	Process func(name string) gen.Process
 
 	compiling sync.Mutex // one pushed compile at a time (each already uses every core)
 }
@@ -68,7 +72,15 @@ func (a *Actor) compile(p *gen.ServerProcess, m wire.Cache) {
 		a.Log.Debug("cached", "hash", short(m.Hash), "node", a.Node, "compiled", compiled)
 	}
 	if m.ReplyTo != (etf.Pid{}) {
-		p.Send(m.ReplyTo, ack)
+		err := p.Send(m.ReplyTo, ack)
+		if err != nil && a.Process != nil {
+			if q := a.Process(Name); q != nil {
+				err = q.Send(m.ReplyTo, ack)
+			}
+		}
+		if err != nil {
+			a.Log.Warn("cache: acknowledgement not sent", "hash", short(m.Hash), "node", a.Node, "err", err)
+		}
 	}
 }
 
@@ -77,4 +89,38 @@ func short(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// OverflowName is the registered name of the cache's overflow answerer.
+const OverflowName = "cache_overflow"
+
+// Overflow takes what overflowed the cache's mailbox (ergo's fallback): an
+// evict is carried out (Store is shared), and a push whose sender waits is
+// answered with an error, so an upload waiting for workers learns at once
+// that this worker did not take the code (it gets it on first demand).
+type Overflow struct {
+	gen.Server
+	Store *Store
+	Node  string
+	Log   *slog.Logger
+}
+
+// HandleInfo handles gen.MessageFallback.
+func (o *Overflow) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	fb, ok := msg.(gen.MessageFallback)
+	if !ok {
+		return gen.ServerStatusOK
+	}
+	switch m := fb.Message.(type) {
+	case wire.Evict:
+		o.Store.Evict(context.Background(), m.Hash)
+	case wire.Cache:
+		if m.ReplyTo != (etf.Pid{}) {
+			p.Send(m.ReplyTo, wire.Cached{ID: m.ID, Node: o.Node, Hash: m.Hash,
+				Error: []byte("worker " + o.Node + " busy: its cache mailbox is full")})
+		}
+	default:
+		o.Log.Warn("cache overflow: message dropped", "type", fmt.Sprintf("%T", fb.Message))
+	}
+	return gen.ServerStatusOK
 }

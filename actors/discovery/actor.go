@@ -37,10 +37,23 @@ type Actor struct {
 
 type tick struct{}
 
+// listenFailed is the listener's last word: the process stops with the
+// error, so its supervisor restarts it and Init opens a new socket.
+type listenFailed struct{ err error }
+
 // Init opens the multicast socket (a worker listens on its own goroutine).
 func (a *Actor) Init(p *gen.ServerProcess, _ ...etf.Term) error {
 	if a.Interval <= 0 {
 		a.Interval = 2 * time.Second
+	}
+	// A killed process never ran Terminate: stop the listener and close
+	// the socket its predecessor left behind.
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.conn != nil {
+		a.conn.Close()
+		a.conn = nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -54,7 +67,7 @@ func (a *Actor) Init(p *gen.ServerProcess, _ ...etf.Term) error {
 		} else {
 			a.conn, err = net.ListenMulticastUDP("udp4", ifi, &net.UDPAddr{IP: Group, Port: Port})
 			if err == nil {
-				go a.listen(ctx, a.conn)
+				go a.listen(ctx, p, a.conn)
 			}
 		}
 		if err != nil {
@@ -67,6 +80,10 @@ func (a *Actor) Init(p *gen.ServerProcess, _ ...etf.Term) error {
 
 // HandleInfo announces or resolves on every tick.
 func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	if f, ok := msg.(listenFailed); ok {
+		a.Log.Warn("discovery listener failed; restarting", "interface", a.Interface, "err", f.err)
+		return gen.ServerStatus(fmt.Errorf("discovery listener: %w", f.err))
+	}
 	if _, ok := msg.(tick); ok {
 		if a.Announce != nil && a.conn != nil {
 			b := *a.Announce
@@ -89,11 +106,16 @@ func (a *Actor) Terminate(_ *gen.ServerProcess, _ string) {
 	}
 }
 
-func (a *Actor) listen(ctx context.Context, conn *net.UDPConn) {
+func (a *Actor) listen(ctx context.Context, p gen.Process, conn *net.UDPConn) {
 	buf := make([]byte, 2048)
 	for ctx.Err() == nil {
 		n, from, err := conn.ReadFromUDP(buf)
 		if err != nil {
+			if ctx.Err() == nil {
+				// Not a shutdown: never die silently (a worker would stop
+				// finding cores); the process restarts with a new socket.
+				p.Send(p.Self(), listenFailed{err})
+			}
 			return
 		}
 		b, err := Open(buf[:n], a.Cookie, time.Now())

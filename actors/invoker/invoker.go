@@ -11,6 +11,7 @@ import (
 
 	"github.com/ergo-services/ergo/gen"
 
+	"github.com/edgefaas/edgefaas/actors/runner"
 	"github.com/edgefaas/edgefaas/actors/scheduler"
 	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/cluster"
@@ -43,7 +44,9 @@ type Invoker struct {
 // LocalRunner runs one invocation in this process: the single-box worker's
 // runner (actors/runner), which the core reaches without a message hop.
 type LocalRunner interface {
-	Run(wire.Invoke) wire.Result
+	// RunContext runs m under ctx: the caller's cancellation and deadline
+	// reach the guest.
+	RunContext(ctx context.Context, m wire.Invoke) wire.Result
 }
 
 // timers are reused between round trips (a stopped timer's channel is
@@ -182,7 +185,11 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 	if iv.Local != nil && node == iv.LocalNode {
 		iv.Table.Started(node)
 		defer iv.Table.Finished(node)
-		return iv.Local.Run(msg), nil
+		res := iv.Local.RunContext(ctx, msg)
+		if err := ctx.Err(); err != nil && res.Status != wire.StatusOK {
+			return wire.Result{}, err // the client left (or its deadline passed)
+		}
+		return res, nil
 	}
 	i := int(iv.rr.Add(1) % uint64(iv.Routers))
 	router := iv.Process(RouterName(i))
@@ -190,7 +197,7 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 		return wire.Result{}, fmt.Errorf("%w: invoker process %d is restarting", errNotSent, i)
 	}
 	id, reply := iv.Pending.add(node)
-	msg.ID, msg.ReplyTo = id, router.Self()
+	msg.ID, msg.ReplyTo, msg.ReplyName = id, router.Self(), RouterName(i)
 	iv.Table.Started(node)
 	defer iv.Table.Finished(node)
 	if err := router.Send(gen.ProcessID{Name: wire.RunnerName, Node: node}, msg); err != nil {
@@ -208,6 +215,8 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 		return wire.Result{}, fmt.Errorf("%w: no answer from %s within %s", cluster.ErrTimeout, node, wait)
 	case <-ctx.Done():
 		iv.Pending.remove(id)
+		// The caller went away: stop the guest and free its slot.
+		router.Send(gen.ProcessID{Name: runner.Name, Node: node}, wire.Cancel{ID: id, Core: string(router.Self().Node)})
 		return wire.Result{}, ctx.Err()
 	}
 }

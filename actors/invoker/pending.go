@@ -8,6 +8,7 @@
 package invoker
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -68,8 +69,18 @@ func (p *Pending) remove(id int) {
 }
 
 // Deliver hands a worker's answer to its caller; unknown IDs (the caller
-// gave up) are dropped. It reports whether a caller took it.
+// gave up) are dropped, and so are IDs this table never hands out (zero or
+// negative: a worker's bug or a hostile peer must not crash the core's
+// routers). A status outside the wire's range becomes a platform error, so
+// a worker cannot pose as the core's own "worker lost". It reports whether
+// a caller took the answer.
 func (p *Pending) Deliver(r wire.Result) bool {
+	if r.ID <= 0 {
+		return false
+	}
+	if r.Status < wire.StatusOK || r.Status > wire.StatusTimeout {
+		r.Status, r.Error = wire.StatusError, []byte(fmt.Sprintf("worker %s answered with an unknown status %d", r.Node, r.Status))
+	}
 	s := p.shard(r.ID)
 	s.mu.Lock()
 	c, ok := s.calls[r.ID]

@@ -27,11 +27,6 @@ var routerNames = func() (n [64]string) {
 	return n
 }()
 
-// OverflowName is the invoker process that takes the answers a full
-// invoker mailbox could not (ergo's fallback): it routes them the same way,
-// so that no answer is dropped and no caller waits out its timeout.
-const OverflowName = "invoker_overflow"
-
 // Router is an invoker process: workers answer to it, and it hands each
 // answer to the goroutine that waits for it.
 type Router struct {
@@ -52,6 +47,30 @@ func (r *Router) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus
 		}
 	default:
 		r.Log.Warn("invoker: unexpected message", "type", fmt.Sprintf("%T", msg))
+	}
+	return gen.ServerStatusOK
+}
+
+// OverflowName is the registered name of the process that routes answers
+// which overflowed an invoker process's mailbox (ergo's fallback).
+const OverflowName = "invoker_overflow"
+
+// Overflow routes a wire.Result that an invoker process's full mailbox
+// could not take: it reaches its caller all the same, never dropped.
+type Overflow struct {
+	gen.Server
+	Pending *Pending
+	Log     *slog.Logger
+}
+
+// HandleInfo handles gen.MessageFallback.
+func (o *Overflow) HandleInfo(_ *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	if fb, ok := msg.(gen.MessageFallback); ok {
+		if m, ok := fb.Message.(wire.Result); ok {
+			o.Pending.Deliver(m)
+			return gen.ServerStatusOK
+		}
+		o.Log.Warn("invoker overflow: message dropped", "type", fmt.Sprintf("%T", fb.Message))
 	}
 	return gen.ServerStatusOK
 }

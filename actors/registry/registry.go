@@ -236,3 +236,34 @@ func (n *Notifier) FunctionChanged(ctx context.Context, ev cluster.FunctionEvent
 		return ctx.Err()
 	}
 }
+
+// OverflowName is the registered name of the registry's overflow answerer.
+const OverflowName = "registry_overflow"
+
+// ErrBusy answers a change the registry's full mailbox could not take.
+var ErrBusy = errors.New("registry busy: the change is stored; workers get its code on first demand")
+
+// Overflow answers what overflowed the registry's mailbox (ergo's
+// fallback): a Distribute gets ErrBusy at once instead of waiting for its
+// context (the change is committed either way; Notifier errors are only
+// logged). A lost prefetch or acknowledgement costs a cold first call or the
+// waiter's ack timeout, never a lost answer.
+type Overflow struct {
+	gen.Server
+	Log *slog.Logger
+}
+
+// HandleInfo handles gen.MessageFallback.
+func (o *Overflow) HandleInfo(_ *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	fb, ok := msg.(gen.MessageFallback)
+	if !ok {
+		return gen.ServerStatusOK
+	}
+	switch m := fb.Message.(type) {
+	case Distribute:
+		m.Done <- ErrBusy
+	default:
+		o.Log.Warn("registry overflow: message dropped", "type", fmt.Sprintf("%T", fb.Message))
+	}
+	return gen.ServerStatusOK
+}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,22 +44,82 @@ type Actor struct {
 	Node   string
 	Log    *slog.Logger
 	Ctx    context.Context // cancelled when the worker stops
+	// Process returns a live local process by name (the node's
+	// ProcessByName): an answer whose runner was restarted while the call
+	// ran is sent from its successor.
+	Process func(name string) gen.Process
+
+	calls sync.Map // "core/ID" → context.CancelFunc of the calls running
 }
 
-// HandleInfo handles wire.Invoke.
+// HandleInfo handles wire.Invoke and wire.Cancel.
 func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
-	m, ok := msg.(wire.Invoke)
-	if !ok {
+	switch m := msg.(type) {
+	case wire.Invoke:
+		key := callKey(string(m.ReplyTo.Node), m.ID)
+		ctx, cancel := context.WithCancel(a.Ctx)
+		a.calls.Store(key, cancel)
+		go func() {
+			defer a.calls.Delete(key)
+			defer cancel()
+			a.answer(p, m, a.RunContext(ctx, m))
+		}()
+	case wire.Cancel:
+		if c, ok := a.calls.Load(callKey(m.Core, m.ID)); ok {
+			c.(context.CancelFunc)()
+		}
+	default:
 		a.Log.Warn("runner: unexpected message", "type", fmt.Sprintf("%T", msg), "node", a.Node)
-		return gen.ServerStatusOK
 	}
-	go func() { p.Send(m.ReplyTo, a.Run(m)) }()
 	return gen.ServerStatusOK
 }
 
-// Run executes one invocation and returns its answer; it never panics
-// back into the actor.
-func (a *Actor) Run(m wire.Invoke) (res wire.Result) {
+func callKey(core string, id int) string { return core + "/" + strconv.Itoa(id) }
+
+// ReplyTarget is where the answer to m goes: the invoker process by name on
+// the asking node when the core gave its name (a restarted invoker still
+// receives it), else its pid.
+func ReplyTarget(m wire.Invoke) any {
+	if m.ReplyName != "" {
+		return gen.ProcessID{Name: m.ReplyName, Node: string(m.ReplyTo.Node)}
+	}
+	return m.ReplyTo
+}
+
+// answer sends res for m. p is the runner process that received m; if it
+// has been restarted meanwhile (its sends fail with ErrProcessTerminated),
+// the answer goes out from the live runner, or its overflow answerer.
+func (a *Actor) answer(p *gen.ServerProcess, m wire.Invoke, res wire.Result) {
+	to := ReplyTarget(m)
+	err := p.Send(to, res)
+	if err == nil {
+		return
+	}
+	if a.Process != nil {
+		for _, name := range []string{Name, OverflowName} {
+			if q := a.Process(name); q != nil {
+				if err = q.Send(to, res); err == nil {
+					return
+				}
+			}
+		}
+	}
+	a.Log.Warn("runner: answer not sent", "function", m.Function, "node", a.Node, "err", err)
+}
+
+// Run executes one invocation under the worker's lifetime; see RunContext.
+func (a *Actor) Run(m wire.Invoke) wire.Result { return a.RunContext(a.Ctx, m) }
+
+// RunContext executes one invocation under ctx (the caller's: when it ends,
+// the guest is stopped and its slot freed) and returns its answer; it never
+// panics back into the actor. The function's timeout starts now: time
+// spent waiting for a slot counts against it.
+func (a *Actor) RunContext(ctx context.Context, m wire.Invoke) (res wire.Result) {
+	if m.TimeoutMS > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(m.TimeoutMS)*time.Millisecond)
+		defer cancel()
+	}
 	res = wire.Result{ID: m.ID, Node: a.Node}
 	defer func() {
 		if r := recover(); r != nil {
@@ -66,7 +128,7 @@ func (a *Actor) Run(m wire.Invoke) (res wire.Result) {
 		}
 	}()
 	limits := wasm.Limits{MemoryPages: uint32(m.MemoryPages), Timeout: time.Duration(m.TimeoutMS) * time.Millisecond}
-	mod, err := a.Store.Get(a.Ctx, m.Hash, limits)
+	mod, err := a.Store.Get(ctx, m.Hash, limits)
 	if errors.Is(err, cache.ErrNoCode) {
 		if len(m.Code) == 0 {
 			res.Status = wire.StatusNoCode
@@ -76,7 +138,7 @@ func (a *Actor) Run(m wire.Invoke) (res wire.Result) {
 			res.Status, res.Error = wire.StatusError, []byte("code does not match its hash")
 			return res
 		}
-		mod, err = a.Store.Put(a.Ctx, m.Code, limits)
+		mod, err = a.Store.Put(ctx, m.Code, limits)
 	}
 	if err != nil {
 		res.Status, res.Error = wire.StatusError, []byte(err.Error())
@@ -84,7 +146,7 @@ func (a *Actor) Run(m wire.Invoke) (res wire.Result) {
 	}
 	reserve := int64(m.MemoryPages) * wasm.PageSize
 	a.Usage.Reserved.Add(reserve)
-	out, err := a.Engine.Invoke(a.Ctx, mod, wasm.Invocation{
+	out, err := a.Engine.Invoke(ctx, mod, wasm.Invocation{
 		Function: m.Function, Input: m.Args, AllowedHosts: wire.SplitList(m.AllowedHosts),
 	})
 	a.Usage.Reserved.Add(-reserve)
@@ -102,6 +164,10 @@ func (a *Actor) Run(m wire.Invoke) (res wire.Result) {
 		res.Status, res.Error = wire.StatusNoCode, nil
 	case errors.Is(err, wasm.ErrTimeout):
 		res.Status, res.Error = wire.StatusTimeout, []byte(err.Error())
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// The deadline passed while the call waited for a slot (or just
+		// as it ran): a timeout like any other.
+		res.Status, res.Error = wire.StatusTimeout, []byte(fmt.Sprintf("%s did not finish within its timeout (%d ms, time waiting for a slot included)", m.Function, m.TimeoutMS))
 	default:
 		res.Status, res.Error = wire.StatusError, []byte(err.Error())
 	}
@@ -122,7 +188,7 @@ type Overflow struct {
 func (o *Overflow) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
 	if fb, ok := msg.(gen.MessageFallback); ok {
 		if m, ok := fb.Message.(wire.Invoke); ok {
-			p.Send(m.ReplyTo, wire.Result{ID: m.ID, Node: o.Node, Status: wire.StatusBusy,
+			p.Send(ReplyTarget(m), wire.Result{ID: m.ID, Node: o.Node, Status: wire.StatusBusy,
 				Error: []byte("worker " + o.Node + " mailbox full")})
 		}
 	}

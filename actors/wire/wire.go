@@ -37,6 +37,7 @@ const (
 type Invoke struct {
 	ID           int     // the core's key for the answer
 	ReplyTo      etf.Pid // the invoker process that waits for Result
+	ReplyName    string  // its registered name: answers go there by name, so a restarted invoker still routes them
 	Function     string  // "module/name"
 	Hash         string  // sha256 of the code
 	Args         []byte  // JSON
@@ -53,6 +54,14 @@ type Result struct {
 	Output []byte
 	Error  []byte
 	Node   string // the worker that answered
+}
+
+// Cancel tells a worker's runner that the caller of invocation ID (sent by
+// core node Core) went away: the call's context is cancelled, which stops
+// the guest and frees its slot.
+type Cancel struct {
+	ID   int
+	Core string
 }
 
 // Cache asks a worker's cache to compile and keep a function version.
@@ -112,7 +121,7 @@ var once sync.Once
 func Register() error {
 	var err error
 	once.Do(func() {
-		for _, t := range []any{Invoke{}, Result{}, Cache{}, Cached{}, Evict{}, Report{}, Join{}} {
+		for _, t := range []any{Invoke{}, Result{}, Cache{}, Cached{}, Evict{}, Report{}, Join{}, Cancel{}} {
 			if _, e := etf.RegisterType(t, etf.RegisterTypeOptions{Strict: true}); e != nil {
 				err = fmt.Errorf("register %T: %w", t, e)
 				return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -73,6 +74,12 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 			go func() { <-ctx.Done(); w.Stop() }()
 			w.Wait()
 			w.Stop()
+			if ctx.Err() == nil {
+				// Not asked to stop: the supervision tree gave up. Exit
+				// non-zero so the service manager restarts the process.
+				logger.Error("worker node stopped: its supervision tree gave up; exiting so the process is restarted")
+				return errors.New("worker node stopped on its own")
+			}
 			logger.Info("stopped")
 			return nil
 		},

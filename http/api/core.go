@@ -83,6 +83,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 
 	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics, Inspect: cfg.Inspect}
 	var collector prometheus.Collector // the cluster's metrics, if it has some
+	var clusterDone <-chan struct{}    // closed if the cluster's node stops on its own
 	if cfg.Cluster != nil {
 		cl, err := cfg.Cluster(store)
 		if err != nil {
@@ -93,6 +94,9 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 			scfg.Nodes = n
 		}
 		collector, _ = cl.(prometheus.Collector)
+		if d, ok := cl.(interface{ Done() <-chan struct{} }); ok {
+			clusterDone = d.Done()
+		}
 		if st, ok := cl.(interface{ Stop() }); ok {
 			defer st.Stop()
 		}
@@ -117,10 +121,17 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	var stopped error
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	case <-clusterDone:
+		// The node's supervision tree gave up (restart intensity exceeded):
+		// nothing can run any more. Exit non-zero so systemd or Kubernetes
+		// restarts the process, rather than serving /healthz as a zombie.
+		stopped = ErrClusterStopped
+		log.Error("core node stopped: its supervision tree gave up; exiting so the process is restarted")
 	}
 	grace := cfg.ShutdownGrace
 	if grace <= 0 {
@@ -135,6 +146,13 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 	if err := <-served; err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if stopped != nil {
+		return stopped
+	}
 	log.Info("stopped")
 	return nil
 }
+
+// ErrClusterStopped is RunCore's error when the core's node stopped on its
+// own (its supervision tree gave up).
+var ErrClusterStopped = errors.New("core node stopped: its supervision tree exceeded its restart intensity")

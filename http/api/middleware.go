@@ -25,6 +25,16 @@ const (
 	admin                // an admin token
 )
 
+func (a access) String() string {
+	switch a {
+	case public:
+		return "public"
+	case user:
+		return "user"
+	}
+	return "admin"
+}
+
 // call is one authenticated request as the handlers see it.
 type call struct {
 	w       http.ResponseWriter
@@ -104,6 +114,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // handle registers h for method and path behind authentication, panic
 // recovery and metrics.
 func (s *Server) handle(method, path string, acc access, h handler) {
+	s.table = append(s.table, Route{Method: method, Path: path, Access: acc.String()})
 	s.router.Handle(method, path, s.wrap(path, method, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		c := &call{w: w, r: r, ps: ps}
 		if acc != public {

@@ -74,7 +74,19 @@ type Server struct {
 	stopping chan struct{}
 
 	refusalLog *logBucket // rate of "request refused" lines
+	table    []Route
 }
+
+// Route is one registered endpoint, so tests (and documentation) can
+// enumerate every route and no new one escapes the authentication checks.
+type Route struct {
+	Method string
+	Path   string // httprouter pattern, e.g. /v1/fn/:mod/:fn
+	Access string // "public", "user" or "admin"
+}
+
+// Routes lists every registered endpoint in registration order.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.table...) }
 
 // New builds the API handler and its metrics registry.
 func New(cfg Config) (*Server, error) {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -375,20 +376,25 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// TestNodes checks the node commands print something sensible whether or
-// not the core has the node API yet.
+// TestNodes: `node list` succeeds and shows the single-box worker the test
+// core runs (--with-worker --tag demo), as a table and as JSON; a guest
+// cannot attach nodes. (It once passed whether `node list` succeeded or
+// failed.)
 func TestNodes(t *testing.T) {
 	u := admin(t)
-	r := u.run("node", "list")
-	if r.code == 0 {
-		if !strings.HasPrefix(r.stdout, "NAME") {
-			t.Errorf("node list table:\n%s", r)
-		}
-		var nodes []map[string]any
-		decode(t, u.ok("node", "list", "-o", "json"), &nodes)
-	} else {
-		u.fail("", "node", "list")
+	table := u.ok("node", "list")
+	if !strings.HasPrefix(table, "NAME") || !strings.Contains(table, "core@") {
+		t.Errorf("node list table without the local worker:\n%s", table)
 	}
+	var nodes []struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}
+	decode(t, u.ok("node", "list", "-o", "json"), &nodes)
+	if len(nodes) != 1 || !strings.HasPrefix(nodes[0].Name, "core@") || !slices.Contains(nodes[0].Tags, "demo") {
+		t.Errorf("node list JSON: %+v, want the single-box worker tagged demo", nodes)
+	}
+	guest(t).fail("", "node", "connect", "127.0.0.1:1")
 }
 
 // goEnv keeps the developer's Go caches although HOME is a temporary

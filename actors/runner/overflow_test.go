@@ -1,0 +1,69 @@
+package runner
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/actors/cache"
+	"github.com/edgefaas/edgefaas/actors/wire"
+	"github.com/edgefaas/edgefaas/internal/ergotest"
+	"github.com/edgefaas/edgefaas/wasm"
+)
+
+// TestOverflowAnswersBusy floods a real runner process (mailbox of 1,
+// falling back to the overflow answerer) with invocations: every one is
+// answered, those the mailbox could not take with "busy" (retried
+// elsewhere by the core), none dropped.
+func TestOverflowAnswersBusy(t *testing.T) {
+	const n = 2000
+	ctx := context.Background()
+	engine, err := wasm.NewEngine(ctx, wasm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close(ctx)
+	store, err := cache.NewStore(engine, "", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	node := ergotest.Node(t)
+	ergotest.Spawn(t, node, OverflowName, 65535, "", &Overflow{Node: "w"})
+	run := &Actor{Engine: engine, Store: store, Usage: &Usage{}, Node: "w", Log: log, Ctx: ctx, Process: node.ProcessByName}
+	runner := ergotest.Spawn(t, node, Name, 1, OverflowName, run)
+	sink, answers := ergotest.Collect(t, node, "sink", n)
+	// An unknown hash without code: the runner answers "no code" at once.
+	for i := range n {
+		sink.Send(runner.Self(), wire.Invoke{ID: i + 1, ReplyTo: sink.Self(), Function: "m/f", Hash: strings.Repeat("0", 64)})
+	}
+	seen := map[int]bool{}
+	busy := 0
+	deadline := time.After(20 * time.Second)
+	for len(seen) < n {
+		select {
+		case m := <-answers:
+			r, ok := m.(wire.Result)
+			if !ok {
+				t.Fatalf("unexpected %T", m)
+			}
+			seen[r.ID] = true
+			switch r.Status {
+			case wire.StatusBusy:
+				busy++
+			case wire.StatusNoCode:
+			default:
+				t.Fatalf("answer %+v", r)
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d invocations answered", len(seen), n)
+		}
+	}
+	if busy == 0 {
+		t.Fatal("the mailbox never overflowed: the test proves nothing")
+	}
+	t.Logf("%d answered busy by the overflow process, %d by the runner", busy, n-busy)
+}

@@ -1,0 +1,79 @@
+package supervisors
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/node"
+
+	"github.com/edgefaas/edgefaas/internal/ergotest"
+)
+
+// flaky fails its first fails Inits, like a dependency that comes back.
+type flaky struct {
+	gen.Server
+	fails int32
+	inits atomic.Int32
+}
+
+func (f *flaky) Init(*gen.ServerProcess, ...etf.Term) error {
+	if f.inits.Add(1) <= f.fails {
+		return errors.New("dependency not there yet")
+	}
+	return nil
+}
+
+func testNode(t *testing.T) node.Node { return ergotest.Node(t) }
+
+// TestInitFailureBacksOff: a child whose Init fails more often than the
+// restart intensity allows, then succeeds, ends up running under a live
+// supervisor: its restarts were spaced out instead of burning the budget
+// (ergo alone stopped the tree at the first failed Init).
+func TestInitFailureBacksOff(t *testing.T) {
+	n := testNode(t)
+	f := &flaky{fails: Intensity + 1}
+	sup, err := n.Spawn("sup", gen.ProcessOptions{}, &Tree{Name: "sup", Children: []Child{{Name: "flaky", Behavior: f, Mailbox: 16}}})
+	if err != nil {
+		t.Fatalf("the tree did not start: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && f.inits.Load() <= f.fails {
+		if !sup.IsAlive() {
+			t.Fatalf("the supervisor gave up after %d failed Inits", f.inits.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // let the successful incarnation register
+	if p := n.ProcessByName("flaky"); p == nil || !p.IsAlive() || !sup.IsAlive() {
+		t.Fatalf("after %d Inits: child running %v, supervisor alive %v", f.inits.Load(), p != nil && p.IsAlive(), sup.IsAlive())
+	}
+}
+
+// TestDeterministicInitFailureStops: a child that never initialises stops
+// its tree after MaxInitFailures, so the node (and the process) stops
+// instead of limping on without it.
+func TestDeterministicInitFailureStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes MaxInitFailures backoffs")
+	}
+	n := testNode(t)
+	f := &flaky{fails: 1 << 30}
+	sup, err := n.Spawn("sup", gen.ProcessOptions{}, &Tree{Name: "sup", Children: []Child{{Name: "flaky", Behavior: f, Mailbox: 16}}})
+	if err != nil {
+		return // stopped at once: also not limping on
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && sup.IsAlive() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sup.IsAlive() {
+		t.Fatalf("the supervisor still runs after %d failed Inits", f.inits.Load())
+	}
+	if got := f.inits.Load(); got != MaxInitFailures {
+		t.Fatalf("%d Inits before giving up, want %d", got, MaxInitFailures)
+	}
+}
