@@ -92,31 +92,35 @@ func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 	}
 	need := scheduler.Need{Hash: fn.Hash, MemoryBytes: int(max(md.Capacity, 0)) << 20, Tag: md.Tag, Exclude: map[string]bool{}}
 	var lastErr error
+	var last api.InvokeResult // what the last worker said, for the record
 	for range maxAttempts {
 		node, _, ok := iv.Table.Pick(need)
 		if !ok {
 			break
 		}
 		res, err := iv.call(ctx, node, msg, timeout+iv.Grace)
+		last = api.InvokeResult{Worker: node}
 		if err != nil {
 			if ctx.Err() != nil {
-				return api.InvokeResult{}, ctx.Err()
+				return last, ctx.Err()
 			}
 			if errors.Is(err, api.ErrTimeout) {
-				return api.InvokeResult{}, err
+				return last, err
 			}
 			lastErr = err
 			need.Exclude[node] = true
 			iv.Metrics.retried("not_sent")
 			continue
 		}
+		last.Logs, last.Duration = wire.SplitList(res.Logs), time.Duration(res.DurationUS)*time.Microsecond
 		switch res.Status {
 		case wire.StatusOK:
-			return api.InvokeResult{Output: res.Output}, nil
+			last.Output = res.Output
+			return last, nil
 		case wire.StatusFunctionError:
-			return api.InvokeResult{}, &api.FunctionError{Message: string(res.Error)}
+			return last, &api.FunctionError{Message: string(res.Error)}
 		case wire.StatusTimeout:
-			return api.InvokeResult{}, fmt.Errorf("%w on %s: %s", api.ErrTimeout, node, res.Error)
+			return last, fmt.Errorf("%w on %s: %s", api.ErrTimeout, node, res.Error)
 		case wire.StatusBusy:
 			lastErr = fmt.Errorf("%w: %s", api.ErrBusy, res.Error)
 			need.Exclude[node] = true
@@ -124,16 +128,16 @@ func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 			continue
 		case statusWorkerLost:
 			iv.Log.Warn("worker lost during invocation", "function", msg.Function, "node", node)
-			return api.InvokeResult{}, fmt.Errorf("%w: %s went down while running %s; it may or may not have run",
+			return last, fmt.Errorf("%w: %s went down while running %s; it may or may not have run",
 				api.ErrWorkerLost, node, msg.Function)
 		default:
-			return api.InvokeResult{}, &api.RuntimeError{Message: string(res.Error)}
+			return last, &api.RuntimeError{Message: string(res.Error)}
 		}
 	}
 	if lastErr != nil {
-		return api.InvokeResult{}, lastErr
+		return last, lastErr
 	}
-	return api.InvokeResult{}, api.ErrNoWorker
+	return last, api.ErrNoWorker
 }
 
 // errNotSent means the request never left: safe to retry elsewhere.

@@ -44,6 +44,11 @@ type Result struct {
 	Output []byte
 	Error  []byte
 	Node   string // the worker that answered
+	// Logs are the function's log lines (newline-joined), already bounded
+	// by its log limit and cut with a marker line by the engine.
+	Logs []byte
+	// DurationUS is the time spent in the guest, in microseconds.
+	DurationUS int
 }
 
 // Cache asks a worker's cache to compile and keep a function version.

@@ -26,6 +26,7 @@ func coreCommand() *cobra.Command {
 		withWorker     bool
 		publicMetrics  bool
 		worker         workerFlags
+		acts           activationFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "core",
@@ -56,6 +57,10 @@ store is closed.`,
 				}
 				wcfg = &w
 			}
+			actCfg, err := acts.config()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return api.RunCore(ctx, api.CoreConfig{
@@ -65,6 +70,7 @@ store is closed.`,
 				PublicMetrics:  publicMetrics,
 				Inspect:        uploadInspector(),
 				Logger:         logger,
+				Activations:    actCfg,
 				Cluster: func(store *storage.Store) (api.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg,
 						Discovery: nodes.Discovery{Interface: node.lanDiscovery}})
@@ -79,6 +85,7 @@ store is closed.`,
 	cmd.Flags().BoolVar(&publicMetrics, "public-metrics", false, "serve /metrics without a token (it shows counts, never function data)")
 	cmd.Flags().BoolVar(&withWorker, "with-worker", false, "also run a worker on this node (a single-box edge site; remote workers can still join)")
 	worker.register(cmd)
+	acts.register(cmd)
 	return cmd
 }
 
