@@ -37,6 +37,8 @@ var routes = []route{
 	{"PUT", "/v1/fn/alicemod/echo", false, true},
 	{"DELETE", "/v1/fn/alicemod/echo", false, true},
 	{"POST", "/v1/fn/alicemod/echo", false, true},
+	{"GET", "/v1/activations", false, false},
+	{"GET", "/v1/activations/01M8RBJM0V1JB8WZM4X7357AW2", false, true},
 	{"GET", "/metrics", false, false},
 }
 
