@@ -119,7 +119,7 @@ func (m *Metrics) observe(a storage.Activation) {
 	}
 	mod, fn := m.labels(a.Module, a.Function)
 	m.invocations.WithLabelValues(mod, fn, a.Status).Inc()
-	if a.StartedAt != nil {
+	if ran(a.Status) {
 		m.duration.WithLabelValues(mod, fn).Observe(a.DurationMS / 1000)
 	}
 }
@@ -140,4 +140,13 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range m.collectors() {
 		c.Collect(ch)
 	}
+}
+
+// ran reports whether a status means the function ran to an outcome.
+func ran(status string) bool {
+	switch status {
+	case storage.StatusSuccess, storage.StatusFunctionError, storage.StatusRuntimeError, storage.StatusTimeout:
+		return true
+	}
+	return false
 }
