@@ -93,6 +93,10 @@ type Metadata struct {
 	// AllowedHosts lists the hosts the function may reach over outbound
 	// HTTP; empty means none.
 	AllowedHosts []string `json:"allowed_hosts"`
+	// Idempotent says the function may safely run twice: an asynchronous
+	// call that may have run when its worker or the core was lost is run
+	// again instead of being marked lost.
+	Idempotent bool `json:"idempotent,omitempty"`
 }
 
 // Function is one stored function: where it lives, which code it runs and

@@ -109,31 +109,35 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 	}
 	need := scheduler.Need{Hash: fn.Hash, MemoryBytes: int(max(md.Capacity, 0)) << 20, Tag: md.Tag}
 	var lastErr error
+	var last cluster.InvokeResult // what the last worker said, for the record
 	for range maxAttempts {
 		node, _, ok := iv.Table.Pick(need)
 		if !ok {
 			break
 		}
 		res, err := iv.call(ctx, node, msg, timeout+iv.Grace)
+		last = cluster.InvokeResult{Worker: node}
 		if err != nil {
 			if ctx.Err() != nil {
-				return cluster.InvokeResult{}, ctx.Err()
+				return last, ctx.Err()
 			}
 			if errors.Is(err, cluster.ErrTimeout) {
-				return cluster.InvokeResult{}, err
+				return last, err
 			}
 			lastErr = err
 			need.Exclude = exclude(need.Exclude, node)
 			iv.Metrics.retried("not_sent")
 			continue
 		}
+		last.Logs, last.Duration = wire.SplitList(res.Logs), time.Duration(res.DurationUS)*time.Microsecond
 		switch res.Status {
 		case wire.StatusOK:
-			return cluster.InvokeResult{Output: res.Output}, nil
+			last.Output = res.Output
+			return last, nil
 		case wire.StatusFunctionError:
-			return cluster.InvokeResult{}, &cluster.FunctionError{Message: string(res.Error)}
+			return last, &cluster.FunctionError{Message: string(res.Error)}
 		case wire.StatusTimeout:
-			return cluster.InvokeResult{}, fmt.Errorf("%w on %s: %s", cluster.ErrTimeout, node, res.Error)
+			return last, fmt.Errorf("%w on %s: %s", cluster.ErrTimeout, node, res.Error)
 		case wire.StatusBusy:
 			lastErr = fmt.Errorf("%w: %s", cluster.ErrBusy, res.Error)
 			need.Exclude = exclude(need.Exclude, node)
@@ -141,16 +145,16 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 			continue
 		case statusWorkerLost:
 			iv.Log.Warn("worker lost during invocation", "function", msg.Function, "node", node)
-			return cluster.InvokeResult{}, fmt.Errorf("%w: %s went down while running %s; it may or may not have run",
+			return last, fmt.Errorf("%w: %s went down while running %s; it may or may not have run",
 				cluster.ErrWorkerLost, node, msg.Function)
 		default:
-			return cluster.InvokeResult{}, &cluster.RuntimeError{Message: string(res.Error)}
+			return last, &cluster.RuntimeError{Message: string(res.Error)}
 		}
 	}
 	if lastErr != nil {
-		return cluster.InvokeResult{}, lastErr
+		return last, lastErr
 	}
-	return cluster.InvokeResult{}, cluster.ErrNoWorker
+	return last, cluster.ErrNoWorker
 }
 
 // exclude adds node to a Need's exclusions, allocating the set only when a

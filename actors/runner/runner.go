@@ -150,6 +150,9 @@ func (a *Actor) RunContext(ctx context.Context, m wire.Invoke) (res wire.Result)
 		Function: m.Function, Input: m.Args, AllowedHosts: wire.SplitList(m.AllowedHosts),
 	})
 	a.Usage.Reserved.Add(-reserve)
+	if out != nil {
+		res.Logs, res.DurationUS = wire.JoinList(out.Logs), int(out.Duration.Microseconds())
+	}
 	var fe *wasm.FunctionError
 	switch {
 	case err == nil:

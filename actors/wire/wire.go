@@ -54,6 +54,11 @@ type Result struct {
 	Output []byte
 	Error  []byte
 	Node   string // the worker that answered
+	// Logs are the function's log lines (newline-joined), already bounded
+	// by its log limit and cut with a marker line by the engine.
+	Logs []byte
+	// DurationUS is the time spent in the guest, in microseconds.
+	DurationUS int
 }
 
 // Cancel tells a worker's runner that the caller of invocation ID (sent by

@@ -28,6 +28,7 @@ func coreCommand() *cobra.Command {
 		withWorker     bool
 		publicMetrics  bool
 		worker         workerFlags
+		acts           activationFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "core",
@@ -66,6 +67,10 @@ store is closed.`,
 				}
 				wcfg = &w
 			}
+			actCfg, err := acts.config()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return api.RunCore(ctx, api.CoreConfig{
@@ -76,6 +81,7 @@ store is closed.`,
 				Inspect:        boundedInspector(split.ValidatorConcurrency, uploadInspector()),
 				Storage:        storageOptions(split),
 				Logger:         logger,
+				Activations:    actCfg,
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg,
 						Discovery: nodes.Discovery{Interface: node.lanDiscovery}})
@@ -90,6 +96,7 @@ store is closed.`,
 	cmd.Flags().BoolVar(&publicMetrics, "public-metrics", false, "serve /metrics without a token (it shows counts, never function data)")
 	cmd.Flags().BoolVar(&withWorker, "with-worker", false, "also run a worker on this node (a single-box edge site; remote workers can still join)")
 	worker.register(cmd)
+	acts.register(cmd)
 	return cmd
 }
 

@@ -37,7 +37,7 @@ build, which make and compile a function project.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(fnNewCommand(), fnBuildCommand(), fnCreateCommand("create"), fnCreateCommand("upload"),
-		fnUpdateCommand(), fnDeleteCommand(), fnGetCommand(), fnListCommand(), fnInvokeCommand())
+		fnUpdateCommand(), fnDeleteCommand(), fnGetCommand(), fnListCommand(), fnInvokeCommand(), fnLogsCommand())
 	quietUsage(cmd)
 	return cmd
 }
@@ -420,9 +420,11 @@ func fnListCommand() *cobra.Command {
 
 func fnInvokeCommand() *cobra.Command {
 	var (
-		module string
-		kv     []string
-		raw    string
+		module   string
+		kv       []string
+		raw      string
+		async    bool
+		callback string
 	)
 	cmd := &cobra.Command{
 		Use:     "invoke NAME",
@@ -448,6 +450,17 @@ sets the JSON value v (a number, true, an object...).`,
 			if err != nil {
 				return err
 			}
+			if async || callback != "" {
+				id, err := c.InvokeAsync(cmd.Context(), module, args[0], body, callback)
+				if err != nil {
+					return apiError(err)
+				}
+				if jsonOutput() {
+					return printJSON(cmd.OutOrStdout(), map[string]string{"activation_id": id})
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), id)
+				return nil
+			}
 			out, err := c.Invoke(cmd.Context(), module, args[0], body)
 			if err != nil {
 				return apiError(err)
@@ -458,6 +471,8 @@ sets the JSON value v (a number, true, an object...).`,
 	moduleFlag(cmd, &module)
 	cmd.Flags().StringArrayVarP(&kv, "arg", "a", nil, "an argument, key=value (a string) or key:=json (repeatable)")
 	cmd.Flags().StringVarP(&raw, "json", "j", "", "all arguments as a JSON object, @FILE to read it from a file, - from standard input")
+	cmd.Flags().BoolVar(&async, "async", false, "queue the call and print its activation id at once (see 'edgefaas activation')")
+	cmd.Flags().StringVar(&callback, "callback", "", "with --async: a URL the core POSTs the finished activation record to")
 	return cmd
 }
 

@@ -28,7 +28,7 @@ Raspberry Pi. Its HTTP API is FunLess-compatible.`,
 	root.PersistentFlags().StringVarP(&globalFlags.host, "host", "H", "", "the core's address (default $EDGEFAAS_HOST, the config file, else "+client.DefaultHost+")")
 	root.PersistentFlags().StringVar(&globalFlags.token, "token", "", "the API token (default $EDGEFAAS_TOKEN, else the config file)")
 	root.PersistentFlags().StringVarP(&globalFlags.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(fnCommand(), modCommand(), adminCommand(), nodeCommand(), configCommand())
+	root.AddCommand(fnCommand(), modCommand(), adminCommand(), nodeCommand(), configCommand(), activationCommand())
 	return root
 }
 

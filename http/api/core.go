@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgefaas/edgefaas/activations"
 	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
@@ -46,6 +47,23 @@ type CoreConfig struct {
 	// ShutdownGrace bounds how long in-flight requests may take to finish
 	// after ctx ends; 0 means 30 s.
 	ShutdownGrace time.Duration
+	// Activations configures the records and the asynchronous queue.
+	Activations ActivationsConfig
+}
+
+// ActivationsConfig sizes the activation records and the asynchronous
+// queue; zero values take the activations package's defaults.
+type ActivationsConfig struct {
+	// Retention and MaxBytes bound the records by age and total size;
+	// PruneEvery is how often retention runs.
+	Retention  time.Duration
+	MaxBytes   int64
+	PruneEvery time.Duration
+	// MaxFunctionLabels bounds the per-function metric series.
+	MaxFunctionLabels int
+	// Queue holds the queue's limits and its callback sender (Store,
+	// Recorder and Run are filled in).
+	Queue activations.QueueConfig
 }
 
 // RunCore opens the storage in cfg.DataDir, creates the first tokens on the
@@ -81,7 +99,14 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 		log.Info("first boot: wrote the admin and guest tokens; keep the file secret", "path", tokensPath)
 	}
 
-	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics, Inspect: cfg.Inspect}
+	ametrics := activations.NewMetrics(cfg.Activations.MaxFunctionLabels)
+	recorder := activations.NewRecorder(activations.RecorderConfig{
+		Store: store, Log: log, Metrics: ametrics,
+		Retention: cfg.Activations.Retention, MaxBytes: cfg.Activations.MaxBytes, PruneEvery: cfg.Activations.PruneEvery,
+	})
+	defer recorder.Close() // after the queue and the cluster stopped, before storage closes
+
+	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics, Inspect: cfg.Inspect, Recorder: recorder}
 	var collector prometheus.Collector // the cluster's metrics, if it has some
 	var clusterDone <-chan struct{}    // closed if the cluster's node stops on its own
 	if cfg.Cluster != nil {
@@ -110,6 +135,22 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 			return fmt.Errorf("register cluster metrics: %w", err)
 		}
 	}
+	if err := srv.Registry().Register(ametrics); err != nil {
+		return fmt.Errorf("register activation metrics: %w", err)
+	}
+	grace := cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = 30 * time.Second
+	}
+	queue, err := srv.StartQueue(cfg.Activations.Queue)
+	if err != nil {
+		return err
+	}
+	defer func() { // before the cluster stops: running activations use it
+		qctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		queue.Stop(qctx)
+	}()
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -132,10 +173,6 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 		// restarts the process, rather than serving /healthz as a zombie.
 		stopped = ErrClusterStopped
 		log.Error("core node stopped: its supervision tree gave up; exiting so the process is restarted")
-	}
-	grace := cfg.ShutdownGrace
-	if grace <= 0 {
-		grace = 30 * time.Second
 	}
 	log.Info("shutting down: waiting for in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), grace)

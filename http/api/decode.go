@@ -123,6 +123,8 @@ func decodeNamed(raw []byte, key, kind string) (string, error) {
 // invokeBody is FunLess's invocation body.
 type invokeBody struct {
 	Args json.RawMessage `json:"args"`
+	// Callback is read by decodeCallback (asynchronous invocations only).
+	Callback string `json:"callback"`
 }
 
 // decodeArgs returns the args object of an invocation body; an empty body,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -60,6 +61,9 @@ func (s *Server) routes() *httprouter.Router {
 	s.handle(http.MethodPut, "/v1/fn/:mod/:fn", user, s.updateFunction)
 	s.handle(http.MethodDelete, "/v1/fn/:mod/:fn", user, s.deleteFunction)
 	s.handle(http.MethodPost, "/v1/fn/:mod/:fn", user, s.invoke)
+
+	s.handle(http.MethodGet, "/v1/activations", user, s.listActivations)
+	s.handle(http.MethodGet, "/v1/activations/:id", user, s.getActivation)
 	return r
 }
 
@@ -521,9 +525,24 @@ func (s *Server) invoke(c *call) error {
 	if err != nil {
 		return err
 	}
+	callback, err := decodeCallback(raw)
+	if err != nil {
+		return err
+	}
+	if wantsAsync(c.r) {
+		return s.invokeAsync(c, f, args, callback)
+	}
+	if callback != "" {
+		return errorf(http.StatusBadRequest, `Bad Request: "callback" is only for asynchronous invocations (?async=true or Prefer: respond-async)`)
+	}
+	rec := s.newActivation(c, f)
+	c.w.Header().Set(ActivationHeader, rec.ID)
 	if s.cfg.Invoker == nil {
+		finish(&rec, f, time.Now(), cluster.InvokeResult{}, cluster.ErrNoWorker)
+		s.record(rec)
 		return errorf(http.StatusServiceUnavailable, "%s", cluster.ErrNoWorker.Error())
 	}
+	started := time.Now()
 	res, err := s.cfg.Invoker.Invoke(c.r.Context(), cluster.InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
 	if errors.Is(err, storage.ErrNotFound) {
 		// The function was updated or deleted while this call was routed,
@@ -533,6 +552,8 @@ func (s *Server) invoke(c *call) error {
 		}
 		res, err = s.cfg.Invoker.Invoke(c.r.Context(), cluster.InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
 	}
+	finish(&rec, f, started, res, err)
+	s.record(rec)
 	if err != nil {
 		return s.invokeError(c, f, err)
 	}

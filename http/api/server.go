@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/edgefaas/edgefaas/activations"
 	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
@@ -61,6 +62,9 @@ type Config struct {
 	// PublicMetrics serves /metrics without a token, as FunLess does. By
 	// default any valid token is required.
 	PublicMetrics bool
+	// Recorder, if set, keeps a record of every invocation (RunCore sets
+	// it up); nil keeps none, but answers still carry an activation id.
+	Recorder *activations.Recorder
 }
 
 // Server is the core's HTTP API over one store.
@@ -74,7 +78,9 @@ type Server struct {
 	stopping chan struct{}
 
 	refusalLog *logBucket // rate of "request refused" lines
-	table    []Route
+	table      []Route
+	ids        *activations.IDs
+	queue      *activations.Queue // nil: asynchronous invocation answers 503
 }
 
 // Route is one registered endpoint, so tests (and documentation) can
@@ -102,7 +108,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxArgsBytes <= 0 {
 		cfg.MaxArgsBytes = DefaultMaxArgsBytes
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), stopping: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), stopping: make(chan struct{}), ids: activations.NewIDs()}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -118,6 +124,25 @@ func New(cfg Config) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+// StartQueue runs asynchronous invocations with cfg (its Store, Recorder
+// and Run are filled from the server): it recovers what a previous run
+// left queued, then dispatches. Call it once, before serving.
+func (s *Server) StartQueue(cfg activations.QueueConfig) (*activations.Queue, error) {
+	cfg.Store, cfg.Recorder, cfg.Run = s.cfg.Store, s.cfg.Recorder, s.runQueued
+	if cfg.Log == nil {
+		cfg.Log = s.log
+	}
+	if cfg.Recorder == nil {
+		return nil, errors.New("api: asynchronous invocation needs Config.Recorder")
+	}
+	q := activations.NewQueue(cfg)
+	if err := q.Start(); err != nil {
+		return nil, err
+	}
+	s.queue = q
+	return q, nil
 }
 
 // Handler returns the API as an http.Handler, for embedding.

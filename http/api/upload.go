@@ -162,6 +162,7 @@ type metadataBody struct {
 	Capacity     *int64   `json:"capacity"`
 	TimeoutMS    *int64   `json:"timeout_ms"`
 	AllowedHosts []string `json:"allowed_hosts"`
+	Idempotent   *bool    `json:"idempotent"`
 }
 
 // decodeMetadata decodes and validates the metadata field. An empty field or
@@ -206,6 +207,9 @@ func decodeMetadata(raw []byte) (*storage.Metadata, error) {
 		}
 	}
 	md.AllowedHosts = b.AllowedHosts
+	if b.Idempotent != nil {
+		md.Idempotent = *b.Idempotent
+	}
 	return &md, nil
 }
 

@@ -82,6 +82,9 @@ type Metadata struct {
 	TimeoutMS int64 `json:"timeout_ms"`
 	// AllowedHosts lists the hosts the function may reach over HTTP.
 	AllowedHosts []string `json:"allowed_hosts"`
+	// Idempotent lets the core rerun an asynchronous call that may have
+	// run when its worker or the core was lost (otherwise it ends "lost").
+	Idempotent bool `json:"idempotent,omitempty"`
 }
 
 // Function is a stored function's record.

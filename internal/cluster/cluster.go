@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/edgefaas/edgefaas/storage"
 )
@@ -24,13 +25,21 @@ type InvokeRequest struct {
 	Subject string
 }
 
-// InvokeResult is a successful call's output.
+// InvokeResult is a call's outcome. Output is set on success; Worker,
+// Logs and Duration are also set with an error when the function ran, so
+// that its activation record shows them.
 type InvokeResult struct {
 	// Output is the function's JSON output; the API answers
 	// {"data": Output} without looking at it again. It is valid JSON: the
 	// worker's engine checked it once (output that is not JSON fails the
 	// call there with wasm.ErrInvalidOutput, a *RuntimeError here).
 	Output json.RawMessage
+	// Worker is the node that ran (or last tried) the call.
+	Worker string
+	// Logs are the function's log lines, bounded by its log limit.
+	Logs []string
+	// Duration is the time spent in the guest, when known.
+	Duration time.Duration
 }
 
 // Invoker runs functions. The cluster implements it; it must be safe for

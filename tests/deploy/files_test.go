@@ -18,7 +18,9 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testmodules"
 )
 
 // exportedMetrics starts a real core, makes an invocation (so the request
@@ -26,11 +28,19 @@ import (
 // /metrics serves, histogram series (_bucket, _sum, _count) included.
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	core := testcluster.StartCore(t)
+	// A single box, so that one real invocation makes the per-function
+	// series (activation metrics) exist too.
+	core := testcluster.StartCore(t, "--with-worker")
 	cl := core.Client(core.Guest)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cl.Invoke(ctx, "_", "missing", nil) // 404: the route's series exist
+	if _, err := cl.CreateFunction(ctx, "_", client.Upload{Name: "echo", Code: testmodules.Read(t, "test/echo")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Invoke(ctx, "_", "echo", nil); err != nil {
+		t.Fatal(err)
+	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, core.URL+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+core.Guest)
 	resp, err := http.DefaultClient.Do(req)
@@ -69,7 +79,7 @@ var (
 		"clamp_min": true, "clamp_max": true, "absent": true, "or": true, "and": true, "unless": true, "on": true,
 		"ignoring": true, "group_left": true, "group_right": true, "max": true, "min": true, "avg": true, "count": true,
 		"le": true, "job": true, "instance": true, "code": true, "route": true, "method": true, "bool": true, "offset": true,
-		"label_values": true, "e": true,
+		"label_values": true, "e": true, "topk": true, "module": true, "function": true, "status": true,
 	}
 )
 

@@ -1,0 +1,400 @@
+// Package activations_test runs the real edgefaas binary (a core and two
+// workers as separate processes) and checks activation records and
+// asynchronous invocation end to end: logs in records, the activation
+// header, a thousand async calls, kill -9 of the core and of a worker,
+// retention, and ownership.
+package activations_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testmodules"
+)
+
+func ctxT(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+func upload(t *testing.T, cl *client.Client, mod, name, module string, md *client.Metadata) {
+	t.Helper()
+	if _, err := cl.CreateFunction(ctxT(t), mod, client.Upload{Name: name, Code: testmodules.Read(t, module), Metadata: md}); err != nil {
+		t.Fatalf("upload %s: %v", name, err)
+	}
+}
+
+// cluster starts a core (with extra flags) and two workers.
+func cluster(t *testing.T, extra ...string) *testcluster.Core {
+	core := testcluster.StartCore(t, extra...)
+	core.StartWorker(t, "127.0.0.2")
+	core.StartWorker(t, "127.0.0.3")
+	return core
+}
+
+// post invokes synchronously with net/http, to see the headers.
+func post(t *testing.T, core *testcluster.Core, token, path, body string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPost, core.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp, b.String()
+}
+
+// waitFinal polls a record until it is final (bounded).
+func waitFinal(t *testing.T, cl *client.Client, id string, limit time.Duration) client.Activation {
+	t.Helper()
+	var a client.Activation
+	var err error
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		a, err = cl.GetActivation(ctxT(t), id)
+		if err == nil && a.Final() {
+			return a
+		}
+	}
+	t.Fatalf("activation %s not final within %s: %+v, %v", id, limit, a, err)
+	return a
+}
+
+// all lists every record of a function, paging with before.
+func all(t *testing.T, cl *client.Client, mod, fn string) []client.Activation {
+	t.Helper()
+	var out []client.Activation
+	before := ""
+	for range 1000 {
+		page, err := cl.ListActivations(ctxT(t), client.ActivationFilter{Module: mod, Function: fn, Limit: 1000, Before: before})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, page...)
+		if len(page) < 1000 {
+			return out
+		}
+		before = page[len(page)-1].ID
+	}
+	t.Fatal("too many pages")
+	return nil
+}
+
+// TestRecordsLogsHeaderOwnership: every synchronous answer carries
+// X-Edgefaas-Activation; the record has the outcome and the function's log
+// lines (cut with the marker at the log limit); another subject gets 404.
+func TestRecordsLogsHeaderOwnership(t *testing.T) {
+	core := cluster(t)
+	guest := core.Client(core.Guest)
+	upload(t, guest, "_", "echo", "test/echo", nil)
+	upload(t, guest, "_", "flood", "test/logflood", nil)
+	upload(t, guest, "_", "fail", "test/fail", nil)
+	upload(t, guest, "_", "trap", "test/trap", nil)
+
+	cases := []struct {
+		fn, status string
+		code       int
+	}{
+		{"echo", "success", 200}, {"flood", "success", 200}, {"fail", "function_error", 422}, {"trap", "runtime_error", 500},
+	}
+	ids := map[string]string{}
+	for _, tc := range cases {
+		resp, body := post(t, core, core.Guest, "/v1/fn/_/"+tc.fn, `{"args":{"name":"edge"}}`)
+		if resp.StatusCode != tc.code {
+			t.Fatalf("%s: %d %s", tc.fn, resp.StatusCode, body)
+		}
+		id := resp.Header.Get("X-Edgefaas-Activation")
+		if id == "" {
+			t.Fatalf("%s: no X-Edgefaas-Activation header on %d", tc.fn, resp.StatusCode)
+		}
+		if tc.fn == "echo" && body != `{"data":{"name":"edge"}}`+"\n" {
+			t.Fatalf("echo body changed: %q", body)
+		}
+		ids[tc.fn] = id
+		a := waitFinal(t, guest, id, 30*time.Second)
+		if a.Status != tc.status || a.Module != "_" || a.Function != tc.fn || a.Subject != "guest" || a.Worker == "" || a.Hash == "" || a.Version != 1 || a.StartedAt == nil {
+			t.Fatalf("%s: record %+v", tc.fn, a)
+		}
+		if tc.status != "success" && a.Error == "" {
+			t.Fatalf("%s: no error text in %+v", tc.fn, a)
+		}
+	}
+	echo, _ := guest.GetActivation(ctxT(t), ids["echo"])
+	if string(echo.Result) != `{"name":"edge"}` || !slices.Contains(echo.Logs, "echoing") {
+		t.Fatalf("echo record: result %s logs %q", echo.Result, echo.Logs)
+	}
+	flood, _ := guest.GetActivation(ctxT(t), ids["flood"])
+	n := 0
+	for _, l := range flood.Logs {
+		n += len(l)
+	}
+	if !flood.LogsTruncated || flood.Logs[len(flood.Logs)-1] != "[edgefaas: log truncated]" ||
+		flood.Logs[0] != "flooding the log with a line of text" || n > 64<<10+64 {
+		t.Fatalf("flood: truncated=%v, %d lines, %d bytes, last %q", flood.LogsTruncated, len(flood.Logs), n, flood.Logs[len(flood.Logs)-1])
+	}
+
+	// Newest first, filtered.
+	list, err := guest.ListActivations(ctxT(t), client.ActivationFilter{Module: "_"})
+	if err != nil || len(list) != 4 || list[0].ID != ids["trap"] || list[3].ID != ids["echo"] {
+		t.Fatalf("list: %v %+v", err, list)
+	}
+	fails, err := guest.ListActivations(ctxT(t), client.ActivationFilter{Status: "function_error"})
+	if err != nil || len(fails) != 1 || fails[0].ID != ids["fail"] {
+		t.Fatalf("status filter: %v %+v", err, fails)
+	}
+
+	// Another subject sees nothing of guest's; an admin sees everything.
+	admin := core.Client(core.Admin)
+	cred, err := admin.CreateSubject(ctxT(t), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := core.Client(cred.Token)
+	if _, err := bob.GetActivation(ctxT(t), ids["echo"]); !client.IsStatus(err, 404) {
+		t.Fatalf("bob read guest's record: %v", err)
+	}
+	if l, err := bob.ListActivations(ctxT(t), client.ActivationFilter{}); err != nil || len(l) != 0 {
+		t.Fatalf("bob's list: %v %+v", err, l)
+	}
+	if _, err := admin.GetActivation(ctxT(t), ids["echo"]); err != nil {
+		t.Fatalf("admin: %v", err)
+	}
+	// An async answer carries the header too.
+	resp, body := post(t, core, core.Guest, "/v1/fn/_/echo?async=true", `{}`)
+	if resp.StatusCode != 202 || resp.Header.Get("X-Edgefaas-Activation") == "" || !strings.Contains(body, resp.Header.Get("X-Edgefaas-Activation")) {
+		t.Fatalf("async: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+}
+
+// submitAll queues n async calls of mod/fn with args from argsOf, 16 at a
+// time, and returns the acknowledged ids in order of i.
+func submitAll(t *testing.T, cl *client.Client, mod, fn string, n int, argsOf func(i int) string) []string {
+	t.Helper()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	next := 0
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				id, err := cl.InvokeAsync(ctxT(t), mod, fn, json.RawMessage(argsOf(i)), "")
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("submit %d: %w", i, err)
+				}
+				ids[i] = id
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatal(firstErr)
+	}
+	return ids
+}
+
+// TestThousandAsync: 1,000 async invocations all end in success, each with
+// its own result and exactly one record.
+func TestThousandAsync(t *testing.T) {
+	core := cluster(t)
+	guest := core.Client(core.Guest)
+	upload(t, guest, "_", "echo", "test/echo", nil)
+	const n = 1000
+	ids := submitAll(t, guest, "_", "echo", n, func(i int) string { return fmt.Sprintf(`{"i":%d}`, i) })
+	for i, id := range ids {
+		a := waitFinal(t, guest, id, 2*time.Minute)
+		if a.Status != "success" || string(a.Result) != fmt.Sprintf(`{"i":%d}`, i) || !a.Async || a.Attempts != 1 {
+			t.Fatalf("activation %d: %+v", i, a)
+		}
+	}
+	recs := all(t, guest, "_", "echo")
+	seen := map[string]int{}
+	for _, r := range recs {
+		seen[r.ID]++
+	}
+	if len(recs) != n || len(seen) != n {
+		t.Fatalf("%d records, %d distinct, want %d", len(recs), len(seen), n)
+	}
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Fatalf("activation %s has %d records", id, seen[id])
+		}
+	}
+}
+
+// TestCoreKill9: the core is killed with async work queued and running;
+// after the restart every acknowledged activation completes or is lost,
+// and an idempotent function's interrupted calls run again.
+func TestCoreKill9(t *testing.T) {
+	core := cluster(t, "--async-per-function", "4")
+	guest := core.Client(core.Guest)
+	upload(t, guest, "_", "sleep", "sleep", nil)
+	upload(t, guest, "_", "isleep", "sleep", &client.Metadata{Idempotent: true})
+	const n = 40
+	plain := submitAll(t, guest, "_", "sleep", n, func(int) string { return `{"ms":400}` })
+	idem := submitAll(t, guest, "_", "isleep", n, func(int) string { return `{"ms":400}` })
+	// Wait until some of both are running (and therefore most still queued).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		r1, _ := guest.ListActivations(ctxT(t), client.ActivationFilter{Function: "sleep", Status: "running"})
+		r2, _ := guest.ListActivations(ctxT(t), client.ActivationFilter{Function: "isleep", Status: "running"})
+		if len(r1) > 0 && len(r2) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing ran")
+		}
+	}
+	core.Kill()
+	core.Restart()
+	count := map[string]int{}
+	for _, id := range plain {
+		a := waitFinal(t, guest, id, 2*time.Minute)
+		if a.Status != "success" && a.Status != "lost" {
+			t.Fatalf("sleep %s ended %s: %+v", id, a.Status, a)
+		}
+		count[a.Status]++
+	}
+	for _, id := range idem {
+		if a := waitFinal(t, guest, id, 2*time.Minute); a.Status != "success" {
+			t.Fatalf("idempotent %s ended %s: %+v", id, a.Status, a)
+		}
+	}
+	if count["lost"] == 0 || count["success"] == 0 {
+		t.Fatalf("non-idempotent outcomes %v: expected both lost (running at the kill) and success (queued)", count)
+	}
+	t.Logf("non-idempotent after kill -9: %v", count)
+}
+
+// TestWorkerKill9: a worker killed mid-call: its started calls are lost,
+// the calls not yet started run on the other worker.
+func TestWorkerKill9(t *testing.T) {
+	core := testcluster.StartCore(t, "--async-per-function", "4")
+	w2 := core.StartWorker(t, "127.0.0.2")
+	core.StartWorker(t, "127.0.0.3")
+	guest := core.Client(core.Guest)
+	upload(t, guest, "_", "sleep", "sleep", nil)
+	const n = 24
+	ids := submitAll(t, guest, "_", "sleep", n, func(int) string { return `{"ms":1500}` })
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		running, _ := guest.ListActivations(ctxT(t), client.ActivationFilter{Function: "sleep", Status: "running"})
+		if slices.ContainsFunc(running, func(a client.Activation) bool { return a.StartedAt != nil }) && len(running) >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing ran")
+		}
+	}
+	w2.Kill()
+	count := map[string]int{}
+	for _, id := range ids {
+		a := waitFinal(t, guest, id, 2*time.Minute)
+		switch a.Status {
+		case "lost":
+			if a.Worker != "worker@127.0.0.2" {
+				t.Fatalf("lost on %s, not the killed worker: %+v", a.Worker, a)
+			}
+		case "success":
+		default:
+			t.Fatalf("%s ended %s: %+v", id, a.Status, a)
+		}
+		count[a.Status]++
+	}
+	if count["success"]+count["lost"] != n || count["success"] < n-4 || count["lost"] < 1 {
+		t.Fatalf("outcomes %v of %d (at most 4 ran at once)", count, n)
+	}
+	t.Logf("after the worker's kill -9: %v", count)
+}
+
+// TestRetention: records older than the retention are deleted, and the
+// oldest go first when the records exceed their byte budget.
+func TestRetention(t *testing.T) {
+	t.Run("age", func(t *testing.T) {
+		core := testcluster.StartCore(t, "--activation-retention", "1s", "--activation-prune-every", "100ms")
+		core.StartWorker(t, "127.0.0.2")
+		guest := core.Client(core.Guest)
+		upload(t, guest, "_", "echo", "test/echo", nil)
+		for range 5 {
+			if _, err := guest.Invoke(ctxT(t), "_", "echo", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			l, err := guest.ListActivations(ctxT(t), client.ActivationFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d records outlived a 1 s retention", len(l))
+			}
+		}
+	})
+	t.Run("bytes", func(t *testing.T) {
+		const budget = 20000
+		core := testcluster.StartCore(t, "--activation-max-bytes", fmt.Sprint(budget), "--activation-prune-every", "100ms")
+		core.StartWorker(t, "127.0.0.2")
+		guest := core.Client(core.Guest)
+		upload(t, guest, "_", "echo", "test/echo", nil)
+		const n = 100
+		var ids []string
+		for i := range n {
+			resp, body := post(t, core, core.Guest, "/v1/fn/_/echo", fmt.Sprintf(`{"args":{"pad":%q}}`, strings.Repeat("x", 200+i)))
+			if resp.StatusCode != 200 {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			ids = append(ids, resp.Header.Get("X-Edgefaas-Activation"))
+		}
+		var l []client.Activation
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			var err error
+			if l, err = guest.ListActivations(ctxT(t), client.ActivationFilter{Limit: 1000}); err != nil {
+				t.Fatal(err)
+			}
+			size := 0
+			for _, a := range l {
+				b, _ := json.Marshal(a)
+				size += len(b)
+			}
+			if len(l) > 0 && len(l) < n && size <= budget {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d records of %d bytes with a budget of %d", len(l), size, budget)
+			}
+		}
+		// What is left is the newest records, in order.
+		for i, a := range l {
+			if a.ID != ids[n-1-i] {
+				t.Fatalf("record %d left is %s, want the newest %s", i, a.ID, ids[n-1-i])
+			}
+		}
+		t.Logf("%d of %d records kept within %d bytes", len(l), n, budget)
+	})
+}
