@@ -107,15 +107,8 @@ func (e *Engine) runtime(ctx context.Context, pages uint32) (wazero.Runtime, err
 	if r, ok := e.runtimes[pages]; ok {
 		return r, nil
 	}
-	rc := wazero.NewRuntimeConfig()
-	if e.cfg.Interpreter {
-		rc = wazero.NewRuntimeConfigInterpreter()
-	}
-	// CloseOnContextDone is what makes a timeout stop a spinning guest and
-	// keeps a long guest from freezing the host's GC (see the wazero note).
-	rc = rc.WithCloseOnContextDone(true).
-		WithMemoryLimitPages(pages).
-		WithCompilationCache(e.cache)
+	// The compiler and the timeout check: termination.go.
+	rc := e.guestRuntimeConfig().WithMemoryLimitPages(pages).WithCompilationCache(e.cache)
 	r := wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
 		r.Close(ctx)
