@@ -23,6 +23,7 @@ type Engine struct {
 	cfg       Config
 	cache     wazero.CompilationCache
 	admission *admission
+	slots     *cpuSlots // guest code's CPU slots (slots.go)
 	log       *slog.Logger
 
 	mu       sync.Mutex
@@ -78,6 +79,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:       cfg,
 		admission: newAdmission(cfg.MaxConcurrent, cfg.MaxQueue),
+		slots:     newCPUSlots(guestSlotCount()),
 		log:       slog.Default().With("component", "wasm"),
 		runtimes:  map[uint32]wazero.Runtime{},
 		modules:   map[moduleKey]*compileCall{},
@@ -110,7 +112,7 @@ func (e *Engine) runtime(ctx context.Context, pages uint32) (wazero.Runtime, err
 	// The compiler and the timeout check: termination.go.
 	rc := e.guestRuntimeConfig().WithMemoryLimitPages(pages).WithCompilationCache(e.cache)
 	r := wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
+	if _, err := wasi_snapshot_preview1.Instantiate(withGuestScheduling(ctx), r); err != nil {
 		r.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}

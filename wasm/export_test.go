@@ -19,3 +19,6 @@ func SetTerminationCheck(check string) (restore func()) {
 	}
 	return func() { termination = checkCountdown }
 }
+
+// GuestSlots is how many guests run guest code at once (slots.go).
+func GuestSlots() int { return guestSlotCount() }

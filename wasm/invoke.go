@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -66,9 +67,15 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		limits:   m.Limits,
 		hosts:    inv.AllowedHosts,
 		outbound: e.cfg.Outbound,
+		cpu:      &cpuHold{slots: e.slots},
 	}
+	if err := st.cpu.take(ctx); err != nil { // before the timeout starts, like admission
+		return nil, err
+	}
+	defer st.cpu.drop()
 	callCtx, cancel := context.WithTimeout(withCall(ctx, st), m.Limits.Timeout)
 	defer cancel()
+	callCtx = experimental.WithTerminationCheckHook(callCtx, checkHook) // slots.go
 
 	start := time.Now()
 	var warm bool
