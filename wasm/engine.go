@@ -79,7 +79,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:       cfg,
 		admission: newAdmission(cfg.MaxConcurrent, cfg.MaxQueue),
-		slots:     newCPUSlots(guestSlotCount()),
+		slots:     newEngineSlots(cfg),
 		log:       slog.Default().With("component", "wasm"),
 		runtimes:  map[uint32]wazero.Runtime{},
 		modules:   map[moduleKey]*compileCall{},

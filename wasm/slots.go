@@ -40,6 +40,16 @@ func guestSlotCount() int {
 	return guestCPUs
 }
 
+// newEngineSlots returns an engine's CPU slots, or nil (no limit) when its
+// guests run on wazero's interpreter: interpreted guests are Go code, which
+// Go preempts like any other, so they cannot starve the node of Ps.
+func newEngineSlots(cfg Config) *cpuSlots {
+	if cfg.Interpreter || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
+		return nil
+	}
+	return newCPUSlots(guestSlotCount())
+}
+
 // cpuSlots are the engine's CPU slots for guest code.
 type cpuSlots struct {
 	sem     chan struct{}
@@ -66,7 +76,7 @@ func (s *cpuSlots) acquire(ctx context.Context) error {
 
 func (s *cpuSlots) release() { <-s.sem }
 
-// cpuHold is one invocation's claim on a slot.
+// cpuHold is one invocation's claim on a slot (none if slots is nil).
 type cpuHold struct {
 	slots *cpuSlots
 	held  bool
@@ -75,7 +85,7 @@ type cpuHold struct {
 
 // take waits for a slot.
 func (h *cpuHold) take(ctx context.Context) error {
-	if h.held {
+	if h.held || h.slots == nil {
 		return nil
 	}
 	if err := h.slots.acquire(ctx); err != nil {
