@@ -13,7 +13,7 @@ FUZZ      := ./http/api/:FuzzParseUpload ./http/api/:FuzzDecodeJSON ./http/api/:
 GO_REACTORS := hello sleep matrixmult server-reply network
 GO_COMMANDS := hello-wasi-go
 C_COMMANDS  := hello-c
-TEST_C_REACTORS := spin trap stackbomb membomb outbomb nonjson fail logflood wildptr echo legacyhttp abifuzz envfile
+TEST_C_REACTORS := spin calltree matmul trap stackbomb membomb outbomb nonjson fail logflood wildptr echo legacyhttp abifuzz envfile
 TEST_C_COMMANDS := sandbox cfail
 
 EXAMPLES := $(GO_REACTORS:%=$(WASM)/%.wasm) $(GO_COMMANDS:%=$(WASM)/%.wasm) $(C_COMMANDS:%=$(WASM)/%.wasm)
@@ -49,6 +49,11 @@ $(WASM)/test/%.wasm: tests/functions/%.c tests/functions/funless.h
 	@mkdir -p $(WASM)/test
 	$(CLANG) $(if $(filter $*,$(TEST_C_REACTORS)),-mexec-model=reactor) -o $@ $<
 
+# matmul is the C compute loop the benchmarks put beside native C: both
+# sides -O2 with their target's SIMD (wasm simd128 here; SSE2 natively).
+$(WASM)/test/matmul.wasm: tests/functions/matmul.h
+$(WASM)/test/matmul.wasm: CLANG += -msimd128
+
 # The whole suite: unit and integration tests, the patched dependencies'
 # own upstream tests, then short fuzz runs.
 test: deps examples testmodules
@@ -59,13 +64,18 @@ test: deps examples testmodules
 	@$(MAKE) --no-print-directory fuzz
 
 # Upstream tests of the packages our patches touch, run in the patched copies
-# (patches/README.md lists why each set is enough).
-PATCHED_TESTS ?=
+# (patches/README.md lists why each set is enough). Each entry is
+# copy:go-test-arguments, the arguments separated by commas (an entry holds
+# no space: the list is split on spaces).
+PATCHED_TESTS ?= \
+  wazero:./internal/engine/wazevo/...,./internal/integration_test/spectest/...,./internal/wasm/,. \
+  wazero:-run=TerminationCheckInterval,./internal/integration_test/engine/
 .PHONY: test-patched
 test-patched: deps
 	@for t in $(PATCHED_TESTS); do \
-	  echo "patched $${t%%:*}: go test $${t#*:}"; \
-	  (cd build/patched-by-make-deps/$${t%%:*} && $(GO) test -count=1 $${t#*:}) || exit 1; \
+	  args=$$(echo "$${t#*:}" | tr , ' '); \
+	  echo "patched $${t%%:*}: go test $$args"; \
+	  (cd build/patched-by-make-deps/$${t%%:*} && $(GO) test -count=1 $$args) || exit 1; \
 	done
 
 # The data-race detector over the packages where it can run: the actors,

@@ -21,15 +21,25 @@ GO=${GO:-go}
 out=$root/build/patched-by-make-deps
 mkdir -p "$out"
 
-# The set of patched modules is go.mod's replace directives that point into
-# build/patched-by-make-deps/; a module's diffs (possibly none yet) are in
-# patches/<module>@<version>/.
-replaces=$(sed -n 's#^[[:space:]]*\([^[:space:]]*\) \(v[^[:space:]]*\) => \./build/patched-by-make-deps/\([^[:space:]]*\)$#\1 \2 \3#p' go.mod)
-[ -n "$replaces" ] || exit 0
+# Driven by go.mod's replace directives, not by the folders under patches/:
+# every replacement directory must exist, even for a module whose folder
+# holds no diff yet (git keeps no empty folder), and a patch folder that
+# go.mod does not name is reported rather than silently ignored.
+replaces=$(sed -n 's|^[[:space:]]*\([^[:space:]]*\) \(v[^[:space:]]*\) => \./build/patched-by-make-deps/\([^[:space:]]*\)$|\1 \2 \3|p' go.mod)
+for dir in patches/*/*/*@*/ patches/*/*@*/; do
+  [ -d "$dir" ] || continue
+  spec=${dir#patches/}; spec=${spec%/}
+  if ! grep -qx "${spec%@*} ${spec##*@} .*" <<<"$replaces"; then
+    echo "patch-deps: $dir is not named by a replace directive in go.mod" >&2
+    exit 1
+  fi
+done
+
 while read -r mod ver name; do
+  [ -n "$mod" ] || continue
   spec=$mod@$ver                # e.g. github.com/tetratelabs/wazero@v1.12.0
   dir=patches/$spec
-  dest=$out/$name
+  dest=$out/$name               # build/patched-by-make-deps/wazero
   shopt -s nullglob
   diffs=("$dir"/*.patch)
   shopt -u nullglob

@@ -34,6 +34,8 @@ type callState struct {
 	pending []byte // extension ABI: unread HTTP response body
 
 	memPages uint32 // the guest's memory when it failed, to tell exhaustion from other traps
+
+	cpu *cpuHold // the call's CPU slot (slots.go)
 }
 
 // validOutput reports whether the output is empty or valid JSON (checked

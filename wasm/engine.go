@@ -23,6 +23,7 @@ type Engine struct {
 	cfg       Config
 	cache     wazero.CompilationCache
 	admission *admission
+	slots     *cpuSlots // guest code's CPU slots (slots.go)
 	log       *slog.Logger
 
 	instMem  *budget       // linear memory of live instances (MemoryBudget - CodeBudget)
@@ -124,6 +125,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:       cfg,
 		admission: newAdmission(cfg.MaxConcurrent, cfg.MaxQueue),
+		slots:     newEngineSlots(cfg),
 		log:       slog.Default().With("component", "wasm"),
 		total:     t,
 		instMem:   &budget{limit: cfg.MemoryBudget - cfg.CodeBudget, total: t},
@@ -157,17 +159,10 @@ func (e *Engine) runtime(ctx context.Context, pages uint32) (wazero.Runtime, err
 	if r, ok := e.runtimes[pages]; ok {
 		return r, nil
 	}
-	rc := wazero.NewRuntimeConfig()
-	if e.cfg.Interpreter {
-		rc = wazero.NewRuntimeConfigInterpreter()
-	}
-	// CloseOnContextDone is what makes a timeout stop a spinning guest and
-	// keeps a long guest from freezing the host's GC (see the wazero note).
-	rc = rc.WithCloseOnContextDone(true).
-		WithMemoryLimitPages(pages).
-		WithCompilationCache(e.cache)
+	// The compiler and the timeout check: termination.go.
+	rc := e.guestRuntimeConfig().WithMemoryLimitPages(pages).WithCompilationCache(e.cache)
 	r := wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
+	if _, err := wasi_snapshot_preview1.Instantiate(withGuestScheduling(ctx), r); err != nil {
 		r.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}

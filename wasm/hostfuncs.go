@@ -208,9 +208,12 @@ func responseRead(_ context.Context, st *callState, m api.Module, stack []uint64
 
 // do sends one request through the worker's Outbound, within the call's deadline.
 func (st *callState) do(ctx context.Context, method, url string, h http.Header, body []byte) *OutboundResponse {
-	resp := st.outbound.Do(ctx, &OutboundRequest{
-		Function: st.function, AllowedHosts: st.hosts,
-		Method: method, URL: url, Header: h, Body: body,
+	var resp *OutboundResponse
+	st.blocking(ctx, func() { // without the call's CPU slot (slots.go)
+		resp = st.outbound.Do(ctx, &OutboundRequest{
+			Function: st.function, AllowedHosts: st.hosts,
+			Method: method, URL: url, Header: h, Body: body,
+		})
 	})
 	if resp == nil {
 		resp = &OutboundResponse{Err: errors.New("outbound HTTP gave no answer")}

@@ -72,9 +72,15 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		limits:   m.Limits,
 		hosts:    inv.AllowedHosts,
 		outbound: e.cfg.Outbound,
+		cpu:      &cpuHold{slots: e.slots},
 	}
+	if err := st.cpu.take(ctx); err != nil { // before the timeout starts, like admission
+		return nil, err
+	}
+	defer st.cpu.drop()
 	callCtx, cancel := context.WithTimeout(withCall(ctx, st), m.Limits.Timeout)
 	defer cancel()
+	callCtx = experimental.WithTerminationCheckHook(callCtx, checkHook) // slots.go
 
 	var p *pool
 	var in *instance

@@ -1,0 +1,163 @@
+package wasm
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// Compiled guest code holds its goroutine's P (Go's right to run Go code)
+// and is only preempted at its termination checks; with as many guests
+// computing as there are Ps, the node's own goroutines (HTTP, actors,
+// heartbeats) wait for Go's 10 ms preemption at every step and a neighbour's
+// latency explodes. So an engine keeps one P free of guest code: it raises
+// GOMAXPROCS by one above the CPUs Go found (once per process), and guest
+// code runs in at most that many CPU slots. A guest gives its slot up while
+// it waits in a host call (outbound requests, WASI sleeps) and, when others
+// wait for one, at its first termination check after sliceQuantum of
+// holding it: guests share the CPUs round-robin, so no number of spinning
+// guests keeps a new invocation waiting longer than about a quantum per
+// slot-holder ahead of it. See docs/architecture.md, "Guest scheduling".
+const sliceQuantum = time.Millisecond
+
+var (
+	procsOnce sync.Once
+	guestCPUs int
+)
+
+// guestSlotCount raises GOMAXPROCS once and returns how many guests may run
+// guest code at once: the Ps Go chose (the CPUs, or the container's quota).
+func guestSlotCount() int {
+	procsOnce.Do(func() {
+		guestCPUs = runtime.GOMAXPROCS(0)
+		runtime.GOMAXPROCS(guestCPUs + 1)
+	})
+	return guestCPUs
+}
+
+// newEngineSlots returns an engine's CPU slots, or nil (no limit) when its
+// guests run on wazero's interpreter: interpreted guests are Go code, which
+// Go preempts like any other, so they cannot starve the node of Ps.
+func newEngineSlots(cfg Config) *cpuSlots {
+	if cfg.Interpreter || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
+		return nil
+	}
+	return newCPUSlots(guestSlotCount())
+}
+
+// cpuSlots are the engine's CPU slots for guest code.
+type cpuSlots struct {
+	sem     chan struct{}
+	waiting atomic.Int32
+}
+
+func newCPUSlots(n int) *cpuSlots { return &cpuSlots{sem: make(chan struct{}, n)} }
+
+func (s *cpuSlots) acquire(ctx context.Context) error {
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *cpuSlots) release() { <-s.sem }
+
+// cpuHold is one invocation's claim on a slot (none if slots is nil).
+type cpuHold struct {
+	slots *cpuSlots
+	held  bool
+	since time.Time
+}
+
+// take waits for a slot.
+func (h *cpuHold) take(ctx context.Context) error {
+	if h.held || h.slots == nil {
+		return nil
+	}
+	if err := h.slots.acquire(ctx); err != nil {
+		return err
+	}
+	h.held, h.since = true, time.Now()
+	return nil
+}
+
+// drop gives the slot up, if held.
+func (h *cpuHold) drop() {
+	if h.held {
+		h.held = false
+		h.slots.release()
+	}
+}
+
+// checkHook runs at each termination check of a guest (the patched
+// wazero's experimental.WithTerminationCheckHook): it hands the slot over
+// when others wait and the guest held it a quantum. Should the call's
+// context end while it waits, the guest goes on without a slot until the
+// check that follows stops it.
+func checkHook(ctx context.Context) {
+	st := callFrom(ctx)
+	if st == nil || st.cpu == nil || !st.cpu.held || st.cpu.slots.waiting.Load() == 0 ||
+		time.Since(st.cpu.since) < sliceQuantum {
+		return
+	}
+	st.cpu.drop()
+	runtime.Gosched()
+	_ = st.cpu.take(ctx)
+}
+
+// blocking runs f, a host call that waits (outbound I/O, sleeps), with the
+// call's slot given up meanwhile.
+func (st *callState) blocking(ctx context.Context, f func()) {
+	if st.cpu == nil || !st.cpu.held {
+		f()
+		return
+	}
+	st.cpu.drop()
+	defer func() { _ = st.cpu.take(ctx) }()
+	f()
+}
+
+// withGuestScheduling is ctx for instantiating WASI: its poll_oneoff (the
+// sleep of Go's and C's runtimes) gives the call's slot up while it waits.
+func withGuestScheduling(ctx context.Context) context.Context {
+	return experimental.WithFunctionListenerFactory(ctx, sleepListener{})
+}
+
+type sleepListener struct{}
+
+func (sleepListener) NewFunctionListener(def api.FunctionDefinition) experimental.FunctionListener {
+	if def.Name() != "poll_oneoff" {
+		return nil
+	}
+	return sleepListener{}
+}
+
+func (sleepListener) Before(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
+	if st := callFrom(ctx); st != nil && st.cpu != nil {
+		st.cpu.drop()
+	}
+}
+
+func (sleepListener) After(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64) {
+	if st := callFrom(ctx); st != nil && st.cpu != nil {
+		_ = st.cpu.take(ctx)
+	}
+}
+
+func (sleepListener) Abort(ctx context.Context, m api.Module, def api.FunctionDefinition, _ error) {
+	sleepListener{}.After(ctx, m, def, nil)
+}
