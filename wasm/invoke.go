@@ -74,14 +74,6 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		outbound: e.cfg.Outbound,
 		cpu:      &cpuHold{slots: e.slots},
 	}
-	if err := st.cpu.take(ctx); err != nil { // before the timeout starts, like admission
-		return nil, err
-	}
-	defer st.cpu.drop()
-	callCtx, cancel := context.WithTimeout(withCall(ctx, st), m.Limits.Timeout)
-	defer cancel()
-	callCtx = experimental.WithTerminationCheckHook(callCtx, checkHook) // slots.go
-
 	var p *pool
 	var in *instance
 	if m.Info.ABI == ABIFunless {
@@ -97,6 +89,25 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 			return nil, err
 		}
 	}
+	// The CPU slot is taken only once the memory is there: a call waiting
+	// for memory must not hold a slot that the guest holding the memory
+	// needs to finish (it gives its slot up in host calls and takes it
+	// again), or the two wait for each other.
+	if err := st.cpu.take(ctx); err != nil { // before the timeout starts, like admission
+		if in != nil {
+			if !p.put(in, e.cfg.PoolIdle) {
+				in.close(context.Background())
+			}
+		} else if acct != nil {
+			acct.close()
+			e.stats.live.Add(-1)
+		}
+		return nil, err
+	}
+	defer st.cpu.drop()
+	callCtx, cancel := context.WithTimeout(withCall(ctx, st), m.Limits.Timeout)
+	defer cancel()
+	callCtx = experimental.WithTerminationCheckHook(callCtx, checkHook) // slots.go
 	e.stats.invocations.Add(1)
 
 	start := time.Now()
