@@ -2,6 +2,7 @@ package membudget
 
 import (
 	"errors"
+	"runtime/debug"
 	"testing"
 )
 
@@ -98,5 +99,18 @@ func TestRSS(t *testing.T) {
 	rss, err := RSS()
 	if err != nil || rss < 1*MiB {
 		t.Fatalf("RSS() = %d, %v", rss, err)
+	}
+}
+
+func TestSetGoLimitYieldsToGOMEMLIMIT(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	t.Setenv("GOMEMLIMIT", "")
+	if limit, set := SetGoLimit(100 * MiB); !set || limit != 90*MiB || debug.SetMemoryLimit(-1) != 90*MiB {
+		t.Errorf("SetGoLimit(100MiB) = %d, %v", limit, set)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	before := debug.SetMemoryLimit(-1)
+	if limit, set := SetGoLimit(100 * MiB); set || limit != before {
+		t.Errorf("with GOMEMLIMIT set, SetGoLimit = %d, %v; want the limit left at %d", limit, set, before)
 	}
 }
