@@ -145,6 +145,7 @@ const (
 // Split is how a budget is shared, bytes. Machinery + Store + Validator +
 // Guests == the budget (Guests is what is left, never below zero).
 type Split struct {
+	Budget    int64 // the whole budget split
 	Machinery int64 // Go runtime, ergo, HTTP server, buffers
 	Store     int64 // pebble: block cache + memtables (core)
 	Validator int64 // the upload-validation child, all at once (core)
@@ -170,7 +171,7 @@ const (
 // Split divides b for a node running role.
 func (b Budget) Split(role Role) Split {
 	total := b.Bytes
-	s := Split{Machinery: clamp(total/8, machineryMin, machineryMax)}
+	s := Split{Budget: total, Machinery: clamp(total/8, machineryMin, machineryMax)}
 	if role&Core != 0 {
 		s.Store = clamp(total/16, storeMin, storeMax)
 		left := total - s.Machinery - s.Store
@@ -186,9 +187,11 @@ func (b Budget) Split(role Role) Split {
 	return s
 }
 
-// Process is what this process may own: everything but the validation
-// child, which is another process in the same cgroup.
-func (s Split) Process() int64 { return s.Machinery + s.Store + s.Guests }
+// Process is what this process may own: the whole budget but the
+// validation child's share (another process in the same cgroup). Shares
+// are floors for their parts, not ceilings of the process: a core alone
+// may use for uploads and requests what no guest takes.
+func (s Split) Process() int64 { return max(s.Budget-s.Validator, s.Machinery) }
 
 // PebbleCache is the store's block cache: half its share.
 func (s Split) PebbleCache() int64 { return s.Store / 2 }
@@ -244,11 +247,13 @@ func ParseSize(s string) (int64, error) {
 }
 
 // FormatSize writes bytes as ParseSize reads them: whole GiB or MiB when
-// exact, else MiB with one decimal, bytes below 1 MiB.
+// exact, else GiB or MiB with one decimal, bytes below 1 MiB.
 func FormatSize(b int64) string {
 	switch {
 	case b >= 1<<30 && b%(1<<30) == 0:
 		return strconv.FormatInt(b>>30, 10) + "GiB"
+	case b >= 1<<30:
+		return strconv.FormatFloat(float64(b)/(1<<30), 'f', 1, 64) + "GiB"
 	case b >= MiB && b%MiB == 0:
 		return strconv.FormatInt(b>>20, 10) + "MiB"
 	case b >= MiB:

@@ -2,6 +2,7 @@ package membudget
 
 import (
 	"errors"
+	"runtime/debug"
 	"testing"
 )
 
@@ -37,7 +38,7 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestFormatSizeRoundTrips(t *testing.T) {
-	for _, b := range []int64{128 * MiB, 1 << 30, 3 << 30, 1536 * MiB, 100} {
+	for _, b := range []int64{128 * MiB, 1 << 30, 3 << 30, 1536 * MiB, 100, 200 * MiB} {
 		s := FormatSize(b)
 		got, err := ParseSize(s)
 		if err != nil || got != b {
@@ -64,8 +65,11 @@ func TestSplitAddsUp(t *testing.T) {
 			if role&Core == 0 && (s.Store != 0 || s.Validator != 0) {
 				t.Errorf("%d: a worker alone got store %d, validator %d", total, s.Store, s.Validator)
 			}
-			if s.Process() != s.Machinery+s.Store+s.Guests {
-				t.Errorf("Process() = %d", s.Process())
+			if role&Worker != 0 && total >= 128*MiB && s.Process() != s.Machinery+s.Store+s.Guests {
+				t.Errorf("%d role %d: Process() = %d", total, role, s.Process())
+			}
+			if s.Process() > total || s.Process() < s.Machinery {
+				t.Errorf("%d role %d: Process() = %d", total, role, s.Process())
 			}
 		}
 	}
@@ -95,5 +99,18 @@ func TestRSS(t *testing.T) {
 	rss, err := RSS()
 	if err != nil || rss < 1*MiB {
 		t.Fatalf("RSS() = %d, %v", rss, err)
+	}
+}
+
+func TestSetGoLimitYieldsToGOMEMLIMIT(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	t.Setenv("GOMEMLIMIT", "")
+	if limit, set := SetGoLimit(100 * MiB); !set || limit != 90*MiB || debug.SetMemoryLimit(-1) != 90*MiB {
+		t.Errorf("SetGoLimit(100MiB) = %d, %v", limit, set)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	before := debug.SetMemoryLimit(-1)
+	if limit, set := SetGoLimit(100 * MiB); set || limit != before {
+		t.Errorf("with GOMEMLIMIT set, SetGoLimit = %d, %v; want the limit left at %d", limit, set, before)
 	}
 }

@@ -44,13 +44,21 @@ func has(s string) func([]byte) bool {
 	return func(b []byte) bool { return bytes.Contains(b, []byte(s)) }
 }
 
-func TestSingleBoxInSmallCgroup(t *testing.T) {
+// box is a single box running in a memory cgroup.
+type box struct {
+	g        *memcgroup.Group
+	url      string
+	adm, usr *client.Client
+	guest    string
+	limit    int64 // the cgroup's limit as the kernel keeps it
+}
+
+// startBox makes a cgroup of limit bytes and starts the real binary in it
+// (its PID is written to cgroup.procs before it execs), with extra flags.
+func startBox(t *testing.T, limit int64, extra ...string) *box {
+	t.Helper()
 	testcluster.Binary(t) // built outside the cgroup
-	codes := map[string][]byte{}
-	for _, ex := range []string{"hello", "sleep", "matrixmult", "server-reply", "network", "hello-wasi-go", "hello-c"} {
-		codes[ex] = testmodules.Read(t, ex)
-	}
-	g, err := memcgroup.New(fmt.Sprintf("edgefaas-budget-%d", os.Getpid()), Limit)
+	g, err := memcgroup.New(fmt.Sprintf("edgefaas-budget-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-")), limit)
 	if err != nil {
 		t.Skipf("cannot make a memory cgroup here: %v", err)
 	}
@@ -59,33 +67,62 @@ func TestSingleBoxInSmallCgroup(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	limit, err := g.Limit()
-	if err != nil {
+	b := &box{g: g}
+	if b.limit, err = g.Limit(); err != nil {
 		t.Fatal(err)
 	}
-	echo := startEcho(t)
-	fetch := startFetch(t)
-
 	dir := t.TempDir()
 	httpAddr, nodeAddr := freeAddr(t), freeAddr(t)
-	core := testcluster.StartWith(t, g.Wrap(), dir, "core", "--with-worker", "--data-dir", filepath.Join(dir, "core"),
-		"--http-addr", httpAddr, "--node-addr", nodeAddr, "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
+	args := append([]string{"core", "--with-worker", "--data-dir", filepath.Join(dir, "core"),
+		"--http-addr", httpAddr, "--node-addr", nodeAddr, "--allow-net", "127.0.0.0/8", "--egress-allow", "*"}, extra...)
+	core := testcluster.StartWith(t, g.Wrap(), dir, args...)
 	t.Cleanup(func() {
 		core.Kill()
 		if n, err := g.OOMKills(); err == nil && n > 0 {
-			t.Errorf("the kernel OOM-killed %d process(es) in the %d MiB cgroup", n, Limit>>20)
+			t.Errorf("the kernel OOM-killed %d process(es) in the %d MiB cgroup", n, limit>>20)
 		}
 	})
-	url := "http://" + core.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
+	b.url = "http://" + core.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
 	admin, guest := tokens(t, filepath.Join(dir, "core", "tokens"))
-	adm, err := client.New(url, admin)
-	if err != nil {
+	b.guest = guest
+	if b.adm, err = client.New(b.url, admin); err != nil {
 		t.Fatal(err)
 	}
-	usr, err := client.New(url, guest)
-	if err != nil {
+	if b.usr, err = client.New(b.url, guest); err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// TestReportedBudgetIsTheLimit: the node's budget is the cgroup's limit,
+// or --memory when the operator gives it, and the figures it reports are
+// real (a resident set, a guests' share below the budget).
+func TestReportedBudgetIsTheLimit(t *testing.T) {
+	b := startBox(t, 256<<20)
+	n := waitNode(t, b.adm)
+	if int64(n.MemoryBudget) != b.limit {
+		t.Errorf("node reports a budget of %d bytes; the cgroup's limit is %d", n.MemoryBudget, b.limit)
+	}
+	if n.TotalMemory <= 0 || n.TotalMemory >= b.limit || n.MemoryInUse < 1<<20 || n.MemoryInUse >= b.limit || n.FreeMemory > n.TotalMemory {
+		t.Errorf("node reports guests' share %d, free %d, in use %d (budget %d)", n.TotalMemory, n.FreeMemory, n.MemoryInUse, b.limit)
+	}
+	t.Run("flag", func(t *testing.T) {
+		b := startBox(t, 256<<20, "--memory", "200MiB")
+		if n := waitNode(t, b.adm); n.MemoryBudget != 200<<20 {
+			t.Errorf("with --memory 200MiB the node reports %d", n.MemoryBudget)
+		}
+	})
+}
+
+func TestSingleBoxInSmallCgroup(t *testing.T) {
+	codes := map[string][]byte{}
+	for _, ex := range []string{"hello", "sleep", "matrixmult", "server-reply", "network", "hello-wasi-go", "hello-c"} {
+		codes[ex] = testmodules.Read(t, ex)
+	}
+	b := startBox(t, Limit)
+	g, url, adm, usr, guest, limit := b.g, b.url, b.adm, b.usr, b.guest, b.limit
+	echo := startEcho(t)
+	fetch := startFetch(t)
 
 	// The budget the node reports is the cgroup's limit.
 	node := waitNode(t, adm)
@@ -140,7 +177,7 @@ func TestSingleBoxInSmallCgroup(t *testing.T) {
 	// and nothing is OOM-killed.
 	const fillers, fillMiB = 24, 16
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	_, err = usr.CreateFunction(ctx, client.DefaultModule, client.Upload{Name: "membomb", Code: testmodules.Read(t, "test/membomb"),
+	_, err := usr.CreateFunction(ctx, client.DefaultModule, client.Upload{Name: "membomb", Code: testmodules.Read(t, "test/membomb"),
 		Metadata: &client.Metadata{Capacity: fillMiB}})
 	cancel()
 	if err != nil {
