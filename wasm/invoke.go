@@ -68,6 +68,7 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		hosts:    inv.AllowedHosts,
 		outbound: e.cfg.Outbound,
 		cpu:      &cpuHold{slots: e.slots},
+		prio:     &threadPrio{},
 	}
 	if err := st.cpu.take(ctx); err != nil { // before the timeout starts, like admission
 		return nil, err
@@ -80,14 +81,16 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 	start := time.Now()
 	var warm bool
 	var err error
-	switch m.Info.ABI {
-	case ABIFunless:
-		warm, err = e.callReactor(callCtx, m, st)
-	case ABIWasi:
-		err = e.runCommand(callCtx, m, st)
-	default:
-		err = fmt.Errorf("%w: %q", ErrUnsupportedABI, m.Info.ABI)
-	}
+	guestThread(st.prio, func() { // long guests at a lower OS priority (nice_linux.go)
+		switch m.Info.ABI {
+		case ABIFunless:
+			warm, err = e.callReactor(callCtx, m, st)
+		case ABIWasi:
+			err = e.runCommand(callCtx, m, st)
+		default:
+			err = fmt.Errorf("%w: %q", ErrUnsupportedABI, m.Info.ABI)
+		}
+	})
 	res := &Result{Logs: st.flushLogs(), Duration: time.Since(start), Warm: warm}
 	if err != nil {
 		return res, e.classify(ctx, callCtx, m, st, err)

@@ -23,7 +23,7 @@ import (
 // holding it: guests share the CPUs round-robin, so no number of spinning
 // guests keeps a new invocation waiting longer than about a quantum per
 // slot-holder ahead of it. See docs/architecture.md, "Guest scheduling".
-const sliceQuantum = time.Millisecond
+const sliceQuantum = 250 * time.Microsecond
 
 var (
 	procsOnce sync.Once
@@ -110,7 +110,11 @@ func (h *cpuHold) drop() {
 // check that follows stops it.
 func checkHook(ctx context.Context) {
 	st := callFrom(ctx)
-	if st == nil || st.cpu == nil || !st.cpu.held || st.cpu.slots.waiting.Load() == 0 ||
+	if st == nil {
+		return
+	}
+	st.prio.maybeLower()
+	if st.cpu == nil || !st.cpu.held || st.cpu.slots.waiting.Load() == 0 ||
 		time.Since(st.cpu.since) < sliceQuantum {
 		return
 	}
