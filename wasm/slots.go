@@ -22,7 +22,8 @@ import (
 // wait for one, at its first termination check after sliceQuantum of
 // holding it: guests share the CPUs round-robin, so no number of spinning
 // guests keeps a new invocation waiting longer than about a quantum per
-// slot-holder ahead of it. See docs/architecture.md, "Guest scheduling".
+// slot-holder ahead of it; and a guest computing for long runs at a lower OS
+// priority (nice_linux.go). See docs/architecture.md, "Guest scheduling".
 const sliceQuantum = 250 * time.Microsecond
 
 var (
