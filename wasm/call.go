@@ -35,7 +35,8 @@ type callState struct {
 
 	memPages uint32 // the guest's memory when it failed, to tell exhaustion from other traps
 
-	cpu *cpuHold // the call's CPU slot (slots.go)
+	cpu  *cpuHold    // the call's CPU slot (slots.go)
+	prio *threadPrio // its thread's OS priority (nice_linux.go)
 }
 
 // validOutput reports whether the output is empty or valid JSON (checked

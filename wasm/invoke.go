@@ -73,6 +73,7 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		hosts:    inv.AllowedHosts,
 		outbound: e.cfg.Outbound,
 		cpu:      &cpuHold{slots: e.slots},
+		prio:     &threadPrio{},
 	}
 	var p *pool
 	var in *instance
@@ -113,18 +114,20 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 	start := time.Now()
 	var warm bool
 	var err error
-	switch m.Info.ABI {
-	case ABIFunless:
-		warm, err = e.callReactor(callCtx, m, p, in, acct, st)
-	case ABIWasi:
-		err = e.runCommand(callCtx, m, acct, st)
-	default:
-		if acct != nil {
-			acct.close()
-			e.stats.live.Add(-1)
+	guestThread(st.prio, func() { // long guests at a lower OS priority (nice_linux.go)
+		switch m.Info.ABI {
+		case ABIFunless:
+			warm, err = e.callReactor(callCtx, m, p, in, acct, st)
+		case ABIWasi:
+			err = e.runCommand(callCtx, m, acct, st)
+		default:
+			if acct != nil {
+				acct.close()
+				e.stats.live.Add(-1)
+			}
+			err = fmt.Errorf("%w: %q", ErrUnsupportedABI, m.Info.ABI)
 		}
-		err = fmt.Errorf("%w: %q", ErrUnsupportedABI, m.Info.ABI)
-	}
+	})
 	res := &Result{Logs: st.flushLogs(), Duration: time.Since(start), Warm: warm}
 	if err != nil {
 		return res, e.classify(ctx, callCtx, m, st, err)

@@ -22,8 +22,9 @@ import (
 // wait for one, at its first termination check after sliceQuantum of
 // holding it: guests share the CPUs round-robin, so no number of spinning
 // guests keeps a new invocation waiting longer than about a quantum per
-// slot-holder ahead of it. See docs/architecture.md, "Guest scheduling".
-const sliceQuantum = time.Millisecond
+// slot-holder ahead of it; and a guest computing for long runs at a lower OS
+// priority (nice_linux.go). See docs/architecture.md, "Guest scheduling".
+const sliceQuantum = 250 * time.Microsecond
 
 var (
 	procsOnce sync.Once
@@ -110,7 +111,11 @@ func (h *cpuHold) drop() {
 // check that follows stops it.
 func checkHook(ctx context.Context) {
 	st := callFrom(ctx)
-	if st == nil || st.cpu == nil || !st.cpu.held || st.cpu.slots.waiting.Load() == 0 ||
+	if st == nil {
+		return
+	}
+	st.prio.maybeLower()
+	if st.cpu == nil || !st.cpu.held || st.cpu.slots.waiting.Load() == 0 ||
 		time.Since(st.cpu.since) < sliceQuantum {
 		return
 	}
