@@ -19,7 +19,7 @@ trap 'rm -f "$out"' EXIT
 "$here/loopback-only.sh" "$bin" "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 0 ] && exit 0
-failed=$(sed -n 's/^--- FAIL: \([^ /]*\).*/\1/p' "$out" | sort -u | paste -sd'|')
+failed=$(sed -n 's/^.*--- FAIL: \([^ /]*\).*/\1/p' "$out" | sort -u | paste -sd'|')
 if [ -z "$failed" ] || grep -q -e '^panic: ' -e 'test timed out' "$out"; then
   exit "$rc"
 fi
