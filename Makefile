@@ -65,17 +65,23 @@ test: deps examples testmodules
 
 # Upstream tests of the packages our patches touch, run in the patched copies
 # (patches/README.md lists why each set is enough). Each entry is
-# copy:go-test-arguments, the arguments separated by commas (an entry holds
-# no space: the list is split on spaces).
+# 'copy:go-test-arguments', quoted (the arguments are split on spaces).
 PATCHED_TESTS ?= \
-  wazero:./internal/engine/wazevo/...,./internal/integration_test/spectest/...,./internal/wasm/,. \
-  wazero:-run=TerminationCheckInterval,./internal/integration_test/engine/
+  'wazero:./internal/engine/wazevo/... ./internal/integration_test/spectest/... ./internal/wasm/ .' \
+  'wazero:-run=TerminationCheckInterval ./internal/integration_test/engine/'
+# ergo: proto/dist's unit tests (but TestDecodeFragment, which fails 1 run in
+# 5 on the pristine module: it keeps the last fragment's nil result), and the
+# node tests of ergo's tests/ (real nodes over loopback TCP; about 15 s) in a
+# loopback-only network namespace, a failed test retried once alone
+# (scripts/upstream-test-exec.sh says why). ERGO_NODE_TESTS leaves out the
+# ones that fail or flake on the pristine module too (patches/README.md).
+ERGO_NODE_TESTS = ^Test(Node|NodeStaticRoute|NodeDistHandshake|NodeRemoteSpawn|NodeResolveExtra|NodeProcessFallback|NodeCompression|Core|CoreAlias|Server.*|Application.*|MonitorLocal.*|MonitorEvents|Web|TCP|UDP|AtomCache.*)$$
+PATCHED_TESTS += 'ergo:-skip=^TestDecodeFragment$$ ./proto/dist/' 'ergo:-timeout=4m -exec=$(CURDIR)/scripts/upstream-test-exec.sh -run=$(ERGO_NODE_TESTS) ./tests/'
 .PHONY: test-patched
 test-patched: deps
-	@for t in $(PATCHED_TESTS); do \
-	  args=$$(echo "$${t#*:}" | tr , ' '); \
-	  echo "patched $${t%%:*}: go test $$args"; \
-	  (cd build/patched-by-make-deps/$${t%%:*} && $(GO) test -count=1 $$args) || exit 1; \
+	@set -f; for t in $(PATCHED_TESTS); do \
+	  echo "patched $${t%%:*}: go test $${t#*:}"; \
+	  (cd build/patched-by-make-deps/$${t%%:*} && $(GO) test -count=1 $${t#*:}) || exit 1; \
 	done
 
 # The data-race detector over the packages where it can run: the actors,

@@ -15,6 +15,9 @@ DIST_DIR=${DIST_DIR:-dist}
 PLATFORMS=${PLATFORMS:-"linux/amd64 linux/arm64 linux/arm/v7"}
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 
+# The binaries build with the patched dependencies (patches/README.md):
+# make sure their copies are current (a no-op when they are).
+bash scripts/patch-deps.sh
 mkdir -p "$DIST_DIR"
 printf '%-28s %12s  %s\n' binary bytes MiB
 for p in $PLATFORMS; do

@@ -151,10 +151,6 @@ func (w *emulated) logText() string {
 	return string(b)
 }
 
-// knownArm32Bug is ergo's crash on 32-bit platforms: node.core.nextPID, a
-// uint64 used with sync/atomic, is not 64-bit aligned there.
-const knownArm32Bug = "unaligned 64-bit atomic operation"
-
 func startEmulated(t *testing.T, core *testcluster.Core, qemuBin, binary, host, tag string) *emulated {
 	t.Helper()
 	dir := t.TempDir()
@@ -284,19 +280,10 @@ func TestHeterogeneity(t *testing.T) {
 	for _, n := range nodes {
 		byName[n.Name] = n
 	}
-	// broken holds the architectures whose worker crashed with a known bug.
-	broken := map[string]string{}
 	var live []arch
 	for _, a := range archs {
 		n, ok := byName["worker@"+a.host]
 		if !ok {
-			w := workers[a.tag]
-			if log := w.logText(); a.tag == "arm" && strings.Contains(log, knownArm32Bug) {
-				broken[a.tag] = "the arm v7 worker crashes at startup: " + knownArm32Bug +
-					" in github.com/ergo-services/ergo node.(*core).newPID (a uint64 atomic field not 64-bit aligned on 32-bit platforms); fix it in ergo"
-				t.Logf("KNOWN BUG: %s", broken[a.tag])
-				continue
-			}
 			t.Fatalf("worker@%s (%s) is not listed and exited:\n%s", a.host, a.tag, workers[a.tag].logText())
 		}
 		if n.Arch != a.tag || n.OS != "linux" || !slices.Contains(n.Tags, a.tag) {
@@ -403,13 +390,6 @@ func TestHeterogeneity(t *testing.T) {
 		if got := after[node] - before[node]; got != want {
 			t.Errorf("%s (%s) ran %d invocations, want %d: pinning by tag failed", node, a.tag, got, want)
 		}
-	}
-	for _, a := range archs {
-		t.Run(a.tag, func(t *testing.T) {
-			if why, ok := broken[a.tag]; ok {
-				t.Skip(why)
-			}
-		})
 	}
 	t.Logf("whole heterogeneity run: %.1f s; wazero compiles to native code on amd64 and arm64 (arm64 code then runs under qemu's translation), and uses its interpreter on 32-bit arm", time.Since(start).Seconds())
 }

@@ -1,0 +1,17 @@
+package nodes
+
+import (
+	"github.com/ergo-services/ergo/node"
+	"github.com/ergo-services/ergo/proto/dist"
+)
+
+// The ergo that edgefaas builds with carries its own patches
+// (patches/github.com/ergo-services/ergo@v1.999.224/). Referring to what
+// they add makes a build against the pristine module, or one missing a
+// patch, fail here at compile time (run `make deps`) instead of at node
+// start on a 32-bit ARM board ("unaligned 64-bit atomic operation", 0001)
+// or as a timer wake-up per message on every link (0002).
+var (
+	_ = node.EdgefaasAlignedAtomics
+	_ = dist.EdgefaasFlushWhenIdle
+)
