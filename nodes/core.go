@@ -16,6 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/actors/registry"
 	"github.com/edgefaas/edgefaas/actors/reporter"
 	"github.com/edgefaas/edgefaas/actors/scheduler"
+	"github.com/edgefaas/edgefaas/actors/send"
 	"github.com/edgefaas/edgefaas/actors/wire"
 	api "github.com/edgefaas/edgefaas/http"
 	"github.com/edgefaas/edgefaas/storage"
@@ -102,7 +103,8 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 			}
 		},
 	}
-	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log}
+	sender := &send.Sender{} // remote sends with a deadline (a hung worker)
+	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log, Sender: sender}
 	var routers []supervisors.Child
 	for i := range cfg.Invokers {
 		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log},
@@ -157,7 +159,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	go func() { n.Wait(); close(c.done) }()
 	c.invoker = &invoker.Invoker{
 		Table: c.table, Pending: c.pending, Codes: cfg.Store, Process: proc, Routers: cfg.Invokers,
-		DefaultTimeout: cfg.DefaultTimeout, Grace: 10 * time.Second, Log: log, Metrics: c.metrics,
+		DefaultTimeout: cfg.DefaultTimeout, Grace: 10 * time.Second, Log: log, Metrics: c.metrics, Sender: sender,
 	}
 	if c.worker != nil {
 		c.invoker.Local, c.invoker.LocalNode = c.worker.runner, cfg.Node.Name

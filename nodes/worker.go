@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/node"
@@ -18,6 +19,7 @@ import (
 	"github.com/edgefaas/edgefaas/actors/httpclient"
 	"github.com/edgefaas/edgefaas/actors/reporter"
 	"github.com/edgefaas/edgefaas/actors/runner"
+	"github.com/edgefaas/edgefaas/actors/send"
 	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/supervisors"
 	"github.com/edgefaas/edgefaas/wasm"
@@ -122,7 +124,8 @@ func workerApp(cfg WorkerConfig, self string, cores []string, proc func(string) 
 		Cache:          &cache.Actor{Store: store, Node: self, Log: log, Process: proc},
 		Runner:         run,
 		Reporter: &reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
-			TotalMemory: memory, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log},
+			TotalMemory: memory, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log,
+			Sender: &send.Sender{Timeout: 2 * time.Second}},
 		HTTPClient:   &httpclient.Actor{Policy: policy, Log: log},
 		HTTPOverflow: &httpclient.Overflow{},
 	}, extra...)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/actors/runner"
 	"github.com/edgefaas/edgefaas/actors/scheduler"
+	"github.com/edgefaas/edgefaas/actors/send"
 	"github.com/edgefaas/edgefaas/actors/wire"
 	api "github.com/edgefaas/edgefaas/http"
 )
@@ -36,6 +37,9 @@ type Invoker struct {
 	LocalNode string
 	// Metrics, if set, counts every answer.
 	Metrics *Metrics
+	// Sender gives sends to workers a deadline (nil: ergo's Send, which
+	// blocks behind a hung peer).
+	Sender *send.Sender
 
 	rr atomic.Uint64
 }
@@ -102,7 +106,7 @@ func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 			if ctx.Err() != nil {
 				return api.InvokeResult{}, ctx.Err()
 			}
-			if errors.Is(err, api.ErrTimeout) {
+			if errors.Is(err, api.ErrTimeout) || errors.Is(err, api.ErrWorkerLost) {
 				return api.InvokeResult{}, err
 			}
 			lastErr = err
@@ -173,8 +177,15 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 	msg.ID, msg.ReplyTo, msg.ReplyName = id, router.Self(), RouterName(i)
 	iv.Table.Started(node)
 	defer iv.Table.Finished(node)
-	if err := router.Send(gen.ProcessID{Name: runner.Name, Node: node}, msg); err != nil {
+	if err := iv.send(router, gen.ProcessID{Name: runner.Name, Node: node}, msg); err != nil {
 		iv.Pending.remove(id)
+		var stuck *send.StuckError
+		if errors.As(err, &stuck) && stuck.Sent {
+			// Queued behind a hung peer: it may still run when the peer
+			// wakes, so it is not retried elsewhere.
+			return wire.Result{}, fmt.Errorf("%w: %s is not accepting messages (%v); %s may run later",
+				api.ErrWorkerLost, node, err, msg.Function)
+		}
 		return wire.Result{}, fmt.Errorf("%w to %s: %v", errNotSent, node, err)
 	}
 	timer := time.NewTimer(wait)
@@ -188,7 +199,14 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 	case <-ctx.Done():
 		iv.Pending.remove(id)
 		// The caller went away: stop the guest and free its slot.
-		router.Send(gen.ProcessID{Name: runner.Name, Node: node}, wire.Cancel{ID: id, Core: string(router.Self().Node)})
+		iv.send(router, gen.ProcessID{Name: runner.Name, Node: node}, wire.Cancel{ID: id, Core: string(router.Self().Node)})
 		return wire.Result{}, ctx.Err()
 	}
+}
+
+func (iv *Invoker) send(from gen.Process, to gen.ProcessID, msg any) error {
+	if iv.Sender == nil {
+		return from.Send(to, msg)
+	}
+	return iv.Sender.Send(from, to, msg)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/actors/cache"
 	"github.com/edgefaas/edgefaas/actors/scheduler"
+	"github.com/edgefaas/edgefaas/actors/send"
 	"github.com/edgefaas/edgefaas/actors/wire"
 	api "github.com/edgefaas/edgefaas/http"
 	"github.com/edgefaas/edgefaas/storage"
@@ -58,6 +59,9 @@ type Actor struct {
 	// receives (default 16).
 	PrefetchCount int
 	Log           *slog.Logger
+	// Sender gives sends to workers a deadline (nil: ergo's Send, which
+	// blocks behind a hung peer, and with it every upload).
+	Sender *send.Sender
 
 	next    int
 	waiting map[int]*waiter
@@ -114,7 +118,7 @@ func (a *Actor) distribute(p *gen.ServerProcess, m Distribute) {
 			return // another function still runs this code
 		}
 		for _, n := range nodes {
-			p.Send(gen.ProcessID{Name: cache.Name, Node: n}, wire.Evict{Hash: hash})
+			a.send(p, gen.ProcessID{Name: cache.Name, Node: n}, wire.Evict{Hash: hash})
 		}
 		a.Log.Debug("evicted everywhere", "hash", hash[:12], "workers", len(nodes))
 	}
@@ -148,7 +152,7 @@ func (a *Actor) distribute(p *gen.ServerProcess, m Distribute) {
 		m.Done <- nil
 	}
 	for _, n := range nodes {
-		if err := p.Send(gen.ProcessID{Name: cache.Name, Node: n}, msg); err != nil {
+		if err := a.send(p, gen.ProcessID{Name: cache.Name, Node: n}, msg); err != nil {
 			a.acked(wire.Cached{ID: id, Node: n, Hash: fn.Hash, Error: []byte(err.Error())})
 		}
 	}
@@ -206,12 +210,19 @@ func (a *Actor) prefetch(p *gen.ServerProcess, node string) {
 		if err != nil {
 			continue
 		}
-		p.Send(gen.ProcessID{Name: cache.Name, Node: node},
+		a.send(p, gen.ProcessID{Name: cache.Name, Node: node},
 			wire.Cache{Hash: fn.Hash, Code: code, MemoryPages: int(max(fn.Metadata.Capacity, 0)) * 16})
 	}
 	if len(seen) > 0 {
 		a.Log.Info("prefetched functions to worker", "node", node, "count", len(seen))
 	}
+}
+
+func (a *Actor) send(p gen.Process, to gen.ProcessID, msg any) error {
+	if a.Sender == nil {
+		return p.Send(to, msg)
+	}
+	return a.Sender.Send(p, to, msg)
 }
 
 // Notifier implements api.Notifier by handing events to the registry.
