@@ -49,6 +49,7 @@ type Core struct {
 	metrics  *invoker.Metrics
 	cfg      CoreConfig
 	done     chan struct{} // closed when the node stops
+	registry *registry.Actor
 }
 
 var _ api.Cluster = (*Core)(nil)
@@ -105,6 +106,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	}
 	sender := &send.Sender{} // remote sends with a deadline (a hung worker)
 	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log, Sender: sender}
+	c.registry = reg
 	var routers []supervisors.Child
 	for i := range cfg.Invokers {
 		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log},
@@ -245,9 +247,11 @@ func (c *Core) Connect(addr string) error {
 	return sched.Send(gen.ProcessID{Name: reporter.Name, Node: p.Name}, wire.Join{Node: c.node.Name()})
 }
 
-// Stop stops the node and the local worker.
+// Stop stops the node and the local worker; the store may be closed once
+// it returns (the registry's callback in progress has ended).
 func (c *Core) Stop() {
 	c.node.Stop()
+	c.registry.Close()
 	if c.worker != nil {
 		c.worker.close()
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
@@ -65,6 +66,19 @@ type Actor struct {
 
 	next    int
 	waiting map[int]*waiter
+
+	life   sync.RWMutex // held (read) by every callback; Close takes it
+	closed bool
+}
+
+// Close waits for a callback in progress to end and makes later ones do
+// nothing, so the store can be closed: ergo's node Stop returns before its
+// processes have finished their callbacks (pebble panics when closed under
+// an open iterator). Call it after stopping the node.
+func (a *Actor) Close() {
+	a.life.Lock()
+	a.closed = true
+	a.life.Unlock()
 }
 
 // Init resets the state (a restarted registry answers no old waiter: their
@@ -82,6 +96,14 @@ func (a *Actor) Init(_ *gen.ServerProcess, _ ...etf.Term) error {
 
 // HandleInfo handles Distribute, Prefetch, wire.Cached and timeouts.
 func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	a.life.RLock()
+	defer a.life.RUnlock()
+	if a.closed {
+		if m, ok := msg.(Distribute); ok {
+			m.Done <- errors.New("registry stopped")
+		}
+		return gen.ServerStatusOK
+	}
 	switch m := msg.(type) {
 	case Distribute:
 		a.distribute(p, m)
