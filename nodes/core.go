@@ -50,6 +50,7 @@ type Core struct {
 	cfg      CoreConfig
 	done     chan struct{} // closed when the node stops
 	registry *registry.Actor
+	sender   *send.Sender
 }
 
 var _ api.Cluster = (*Core)(nil)
@@ -106,7 +107,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	}
 	sender := &send.Sender{} // remote sends with a deadline (a hung worker)
 	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log, Sender: sender}
-	c.registry = reg
+	c.registry, c.sender = reg, sender
 	var routers []supervisors.Child
 	for i := range cfg.Invokers {
 		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log},
@@ -244,7 +245,7 @@ func (c *Core) Connect(addr string) error {
 	if sched == nil {
 		return errors.New("scheduler is restarting; try again")
 	}
-	return sched.Send(gen.ProcessID{Name: reporter.Name, Node: p.Name}, wire.Join{Node: c.node.Name()})
+	return c.sender.Send(sched, gen.ProcessID{Name: reporter.Name, Node: p.Name}, wire.Join{Node: c.node.Name()})
 }
 
 // Stop stops the node and the local worker; the store may be closed once
