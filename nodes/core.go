@@ -16,6 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/actors/registry"
 	"github.com/edgefaas/edgefaas/actors/reporter"
 	"github.com/edgefaas/edgefaas/actors/scheduler"
+	"github.com/edgefaas/edgefaas/actors/send"
 	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/http/api"
 	"github.com/edgefaas/edgefaas/internal/cluster"
@@ -50,6 +51,8 @@ type Core struct {
 	metrics  *invoker.Metrics
 	cfg      CoreConfig
 	done     chan struct{} // closed when the node stops
+	registry *registry.Actor
+	sender   *send.Sender
 }
 
 var _ cluster.Cluster = (*Core)(nil)
@@ -104,7 +107,9 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 			}
 		},
 	}
-	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log}
+	sender := &send.Sender{} // remote sends with a deadline (a hung worker)
+	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log, Sender: sender}
+	c.registry, c.sender = reg, sender
 	var routers []supervisors.Child
 	for i := range cfg.Invokers {
 		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log},
@@ -159,7 +164,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	go func() { n.Wait(); close(c.done) }()
 	c.invoker = &invoker.Invoker{
 		Table: c.table, Pending: c.pending, Codes: cfg.Store, Process: proc, Routers: cfg.Invokers,
-		DefaultTimeout: cfg.DefaultTimeout, Grace: 10 * time.Second, Log: log, Metrics: c.metrics,
+		DefaultTimeout: cfg.DefaultTimeout, Grace: 10 * time.Second, Log: log, Metrics: c.metrics, Sender: sender,
 	}
 	if c.worker != nil {
 		c.invoker.Local, c.invoker.LocalNode = c.worker.runner, cfg.Node.Name
@@ -243,12 +248,14 @@ func (c *Core) Connect(addr string) error {
 	if sched == nil {
 		return errors.New("scheduler is restarting; try again")
 	}
-	return sched.Send(gen.ProcessID{Name: reporter.Name, Node: p.Name}, wire.Join{Node: c.node.Name()})
+	return c.sender.Send(sched, gen.ProcessID{Name: reporter.Name, Node: p.Name}, wire.Join{Node: c.node.Name()})
 }
 
-// Stop stops the node and the local worker.
+// Stop stops the node and the local worker; the store may be closed once
+// it returns (the registry's callback in progress has ended).
 func (c *Core) Stop() {
 	c.node.Stop()
+	c.registry.Close()
 	if c.worker != nil {
 		c.worker.close()
 	}

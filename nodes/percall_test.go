@@ -21,6 +21,9 @@ import (
 // call under the worker's lifetime, and the direct path ignored the
 // request's context.)
 func TestClientGoneFreesSlot(t *testing.T) {
+	if raceDetector {
+		t.Skip("runs guests: too slow under -race (see race_on_test.go)")
+	}
 	spin := func(t *testing.T, store *storage.Store) storage.Function {
 		fn, err := store.CreateFunction(storage.NewFunction{Module: "_", Name: "spin", Owner: "guest",
 			Code: testmodules.Read(t, "test/spin"), ABI: "funless", Metadata: storage.Metadata{TimeoutMS: 60000}})
@@ -65,6 +68,9 @@ func TestClientGoneFreesSlot(t *testing.T) {
 // time in the queue counts against the deadline. (The timeout clock started
 // only once a slot was free.)
 func TestQueueTimeCountsAgainstTimeout(t *testing.T) {
+	if raceDetector {
+		t.Skip("runs guests: too slow under -race (see race_on_test.go)")
+	}
 	c, w, fn, store := remotePairStore(t, func(wc *WorkerConfig) { wc.Engine.MaxConcurrent = 1 })
 	spin, err := store.CreateFunction(storage.NewFunction{Module: "_", Name: "spin", Owner: "guest",
 		Code: testmodules.Read(t, "test/spin"), ABI: "funless", Metadata: storage.Metadata{TimeoutMS: 60000}})

@@ -90,6 +90,9 @@ func sleepCall(c *Core, fn storage.Function, ms int) error {
 // from a runner that had been restarted, or addressed to an invoker
 // process that had been, were lost: their callers waited for the timeout.)
 func TestRemoteActorsRestart(t *testing.T) {
+	if raceDetector {
+		t.Skip("runs guests: too slow under -race (see race_on_test.go)")
+	}
 	c, w, fn := remotePair(t)
 	if err := sleepCall(c, fn, 1); err != nil {
 		t.Fatal(err)

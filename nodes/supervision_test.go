@@ -70,6 +70,9 @@ func hello(t *testing.T, c *Core, fn storage.Function) {
 // TestActorsRestart kills every actor of both trees in turn: each comes
 // back under its registered name, and the platform keeps invoking.
 func TestActorsRestart(t *testing.T) {
+	if raceDetector {
+		t.Skip("runs guests: too slow under -race (see race_on_test.go)")
+	}
 	c, fn := singleBox(t)
 	hello(t, c, fn)
 	for _, name := range []string{"scheduler", "registry", invoker.RouterName(0), "cache", "runner", "runner_overflow", "reporter", "httpclient", "httpclient_overflow"} {
@@ -91,5 +94,16 @@ func TestActorsRestart(t *testing.T) {
 				hello(t, c, fn)
 			}
 		})
+	}
+}
+
+// TestSingleBoxStarts: a single box starts and its worker joins. Under
+// -race (make race) this is what checks node assembly: the worker's first
+// report makes the scheduler call back into the core (OnJoin) while
+// StartCore is still finishing; it once read c.node as StartCore wrote it.
+func TestSingleBoxStarts(t *testing.T) {
+	c, _ := singleBox(t)
+	if c.Ready() != nil {
+		t.Fatal("not ready")
 	}
 }

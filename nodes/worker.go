@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/node"
@@ -15,6 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/actors/httpclient"
 	"github.com/edgefaas/edgefaas/actors/reporter"
 	"github.com/edgefaas/edgefaas/actors/runner"
+	"github.com/edgefaas/edgefaas/actors/send"
 	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/supervisors"
@@ -126,7 +128,8 @@ func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []strin
 		Cache:          &cache.Actor{Store: store, Node: self, Log: log, Process: proc},
 		Runner:         run,
 		Reporter: &reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
-			Budget: budget.Bytes, GuestMemory: ecfg.MemoryBudget, RSS: membudget.RSS, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log},
+			Budget: budget.Bytes, GuestMemory: ecfg.MemoryBudget, RSS: membudget.RSS, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log,
+			Sender: &send.Sender{Timeout: 2 * time.Second}},
 		HTTPClient:   &httpclient.Actor{Policy: policy, Log: log},
 		HTTPOverflow: &httpclient.Overflow{},
 	}, extra...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/actors/runner"
 	"github.com/edgefaas/edgefaas/actors/scheduler"
+	"github.com/edgefaas/edgefaas/actors/send"
 	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/cluster"
 )
@@ -37,6 +38,9 @@ type Invoker struct {
 	LocalNode string
 	// Metrics, if set, counts every answer.
 	Metrics *Metrics
+	// Sender gives sends to workers a deadline (nil: ergo's Send, which
+	// blocks behind a hung peer).
+	Sender *send.Sender
 
 	rr atomic.Uint64
 }
@@ -121,7 +125,7 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 			if ctx.Err() != nil {
 				return last, ctx.Err()
 			}
-			if errors.Is(err, cluster.ErrTimeout) {
+			if errors.Is(err, cluster.ErrTimeout) || errors.Is(err, cluster.ErrWorkerLost) {
 				return last, err
 			}
 			lastErr = err
@@ -204,8 +208,15 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 	msg.ID, msg.ReplyTo, msg.ReplyName = id, router.Self(), RouterName(i)
 	iv.Table.Started(node)
 	defer iv.Table.Finished(node)
-	if err := router.Send(gen.ProcessID{Name: wire.RunnerName, Node: node}, msg); err != nil {
+	if err := iv.send(router, gen.ProcessID{Name: wire.RunnerName, Node: node}, msg); err != nil {
 		iv.Pending.remove(id)
+		var stuck *send.StuckError
+		if errors.As(err, &stuck) && stuck.Sent {
+			// Queued behind a hung peer: it may still run when the peer
+			// wakes, so it is not retried elsewhere.
+			return wire.Result{}, fmt.Errorf("%w: %s is not accepting messages (%v); %s may run later",
+				cluster.ErrWorkerLost, node, err, msg.Function)
+		}
 		return wire.Result{}, fmt.Errorf("%w to %s: %v", errNotSent, node, err)
 	}
 	timer := timers.Get().(*time.Timer)
@@ -220,7 +231,14 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 	case <-ctx.Done():
 		iv.Pending.remove(id)
 		// The caller went away: stop the guest and free its slot.
-		router.Send(gen.ProcessID{Name: runner.Name, Node: node}, wire.Cancel{ID: id, Core: string(router.Self().Node)})
+		iv.send(router, gen.ProcessID{Name: runner.Name, Node: node}, wire.Cancel{ID: id, Core: string(router.Self().Node)})
 		return wire.Result{}, ctx.Err()
 	}
+}
+
+func (iv *Invoker) send(from gen.Process, to gen.ProcessID, msg any) error {
+	if iv.Sender == nil {
+		return from.Send(to, msg)
+	}
+	return iv.Sender.Send(from, to, msg)
 }

@@ -1,12 +1,10 @@
 package registry
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +18,7 @@ import (
 // falling back to its overflow answerer) with function changes: every
 // notifier call returns, with nil or ErrBusy, none waits for its context.
 func TestOverflowAnswersChanges(t *testing.T) {
-	const n = 500
+	const n = 2000
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store, err := storage.Open(filepath.Join(t.TempDir(), "db"), log)
 	if err != nil {
@@ -30,30 +28,30 @@ func TestOverflowAnswersChanges(t *testing.T) {
 	node := ergotest.Node(t)
 	ergotest.Spawn(t, node, OverflowName, 65535, "", &Overflow{Log: log})
 	ergotest.Spawn(t, node, Name, 1, OverflowName, &Actor{Store: store, Table: scheduler.NewTable(), Log: log})
-	notifier := &Notifier{Process: node.ProcessByName}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	busy, lost := 0, 0
+	reg := node.ProcessByName(Name)
+	sender, _ := ergotest.Collect(t, node, "sender", 1)
+	var dones []chan error
 	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			// No worker in the table: the registry answers at once.
-			err := notifier.FunctionChanged(ctx, cluster.FunctionEvent{Kind: cluster.FunctionCreated,
-				Function: storage.Function{Module: "_", Name: "f", Hash: "0123456789abcdef"}})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case errors.Is(err, ErrBusy):
-				busy++
-			case err != nil:
-				lost++
-			}
-		}()
+		// No worker in the table: the registry answers at once.
+		done := make(chan error, 1)
+		dones = append(dones, done)
+		sender.Send(reg.Self(), Distribute{Done: done, Event: cluster.FunctionEvent{Kind: cluster.FunctionCreated,
+			Function: storage.Function{Module: "_", Name: "f", Hash: "0123456789abcdef"}}})
 	}
-	wg.Wait()
+	busy, lost := 0, 0
+	deadline := time.Now().Add(10 * time.Second)
+	for _, done := range dones {
+		select {
+		case err := <-done:
+			if errors.Is(err, ErrBusy) {
+				busy++
+			} else if err != nil {
+				t.Fatalf("answer: %v", err)
+			}
+		case <-time.After(time.Until(deadline)):
+			lost++
+		}
+	}
 	if lost > 0 {
 		t.Fatalf("%d of %d changes never answered", lost, n)
 	}

@@ -12,12 +12,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/edgefaas/edgefaas/actors/scheduler"
+	"github.com/edgefaas/edgefaas/actors/send"
 	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
@@ -57,9 +59,25 @@ type Actor struct {
 	// receives (default 16).
 	PrefetchCount int
 	Log           *slog.Logger
+	// Sender gives sends to workers a deadline (nil: ergo's Send, which
+	// blocks behind a hung peer, and with it every upload).
+	Sender *send.Sender
 
 	next    int
 	waiting map[int]*waiter
+
+	life   sync.RWMutex // held (read) by every callback; Close takes it
+	closed bool
+}
+
+// Close waits for a callback in progress to end and makes later ones do
+// nothing, so the store can be closed: ergo's node Stop returns before its
+// processes have finished their callbacks (pebble panics when closed under
+// an open iterator). Call it after stopping the node.
+func (a *Actor) Close() {
+	a.life.Lock()
+	a.closed = true
+	a.life.Unlock()
 }
 
 // Init resets the state (a restarted registry answers no old waiter: their
@@ -77,6 +95,14 @@ func (a *Actor) Init(_ *gen.ServerProcess, _ ...etf.Term) error {
 
 // HandleInfo handles Distribute, Prefetch, wire.Cached and timeouts.
 func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	a.life.RLock()
+	defer a.life.RUnlock()
+	if a.closed {
+		if m, ok := msg.(Distribute); ok {
+			m.Done <- errors.New("registry stopped")
+		}
+		return gen.ServerStatusOK
+	}
 	switch m := msg.(type) {
 	case Distribute:
 		a.distribute(p, m)
@@ -113,7 +139,7 @@ func (a *Actor) distribute(p *gen.ServerProcess, m Distribute) {
 			return // another function still runs this code
 		}
 		for _, n := range nodes {
-			p.Send(gen.ProcessID{Name: wire.CacheName, Node: n}, wire.Evict{Hash: hash})
+			a.send(p, gen.ProcessID{Name: wire.CacheName, Node: n}, wire.Evict{Hash: hash})
 		}
 		a.Log.Debug("evicted everywhere", "hash", hash[:12], "workers", len(nodes))
 	}
@@ -147,7 +173,7 @@ func (a *Actor) distribute(p *gen.ServerProcess, m Distribute) {
 		m.Done <- nil
 	}
 	for _, n := range nodes {
-		if err := p.Send(gen.ProcessID{Name: wire.CacheName, Node: n}, msg); err != nil {
+		if err := a.send(p, gen.ProcessID{Name: wire.CacheName, Node: n}, msg); err != nil {
 			a.acked(wire.Cached{ID: id, Node: n, Hash: fn.Hash, Error: []byte(err.Error())})
 		}
 	}
@@ -205,12 +231,19 @@ func (a *Actor) prefetch(p *gen.ServerProcess, node string) {
 		if err != nil {
 			continue
 		}
-		p.Send(gen.ProcessID{Name: wire.CacheName, Node: node},
+		a.send(p, gen.ProcessID{Name: wire.CacheName, Node: node},
 			wire.Cache{Hash: fn.Hash, Code: code, MemoryPages: int(max(fn.Metadata.Capacity, 0)) * 16})
 	}
 	if len(seen) > 0 {
 		a.Log.Info("prefetched functions to worker", "node", node, "count", len(seen))
 	}
+}
+
+func (a *Actor) send(p gen.Process, to gen.ProcessID, msg any) error {
+	if a.Sender == nil {
+		return p.Send(to, msg)
+	}
+	return a.Sender.Send(p, to, msg)
 }
 
 // Notifier implements cluster.Notifier by handing events to the registry.

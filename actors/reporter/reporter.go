@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/actors/cache"
 	"github.com/edgefaas/edgefaas/actors/runner"
+	"github.com/edgefaas/edgefaas/actors/send"
 	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/wasm"
 )
@@ -53,6 +54,9 @@ type Actor struct {
 	Port       int
 	Interval   time.Duration
 	Log        *slog.Logger
+	// Sender gives reports a deadline, so one hung core does not stop
+	// the reports to the others (nil: ergo's blocking Send).
+	Sender *send.Sender
 }
 
 // Init schedules the first report right away.
@@ -115,7 +119,14 @@ func (a *Actor) Report() wire.Report {
 func (a *Actor) report(p *gen.ServerProcess) {
 	r := a.Report()
 	for _, core := range a.Cores {
-		if err := p.Send(gen.ProcessID{Name: SchedulerName, Node: core}, r); err != nil {
+		to := gen.ProcessID{Name: SchedulerName, Node: core}
+		var err error
+		if a.Sender != nil {
+			err = a.Sender.Send(p, to, r)
+		} else {
+			err = p.Send(to, r)
+		}
+		if err != nil {
 			a.Log.Debug("report not delivered", "core", core, "node", a.Node, "err", err)
 		}
 	}
