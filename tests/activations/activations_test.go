@@ -427,7 +427,7 @@ func TestCallback(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	core := testcluster.StartCore(t, "--callback-allow-net", "127.0.0.0/8")
+	core := testcluster.StartCore(t, "--callback-allow-host", "127.0.0.1", "--callback-allow-net", "127.0.0.0/8")
 	core.StartWorker(t, "127.0.0.2")
 	guest := core.Client(core.Guest)
 	upload(t, guest, "_", "echo", "test/echo", nil)
