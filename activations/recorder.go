@@ -16,6 +16,7 @@ const (
 	DefaultMaxBytes   = 64 << 20
 	DefaultBuffer     = 8192
 	DefaultBatchSize  = 512
+	DefaultFlushEvery = 2 * time.Millisecond
 	DefaultPruneEvery = time.Minute
 )
 
@@ -29,8 +30,10 @@ type RecorderConfig struct {
 	// synchronous invocation's record is dropped (and counted), never
 	// waited for.
 	Buffer int
-	// BatchSize bounds the records committed in one pebble batch.
-	BatchSize int
+	// BatchSize bounds the records committed in one pebble batch, and
+	// FlushEvery how long the writer waits for more before committing.
+	BatchSize  int
+	FlushEvery time.Duration
 	// Retention deletes finished records older than this; MaxBytes deletes
 	// the oldest finished records while all records take more (keys and
 	// values); PruneEvery is how often both run.
@@ -73,6 +76,9 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = DefaultFlushEvery
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = DefaultRetention
@@ -188,10 +194,29 @@ func (r *Recorder) loop() {
 				r.write(batch)
 			}
 		}
-		// Natural batching: whatever arrived while the last batch was
-		// written goes into this one; no timer delays a lone record.
+		// Batch per BatchSize records or per FlushEvery: one WAL write
+		// for many records instead of one per invocation.
 		r.drain(&batch)
+		if len(batch) < r.cfg.BatchSize {
+			r.linger(&batch)
+		}
 		r.write(batch)
+	}
+}
+
+// linger adds records arriving within FlushEvery, up to BatchSize.
+func (r *Recorder) linger(batch *[]entry) {
+	timer := time.NewTimer(r.cfg.FlushEvery)
+	defer timer.Stop()
+	for len(*batch) < r.cfg.BatchSize {
+		select {
+		case e := <-r.in:
+			*batch = append(*batch, e)
+		case <-timer.C:
+			return
+		case <-r.stop:
+			return
+		}
 	}
 }
 

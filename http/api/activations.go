@@ -151,25 +151,46 @@ func decodeCallback(raw []byte) (string, error) {
 	return b.Callback, nil
 }
 
+// Enqueue queues an asynchronous call of f on behalf of subject and
+// returns its activation id once it is durably stored. Triggers (events,
+// cron) use it as the API does: ErrFull when the queue is full,
+// activations.ErrClosed while the core stops, ErrNoQueue without a queue.
+func (s *Server) Enqueue(f storage.Function, subject string, args json.RawMessage, callback string) (string, error) {
+	if s.queue == nil {
+		return "", ErrNoQueue
+	}
+	now := time.Now().UTC()
+	rec := storage.Activation{ID: s.ids.New(now), Module: f.Module, Function: f.Name, Version: f.Version, Hash: f.Hash,
+		Subject: subject, QueuedAt: now, Logs: []string{}}
+	if len(args) == 0 {
+		args = json.RawMessage("{}")
+	}
+	err := s.queue.Submit(rec, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: subject, Args: args, Callback: callback})
+	if err != nil {
+		return "", err
+	}
+	return rec.ID, nil
+}
+
+// ErrNoQueue means the server runs without an asynchronous queue.
+var ErrNoQueue = errors.New("asynchronous invocation is not enabled on this core")
+
 // invokeAsync queues the call durably and answers 202 with its id.
 func (s *Server) invokeAsync(c *call, f storage.Function, args json.RawMessage, callback string) error {
-	if s.queue == nil {
+	id, err := s.Enqueue(f, c.subject.Name, args, callback)
+	switch {
+	case errors.Is(err, ErrNoQueue):
 		return errorf(http.StatusServiceUnavailable, "Service Unavailable: asynchronous invocation is not enabled on this core")
-	}
-	rec := s.newActivation(c, f)
-	err := s.queue.Submit(rec, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: c.subject.Name, Args: args, Callback: callback})
-	if errors.Is(err, activations.ErrFull) {
+	case errors.Is(err, activations.ErrFull):
 		return &apiError{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"1"}},
 			detail: "Too Many Requests: the asynchronous queue is full; retry shortly"}
-	}
-	if errors.Is(err, activations.ErrClosed) {
+	case errors.Is(err, activations.ErrClosed):
 		return errorf(http.StatusServiceUnavailable, "Service Unavailable: the core is shutting down")
-	}
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("queue %s/%s: %w", f.Module, f.Name, err)
 	}
-	c.w.Header().Set(ActivationHeader, rec.ID)
-	writeJSON(c.w, http.StatusAccepted, data(map[string]string{"activation_id": rec.ID}))
+	c.w.Header().Set(ActivationHeader, id)
+	writeJSON(c.w, http.StatusAccepted, data(map[string]string{"activation_id": id}))
 	return nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -294,29 +296,33 @@ func TestCoreKill9(t *testing.T) {
 // the calls not yet started run on the other worker.
 func TestWorkerKill9(t *testing.T) {
 	core := testcluster.StartCore(t, "--async-per-function", "4")
-	w2 := core.StartWorker(t, "127.0.0.2")
-	core.StartWorker(t, "127.0.0.3")
+	workers := map[string]*testcluster.Proc{
+		"worker@127.0.0.2": core.StartWorker(t, "127.0.0.2"),
+		"worker@127.0.0.3": core.StartWorker(t, "127.0.0.3"),
+	}
 	guest := core.Client(core.Guest)
 	upload(t, guest, "_", "sleep", "sleep", nil)
 	const n = 24
 	ids := submitAll(t, guest, "_", "sleep", n, func(int) string { return `{"ms":1500}` })
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		running, _ := guest.ListActivations(ctxT(t), client.ActivationFilter{Function: "sleep", Status: "running"})
-		if slices.ContainsFunc(running, func(a client.Activation) bool { return a.StartedAt != nil }) && len(running) >= 4 {
-			break
+	// Kill a worker its own report shows running calls.
+	victim := ""
+	core.WaitWorkers(t, func(ns []client.Node) bool {
+		for _, nd := range ns {
+			if nd.Running > 0 && workers[nd.Name] != nil {
+				victim = nd.Name
+				return true
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("nothing ran")
-		}
-	}
-	w2.Kill()
+		return false
+	})
+	workers[victim].Kill()
 	count := map[string]int{}
 	for _, id := range ids {
 		a := waitFinal(t, guest, id, 2*time.Minute)
 		switch a.Status {
 		case "lost":
-			if a.Worker != "worker@127.0.0.2" {
-				t.Fatalf("lost on %s, not the killed worker: %+v", a.Worker, a)
+			if a.Worker != victim {
+				t.Fatalf("lost on %s, not the killed worker %s: %+v", a.Worker, victim, a)
 			}
 		case "success":
 		default:
@@ -327,7 +333,7 @@ func TestWorkerKill9(t *testing.T) {
 	if count["success"]+count["lost"] != n || count["success"] < n-4 || count["lost"] < 1 {
 		t.Fatalf("outcomes %v of %d (at most 4 ran at once)", count, n)
 	}
-	t.Logf("after the worker's kill -9: %v", count)
+	t.Logf("after the kill -9 of %s: %v", victim, count)
 }
 
 // TestRetention: records older than the retention are deleted, and the
@@ -397,4 +403,92 @@ func TestRetention(t *testing.T) {
 		}
 		t.Logf("%d of %d records kept within %d bytes", len(l), n, budget)
 	})
+}
+
+// TestCallback: the finished record is POSTed to the callback URL under
+// the core's egress policy, retried after a failure; without a grant the
+// core does not send it.
+func TestCallback(t *testing.T) {
+	type hit struct {
+		status int
+		rec    client.Activation
+	}
+	hits := make(chan hit, 10)
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Data client.Activation }
+		json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		calls++
+		status := 200
+		if calls == 1 {
+			status = 500 // the first try fails: the core retries
+		}
+		mu.Unlock()
+		w.WriteHeader(status)
+		hits <- hit{status, body.Data}
+	}))
+	defer srv.Close()
+
+	core := testcluster.StartCore(t, "--callback-allow-host", "127.0.0.1", "--callback-allow-net", "127.0.0.0/8")
+	core.StartWorker(t, "127.0.0.2")
+	guest := core.Client(core.Guest)
+	upload(t, guest, "_", "echo", "test/echo", nil)
+	id, err := guest.InvokeAsync(ctxT(t), "_", "echo", json.RawMessage(`{"k":"v"}`), srv.URL+"/done")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{500, 200} {
+		select {
+		case h := <-hits:
+			if h.status != want || h.rec.ID != id || h.rec.Status != "success" || string(h.rec.Result) != `{"k":"v"}` {
+				t.Fatalf("callback: %+v, want status %d for %s", h, want, id)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("no callback (want the try answered %d)", want)
+		}
+	}
+	if _, err := guest.InvokeAsync(ctxT(t), "_", "echo", nil, "ftp://x"); !client.IsStatus(err, 400) {
+		t.Fatalf("ftp callback: %v", err)
+	}
+
+	// A core that grants no callback host never sends one.
+	strict := testcluster.StartCore(t)
+	strict.StartWorker(t, "127.0.0.3")
+	sg := strict.Client(strict.Guest)
+	upload(t, sg, "_", "echo", "test/echo", nil)
+	id, err = sg.InvokeAsync(ctxT(t), "_", "echo", nil, srv.URL+"/denied")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFinal(t, sg, id, 30*time.Second)
+	strict.WaitLog(regexp.MustCompile(`callback not delivered; giving up.*`+id), 2*time.Minute)
+	select {
+	case h := <-hits:
+		t.Fatalf("a denied callback arrived: %+v", h)
+	default:
+	}
+}
+
+// TestQueueFull: beyond --async-max-queued a submit is refused with 429
+// and Retry-After, and nothing of it is stored; the accepted ones finish.
+func TestQueueFull(t *testing.T) {
+	core := testcluster.StartCore(t, "--async-max-queued", "3", "--async-per-function", "1")
+	core.StartWorker(t, "127.0.0.2")
+	guest := core.Client(core.Guest)
+	upload(t, guest, "_", "sleep", "sleep", nil)
+	ids := submitAll(t, guest, "_", "sleep", 3, func(int) string { return `{"ms":2000}` })
+	resp, body := post(t, core, core.Guest, "/v1/fn/_/sleep?async=true", `{"args":{"ms":1}}`)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "queue is full") {
+		t.Fatalf("4th submit: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	for _, id := range ids {
+		if a := waitFinal(t, guest, id, time.Minute); a.Status != "success" {
+			t.Fatalf("%+v", a)
+		}
+	}
+	if l := all(t, guest, "_", "sleep"); len(l) != 3 {
+		t.Fatalf("%d records, want the 3 accepted", len(l))
+	}
 }
