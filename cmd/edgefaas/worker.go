@@ -96,7 +96,7 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(filepath.Dir(defaultDataDir()), "worker"), "directory for compiled code and the node certificate")
+	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(filepath.Dir(defaultDataDir()), "worker"), "directory for compiled code and the metrics token")
 	cmd.Flags().StringSliceVar(&joins, "join", nil, "core node address, HOST:PORT or NAME@HOST:PORT (repeat for several cores)")
 	cmd.Flags().StringSliceVar(&joinDNS, "join-dns", nil, "DNS name:port resolving to cores (a Kubernetes headless service); re-resolved every 2 s")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT/metrics (off by default; the worker has no other HTTP endpoint); a bearer token is required")
