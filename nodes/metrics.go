@@ -2,7 +2,6 @@ package nodes
 
 import (
 	"net"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -75,16 +74,14 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 
 // ServeMetrics serves the worker's metrics on addr (GET /metrics) until the
 // listener fails; a worker has no API, so this is its only HTTP endpoint.
-// It carries counts only, no function data.
-func (w *Worker) ServeMetrics(addr string) (net.Addr, error) {
+// It carries counts only, no function data. Without a token in opts the
+// endpoint is public (see MetricsOptions).
+func (w *Worker) ServeMetrics(addr string, opts ...MetricsOptions) (net.Addr, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(w, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
+	var o MetricsOptions
+	if len(opts) > 0 {
+		o = opts[0]
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	go http.Serve(l, mux)
-	return l.Addr(), nil
+	return serveMetrics(addr, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), o)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/lib"
 	"github.com/ergo-services/ergo/node"
+	"github.com/ergo-services/ergo/proto/dist"
 
 	"github.com/edgefaas/edgefaas/actors/wire"
 )
@@ -41,9 +42,10 @@ type NodeConfig struct {
 	ListenPort uint16
 	// Cookie authenticates nodes to each other. Required.
 	Cookie string
-	// TLS material. Without CertFile/KeyFile a self-signed certificate is
-	// generated on first boot and kept in DataDir; with CAFile, peers must
-	// present a certificate signed by that CA.
+	// TLS material. Without CertFile/KeyFile the node's certificate is
+	// signed by a CA derived from the cookie (clusterca.go), and peers must
+	// present one naming the node they claim; with CAFile, peers must
+	// present a certificate signed by that CA, naming the node they claim.
 	TLS TLSFiles
 	// DataDir keeps the node's certificate.
 	DataDir string
@@ -78,11 +80,18 @@ func start(cfg *NodeConfig, role string, apps ...gen.ApplicationBehavior) (node.
 		port = p
 		cfg.ListenPort = p
 	}
-	tlsCfg, err := nodeTLS(cfg.DataDir, cfg.TLS, cfg.ListenHost)
+	tlsCfg, pinned, err := nodeTLS(cfg.DataDir, cfg.TLS, cfg.Name, cfg.Cookie)
 	if err != nil {
 		return nil, err
 	}
+	var handshake node.HandshakeInterface
+	if pinned {
+		handshake = pinnedHandshake{dist.CreateHandshake(dist.HandshakeOptions{})}
+	} else if cfg.Log != nil {
+		cfg.Log.Warn("node TLS: an operator certificate without --tls-ca only encrypts; the cookie is the sole authentication of peers")
+	}
 	opts := node.Options{
+		Handshake:        handshake,
 		Applications:     apps,
 		Listeners:        []node.Listener{{Hostname: cfg.ListenHost, Listen: port, ListenBegin: port, ListenEnd: port}},
 		TLS:              tlsCfg,
@@ -138,7 +147,7 @@ func ParsePeer(s, role string) (Peer, error) {
 
 // addRoute lets n reach peer without a name service.
 func addRoute(n node.Node, cfg NodeConfig, p Peer) error {
-	tlsCfg, err := nodeTLS(cfg.DataDir, cfg.TLS, cfg.ListenHost)
+	tlsCfg, _, err := nodeTLS(cfg.DataDir, cfg.TLS, n.Name(), cfg.Cookie)
 	if err != nil {
 		return err
 	}

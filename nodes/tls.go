@@ -1,16 +1,14 @@
 package nodes
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
-
-	"github.com/ergo-services/ergo/lib"
 )
 
 // TLSFiles are operator-provided TLS material for node links.
@@ -19,53 +17,66 @@ type TLSFiles struct {
 	CAFile            string // CA that signs every node's certificate; enables verification
 }
 
-var tlsCache sync.Map // dataDir|files → *tls.Config
+var tlsCache sync.Map // dataDir|files|name|cookie → *tls.Config
 
 // nodeTLS returns the node's TLS configuration, for its listener and for
-// the routes it dials. With a CA, both sides verify each other's
-// certificate; without, links are encrypted and the cookie authenticates.
-func nodeTLS(dataDir string, f TLSFiles, host string) (*tls.Config, error) {
-	key := dataDir + "|" + f.CertFile + "|" + f.KeyFile + "|" + f.CAFile
+// the routes it dials, and whether peers are authenticated (then the
+// handshake also pins node names to certificates, pinnedHandshake).
+//
+//   - default: a certificate for name signed by the CA derived from the
+//     cookie (clusterca.go); peers must present one too;
+//   - operator certificate and CA (--tls-cert/--tls-key/--tls-ca): peers
+//     must present a certificate the CA signed, naming the node they claim;
+//   - operator certificate without a CA: encryption only, as before issue
+//     14 (the cookie is then the sole authentication; logged at start).
+func nodeTLS(dataDir string, f TLSFiles, name, cookie string) (*tls.Config, bool, error) {
+	sum := sha256.Sum256([]byte(cookie))
+	key := dataDir + "|" + f.CertFile + "|" + f.KeyFile + "|" + f.CAFile + "|" + name + "|" + hex.EncodeToString(sum[:])
 	if c, ok := tlsCache.Load(key); ok {
-		return c.(*tls.Config).Clone(), nil
+		cfg := c.(*tls.Config)
+		return cfg.Clone(), cfg.VerifyPeerCertificate != nil, nil
 	}
 	var cert tls.Certificate
+	var pool *x509.CertPool
 	var err error
 	switch {
 	case f.CertFile != "" && f.KeyFile != "":
 		cert, err = tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("node certificate: %w", err)
+			return nil, false, fmt.Errorf("node certificate: %w", err)
 		}
 	case f.CertFile != "" || f.KeyFile != "":
-		return nil, errors.New("node TLS: give both the certificate and the key")
+		return nil, false, errors.New("node TLS: give both the certificate and the key")
 	default:
-		cert, err = selfSigned(dataDir, host)
+		cert, pool, err = clusterCert(cookie, name)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}
 	if f.CAFile != "" {
 		pem, err := os.ReadFile(f.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("node CA: %w", err)
+			return nil, false, fmt.Errorf("node CA: %w", err)
 		}
-		pool := x509.NewCertPool()
+		pool = x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("node CA %s: no certificate found", f.CAFile)
+			return nil, false, fmt.Errorf("node CA %s: no certificate found", f.CAFile)
 		}
+	}
+	if pool != nil {
 		// Both sides verify the peer's chain against the CA, but not its
 		// host name: node addresses change (Kubernetes pod IPs, DHCP at an
 		// edge site) and the CA, not DNS, says who belongs to the cluster.
 		// The standard host-name check is therefore off and the chain is
-		// checked here, for the dialing and the accepting side alike.
+		// checked here, for the dialing and the accepting side alike; the
+		// node name is checked after ergo's handshake (pinnedHandshake).
 		cfg.ClientAuth = tls.RequireAnyClientCert
 		cfg.InsecureSkipVerify = true
 		cfg.VerifyPeerCertificate = verifyChain(pool)
 	}
 	tlsCache.Store(key, cfg)
-	return cfg.Clone(), nil
+	return cfg.Clone(), pool != nil, nil
 }
 
 // verifyChain accepts a peer whose certificate chains to the CA in pool.
@@ -92,36 +103,4 @@ func verifyChain(pool *x509.CertPool) func([][]byte, [][]*x509.Certificate) erro
 		}
 		return nil
 	}
-}
-
-// selfSigned loads dataDir/node.crt and node.key, generating them on first
-// boot so a node keeps one identity across restarts.
-func selfSigned(dataDir, host string) (tls.Certificate, error) {
-	if dataDir == "" {
-		return lib.GenerateSelfSignedCert("edgefaas", host)
-	}
-	certPath, keyPath := filepath.Join(dataDir, "node.crt"), filepath.Join(dataDir, "node.key")
-	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
-		return c, nil
-	}
-	c, err := lib.GenerateSelfSignedCert("edgefaas", host)
-	if err != nil {
-		return c, fmt.Errorf("generate node certificate: %w", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
-	if err != nil {
-		return c, err
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return c, err
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
-		return c, err
-	}
-	if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
-		return c, err
-	}
-	return c, nil
 }

@@ -18,9 +18,11 @@ import (
 // globalFlags are the client's persistent flags, registered on the root
 // command in main.go.
 var globalFlags struct {
-	host   string
-	token  string
-	output string
+	host           string
+	token          string
+	output         string
+	tlsFingerprint string
+	caFile         string
 }
 
 // Environment variables the client reads; a flag wins over them, they win
@@ -29,6 +31,8 @@ const (
 	envHost       = "EDGEFAAS_HOST"
 	envToken      = "EDGEFAAS_TOKEN"
 	envAdminToken = "EDGEFAAS_ADMIN_TOKEN"
+	envTLSPin     = "EDGEFAAS_TLS_FINGERPRINT"
+	envCAFile     = "EDGEFAAS_CA_FILE"
 )
 
 // cliConfig is the client's config file.
@@ -39,13 +43,19 @@ type cliConfig struct {
 	Token string `json:"token,omitempty"`
 	// AdminToken is used by admin and node commands; Token if empty.
 	AdminToken string `json:"admin_token,omitempty"`
+	// TLSFingerprint pins the core's HTTPS certificate (SHA-256, hex).
+	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
+	// CAFile verifies the core's HTTPS certificate against this CA (PEM).
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 // configKeys are the keys `config set|get|unset` accept, with their doc.
 var configKeys = map[string]string{
-	"host":        "the core's address, e.g. http://127.0.0.1:4000",
-	"token":       "the token for function and module commands",
-	"admin_token": "the token for admin and node commands (token if unset)",
+	"host":            "the core's address, e.g. http://127.0.0.1:4000",
+	"token":           "the token for function and module commands",
+	"admin_token":     "the token for admin and node commands (token if unset)",
+	"tls_fingerprint": "SHA-256 of the core's HTTPS certificate to pin (the core logs it at start)",
+	"ca_file":         "CA certificate (PEM) that signed the core's HTTPS certificate",
 }
 
 func (c *cliConfig) field(key string) (*string, error) {
@@ -56,6 +66,10 @@ func (c *cliConfig) field(key string) (*string, error) {
 		return &c.Token, nil
 	case "admin_token":
 		return &c.AdminToken, nil
+	case "tls_fingerprint":
+		return &c.TLSFingerprint, nil
+	case "ca_file":
+		return &c.CAFile, nil
 	}
 	return nil, fmt.Errorf("unknown config key %q; the keys are %s", key, strings.Join(sortedKeys(), ", "))
 }
@@ -143,7 +157,7 @@ func saveConfig(c cliConfig) (string, error) {
 // config file, keeping its other settings, so that client commands work
 // right after `edgefaas dev`. An admin token saved for another host is
 // dropped: it cannot be valid for the new platform.
-func writeDevConfig(host, token string) error {
+func writeDevConfig(host, token, fingerprint string) error {
 	c, _, err := loadConfig()
 	if err != nil {
 		return err
@@ -151,7 +165,7 @@ func writeDevConfig(host, token string) error {
 	if c.Host != host {
 		c.AdminToken = ""
 	}
-	c.Host, c.Token = host, token
+	c.Host, c.Token, c.TLSFingerprint = host, token, fingerprint
 	_, err = saveConfig(c)
 	return err
 }
@@ -159,6 +173,7 @@ func writeDevConfig(host, token string) error {
 // settings are the resolved host and tokens of one command.
 type settings struct {
 	host, token, adminToken string
+	tlsFingerprint, caFile  string
 }
 
 // resolveSettings applies the precedence flag > environment > config file
@@ -185,9 +200,11 @@ func resolveSettings(cmd *cobra.Command) (settings, error) {
 		return ""
 	}
 	s := settings{
-		host:       pick("host", []string{envHost}, c.Host, client.DefaultHost),
-		token:      pick("token", []string{envToken}, c.Token),
-		adminToken: pick("token", []string{envAdminToken, envToken}, c.AdminToken, c.Token),
+		host:           pick("host", []string{envHost}, c.Host, client.DefaultHost),
+		token:          pick("token", []string{envToken}, c.Token),
+		adminToken:     pick("token", []string{envAdminToken, envToken}, c.AdminToken, c.Token),
+		tlsFingerprint: pick("tls-fingerprint", []string{envTLSPin}, c.TLSFingerprint),
+		caFile:         pick("ca-file", []string{envCAFile}, c.CAFile),
 	}
 	return s, nil
 }
@@ -208,6 +225,16 @@ func newClient(cmd *cobra.Command, admin bool) (*client.Client, error) {
 		return nil, err
 	}
 	c.UserAgent = "edgefaas-cli/" + version
+	if s.tlsFingerprint != "" {
+		if err := c.PinFingerprint(s.tlsFingerprint); err != nil {
+			return nil, err
+		}
+	}
+	if s.caFile != "" {
+		if err := c.TrustCAFile(s.caFile); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -224,11 +251,16 @@ Keys:
   host         ` + configKeys["host"] + `
   token        ` + configKeys["token"] + `
   admin_token  ` + configKeys["admin_token"] + `
+  tls_fingerprint  ` + configKeys["tls_fingerprint"] + `
+  ca_file      ` + configKeys["ca_file"] + `
 
-Precedence: the flags --host and --token win over the environment
-(EDGEFAAS_HOST, EDGEFAAS_TOKEN, and EDGEFAAS_ADMIN_TOKEN for admin commands),
-which wins over this file. 'edgefaas dev' writes host and token here.`,
-		Example: `  edgefaas config set host http://10.0.0.2:4000
+Precedence: the flags --host, --token, --tls-fingerprint and --ca-file win
+over the environment (EDGEFAAS_HOST, EDGEFAAS_TOKEN, EDGEFAAS_ADMIN_TOKEN for
+admin commands, EDGEFAAS_TLS_FINGERPRINT, EDGEFAAS_CA_FILE), which wins over
+this file. 'edgefaas dev' writes host and token here (and the fingerprint
+when it serves HTTPS).`,
+		Example: `  edgefaas config set host https://10.0.0.2:4000
+  edgefaas config set tls_fingerprint 3b1f…  # from the core's log: "API TLS: ... fingerprint="
   edgefaas config set token "$(grep Guest= /var/lib/edgefaas/core/tokens | cut -d= -f2)"
   edgefaas config get host`,
 		Args: cobra.NoArgs,
@@ -303,6 +335,7 @@ tokens masked and where each value comes from.`,
 			if globalFlags.output == "json" {
 				return printJSON(out, map[string]string{
 					"file": path, "host": s.host, "token": mask(s.token), "admin_token": mask(s.adminToken),
+					"tls_fingerprint": s.tlsFingerprint, "ca_file": s.caFile,
 				})
 			}
 			tw := newTable(out)
@@ -310,6 +343,12 @@ tokens masked and where each value comes from.`,
 			fmt.Fprintf(tw, "host\t%s\n", s.host)
 			fmt.Fprintf(tw, "token\t%s\n", mask(s.token))
 			fmt.Fprintf(tw, "admin_token\t%s\n", mask(s.adminToken))
+			if s.tlsFingerprint != "" {
+				fmt.Fprintf(tw, "tls_fingerprint\t%s\n", s.tlsFingerprint)
+			}
+			if s.caFile != "" {
+				fmt.Fprintf(tw, "ca_file\t%s\n", s.caFile)
+			}
 			return tw.Flush()
 		},
 	}

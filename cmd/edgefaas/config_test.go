@@ -11,7 +11,7 @@ func TestWriteDevConfig(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", dir)
 	path := filepath.Join(dir, "edgefaas", "config.json")
 
-	if err := writeDevConfig("http://127.0.0.1:4000", "guest1"); err != nil {
+	if err := writeDevConfig("http://127.0.0.1:4000", "guest1", ""); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -28,14 +28,14 @@ func TestWriteDevConfig(t *testing.T) {
 	if _, err := saveConfig(c); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeDevConfig("http://127.0.0.1:4000", "guest2"); err != nil {
+	if err := writeDevConfig("http://127.0.0.1:4000", "guest2", ""); err != nil {
 		t.Fatal(err)
 	}
 	if c, _, _ = loadConfig(); c.Token != "guest2" || c.AdminToken != "admin1" {
 		t.Errorf("same host: %+v", c)
 	}
 	// Another platform: the old admin token cannot be valid there.
-	if err := writeDevConfig("http://127.0.0.1:5000", "guest3"); err != nil {
+	if err := writeDevConfig("http://127.0.0.1:5000", "guest3", ""); err != nil {
 		t.Fatal(err)
 	}
 	if c, _, _ = loadConfig(); c.Host != "http://127.0.0.1:5000" || c.Token != "guest3" || c.AdminToken != "" {

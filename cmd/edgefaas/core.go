@@ -29,6 +29,7 @@ func coreCommand() *cobra.Command {
 		publicMetrics  bool
 		worker         workerFlags
 		acts           activationFlags
+		apiTLS         apiTLSFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "core",
@@ -78,6 +79,9 @@ store is closed.`,
 				HTTPAddr:       httpAddr,
 				MaxUploadBytes: maxUploadBytes,
 				PublicMetrics:  publicMetrics,
+				TLS:            api.TLSMode(apiTLS.mode),
+				TLSCertFile:    apiTLS.cert,
+				TLSKeyFile:     apiTLS.key,
 				Inspect:        boundedInspector(split.ValidatorConcurrency, uploadInspector()),
 				Storage:        storageOptions(split),
 				Logger:         logger,
@@ -91,6 +95,7 @@ store is closed.`,
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "directory for the database and the tokens file")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:4000", "address the HTTP API listens on")
+	apiTLS.register(cmd)
 	cmd.Flags().Int64Var(&maxUploadBytes, "max-upload-bytes", api.DefaultMaxUploadBytes, "largest accepted function code, in bytes (larger uploads get 413)")
 	node.register(cmd, "127.0.0.1:4001")
 	cmd.Flags().BoolVar(&publicMetrics, "public-metrics", false, "serve /metrics without a token (it shows counts, never function data)")

@@ -26,6 +26,8 @@ func devCommand() *cobra.Command {
 		httpAddr string
 		node     nodeFlags
 		worker   workerFlags
+		apiTLS   apiTLSFlags
+		tlsPin   string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -62,20 +64,27 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return api.RunCore(ctx, api.CoreConfig{
-				DataDir:  dataDir,
-				HTTPAddr: httpAddr,
-				Logger:   logger,
-				Inspect:  boundedInspector(split.ValidatorConcurrency, uploadInspector()),
-				Storage:  storageOptions(split),
+				DataDir:     dataDir,
+				HTTPAddr:    httpAddr,
+				Logger:      logger,
+				TLS:         api.TLSMode(apiTLS.mode),
+				TLSCertFile: apiTLS.cert,
+				TLSKeyFile:  apiTLS.key,
+				ServingTLS:  func(fp string) { tlsPin = fp },
+				Inspect:     boundedInspector(split.ValidatorConcurrency, uploadInspector()),
+				Storage:     storageOptions(split),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: &wcfg})
 				},
 				Listening: func(addr net.Addr) {
 					url := "http://" + addr.String()
+					if tlsPin != "" {
+						url = "https://" + addr.String()
+					}
 					tokens := filepath.Join(dataDir, storage.TokensFileName)
 					msg := fmt.Sprintf("edgefaas dev: API at %s, tokens in %s", url, tokens)
 					if guest := readToken(tokens, "Guest"); guest != "" {
-						if err := writeDevConfig(url, guest); err != nil {
+						if err := writeDevConfig(url, guest, tlsPin); err != nil {
 							logger.Warn("could not write the client configuration", "err", err)
 						} else {
 							msg += " (client configured with the guest token)"
@@ -88,6 +97,7 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(filepath.Dir(defaultDataDir()), "dev"), "directory for the database, tokens, cookie and compiled code")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:4000", "address the HTTP API listens on")
+	apiTLS.register(cmd)
 	node.register(cmd, "127.0.0.1:0")
 	worker.register(cmd)
 	return cmd

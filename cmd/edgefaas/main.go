@@ -27,6 +27,8 @@ Raspberry Pi. Its HTTP API is FunLess-compatible.`,
 	root.AddCommand(coreCommand(), workerCommand(), devCommand(), inspectCommand())
 	root.PersistentFlags().StringVarP(&globalFlags.host, "host", "H", "", "the core's address (default $EDGEFAAS_HOST, the config file, else "+client.DefaultHost+")")
 	root.PersistentFlags().StringVar(&globalFlags.token, "token", "", "the API token (default $EDGEFAAS_TOKEN, else the config file)")
+	root.PersistentFlags().StringVar(&globalFlags.tlsFingerprint, "tls-fingerprint", "", "pin the core's HTTPS certificate by its SHA-256, as the core logs it (default $"+envTLSPin+", else the config file)")
+	root.PersistentFlags().StringVar(&globalFlags.caFile, "ca-file", "", "verify the core's HTTPS certificate against this CA, PEM (default $"+envCAFile+", else the config file)")
 	root.PersistentFlags().StringVarP(&globalFlags.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(fnCommand(), modCommand(), adminCommand(), nodeCommand(), configCommand(), activationCommand())
 	return root

@@ -32,7 +32,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, defaultAddr string) {
 	fl.StringVar(&f.addr, "node-addr", defaultAddr, "HOST:PORT other nodes reach this node on (port 0: any free port)")
 	fl.StringVar(&f.cookie, "cookie", "", "shared secret between the core and its workers")
 	fl.StringVar(&f.cookieFile, "cookie-file", "", "read the cookie from this file (e.g. the core's DATA_DIR/cookie)")
-	fl.StringVar(&f.tls.CertFile, "tls-cert", "", "node certificate (PEM); default: self-signed, made on first boot")
+	fl.StringVar(&f.tls.CertFile, "tls-cert", "", "node certificate (PEM), with --tls-ca; default: signed at start by a CA derived from the cookie")
 	fl.StringVar(&f.tls.KeyFile, "tls-key", "", "node private key (PEM)")
 	fl.StringVar(&f.tls.CAFile, "tls-ca", "", "CA certificate (PEM): peers must present a certificate it signed")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,8 @@ func workerCommand() *cobra.Command {
 		joins       []string
 		joinDNS     []string
 		metricsAddr string
+		metricsTok  string
+		metricsPub  bool
 		node        nodeFlags
 		worker      workerFlags
 	)
@@ -62,7 +65,28 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 			}
 			logger.Info("worker started", "node", w.Name(), "cores", joins)
 			if metricsAddr != "" {
-				addr, err := w.ServeMetrics(metricsAddr)
+				var opts nodes.MetricsOptions
+				switch {
+				case metricsPub:
+				case metricsTok != "":
+					b, err := os.ReadFile(metricsTok)
+					if err != nil {
+						w.Stop()
+						return fmt.Errorf("--metrics-token-file: %w", err)
+					}
+					opts.Token = strings.TrimSpace(string(b))
+				default:
+					tok, created, err := nodes.LoadOrCreateMetricsToken(dataDir)
+					if err != nil {
+						w.Stop()
+						return fmt.Errorf("metrics token: %w", err)
+					}
+					if created {
+						logger.Info("generated the metrics token; scrapers send it as a bearer token", "path", filepath.Join(dataDir, nodes.MetricsTokenFile))
+					}
+					opts.Token = tok
+				}
+				addr, err := w.ServeMetrics(metricsAddr, opts)
 				if err != nil {
 					w.Stop()
 					return fmt.Errorf("--metrics-addr: %w", err)
@@ -84,10 +108,12 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(filepath.Dir(defaultDataDir()), "worker"), "directory for compiled code and the node certificate")
+	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(filepath.Dir(defaultDataDir()), "worker"), "directory for compiled code and the metrics token")
 	cmd.Flags().StringSliceVar(&joins, "join", nil, "core node address, HOST:PORT or NAME@HOST:PORT (repeat for several cores)")
 	cmd.Flags().StringSliceVar(&joinDNS, "join-dns", nil, "DNS name:port resolving to cores (a Kubernetes headless service); re-resolved every 2 s")
-	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT/metrics (off by default; the worker has no other HTTP endpoint)")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT/metrics (off by default; the worker has no other HTTP endpoint); a bearer token is required")
+	cmd.Flags().StringVar(&metricsTok, "metrics-token-file", "", "file holding the bearer token /metrics requires (default: DATA_DIR/metrics-token, generated on first use)")
+	cmd.Flags().BoolVar(&metricsPub, "public-metrics", false, "serve the worker's /metrics without a token")
 	node.register(cmd, "127.0.0.1:0")
 	worker.register(cmd)
 	return cmd

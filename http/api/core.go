@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,16 @@ type CoreConfig struct {
 	Listening func(addr net.Addr)
 	// Storage sizes the database's memory (zero: pebble's defaults).
 	Storage storage.Options
+	// TLS says when the API serves HTTPS (default TLSAuto: unless it
+	// listens on loopback). TLSCertFile and TLSKeyFile are the operator's
+	// certificate; without them a self-signed one is made on first boot in
+	// DataDir/http-tls and its SHA-256 fingerprint is logged for clients to
+	// pin.
+	TLS                     TLSMode
+	TLSCertFile, TLSKeyFile string
+	// ServingTLS, if set, is called with the certificate's fingerprint
+	// before Listening when the API serves HTTPS.
+	ServingTLS func(fingerprint string)
 	// ShutdownGrace bounds how long in-flight requests may take to finish
 	// after ctx ends; 0 means 30 s.
 	ShutdownGrace time.Duration
@@ -151,11 +162,32 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 		defer cancel()
 		queue.Stop(qctx)
 	}()
+	useTLS, err := wantTLS(cfg.TLS, cfg.HTTPAddr, cfg.TLSCertFile != "" || cfg.TLSKeyFile != "")
+	if err != nil {
+		return err
+	}
+	var tlsCfg *tls.Config
+	var fingerprint string
+	if useTLS {
+		if tlsCfg, fingerprint, err = apiTLS(cfg.DataDir, cfg.TLSCertFile, cfg.TLSKeyFile, cfg.HTTPAddr); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	log.Info("core listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+	scheme := "http"
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+		scheme = "https"
+		log.Info("API TLS: clients pin this certificate with --tls-fingerprint (or trust its CA with --ca-file)",
+			"fingerprint", fingerprint, "self_signed", cfg.TLSCertFile == "")
+		if cfg.ServingTLS != nil {
+			cfg.ServingTLS(fingerprint)
+		}
+	}
+	log.Info("core listening", "addr", ln.Addr().String(), "scheme", scheme, "data_dir", cfg.DataDir)
 	if cfg.Listening != nil {
 		cfg.Listening(ln.Addr())
 	}

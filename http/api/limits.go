@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
@@ -58,3 +59,13 @@ func (s *Server) checkStoredMemory(ctx context.Context, f storage.Function, md s
 	}
 	return checkMemory(md, info)
 }
+
+// Server timeouts. A request's body must arrive within readTimeout (an
+// upload of 64 MiB at 1 Mbit/s takes under 9 minutes); the whole exchange,
+// from the end of its headers to the last byte of the answer, within
+// writeTimeout, which must outlast the longest invocation: the function's
+// maximum timeout plus the core's 10 s grace for a lost reply.
+const (
+	readTimeout  = 10 * time.Minute
+	writeTimeout = 15*time.Minute + time.Minute
+)

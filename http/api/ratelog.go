@@ -1,6 +1,9 @@
 package api
 
 import (
+	"log"
+	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,10 +33,14 @@ const (
 )
 
 func newLogBucket(reg prometheus.Registerer, rate, burst float64) *logBucket {
+	return newNamedLogBucket(reg, rate, burst, "refusal_logs_suppressed_total",
+		"Log lines of refused requests (401/403) left out by the rate limit.")
+}
+
+func newNamedLogBucket(reg prometheus.Registerer, rate, burst float64, name, help string) *logBucket {
 	b := &logBucket{now: time.Now, rate: rate, burst: burst, tokens: burst,
 		counter: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "edgefaas", Subsystem: "http", Name: "refusal_logs_suppressed_total",
-			Help: "Log lines of refused requests (401/403) left out by the rate limit.",
+			Namespace: "edgefaas", Subsystem: "http", Name: name, Help: help,
 		})}
 	if reg != nil {
 		reg.MustRegister(b.counter)
@@ -58,4 +65,26 @@ func (b *logBucket) allow() (ok bool, suppressed int) {
 	b.tokens--
 	suppressed, b.suppressed = b.suppressed, 0
 	return true, suppressed
+}
+
+// serverErrorLog is net/http's error log (TLS handshake failures, malformed
+// requests: anyone can cause them) through a logBucket.
+func serverErrorLog(l *slog.Logger, b *logBucket) *log.Logger {
+	return log.New(limitedWriter{l: l, b: b}, "", 0)
+}
+
+type limitedWriter struct {
+	l *slog.Logger
+	b *logBucket
+}
+
+func (w limitedWriter) Write(p []byte) (int, error) {
+	if ok, suppressed := w.b.allow(); ok {
+		attrs := []any{}
+		if suppressed > 0 {
+			attrs = append(attrs, "suppressed", suppressed)
+		}
+		w.l.Warn(strings.TrimSpace(string(p)), attrs...)
+	}
+	return len(p), nil
 }

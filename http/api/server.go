@@ -120,8 +120,11 @@ func New(cfg Config) (*Server, error) {
 	s.srv = &http.Server{
 		Handler:           s.router,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		ErrorLog: serverErrorLog(cfg.Logger, newNamedLogBucket(s.reg, refusalLogRate, refusalLogBurst,
+			"server_logs_suppressed_total", "net/http error log lines (TLS handshake failures, malformed requests) left out by the rate limit.")),
 	}
 	return s, nil
 }

@@ -1,0 +1,90 @@
+package nodes
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// MetricsOptions protect a worker's metrics listener like the core's
+// /metrics: a bearer token, and server timeouts so a slow client cannot
+// hold connections open.
+type MetricsOptions struct {
+	// Token, if set, must be sent as "Authorization: Bearer <Token>".
+	Token string
+}
+
+// MetricsTokenFile is the worker's generated metrics token, in its data
+// directory.
+const MetricsTokenFile = "metrics-token"
+
+// LoadOrCreateMetricsToken returns dir/metrics-token, creating a random
+// one (256 bits, mode 0600) on first use.
+func LoadOrCreateMetricsToken(dir string) (token string, created bool, err error) {
+	path := filepath.Join(dir, MetricsTokenFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, false, nil
+		}
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", false, err
+	}
+	token = base64.RawURLEncoding.EncodeToString(buf)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", false, err
+	}
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("write metrics token: %w", err)
+	}
+	return token, true, nil
+}
+
+func serveMetrics(addr string, h http.Handler, o MetricsOptions) (net.Addr, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	go metricsServer(h, o).Serve(l)
+	return l.Addr(), nil
+}
+
+func metricsServer(h http.Handler, o MetricsOptions) *http.Server {
+	mux := http.NewServeMux()
+	if o.Token != "" {
+		h = requireToken(o.Token, h)
+	}
+	mux.Handle("/metrics", h)
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+// requireToken answers 401 unless the request carries the token.
+func requireToken(token string, h http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="edgefaas-worker"`)
+			http.Error(w, "Unauthorized: send 'Authorization: Bearer <token>' (the worker's DATA_DIR/metrics-token, or --metrics-token-file)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
