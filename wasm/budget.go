@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // budget accounts bytes an engine commits (guest linear memory, compiled
@@ -102,26 +103,56 @@ func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64),
 	w := &budgetWaiter{n: n, ready: make(chan struct{})}
 	b.queue = append(b.queue, w)
 	b.mu.Unlock()
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-		b.mu.Lock()
-		if w.done { // granted meanwhile: give it back
-			b.mu.Unlock()
-			b.release(n)
+	// While waiting, idle holdings that appeared since (an instance pooled
+	// just before this call queued) are reclaimed too.
+	tick := time.NewTicker(reclaimEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.ready:
+			return nil
+		case <-tick.C:
+			if reclaim != nil {
+				reclaim(b.headNeed())
+			}
+		case <-ctx.Done():
+			b.leave(w)
 			return ctx.Err()
 		}
-		for i, q := range b.queue {
-			if q == w {
-				b.queue = append(b.queue[:i], b.queue[i+1:]...)
-				break
-			}
-		}
-		b.grant()
-		b.mu.Unlock()
-		return ctx.Err()
 	}
+}
+
+// leave takes a waiter that gave up out of the queue (or gives back what
+// it was granted meanwhile).
+func (b *budget) leave(w *budgetWaiter) {
+	b.mu.Lock()
+	if w.done {
+		b.mu.Unlock()
+		b.release(w.n)
+		return
+	}
+	for i, q := range b.queue {
+		if q == w {
+			b.queue = append(b.queue[:i], b.queue[i+1:]...)
+			break
+		}
+	}
+	b.grant() // the next one may fit now
+	b.mu.Unlock()
+}
+
+// reclaimEvery is how often a waiting reservation retries reclaiming idle
+// holdings.
+const reclaimEvery = 100 * time.Millisecond
+
+// headNeed is what the first waiter asks for (0 if none).
+func (b *budget) headNeed() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) == 0 {
+		return 0
+	}
+	return b.queue[0].n
 }
 
 // release returns n bytes and admits the waiters that now fit, in order.
@@ -195,6 +226,22 @@ func (a *account) grow(size int64) bool {
 	}
 	a.reserved += need
 	return true
+}
+
+// trim gives back what the account holds beyond size (rounded up to
+// growStep): an instance that goes idle keeps only what it committed, not
+// the bound it was admitted with.
+func (a *account) trim(size int64) {
+	a.mu.Lock()
+	keep := roundUp(size, growStep)
+	extra := a.reserved - keep
+	if extra <= 0 {
+		a.mu.Unlock()
+		return
+	}
+	a.reserved = keep
+	a.mu.Unlock()
+	a.b.release(extra)
 }
 
 // close gives the whole reservation back; the instance is gone.

@@ -227,7 +227,13 @@ func (e *Engine) callReactor(ctx context.Context, m *Module, p *pool, in *instan
 	// instance (whose memory may be corrupt) is not reused. Nor is it kept
 	// when calls are waiting for memory: they get its reservation.
 	if st.errMsg != nil || !st.validOutput() || in.calls >= e.cfg.RecycleAfterCalls || pages > e.recycleAbove(m) ||
-		e.instMem.waiting() || !p.put(in, e.cfg.PoolIdle) {
+		e.instMem.waiting() {
+		e.stats.instancesRecycled.Add(1)
+		in.close(context.Background())
+		return warm, nil
+	}
+	in.acct.trim(int64(len(in.mem.buf)))
+	if !p.put(in, e.cfg.PoolIdle) {
 		e.stats.instancesRecycled.Add(1)
 		in.close(context.Background())
 	}
