@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,7 +77,7 @@ func (b *budget) tryReserve(n int64) bool {
 // not fit. reclaim, if not nil, is asked once to free idle holdings
 // (pooled instances, unused code) before waiting; wait reports whether
 // the caller may queue (false: ErrBusy). n must be at most the limit (see fit).
-func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64), wait func() (ok bool, done func())) error {
+func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64), wait func() (ok bool, done func()), alt *alternative) error {
 	b.mu.Lock()
 	if len(b.queue) == 0 && b.take(n) {
 		b.mu.Unlock()
@@ -108,9 +109,18 @@ func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64),
 	tick := time.NewTicker(reclaimEvery)
 	defer tick.Stop()
 	for {
+		var wake <-chan struct{}
+		if alt != nil {
+			wake = alt.wake()
+			if alt.take() {
+				b.leave(w)
+				return errAlternative
+			}
+		}
 		select {
 		case <-w.ready:
 			return nil
+		case <-wake:
 		case <-tick.C:
 			if reclaim != nil {
 				reclaim(b.headNeed())
@@ -119,6 +129,43 @@ func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64),
 			b.leave(w)
 			return ctx.Err()
 		}
+	}
+}
+
+// alternative lets a waiting reservation be served otherwise: a call
+// waiting for memory for a new instance takes a warm one as soon as one is
+// returned to its pool (wake fires on every return while calls wait).
+type alternative struct {
+	wake func() <-chan struct{}
+	take func() bool
+}
+
+// errAlternative means the reservation was not needed: alternative.take
+// succeeded.
+var errAlternative = errors.New("served by an alternative")
+
+// signal is a broadcast that can fire many times: wait returns a channel
+// closed at the next fire.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
 	}
 }
 

@@ -29,6 +29,7 @@ type Engine struct {
 	codeMem  *budget       // compiled modules and compilations in progress (CodeBudget)
 	compiles chan struct{} // MaxCompiles
 	total    *total        // instMem + codeMem, with its high-water mark
+	returned signal        // fired when an instance returns to a pool while calls wait for memory
 
 	mu       sync.Mutex
 	closed   bool
