@@ -2,8 +2,10 @@ package wasm
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // budget accounts bytes an engine commits (guest linear memory, compiled
@@ -75,7 +77,7 @@ func (b *budget) tryReserve(n int64) bool {
 // not fit. reclaim, if not nil, is asked once to free idle holdings
 // (pooled instances, unused code) before waiting; wait reports whether
 // the caller may queue (false: ErrBusy). n must be at most the limit (see fit).
-func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64), wait func() (ok bool, done func())) error {
+func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64), wait func() (ok bool, done func()), alt *alternative) error {
 	b.mu.Lock()
 	if len(b.queue) == 0 && b.take(n) {
 		b.mu.Unlock()
@@ -102,26 +104,102 @@ func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64),
 	w := &budgetWaiter{n: n, ready: make(chan struct{})}
 	b.queue = append(b.queue, w)
 	b.mu.Unlock()
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-		b.mu.Lock()
-		if w.done { // granted meanwhile: give it back
-			b.mu.Unlock()
-			b.release(n)
-			return ctx.Err()
-		}
-		for i, q := range b.queue {
-			if q == w {
-				b.queue = append(b.queue[:i], b.queue[i+1:]...)
-				break
+	// While waiting, idle holdings that appeared since (an instance pooled
+	// just before this call queued) are reclaimed too.
+	tick := time.NewTicker(reclaimEvery)
+	defer tick.Stop()
+	for {
+		var wake <-chan struct{}
+		if alt != nil {
+			wake = alt.wake()
+			if alt.take() {
+				b.leave(w)
+				return errAlternative
 			}
 		}
-		b.grant()
-		b.mu.Unlock()
-		return ctx.Err()
+		select {
+		case <-w.ready:
+			return nil
+		case <-wake:
+		case <-tick.C:
+			if reclaim != nil {
+				reclaim(b.headNeed())
+			}
+		case <-ctx.Done():
+			b.leave(w)
+			return ctx.Err()
+		}
 	}
+}
+
+// alternative lets a waiting reservation be served otherwise: a call
+// waiting for memory for a new instance takes a warm one as soon as one is
+// returned to its pool (wake fires on every return while calls wait).
+type alternative struct {
+	wake func() <-chan struct{}
+	take func() bool
+}
+
+// errAlternative means the reservation was not needed: alternative.take
+// succeeded.
+var errAlternative = errors.New("served by an alternative")
+
+// signal is a broadcast that can fire many times: wait returns a channel
+// closed at the next fire.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}
+
+// leave takes a waiter that gave up out of the queue (or gives back what
+// it was granted meanwhile).
+func (b *budget) leave(w *budgetWaiter) {
+	b.mu.Lock()
+	if w.done {
+		b.mu.Unlock()
+		b.release(w.n)
+		return
+	}
+	for i, q := range b.queue {
+		if q == w {
+			b.queue = append(b.queue[:i], b.queue[i+1:]...)
+			break
+		}
+	}
+	b.grant() // the next one may fit now
+	b.mu.Unlock()
+}
+
+// reclaimEvery is how often a waiting reservation retries reclaiming idle
+// holdings.
+const reclaimEvery = 100 * time.Millisecond
+
+// headNeed is what the first waiter asks for (0 if none).
+func (b *budget) headNeed() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) == 0 {
+		return 0
+	}
+	return b.queue[0].n
 }
 
 // release returns n bytes and admits the waiters that now fit, in order.
@@ -195,6 +273,22 @@ func (a *account) grow(size int64) bool {
 	}
 	a.reserved += need
 	return true
+}
+
+// trim gives back what the account holds beyond size (rounded up to
+// growStep): an instance that goes idle keeps only what it committed, not
+// the bound it was admitted with.
+func (a *account) trim(size int64) {
+	a.mu.Lock()
+	keep := roundUp(size, growStep)
+	extra := a.reserved - keep
+	if extra <= 0 {
+		a.mu.Unlock()
+		return
+	}
+	a.reserved = keep
+	a.mu.Unlock()
+	a.b.release(extra)
 }
 
 // close gives the whole reservation back; the instance is gone.

@@ -49,8 +49,9 @@ type Config struct {
 	// least recently used first: the compile cache makes a recompile cheap.
 	CodeBudget  int64
 	CodeIdleTTL time.Duration
-	// MaxCompiles bounds compilations running at once (default: 1 with a
-	// MemoryBudget, since compiling takes memory too; unbounded without).
+	// MaxCompiles bounds compilations running at once (default with a
+	// MemoryBudget: 1 below 1 GiB, else 2, since compiling takes memory
+	// too; unbounded without one).
 	MaxCompiles int
 	// PoolIdle is how many idle instances of one funless function (per
 	// owner) are kept warm (default 2); idle instances are closed after
@@ -158,7 +159,10 @@ func (c Config) withDefaults() Config {
 	if c.MaxCompiles <= 0 {
 		c.MaxCompiles = 1 << 20
 		if c.MemoryBudget > 0 {
-			c.MaxCompiles = 1
+			c.MaxCompiles = 1 // a compile takes tens of MiB while it runs
+			if c.MemoryBudget >= 1<<30 {
+				c.MaxCompiles = 2
+			}
 		}
 	}
 	if c.PoolIdle <= 0 {

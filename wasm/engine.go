@@ -30,6 +30,7 @@ type Engine struct {
 	codeMem  *budget       // compiled modules and compilations in progress (CodeBudget)
 	compiles chan struct{} // MaxCompiles
 	total    *total        // instMem + codeMem, with its high-water mark
+	returned signal        // fired when an instance returns to a pool while calls wait for memory
 
 	mu       sync.Mutex
 	closed   bool
@@ -381,11 +382,21 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, key
 	return m, nil
 }
 
+// codeWait bounds how long a compile waits for compiled modules in use to
+// become unused: a call must be answered (ErrBusy) even while other
+// functions are busy without a pause.
+const codeWait = 30 * time.Second
+
 // reserveCode reserves n bytes of the code budget, closing unused compiled
 // modules (least recently used first) while it does not fit, and waiting
-// for calls in flight to leave a module when every one is in use.
+// (up to codeWait) for calls in flight to leave a module when every one is
+// in use.
 func (e *Engine) reserveCode(ctx context.Context, n int64) error {
+	giveUp := time.Now().Add(codeWait)
 	for {
+		if time.Now().After(giveUp) {
+			return fmt.Errorf("%w (code budget of %d MiB held by modules in use)", ErrBusy, e.cfg.CodeBudget>>20)
+		}
 		if e.codeMem.tryReserve(n) {
 			return nil
 		}

@@ -84,9 +84,14 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 	}
 	var acct *account
 	if in == nil {
-		// Admission by memory: a new instance reserves its bound first.
+		// Admission by memory: a new instance reserves its bound first
+		// (or, while it waits, takes a warm one returned meanwhile).
+		var alt *alternative
+		if p != nil {
+			alt = &alternative{wake: e.returned.wait, take: func() bool { in = p.get(); return in != nil }}
+		}
 		var err error
-		if acct, err = e.reserveInstance(ctx, m); err != nil {
+		if acct, err = e.reserveInstance(ctx, m, alt); err != nil && !errors.Is(err, errAlternative) {
 			return nil, err
 		}
 	}
@@ -149,9 +154,9 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 // reserveInstance admits a new instance of m against the instance budget:
 // it reserves m's bound (see bound), closing idle instances of any
 // function first if they hold the memory, else waiting in the queue.
-func (e *Engine) reserveInstance(ctx context.Context, m *Module) (*account, error) {
+func (e *Engine) reserveInstance(ctx context.Context, m *Module, alt *alternative) (*account, error) {
 	n := e.instMem.fit(e.bound(m))
-	err := e.instMem.reserve(ctx, n, e.reclaimIdle, e.admission.queue)
+	err := e.instMem.reserve(ctx, n, e.reclaimIdle, e.admission.queue, alt)
 	if err != nil {
 		if errors.Is(err, ErrBusy) {
 			return nil, fmt.Errorf("%w (memory budget of %d MiB spent)", ErrBusy, e.cfg.MemoryBudget>>20)
@@ -244,12 +249,26 @@ func (e *Engine) callReactor(ctx context.Context, m *Module, p *pool, in *instan
 	m.recordPeak(in)
 	pages := in.mod.Memory().Size() / PageSize
 	// Output that is not JSON fails the call: like any other failure, the
-	// instance (whose memory may be corrupt) is not reused. Nor is it kept
-	// when calls are waiting for memory: they get its reservation.
-	if st.errMsg != nil || !st.validOutput() || in.calls >= e.cfg.RecycleAfterCalls || pages > e.recycleAbove(m) ||
-		e.instMem.waiting() || !p.put(in, e.cfg.PoolIdle) {
+	// instance (whose memory may be corrupt) is not reused.
+	if st.errMsg != nil || !st.validOutput() || in.calls >= e.cfg.RecycleAfterCalls || pages > e.recycleAbove(m) {
 		e.stats.instancesRecycled.Add(1)
 		in.close(context.Background())
+		return warm, nil
+	}
+	if in.mem != nil { // a module may have no memory at all
+		in.acct.trim(int64(len(in.mem.buf)))
+	} else {
+		in.acct.trim(0)
+	}
+	if !p.put(in, e.cfg.PoolIdle) {
+		e.stats.instancesRecycled.Add(1)
+		in.close(context.Background())
+		return warm, nil
+	}
+	// Calls waiting for memory: one of the same function takes this
+	// instance; the others reclaim idle instances as they wait.
+	if e.instMem.waiting() {
+		e.returned.fire()
 	}
 	return warm, nil
 }

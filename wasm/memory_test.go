@@ -3,6 +3,7 @@ package wasm_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,34 +27,39 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // TestMemoryBudgetHolds starts N concurrent calls of a function that fills
 // its memory limit, N × limit far above the engine's budget, beside calls
-// of a small healthy function: every call is answered (success, ErrBusy or
+// of a small healthy function and of a slow one (whose first calls reserve
+// their whole limit, so admission has to queue them): every call is answered (success, ErrBusy or
 // ErrMemoryLimit), the reserved memory never exceeds the budget, and it
 // returns to nothing once the functions are gone.
 func TestMemoryBudgetHolds(t *testing.T) {
 	const (
-		budget = 40 << 20
-		pages  = 256 // 16 MiB per membomb instance
-		n      = 24  // 24 × 16 MiB = 384 MiB asked for
+		budget = 80 << 20 // 48 MiB for code (sleep is a Go module: ~20 MiB, twice that compiling), 32 for instances
+		pages  = 256      // 16 MiB per membomb instance
+		n      = 24       // 24 × 16 MiB = 384 MiB asked for
 	)
-	e := newEngine(t, wasm.Config{MemoryBudget: budget, CodeBudget: 8 << 20, MaxConcurrent: 16, MaxQueue: 8})
+	e := newEngine(t, wasm.Config{MemoryBudget: budget, CodeBudget: 48 << 20, MaxConcurrent: 16, MaxQueue: 8})
 	bomb := compile(t, e, "test/membomb", wasm.Limits{MemoryPages: pages})
 	echo := compile(t, e, "test/echo", wasm.Limits{MemoryPages: 32})
+	slow := compile(t, e, "sleep", wasm.Limits{MemoryPages: pages})
 
 	var wg sync.WaitGroup
 	type answer struct {
 		fn  string
 		err error
 	}
-	answers := make(chan answer, 2*n)
-	for i := range 2 * n {
+	answers := make(chan answer, 3*n)
+	for i := range 3 * n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m, fn := bomb, "membomb"
-			if i%2 == 1 {
+			m, fn, in := bomb, "membomb", `"x"`
+			switch i % 3 {
+			case 1:
 				m, fn = echo, "echo"
+			case 2:
+				m, fn, in = slow, "sleep", `{"ms":300}`
 			}
-			_, err := e.Invoke(context.Background(), m, wasm.Invocation{Function: "test/" + fn, Input: []byte(`"x"`)})
+			_, err := e.Invoke(context.Background(), m, wasm.Invocation{Function: "test/" + fn, Input: []byte(in)})
 			answers <- answer{fn, err}
 		}()
 	}
@@ -62,8 +68,8 @@ func TestMemoryBudgetHolds(t *testing.T) {
 	count := map[string]int{}
 	for a := range answers {
 		switch {
-		case a.err == nil && a.fn == "echo":
-			count["echo ok"]++
+		case a.err == nil && a.fn != "membomb":
+			count[a.fn+" ok"]++
 		case errors.Is(a.err, wasm.ErrBusy):
 			count[a.fn+" busy"]++
 		case errors.Is(a.err, wasm.ErrMemoryLimit) && a.fn == "membomb":
@@ -74,7 +80,7 @@ func TestMemoryBudgetHolds(t *testing.T) {
 	}
 	s := e.Stats()
 	t.Logf("answers %v; stats %+v", count, s)
-	if count["membomb memory limit"] == 0 || count["echo ok"] == 0 {
+	if count["membomb memory limit"] == 0 || count["echo ok"] == 0 || count["sleep ok"] == 0 {
 		t.Fatalf("no call ran to its end: %v", count)
 	}
 	if s.MemoryReservedPeak > budget {
@@ -92,6 +98,7 @@ func TestMemoryBudgetHolds(t *testing.T) {
 	}
 	e.Evict(context.Background(), bomb.Hash)
 	e.Evict(context.Background(), echo.Hash)
+	e.Evict(context.Background(), slow.Hash)
 	eventually(t, "reserved memory back to 0", func() bool {
 		s := e.Stats()
 		return s.MemoryReserved == 0 && s.InstancesLive == 0 && s.CodeBytes == 0
@@ -146,34 +153,27 @@ func TestIdleShrinksToZero(t *testing.T) {
 	}
 }
 
-// TestIdleInstancesYieldMemory: idle pooled instances of one function are
-// closed when another function needs their memory, rather than the call
-// being refused.
+// TestIdleInstancesYieldMemory: an idle pooled instance that holds memory
+// is closed when another function needs it, rather than the call waiting
+// or being refused.
 func TestIdleInstancesYieldMemory(t *testing.T) {
-	const pages = 256 // 16 MiB
-	e := newEngine(t, wasm.Config{MemoryBudget: 40 << 20, CodeBudget: 8 << 20, MaxQueue: 0, PoolIdle: 2})
-	echo := compile(t, e, "test/echo", wasm.Limits{MemoryPages: pages})
-	echo2 := compile(t, e, "test/logflood", wasm.Limits{MemoryPages: pages})
-	// Two echo instances idle in the pool hold 32 MiB: all of it.
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := invoke(t, e, echo, `"a"`); err != nil {
-				t.Error(err)
-			}
-		}()
+	e := newEngine(t, wasm.Config{MemoryBudget: 40 << 20, CodeBudget: 8 << 20, MaxQueue: 0, RecycleAbovePages: 1024})
+	echo := compile(t, e, "test/echo", wasm.Limits{MemoryPages: 512, MaxInputBytes: 16 << 20, MaxOutputBytes: 16 << 20})
+	other := compile(t, e, "test/logflood", wasm.Limits{MemoryPages: 384}) // reserves 24 MiB of 32
+	// echo copies a 12 MiB input: its idle instance keeps what it committed.
+	big := `"` + strings.Repeat("x", 12<<20) + `"`
+	if _, err := invoke(t, e, echo, big); err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	if s := e.Stats(); s.InstancesLive == 0 {
-		t.Fatalf("nothing pooled: %+v", s)
+	s := e.Stats()
+	if s.InstancesLive != 1 || s.MemoryReserved-s.CodeBytes < 10<<20 {
+		t.Fatalf("echo's instance is not idle in its pool with its memory: %+v", s)
 	}
-	if _, err := invoke(t, e, echo2, `{}`); err != nil {
-		t.Fatalf("a call was refused while idle instances held the memory: %v", err)
+	if _, err := invoke(t, e, other, `{}`); err != nil {
+		t.Fatalf("a call was refused while an idle instance held the memory: %v", err)
 	}
-	if s := e.Stats(); s.IdleReclaimed == 0 && s.InstancesCreated == 3 {
-		t.Fatalf("no idle instance was reclaimed: %+v", s)
+	if s := e.Stats(); s.IdleReclaimed != 1 {
+		t.Fatalf("the idle instance was not reclaimed: %+v", s)
 	}
 }
 
