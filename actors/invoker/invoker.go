@@ -110,6 +110,7 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 		MemoryPages:  int(max(md.Capacity, 0)) * 16, // MiB → 64 KiB pages
 		TimeoutMS:    int(md.TimeoutMS),
 		AllowedHosts: wire.JoinList(md.AllowedHosts),
+		Owner:        fn.Owner, // pools are per owner (wasm.Invocation.Owner)
 	}
 	need := scheduler.Need{Hash: fn.Hash, MemoryBytes: int(max(md.Capacity, 0)) << 20, Tag: md.Tag}
 	var lastErr error

@@ -140,6 +140,12 @@ func (a *Actor) RunContext(ctx context.Context, m wire.Invoke) (res wire.Result)
 		}
 		mod, err = a.Store.Put(ctx, m.Code, limits)
 	}
+	if errors.Is(err, wasm.ErrBusy) {
+		// The compile could not be admitted (memory or compile slots):
+		// busy, so the core tries another worker or answers 429.
+		res.Status, res.Error = wire.StatusBusy, []byte(err.Error())
+		return res
+	}
 	if err != nil {
 		res.Status, res.Error = wire.StatusError, []byte(err.Error())
 		return res
@@ -147,7 +153,7 @@ func (a *Actor) RunContext(ctx context.Context, m wire.Invoke) (res wire.Result)
 	reserve := int64(m.MemoryPages) * wasm.PageSize
 	a.Usage.Reserved.Add(reserve)
 	out, err := a.Engine.Invoke(ctx, mod, wasm.Invocation{
-		Function: m.Function, Input: m.Args, AllowedHosts: wire.SplitList(m.AllowedHosts),
+		Function: m.Function, Input: m.Args, AllowedHosts: wire.SplitList(m.AllowedHosts), Owner: m.Owner,
 	})
 	a.Usage.Reserved.Add(-reserve)
 	if out != nil {

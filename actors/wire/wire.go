@@ -45,6 +45,7 @@ type Invoke struct {
 	TimeoutMS    int     // 0: the worker's default
 	AllowedHosts []byte  // newline-separated outbound grants
 	Code         []byte  // set when resending after StatusNoCode
+	Owner        string  // the function's owner: warm instances are never shared between owners
 }
 
 // Result answers an Invoke.
