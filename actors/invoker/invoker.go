@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,10 +56,11 @@ func (iv *Invoker) Invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 
 // resultLabel names an outcome for metrics.
 func resultLabel(err error) string {
+	if err == nil {
+		return "ok" // before fe, which escapes: no allocation on success
+	}
 	var fe *api.FunctionError
 	switch {
-	case err == nil:
-		return "ok"
 	case errors.As(err, &fe):
 		return "function_error"
 	case errors.Is(err, api.ErrTimeout):
@@ -90,7 +92,7 @@ func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 		TimeoutMS:    int(md.TimeoutMS),
 		AllowedHosts: wire.JoinList(md.AllowedHosts),
 	}
-	need := scheduler.Need{Hash: fn.Hash, MemoryBytes: int(max(md.Capacity, 0)) << 20, Tag: md.Tag, Exclude: map[string]bool{}}
+	need := scheduler.Need{Hash: fn.Hash, MemoryBytes: int(max(md.Capacity, 0)) << 20, Tag: md.Tag}
 	var lastErr error
 	for range maxAttempts {
 		node, _, ok := iv.Table.Pick(need)
@@ -106,7 +108,7 @@ func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 				return api.InvokeResult{}, err
 			}
 			lastErr = err
-			need.Exclude[node] = true
+			exclude(&need, node)
 			iv.Metrics.retried("not_sent")
 			continue
 		}
@@ -119,7 +121,7 @@ func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 			return api.InvokeResult{}, fmt.Errorf("%w on %s: %s", api.ErrTimeout, node, res.Error)
 		case wire.StatusBusy:
 			lastErr = fmt.Errorf("%w: %s", api.ErrBusy, res.Error)
-			need.Exclude[node] = true
+			exclude(&need, node)
 			iv.Metrics.retried("busy")
 			continue
 		case statusWorkerLost:
@@ -134,6 +136,22 @@ func (iv *Invoker) invoke(ctx context.Context, req api.InvokeRequest) (api.Invok
 		return api.InvokeResult{}, lastErr
 	}
 	return api.InvokeResult{}, api.ErrNoWorker
+}
+
+// timers are reused by roundTrip, one per call in flight: since Go 1.23 a
+// stopped timer delivers nothing stale, so a pooled one is as good as new.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+// exclude marks node as tried; the map is made only when a call is retried.
+func exclude(need *scheduler.Need, node string) {
+	if need.Exclude == nil {
+		need.Exclude = map[string]bool{}
+	}
+	need.Exclude[node] = true
 }
 
 // errNotSent means the request never left: safe to retry elsewhere.
@@ -173,8 +191,9 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 		iv.Pending.remove(id)
 		return wire.Result{}, fmt.Errorf("%w to %s: %v", errNotSent, node, err)
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
+	timer := timers.Get().(*time.Timer)
+	timer.Reset(wait)
+	defer func() { timer.Stop(); timers.Put(timer) }()
 	select {
 	case r := <-reply:
 		return r, nil

@@ -13,11 +13,22 @@ type Metrics struct {
 	invocations *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	retries     *prometheus.CounterVec
+	// byResult holds the children of every known result label, resolved
+	// once: WithLabelValues hashes the label and takes a lock per call.
+	byResult map[string]resultMetrics
 }
+
+type resultMetrics struct {
+	invocations prometheus.Counter
+	duration    prometheus.Observer
+}
+
+// results are the labels resultLabel returns.
+var results = []string{"ok", "function_error", "error", "timeout", "busy", "no_worker", "worker_lost", "canceled"}
 
 // NewMetrics makes the collectors; register them with Collectors.
 func NewMetrics() *Metrics {
-	return &Metrics{
+	m := &Metrics{
 		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edgefaas_invocations_total",
 			Help: "Invocations answered by the core, by result: ok, function_error, error, timeout, busy, no_worker, worker_lost, canceled.",
@@ -31,7 +42,12 @@ func NewMetrics() *Metrics {
 			Name: "edgefaas_invocation_retries_total",
 			Help: "Invocations sent again to another worker, by reason: not_sent (the first could not be reached), busy.",
 		}, []string{"reason"}),
+		byResult: map[string]resultMetrics{},
 	}
+	for _, r := range results {
+		m.byResult[r] = resultMetrics{m.invocations.WithLabelValues(r), m.duration.WithLabelValues(r)}
+	}
+	return m
 }
 
 // Collectors lists the metrics for registration.
@@ -43,8 +59,12 @@ func (m *Metrics) observe(result string, since time.Time) {
 	if m == nil {
 		return
 	}
-	m.invocations.WithLabelValues(result).Inc()
-	m.duration.WithLabelValues(result).Observe(time.Since(since).Seconds())
+	rm, ok := m.byResult[result]
+	if !ok {
+		rm = resultMetrics{m.invocations.WithLabelValues(result), m.duration.WithLabelValues(result)}
+	}
+	rm.invocations.Inc()
+	rm.duration.Observe(time.Since(since).Seconds())
 }
 
 func (m *Metrics) retried(reason string) {
