@@ -76,10 +76,11 @@ func (iv *Invoker) Invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 
 // resultLabel names an outcome for metrics.
 func resultLabel(err error) string {
+	if err == nil {
+		return "ok" // before fe, which escapes: no allocation on success
+	}
 	var fe *cluster.FunctionError
 	switch {
-	case err == nil:
-		return "ok"
 	case errors.As(err, &fe):
 		return "function_error"
 	case errors.Is(err, cluster.ErrTimeout):
