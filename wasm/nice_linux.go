@@ -5,6 +5,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // A guest that computes for long runs at a lower OS priority than the
@@ -30,12 +32,13 @@ var (
 type threadPrio struct {
 	start     time.Time
 	locked    bool
+	off       bool // this process cannot restore a nice: never lowered
 	tid, base int
 }
 
 // maybeLower lowers the priority once the call has run niceAfter.
 func (p *threadPrio) maybeLower() {
-	if p == nil || p.locked || time.Since(p.start) < niceAfter {
+	if p == nil || p.off || p.locked || time.Since(p.start) < niceAfter {
 		return
 	}
 	runtime.LockOSThread()
@@ -65,41 +68,44 @@ func (p *threadPrio) restore() bool {
 
 // guestThread runs f, a guest's execution, with p ready to lower its
 // thread's priority. Raising a thread's nice is always allowed; lowering it
-// back needs CAP_SYS_NICE or RLIMIT_NICE, so without them f runs on a new
-// goroutine, whose thread ends with it if it was lowered: a node goroutine
-// never runs on a low-priority thread.
+// back needs CAP_SYS_NICE or RLIMIT_NICE. Without them guests keep the
+// node's priority (the CPU slots and the spare P still protect the node):
+// the other way out, ending the lowered thread with its goroutine, would
+// also fire the parent-death signal (Pdeathsig) of every child process
+// that thread had started, such as an upload validator.
 func guestThread(p *threadPrio, f func()) {
 	restoreOnce.Do(probeRestore)
 	p.start = time.Now()
-	if canRestore {
-		f()
-		p.restore()
-		return
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-		p.restore() // if false, this goroutine exits locked
-	}()
-	<-done
+	p.off = !canRestore
+	f()
+	p.restore()
 }
 
-// probeRestore finds out, on a throwaway thread, whether nice can be
-// lowered back.
+// probeRestore finds out whether this process may lower a thread's nice
+// back after raising it, without trying (a thread lowered for good must
+// not run node goroutines, and ending it would fire its children's
+// Pdeathsig): CAP_SYS_NICE in the effective set, or an RLIMIT_NICE that
+// allows the nice the process runs at.
 func probeRestore() {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the probe's thread ends here
-		tid := syscall.Gettid()
-		base, err := threadNice(tid)
-		canRestore = err == nil && base < 19 &&
-			syscall.Setpriority(syscall.PRIO_PROCESS, tid, lowered(base)) == nil &&
-			syscall.Setpriority(syscall.PRIO_PROCESS, tid, base) == nil
-	}()
-	<-done
+	if st, err := procfs.Self(); err == nil {
+		if s, err := st.NewStatus(); err == nil && s.CapEff&(1<<capSysNice) != 0 {
+			canRestore = true
+			return
+		}
+	}
+	base, err := threadNice(syscall.Gettid())
+	var lim syscall.Rlimit
+	if err == nil && syscall.Getrlimit(rlimitNice, &lim) == nil && lim.Cur < 1<<20 {
+		canRestore = 20-int(lim.Cur) <= base // the lowest nice the limit allows
+	}
 }
+
+// capSysNice and rlimitNice are Linux's numbers (linux/capability.h,
+// asm-generic/resource.h); the syscall package names neither.
+const (
+	capSysNice = 23
+	rlimitNice = 13
+)
 
 // threadNice is a thread's nice value (the raw syscall reports 20 - nice).
 func threadNice(tid int) (int, error) {
