@@ -272,7 +272,7 @@ func (l *life) pool(owner string) *pool {
 		p = &pool{}
 		l.pools[owner] = p
 	}
-	p.users.Add(1)
+	p.hold()
 	return p
 }
 

@@ -138,8 +138,8 @@ func TestIdleShrinksToZero(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if s := e.Stats(); s.InstancesLive == 0 || s.InstancesLive > 2 {
-		t.Fatalf("after the burst %d instances are kept, want 1-2 (PoolIdle)", s.InstancesLive)
+	if s := e.Stats(); s.InstancesLive == 0 || s.InstancesLive > 4 {
+		t.Fatalf("after the burst %d instances are kept, want 1-4 (at most the 4 calls that ran at once)", s.InstancesLive)
 	}
 	eventually(t, "pools empty", func() bool { return e.Stats().InstancesLive == 0 })
 	eventually(t, "code expired", func() bool { s := e.Stats(); return s.Modules == 0 && s.MemoryReserved == 0 })

@@ -45,6 +45,20 @@ type pool struct {
 	idle  []*instance // most recently used last
 	gone  bool
 	users atomic.Int64 // calls holding the pool (see life.pool)
+	// peak is the most calls that held the pool at once since the reaper
+	// last looked: how many instances the function's load needs warm.
+	peak atomic.Int64
+}
+
+// hold counts one more caller and keeps the peak.
+func (p *pool) hold() {
+	n := p.users.Add(1)
+	for {
+		old := p.peak.Load()
+		if n <= old || p.peak.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }
 
 func (p *pool) get() *instance {
@@ -61,11 +75,18 @@ func (p *pool) get() *instance {
 // done ends a caller's use of the pool (see life.pool).
 func (p *pool) done() { p.users.Add(-1) }
 
-// put returns an instance; false means the caller must close it.
-func (p *pool) put(in *instance, max int) bool {
+// put returns an instance; false means the caller must close it. The pool
+// keeps up to keep idle instances, or as many as the most calls that held
+// it at once lately if more: a function whose calls come 6 at a time keeps
+// 6 warm, since a Go instance costs milliseconds to make and a returned
+// instance is taken again at once (with only keep, 16 connections of a Go
+// hello made a new instance for one call in four). The idle expiry, the
+// decaying peak and the engine's memory admission (which closes idle
+// instances when a call needs their memory) shrink it again.
+func (p *pool) put(in *instance, keep int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.gone || len(p.idle) >= max {
+	if p.gone || len(p.idle) >= max(keep, int(p.peak.Load())) {
 		return false
 	}
 	in.idle = time.Now()
@@ -74,6 +95,7 @@ func (p *pool) put(in *instance, max int) bool {
 }
 
 func (p *pool) reap(ctx context.Context, before time.Time) {
+	p.peak.Store(p.users.Load()) // the peak decays: only recent load counts
 	p.mu.Lock()
 	var old []*instance
 	keep := p.idle[:0]
