@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 
 	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/storage"
-	"github.com/edgefaas/edgefaas/wasm"
 )
 
 // nodeBudget resolves --memory (empty: the cgroup limit, else a share of
@@ -35,20 +33,4 @@ func nodeBudget(flag string, role membudget.Role, log *slog.Logger) (membudget.B
 // storageOptions sizes pebble for the core's share of the budget.
 func storageOptions(s membudget.Split) storage.Options {
 	return storage.Options{CacheBytes: s.PebbleCache(), MemTableBytes: s.PebbleMemTable(), MaxOpenFiles: 256}
-}
-
-// boundedInspector runs at most n validations at once (each a child
-// process admitted against the core's budget, membudget.ValidatorChild);
-// the others wait their turn or give up with their request's context.
-func boundedInspector(n int, inspect func(context.Context, []byte) (wasm.ModuleInfo, error)) func(context.Context, []byte) (wasm.ModuleInfo, error) {
-	slots := make(chan struct{}, max(n, 1))
-	return func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return wasm.ModuleInfo{}, fmt.Errorf("waiting to validate the upload: %w", ctx.Err())
-		}
-		defer func() { <-slots }()
-		return inspect(ctx, code)
-	}
 }

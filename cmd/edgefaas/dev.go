@@ -71,7 +71,7 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 				TLSCertFile: apiTLS.cert,
 				TLSKeyFile:  apiTLS.key,
 				ServingTLS:  func(fp string) { tlsPin = fp },
-				Inspect:     boundedInspector(split.ValidatorConcurrency, uploadInspector()),
+				Inspect:     uploadInspector(split.ValidatorConcurrency),
 				Storage:     storageOptions(split),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: &wcfg})

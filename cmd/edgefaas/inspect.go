@@ -22,11 +22,13 @@ func inspectCommand() *cobra.Command {
 }
 
 // uploadInspector validates uploads in a bounded child process of this
-// same binary; if the binary cannot be found, in process.
-func uploadInspector() func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
+// same binary, at most n at once (each child is admitted against the
+// core's memory budget, membudget.ValidatorChild; more wait in
+// inspectproc's bounded queue); if the binary cannot be found, in process.
+func uploadInspector(n int) func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return wasm.Inspect
 	}
-	return inspectproc.Inspector([]string{exe, "internal-inspect"}, nil)
+	return inspectproc.BoundedInspector([]string{exe, "internal-inspect"}, nil, inspectproc.Bounds{Concurrent: max(n, 1)})
 }
