@@ -11,6 +11,7 @@ command -v wasm-ld >/dev/null 2>&1 || need+=(lld)
 [ -e /usr/include/wasm32-wasi/stdio.h ] || need+=(wasi-libc)
 ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need+=(libclang-rt-14-dev-wasm32)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto) # MQTT trigger tests' external broker
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -206,6 +206,9 @@ func (m *Manager) sync(f storage.Function) {
 		m.fns[fnKey(f.Module, f.Name)] = cur
 	}
 	m.mu.Unlock()
+	if len(gone) > 0 {
+		m.log.Info("triggers replaced", "module", f.Module, "function", f.Name, "removed", len(gone))
+	}
 	keep := map[string]bool{}
 	for k := range want {
 		keep[k] = true
@@ -223,6 +226,9 @@ func (m *Manager) remove(module, name string) {
 		gone = append(gone, r)
 	}
 	m.mu.Unlock()
+	if len(gone) > 0 {
+		m.log.Info("triggers removed", "module", module, "function", name, "count", len(gone))
+	}
 	m.cleanup(module, name, gone, nil)
 }
 
