@@ -15,10 +15,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"go.etcd.io/bbolt"
@@ -73,7 +75,7 @@ func Start(cfg Config) (*Broker, error) {
 		}
 	}
 	if cfg.StatePath != "" {
-		if err := srv.AddHook(new(bolt.Hook), &bolt.Options{Path: cfg.StatePath, Options: &bbolt.Options{Timeout: 0}}); err != nil {
+		if err := srv.AddHook(&boltState{Hook: new(bolt.Hook)}, &bolt.Options{Path: cfg.StatePath, Options: &bbolt.Options{Timeout: 0}}); err != nil {
 			return nil, fmt.Errorf("mqtt broker state %s: %w", cfg.StatePath, err)
 		}
 	}
@@ -119,4 +121,30 @@ func readUsers(path string) (auth.Users, error) {
 		return nil, errors.New("--mqtt-broker-users " + path + ": no users")
 	}
 	return users, nil
+}
+
+// boltState is mochi's bolt storage hook with the packet id of restored
+// in-flight messages put back: v2.7.9's hook stores in-flight messages
+// without it (only in their key, "if_CLIENT:ID"), and a restored message
+// without an id breaks its session ("protocol violation: missing packet
+// id" on every reconnect).
+type boltState struct {
+	*bolt.Hook
+}
+
+// StoredInflightMessages returns the stored in-flight messages with their
+// packet ids.
+func (h *boltState) StoredInflightMessages() ([]storage.Message, error) {
+	v, err := h.Hook.StoredInflightMessages()
+	for i := range v {
+		if v[i].PacketID != 0 {
+			continue
+		}
+		if j := strings.LastIndexByte(v[i].ID, ':'); j >= 0 {
+			if id, perr := strconv.ParseUint(v[i].ID[j+1:], 10, 16); perr == nil {
+				v[i].PacketID = uint16(id)
+			}
+		}
+	}
+	return v, err
 }
