@@ -316,5 +316,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// ErrRefused (wrapped) from an EnqueueFunc means the activation must not
+// run (its owner is revoked): an MQTT message is acknowledged and dropped,
+// a cron tick is retried and, while refused, its ticks count as missed.
+var ErrRefused = errors.New("trigger refused")
+
 // errStopped ends a trigger body whose context ended.
 var errStopped = errors.New("trigger stopped")

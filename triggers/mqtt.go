@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -125,6 +126,11 @@ func (m *Manager) deliver(ctx context.Context, log *slog.Logger, r *runner, msg 
 		if err == nil {
 			msg.Ack()
 			log.Debug("MQTT message queued", "topic", msg.Topic(), "activation", id)
+			return
+		}
+		if errors.Is(err, ErrRefused) {
+			log.Warn("MQTT message dropped", "topic", msg.Topic(), "err", err)
+			msg.Ack()
 			return
 		}
 		if try == 1 || try%10 == 0 {

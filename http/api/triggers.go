@@ -118,6 +118,15 @@ func (s *Server) EnqueueTrigger(f storage.Function, args json.RawMessage, info s
 	if s.queue == nil {
 		return "", ErrNoQueue
 	}
+	// Ownership: a trigger runs as the function's owner, so it stops with
+	// the owner's token (revoked or deleted subject).
+	sub, err := s.cfg.Store.GetSubject(f.Owner)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && sub.TokenHash == "" {
+		return "", fmt.Errorf("%w: the function's owner %q is revoked", triggers.ErrRefused, f.Owner)
+	}
+	if err != nil {
+		return "", err
+	}
 	now := time.Now().UTC()
 	rec := storage.Activation{ID: s.ids.New(now), Module: f.Module, Function: f.Name, Version: f.Version, Hash: f.Hash,
 		Subject: f.Owner, QueuedAt: now, Logs: []string{}, Trigger: &info}
