@@ -47,6 +47,8 @@ func (m *Manager) runCron(ctx context.Context, log *slog.Logger, r *runner) erro
 		case err == nil:
 			retry = 0
 			st = nst
+			m.count.add(storage.EventCron, resultQueued, 1)
+			m.count.add(storage.EventCron, resultMissed, missed)
 			if missed > 0 {
 				log.Warn("cron trigger missed ticks; ran the latest once", "tick", tick, "missed", missed, "activation", id)
 			} else {
@@ -60,6 +62,7 @@ func (m *Manager) runCron(ctx context.Context, log *slog.Logger, r *runner) erro
 			// The queue is full or stopping: wait and look again; ticks
 			// that pass meanwhile are folded into the next run and counted.
 			retry++
+			m.count.add(storage.EventCron, resultRetried, 1)
 			if retry == 1 || retry%10 == 0 {
 				log.Warn("cron tick could not be queued; retrying", "tick", tick, "err", err, "tries", retry)
 			}

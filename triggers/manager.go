@@ -47,6 +47,8 @@ type Manager struct {
 	log      *slog.Logger
 	instance string
 
+	count counters
+
 	mu      sync.Mutex
 	fns     map[string]map[string]*runner // "module/function" → key → runner
 	stopped bool

@@ -115,6 +115,7 @@ func (m *Manager) runMQTT(ctx context.Context, log *slog.Logger, r *runner) erro
 func (m *Manager) deliver(ctx context.Context, log *slog.Logger, r *runner, msg mqtt.Message) {
 	if len(msg.Payload()) > MaxPayload {
 		log.Warn("MQTT message larger than the invocation limit; dropped", "topic", msg.Topic(), "bytes", len(msg.Payload()), "limit", MaxPayload)
+		m.count.add(storage.EventMQTT, resultDropped, 1)
 		msg.Ack()
 		return
 	}
@@ -124,15 +125,18 @@ func (m *Manager) deliver(ctx context.Context, log *slog.Logger, r *runner, msg 
 		info := storage.TriggerInfo{Type: storage.EventMQTT, Index: int(r.index.Load()), Topic: msg.Topic()}
 		id, err := m.cfg.Enqueue(*f, args, info, "", nil)
 		if err == nil {
+			m.count.add(storage.EventMQTT, resultQueued, 1)
 			msg.Ack()
 			log.Debug("MQTT message queued", "topic", msg.Topic(), "activation", id)
 			return
 		}
 		if errors.Is(err, ErrRefused) {
 			log.Warn("MQTT message dropped", "topic", msg.Topic(), "err", err)
+			m.count.add(storage.EventMQTT, resultDropped, 1)
 			msg.Ack()
 			return
 		}
+		m.count.add(storage.EventMQTT, resultRetried, 1)
 		if try == 1 || try%10 == 0 {
 			log.Warn("MQTT message could not be queued; retrying (not acknowledged)", "topic", msg.Topic(), "err", err, "tries", try)
 		}

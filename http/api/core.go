@@ -158,6 +158,9 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 	if err := srv.Registry().Register(ametrics); err != nil {
 		return fmt.Errorf("register activation metrics: %w", err)
 	}
+	if err := srv.Registry().Register(trig); err != nil {
+		return fmt.Errorf("register trigger metrics: %w", err)
+	}
 	grace := cfg.ShutdownGrace
 	if grace <= 0 {
 		grace = 30 * time.Second

@@ -518,4 +518,11 @@ func TestCronAcrossRestart(t *testing.T) {
 	if folded == 0 {
 		t.Fatal("the core was down for 3 s but no run counted missed ticks")
 	}
+	// The core's metrics count the trigger and its firings since start.
+	_, m := call(t, core, http.MethodGet, "/metrics", nil, "")
+	for _, want := range []string{`edgefaas_triggers{type="cron"} 1`, `edgefaas_trigger_events_total{result="queued",type="cron"}`} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
