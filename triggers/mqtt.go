@@ -63,9 +63,7 @@ func (m *Manager) runMQTT(ctx context.Context, log *slog.Logger, r *runner) erro
 	handler := func(_ mqtt.Client, msg mqtt.Message) { m.deliver(ctx, log, r, msg) }
 	failed := make(chan error, 1)
 	opts := m.options(ctx, r, m.clientID(r), false).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
+		SetAutoReconnect(true). // after the first connection; before it, the loop below
 		SetMaxReconnectInterval(30 * time.Second).
 		SetAutoAckDisabled(true).
 		SetOrderMatters(true). // acknowledgements go out in the order messages came
@@ -92,14 +90,27 @@ func (m *Manager) runMQTT(ctx context.Context, log *slog.Logger, r *runner) erro
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
 			log.Debug("MQTT trigger reconnecting")
 		})
-	c := mqtt.NewClient(opts)
-	tok := c.Connect() // with ConnectRetry it completes only once connected
-	go func() {
-		<-tok.Done()
-		if err := tok.Error(); err != nil && ctx.Err() == nil {
-			log.Warn("MQTT connect failed", "err", err)
+	// The first connection: retried here with backoff, each failure
+	// logged (paho's own retry would hide why: a refused address, bad
+	// credentials, no broker).
+	var c mqtt.Client
+	for delay := time.Second; ; delay = min(delay*2, 30*time.Second) {
+		c = mqtt.NewClient(opts)
+		tok := c.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			c.Disconnect(0)
+			return errStopped
 		}
-	}()
+		if tok.Error() == nil {
+			break
+		}
+		log.Warn("MQTT connect failed; retrying", "broker", net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), "err", tok.Error(), "after", delay)
+		if !sleep(ctx, delay) {
+			return errStopped
+		}
+	}
 	select {
 	case <-ctx.Done():
 		c.Disconnect(250)

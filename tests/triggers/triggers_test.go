@@ -526,3 +526,30 @@ func TestCronAcrossRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestMQTTEgressPolicy: a broker on loopback with the host allowed but
+// the network not opened (no --allow-net): the upload is accepted, the
+// connection is refused by the egress policy at connect time, and nothing
+// runs; a core without the host allowed refuses the upload.
+func TestMQTTEgressPolicy(t *testing.T) {
+	broker := startMosquitto(t)
+	core := testcluster.StartCore(t, "--with-worker", "--allow-host", "127.0.0.1")
+	if code, body := upload(t, core, http.MethodPost, "echo", "test/echo", mqttEvents(broker.port, "e")); code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	core.WaitLog(regexp.MustCompile(`MQTT connect failed.*function=echo.*address not allowed`), 30*time.Second)
+	pub := newPublisher(t, broker.port)
+	pub.publish(t, "e", []byte(`{"n":1}`))
+	time.Sleep(500 * time.Millisecond)
+	if rs := records(t, core, "echo"); len(rs) != 0 {
+		t.Fatalf("a trigger outside the policy ran: %+v", rs)
+	}
+	if strings.Contains(core.Log(), "MQTT trigger subscribed") {
+		t.Fatal("the trigger connected despite the policy")
+	}
+
+	closed := testcluster.StartCore(t, "--with-worker")
+	if code, body := upload(t, closed, http.MethodPost, "echo", "test/echo", mqttEvents(broker.port, "e")); code != 400 || !strings.Contains(body, "events[0].params.host") {
+		t.Fatalf("no host allowed: %d %s", code, body)
+	}
+}
