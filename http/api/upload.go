@@ -126,6 +126,9 @@ func (up *upload) readField(field string, part *multipart.Part, maxCode int64) e
 		if err != nil {
 			return err
 		}
+		if len(bytes.TrimSpace(v)) == 0 {
+			return nil // an empty part keeps the triggers (FunLess clients send one)
+		}
 		evs, err := triggers.Parse(v)
 		if err != nil {
 			return errorf(http.StatusBadRequest, "Bad Request: %v", err)
