@@ -38,10 +38,15 @@ import (
 
 func call(t *testing.T, core *testcluster.Core, method, path string, body io.Reader, ctype string) (int, []byte) {
 	t.Helper()
+	return callAs(t, core, core.Guest, method, path, body, ctype)
+}
+
+func callAs(t *testing.T, core *testcluster.Core, token, method, path string, body io.Reader, ctype string) (int, []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, method, core.URL+path, body)
-	req.Header.Set("Authorization", "Bearer "+core.Guest)
+	req.Header.Set("Authorization", "Bearer "+token)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
@@ -56,6 +61,11 @@ func call(t *testing.T, core *testcluster.Core, method, path string, body io.Rea
 
 // upload creates (POST) or updates (PUT) a function with an events field.
 func upload(t *testing.T, core *testcluster.Core, method, name, module, events string) (int, string) {
+	t.Helper()
+	return uploadAs(t, core, core.Guest, method, name, module, events)
+}
+
+func uploadAs(t *testing.T, core *testcluster.Core, token, method, name, module, events string) (int, string) {
 	t.Helper()
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
@@ -76,7 +86,7 @@ func upload(t *testing.T, core *testcluster.Core, method, name, module, events s
 		w.WriteField("metadata", `{"idempotent":true}`)
 	}
 	w.Close()
-	code, b := call(t, core, method, path, &buf, w.FormDataContentType())
+	code, b := callAs(t, core, token, method, path, &buf, w.FormDataContentType())
 	return code, string(b)
 }
 
@@ -552,4 +562,49 @@ func TestMQTTEgressPolicy(t *testing.T) {
 	if code, body := upload(t, closed, http.MethodPost, "echo", "test/echo", mqttEvents(broker.port, "e")); code != 400 || !strings.Contains(body, "events[0].params.host") {
 		t.Fatalf("no host allowed: %d %s", code, body)
 	}
+}
+
+// TestMQTTOwnerRevoked: a trigger runs as its function's owner; once the
+// owner's token is revoked its messages are acknowledged and dropped (no
+// activation), and after the token is re-issued they run again.
+func TestMQTTOwnerRevoked(t *testing.T) {
+	port := freePort(t)
+	core := testcluster.StartCore(t, append([]string{"--mqtt-broker", "127.0.0.1:" + strconv.Itoa(port)}, coreFlags...)...)
+	code, b := callAs(t, core, core.Admin, http.MethodPost, "/v1/admin/subjects", strings.NewReader(`{"subject":{"name":"bob"}}`), "application/json")
+	var sub struct{ Data struct{ Token string } }
+	if json.Unmarshal(b, &sub); code != 201 || sub.Data.Token == "" {
+		t.Fatalf("create subject: %d %s", code, b)
+	}
+	if code, body := uploadAs(t, core, sub.Data.Token, http.MethodPost, "bobs", "test/echo", mqttEvents(port, "bob")); code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	core.WaitLog(regexp.MustCompile(`MQTT trigger subscribed.*function=bobs`), 30*time.Second)
+	adminRecords := func() []record {
+		_, b := callAs(t, core, core.Admin, http.MethodGet, "/v1/activations?module=_&function=bobs&limit=1000", nil, "")
+		var page struct{ Data []record }
+		json.Unmarshal(b, &page)
+		return page.Data
+	}
+	pub := newPublisher(t, port)
+	pub.publish(t, "bob", []byte(`{"n":1}`))
+	waitFor(t, 60*time.Second, "bob's activation", func() (bool, string) {
+		rs := adminRecords()
+		return len(rs) == 1 && rs[0].Status == "success" && rs[0].Subject == "bob", fmt.Sprintf("%+v", rs)
+	})
+	if code, _ := callAs(t, core, core.Admin, http.MethodDelete, "/v1/admin/subjects/bob", nil, ""); code != 204 {
+		t.Fatalf("revoke: %d", code)
+	}
+	pub.publish(t, "bob", []byte(`{"n":2}`))
+	core.WaitLog(regexp.MustCompile(`MQTT message dropped.*function=bobs.*revoked`), 30*time.Second)
+	if rs := adminRecords(); len(rs) != 1 {
+		t.Fatalf("a revoked owner's trigger ran: %+v", rs)
+	}
+	if code, _ := callAs(t, core, core.Admin, http.MethodPut, "/v1/admin/subjects/bob", nil, ""); code != 200 {
+		t.Fatalf("re-issue: %d", code)
+	}
+	pub.publish(t, "bob", []byte(`{"n":3}`))
+	waitFor(t, 60*time.Second, "bob's activation after re-issue", func() (bool, string) {
+		rs := adminRecords()
+		return len(rs) == 2, fmt.Sprintf("%+v", rs)
+	})
 }
