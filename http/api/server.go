@@ -65,6 +65,9 @@ type Config struct {
 	// Recorder, if set, keeps a record of every invocation (RunCore sets
 	// it up); nil keeps none, but answers still carry an activation id.
 	Recorder *activations.Recorder
+	// Triggers, if set, runs functions' events (RunCore sets it up); nil
+	// stores events without running them.
+	Triggers Triggers
 }
 
 // Server is the core's HTTP API over one store.
