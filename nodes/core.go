@@ -23,6 +23,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/supervisors"
+	"github.com/edgefaas/edgefaas/wasm/egress"
 )
 
 // CoreConfig configures a core node.
@@ -177,8 +178,19 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 // Name is the core node's name.
 func (c *Core) Name() string { return c.node.Name() }
 
-// Invoke implements cluster.Invoker.
+// Invoke implements cluster.Invoker. The function's allowed_hosts leave
+// for the worker already bounded by what the operator permits its owner
+// (egress.Bound over the store's per-subject bounds, read per call so an
+// admin change applies at once); the worker then applies its own
+// --egress-allow and the internal-address refusal.
 func (c *Core) Invoke(ctx context.Context, req cluster.InvokeRequest) (cluster.InvokeResult, error) {
+	if c.cfg.Store != nil && len(req.Function.Metadata.AllowedHosts) > 0 {
+		hosts, err := egress.Bound(c.cfg.Store.SubjectEgress, req.Function.Owner, req.Function.Metadata.AllowedHosts)
+		if err != nil {
+			return cluster.InvokeResult{}, err
+		}
+		req.Function.Metadata.AllowedHosts = hosts // req is a copy; the slice is new
+	}
 	return c.invoker.Invoke(ctx, req)
 }
 

@@ -47,6 +47,9 @@ func (s *Server) routes() *httprouter.Router {
 	s.handle(http.MethodPost, "/v1/admin/subjects", admin, s.createSubject)
 	s.handle(http.MethodPut, "/v1/admin/subjects/:name", admin, s.rotateSubject)
 	s.handle(http.MethodDelete, "/v1/admin/subjects/:name", admin, s.revokeSubject)
+	s.handle(http.MethodGet, "/v1/admin/subjects/:name/egress", admin, s.getSubjectEgress)
+	s.handle(http.MethodPut, "/v1/admin/subjects/:name/egress", admin, s.setSubjectEgress)
+	s.handle(http.MethodDelete, "/v1/admin/subjects/:name/egress", admin, s.clearSubjectEgress)
 
 	s.handle(http.MethodGet, "/v1/nodes", user, s.listNodes)
 	s.handle(http.MethodPost, "/v1/nodes", admin, s.connectNode)
