@@ -39,6 +39,11 @@ type CoreConfig struct {
 	// WithWorker runs a worker application on the core's own node: the
 	// single-box edge site (and `edgefaas dev`). Remote workers can still join.
 	WithWorker *WorkerConfig
+	// JoinMode: which node certificates the core accepts (default JoinAny:
+	// its own CA's and the cookie's). Without an operator CA the core keeps
+	// its CA in Node.DataDir/node-ca and issues certificates to workers
+	// that join with a one-time token (authority.go).
+	JoinMode JoinMode
 }
 
 // Core is a running core node. It implements cluster.Cluster.
@@ -54,6 +59,7 @@ type Core struct {
 	done     chan struct{} // closed when the node stops
 	registry *registry.Actor
 	sender   *send.Sender
+	ca       *authority // nil: an operator CA, or no store
 }
 
 var _ cluster.Cluster = (*Core)(nil)
@@ -142,6 +148,15 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	}
 	overflow := supervisors.Child{Name: invoker.OverflowName, Behavior: &invoker.Overflow{Pending: c.pending, Log: log}}
 	apps := []gen.ApplicationBehavior{supervisors.Core(sched, reg, overflow, routers, extra...)}
+	if cfg.Store != nil && cfg.Node.TLS.CertFile == "" && cfg.Node.TLS.CAFile == "" && cfg.Node.DataDir != "" {
+		a, auth, err := newAuthority(cfg.Store, cfg.Node.DataDir, cfg.JoinMode, cfg.Node.Cookie, cfg.Node.Name)
+		if err != nil {
+			return nil, err
+		}
+		c.ca, cfg.Node.auth = a, auth
+	} else if cfg.JoinMode == JoinToken {
+		return nil, errors.New("node join mode token needs the core's own CA: not with --tls-cert/--tls-ca")
+	}
 	if cfg.WithWorker != nil {
 		wcfg := *cfg.WithWorker
 		wcfg.Node = cfg.Node
@@ -160,7 +175,18 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		return nil, err
 	}
 	c.node = n
+	c.cfg.Node.auth = cfg.Node.auth // Connect's routes use the same identity
 	live.Store(&n)
+	if c.ca != nil {
+		c.ca.disconnect = n.Disconnect
+		c.ca.send = func(name string, cert, key []byte) error {
+			from := n.ProcessByName(scheduler.Name)
+			if from == nil {
+				return errors.New("scheduler is restarting; try again")
+			}
+			return sender.Send(from, gen.ProcessID{Name: reporter.Name, Node: name}, wire.NodeCert{Cert: cert, Key: key})
+		}
+	}
 	c.done = make(chan struct{})
 	go func() { n.Wait(); close(c.done) }()
 	c.invoker = &invoker.Invoker{
@@ -271,6 +297,35 @@ func (c *Core) Stop() {
 	if c.worker != nil {
 		c.worker.close()
 	}
+}
+
+var _ api.NodeAuthority = (*Core)(nil)
+
+// Enroll implements api.NodeAuthority: a worker's one-time join token for
+// a certificate from the core's CA.
+func (c *Core) Enroll(token, name string, csr []byte) (api.Enrollment, error) {
+	if c.ca == nil {
+		return api.Enrollment{}, api.ErrNoAuthority
+	}
+	return c.ca.Enroll(token, name, csr)
+}
+
+// RevokeNode implements api.NodeAuthority: the node's certificate is
+// refused from now on (recorded in pebble, synced) and its link dropped,
+// so the scheduler loses it at once.
+func (c *Core) RevokeNode(name string) error {
+	if c.ca == nil {
+		return api.ErrNoAuthority
+	}
+	return c.ca.RevokeNode(name)
+}
+
+// RotateNode implements api.NodeAuthority.
+func (c *Core) RotateNode(name string) (string, error) {
+	if c.ca == nil {
+		return "", api.ErrNoAuthority
+	}
+	return c.ca.RotateNode(name)
 }
 
 // LocalWorker is the single-box worker, or nil.

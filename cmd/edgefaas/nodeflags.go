@@ -68,6 +68,11 @@ func (f *nodeFlags) config(dataDir string, log *slog.Logger, generateCookie bool
 		}
 		cookie = strings.TrimSpace(string(b))
 	}
+	if cookie == "" {
+		if c, ok := nodes.EnrolledCookie(dataDir); ok { // joined with a token
+			cookie = c
+		}
+	}
 	if cookie == "" && generateCookie {
 		c, created, err := nodes.LoadOrCreateCookie(dataDir)
 		if err != nil {

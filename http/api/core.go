@@ -189,6 +189,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 		scheme = "https"
 		log.Info("API TLS: clients pin this certificate with --tls-fingerprint (or trust its CA with --ca-file)",
 			"fingerprint", fingerprint, "self_signed", cfg.TLSCertFile == "")
+		srv.SetFingerprint(fingerprint)
 		if cfg.ServingTLS != nil {
 			cfg.ServingTLS(fingerprint)
 		}

@@ -53,6 +53,10 @@ func (s *Server) routes() *httprouter.Router {
 
 	s.handle(http.MethodGet, "/v1/nodes", user, s.listNodes)
 	s.handle(http.MethodPost, "/v1/nodes", admin, s.connectNode)
+	s.handle(http.MethodPost, "/v1/nodes/join", public, s.joinNode)
+	s.handle(http.MethodPost, "/v1/admin/join-tokens", admin, s.createJoinToken)
+	s.handle(http.MethodPost, "/v1/admin/nodes/:name/revoke", admin, s.nodeAdmin("revoke"))
+	s.handle(http.MethodPost, "/v1/admin/nodes/:name/rotate", admin, s.nodeAdmin("rotate"))
 
 	s.handle(http.MethodGet, "/v1/fn", user, s.listModules)
 	s.handle(http.MethodPost, "/v1/fn", user, s.createModule)

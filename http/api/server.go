@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -81,7 +82,13 @@ type Server struct {
 	table      []Route
 	ids        *activations.IDs
 	queue      *activations.Queue // nil: asynchronous invocation answers 503
+
+	fingerprint atomic.Pointer[string] // the API's HTTPS certificate, for join tokens
 }
+
+// SetFingerprint records the SHA-256 of the API's HTTPS certificate; join
+// tokens carry it so a worker pins the core without another flag.
+func (s *Server) SetFingerprint(fp string) { s.fingerprint.Store(&fp) }
 
 // Route is one registered endpoint, so tests (and documentation) can
 // enumerate every route and no new one escapes the authentication checks.

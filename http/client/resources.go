@@ -349,3 +349,51 @@ func (c *Client) ClearSubjectEgress(ctx context.Context, name string) error {
 	r, _ := jsonRequest(http.MethodDelete, pathOf("v1", "admin", "subjects", name, "egress"), nil)
 	return c.call(ctx, r, nil)
 }
+
+// ---- node credentials ----
+
+// JoinToken is a one-time credential a worker joins with
+// (`edgefaas worker --join-token`).
+type JoinToken struct {
+	// Token is shown once: TOKEN, or TOKEN.FINGERPRINT when the core's API
+	// serves HTTPS (the worker pins that certificate).
+	Token string `json:"token"`
+	// Node, if set, is the only node name the token may enroll.
+	Node string `json:"node"`
+	// ExpiresAt is when the token stops working if unused.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CreateJoinToken issues a one-time join token valid for ttl (0: one
+// hour), for node (empty: any name) (admin token).
+func (c *Client) CreateJoinToken(ctx context.Context, ttl time.Duration, node string) (JoinToken, error) {
+	body := map[string]any{"ttl_seconds": int(ttl / time.Second)}
+	if node != "" {
+		body["node"] = node
+	}
+	r, err := jsonRequest(http.MethodPost, "/v1/admin/join-tokens", body)
+	if err != nil {
+		return JoinToken{}, err
+	}
+	var out JoinToken
+	err = c.call(ctx, r, &out)
+	return out, err
+}
+
+// RevokeNode makes the core refuse a token-joined node's certificate from
+// now on and drop its link (admin token).
+func (c *Client) RevokeNode(ctx context.Context, name string) error {
+	r, _ := jsonRequest(http.MethodPost, pathOf("v1", "admin", "nodes", name, "revoke"), nil)
+	return c.call(ctx, r, nil)
+}
+
+// RotateNode issues a token-joined node a new certificate over its live
+// link and returns its serial (admin token).
+func (c *Client) RotateNode(ctx context.Context, name string) (string, error) {
+	r, _ := jsonRequest(http.MethodPost, pathOf("v1", "admin", "nodes", name, "rotate"), nil)
+	var out struct {
+		Serial string `json:"serial"`
+	}
+	err := c.call(ctx, r, &out)
+	return out.Serial, err
+}
