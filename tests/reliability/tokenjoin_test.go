@@ -222,3 +222,54 @@ func TestTokenJoinBesideCookie(t *testing.T) {
 		"--join", core.NodeAddr, "--cookie-file", core.CookieFile())
 	waitCount(t, core.Proc, re, n)
 }
+
+// TestTokenJoinHTTPS: with the API on HTTPS (self-signed) the token ends
+// in the API certificate's fingerprint; the worker pins it, so the token
+// goes only to that core. A token whose fingerprint was altered is never
+// sent (the TLS handshake fails first) and stays valid.
+func TestTokenJoinHTTPS(t *testing.T) {
+	core := testcluster.StartCore(t, "--http-tls", "on", "--node-join", "token")
+	fp := core.WaitLog(fingerprintRE, 10*time.Second)[1]
+	url := strings.Replace(core.URL, "http://", "https://", 1)
+	out, err := exec.Command(testcluster.Binary(t), "node", "token", "create", "--host", url, "--token", core.Admin, "--tls-fingerprint", fp).Output()
+	if err != nil {
+		t.Fatalf("token create: %v %s", err, out)
+	}
+	token := strings.TrimSpace(string(out))
+	secret, got, ok := strings.Cut(token, ".")
+	if !ok || got != fp {
+		t.Fatalf("token %q does not end in the API fingerprint %s", token, fp)
+	}
+	worker := func(host, tok string) ([]byte, error) {
+		dir := t.TempDir()
+		cmd := exec.Command(testcluster.Binary(t), "worker", "--data-dir", dir, "--node-addr", host+":"+freeTCPPort(t, host),
+			"--join", core.NodeAddr, "--join-token", tok, "--join-api", url)
+		return cmd.CombinedOutput() // a joined worker runs until killed: only used for refusals
+	}
+	if out, err := worker("127.0.0.3", secret+"."+strings.Repeat("0", 64)); err == nil || !bytes.Contains(out, []byte("fingerprint")) {
+		t.Fatalf("altered fingerprint: err %v, output %s", err, out)
+	}
+	if out, err := worker("127.0.0.3", secret); err == nil || !bytes.Contains(out, []byte("no API fingerprint")) {
+		t.Fatalf("no fingerprint over HTTPS: err %v, output %s", err, out)
+	}
+	// The token was never spent: the real worker joins with it.
+	dir := t.TempDir()
+	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "worker"), "--node-addr", "127.0.0.2:"+freeTCPPort(t, "127.0.0.2"),
+		"--join", core.NodeAddr, "--join-token", token, "--join-api", url)
+	cl, err := client.New(url, core.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.PinFingerprint(fp); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ns, _ := cl.ListNodes(ctxT(t))
+		if testcluster.Has(ns, "worker@127.0.0.2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker did not join over HTTPS; core log:\n%s", core.Log())
+		}
+	}
+}
