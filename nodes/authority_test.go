@@ -1,0 +1,123 @@
+package nodes
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/http/api"
+	"github.com/edgefaas/edgefaas/storage"
+)
+
+func csrFor(t *testing.T, name string) []byte {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, URIs: []*url.URL{nodeURI(name)}}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func leaf(t *testing.T, p string) *x509.Certificate {
+	b, _ := pem.Decode([]byte(p))
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestAuthorityRecords: what the core's records let through after each
+// admin action, on the plain Go type (the binary tests: tests/reliability
+// TestTokenJoin).
+func TestAuthorityRecords(t *testing.T) {
+	dir := t.TempDir()
+	st, err := storage.Open(filepath.Join(dir, "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "node-ca", "ca.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("CA key: %v %v", fi, err)
+	}
+	// The CA survives a restart: the same certificate.
+	a2, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1")
+	if err != nil || !a2.ca.Equal(a.ca) {
+		t.Fatalf("CA after restart: %v", err)
+	}
+	const w = "worker@10.0.0.7"
+	if _, err := a.Enroll("bogus", w, csrFor(t, w)); !errors.Is(err, api.ErrJoinRefused) {
+		t.Fatalf("bogus token: %v", err)
+	}
+	tok, _, _ := st.CreateJoinToken("worker@other", time.Hour)
+	if _, err := a.Enroll(tok, w, csrFor(t, w)); !errors.Is(err, api.ErrJoinRefused) {
+		t.Fatalf("token for another node: %v", err)
+	}
+	tok, _, _ = st.CreateJoinToken("", time.Hour)
+	enr, err := a.Enroll(tok, w, csrFor(t, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := leaf(t, enr.Certificate)
+	if !certNames(first, w) || a.check(w, first) != nil {
+		t.Fatalf("issued certificate refused: %v", a.check(w, first))
+	}
+	// A cookie certificate cannot speak for a token-joined name; for
+	// another name it still can (JoinAny).
+	cc, _, _ := clusterCert("cookie-1", w)
+	cookieLeaf, _ := x509.ParseCertificate(cc.Certificate[0])
+	if err := a.check(w, cookieLeaf); !errors.Is(err, errRefused) {
+		t.Fatalf("cookie certificate for a token-joined name: %v", err)
+	}
+	oc, _, _ := clusterCert("cookie-1", "worker@10.0.0.8")
+	otherLeaf, _ := x509.ParseCertificate(oc.Certificate[0])
+	if err := a.check("worker@10.0.0.8", otherLeaf); err != nil {
+		t.Fatalf("cookie worker in JoinAny: %v", err)
+	}
+	strict := *a
+	strict.mode = JoinToken
+	if err := strict.check("worker@10.0.0.8", otherLeaf); !errors.Is(err, errRefused) {
+		t.Fatalf("cookie worker in JoinToken: %v", err)
+	}
+	// Rotation: the old certificate stays valid until the new one is seen.
+	var sent []byte
+	a.send = func(_ string, cert, _ []byte) error { sent = cert; return nil }
+	if _, err := a.RotateNode(w); err != nil {
+		t.Fatal(err)
+	}
+	second := leaf(t, string(sent))
+	if err := a.check(w, first); err != nil { // until the node connects with the new one
+		t.Fatalf("old certificate during the rotation: %v", err)
+	}
+	if err := a.check(w, second); err != nil { // first connection with the new one
+		t.Fatal(err)
+	}
+	if err := a.check(w, first); !errors.Is(err, errRefused) {
+		t.Fatalf("old certificate after the rotation: %v", err)
+	}
+	// Revocation: refused, whatever certificate.
+	var dropped string
+	a.disconnect = func(n string) error { dropped = n; return nil }
+	if err := a.RevokeNode(w); err != nil || dropped != w {
+		t.Fatalf("revoke: %v, dropped %q", err, dropped)
+	}
+	if err := a.check(w, second); !errors.Is(err, errRefused) {
+		t.Fatalf("revoked: %v", err)
+	}
+	if err := a.RevokeNode("worker@nobody"); !errors.Is(err, api.ErrNodeUnknown) {
+		t.Fatalf("unknown node: %v", err)
+	}
+}
