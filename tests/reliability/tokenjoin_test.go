@@ -273,3 +273,25 @@ func TestTokenJoinHTTPS(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorCANameMismatch: with an operator CA (--tls-ca), a worker
+// holding a valid certificate of that CA issued for another host is
+// refused when it claims a name the certificate does not carry; the
+// certificate's own name joins.
+func TestOperatorCANameMismatch(t *testing.T) {
+	dir := t.TempDir()
+	ca1 := newCA(t, dir, "ca1")
+	coreCert, coreKey := ca1.issue(t, dir, "core", "127.0.0.1")
+	core := testcluster.StartCore(t, "--tls-cert", coreCert, "--tls-key", coreKey, "--tls-ca", ca1.pem)
+	other, otherKey := ca1.issue(t, dir, "w6", "127.0.0.6") // a certificate for 127.0.0.6 ...
+	re := refusedRE("worker@127.0.0.5", "does not name the node it claims")
+	n := countLog(core.Proc, re)
+	w := testcluster.Start(t, t.TempDir(), "worker", "--data-dir", filepath.Join(t.TempDir(), "w"), "--node-addr", "127.0.0.5:0", // ... claiming 127.0.0.5
+		"--join", core.NodeAddr, "--cookie-file", core.CookieFile(), "--tls-cert", other, "--tls-key", otherKey, "--tls-ca", ca1.pem)
+	waitCount(t, core.Proc, re, n+1)
+	if ns, _ := core.Client(core.Admin).ListNodes(ctxT(t)); testcluster.Has(ns, "worker@127.0.0.5") {
+		t.Fatal("a worker joined under a name its certificate does not carry")
+	}
+	w.Kill()
+	core.StartWorker(t, "127.0.0.6", "--tls-cert", other, "--tls-key", otherKey, "--tls-ca", ca1.pem)
+}
