@@ -38,7 +38,8 @@ func tokenWorker(t *testing.T, core *testcluster.Core, host, token string) *test
 	dir := t.TempDir()
 	return testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "worker"),
 		"--node-addr", net.JoinHostPort(host, freeTCPPort(t, host)), "--join", core.NodeAddr,
-		"--join-token", token, "--join-api", core.URL)
+		"--join-token", token, "--join-api", core.URL,
+		"--cookie-file", filepath.Join(dir, "absent")) // as the systemd unit's default, with no cookie copied
 }
 
 func freeTCPPort(t *testing.T, host string) string {
