@@ -184,6 +184,7 @@ permits nothing; 'clear' leaves the subject bounded by --egress-allow only.`,
 		Use:     "show NAME",
 		Aliases: []string{"get"},
 		Short:   "Show a subject's egress bound",
+		Example: "  edgefaas admin subject egress show alice\n  edgefaas admin subject egress show alice -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(cmd, true)
@@ -201,6 +202,7 @@ permits nothing; 'clear' leaves the subject bounded by --egress-allow only.`,
 		Use:     "clear NAME",
 		Aliases: []string{"unset"},
 		Short:   "Remove a subject's bound (the workers' --egress-allow alone applies)",
+		Example: "  edgefaas admin subject egress clear alice",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(cmd, true)

@@ -112,10 +112,11 @@ func nodeAPIError(err error) error {
 // token for a worker (`edgefaas worker --join-token`).
 func nodeTokenCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "token",
-		Short: "Create one-time join tokens for workers",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		Use:     "token",
+		Short:   "Create one-time join tokens for workers",
+		Example: "  edgefaas node token create --ttl 30m",
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	var ttl time.Duration
 	var name string
