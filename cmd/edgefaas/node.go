@@ -94,7 +94,7 @@ networks where automatic discovery does not reach it. Needs an admin token.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(list, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand())
+	cmd.AddCommand(list, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
 	quietUsage(cmd)
 	return cmd
 }
@@ -206,6 +206,42 @@ link is kept, so invocations continue.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "rotated %s: new certificate %s\n", args[0], serial)
 			return nil
+		},
+	}
+}
+
+func nodeCertsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "certs",
+		Aliases: []string{"certificates"},
+		Short:   "List the workers that joined with a token: certificate serial, rotation, revocation",
+		Example: "  edgefaas node certs\n  edgefaas node certs -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(cmd, true)
+			if err != nil {
+				return err
+			}
+			certs, err := c.ListNodeCerts(cmd.Context())
+			if err != nil {
+				return nodeAPIError(err)
+			}
+			if jsonOutput() {
+				return printJSON(cmd.OutOrStdout(), certs)
+			}
+			tw := newTable(cmd.OutOrStdout())
+			fmt.Fprintln(tw, "NODE\tSERIAL\tISSUED\tSTATUS")
+			for _, nc := range certs {
+				status := "active"
+				switch {
+				case nc.Revoked:
+					status = "revoked"
+				case nc.Rotating:
+					status = "rotating"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", nc.Node, nc.Serial, nc.IssuedAt.Format(time.RFC3339), status)
+			}
+			return tw.Flush()
 		},
 	}
 }

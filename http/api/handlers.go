@@ -55,6 +55,7 @@ func (s *Server) routes() *httprouter.Router {
 	s.handle(http.MethodPost, "/v1/nodes", admin, s.connectNode)
 	s.handle(http.MethodPost, "/v1/nodes/join", public, s.joinNode)
 	s.handle(http.MethodPost, "/v1/admin/join-tokens", admin, s.createJoinToken)
+	s.handle(http.MethodGet, "/v1/admin/node-certificates", admin, s.listNodeCerts)
 	s.handle(http.MethodPost, "/v1/admin/nodes/:name/revoke", admin, s.nodeAdmin("revoke"))
 	s.handle(http.MethodPost, "/v1/admin/nodes/:name/rotate", admin, s.nodeAdmin("rotate"))
 

@@ -234,3 +234,31 @@ func (s *Server) nodeAdmin(op string) func(c *call) error {
 		return nil
 	}
 }
+
+// nodeCertView is a token-joined node as GET /v1/admin/node-certificates shows it.
+type nodeCertView struct {
+	Node      string     `json:"node"`
+	Serial    string     `json:"serial"`
+	Rotating  bool       `json:"rotating"` // the previous certificate is still accepted
+	IssuedAt  time.Time  `json:"issued_at"`
+	Revoked   bool       `json:"revoked"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+func (s *Server) listNodeCerts(c *call) error {
+	ncs, err := s.cfg.Store.ListNodeCerts()
+	if err != nil {
+		return err
+	}
+	out := make([]nodeCertView, 0, len(ncs))
+	for _, nc := range ncs {
+		v := nodeCertView{Node: nc.Name, Serial: nc.Serial, Rotating: nc.Previous != "", IssuedAt: nc.IssuedAt, Revoked: nc.Revoked}
+		if nc.Revoked {
+			at := nc.RevokedAt
+			v.RevokedAt = &at
+		}
+		out = append(out, v)
+	}
+	writeJSON(c.w, http.StatusOK, data(out))
+	return nil
+}

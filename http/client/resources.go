@@ -397,3 +397,26 @@ func (c *Client) RotateNode(ctx context.Context, name string) (string, error) {
 	err := c.call(ctx, r, &out)
 	return out.Serial, err
 }
+
+// NodeCert is a token-joined node's certificate as the core records it.
+type NodeCert struct {
+	// Node is the node's name.
+	Node string `json:"node"`
+	// Serial is the certificate it must present (hex).
+	Serial string `json:"serial"`
+	// Rotating: the previous certificate is accepted until the node uses the new one.
+	Rotating bool `json:"rotating"`
+	// IssuedAt is when the current certificate was issued.
+	IssuedAt time.Time `json:"issued_at"`
+	// Revoked nodes are refused; RevokedAt says since when.
+	Revoked   bool       `json:"revoked"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// ListNodeCerts returns the token-joined nodes' certificates (admin token).
+func (c *Client) ListNodeCerts(ctx context.Context) ([]NodeCert, error) {
+	r, _ := jsonRequest(http.MethodGet, "/v1/admin/node-certificates", nil)
+	var out []NodeCert
+	err := c.call(ctx, r, &out)
+	return out, err
+}

@@ -191,6 +191,9 @@ func TestTokenJoin(t *testing.T) {
 	if o := echo(); o.status != 503 {
 		t.Fatalf("invocation with the only worker revoked: %d %s, want 503", o.status, o.detail)
 	}
+	if out := edgefaasCLI(t, core, "node", "certs"); !regexp.MustCompile(`worker@127\.0\.0\.6\s+\S+\s+\S+\s+revoked`).MatchString(out) {
+		t.Fatalf("node certs does not show the revocation:\n%s", out)
+	}
 	_ = c
 }
 
