@@ -132,6 +132,35 @@ func TestTokenJoin(t *testing.T) {
 		t.Fatal("a cookie-only worker was listed")
 	}
 
+	// No credentials at all: the worker does not start.
+	if out, err := exec.Command(testcluster.Binary(t), "worker", "--data-dir", t.TempDir(), "--node-addr", "127.0.0.7:0",
+		"--join", core.NodeAddr).CombinedOutput(); err == nil || !bytes.Contains(out, []byte("no node cookie")) {
+		t.Fatalf("no credentials: err %v, output %s", err, out)
+	}
+	// A forged identity: a certificate naming the worker from a CA of its
+	// own (which it trusts beside the core's), with the right cookie.
+	fdir := t.TempDir()
+	forger := newCA(t, fdir, "forger")
+	fc, fk := forger.issue(t, fdir, "w7", "127.0.0.7")
+	tlsDir := filepath.Join(fdir, "worker", "node-tls")
+	os.MkdirAll(tlsDir, 0o700)
+	coreCA, _ := os.ReadFile(filepath.Join(core.Dir, "core", "node-ca", "ca.crt"))
+	forgerCA, _ := os.ReadFile(forger.pem)
+	cb, _ := os.ReadFile(fc)
+	kb, _ := os.ReadFile(fk)
+	cookie, _ := os.ReadFile(core.CookieFile())
+	os.WriteFile(filepath.Join(tlsDir, "ca.pem"), append(coreCA, forgerCA...), 0o644)
+	os.WriteFile(filepath.Join(tlsDir, "identity.pem"), append(cb, kb...), 0o600)
+	os.WriteFile(filepath.Join(tlsDir, "cookie"), cookie, 0o600)
+	before = countLog(core.Proc, tlsRefused)
+	forged := testcluster.Start(t, fdir, "worker", "--data-dir", filepath.Join(fdir, "worker"), "--node-addr", "127.0.0.7:"+freeTCPPort(t, "127.0.0.7"),
+		"--join", core.NodeAddr)
+	waitCount(t, core.Proc, tlsRefused, before+2)
+	if ns, _ := adm.ListNodes(ctxT(t)); testcluster.Has(ns, "worker@127.0.0.7") {
+		t.Fatal("a worker with a forged certificate was listed")
+	}
+	forged.Kill()
+
 	// Rotate a second worker: it keeps working over its link; restarted,
 	// it presents the new certificate; its old one is refused from then on.
 	b := tokenWorker(t, core, "127.0.0.5", edgefaasCLI(t, core, "node", "token", "create", "--node", "worker@127.0.0.5"))
