@@ -369,3 +369,24 @@ func TestJoinTokenOnce(t *testing.T) {
 		t.Fatalf("unknown: %v", err)
 	}
 }
+
+// BenchmarkSubjectEgress: the read the core makes per invocation for a
+// function with allowed_hosts.
+func BenchmarkSubjectEgress(b *testing.B) {
+	s, err := Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CreateSubject("alice", false); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.SetSubjectEgress("alice", []string{"api.example.com:443", "*.partner.net"}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, ok, err := s.SubjectEgress("alice"); err != nil || !ok {
+			b.Fatal(err)
+		}
+	}
+}
