@@ -301,6 +301,9 @@ func (c *Core) Stop() {
 
 var _ api.NodeAuthority = (*Core)(nil)
 
+// Issuing implements api.NodeAuthority: false with an operator CA.
+func (c *Core) Issuing() bool { return c.ca != nil }
+
 // Enroll implements api.NodeAuthority: a worker's one-time join token for
 // a certificate from the core's CA.
 func (c *Core) Enroll(token, name string, csr []byte) (api.Enrollment, error) {

@@ -86,6 +86,9 @@ func (s *Server) connectNode(c *call) error {
 // certificates from its own CA (issue 14): workers join with a one-time
 // token, and single workers are rotated or revoked by an admin.
 type NodeAuthority interface {
+	// Issuing reports whether this core issues certificates at all (not
+	// with an operator CA): join tokens are refused otherwise.
+	Issuing() bool
 	// Enroll spends a join token and signs csr (DER, PKCS #10) for node
 	// name; errors wrap ErrJoinRefused when the token or request is refused.
 	Enroll(token, name string, csr []byte) (Enrollment, error)
@@ -120,7 +123,7 @@ var (
 )
 
 func (s *Server) authority() (NodeAuthority, error) {
-	if a, ok := s.cfg.Nodes.(NodeAuthority); ok && a != nil {
+	if a, ok := s.cfg.Nodes.(NodeAuthority); ok && a != nil && a.Issuing() {
 		return a, nil
 	}
 	return nil, errorf(http.StatusConflict, "Conflict: %v", ErrNoAuthority)

@@ -332,3 +332,15 @@ func TestOperatorCANameMismatch(t *testing.T) {
 	w.Kill()
 	core.StartWorker(t, "127.0.0.6", "--tls-cert", other, "--tls-key", otherKey, "--tls-ca", ca1.pem)
 }
+
+// TestNoTokensWithOperatorCA: a core on an operator CA issues no join tokens.
+func TestNoTokensWithOperatorCA(t *testing.T) {
+	dir := t.TempDir()
+	ca1 := newCA(t, dir, "ca1")
+	cc, ck := ca1.issue(t, dir, "core", "127.0.0.1")
+	core := testcluster.StartCore(t, "--tls-cert", cc, "--tls-key", ck, "--tls-ca", ca1.pem)
+	_, err := core.Client(core.Admin).CreateJoinToken(ctxT(t), 0, "")
+	if !client.IsStatus(err, 409) || !strings.Contains(err.Error(), "operator CA") {
+		t.Fatalf("join token on an operator-CA core: %v", err)
+	}
+}
