@@ -78,12 +78,12 @@ type Server struct {
 	srv      *http.Server
 	stopping chan struct{}
 
+	fingerprint atomic.Pointer[string] // the API's HTTPS certificate, for join tokens
+
 	refusalLog *logBucket // rate of "request refused" lines
 	table      []Route
 	ids        *activations.IDs
 	queue      *activations.Queue // nil: asynchronous invocation answers 503
-
-	fingerprint atomic.Pointer[string] // the API's HTTPS certificate, for join tokens
 }
 
 // SetFingerprint records the SHA-256 of the API's HTTPS certificate; join
