@@ -1,6 +1,7 @@
 package nodes
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -119,5 +120,56 @@ func TestAuthorityRecords(t *testing.T) {
 	}
 	if err := a.RevokeNode("worker@nobody"); !errors.Is(err, api.ErrNodeUnknown) {
 		t.Fatalf("unknown node: %v", err)
+	}
+}
+
+// TestRotationOnlyFromIssuer: a token-joined worker adopts a rotated
+// certificate from the core's CA, never one a cookie holder minted.
+func TestRotationOnlyFromIssuer(t *testing.T) {
+	dir := t.TempDir()
+	st, err := storage.Open(filepath.Join(dir, "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const w = "worker@10.0.0.7"
+	tok, _, _ := st.CreateJoinToken("", time.Hour)
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: w}, URIs: []*url.URL{nodeURI(w)}}, k)
+	enr, err := a.Enroll(tok, w, csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wdir := t.TempDir()
+	tlsDir := enrollDir(wdir)
+	os.MkdirAll(tlsDir, 0o700)
+	kder, _ := x509.MarshalECPrivateKey(k)
+	os.WriteFile(filepath.Join(tlsDir, "identity.pem"), append([]byte(enr.Certificate), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})...), 0o600)
+	os.WriteFile(filepath.Join(tlsDir, "ca.pem"), []byte(enr.CA), 0o644)
+	auth, err := loadEnrollment(wdir, w)
+	if err != nil || auth == nil {
+		t.Fatalf("load: %v", err)
+	}
+	// A cookie holder's certificate naming the worker: refused.
+	cc, _, _ := clusterCert("cookie-1", w)
+	ck, _ := x509.MarshalECPrivateKey(cc.PrivateKey.(*ecdsa.PrivateKey))
+	if err := auth.rotate(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cc.Certificate[0]}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ck})); err == nil {
+		t.Fatal("a cookie certificate replaced the worker's identity")
+	}
+	// The core's rotation: adopted.
+	var cert, key []byte
+	a.send = func(_ string, c, k []byte) error { cert, key = c, k; return nil }
+	if _, err := a.RotateNode(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.rotate(cert, key); err != nil {
+		t.Fatalf("the core's rotation: %v", err)
+	}
+	if got := auth.cert.Load(); got == nil || !bytes.Equal(got.Certificate[0], leaf(t, string(cert)).Raw) {
+		t.Fatal("the worker does not present the rotated certificate")
 	}
 }

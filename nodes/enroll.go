@@ -219,6 +219,12 @@ func loadEnrollment(dataDir, name string) (*nodeAuth, error) {
 		if err != nil {
 			return err
 		}
+		// Only the CA that issued the current certificate (the core's, not
+		// the cookie's beside it in ca.pem) may replace it.
+		cur := a.cert.Load()
+		if cur == nil || cur.Leaf == nil || !sameIssuer(cur.Leaf, pair.Leaf, caPEM) {
+			return errors.New("node identity: the rotated certificate is not from the CA that issued the current one")
+		}
 		if err := writeSynced(filepath.Join(dir, "identity.pem"), id, 0o600); err != nil {
 			return fmt.Errorf("keep the rotated certificate: %w", err)
 		}
@@ -226,4 +232,23 @@ func loadEnrollment(dataDir, name string) (*nodeAuth, error) {
 		return nil
 	}
 	return a, nil
+}
+
+// sameIssuer reports whether next is signed by the certificate of bundle
+// (PEM) that signed cur.
+func sameIssuer(cur, next *x509.Certificate, bundle []byte) bool {
+	for rest := bundle; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return false
+		}
+		ca, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			continue
+		}
+		if cur.CheckSignatureFrom(ca) == nil {
+			return next.CheckSignatureFrom(ca) == nil
+		}
+	}
 }
