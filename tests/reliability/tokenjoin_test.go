@@ -224,6 +224,15 @@ func TestTokenJoin(t *testing.T) {
 	if o := echo(); o.status != 503 {
 		t.Fatalf("invocation with the only worker revoked: %d %s, want 503", o.status, o.detail)
 	}
+	// The revocation is durable: after kill -9 of the core and a restart it
+	// still holds.
+	core.Kill()
+	core.Restart()
+	n = countLog(core.Proc, revoked)
+	waitCount(t, core.Proc, revoked, n)
+	if ns, _ := adm.ListNodes(ctxT(t)); testcluster.Has(ns, "worker@127.0.0.6") {
+		t.Fatal("a revoked worker is back after the core restarted")
+	}
 	if out := edgefaasCLI(t, core, "node", "certs"); !regexp.MustCompile(`worker@127\.0\.0\.6\s+\S+\s+\S+\s+revoked`).MatchString(out) {
 		t.Fatalf("node certs does not show the revocation:\n%s", out)
 	}
