@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/url"
 	"os"
@@ -157,16 +158,20 @@ func writeSynced(path string, b []byte, mode os.FileMode) error {
 // newAuthority loads (or creates) the core's CA and builds the core's own
 // TLS identity: in JoinToken a certificate from its CA, in JoinAny one from
 // the cookie's CA (which cookie-only workers verify), trusting both.
-func newAuthority(store *storage.Store, dataDir string, mode JoinMode, cookie, name string) (*authority, *nodeAuth, error) {
+func newAuthority(store *storage.Store, dataDir string, mode JoinMode, cookie, name string, log *slog.Logger) (*authority, *nodeAuth, error) {
 	if mode == "" {
 		mode = JoinAny
 	}
 	if mode != JoinAny && mode != JoinToken {
 		return nil, nil, fmt.Errorf("node join mode %q: want %q or %q", mode, JoinAny, JoinToken)
 	}
+	_, statErr := os.Stat(filepath.Join(caDir(dataDir), "ca.crt"))
 	ca, key, err := loadOrCreateCA(dataDir)
 	if err != nil {
 		return nil, nil, err
+	}
+	if statErr != nil && log != nil {
+		log.Info("created the node CA; workers join with a one-time token from 'edgefaas node token create'", "path", caDir(dataDir), "join_mode", string(mode))
 	}
 	a := &authority{store: store, mode: mode, ca: ca, key: key, cookie: cookie}
 	roots := x509.NewCertPool()

@@ -47,7 +47,7 @@ func TestAuthorityRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	a, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1")
+	a, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestAuthorityRecords(t *testing.T) {
 		t.Fatalf("CA key: %v %v", fi, err)
 	}
 	// The CA survives a restart: the same certificate.
-	a2, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1")
+	a2, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1", nil)
 	if err != nil || !a2.ca.Equal(a.ca) {
 		t.Fatalf("CA after restart: %v", err)
 	}
@@ -132,7 +132,7 @@ func TestRotationOnlyFromIssuer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	a, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1")
+	a, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

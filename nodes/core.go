@@ -149,7 +149,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	overflow := supervisors.Child{Name: invoker.OverflowName, Behavior: &invoker.Overflow{Pending: c.pending, Log: log}}
 	apps := []gen.ApplicationBehavior{supervisors.Core(sched, reg, overflow, routers, extra...)}
 	if cfg.Store != nil && cfg.Node.TLS.CertFile == "" && cfg.Node.TLS.CAFile == "" && cfg.Node.DataDir != "" {
-		a, auth, err := newAuthority(cfg.Store, cfg.Node.DataDir, cfg.JoinMode, cfg.Node.Cookie, cfg.Node.Name)
+		a, auth, err := newAuthority(cfg.Store, cfg.Node.DataDir, cfg.JoinMode, cfg.Node.Cookie, cfg.Node.Name, log)
 		if err != nil {
 			return nil, err
 		}
