@@ -18,6 +18,12 @@ func (q *Queue) callback(rec storage.Activation, url string) {
 		q.log.Warn("activation has a callback but the core has no egress for callbacks", "id", rec.ID)
 		return
 	}
+	if q.cfg.CallbackBound != nil {
+		if err := q.cfg.CallbackBound(rec.Subject, url); err != nil {
+			q.log.Warn("callback refused by the subject's egress bound", "id", rec.ID, "subject", rec.Subject, "err", err)
+			return
+		}
+	}
 	body, err := json.Marshal(map[string]any{"data": rec})
 	if err != nil {
 		q.log.Error("encode callback body", "id", rec.ID, "err", err)

@@ -56,6 +56,10 @@ type QueueConfig struct {
 	Log      *slog.Logger
 	// Callback delivers completion callbacks; nil drops them (logged).
 	Callback CallbackFunc
+	// CallbackBound, if set, is asked once before a callback is sent on
+	// subject's behalf: an error (the operator's per-subject egress bound,
+	// egress.Permits) drops the callback, logged.
+	CallbackBound func(subject, url string) error
 	// MaxQueued bounds the activations queued or running; MaxInFlight the
 	// ones running; PerFunction and PerSubject the ones running for one
 	// function and for one subject.

@@ -135,8 +135,9 @@ func certNames(cert *x509.Certificate, name string) bool {
 var errPeerName = errors.New("node TLS: the peer's certificate does not name the node it claims to be")
 
 // checkPeerName verifies, after ergo's handshake, that the TLS peer's
-// certificate names the node the handshake says it is.
-func checkPeerName(conn lib.NetReadWriter, name string) error {
+// certificate names the node the handshake says it is, then runs check
+// (the core's records) if set.
+func checkPeerName(conn lib.NetReadWriter, name string, check func(string, *x509.Certificate) error) error {
 	tc, ok := conn.(*tls.Conn)
 	if !ok {
 		return errors.New("node TLS: the link is not TLS")
@@ -148,6 +149,9 @@ func checkPeerName(conn lib.NetReadWriter, name string) error {
 	if !certNames(certs[0], name) {
 		return fmt.Errorf("%w: %q (certificate for %q)", errPeerName, name, certs[0].Subject.CommonName)
 	}
+	if check != nil {
+		return check(name, certs[0])
+	}
 	return nil
 }
 
@@ -155,12 +159,15 @@ func checkPeerName(conn lib.NetReadWriter, name string) error {
 // dialing and the accepting side.
 type pinnedHandshake struct {
 	node.HandshakeInterface
+	check func(name string, cert *x509.Certificate) error
+	log   func(name string, err error)
 }
 
 func (h pinnedHandshake) Start(remote net.Addr, conn lib.NetReadWriter, tlsOn bool, cookie string) (node.HandshakeDetails, error) {
 	d, err := h.HandshakeInterface.Start(remote, conn, tlsOn, cookie)
 	if err == nil {
-		err = checkPeerName(conn, d.Name)
+		err = checkPeerName(conn, d.Name, h.check)
+		h.refused(d.Name, err)
 	}
 	return d, err
 }
@@ -168,7 +175,14 @@ func (h pinnedHandshake) Start(remote net.Addr, conn lib.NetReadWriter, tlsOn bo
 func (h pinnedHandshake) Accept(remote net.Addr, conn lib.NetReadWriter, tlsOn bool, cookie string) (node.HandshakeDetails, error) {
 	d, err := h.HandshakeInterface.Accept(remote, conn, tlsOn, cookie)
 	if err == nil {
-		err = checkPeerName(conn, d.Name)
+		err = checkPeerName(conn, d.Name, h.check)
+		h.refused(d.Name, err)
 	}
 	return d, err
+}
+
+func (h pinnedHandshake) refused(name string, err error) {
+	if err != nil && h.log != nil {
+		h.log(name, err)
+	}
 }

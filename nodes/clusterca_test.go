@@ -93,13 +93,13 @@ func TestClusterCAFromCookie(t *testing.T) {
 	if err != nil {
 		t.Fatalf("same cookie: %v", err)
 	}
-	if err := checkPeerName(sc, "worker@127.0.0.2"); err != nil {
+	if err := checkPeerName(sc, "worker@127.0.0.2", nil); err != nil {
 		t.Fatalf("core sees the worker: %v", err)
 	}
-	if err := checkPeerName(cc, "core@127.0.0.1"); err != nil {
+	if err := checkPeerName(cc, "core@127.0.0.1", nil); err != nil {
 		t.Fatalf("worker sees the core: %v", err)
 	}
-	if err := checkPeerName(sc, "worker@127.0.0.3"); !errors.Is(err, errPeerName) {
+	if err := checkPeerName(sc, "worker@127.0.0.3", nil); !errors.Is(err, errPeerName) {
 		t.Fatalf("a certificate for worker@127.0.0.2 claimed as worker@127.0.0.3: %v", err)
 	}
 	// Without the cookie: refused in both directions.

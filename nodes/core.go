@@ -23,6 +23,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/supervisors"
+	"github.com/edgefaas/edgefaas/wasm/egress"
 )
 
 // CoreConfig configures a core node.
@@ -38,6 +39,11 @@ type CoreConfig struct {
 	// WithWorker runs a worker application on the core's own node: the
 	// single-box edge site (and `edgefaas dev`). Remote workers can still join.
 	WithWorker *WorkerConfig
+	// JoinMode: which node certificates the core accepts (default JoinAny:
+	// its own CA's and the cookie's). Without an operator CA the core keeps
+	// its CA in Node.DataDir/node-ca and issues certificates to workers
+	// that join with a one-time token (authority.go).
+	JoinMode JoinMode
 }
 
 // Core is a running core node. It implements cluster.Cluster.
@@ -53,6 +59,7 @@ type Core struct {
 	done     chan struct{} // closed when the node stops
 	registry *registry.Actor
 	sender   *send.Sender
+	ca       *authority // nil: an operator CA, or no store
 }
 
 var _ cluster.Cluster = (*Core)(nil)
@@ -141,6 +148,15 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	}
 	overflow := supervisors.Child{Name: invoker.OverflowName, Behavior: &invoker.Overflow{Pending: c.pending, Log: log}}
 	apps := []gen.ApplicationBehavior{supervisors.Core(sched, reg, overflow, routers, extra...)}
+	if cfg.Store != nil && cfg.Node.TLS.CertFile == "" && cfg.Node.TLS.CAFile == "" && cfg.Node.DataDir != "" {
+		a, auth, err := newAuthority(cfg.Store, cfg.Node.DataDir, cfg.JoinMode, cfg.Node.Cookie, cfg.Node.Name, log)
+		if err != nil {
+			return nil, err
+		}
+		c.ca, cfg.Node.auth = a, auth
+	} else if cfg.JoinMode == JoinToken {
+		return nil, errors.New("node join mode token needs the core's own CA: not with --tls-cert/--tls-ca")
+	}
 	if cfg.WithWorker != nil {
 		wcfg := *cfg.WithWorker
 		wcfg.Node = cfg.Node
@@ -159,7 +175,18 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		return nil, err
 	}
 	c.node = n
+	c.cfg.Node.auth = cfg.Node.auth // Connect's routes use the same identity
 	live.Store(&n)
+	if c.ca != nil {
+		c.ca.disconnect = n.Disconnect
+		c.ca.send = func(name string, cert, key []byte) error {
+			from := n.ProcessByName(scheduler.Name)
+			if from == nil {
+				return errors.New("scheduler is restarting; try again")
+			}
+			return sender.Send(from, gen.ProcessID{Name: reporter.Name, Node: name}, wire.NodeCert{Cert: cert, Key: key})
+		}
+	}
 	c.done = make(chan struct{})
 	go func() { n.Wait(); close(c.done) }()
 	c.invoker = &invoker.Invoker{
@@ -177,8 +204,19 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 // Name is the core node's name.
 func (c *Core) Name() string { return c.node.Name() }
 
-// Invoke implements cluster.Invoker.
+// Invoke implements cluster.Invoker. The function's allowed_hosts leave
+// for the worker already bounded by what the operator permits its owner
+// (egress.Bound over the store's per-subject bounds, read per call so an
+// admin change applies at once); the worker then applies its own
+// --egress-allow and the internal-address refusal.
 func (c *Core) Invoke(ctx context.Context, req cluster.InvokeRequest) (cluster.InvokeResult, error) {
+	if c.cfg.Store != nil && len(req.Function.Metadata.AllowedHosts) > 0 {
+		hosts, err := egress.Bound(c.cfg.Store.SubjectEgress, req.Function.Owner, req.Function.Metadata.AllowedHosts)
+		if err != nil {
+			return cluster.InvokeResult{}, err
+		}
+		req.Function.Metadata.AllowedHosts = hosts // req is a copy; the slice is new
+	}
 	return c.invoker.Invoke(ctx, req)
 }
 
@@ -259,6 +297,38 @@ func (c *Core) Stop() {
 	if c.worker != nil {
 		c.worker.close()
 	}
+}
+
+var _ api.NodeAuthority = (*Core)(nil)
+
+// Issuing implements api.NodeAuthority: false with an operator CA.
+func (c *Core) Issuing() bool { return c.ca != nil }
+
+// Enroll implements api.NodeAuthority: a worker's one-time join token for
+// a certificate from the core's CA.
+func (c *Core) Enroll(token, name string, csr []byte) (api.Enrollment, error) {
+	if c.ca == nil {
+		return api.Enrollment{}, api.ErrNoAuthority
+	}
+	return c.ca.Enroll(token, name, csr)
+}
+
+// RevokeNode implements api.NodeAuthority: the node's certificate is
+// refused from now on (recorded in pebble, synced) and its link dropped,
+// so the scheduler loses it at once.
+func (c *Core) RevokeNode(name string) error {
+	if c.ca == nil {
+		return api.ErrNoAuthority
+	}
+	return c.ca.RevokeNode(name)
+}
+
+// RotateNode implements api.NodeAuthority.
+func (c *Core) RotateNode(name string) (string, error) {
+	if c.ca == nil {
+		return "", api.ErrNoAuthority
+	}
+	return c.ca.RotateNode(name)
 }
 
 // LocalWorker is the single-box worker, or nil.

@@ -11,6 +11,7 @@ package nodes
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -47,9 +48,20 @@ type NodeConfig struct {
 	// present one naming the node they claim; with CAFile, peers must
 	// present a certificate signed by that CA, naming the node they claim.
 	TLS TLSFiles
-	// DataDir keeps the node's certificate.
+	// DataDir keeps the node's certificate: a worker's issued one
+	// (DATA_DIR/node-tls, enroll.go), a core's CA (DATA_DIR/node-ca).
 	DataDir string
 	Log     *slog.Logger
+
+	auth *nodeAuth // set by StartCore / StartWorker: a core CA's identity
+}
+
+// linkTLS is the node's TLS configuration and whether peers are pinned.
+func (cfg *NodeConfig) linkTLS(name string) (*tls.Config, bool, error) {
+	if cfg.auth != nil {
+		return cfg.auth.tlsConfig(), true, nil
+	}
+	return nodeTLS(cfg.DataDir, cfg.TLS, name, cfg.Cookie)
 }
 
 // ErrNoCookie is returned when a node has no cookie.
@@ -80,13 +92,20 @@ func start(cfg *NodeConfig, role string, apps ...gen.ApplicationBehavior) (node.
 		port = p
 		cfg.ListenPort = p
 	}
-	tlsCfg, pinned, err := nodeTLS(cfg.DataDir, cfg.TLS, cfg.Name, cfg.Cookie)
+	tlsCfg, pinned, err := cfg.linkTLS(cfg.Name)
 	if err != nil {
 		return nil, err
 	}
 	var handshake node.HandshakeInterface
 	if pinned {
-		handshake = pinnedHandshake{dist.CreateHandshake(dist.HandshakeOptions{})}
+		h := pinnedHandshake{HandshakeInterface: dist.CreateHandshake(dist.HandshakeOptions{})}
+		if cfg.auth != nil {
+			h.check = cfg.auth.check
+		}
+		if l := cfg.Log; l != nil {
+			h.log = func(name string, err error) { l.Warn("node link refused", "peer", name, "err", err) }
+		}
+		handshake = h
 	} else if cfg.Log != nil {
 		cfg.Log.Warn("node TLS: an operator certificate without --tls-ca only encrypts; the cookie is the sole authentication of peers")
 	}
@@ -147,7 +166,7 @@ func ParsePeer(s, role string) (Peer, error) {
 
 // addRoute lets n reach peer without a name service.
 func addRoute(n node.Node, cfg NodeConfig, p Peer) error {
-	tlsCfg, _, err := nodeTLS(cfg.DataDir, cfg.TLS, n.Name(), cfg.Cookie)
+	tlsCfg, _, err := cfg.linkTLS(n.Name())
 	if err != nil {
 		return err
 	}

@@ -86,6 +86,10 @@ func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []strin
 		ecfg.MemoryBudget = split.Guests
 	}
 	policy := egress.New(cfg.Egress)
+	var onCert func(cert, key []byte) error
+	if cfg.Node.auth != nil {
+		onCert = cfg.Node.auth.rotate
+	}
 	ecfg.Outbound = &httpclient.Client{Process: proc}
 	ctx, cancel := context.WithCancel(context.Background())
 	engine, err := wasm.NewEngine(ctx, ecfg)
@@ -129,7 +133,7 @@ func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []strin
 		Runner:         run,
 		Reporter: &reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
 			Budget: budget.Bytes, GuestMemory: ecfg.MemoryBudget, RSS: membudget.RSS, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log,
-			Sender: &send.Sender{Timeout: 2 * time.Second}},
+			Sender: &send.Sender{Timeout: 2 * time.Second}, OnCert: onCert},
 		HTTPClient:   &httpclient.Actor{Policy: policy, Log: log},
 		HTTPOverflow: &httpclient.Overflow{},
 	}, extra...)
@@ -166,6 +170,15 @@ func StartWorker(cfg WorkerConfig) (*Worker, error) {
 		name = "worker@" + cfg.Node.ListenHost
 	}
 	cfg.Node.Name = name
+	if cfg.Node.TLS.CertFile == "" {
+		// A worker that joined with a token presents the certificate its
+		// core issued (DATA_DIR/node-tls); otherwise the cookie's.
+		auth, err := loadEnrollment(cfg.Node.DataDir, name)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Node.auth = auth
+	}
 	var n node.Node
 	proc := func(s string) gen.Process {
 		if n == nil {

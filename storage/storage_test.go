@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func open(t *testing.T, dir string) *Store {
@@ -331,5 +332,61 @@ func TestDecodedCacheCopies(t *testing.T) {
 	}
 	if f3, _ := s.GetFunction("_", "f"); f3.Metadata.AllowedHosts[0] != "b.example" || f3.Version != 2 {
 		t.Fatalf("stale record after update: %+v", f3)
+	}
+}
+
+// TestJoinTokenOnce: a join token works once, is stored only as its hash,
+// and an expired one is refused (and spent).
+func TestJoinTokenOnce(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	tok, jt, err := s.CreateJoinToken("worker@10.0.0.7", time.Hour)
+	if err != nil || jt.Node != "worker@10.0.0.7" {
+		t.Fatalf("create: %v %+v", err, jt)
+	}
+	found := false
+	s.scan([]byte("j/"), func(k, v []byte) error {
+		found = true
+		if strings.Contains(string(k)+string(v), tok) {
+			t.Errorf("the token is stored in clear: %s", k)
+		}
+		return nil
+	})
+	if !found {
+		t.Fatal("no j/ record")
+	}
+	if got, err := s.ConsumeJoinToken(tok); err != nil || got.Node != "worker@10.0.0.7" {
+		t.Fatalf("first use: %v %+v", err, got)
+	}
+	if _, err := s.ConsumeJoinToken(tok); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("second use: %v", err)
+	}
+	old, _, _ := s.CreateJoinToken("", -time.Second)
+	if _, err := s.ConsumeJoinToken(old); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("expired: %v", err)
+	}
+	if _, err := s.ConsumeJoinToken("nonsense"); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("unknown: %v", err)
+	}
+}
+
+// BenchmarkSubjectEgress: the read the core makes per invocation for a
+// function with allowed_hosts.
+func BenchmarkSubjectEgress(b *testing.B) {
+	s, err := Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CreateSubject("alice", false); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.SetSubjectEgress("alice", []string{"api.example.com:443", "*.partner.net"}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, ok, err := s.SubjectEgress("alice"); err != nil || !ok {
+			b.Fatal(err)
+		}
 	}
 }

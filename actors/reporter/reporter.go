@@ -57,6 +57,9 @@ type Actor struct {
 	// Sender gives reports a deadline, so one hung core does not stop
 	// the reports to the others (nil: ergo's blocking Send).
 	Sender *send.Sender
+	// OnCert adopts a certificate a core rotated (wire.NodeCert); nil:
+	// the worker does not hold a core-issued certificate (logged, ignored).
+	OnCert func(cert, key []byte) error
 }
 
 // Init schedules the first report right away.
@@ -82,6 +85,16 @@ func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus 
 			a.Log.Info("attached to core", "core", m.Node, "node", a.Node)
 		}
 		a.report(p)
+	case wire.NodeCert:
+		if a.OnCert == nil {
+			a.Log.Warn("a core sent a new node certificate, but this worker did not join with a token; ignored")
+			break
+		}
+		if err := a.OnCert(m.Cert, m.Key); err != nil {
+			a.Log.Error("node certificate rotation refused", "err", err)
+			break
+		}
+		a.Log.Info("node certificate rotated: presented from the next handshake", "node", a.Node)
 	}
 	return gen.ServerStatusOK
 }

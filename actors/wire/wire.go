@@ -120,6 +120,15 @@ type Join struct {
 	Node string
 }
 
+// NodeCert is sent by a core to a token-joined worker's reporter when an
+// admin rotates its certificate (`edgefaas node rotate`): the new
+// certificate and key (PEM), over the live mutually authenticated link.
+// The worker keeps them and presents them from its next handshake.
+type NodeCert struct {
+	Cert []byte
+	Key  []byte
+}
+
 var once sync.Once
 
 // Register registers every message type with ergo's encoder. Call it before
@@ -127,7 +136,7 @@ var once sync.Once
 func Register() error {
 	var err error
 	once.Do(func() {
-		for _, t := range []any{Invoke{}, Result{}, Cache{}, Cached{}, Evict{}, Report{}, Join{}, Cancel{}} {
+		for _, t := range []any{Invoke{}, Result{}, Cache{}, Cached{}, Evict{}, Report{}, Join{}, Cancel{}, NodeCert{}} {
 			if _, e := etf.RegisterType(t, etf.RegisterTypeOptions{Strict: true}); e != nil {
 				err = fmt.Errorf("register %T: %w", t, e)
 				return

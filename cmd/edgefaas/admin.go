@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/edgefaas/edgefaas/http/client"
 )
 
 // adminCommand builds `edgefaas admin`: subject management (admin token).
@@ -124,8 +127,97 @@ once: hand it to the subject, who can save it with 'edgefaas config set token'.`
 			return nil
 		},
 	}
-	sub.AddCommand(create, list, rotate, revoke)
+	sub.AddCommand(create, list, rotate, revoke, subjectEgressCommand())
 	cmd.AddCommand(sub)
 	quietUsage(cmd)
+	return cmd
+}
+
+// subjectEgressCommand builds `edgefaas admin subject egress`: the
+// operator's bound on what one subject's functions may grant themselves in
+// allowed_hosts (and where callbacks on its behalf may go).
+func subjectEgressCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "egress",
+		Short: "Bound the hosts one subject's functions may reach (set, show, clear)",
+		Long: `A function reaches a host granted in its allowed_hosts only if the host is
+also within what the operator permits: the worker's --egress-allow for every
+tenant and, once set, the subject's own bound (this command). The bound
+takes effect at the next invocation, without a restart. An empty 'set'
+permits nothing; 'clear' leaves the subject bounded by --egress-allow only.`,
+		Example: "  edgefaas admin subject egress set alice api.example.com:443 '*.alice.example'\n  edgefaas admin subject egress show alice\n  edgefaas admin subject egress clear alice",
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	print := func(cmd *cobra.Command, b client.EgressBound) error {
+		if jsonOutput() {
+			return printJSON(cmd.OutOrStdout(), b)
+		}
+		switch {
+		case !b.Bounded:
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: no bound (the workers' --egress-allow alone)\n", b.Subject)
+		case len(b.Hosts) == 0:
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: nothing permitted\n", b.Subject)
+		default:
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", b.Subject, strings.Join(b.Hosts, " "))
+		}
+		return nil
+	}
+	set := &cobra.Command{
+		Use:     "set NAME [HOST[:PORT]|*.DOMAIN|*]...",
+		Short:   "Set the hosts a subject's functions may grant themselves (none: nothing)",
+		Example: "  edgefaas admin subject egress set alice api.example.com:443",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd, true)
+			if err != nil {
+				return err
+			}
+			b, err := c.SetSubjectEgress(cmd.Context(), args[0], args[1:])
+			if err != nil {
+				return apiError(err)
+			}
+			return print(cmd, b)
+		},
+	}
+	show := &cobra.Command{
+		Use:     "show NAME",
+		Aliases: []string{"get"},
+		Short:   "Show a subject's egress bound",
+		Example: "  edgefaas admin subject egress show alice\n  edgefaas admin subject egress show alice -o json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd, true)
+			if err != nil {
+				return err
+			}
+			b, err := c.SubjectEgress(cmd.Context(), args[0])
+			if err != nil {
+				return apiError(err)
+			}
+			return print(cmd, b)
+		},
+	}
+	clear := &cobra.Command{
+		Use:     "clear NAME",
+		Aliases: []string{"unset"},
+		Short:   "Remove a subject's bound (the workers' --egress-allow alone applies)",
+		Example: "  edgefaas admin subject egress clear alice",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd, true)
+			if err != nil {
+				return err
+			}
+			if err := c.ClearSubjectEgress(cmd.Context(), args[0]); err != nil {
+				return apiError(err)
+			}
+			if !jsonOutput() {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: bound cleared\n", args[0])
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(set, show, clear)
 	return cmd
 }

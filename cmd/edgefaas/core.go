@@ -23,6 +23,7 @@ func coreCommand() *cobra.Command {
 	var (
 		dataDir        string
 		httpAddr       string
+		nodeJoin       string
 		maxUploadBytes int64
 		node           nodeFlags
 		withWorker     bool
@@ -89,7 +90,7 @@ store is closed.`,
 				Activations:    actCfg,
 				Triggers:       trig.config(w.Egress),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
-					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg,
+					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg, JoinMode: nodes.JoinMode(nodeJoin),
 						Discovery: nodes.Discovery{Interface: node.lanDiscovery}})
 				},
 			})
@@ -97,6 +98,7 @@ store is closed.`,
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "directory for the database and the tokens file")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:4000", "address the HTTP API listens on")
+	cmd.Flags().StringVar(&nodeJoin, "node-join", string(nodes.JoinAny), "which workers may join: any (a certificate from the core's CA, got with a join token, or one derived from the cookie) or token (the core's CA only: the cookie alone no longer lets a node in, and revoking a worker shuts it out)")
 	apiTLS.register(cmd)
 	cmd.Flags().Int64Var(&maxUploadBytes, "max-upload-bytes", api.DefaultMaxUploadBytes, "largest accepted function code, in bytes (larger uploads get 413)")
 	node.register(cmd, "127.0.0.1:4001")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -93,7 +94,7 @@ networks where automatic discovery does not reach it. Needs an admin token.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(list, connect)
+	cmd.AddCommand(list, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
 	quietUsage(cmd)
 	return cmd
 }
@@ -105,4 +106,142 @@ func nodeAPIError(err error) error {
 		return fmt.Errorf("this core has no node API (%s); upgrade it to a version with workers", ae.Detail)
 	}
 	return apiError(err)
+}
+
+// nodeTokenCommand builds `edgefaas node token create`: a one-time join
+// token for a worker (`edgefaas worker --join-token`).
+func nodeTokenCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "token",
+		Short:   "Create one-time join tokens for workers",
+		Example: "  edgefaas node token create --ttl 30m",
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	var ttl time.Duration
+	var name string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a one-time join token and print it",
+		Long: `Create a one-time join token (admin token). A worker started with
+--join-token TOKEN --join-api URL exchanges it, once, for a certificate
+from the core's CA naming the worker, and keeps that certificate (and the
+cluster cookie) in its data directory. The token is stored hashed, is
+shown only once, and expires after --ttl if unused. When the core's API
+serves HTTPS, the token ends in .FINGERPRINT: the worker pins the core's
+certificate with it.`,
+		Example: "  edgefaas node token create\n  edgefaas node token create --ttl 10m --node worker@10.0.0.7",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(cmd, true)
+			if err != nil {
+				return err
+			}
+			jt, err := c.CreateJoinToken(cmd.Context(), ttl, name)
+			if err != nil {
+				return nodeAPIError(err)
+			}
+			if jsonOutput() {
+				return printJSON(cmd.OutOrStdout(), jt)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "one-time join token (shown only once; expires %s):\n", jt.ExpiresAt.Format(time.RFC3339))
+			fmt.Fprintln(cmd.OutOrStdout(), jt.Token)
+			return nil
+		},
+	}
+	create.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token stays valid if unused (at most 720h)")
+	create.Flags().StringVar(&name, "node", "", "the only node name the token may enroll (default: any)")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func nodeRevokeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke NAME",
+		Short: "Refuse a token-joined worker's certificate from now on and drop its link",
+		Long: `Revoke a worker that joined with a token (admin token): the core refuses
+its certificate from now on (recorded in the core's database), drops its
+link at once, and schedules nothing more on it. To let it back, create a
+new join token and start it with that token on a fresh data directory.`,
+		Example: "  edgefaas node revoke worker@10.0.0.7",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd, true)
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeNode(cmd.Context(), args[0]); err != nil {
+				return nodeAPIError(err)
+			}
+			if !jsonOutput() {
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", args[0])
+			}
+			return nil
+		},
+	}
+}
+
+func nodeRotateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate NAME",
+		Short: "Issue a token-joined worker a new certificate (the old one is refused once it uses the new one)",
+		Long: `Rotate a worker's certificate (admin token): the core issues a new key and
+certificate and sends them to the worker over its live link; the worker
+keeps them in its data directory and presents them from its next
+connection, after which the core refuses the old certificate. The running
+link is kept, so invocations continue.`,
+		Example: "  edgefaas node rotate worker@10.0.0.7",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd, true)
+			if err != nil {
+				return err
+			}
+			serial, err := c.RotateNode(cmd.Context(), args[0])
+			if err != nil {
+				return nodeAPIError(err)
+			}
+			if jsonOutput() {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"node": args[0], "serial": serial})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "rotated %s: new certificate %s\n", args[0], serial)
+			return nil
+		},
+	}
+}
+
+func nodeCertsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "certs",
+		Aliases: []string{"certificates"},
+		Short:   "List the workers that joined with a token: certificate serial, rotation, revocation",
+		Example: "  edgefaas node certs\n  edgefaas node certs -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(cmd, true)
+			if err != nil {
+				return err
+			}
+			certs, err := c.ListNodeCerts(cmd.Context())
+			if err != nil {
+				return nodeAPIError(err)
+			}
+			if jsonOutput() {
+				return printJSON(cmd.OutOrStdout(), certs)
+			}
+			tw := newTable(cmd.OutOrStdout())
+			fmt.Fprintln(tw, "NODE\tSERIAL\tISSUED\tSTATUS")
+			for _, nc := range certs {
+				status := "active"
+				switch {
+				case nc.Revoked:
+					status = "revoked"
+				case nc.Rotating:
+					status = "rotating"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", nc.Node, nc.Serial, nc.IssuedAt.Format(time.RFC3339), status)
+			}
+			return tw.Flush()
+		},
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -63,10 +64,21 @@ func (f *nodeFlags) config(dataDir string, log *slog.Logger, generateCookie bool
 	cookie := f.cookie
 	if cookie == "" && f.cookieFile != "" {
 		b, err := os.ReadFile(f.cookieFile)
-		if err != nil {
+		_, enrolled := nodes.EnrolledCookie(dataDir)
+		switch {
+		case errors.Is(err, os.ErrNotExist) && enrolled:
+			// Joined with a token: the core gave the cookie (below); a
+			// unit file's default --cookie-file may name nothing.
+		case err != nil:
 			return nodes.NodeConfig{}, fmt.Errorf("--cookie-file: %w", err)
+		default:
+			cookie = strings.TrimSpace(string(b))
 		}
-		cookie = strings.TrimSpace(string(b))
+	}
+	if cookie == "" {
+		if c, ok := nodes.EnrolledCookie(dataDir); ok { // joined with a token
+			cookie = c
+		}
 	}
 	if cookie == "" && generateCookie {
 		c, created, err := nodes.LoadOrCreateCookie(dataDir)

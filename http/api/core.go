@@ -17,6 +17,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
+	"github.com/edgefaas/edgefaas/wasm/egress"
 )
 
 // CoreConfig configures RunCore, the whole core node's HTTP side.
@@ -165,7 +166,12 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 	if grace <= 0 {
 		grace = 30 * time.Second
 	}
-	queue, err := srv.StartQueue(cfg.Activations.Queue)
+	qcfg := cfg.Activations.Queue
+	if qcfg.CallbackBound == nil {
+		// Callbacks go out on the submitter's behalf: within its egress bound.
+		qcfg.CallbackBound = func(subject, url string) error { return egress.Permits(store.SubjectEgress, subject, url) }
+	}
+	queue, err := srv.StartQueue(qcfg)
 	if err != nil {
 		return err
 	}
@@ -203,6 +209,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 		scheme = "https"
 		log.Info("API TLS: clients pin this certificate with --tls-fingerprint (or trust its CA with --ca-file)",
 			"fingerprint", fingerprint, "self_signed", cfg.TLSCertFile == "")
+		srv.SetFingerprint(fingerprint)
 		if cfg.ServingTLS != nil {
 			cfg.ServingTLS(fingerprint)
 		}

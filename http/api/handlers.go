@@ -48,9 +48,17 @@ func (s *Server) routes() *httprouter.Router {
 	s.handle(http.MethodPost, "/v1/admin/subjects", admin, s.createSubject)
 	s.handle(http.MethodPut, "/v1/admin/subjects/:name", admin, s.rotateSubject)
 	s.handle(http.MethodDelete, "/v1/admin/subjects/:name", admin, s.revokeSubject)
+	s.handle(http.MethodGet, "/v1/admin/subjects/:name/egress", admin, s.getSubjectEgress)
+	s.handle(http.MethodPut, "/v1/admin/subjects/:name/egress", admin, s.setSubjectEgress)
+	s.handle(http.MethodDelete, "/v1/admin/subjects/:name/egress", admin, s.clearSubjectEgress)
 
 	s.handle(http.MethodGet, "/v1/nodes", user, s.listNodes)
 	s.handle(http.MethodPost, "/v1/nodes", admin, s.connectNode)
+	s.handle(http.MethodPost, "/v1/nodes/join", public, s.joinNode)
+	s.handle(http.MethodPost, "/v1/admin/join-tokens", admin, s.createJoinToken)
+	s.handle(http.MethodGet, "/v1/admin/node-certificates", admin, s.listNodeCerts)
+	s.handle(http.MethodPost, "/v1/admin/nodes/:name/revoke", admin, s.nodeAdmin("revoke"))
+	s.handle(http.MethodPost, "/v1/admin/nodes/:name/rotate", admin, s.nodeAdmin("rotate"))
 
 	s.handle(http.MethodGet, "/v1/fn", user, s.listModules)
 	s.handle(http.MethodPost, "/v1/fn", user, s.createModule)

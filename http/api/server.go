@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -80,11 +81,17 @@ type Server struct {
 	srv      *http.Server
 	stopping chan struct{}
 
+	fingerprint atomic.Pointer[string] // the API's HTTPS certificate, for join tokens
+
 	refusalLog *logBucket // rate of "request refused" lines
 	table      []Route
 	ids        *activations.IDs
 	queue      *activations.Queue // nil: asynchronous invocation answers 503
 }
+
+// SetFingerprint records the SHA-256 of the API's HTTPS certificate; join
+// tokens carry it so a worker pins the core without another flag.
+func (s *Server) SetFingerprint(fp string) { s.fingerprint.Store(&fp) }
 
 // Route is one registered endpoint, so tests (and documentation) can
 // enumerate every route and no new one escapes the authentication checks.

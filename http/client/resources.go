@@ -314,3 +314,114 @@ func (c *Client) ConnectNode(ctx context.Context, address string) (accepted bool
 	status, _, err := c.send(ctx, r)
 	return status == http.StatusAccepted, err
 }
+
+// ---- per-subject egress bounds ----
+
+// EgressBound is the operator's bound on one subject's outbound grants.
+type EgressBound struct {
+	// Subject is the subject's name.
+	Subject string `json:"subject"`
+	// Hosts are the patterns permitted (host, host:port, *.domain, *).
+	Hosts []string `json:"hosts"`
+	// Bounded is false when no bound is set (the node-wide policy alone).
+	Bounded bool `json:"bounded"`
+}
+
+// SubjectEgress returns a subject's egress bound.
+func (c *Client) SubjectEgress(ctx context.Context, name string) (EgressBound, error) {
+	r, _ := jsonRequest(http.MethodGet, pathOf("v1", "admin", "subjects", name, "egress"), nil)
+	var out EgressBound
+	err := c.call(ctx, r, &out)
+	return out, err
+}
+
+// SetSubjectEgress sets a subject's egress bound (an empty list permits nothing).
+func (c *Client) SetSubjectEgress(ctx context.Context, name string, hosts []string) (EgressBound, error) {
+	if hosts == nil {
+		hosts = []string{}
+	}
+	r, err := jsonRequest(http.MethodPut, pathOf("v1", "admin", "subjects", name, "egress"), map[string]any{"hosts": hosts})
+	if err != nil {
+		return EgressBound{}, err
+	}
+	var out EgressBound
+	err = c.call(ctx, r, &out)
+	return out, err
+}
+
+// ClearSubjectEgress removes a subject's bound (the node-wide policy alone applies).
+func (c *Client) ClearSubjectEgress(ctx context.Context, name string) error {
+	r, _ := jsonRequest(http.MethodDelete, pathOf("v1", "admin", "subjects", name, "egress"), nil)
+	return c.call(ctx, r, nil)
+}
+
+// ---- node credentials ----
+
+// JoinToken is a one-time credential a worker joins with
+// (`edgefaas worker --join-token`).
+type JoinToken struct {
+	// Token is shown once: TOKEN, or TOKEN.FINGERPRINT when the core's API
+	// serves HTTPS (the worker pins that certificate).
+	Token string `json:"token"`
+	// Node, if set, is the only node name the token may enroll.
+	Node string `json:"node"`
+	// ExpiresAt is when the token stops working if unused.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CreateJoinToken issues a one-time join token valid for ttl (0: one
+// hour), for node (empty: any name) (admin token).
+func (c *Client) CreateJoinToken(ctx context.Context, ttl time.Duration, node string) (JoinToken, error) {
+	body := map[string]any{"ttl_seconds": int(ttl / time.Second)}
+	if node != "" {
+		body["node"] = node
+	}
+	r, err := jsonRequest(http.MethodPost, "/v1/admin/join-tokens", body)
+	if err != nil {
+		return JoinToken{}, err
+	}
+	var out JoinToken
+	err = c.call(ctx, r, &out)
+	return out, err
+}
+
+// RevokeNode makes the core refuse a token-joined node's certificate from
+// now on and drop its link (admin token).
+func (c *Client) RevokeNode(ctx context.Context, name string) error {
+	r, _ := jsonRequest(http.MethodPost, pathOf("v1", "admin", "nodes", name, "revoke"), nil)
+	return c.call(ctx, r, nil)
+}
+
+// RotateNode issues a token-joined node a new certificate over its live
+// link and returns its serial (admin token).
+func (c *Client) RotateNode(ctx context.Context, name string) (string, error) {
+	r, _ := jsonRequest(http.MethodPost, pathOf("v1", "admin", "nodes", name, "rotate"), nil)
+	var out struct {
+		Serial string `json:"serial"`
+	}
+	err := c.call(ctx, r, &out)
+	return out.Serial, err
+}
+
+// NodeCert is a token-joined node's certificate as the core records it.
+type NodeCert struct {
+	// Node is the node's name.
+	Node string `json:"node"`
+	// Serial is the certificate it must present (hex).
+	Serial string `json:"serial"`
+	// Rotating: the previous certificate is accepted until the node uses the new one.
+	Rotating bool `json:"rotating"`
+	// IssuedAt is when the current certificate was issued.
+	IssuedAt time.Time `json:"issued_at"`
+	// Revoked nodes are refused; RevokedAt says since when.
+	Revoked   bool       `json:"revoked"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// ListNodeCerts returns the token-joined nodes' certificates (admin token).
+func (c *Client) ListNodeCerts(ctx context.Context) ([]NodeCert, error) {
+	r, _ := jsonRequest(http.MethodGet, "/v1/admin/node-certificates", nil)
+	var out []NodeCert
+	err := c.call(ctx, r, &out)
+	return out, err
+}

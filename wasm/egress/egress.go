@@ -205,6 +205,9 @@ func matchHost(pat, host, port string) bool {
 	if pp != "" && pp != port {
 		return false
 	}
+	if ph == "*" { // "*:443": any host on that port
+		return true
+	}
 	if rest, ok := strings.CutPrefix(ph, "*."); ok {
 		return strings.HasSuffix(host, "."+rest)
 	}

@@ -1,0 +1,161 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Node credentials (issue 14): one-time join tokens and the certificate
+// each token-joined node holds, kept with the core's other state so a
+// revocation survives restarts and kill -9 like any acknowledged write.
+//
+//	j/<sha256 of token> → JoinToken: unused, unexpired join tokens
+//	n/<node name>       → NodeCert: the node's current certificate serial,
+//	                      the previous one during a rotation, revocation
+
+func keyJoinToken(hash string) []byte { return []byte("j/" + hash) }
+func keyNodeCert(name string) []byte  { return []byte("n/" + name) }
+
+// ErrTokenInvalid is a join token that is unknown, already used or expired.
+var ErrTokenInvalid = errors.New("join token unknown, already used or expired")
+
+// JoinToken is a one-time credential a worker exchanges for a certificate.
+// Only its sha256 is stored.
+type JoinToken struct {
+	// Node, if set, is the only node name the token may enroll.
+	Node      string    `json:"node,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// NodeCert is what the core knows of a token-joined node's certificate.
+type NodeCert struct {
+	Name string `json:"name"`
+	// Serial is the hex serial of the certificate the node must present.
+	Serial string `json:"serial"`
+	// Previous is the serial before a rotation, accepted until the node
+	// first connects with the new one.
+	Previous  string    `json:"previous,omitempty"`
+	IssuedAt  time.Time `json:"issued_at"`
+	Revoked   bool      `json:"revoked,omitempty"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// CreateJoinToken issues a one-time join token valid for ttl, optionally
+// restricted to node name node. The token is returned once; only its
+// sha256 is stored.
+func (s *Store) CreateJoinToken(node string, ttl time.Duration) (string, JoinToken, error) {
+	if node != "" {
+		if err := CheckNodeName(node); err != nil {
+			return "", JoinToken{}, err
+		}
+	}
+	token, hash, err := newToken()
+	if err != nil {
+		return "", JoinToken{}, err
+	}
+	now := s.now()
+	jt := JoinToken{Node: node, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := setJSON(b, keyJoinToken(hash), jt); err != nil {
+		return "", JoinToken{}, err
+	}
+	return token, jt, s.commit(b)
+}
+
+// ConsumeJoinToken spends token: it is deleted in a synced batch before
+// the caller issues anything, so it can never be used twice, even across a
+// crash. Unknown, used or expired tokens give ErrTokenInvalid.
+func (s *Store) ConsumeJoinToken(token string) (JoinToken, error) {
+	if token == "" {
+		return JoinToken{}, ErrTokenInvalid
+	}
+	hash := hashToken(token)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var jt JoinToken
+	if err := s.getJSON(keyJoinToken(hash), &jt); errors.Is(err, ErrNotFound) {
+		return JoinToken{}, ErrTokenInvalid
+	} else if err != nil {
+		return JoinToken{}, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := b.Delete(keyJoinToken(hash), nil); err != nil {
+		return JoinToken{}, err
+	}
+	if err := s.commit(b); err != nil {
+		return JoinToken{}, err
+	}
+	if !s.now().Before(jt.ExpiresAt) {
+		return JoinToken{}, fmt.Errorf("%w (expired at %s)", ErrTokenInvalid, jt.ExpiresAt.Format(time.RFC3339))
+	}
+	return jt, nil
+}
+
+// GetNodeCert returns the record of a token-joined node, or ErrNotFound.
+func (s *Store) GetNodeCert(name string) (NodeCert, error) {
+	v, err := s.get(keyNodeCert(name))
+	if err != nil {
+		return NodeCert{}, err
+	}
+	var nc NodeCert
+	if err := jsonUnmarshal(keyNodeCert(name), v, &nc); err != nil {
+		return NodeCert{}, err
+	}
+	return nc, nil
+}
+
+// ListNodeCerts returns every token-joined node's record.
+func (s *Store) ListNodeCerts() ([]NodeCert, error) {
+	var out []NodeCert
+	err := s.scan([]byte("n/"), func(k, v []byte) error {
+		var nc NodeCert
+		if err := jsonUnmarshal(k, v, &nc); err != nil {
+			return err
+		}
+		out = append(out, nc)
+		return nil
+	})
+	return out, err
+}
+
+// UpdateNodeCert applies change to name's record (a zero record if there
+// is none: create reports it) and commits it synced.
+func (s *Store) UpdateNodeCert(name string, change func(nc *NodeCert, create bool) error) (NodeCert, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nc, err := s.GetNodeCert(name)
+	create := errors.Is(err, ErrNotFound)
+	if err != nil && !create {
+		return NodeCert{}, err
+	}
+	nc.Name = name
+	if err := change(&nc, create); err != nil {
+		return NodeCert{}, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := setJSON(b, keyNodeCert(name), nc); err != nil {
+		return NodeCert{}, err
+	}
+	return nc, s.commit(b)
+}
+
+// CheckNodeName accepts node names ROLE@HOST: printable, no spaces or
+// slashes, at most 255 bytes.
+func CheckNodeName(name string) error {
+	if name == "" || len(name) > 255 {
+		return fmt.Errorf("node name %q: want ROLE@HOST, at most 255 bytes", name)
+	}
+	for _, r := range name {
+		if r <= ' ' || r == '/' || r == 0x7f {
+			return fmt.Errorf("node name %q: no spaces, slashes or control characters", name)
+		}
+	}
+	return nil
+}
