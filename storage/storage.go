@@ -109,6 +109,7 @@ type Function struct {
 	ABI       string    `json:"abi"`
 	Size      int64     `json:"size"`
 	Metadata  Metadata  `json:"metadata"`
+	Sinks     []Sink    `json:"sinks,omitempty"`
 	Version   uint64    `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -631,6 +632,7 @@ type NewFunction struct {
 	Code                []byte
 	ABI                 string
 	Metadata            Metadata
+	Sinks               []Sink
 }
 
 // CreateFunction stores a function and its code (once per hash) in one
@@ -655,7 +657,7 @@ func (s *Store) CreateFunction(nf NewFunction) (Function, error) {
 	f := Function{
 		Module: nf.Module, Name: nf.Name, Owner: nf.Owner,
 		Hash: HashCode(nf.Code), ABI: nf.ABI, Size: int64(len(nf.Code)),
-		Metadata: nf.Metadata, Version: 1, CreatedAt: now, UpdatedAt: now,
+		Metadata: nf.Metadata, Sinks: nf.Sinks, Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -674,6 +676,8 @@ type FunctionUpdate struct {
 	Code     []byte
 	ABI      string
 	Metadata *Metadata
+	// Sinks, if not nil, replaces the function's sinks (empty: none).
+	Sinks *[]Sink
 }
 
 // UpdateFunction applies u to a function, bumps its version and moves the
@@ -700,6 +704,9 @@ func (s *Store) UpdateFunction(module, name string, u FunctionUpdate) (FunctionC
 	}
 	if u.Metadata != nil {
 		nf.Metadata = *u.Metadata
+	}
+	if u.Sinks != nil {
+		nf.Sinks = *u.Sinks
 	}
 	b := s.db.NewBatch()
 	defer b.Close()

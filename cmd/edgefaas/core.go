@@ -29,6 +29,7 @@ func coreCommand() *cobra.Command {
 		publicMetrics  bool
 		worker         workerFlags
 		acts           activationFlags
+		sinkOpts       sinkFlags
 		apiTLS         apiTLSFlags
 	)
 	cmd := &cobra.Command{
@@ -72,6 +73,10 @@ store is closed.`,
 			if err != nil {
 				return err
 			}
+			eg, err := worker.egress()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return api.RunCore(ctx, api.CoreConfig{
@@ -86,6 +91,7 @@ store is closed.`,
 				Storage:        storageOptions(split),
 				Logger:         logger,
 				Activations:    actCfg,
+				Sinks:          sinkOpts.config(eg),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg,
 						Discovery: nodes.Discovery{Interface: node.lanDiscovery}})
@@ -102,6 +108,7 @@ store is closed.`,
 	cmd.Flags().BoolVar(&withWorker, "with-worker", false, "also run a worker on this node (a single-box edge site; remote workers can still join)")
 	worker.register(cmd)
 	acts.register(cmd)
+	sinkOpts.register(cmd)
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/sinks"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
 )
@@ -342,6 +343,7 @@ func functionView(f storage.Function) storage.Function {
 	if f.Metadata.AllowedHosts == nil {
 		f.Metadata.AllowedHosts = []string{}
 	}
+	f.Sinks = sinks.Redact(f.Sinks) // never echo a secret
 	return f
 }
 
@@ -410,7 +412,7 @@ func (s *Server) createFunction(c *call) error {
 	}
 	f, err := s.cfg.Store.CreateFunction(storage.NewFunction{
 		Module: m.Name, Name: *up.Name, Owner: c.subject.Name,
-		Code: up.Code, ABI: string(info.ABI), Metadata: md,
+		Code: up.Code, ABI: string(info.ABI), Metadata: md, Sinks: up.sinksOrNil(),
 	})
 	if errors.Is(err, storage.ErrExists) {
 		return errorf(http.StatusConflict, "Conflict: function %q already exists in module %q; update it with PUT /v1/fn/%s/%s", *up.Name, m.Name, m.Name, *up.Name)
@@ -447,10 +449,14 @@ func (s *Server) updateFunction(c *call) error {
 	if up.Name != nil && *up.Name != f.Name {
 		return errorf(http.StatusBadRequest, "Bad Request: the multipart field \"name\" is %q but the path names function %q; functions cannot be renamed", *up.Name, f.Name)
 	}
-	if up.Code == nil && up.Metadata == nil {
-		return errorf(http.StatusBadRequest, "Bad Request: nothing to update: send the field \"code\" (a .wasm file) and/or \"metadata\"")
+	if up.Code == nil && up.Metadata == nil && up.Sinks == nil {
+		return errorf(http.StatusBadRequest, "Bad Request: nothing to update: send the field \"code\" (a .wasm file), \"metadata\" and/or \"sinks\"")
 	}
 	u := storage.FunctionUpdate{Metadata: up.Metadata}
+	if up.Sinks != nil {
+		ns := up.sinksOrNil()
+		u.Sinks = &ns
+	}
 	md := f.Metadata
 	if up.Metadata != nil {
 		md = *up.Metadata
@@ -553,7 +559,7 @@ func (s *Server) invoke(c *call) error {
 		res, err = s.cfg.Invoker.Invoke(c.r.Context(), cluster.InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
 	}
 	finish(&rec, f, started, res, err)
-	s.record(rec)
+	s.recordWithSinks(rec, f, res.Output)
 	if err != nil {
 		return s.invokeError(c, f, err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/activations"
 	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/sinks"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
 )
@@ -65,6 +66,9 @@ type Config struct {
 	// Recorder, if set, keeps a record of every invocation (RunCore sets
 	// it up); nil keeps none, but answers still carry an activation id.
 	Recorder *activations.Recorder
+	// Sinks, if set, delivers successful results to the functions' sinks
+	// (RunCore sets it up); nil: results go to no sink.
+	Sinks *sinks.Dispatcher
 }
 
 // Server is the core's HTTP API over one store.

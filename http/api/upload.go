@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgefaas/edgefaas/sinks"
 	"github.com/edgefaas/edgefaas/storage"
 )
 
@@ -33,11 +34,20 @@ type upload struct {
 	Name           *string // nil if the field was absent
 	Code           []byte  // nil if absent
 	Metadata       *storage.Metadata
+	Sinks          []storage.Sink // nil if the field was absent
 	WaitForWorkers bool
 }
 
+// sinksOrNil is the sinks to store: nil for none.
+func (up *upload) sinksOrNil() []storage.Sink {
+	if len(up.Sinks) == 0 {
+		return nil
+	}
+	return up.Sinks
+}
+
 // uploadFields lists the accepted multipart fields, for error messages.
-const uploadFields = "name, code, metadata, wait_for_workers (and events, sinks, which must be empty)"
+const uploadFields = "name, code, metadata, sinks, wait_for_workers (and events, which must be empty)"
 
 // parseUpload decodes FunLess's multipart upload. Every field is bounded,
 // unknown and repeated fields are refused (nothing is silently dropped),
@@ -119,7 +129,17 @@ func (up *upload) readField(field string, part *multipart.Part, maxCode int64) e
 			return errorf(http.StatusBadRequest, `Bad Request: wait_for_workers must be "true" or "false", got %q`, s)
 		}
 		up.WaitForWorkers = b
-	case "events", "sinks":
+	case "sinks":
+		v, err := readPart(part, maxListField, field)
+		if err != nil {
+			return err
+		}
+		list, err := sinks.Parse(v)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "Bad Request: %v", err)
+		}
+		up.Sinks = list
+	case "events":
 		v, err := readPart(part, maxListField, field)
 		if err != nil {
 			return err
