@@ -105,7 +105,7 @@ func (d *Dispatcher) post(ctx context.Context, job *storage.SinkJob, target stri
 		return 0, Permanent(err)
 	}
 	resp := d.cfg.HTTP(ctx, &wasm.OutboundRequest{
-		Function: job.Module + "/" + job.Function, AllowedHosts: []string{u.Hostname() + ":" + portOf(u)},
+		Function: job.Module + "/" + job.Function, AllowedHosts: []string{net.JoinHostPort(u.Hostname(), portOf(u))},
 		Method: http.MethodPost, URL: target, Header: h, Body: body,
 	})
 	if resp.Err != nil {

@@ -117,7 +117,9 @@ func (s *Store) WriteActivationsWithSinks(recs []Activation, jobs []SinkJob, syn
 
 // UpdateSinkJob stores j's delivery state: in its outbox entry (deleted
 // once every delivery is final) and in its activation record's "sinks",
-// in one batch. A record already pruned is not written again.
+// in one batch committed with pebble.Sync (pebble loses NoSync batches to
+// a kill -9: a delivered result would be sent again, a refused one tried
+// again). A record already pruned is not written again.
 func (s *Store) UpdateSinkJob(j SinkJob) error {
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -139,7 +141,7 @@ func (s *Store) UpdateSinkJob(j SinkJob) error {
 			return err
 		}
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("update sink deliveries of %s: %w", j.ID, err)
 	}
 	return nil
