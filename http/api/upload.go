@@ -134,6 +134,9 @@ func (up *upload) readField(field string, part *multipart.Part, maxCode int64) e
 		if err != nil {
 			return err
 		}
+		if len(bytes.TrimSpace(v)) == 0 {
+			return nil // an empty part is no value: an update keeps the sinks
+		}
 		list, err := sinks.Parse(v)
 		if err != nil {
 			return errorf(http.StatusBadRequest, "Bad Request: %v", err)

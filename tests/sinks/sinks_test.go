@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -178,6 +179,16 @@ func TestSinkFieldOnCreateUpdateDelete(t *testing.T) {
 	status, body = upload(t, core, "f", true, ptr(`[{"type":"webhook","params":{"url":"http://127.0.0.1:1/hook"}}]`))
 	if status != http.StatusOK || strings.Contains(body, "couchdb") || !strings.Contains(body, "webhook") {
 		t.Fatalf("update: %d %s", status, body)
+	}
+	// An empty part (form clients' "no value") keeps them.
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("metadata", `{"timeout_ms":5000}`)
+	mw.WriteField("sinks", "")
+	mw.Close()
+	status, b, _ := do(t, core, http.MethodPut, "/v1/fn/_/f", mw.FormDataContentType(), &buf)
+	if status != http.StatusOK || !strings.Contains(string(b), "webhook") {
+		t.Fatalf("update with an empty sinks part: %d %s", status, b)
 	}
 	status, body = upload(t, core, "f", true, ptr(`[]`))
 	if status != http.StatusOK || strings.Contains(body, `"sinks"`) {
@@ -435,5 +446,56 @@ func TestWebhookRetriedAcrossCoreRestartAndEgressRefusals(t *testing.T) {
 	h.mu.Unlock()
 	if body != `{"k":"v"}` {
 		t.Errorf("webhook got %q for %s (all: %v)", body, id, h.bodies)
+	}
+}
+
+// TestSyncAnswerDoesNotWaitForSinks: a webhook that takes seconds to
+// answer does not slow synchronous calls: their median latency stays
+// within a generous ratio of the same function's without sinks, measured
+// in the same run (a call that waited for the sink would be ~1000× slower).
+func TestSyncAnswerDoesNotWaitForSinks(t *testing.T) {
+	release := make(chan struct{})
+	var served sync.WaitGroup
+	slow := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		defer served.Done()
+		select {
+		case <-time.After(2 * time.Second):
+		case <-release:
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go slow.Serve(ln)
+	t.Cleanup(func() { close(release); slow.Close() })
+	core := startCore(t)
+	sinks := fmt.Sprintf(`[{"type":"webhook","params":{"url":"http://%s/slow"}}]`, ln.Addr())
+	if status, body := upload(t, core, "withsink", false, &sinks); status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if status, body := upload(t, core, "nosink", false, nil); status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	// Interleaved, so that the machine's noise falls on both alike.
+	call := func(name string, i int) time.Duration {
+		start := time.Now()
+		invoke(t, core, name, fmt.Sprintf(`{"i":%d}`, i), false)
+		return time.Since(start)
+	}
+	call("nosink", -1)
+	call("withsink", -1)
+	var ws, wo []time.Duration
+	for i := range 60 {
+		wo = append(wo, call("nosink", i))
+		ws = append(ws, call("withsink", i))
+	}
+	slices.Sort(ws)
+	slices.Sort(wo)
+	without, with := wo[len(wo)/2], ws[len(ws)/2]
+	t.Logf("median synchronous call: %v without sinks, %v with a webhook that answers in 2 s (%.2f×)", without, with, float64(with)/float64(without))
+	if with > 20*without {
+		t.Errorf("calls with a slow sink took %v (median), without %v: the answer waits for the sink", with, without)
 	}
 }
