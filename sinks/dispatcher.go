@@ -103,6 +103,11 @@ func New(cfg Config) *Dispatcher {
 		Name: "edgefaas_sink_deliveries_total",
 		Help: "Delivery attempts of results to sinks, by sink type and result (delivered, retry, failed).",
 	}, []string{"type", "result"})
+	for _, t := range []string{storage.SinkCouchDB, storage.SinkWebhook, storage.SinkMQTT} {
+		for _, r := range []string{"delivered", "retry", "failed"} {
+			d.deliveries.WithLabelValues(t, r) // exported from the start, for alerts
+		}
+	}
 	d.backlog = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "edgefaas_sink_backlog_bytes",
 		Help: "Bytes of results waiting for delivery to sinks.",
@@ -193,16 +198,35 @@ func (d *Dispatcher) Start() error {
 		return fmt.Errorf("recover the sink outbox: %w", err)
 	}
 	now := time.Now()
+	var expired []storage.SinkJob
 	d.mu.Lock()
 	for _, j := range jobs {
 		if len(j.Deliveries) != len(j.Sinks) {
 			d.log.Error("sink outbox entry is inconsistent; dropped", "id", j.ID)
 			continue
 		}
+		if now.Sub(j.FinishedAt) > d.cfg.Policy.MaxAge {
+			for i := range j.Deliveries {
+				if j.Deliveries[i].Status == storage.SinkPending {
+					j.Deliveries[i].Status = storage.SinkFailed
+					j.Deliveries[i].LastError = "not delivered within the core's sink max age: " + j.Deliveries[i].LastError
+				}
+			}
+			expired = append(expired, j)
+			continue
+		}
 		d.pending += int64(len(j.Result))
 		d.addLocked(j, now)
 	}
 	d.mu.Unlock()
+	for _, j := range expired {
+		if err := d.cfg.Store.UpdateSinkJob(j); err != nil {
+			return fmt.Errorf("expire sink deliveries of %s: %w", j.ID, err)
+		}
+	}
+	if len(expired) > 0 {
+		d.log.Warn("sink deliveries older than the max age given up", "activations", len(expired))
+	}
 	if len(jobs) > 0 {
 		d.log.Info("recovered the sink outbox", "activations", len(jobs))
 	}

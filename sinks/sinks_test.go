@@ -223,7 +223,10 @@ func TestDispatcherRecovers(t *testing.T) {
 	defer srv.Close()
 	list, _ := Parse([]byte(`[{"type":"webhook","params":{"url":"` + srv.URL + `"}}]`))
 	job := storage.SinkJob{ID: "01J0000000000000000000000B", Module: "_", Function: "f", FinishedAt: time.Now(), Result: json.RawMessage(`1`), Sinks: list, Deliveries: Pending(list)}
-	if err := st.WriteActivationsWithSinks(nil, []storage.SinkJob{job}, true); err != nil {
+	old := job
+	old.ID, old.FinishedAt = "01J0000000000000000000000C", time.Now().Add(-2*DefaultMaxAge)
+	rec := storage.Activation{ID: old.ID, Status: storage.StatusSuccess, Sinks: old.Deliveries}
+	if err := st.WriteActivationsWithSinks([]storage.Activation{rec}, []storage.SinkJob{job, old}, true); err != nil {
 		t.Fatal(err)
 	}
 	policy := egress.New(egress.Config{AllowedHosts: []string{"127.0.0.1"}, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
@@ -239,5 +242,9 @@ func TestDispatcherRecovers(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("recovered job not delivered")
+	}
+	// The one older than the max age is given up at once, not sent.
+	if r, err := st.GetActivation(old.ID); err != nil || r.Sinks[0].Status != storage.SinkFailed || r.Sinks[0].Attempts != 0 {
+		t.Errorf("expired job: %+v %v", r.Sinks, err)
 	}
 }
