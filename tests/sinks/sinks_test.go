@@ -312,7 +312,10 @@ func TestCouchDBSink(t *testing.T) {
 	}
 }
 
-func TestMQTTSink(t *testing.T) {
+// mosquitto starts Debian's broker on 127.0.0.1:port; it skips the test
+// when mosquitto is not installed.
+func mosquitto(t *testing.T, port string) *exec.Cmd {
+	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr != nil {
@@ -320,29 +323,38 @@ func TestMQTTSink(t *testing.T) {
 		}
 		bin = "/usr/sbin/mosquitto"
 	}
-	dir := t.TempDir()
-	port := freePort(t)
-	conf := filepath.Join(dir, "mosquitto.conf")
+	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
 	os.WriteFile(conf, []byte("listener "+port+" 127.0.0.1\nallow_anonymous true\npersistence false\n"), 0o600)
 	broker := exec.Command(bin, "-c", conf)
-	var blog bytes.Buffer
-	broker.Stdout, broker.Stderr = &blog, &blog
 	if err := broker.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Process.Kill(); broker.Wait() })
+	return broker
+}
 
-	got := make(chan string, 10)
-	opts := mqtt.NewClientOptions().AddBroker("tcp://127.0.0.1:" + port).SetClientID("sinks-test").SetConnectRetry(true).SetConnectRetryInterval(50 * time.Millisecond)
+// subscribe connects a test client to the broker (retrying until it is
+// up) and sends what arrives on topic, QoS 1, to the channel.
+func subscribe(t *testing.T, port, topic string) <-chan string {
+	t.Helper()
+	got := make(chan string, 100)
+	opts := mqtt.NewClientOptions().AddBroker("tcp://127.0.0.1:" + port).SetClientID("sinks-test-" + port).
+		SetConnectRetry(true).SetConnectRetryInterval(50 * time.Millisecond)
 	sub := mqtt.NewClient(opts)
 	if tok := sub.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscriber connect: %v\n%s", tok.Error(), blog.String())
+		t.Fatalf("subscriber connect: %v", tok.Error())
 	}
-	defer sub.Disconnect(100)
-	if tok := sub.Subscribe("results/echo", 1, func(_ mqtt.Client, m mqtt.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+	t.Cleanup(func() { sub.Disconnect(100) })
+	if tok := sub.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
+	return got
+}
 
+func TestMQTTSink(t *testing.T) {
+	port := freePort(t)
+	mosquitto(t, port)
+	got := subscribe(t, port, "results/echo")
 	core := startCore(t)
 	sinks := fmt.Sprintf(`[{"type":"mqtt","params":{"host":"127.0.0.1","port":%q,"topic":"results/echo"}}]`, port)
 	if status, body := upload(t, core, "tomqtt", false, &sinks); status != http.StatusCreated {
@@ -497,5 +509,41 @@ func TestSyncAnswerDoesNotWaitForSinks(t *testing.T) {
 	t.Logf("median synchronous call: %v without sinks, %v with a webhook that answers in 2 s (%.2f×)", without, with, float64(with)/float64(without))
 	if with > 20*without {
 		t.Errorf("calls with a slow sink took %v (median), without %v: the answer waits for the sink", with, without)
+	}
+}
+
+// TestMQTTBrokerDownThenUp: the broker is down when the result is ready;
+// the delivery is retried (visible in the record) and lands once it is up
+// (retained, so the subscriber that connects with the broker gets it).
+func TestMQTTBrokerDownThenUp(t *testing.T) {
+	if _, err := exec.LookPath("mosquitto"); err != nil {
+		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr != nil {
+			t.Skip("mosquitto is not installed (scripts/install-deps.sh installs it): ", err)
+		}
+	}
+	port := freePort(t)
+	core := startCore(t)
+	sinks := fmt.Sprintf(`[{"type":"mqtt","params":{"host":"127.0.0.1","port":%s,"topic":"late","retain":true}}]`, port)
+	if status, body := upload(t, core, "late", false, &sinks); status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	id := invoke(t, core, "late", `{"late":true}`, false)
+	r := waitRecord(t, core, id, "retried", func(r record) bool { return len(r.Sinks) == 1 && r.Sinks[0].Attempts >= 2 })
+	if r.Sinks[0].Status != "pending" || !strings.Contains(r.Sinks[0].LastError, "connect") {
+		t.Errorf("while the broker is down: %+v", r.Sinks[0])
+	}
+	mosquitto(t, port)
+	got := subscribe(t, port, "late")
+	select {
+	case p := <-got:
+		if p != `{"late":true}` {
+			t.Errorf("payload %q", p)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("the result never reached the broker")
+	}
+	r = waitRecord(t, core, id, "delivered", func(r record) bool { return r.Sinks[0].Status == "delivered" })
+	if r.Sinks[0].Attempts < 3 {
+		t.Errorf("delivered after %d attempts", r.Sinks[0].Attempts)
 	}
 }
