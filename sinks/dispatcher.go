@@ -97,7 +97,7 @@ func New(cfg Config) *Dispatcher {
 		cfg.Timeout = DefaultTimeout
 	}
 	cfg.Policy = cfg.Policy.withDefaults()
-	d := &Dispatcher{cfg: cfg, log: cfg.Log.With("module", "sinks"), mqtt: newMQTTPool(cfg.Dial, cfg.Timeout, mqttIdle),
+	d := &Dispatcher{cfg: cfg, log: cfg.Log.With("component", "sinks"), mqtt: newMQTTPool(cfg.Dial, cfg.Timeout, mqttIdle),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), jobs: map[string]*jobState{}}
 	d.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edgefaas_sink_deliveries_total",
@@ -149,7 +149,7 @@ func (d *Dispatcher) Admit(f storage.Function, rec *storage.Activation, output j
 			rec.Sinks[i].Status, rec.Sinks[i].LastError = storage.SinkFailed, "not delivered: the core's sink backlog is full"
 			d.deliveries.WithLabelValues(rec.Sinks[i].Type, "failed").Inc()
 		}
-		d.log.Warn("sink backlog full: result not delivered", "function", f.Module+"/"+f.Name, "id", rec.ID)
+		d.log.Warn("sink backlog full: result not delivered", "module", f.Module, "function", f.Name, "id", rec.ID)
 		return nil
 	}
 	return &storage.SinkJob{
@@ -164,7 +164,7 @@ func (d *Dispatcher) Dropped(job storage.SinkJob) {
 	d.mu.Lock()
 	d.pending -= int64(len(job.Result))
 	d.mu.Unlock()
-	d.log.Warn("activation record not written: its sink deliveries are dropped", "function", job.Module+"/"+job.Function, "id", job.ID)
+	d.log.Warn("activation record not written: its sink deliveries are dropped", "module", job.Module, "function", job.Function, "id", job.ID)
 }
 
 // Committed schedules jobs whose records and outbox entries are written.
@@ -337,7 +337,7 @@ func (d *Dispatcher) attempt(st *jobState, i int) {
 	st.mu.Lock()
 	del := &st.job.Deliveries[i]
 	del.Attempts++
-	log := d.log.With("function", job.Module+"/"+job.Function, "id", job.ID, "type", del.Type, "target", del.Target, "attempts", del.Attempts)
+	log := d.log.With("module", job.Module, "function", job.Function, "id", job.ID, "type", del.Type, "target", del.Target, "attempts", del.Attempts)
 	var retryAt time.Time
 	switch {
 	case err == nil:
