@@ -184,10 +184,17 @@ func (d *Dispatcher) addLocked(j storage.SinkJob, now time.Time) {
 	d.jobs[j.ID] = st
 	for i, del := range j.Deliveries {
 		if del.Status == storage.SinkPending {
-			d.due = append(d.due, task{id: j.ID, i: i, at: now})
+			d.scheduleLocked(task{id: j.ID, i: i, at: now})
 		}
 	}
-	sort.SliceStable(d.due, func(a, b int) bool { return d.due[a].at.Before(d.due[b].at) })
+}
+
+// scheduleLocked inserts t into the due list, after those due no later.
+func (d *Dispatcher) scheduleLocked(t task) {
+	k := sort.Search(len(d.due), func(k int) bool { return d.due[k].at.After(t.at) })
+	d.due = append(d.due, task{})
+	copy(d.due[k+1:], d.due[k:])
+	d.due[k] = t
 }
 
 // Start recovers the outbox a previous run left (each pending delivery is
@@ -369,11 +376,7 @@ func (d *Dispatcher) attempt(st *jobState, i int) {
 	d.mu.Lock()
 	d.inFlight--
 	if !retryAt.IsZero() {
-		t := task{id: job.ID, i: i, at: retryAt}
-		k := sort.Search(len(d.due), func(k int) bool { return d.due[k].at.After(retryAt) })
-		d.due = append(d.due, task{})
-		copy(d.due[k+1:], d.due[k:])
-		d.due[k] = t
+		d.scheduleLocked(task{id: job.ID, i: i, at: retryAt})
 	} else if snapshot.Done() {
 		delete(d.jobs, job.ID)
 		d.pending -= st.size
