@@ -165,7 +165,7 @@ func TestDispatcher(t *testing.T) {
 	}))
 	defer srv.Close()
 	policy := egress.New(egress.Config{Grantable: []string{"127.0.0.1"}, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	d := New(Config{Store: st, HTTP: policy.Do, Dial: policy.DialContext, Policy: Policy{FirstBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
+	d := New(Config{Store: st, HTTP: policy.DoNoRedirect, Dial: policy.DialContext, Policy: Policy{FirstBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -246,5 +246,46 @@ func TestDispatcherRecovers(t *testing.T) {
 	// The one older than the max age is given up at once, not sent.
 	if r, err := st.GetActivation(old.ID); err != nil || r.Sinks[0].Status != storage.SinkFailed || r.Sinks[0].Attempts != 0 {
 		t.Errorf("expired job: %+v %v", r.Sinks, err)
+	}
+}
+
+// TestRedirectIsNotFollowed: a sink that redirects fails at once, since
+// following a 302 would turn the POST into a GET without the result.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			gets.Add(1)
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer srv.Close()
+	policy := egress.New(egress.Config{AllowedHosts: []string{"127.0.0.1"}, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	d := New(Config{Store: st, HTTP: policy.DoNoRedirect})
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop(context.Background())
+	list, _ := Parse([]byte(`[{"type":"webhook","params":{"url":"` + srv.URL + `/in"}}]`))
+	rec := storage.Activation{ID: "01J0000000000000000000000D", Status: storage.StatusSuccess}
+	job := d.Admit(storage.Function{Module: "_", Name: "f", Sinks: list}, &rec, json.RawMessage(`{}`))
+	if err := st.WriteActivationsWithSinks([]storage.Activation{rec}, []storage.SinkJob{*job}, true); err != nil {
+		t.Fatal(err)
+	}
+	d.Committed([]storage.SinkJob{*job})
+	var got storage.Activation
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if got, err = st.GetActivation(rec.ID); err == nil && got.Sinks[0].Status != storage.SinkPending {
+			break
+		}
+	}
+	if d := got.Sinks[0]; d.Status != storage.SinkFailed || d.Attempts != 1 || !strings.Contains(d.LastError, "302") || gets.Load() != 0 {
+		t.Errorf("redirected delivery %+v, GETs %d", d, gets.Load())
 	}
 }

@@ -132,7 +132,8 @@ func classify(err error) error {
 	return err
 }
 
-// statusError: 2xx delivered; 408, 429 and 5xx retried; other codes fail.
+// statusError: 2xx delivered; 408, 429 and 5xx retried; other codes fail
+// (3xx too: redirects are not followed, see egress.Client.DoNoRedirect).
 func statusError(status int) error {
 	switch {
 	case status >= 200 && status <= 299:

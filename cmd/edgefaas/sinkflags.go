@@ -38,7 +38,7 @@ func (f *sinkFlags) config(eg egress.Config) sinks.Config {
 	eg.Timeout = f.timeout
 	policy := egress.New(eg)
 	return sinks.Config{
-		HTTP:            policy.Do,
+		HTTP:            policy.DoNoRedirect,
 		Dial:            policy.DialContext,
 		Policy:          sinks.Policy{MaxAttempts: f.maxAttempts, FirstBackoff: f.retryFirst, MaxBackoff: f.retryMax, MaxAge: f.maxAge},
 		Concurrency:     f.concurrency,

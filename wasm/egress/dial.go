@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/edgefaas/edgefaas/wasm"
 )
 
 // DialContext opens a TCP connection to address (host:port) under the
@@ -40,6 +42,25 @@ func (c *Client) dial(ctx context.Context, address string, granted []string) (ne
 		return nil, fmt.Errorf("connect %s: %w", address, err)
 	}
 	return conn, nil
+}
+
+// DoNoRedirect is Do without following redirects: a 3xx is the answer.
+// The core's sinks use it, since following a 301 or 302 would turn their
+// POST into a GET without the result.
+func (c *Client) DoNoRedirect(ctx context.Context, req *wasm.OutboundRequest) *wasm.OutboundResponse {
+	resp := c.do(ctx, req, false)
+	result := "ok"
+	switch {
+	case resp.Err == nil:
+	case isDenied(resp.Err):
+		result = "denied"
+	case errors.Is(resp.Err, ErrResponseTooLarge):
+		result = "too_large"
+	default:
+		result = "error"
+	}
+	c.requests.WithLabelValues("http", result).Inc()
+	return resp
 }
 
 // isDenied reports whether err is a refusal by the policy.
