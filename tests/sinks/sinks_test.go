@@ -310,6 +310,24 @@ func TestCouchDBSink(t *testing.T) {
 	if all.TotalRows != 2 {
 		t.Errorf("database holds %d documents, want 2", all.TotalRows)
 	}
+	// Ownership: another subject sees neither the function (with its
+	// sinks) nor the records (with their deliveries).
+	other, err := core.Client(core.Admin).CreateSubject(context.Background(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/fn/_/tocouch", "/v1/activations/" + syncID} {
+		req, _ := http.NewRequest(http.MethodGet, core.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+other.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("another subject's GET %s: %d, want 404", path, resp.StatusCode)
+		}
+	}
 }
 
 // mosquitto starts Debian's broker on 127.0.0.1:port; it skips the test
