@@ -39,6 +39,9 @@ type Outcome struct {
 	Record storage.Activation
 	// Idempotent is the function's metadata "idempotent".
 	Idempotent bool
+	// Sinks, for a success of a function with sinks, is the outbox entry
+	// written with the final record (see Recorder.RecordWaitWithSinks).
+	Sinks *storage.SinkJob
 }
 
 // RunFunc runs one queued activation through the platform's invoker.
@@ -419,7 +422,10 @@ func (q *Queue) run(j *job) {
 		q.release(j, true)
 		return
 	}
-	if err := q.cfg.Recorder.RecordWait(context.Background(), rec); err != nil {
+	if out.Sinks != nil {
+		out.Sinks.ID = rec.ID
+	}
+	if err := q.cfg.Recorder.RecordWaitWithSinks(context.Background(), rec, out.Sinks); err != nil {
 		q.log.Error("could not write a finished asynchronous activation; a restart will recover it", "id", rec.ID, "err", err)
 	}
 	q.release(j, false)

@@ -40,6 +40,18 @@ type RecorderConfig struct {
 	Retention  time.Duration
 	MaxBytes   int64
 	PruneEvery time.Duration
+	// Sinks, if set, hears about the sink jobs (outbox entries) written
+	// with their records, and about those dropped with them.
+	Sinks SinkOutbox
+}
+
+// SinkOutbox is the sink runtime as the writer sees it (package sinks'
+// Dispatcher): both calls must not block.
+type SinkOutbox interface {
+	// Committed: these jobs and their records are written; deliver them.
+	Committed(jobs []storage.SinkJob)
+	// Dropped: this job's record was not written; forget it.
+	Dropped(job storage.SinkJob)
 }
 
 // Recorder writes activation records in batches off the request's
@@ -57,7 +69,8 @@ type Recorder struct {
 
 type entry struct {
 	rec  storage.Activation
-	done chan error // non-nil: the writer commits with Sync and answers
+	job  *storage.SinkJob // the outbox entry written with rec, if any
+	done chan error       // non-nil: the writer commits with Sync and answers
 }
 
 // ErrClosed means the Recorder was closed.
@@ -98,12 +111,19 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 // buffer is full the record is dropped and counted
 // (edgefaas_activation_records_dropped_total). Synchronous invocations use
 // it: their answer never waits for the disk.
-func (r *Recorder) Record(a storage.Activation) {
+func (r *Recorder) Record(a storage.Activation) { r.RecordWithSinks(a, nil) }
+
+// RecordWithSinks is Record with the outbox entry of the record's sink
+// deliveries (nil: none), written in the same batch.
+func (r *Recorder) RecordWithSinks(a storage.Activation, job *storage.SinkJob) {
 	r.cfg.Metrics.observe(a)
 	select {
-	case r.in <- entry{rec: a}:
+	case r.in <- entry{rec: a, job: job}:
 	default:
 		r.cfg.Metrics.dropped.Inc()
+		if job != nil && r.cfg.Sinks != nil {
+			r.cfg.Sinks.Dropped(*job)
+		}
 	}
 }
 
@@ -111,13 +131,26 @@ func (r *Recorder) Record(a storage.Activation) {
 // pebble.Sync (batched with others). Asynchronous activations use it: the
 // backpressure falls on the async queue, never on synchronous calls.
 func (r *Recorder) RecordWait(ctx context.Context, a storage.Activation) error {
+	return r.RecordWaitWithSinks(ctx, a, nil)
+}
+
+// RecordWaitWithSinks is RecordWait with the outbox entry of the record's
+// sink deliveries (nil: none), written in the same synced batch.
+func (r *Recorder) RecordWaitWithSinks(ctx context.Context, a storage.Activation, job *storage.SinkJob) error {
 	r.cfg.Metrics.observe(a)
-	e := entry{rec: a, done: make(chan error, 1)}
+	e := entry{rec: a, job: job, done: make(chan error, 1)}
+	dropped := func() {
+		if job != nil && r.cfg.Sinks != nil {
+			r.cfg.Sinks.Dropped(*job)
+		}
+	}
 	select {
 	case r.in <- e:
 	case <-r.stop:
+		dropped()
 		return ErrClosed
 	case <-ctx.Done():
+		dropped()
 		return ctx.Err()
 	}
 	select {
@@ -233,16 +266,29 @@ func (r *Recorder) drain(batch *[]entry) {
 
 func (r *Recorder) write(batch []entry) {
 	recs := make([]storage.Activation, len(batch))
+	var jobs []storage.SinkJob
 	sync := false
 	for i, e := range batch {
 		recs[i] = e.rec
 		sync = sync || e.done != nil
+		if e.job != nil {
+			jobs = append(jobs, *e.job)
+		}
 	}
-	err := r.cfg.Store.WriteActivations(recs, sync)
+	err := r.cfg.Store.WriteActivationsWithSinks(recs, jobs, sync)
 	if err != nil {
 		r.cfg.Log.Error("writing activation records failed", "records", len(recs), "err", err)
 	} else {
 		r.cfg.Metrics.written.Add(float64(len(recs)))
+	}
+	if len(jobs) > 0 && r.cfg.Sinks != nil {
+		if err != nil {
+			for _, j := range jobs {
+				r.cfg.Sinks.Dropped(j)
+			}
+		} else {
+			r.cfg.Sinks.Committed(jobs)
+		}
 	}
 	for _, e := range batch {
 		if e.done != nil {

@@ -48,6 +48,9 @@ type Activation struct {
 	LogsTruncated   bool            `json:"logs_truncated"`
 	Attempts        int             `json:"attempts,omitempty"`
 	Trigger         *TriggerInfo    `json:"trigger,omitempty"` // set when a trigger (events) started it
+	// Sinks is the delivery of a successful result to each of the
+	// function's sinks (none: the function has no sinks).
+	Sinks []SinkDelivery `json:"sinks,omitempty"`
 }
 
 // QueuedCall is what an asynchronous activation needs to run (kept under
@@ -93,8 +96,10 @@ func (s *Store) WriteActivations(recs []Activation, sync bool) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
+	return s.WriteActivationsWithSinks(recs, nil, sync)
+}
+
+func addActivations(b *pebble.Batch, recs []Activation) error {
 	for i := range recs {
 		if err := setJSON(b, keyActivation(recs[i].ID), recs[i]); err != nil {
 			return err
@@ -104,13 +109,6 @@ func (s *Store) WriteActivations(recs []Activation, sync bool) error {
 				return fmt.Errorf("dequeue %s: %w", recs[i].ID, err)
 			}
 		}
-	}
-	opt := pebble.NoSync
-	if sync {
-		opt = pebble.Sync
-	}
-	if err := b.Commit(opt); err != nil {
-		return fmt.Errorf("write %d activations: %w", len(recs), err)
 	}
 	return nil
 }

@@ -110,6 +110,7 @@ type Function struct {
 	Size      int64     `json:"size"`
 	Metadata  Metadata  `json:"metadata"`
 	Events    []Event   `json:"events,omitempty"` // triggers (package triggers)
+	Sinks     []Sink    `json:"sinks,omitempty"`
 	Version   uint64    `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -633,6 +634,7 @@ type NewFunction struct {
 	ABI                 string
 	Metadata            Metadata
 	Events              []Event
+	Sinks               []Sink
 }
 
 // CreateFunction stores a function and its code (once per hash) in one
@@ -659,6 +661,7 @@ func (s *Store) CreateFunction(nf NewFunction) (Function, error) {
 		Hash: HashCode(nf.Code), ABI: nf.ABI, Size: int64(len(nf.Code)),
 		Metadata: nf.Metadata, Version: 1, CreatedAt: now, UpdatedAt: now,
 		Events: nf.Events,
+		Sinks:  nf.Sinks,
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -679,6 +682,8 @@ type FunctionUpdate struct {
 	ABI      string
 	Metadata *Metadata
 	Events   *[]Event
+	// Sinks, if not nil, replaces the function's sinks (empty: none).
+	Sinks *[]Sink
 }
 
 // UpdateFunction applies u to a function, bumps its version and moves the
@@ -708,6 +713,9 @@ func (s *Store) UpdateFunction(module, name string, u FunctionUpdate) (FunctionC
 	}
 	if u.Events != nil {
 		nf.Events = *u.Events
+	}
+	if u.Sinks != nil {
+		nf.Sinks = *u.Sinks
 	}
 	b := s.db.NewBatch()
 	defer b.Close()

@@ -31,6 +31,7 @@ func coreCommand() *cobra.Command {
 		worker         workerFlags
 		acts           activationFlags
 		trig           triggerFlags
+		sinkOpts       sinkFlags
 		apiTLS         apiTLSFlags
 	)
 	cmd := &cobra.Command{
@@ -74,6 +75,10 @@ store is closed.`,
 			if err != nil {
 				return err
 			}
+			eg, err := worker.egress()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return api.RunCore(ctx, api.CoreConfig{
@@ -89,6 +94,7 @@ store is closed.`,
 				Logger:         logger,
 				Activations:    actCfg,
 				Triggers:       trig.config(w.Egress),
+				Sinks:          sinkOpts.config(eg),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg, JoinMode: nodes.JoinMode(nodeJoin),
 						Discovery: nodes.Discovery{Interface: node.lanDiscovery}})
@@ -107,6 +113,7 @@ store is closed.`,
 	worker.register(cmd)
 	acts.register(cmd)
 	trig.register(cmd)
+	sinkOpts.register(cmd)
 	return cmd
 }
 

@@ -29,6 +29,7 @@ func devCommand() *cobra.Command {
 		trig     triggerFlags
 		apiTLS   apiTLSFlags
 		tlsPin   string
+		sinkOpts sinkFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -75,6 +76,7 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 				Inspect:     uploadInspector(split.ValidatorConcurrency),
 				Storage:     storageOptions(split),
 				Triggers:    trig.config(wcfg.Egress),
+				Sinks:       sinkOpts.config(wcfg.Egress),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: &wcfg})
 				},
@@ -103,6 +105,7 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 	node.register(cmd, "127.0.0.1:0")
 	worker.register(cmd)
 	trig.register(cmd)
+	sinkOpts.register(cmd)
 	return cmd
 }
 

@@ -129,6 +129,22 @@ func (f *workerFlags) register(cmd *cobra.Command) {
 }
 
 func (f *workerFlags) config(node nodes.NodeConfig, budget membudget.Budget) (nodes.WorkerConfig, error) {
+	eg, err := f.egress()
+	if err != nil {
+		return nodes.WorkerConfig{}, err
+	}
+	return nodes.WorkerConfig{
+		Node:   node,
+		Engine: wasm.Config{MaxConcurrent: f.maxConcurrent, MaxQueue: f.maxQueue},
+		Egress: eg,
+		Budget: budget,
+		Tags:   f.tags,
+	}, nil
+}
+
+// egress is the operator's outbound policy from --allow-host,
+// --egress-allow and --allow-net: functions' on a worker, sinks' on a core.
+func (f *workerFlags) egress() (egress.Config, error) {
 	var (
 		nets      []netip.Prefix
 		endpoints []netip.AddrPort
@@ -140,15 +156,9 @@ func (f *workerFlags) config(node nodes.NodeConfig, budget membudget.Budget) (no
 		}
 		p, err := netip.ParsePrefix(n)
 		if err != nil {
-			return nodes.WorkerConfig{}, fmt.Errorf("--allow-net %q: want a CIDR or ADDR:PORT: %w", n, err)
+			return egress.Config{}, fmt.Errorf("--allow-net %q: want a CIDR or ADDR:PORT: %w", n, err)
 		}
 		nets = append(nets, p)
 	}
-	return nodes.WorkerConfig{
-		Node:   node,
-		Engine: wasm.Config{MaxConcurrent: f.maxConcurrent, MaxQueue: f.maxQueue},
-		Egress: egress.Config{AllowedHosts: f.allowHosts, Grantable: f.egressAllow, AllowedNetworks: nets, AllowedEndpoints: endpoints},
-		Budget: budget,
-		Tags:   f.tags,
-	}, nil
+	return egress.Config{AllowedHosts: f.allowHosts, Grantable: f.egressAllow, AllowedNetworks: nets, AllowedEndpoints: endpoints}, nil
 }

@@ -56,6 +56,17 @@ func (s *Server) record(rec storage.Activation) {
 	}
 }
 
+// recordWithSinks is record for a call that may have succeeded: a
+// function with sinks gets its deliveries (pending) in the record and the
+// outbox entry written with it; nothing here waits for them.
+func (s *Server) recordWithSinks(rec storage.Activation, f storage.Function, output json.RawMessage) {
+	if s.cfg.Recorder == nil {
+		return
+	}
+	job := s.cfg.Sinks.Admit(f, &rec, output)
+	s.cfg.Recorder.RecordWithSinks(rec, job)
+}
+
 // finish fills rec from an Invoker's answer.
 func finish(rec *storage.Activation, f storage.Function, started time.Time, res cluster.InvokeResult, err error) {
 	st := started.UTC()
@@ -219,7 +230,8 @@ func (s *Server) runQueued(ctx context.Context, rec storage.Activation, qc stora
 		}
 	}
 	finish(&rec, f, started, res, err)
-	return activations.Outcome{Record: rec, Idempotent: f.Metadata.Idempotent}
+	job := s.cfg.Sinks.Admit(f, &rec, res.Output)
+	return activations.Outcome{Record: rec, Idempotent: f.Metadata.Idempotent, Sinks: job}
 }
 
 // visibleActivation: admins see every record; others the calls they made

@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/activations"
 	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/sinks"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
 	"github.com/edgefaas/edgefaas/wasm/egress"
@@ -64,6 +65,10 @@ type CoreConfig struct {
 	// Triggers configures functions' events (MQTT, cron) and the
 	// embedded MQTT broker.
 	Triggers TriggersConfig
+	// Sinks configures the delivery of results to functions' sinks: its
+	// HTTP and Dial reach them under the operator's egress policy (Store
+	// and Log are filled in).
+	Sinks sinks.Config
 }
 
 // ActivationsConfig sizes the activation records and the asynchronous
@@ -115,11 +120,22 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 	}
 
 	ametrics := activations.NewMetrics(cfg.Activations.MaxFunctionLabels)
+	sinkCfg := cfg.Sinks
+	sinkCfg.Store, sinkCfg.Log = store, log
+	dispatcher := sinks.New(sinkCfg)
 	recorder := activations.NewRecorder(activations.RecorderConfig{
-		Store: store, Log: log, Metrics: ametrics,
+		Store: store, Log: log, Metrics: ametrics, Sinks: dispatcher,
 		Retention: cfg.Activations.Retention, MaxBytes: cfg.Activations.MaxBytes, PruneEvery: cfg.Activations.PruneEvery,
 	})
 	defer recorder.Close() // after the queue and the cluster stopped, before storage closes
+	if err := dispatcher.Start(); err != nil {
+		return err
+	}
+	defer func() { // after the queue stopped (its last results go to the outbox)
+		sctx, cancel := context.WithTimeout(context.Background(), sinks.DefaultTimeout+time.Second)
+		defer cancel()
+		dispatcher.Stop(sctx)
+	}()
 
 	var srv *Server // the triggers' Enqueue reaches it once it exists
 	trig, stopBroker, err := startTriggers(cfg.Triggers, cfg.DataDir, store, log, &srv)
@@ -127,7 +143,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 		return err
 	}
 	defer stopBroker() // after the triggers stopped
-	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics, Inspect: cfg.Inspect, Recorder: recorder, Triggers: trig}
+	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics, Inspect: cfg.Inspect, Recorder: recorder, Triggers: trig, Sinks: dispatcher}
 	var collector prometheus.Collector // the cluster's metrics, if it has some
 	var clusterDone <-chan struct{}    // closed if the cluster's node stops on its own
 	if cfg.Cluster != nil {
@@ -161,6 +177,9 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 	}
 	if err := srv.Registry().Register(trig); err != nil {
 		return fmt.Errorf("register trigger metrics: %w", err)
+	}
+	if err := srv.Registry().Register(dispatcher); err != nil {
+		return fmt.Errorf("register sink metrics: %w", err)
 	}
 	grace := cfg.ShutdownGrace
 	if grace <= 0 {

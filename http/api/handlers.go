@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/sinks"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/triggers"
 	"github.com/edgefaas/edgefaas/wasm"
@@ -352,6 +353,7 @@ func functionView(f storage.Function) storage.Function {
 		f.Metadata.AllowedHosts = []string{}
 	}
 	f.Events = triggers.Redact(f.Events)
+	f.Sinks = sinks.Redact(f.Sinks) // never echo a secret
 	return f
 }
 
@@ -420,7 +422,7 @@ func (s *Server) createFunction(c *call) error {
 	}
 	nf := storage.NewFunction{
 		Module: m.Name, Name: *up.Name, Owner: c.subject.Name,
-		Code: up.Code, ABI: string(info.ABI), Metadata: md,
+		Code: up.Code, ABI: string(info.ABI), Metadata: md, Sinks: up.sinksOrNil(),
 	}
 	if up.Events != nil {
 		if err := s.checkEvents(*up.Events); err != nil {
@@ -464,14 +466,18 @@ func (s *Server) updateFunction(c *call) error {
 	if up.Name != nil && *up.Name != f.Name {
 		return errorf(http.StatusBadRequest, "Bad Request: the multipart field \"name\" is %q but the path names function %q; functions cannot be renamed", *up.Name, f.Name)
 	}
-	if up.Code == nil && up.Metadata == nil && up.Events == nil {
-		return errorf(http.StatusBadRequest, "Bad Request: nothing to update: send the field \"code\" (a .wasm file), \"metadata\" and/or \"events\"")
+	if up.Code == nil && up.Metadata == nil && up.Events == nil && up.Sinks == nil {
+		return errorf(http.StatusBadRequest, "Bad Request: nothing to update: send the field \"code\" (a .wasm file), \"metadata\", \"events\" and/or \"sinks\"")
 	}
 	u := storage.FunctionUpdate{Metadata: up.Metadata, Events: up.Events}
 	if up.Events != nil {
 		if err := s.checkEvents(*up.Events); err != nil {
 			return err
 		}
+	}
+	if up.Sinks != nil {
+		ns := up.sinksOrNil()
+		u.Sinks = &ns
 	}
 	md := f.Metadata
 	if up.Metadata != nil {
@@ -578,7 +584,7 @@ func (s *Server) invoke(c *call) error {
 		res, err = s.cfg.Invoker.Invoke(c.r.Context(), cluster.InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
 	}
 	finish(&rec, f, started, res, err)
-	s.record(rec)
+	s.recordWithSinks(rec, f, res.Output)
 	if err != nil {
 		return s.invokeError(c, f, err)
 	}

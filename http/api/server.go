@@ -21,6 +21,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/activations"
 	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/sinks"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/wasm"
 )
@@ -69,6 +70,9 @@ type Config struct {
 	// Triggers, if set, runs functions' events (RunCore sets it up); nil
 	// stores events without running them.
 	Triggers Triggers
+	// Sinks, if set, delivers successful results to the functions' sinks
+	// (RunCore sets it up); nil: results go to no sink.
+	Sinks *sinks.Dispatcher
 }
 
 // Server is the core's HTTP API over one store.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgefaas/edgefaas/sinks"
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/triggers"
 )
@@ -35,11 +36,20 @@ type upload struct {
 	Code           []byte  // nil if absent
 	Metadata       *storage.Metadata
 	Events         *[]storage.Event // nil if the field was absent (see triggers.Parse)
+	Sinks          []storage.Sink   // nil if the field was absent
 	WaitForWorkers bool
 }
 
+// sinksOrNil is the sinks to store: nil for none.
+func (up *upload) sinksOrNil() []storage.Sink {
+	if len(up.Sinks) == 0 {
+		return nil
+	}
+	return up.Sinks
+}
+
 // uploadFields lists the accepted multipart fields, for error messages.
-const uploadFields = "name, code, metadata, events, wait_for_workers (and sinks, which must be empty)"
+const uploadFields = "name, code, metadata, events, sinks, wait_for_workers"
 
 // parseUpload decodes FunLess's multipart upload. Every field is bounded,
 // unknown and repeated fields are refused (nothing is silently dropped),
@@ -139,11 +149,14 @@ func (up *upload) readField(field string, part *multipart.Part, maxCode int64) e
 		if err != nil {
 			return err
 		}
-		switch strings.TrimSpace(string(v)) {
-		case "", "[]", "null", "{}":
-		default:
-			return errorf(http.StatusBadRequest, "Bad Request: %s are not supported by edgefaas; remove the %q field", field, field)
+		if len(bytes.TrimSpace(v)) == 0 {
+			return nil // an empty part is no value: an update keeps the sinks
 		}
+		list, err := sinks.Parse(v)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "Bad Request: %v", err)
+		}
+		up.Sinks = list
 	default:
 		return errorf(http.StatusBadRequest, "Bad Request: unknown field %q; the accepted fields are %s", field, uploadFields)
 	}

@@ -80,6 +80,7 @@ var (
 		"ignoring": true, "group_left": true, "group_right": true, "max": true, "min": true, "avg": true, "count": true,
 		"le": true, "job": true, "instance": true, "code": true, "route": true, "method": true, "bool": true, "offset": true,
 		"label_values": true, "e": true, "topk": true, "module": true, "function": true, "status": true,
+		"type": true, "result": true,
 	}
 )
 

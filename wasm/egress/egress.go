@@ -222,7 +222,7 @@ func (c *Client) Do(ctx context.Context, req *wasm.OutboundRequest) *wasm.Outbou
 		protocol = "tcp"
 		resp = c.tcp(ctx, req)
 	} else {
-		resp = c.do(ctx, req)
+		resp = c.do(ctx, req, true)
 	}
 	result := "ok"
 	switch {
@@ -238,7 +238,7 @@ func (c *Client) Do(ctx context.Context, req *wasm.OutboundRequest) *wasm.Outbou
 	return resp
 }
 
-func (c *Client) do(ctx context.Context, req *wasm.OutboundRequest) *wasm.OutboundResponse {
+func (c *Client) do(ctx context.Context, req *wasm.OutboundRequest, follow bool) *wasm.OutboundResponse {
 	u, err := url.Parse(req.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return &wasm.OutboundResponse{Err: fmt.Errorf("%w: %q is not an http(s) URL", ErrBadRequest, req.URL)}
@@ -256,6 +256,9 @@ func (c *Client) do(ctx context.Context, req *wasm.OutboundRequest) *wasm.Outbou
 	client := *c.http
 	hops := 0
 	client.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+		if !follow {
+			return http.ErrUseLastResponse
+		}
 		if hops++; hops > c.cfg.MaxRedirects {
 			return fmt.Errorf("stopped after %d redirects", c.cfg.MaxRedirects)
 		}
