@@ -44,6 +44,11 @@ type Config struct {
 	MaxPendingBytes int64
 	// Timeout bounds one delivery attempt.
 	Timeout time.Duration
+	// Bound, if set, is the egress bound of a subject (egress.Permits over
+	// the store's per-subject bounds): a sink is a destination its
+	// function's owner grants, so it must lie within that owner's bound,
+	// like the function's own allowed_hosts. A refusal fails the delivery.
+	Bound func(subject, rawURL string) error
 }
 
 // Dispatcher delivers finished activations' results to their sinks: off
@@ -153,7 +158,7 @@ func (d *Dispatcher) Admit(f storage.Function, rec *storage.Activation, output j
 		return nil
 	}
 	return &storage.SinkJob{
-		ID: rec.ID, Module: f.Module, Function: f.Name, Subject: rec.Subject, FinishedAt: time.Now().UTC(),
+		ID: rec.ID, Module: f.Module, Function: f.Name, Subject: rec.Subject, Owner: f.Owner, FinishedAt: time.Now().UTC(),
 		Result: output, Sinks: f.Sinks, Deliveries: append([]storage.SinkDelivery(nil), rec.Sinks...),
 	}
 }

@@ -42,6 +42,15 @@ const (
 // deliver sends job's result to sink i.
 func (d *Dispatcher) deliver(ctx context.Context, job *storage.SinkJob, i int) error {
 	s := job.Sinks[i]
+	if d.cfg.Bound != nil && job.Owner != "" {
+		dest := s.Params.URL
+		if s.Type == storage.SinkMQTT {
+			dest = "tcp://" + net.JoinHostPort(s.Params.Host, strconv.Itoa(s.Params.Port))
+		}
+		if err := d.cfg.Bound(job.Owner, dest); err != nil {
+			return Permanent(fmt.Errorf("refused by the egress bound of %s: %w", job.Owner, err))
+		}
+	}
 	switch s.Type {
 	case storage.SinkCouchDB:
 		return d.couch(ctx, job, s)

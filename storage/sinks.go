@@ -68,6 +68,7 @@ type SinkJob struct {
 	Module     string          `json:"module"`
 	Function   string          `json:"function"`
 	Subject    string          `json:"subject"`
+	Owner      string          `json:"owner,omitempty"` // the function's owner, whose egress bound applies
 	FinishedAt time.Time       `json:"finished_at"`
 	Result     json.RawMessage `json:"result"`
 	Sinks      []Sink          `json:"sinks"`

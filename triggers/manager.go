@@ -33,7 +33,12 @@ type Config struct {
 	// Allowed checks, at upload, that a broker is a destination the
 	// operator permits; nil permits any.
 	Allowed func(host string, port int) error
-	Log     *slog.Logger
+	// Bound, if set, checks a broker against the egress bound of the
+	// function's owner (a trigger connects on the owner's behalf) each
+	// time it connects; a refusal fails the connection, logged and
+	// retried with backoff, so a bound the admin widens takes effect.
+	Bound func(owner, host string, port int) error
+	Log   *slog.Logger
 	// RestartBackoff is the first delay before a failed trigger runs
 	// again (doubling to 30 s); 0 means 1 s.
 	RestartBackoff time.Duration

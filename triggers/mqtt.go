@@ -46,6 +46,11 @@ func (m *Manager) options(ctx context.Context, r *runner, id string, clean bool)
 		SetConnectTimeout(10 * time.Second).
 		SetWriteTimeout(10 * time.Second).
 		SetCustomOpenConnectionFn(func(*url.URL, mqtt.ClientOptions) (net.Conn, error) {
+			if f := r.fn.Load(); m.cfg.Bound != nil && f != nil {
+				if err := m.cfg.Bound(f.Owner, p.Host, p.Port); err != nil {
+					return nil, fmt.Errorf("broker %s: %w", net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), err)
+				}
+			}
 			return m.cfg.Dial(ctx, p.Host, p.Port)
 		})
 	if p.Username != "" {

@@ -122,6 +122,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 	ametrics := activations.NewMetrics(cfg.Activations.MaxFunctionLabels)
 	sinkCfg := cfg.Sinks
 	sinkCfg.Store, sinkCfg.Log = store, log
+	sinkCfg.Bound = func(subject, url string) error { return egress.Permits(store.SubjectEgress, subject, url) }
 	dispatcher := sinks.New(sinkCfg)
 	recorder := activations.NewRecorder(activations.RecorderConfig{
 		Store: store, Log: log, Metrics: ametrics, Sinks: dispatcher,

@@ -16,6 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/storage"
 	"github.com/edgefaas/edgefaas/triggers"
 	"github.com/edgefaas/edgefaas/triggers/broker"
+	"github.com/edgefaas/edgefaas/wasm/egress"
 )
 
 // TriggersConfig configures functions' events on the core.
@@ -37,6 +38,7 @@ type TriggersConfig struct {
 func startTriggers(cfg TriggersConfig, dataDir string, store *storage.Store, log *slog.Logger, srv **Server) (*triggers.Manager, func(), error) {
 	stop := func() {}
 	dial, allowed := cfg.Dial, cfg.Allowed
+	embedded := func(string, int) bool { return false }
 	if cfg.Broker.Addr != "" {
 		bc := cfg.Broker
 		if bc.StatePath == "" {
@@ -56,6 +58,7 @@ func startTriggers(cfg TriggersConfig, dataDir string, store *storage.Store, log
 		isLocal := func(host string, port int) bool {
 			return net.JoinHostPort(host, strconv.Itoa(port)) == local || host == "localhost" && strconv.Itoa(port) == portOf(local)
 		}
+		embedded = isLocal
 		outerDial, outerAllowed := dial, allowed
 		dial = func(ctx context.Context, host string, port int) (net.Conn, error) {
 			if isLocal(host, port) || outerDial == nil {
@@ -73,6 +76,12 @@ func startTriggers(cfg TriggersConfig, dataDir string, store *storage.Store, log
 	}
 	m := triggers.New(triggers.Config{
 		Store: store, Log: log, Dial: dial, Allowed: allowed,
+		Bound: func(owner, host string, port int) error { // the owner's egress bound; not for the embedded broker
+			if embedded(host, port) {
+				return nil
+			}
+			return egress.Permits(store.SubjectEgress, owner, "tcp://"+net.JoinHostPort(host, strconv.Itoa(port)))
+		},
 		Enqueue: func(f storage.Function, args json.RawMessage, info storage.TriggerInfo, key string, st *storage.CronState) (string, error) {
 			if *srv == nil {
 				return "", fmt.Errorf("the API is not ready")

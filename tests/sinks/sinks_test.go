@@ -565,3 +565,49 @@ func TestMQTTBrokerDownThenUp(t *testing.T) {
 		t.Errorf("delivered after %d attempts", r.Sinks[0].Attempts)
 	}
 }
+
+// TestSinkWithinOwnersEgressBound: a sink is a destination its function's
+// owner grants, so an admin's egress bound on that owner applies to it as
+// to the function's own requests: outside the bound the delivery fails at
+// once (and the receiver sees nothing); once the bound is cleared the
+// next result is delivered.
+func TestSinkWithinOwnersEgressBound(t *testing.T) {
+	core := startCore(t)
+	addr := "127.0.0.1:" + freePort(t)
+	h := &hook{bodies: map[string]string{}}
+	h.start(t, addr)
+	bound := func(method, body string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, method, core.URL+"/v1/admin/subjects/guest/egress", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+core.Admin)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s the guest's egress bound: %d", method, resp.StatusCode)
+		}
+	}
+	bound(http.MethodPut, `{"hosts":["127.0.0.3:80"]}`)
+	sinks := fmt.Sprintf(`[{"type":"webhook","params":{"url":"http://%s/in"}}]`, addr)
+	if status, body := upload(t, core, "bounded", false, &sinks); status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	refused := invoke(t, core, "bounded", `{"n":1}`, true)
+	r := waitRecord(t, core, refused, "failed", func(r record) bool { return len(r.Sinks) == 1 && r.Sinks[0].Status == "failed" })
+	if d := r.Sinks[0]; d.Attempts != 1 || !strings.Contains(d.LastError, "egress bound of guest") {
+		t.Errorf("outside the owner's bound: %+v", d)
+	}
+	bound(http.MethodDelete, "")
+	allowed := invoke(t, core, "bounded", `{"n":2}`, true)
+	waitRecord(t, core, allowed, "delivered", func(r record) bool { return len(r.Sinks) == 1 && r.Sinks[0].Status == "delivered" })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.bodies[refused]; ok || h.bodies[allowed] != `{"n":2}` {
+		t.Errorf("webhook received %v; want only %s", h.bodies, allowed)
+	}
+}
