@@ -7,14 +7,14 @@
 //
 // A script is a YAML list of one-key maps, one per tag:
 //
-//	- producer:              # the tag, matched against a function's metadata tag
-//	    - workers: [w1, w2]  # a list of worker node names, or "*"
-//	      strategy: random   # best-first (default), random or platform
-//	      invalidate:
-//	        capacity_used: 50%
-//	        max_concurrent_invocations: 4
-//	      affinity: [consumer, "!heavy"]
-//	  followup: default      # or fail (default): when every block is invalidated
+//   - producer:              # the tag, matched against a function's metadata tag
+//   - workers: [w1, w2]  # a list of worker node names, or "*"
+//     strategy: random   # best-first (default), random or platform
+//     invalidate:
+//     capacity_used: 50%
+//     max_concurrent_invocations: 4
+//     affinity: [consumer, "!heavy"]
+//     followup: default      # or fail (default): when every block is invalidated
 //
 // Select follows FunLess's semantics (core/lib/core/domain/policies/app.ex),
 // with affinity (unused in FunLess) evaluated against the tags of the
