@@ -18,6 +18,9 @@ type Script struct {
 	ID    int64  `json:"id"`
 	Name  string `json:"name"`
 	Owner string `json:"owner"`
+	// Shared: created by an admin, so every subject may use it (the API's
+	// rule; the store only keeps the flag).
+	Shared bool `json:"shared"`
 	// Script is the parsed, normalised script as JSON (actors/scheduler/app);
 	// the store does not look inside.
 	Script json.RawMessage `json:"script"`
@@ -29,13 +32,15 @@ type Script struct {
 func keyScript(name string) []byte { return []byte("app/" + name) }
 func keyScriptSeq() []byte         { return []byte("meta/script_seq") }
 
-// CreateScript stores a new script; ErrExists if the name is taken. The
+// CreateScript stores a new script (Name, Owner, Shared, Script, Source;
+// the store sets ID and CreatedAt); ErrExists if the name is taken. The
 // record and the id counter are one synced batch.
-func (s *Store) CreateScript(name, owner string, script json.RawMessage, source string) (Script, error) {
+func (s *Store) CreateScript(sc Script) (Script, error) {
+	name := sc.Name
 	if err := CheckName("script", name); err != nil {
 		return Script{}, err
 	}
-	if !json.Valid(script) {
+	if !json.Valid(sc.Script) {
 		return Script{}, errors.New("create script: the normalised script is not JSON")
 	}
 	s.mu.Lock()
@@ -58,7 +63,7 @@ func (s *Store) CreateScript(name, owner string, script json.RawMessage, source 
 		}
 	}
 	seq++
-	sc := Script{ID: seq, Name: name, Owner: owner, Script: script, Source: source, CreatedAt: s.now()}
+	sc.ID, sc.CreatedAt = seq, s.now()
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := b.Set(keyScriptSeq(), strconv.AppendInt(nil, seq, 10), nil); err != nil {

@@ -12,14 +12,14 @@ func TestScripts(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	body := json.RawMessage(`{"tags":{}}`)
-	a, err := s.CreateScript("b_script", "guest", body, "- t: []")
+	a, err := s.CreateScript(Script{Name: "b_script", Owner: "guest", Script: body, Source: "- t: []"})
 	if err != nil || a.ID != 1 || a.Owner != "guest" {
 		t.Fatalf("create: %+v %v", a, err)
 	}
-	if _, err := s.CreateScript("b_script", "admin", body, ""); !errors.Is(err, ErrExists) {
+	if _, err := s.CreateScript(Script{Name: "b_script", Owner: "admin", Script: body}); !errors.Is(err, ErrExists) {
 		t.Fatalf("duplicate name: %v", err)
 	}
-	if _, err := s.CreateScript("bad/name", "guest", body, ""); !errors.Is(err, ErrInvalidName) {
+	if _, err := s.CreateScript(Script{Name: "bad/name", Owner: "guest", Script: body}); !errors.Is(err, ErrInvalidName) {
 		t.Fatalf("bad name: %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -30,8 +30,8 @@ func TestScripts(t *testing.T) {
 	if err != nil || got.ID != 1 || string(got.Script) != string(body) || got.Source != "- t: []" {
 		t.Fatalf("after reopen: %+v %v", got, err)
 	}
-	b, err := s.CreateScript("a_script", "admin", body, "")
-	if err != nil || b.ID != 2 {
+	b, err := s.CreateScript(Script{Name: "a_script", Owner: "admin", Shared: true, Script: body})
+	if err != nil || b.ID != 2 || !b.Shared {
 		t.Fatalf("second create: %+v %v", b, err)
 	}
 	list, err := s.ListScripts()

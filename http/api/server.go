@@ -81,6 +81,7 @@ type Server struct {
 	table      []Route
 	ids        *activations.IDs
 	queue      *activations.Queue // nil: asynchronous invocation answers 503
+	scripts    scriptCache        // decoded APP scripts
 }
 
 // Route is one registered endpoint, so tests (and documentation) can
