@@ -62,7 +62,7 @@ func TestAPPScripts(t *testing.T) {
 	upload(t, cl, "_", "pinned", "test/echo", &client.Metadata{Tag: "pinned"})
 	upload(t, cl, "_", "paired", "test/echo", &client.Metadata{Tag: "pair"})
 	upload(t, cl, "_", "other", "test/echo", &client.Metadata{Tag: "elsewhere"})
-	upload(t, cl, "_", "slow", "sleep", &client.Metadata{Tag: "slow"})
+	slow := upload(t, cl, "_", "slow", "sleep", &client.Metadata{Tag: "slow"})
 	upload(t, cl, "_", "spill", "sleep", &client.Metadata{Tag: "spill"})
 	script := `
 - pinned:
@@ -110,8 +110,8 @@ func TestAPPScripts(t *testing.T) {
 	t.Logf("random block [w2, w4]: %v over 12 calls", seen)
 
 	// Invalidation and followup: one sleep call in flight on w2.
-	hold := func(fn string) (cancel func()) {
-		cctx, cancel := context.WithCancel(context.Background())
+	hold := func(fn string) (release func()) {
+		cctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -126,7 +126,7 @@ func TestAPPScripts(t *testing.T) {
 			return false
 		})
 		return func() {
-			cancel()
+			stop()
 			select {
 			case <-done:
 			case <-time.After(30 * time.Second):
@@ -153,6 +153,11 @@ func TestAPPScripts(t *testing.T) {
 		t.Fatalf("after the held call ended: %d %s on %q, want 200 on %s", status, body, worker, w2)
 	}
 
+	// The platform policy prefers a worker with the code compiled: wait
+	// until every worker has it, so that load decides.
+	core.WaitWorkers(t, func(ns []client.Node) bool {
+		return hasFunction(ns, w2, slow.Hash, true) && hasFunction(ns, w3, slow.Hash, true) && hasFunction(ns, w4, slow.Hash, true)
+	})
 	release = hold("spill")
 	status, body, worker := scripted(t, ctx(t), core, "spill", `{"ms":1}`, "site")
 	// The platform policy prefers the less loaded workers: not w2.
