@@ -109,13 +109,15 @@ func TestAPPScripts(t *testing.T) {
 	}
 	t.Logf("random block [w2, w4]: %v over 12 calls", seen)
 
-	// Invalidation and followup: one sleep call in flight on w2.
-	hold := func(fn string) (release func()) {
-		cctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
+	// Invalidation and followup: one sleep call in flight on w2. It is
+	// long enough to span the next call's placement and short enough to
+	// wait for (a canceled guest blocked in its sleep ends only when the
+	// sleep does, so the worker keeps counting it until then).
+	hold := func(fn string) (wait func()) {
+		done := make(chan int, 1)
 		go func() {
-			defer close(done)
-			scripted(t, cctx, core, fn, `{"ms":60000}`, "site")
+			status, _, _ := scripted(t, context.Background(), core, fn, `{"ms":15000}`, "site")
+			done <- status
 		}()
 		core.WaitWorkers(t, func(ns []client.Node) bool {
 			for _, n := range ns {
@@ -126,11 +128,13 @@ func TestAPPScripts(t *testing.T) {
 			return false
 		})
 		return func() {
-			stop()
 			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				t.Error("the held call did not end after its client left")
+			case status := <-done:
+				if status != 200 {
+					t.Errorf("the held %s call answered %d", fn, status)
+				}
+			case <-time.After(2 * time.Minute):
+				t.Fatal("the held call never answered")
 			}
 			core.WaitWorkers(t, func(ns []client.Node) bool {
 				for _, n := range ns {
@@ -166,9 +170,10 @@ func TestAPPScripts(t *testing.T) {
 	}
 	release()
 
-	// Without the script the call is placed by the platform as before.
-	if _, err := cl.Invoke(ctx(t), "_", "pinned", nil); err != nil {
-		t.Fatal(err)
+	// Without the script the platform places the call as before: there
+	// the tag names worker labels, and no worker carries "pinned".
+	if _, err := cl.Invoke(ctx(t), "_", "pinned", nil); !client.IsStatus(err, 503) {
+		t.Fatalf("tagged call without the script: %v, want 503 No worker available", err)
 	}
 	// The script is per call: deleting it makes calls naming it 400.
 	if err := cl.DeleteScript(ctx(t), "site"); err != nil {
