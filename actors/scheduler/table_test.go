@@ -140,3 +140,27 @@ func TestPlaceScript(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPlace compares a placement by the platform policy with one by
+// an APP script (snapshot, Select, count), 8 workers.
+func BenchmarkPlace(b *testing.B) {
+	tab := NewTable()
+	for i := range 8 {
+		tab.Update(report(string(rune('a'+i)), 1<<30, 0, 64, nil))
+	}
+	s, err := app.Parse([]byte("- t:\n  - workers: [a, b, c]\n    strategy: random\n    invalidate: {max_concurrent_invocations: 1000000, capacity_used: 90%}\n  followup: default\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		need Need
+	}{{"platform", Need{Tag: ""}}, {"script", Need{Tag: "t", Script: s}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				node, _, _ := tab.Place(bc.need)
+				tab.Finish(node, bc.need.Tag)
+			}
+		})
+	}
+}
