@@ -61,6 +61,8 @@ type QueuedCall struct {
 	Subject  string          `json:"subject"`
 	Args     json.RawMessage `json:"args"`
 	Callback string          `json:"callback,omitempty"`
+	// Script is the APP script the call is placed by ("": the platform's).
+	Script string `json:"script,omitempty"`
 }
 
 func keyActivation(id string) []byte { return []byte("a/" + id) }

@@ -14,4 +14,6 @@
 //	r/<sha256 hex>         codeRef (JSON): how many function versions use the code, and its size
 //	s/<subject>            Subject (JSON), holding the sha256 of its token
 //	t/<sha256 hex of token> subject name: the token lookup index
+//	app/<script>           Script (JSON): an APP scheduling script
+//	meta/script_seq        the last Script id given
 package storage

@@ -80,9 +80,12 @@ func resultLabel(err error) string {
 		return "ok" // before fe, which escapes: no allocation on success
 	}
 	var fe *cluster.FunctionError
+	var pe *cluster.PlacementError
 	switch {
 	case errors.As(err, &fe):
 		return "function_error"
+	case errors.As(err, &pe):
+		return "no_valid_worker"
 	case errors.Is(err, cluster.ErrTimeout):
 		return "timeout"
 	case errors.Is(err, cluster.ErrBusy):
@@ -113,15 +116,22 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 		AllowedHosts: wire.JoinList(md.AllowedHosts),
 		Owner:        fn.Owner, // pools are per owner (wasm.Invocation.Owner)
 	}
-	need := scheduler.Need{Hash: fn.Hash, MemoryBytes: int(max(md.Capacity, 0)) << 20, Tag: md.Tag}
+	need := scheduler.Need{Hash: fn.Hash, MemoryBytes: int(max(md.Capacity, 0)) << 20, Tag: md.Tag, Script: req.Script}
 	var lastErr error
 	var last cluster.InvokeResult // what the last worker said, for the record
 	for range maxAttempts {
-		node, _, ok := iv.Table.Pick(need)
+		node, ok, perr := iv.Table.Place(need)
+		if perr != nil {
+			if lastErr != nil {
+				break // a retry found no other valid worker: the first failure is the answer
+			}
+			return last, &cluster.PlacementError{Message: perr.Error()}
+		}
 		if !ok {
 			break
 		}
 		res, err := iv.call(ctx, node, msg, timeout+iv.Grace)
+		iv.Table.Finish(node, need.Tag)
 		last = cluster.InvokeResult{Worker: node}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -192,9 +202,9 @@ func (iv *Invoker) call(ctx context.Context, node string, msg wire.Invoke, wait 
 }
 
 func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, wait time.Duration) (wire.Result, error) {
+	// The call is counted in flight on node by Table.Place, until invoke's
+	// Finish.
 	if iv.Local != nil && node == iv.LocalNode {
-		iv.Table.Started(node)
-		defer iv.Table.Finished(node)
 		res := iv.Local.RunContext(ctx, msg)
 		if err := ctx.Err(); err != nil && res.Status != wire.StatusOK {
 			return wire.Result{}, err // the client left (or its deadline passed)
@@ -208,8 +218,6 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 	}
 	id, reply := iv.Pending.add(node)
 	msg.ID, msg.ReplyTo, msg.ReplyName = id, router.Self(), RouterName(i)
-	iv.Table.Started(node)
-	defer iv.Table.Finished(node)
 	if err := iv.send(router, gen.ProcessID{Name: wire.RunnerName, Node: node}, msg); err != nil {
 		iv.Pending.remove(id)
 		var stuck *send.StuckError

@@ -25,14 +25,14 @@ type resultMetrics struct {
 }
 
 // results are the outcomes resultLabel names.
-var results = []string{"ok", "function_error", "error", "timeout", "busy", "no_worker", "worker_lost", "canceled"}
+var results = []string{"ok", "function_error", "error", "timeout", "busy", "no_worker", "no_valid_worker", "worker_lost", "canceled"}
 
 // NewMetrics makes the collectors; register them with Collectors.
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edgefaas_invocations_total",
-			Help: "Invocations answered by the core, by result: ok, function_error, error, timeout, busy, no_worker, worker_lost, canceled.",
+			Help: "Invocations answered by the core, by result: ok, function_error, error, timeout, busy, no_worker, no_valid_worker (an APP script refused), worker_lost, canceled.",
 		}, []string{"result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "edgefaas_invocation_duration_seconds",

@@ -5,12 +5,14 @@
 package scheduler
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/edgefaas/edgefaas/actors/scheduler/app"
 	"github.com/edgefaas/edgefaas/actors/wire"
 )
 
@@ -42,12 +44,19 @@ type entry struct {
 	Worker
 	cached   map[string]bool
 	inFlight atomic.Int64
+
+	tagMu sync.Mutex
+	tags  map[string]int // calls in flight from this core by function tag (APP affinity)
 }
 
 // Table is the set of live workers.
 type Table struct {
 	mu      sync.RWMutex
 	workers map[string]*entry
+	// placeMu serialises placements by APP script, from the snapshot to
+	// counting the call in flight, so that max_concurrent_invocations
+	// holds under concurrent calls.
+	placeMu sync.Mutex
 }
 
 // NewTable returns an empty table.
@@ -101,8 +110,12 @@ func (t *Table) Remove(node string) bool {
 type Need struct {
 	Hash        string
 	MemoryBytes int             // declared capacity; 0: none declared
-	Tag         string          // FunLess's tag: only workers carrying it; "" any
+	Tag         string          // FunLess's tag: only workers carrying it; "" any (with Script: the script's tag)
 	Exclude     map[string]bool // workers already tried
+	Only        map[string]bool // if set, only these workers (an APP block's valid ones)
+	// Script, if set, places the call by this APP script (see Place); its
+	// Tag selects the script's tag and does not filter by worker labels.
+	Script *app.Script
 }
 
 // Pick chooses a worker: among those whose guests' share can hold the
@@ -120,7 +133,7 @@ func (t *Table) Pick(n Need) (node string, cached, ok bool) {
 	var best *entry
 	bestFits, bestCached, bestLoad := false, false, 0.0
 	for _, e := range t.workers {
-		if n.Exclude[e.Node] || (e.TotalMemory > 0 && e.TotalMemory < n.MemoryBytes) ||
+		if n.Exclude[e.Node] || (n.Only != nil && !n.Only[e.Node]) || (e.TotalMemory > 0 && e.TotalMemory < n.MemoryBytes) ||
 			(e.TotalMemory <= 0 && e.FreeMemory < n.MemoryBytes) {
 			continue
 		}
@@ -161,16 +174,104 @@ func matchTag(e *entry, tag string) bool {
 	return false
 }
 
-// Started and Finished count this core's invocations in flight on node.
-func (t *Table) Started(node string)  { t.add(node, 1) }
-func (t *Table) Finished(node string) { t.add(node, -1) }
+// Place chooses a worker for a call and counts the call in flight there
+// (the caller calls Finish(node, n.Tag) when it ends). Without a script it
+// is Pick. With one, the script decides (app.Script.Select) against a
+// snapshot of the workers: their reported memory, the calls in flight
+// (this core's, or the worker's last report of running and queued calls
+// if higher) and the tags of this core's calls in flight there; a
+// "platform" strategy or followup hands the choice back to Pick (among the
+// block's valid workers, without the label filter). ok is false when no
+// worker is connected or none fits; err is the script's refusal
+// (app.ErrNoValidWorkers, app.ErrNoMatchingTag).
+func (t *Table) Place(n Need) (node string, ok bool, err error) {
+	if n.Script == nil {
+		node, _, ok = t.Pick(n)
+		if ok {
+			t.Start(node, n.Tag)
+		}
+		return node, ok, nil
+	}
+	t.placeMu.Lock()
+	defer t.placeMu.Unlock()
+	ws := t.snapshot(n.Exclude)
+	if len(ws) == 0 {
+		return "", false, nil
+	}
+	ch, err := n.Script.Select(app.Call{Tag: n.Tag, MemoryBytes: n.MemoryBytes}, ws, rand.IntN)
+	if err != nil {
+		return "", false, err
+	}
+	node = ch.Worker
+	if ch.Platform {
+		p := n
+		p.Tag, p.Script = "", nil
+		if ch.Among != nil {
+			p.Only = make(map[string]bool, len(ch.Among))
+			for _, w := range ch.Among {
+				p.Only[w] = true
+			}
+		}
+		if node, _, ok = t.Pick(p); !ok {
+			return "", false, nil
+		}
+	}
+	t.Start(node, n.Tag)
+	return node, true, nil
+}
 
-func (t *Table) add(node string, d int64) {
+// snapshot copies what an APP script looks at, minus excluded workers.
+func (t *Table) snapshot(exclude map[string]bool) []app.Worker {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	if e, ok := t.workers[node]; ok {
-		e.inFlight.Add(d)
+	ws := make([]app.Worker, 0, len(t.workers))
+	for _, e := range t.workers {
+		if exclude[e.Node] {
+			continue
+		}
+		w := app.Worker{Name: e.Node, TotalMemory: e.TotalMemory, FreeMemory: e.FreeMemory,
+			Concurrent: max(int(e.inFlight.Load()), e.Running+e.Queued)}
+		e.tagMu.Lock()
+		if len(e.tags) > 0 {
+			w.Tags = make(map[string]int, len(e.tags))
+			for k, v := range e.tags {
+				w.Tags[k] = v
+			}
+		}
+		e.tagMu.Unlock()
+		ws = append(ws, w)
 	}
+	return ws
+}
+
+// Started and Finished count this core's invocations in flight on node.
+func (t *Table) Started(node string)  { t.Start(node, "") }
+func (t *Table) Finished(node string) { t.Finish(node, "") }
+
+// Start and Finish count a call in flight on node, and by its function's
+// tag (if any) for APP affinity.
+func (t *Table) Start(node, tag string)  { t.add(node, tag, 1) }
+func (t *Table) Finish(node, tag string) { t.add(node, tag, -1) }
+
+func (t *Table) add(node, tag string, d int64) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	e, ok := t.workers[node]
+	if !ok {
+		return
+	}
+	e.inFlight.Add(d)
+	if tag == "" {
+		return
+	}
+	e.tagMu.Lock()
+	if e.tags == nil {
+		e.tags = map[string]int{}
+	}
+	if e.tags[tag] += int(d); e.tags[tag] <= 0 {
+		delete(e.tags, tag)
+	}
+	e.tagMu.Unlock()
 }
 
 // Workers lists the live workers, sorted by name.

@@ -444,6 +444,7 @@ func fnInvokeCommand() *cobra.Command {
 		raw      string
 		async    bool
 		callback string
+		script   string
 	)
 	cmd := &cobra.Command{
 		Use:     "invoke NAME",
@@ -469,6 +470,16 @@ sets the JSON value v (a number, true, an object...).`,
 			if err != nil {
 				return err
 			}
+			if script != "" {
+				if async || callback != "" {
+					return fmt.Errorf("--script places a synchronous call; it cannot be combined with --async or --callback here")
+				}
+				out, err := c.InvokeScript(cmd.Context(), module, args[0], body, script)
+				if err != nil {
+					return apiError(err)
+				}
+				return printRawJSON(cmd.OutOrStdout(), out, !jsonOutput() && isTerminal(cmd.OutOrStdout()))
+			}
 			if async || callback != "" {
 				id, err := c.InvokeAsync(cmd.Context(), module, args[0], body, callback)
 				if err != nil {
@@ -492,6 +503,7 @@ sets the JSON value v (a number, true, an object...).`,
 	cmd.Flags().StringVarP(&raw, "json", "j", "", "all arguments as a JSON object, @FILE to read it from a file, - from standard input")
 	cmd.Flags().BoolVar(&async, "async", false, "queue the call and print its activation id at once (see 'edgefaas activation')")
 	cmd.Flags().StringVar(&callback, "callback", "", "with --async: a URL the core POSTs the finished activation record to")
+	cmd.Flags().StringVar(&script, "script", "", "place the call by this APP script (see 'edgefaas script')")
 	return cmd
 }
 

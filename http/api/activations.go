@@ -97,6 +97,7 @@ func finish(rec *storage.Activation, f storage.Function, started time.Time, res 
 func outcome(err error) (status, detail string) {
 	var fe *cluster.FunctionError
 	var re *cluster.RuntimeError
+	var pe *cluster.PlacementError
 	switch {
 	case err == nil:
 		return storage.StatusSuccess, ""
@@ -104,6 +105,8 @@ func outcome(err error) (status, detail string) {
 		return storage.StatusFunctionError, fe.Message
 	case errors.As(err, &re):
 		return storage.StatusRuntimeError, re.Message
+	case errors.As(err, &pe):
+		return storage.StatusNoWorker, pe.Message // nothing ran: async calls wait and retry
 	case errors.Is(err, cluster.ErrWorkerLost):
 		return storage.StatusLost, err.Error()
 	case errors.Is(err, cluster.ErrNoWorker):
@@ -167,6 +170,11 @@ func decodeCallback(raw []byte) (string, error) {
 // cron) use it as the API does: ErrFull when the queue is full,
 // activations.ErrClosed while the core stops, ErrNoQueue without a queue.
 func (s *Server) Enqueue(f storage.Function, subject string, args json.RawMessage, callback string) (string, error) {
+	return s.enqueue(f, subject, args, callback, "")
+}
+
+// enqueue is Enqueue with an APP script's name (checked by the caller).
+func (s *Server) enqueue(f storage.Function, subject string, args json.RawMessage, callback, script string) (string, error) {
 	if s.queue == nil {
 		return "", ErrNoQueue
 	}
@@ -176,7 +184,7 @@ func (s *Server) Enqueue(f storage.Function, subject string, args json.RawMessag
 	if len(args) == 0 {
 		args = json.RawMessage("{}")
 	}
-	err := s.queue.Submit(rec, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: subject, Args: args, Callback: callback})
+	err := s.queue.Submit(rec, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: subject, Args: args, Callback: callback, Script: script})
 	if err != nil {
 		return "", err
 	}
@@ -187,8 +195,8 @@ func (s *Server) Enqueue(f storage.Function, subject string, args json.RawMessag
 var ErrNoQueue = errors.New("asynchronous invocation is not enabled on this core")
 
 // invokeAsync queues the call durably and answers 202 with its id.
-func (s *Server) invokeAsync(c *call, f storage.Function, args json.RawMessage, callback string) error {
-	id, err := s.Enqueue(f, c.subject.Name, args, callback)
+func (s *Server) invokeAsync(c *call, f storage.Function, args json.RawMessage, callback, script string) error {
+	id, err := s.enqueue(f, c.subject.Name, args, callback, script)
 	switch {
 	case errors.Is(err, ErrNoQueue):
 		return errorf(http.StatusServiceUnavailable, "Service Unavailable: asynchronous invocation is not enabled on this core")
@@ -222,6 +230,23 @@ func (s *Server) runQueued(ctx context.Context, rec storage.Activation, qc stora
 		return activations.Outcome{Record: rec}
 	}
 	req := cluster.InvokeRequest{Function: f, Args: qc.Args, Subject: qc.Subject}
+	if qc.Script != "" {
+		// Checked when queued; deleted since, or no longer covering f: final.
+		sc, err := s.cfg.Store.GetScript(qc.Script)
+		if err == nil {
+			req.Script, err = s.scripts.decode(sc)
+		}
+		if err == nil {
+			err = checkTag(req.Script, qc.Script, f)
+		}
+		if err != nil {
+			rec.Status, rec.Error = storage.StatusRuntimeError, fmt.Sprintf("APP script %q: %v", qc.Script, err)
+			if ae, ok := err.(*apiError); ok {
+				rec.Error = ae.detail
+			}
+			return activations.Outcome{Record: rec}
+		}
+	}
 	res, err := s.cfg.Invoker.Invoke(ctx, req)
 	if errors.Is(err, storage.ErrNotFound) {
 		if g, gerr := s.cfg.Store.GetFunction(qc.Module, qc.Function); gerr == nil {

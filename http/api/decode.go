@@ -125,6 +125,8 @@ type invokeBody struct {
 	Args json.RawMessage `json:"args"`
 	// Callback is read by decodeCallback (asynchronous invocations only).
 	Callback string `json:"callback"`
+	// Scheduling is read by decodeScheduling (an APP script).
+	Scheduling json.RawMessage `json:"scheduling"`
 }
 
 // decodeArgs returns the args object of an invocation body; an empty body,

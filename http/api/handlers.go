@@ -72,6 +72,11 @@ func (s *Server) routes() *httprouter.Router {
 	s.handle(http.MethodDelete, "/v1/fn/:mod/:fn", user, s.deleteFunction)
 	s.handle(http.MethodPost, "/v1/fn/:mod/:fn", user, s.invoke)
 
+	s.handle(http.MethodGet, "/v1/scripts/app", user, s.listScripts)
+	s.handle(http.MethodPost, "/v1/scripts/app", user, s.createScript)
+	s.handle(http.MethodGet, "/v1/scripts/app/:name", user, s.getScript)
+	s.handle(http.MethodDelete, "/v1/scripts/app/:name", user, s.deleteScript)
+
 	s.handle(http.MethodGet, "/v1/activations", user, s.listActivations)
 	s.handle(http.MethodGet, "/v1/activations/:id", user, s.getActivation)
 	return r
@@ -560,8 +565,16 @@ func (s *Server) invoke(c *call) error {
 	if err != nil {
 		return err
 	}
+	scriptName, err := decodeScheduling(raw)
+	if err != nil {
+		return err
+	}
+	script, err := s.scriptFor(c.subject, f, scriptName)
+	if err != nil {
+		return err
+	}
 	if wantsAsync(c.r) {
-		return s.invokeAsync(c, f, args, callback)
+		return s.invokeAsync(c, f, args, callback, scriptName)
 	}
 	if callback != "" {
 		return errorf(http.StatusBadRequest, `Bad Request: "callback" is only for asynchronous invocations (?async=true or Prefer: respond-async)`)
@@ -574,14 +587,14 @@ func (s *Server) invoke(c *call) error {
 		return errorf(http.StatusServiceUnavailable, "%s", cluster.ErrNoWorker.Error())
 	}
 	started := time.Now()
-	res, err := s.cfg.Invoker.Invoke(c.r.Context(), cluster.InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
+	res, err := s.cfg.Invoker.Invoke(c.r.Context(), cluster.InvokeRequest{Function: f, Args: args, Subject: c.subject.Name, Script: script})
 	if errors.Is(err, storage.ErrNotFound) {
 		// The function was updated or deleted while this call was routed,
 		// and its old code is gone: run the current version (once).
 		if f, err = s.loadFunction(c); err != nil {
 			return err
 		}
-		res, err = s.cfg.Invoker.Invoke(c.r.Context(), cluster.InvokeRequest{Function: f, Args: args, Subject: c.subject.Name})
+		res, err = s.cfg.Invoker.Invoke(c.r.Context(), cluster.InvokeRequest{Function: f, Args: args, Subject: c.subject.Name, Script: script})
 	}
 	finish(&rec, f, started, res, err)
 	s.recordWithSinks(rec, f, res.Output)
@@ -600,9 +613,13 @@ func (s *Server) invoke(c *call) error {
 func (s *Server) invokeError(c *call, f storage.Function, err error) error {
 	var fe *cluster.FunctionError
 	var re *cluster.RuntimeError
+	var pe *cluster.PlacementError
 	switch {
 	case errors.As(err, &fe):
 		return errorf(http.StatusUnprocessableEntity, "%s", fe.Message)
+	case errors.As(err, &pe):
+		return &apiError{status: http.StatusServiceUnavailable, header: http.Header{"Retry-After": {"1"}},
+			detail: fmt.Sprintf("Service Unavailable: the APP script placed no call of %s/%s: %s", f.Module, f.Name, pe.Message)}
 	case errors.As(err, &re):
 		s.log.Warn("function failed", "module", f.Module, "function", f.Name, "err", re.Message)
 		return errorf(http.StatusInternalServerError, "function %s/%s failed: %s", f.Module, f.Name, re.Message)

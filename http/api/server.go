@@ -91,6 +91,7 @@ type Server struct {
 	table      []Route
 	ids        *activations.IDs
 	queue      *activations.Queue // nil: asynchronous invocation answers 503
+	scripts    scriptCache        // decoded APP scripts
 }
 
 // SetFingerprint records the SHA-256 of the API's HTTPS certificate; join

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/edgefaas/edgefaas/actors/scheduler/app"
 	"github.com/edgefaas/edgefaas/storage"
 )
 
@@ -23,6 +24,10 @@ type InvokeRequest struct {
 	Args json.RawMessage
 	// Subject is the name of the caller, for logs and quotas.
 	Subject string
+	// Script, if set, is the APP script the caller chose
+	// ("scheduling":{"language":"app","script":NAME}): it places the call
+	// instead of the platform's policy (see actors/scheduler/app).
+	Script *app.Script
 }
 
 // InvokeResult is a call's outcome. Output is set on success; Worker,
@@ -51,6 +56,7 @@ type InvokeResult struct {
 //	ErrTimeout         504
 //	ErrWorkerLost      503 with the error's text
 //	*RuntimeError      500 with its message
+//	*PlacementError    503 with its message
 //	context.Canceled   499-style: the client left, nothing is written
 //	anything else      500
 type Invoker interface {
@@ -80,6 +86,16 @@ type RuntimeError struct {
 }
 
 func (e *RuntimeError) Error() string { return e.Message }
+
+// PlacementError is an APP script's refusal to place a call: every block
+// of the function's tag was invalidated and the followup is "fail", or the
+// script has no tag for the function. 503 with Message as the detail (and
+// Retry-After: 1, since invalidation rules follow load).
+type PlacementError struct {
+	Message string
+}
+
+func (e *PlacementError) Error() string { return e.Message }
 
 // FunctionError is an error the function itself reported (funless ABI:
 // __insert_error then __invoke returning 1). It is the client's business,

@@ -475,7 +475,7 @@ func TestNewBuildCreate(t *testing.T) {
 }
 
 // clientCommands are the command trees this CLI adds.
-var clientCommands = []string{"fn", "mod", "admin", "node", "config", "activation"}
+var clientCommands = []string{"fn", "mod", "admin", "node", "config", "activation", "script"}
 
 // TestHelp checks that every client command has help with an example.
 func TestHelp(t *testing.T) {
