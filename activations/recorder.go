@@ -107,6 +107,13 @@ func (r *Recorder) Record(a storage.Activation) {
 	}
 }
 
+// Observe counts a finished invocation in the per-function metrics
+// without writing a record: the call sites that keep no record
+// (--activation-records=async) still show in the metrics.
+func (r *Recorder) Observe(a storage.Activation) {
+	r.cfg.Metrics.observe(a)
+}
+
 // RecordWait writes a record and waits until it is committed with
 // pebble.Sync (batched with others). Asynchronous activations use it: the
 // backpressure falls on the async queue, never on synchronous calls.
