@@ -16,7 +16,7 @@ const (
 	DefaultMaxBytes   = 64 << 20
 	DefaultBuffer     = 8192
 	DefaultBatchSize  = 512
-	DefaultFlushEvery = 2 * time.Millisecond
+	DefaultFlushEvery = 5 * time.Millisecond
 	DefaultPruneEvery = time.Minute
 )
 
@@ -28,10 +28,12 @@ type RecorderConfig struct {
 	Metrics *Metrics
 	// Buffer is how many records may wait for the writer; beyond it a
 	// synchronous invocation's record is dropped (and counted), never
-	// waited for.
+	// waited for. Asynchronous records are never dropped (the queue bounds
+	// them).
 	Buffer int
 	// BatchSize bounds the records committed in one pebble batch, and
-	// FlushEvery how long the writer waits for more before committing.
+	// FlushEvery how long the writer waits for more before committing
+	// (not when an asynchronous record waits for its commit).
 	BatchSize  int
 	FlushEvery time.Duration
 	// Retention deletes finished records older than this; MaxBytes deletes
@@ -44,20 +46,33 @@ type RecorderConfig struct {
 
 // Recorder writes activation records in batches off the request's
 // goroutine, and prunes them.
+//
+// The per-call part is small on purpose (it runs on every synchronous
+// invocation): Record appends the record to a slice under a mutex and, if
+// the slice was empty, wakes the writer; no encoding, no channel hand-off
+// per record, no allocation beyond the slice's growth. The writer waits
+// FlushEvery for more records to join (unless an asynchronous record waits
+// for its commit), swaps the slice for its spare, encodes and commits.
 type Recorder struct {
 	cfg  RecorderConfig
-	in   chan entry
+	wake chan struct{} // cap 1: records are pending
+	now  chan struct{} // cap 1: a RecordWait waits; do not linger
 	stop chan struct{}
 	done chan struct{}
 
 	mu      sync.Mutex
+	pending []storage.Activation
+	spare   []storage.Activation
+	waiters []waiter      // RecordWaits among pending, by index
 	changed chan struct{} // closed after each commit, then replaced
 	closed  bool
 }
 
-type entry struct {
-	rec  storage.Activation
-	done chan error // non-nil: the writer commits with Sync and answers
+// waiter is a RecordWait's record (pending[i]) and where to answer it;
+// the batch holding it is committed with Sync.
+type waiter struct {
+	i    int
+	done chan error
 }
 
 // ErrClosed means the Recorder was closed.
@@ -89,21 +104,38 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 	if cfg.PruneEvery <= 0 {
 		cfg.PruneEvery = DefaultPruneEvery
 	}
-	r := &Recorder{cfg: cfg, in: make(chan entry, cfg.Buffer), stop: make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{})}
+	r := &Recorder{cfg: cfg, wake: make(chan struct{}, 1), now: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{}),
+		pending: make([]storage.Activation, 0, min(cfg.Buffer, 256)), spare: make([]storage.Activation, 0, min(cfg.Buffer, 256))}
 	go r.loop()
 	return r
 }
 
-// Record queues a record for writing without ever blocking: when the
-// buffer is full the record is dropped and counted
+// Record queues a record for writing without ever blocking: when Buffer
+// records already wait the record is dropped and counted
 // (edgefaas_activation_records_dropped_total). Synchronous invocations use
-// it: their answer never waits for the disk.
+// it: their answer never waits for the disk, and their records are best
+// effort (committed without fsync; a crash may lose the last ones).
 func (r *Recorder) Record(a storage.Activation) {
 	r.cfg.Metrics.observe(a)
-	select {
-	case r.in <- entry{rec: a}:
-	default:
+	r.mu.Lock()
+	if r.closed || len(r.pending) >= r.cfg.Buffer {
+		r.mu.Unlock()
 		r.cfg.Metrics.dropped.Inc()
+		return
+	}
+	r.pending = append(r.pending, a)
+	first := len(r.pending) == 1
+	r.mu.Unlock()
+	if first {
+		signal(r.wake)
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -116,28 +148,26 @@ func (r *Recorder) Observe(a storage.Activation) {
 
 // RecordWait writes a record and waits until it is committed with
 // pebble.Sync (batched with others). Asynchronous activations use it: the
-// backpressure falls on the async queue, never on synchronous calls.
+// backpressure falls on the async queue (bounded by its own limits), never
+// on synchronous calls.
 func (r *Recorder) RecordWait(ctx context.Context, a storage.Activation) error {
 	r.cfg.Metrics.observe(a)
-	e := entry{rec: a, done: make(chan error, 1)}
-	select {
-	case r.in <- e:
-	case <-r.stop:
+	done := make(chan error, 1)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
 		return ErrClosed
+	}
+	r.waiters = append(r.waiters, waiter{i: len(r.pending), done: done})
+	r.pending = append(r.pending, a)
+	r.mu.Unlock()
+	signal(r.wake)
+	signal(r.now)
+	select {
+	case err := <-done:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-	select {
-	case err := <-e.done:
-		return err
-	case <-r.done:
-		// The writer drains its channel before it ends.
-		select {
-		case err := <-e.done:
-			return err
-		default:
-			return ErrClosed
-		}
 	}
 }
 
@@ -164,7 +194,8 @@ func (r *Recorder) Prune() (deleted int, err error) {
 	return deleted, nil
 }
 
-// Close writes what is buffered and stops the writer.
+// Close writes what is buffered and stops the writer. Records given after
+// Close are dropped (RecordWait answers ErrClosed).
 func (r *Recorder) Close() {
 	r.mu.Lock()
 	if r.closed {
@@ -183,78 +214,65 @@ func (r *Recorder) loop() {
 	prune := time.NewTicker(r.cfg.PruneEvery)
 	defer prune.Stop()
 	r.Prune()
-	batch := make([]entry, 0, r.cfg.BatchSize)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		select {
-		case e := <-r.in:
-			batch = append(batch[:0], e)
+		case <-r.wake:
 		case <-prune.C:
 			r.Prune()
 			continue
 		case <-r.stop:
-			for {
-				batch = batch[:0]
-				r.drain(&batch)
-				if len(batch) == 0 {
-					return
-				}
-				r.write(batch)
+			r.flush() // Record and RecordWait refuse new records once closed
+			return
+		}
+		// Let FlushEvery's records join: one commit for many records
+		// instead of one per invocation, unless one waits for its commit.
+		select {
+		case <-r.now:
+		default:
+			linger.Reset(r.cfg.FlushEvery)
+			select {
+			case <-linger.C:
+			case <-r.now:
+				linger.Stop()
+			case <-r.stop:
+				linger.Stop()
 			}
 		}
-		// Batch per BatchSize records or per FlushEvery: one WAL write
-		// for many records instead of one per invocation.
-		r.drain(&batch)
-		if len(batch) < r.cfg.BatchSize {
-			r.linger(&batch)
-		}
-		r.write(batch)
+		r.flush()
 	}
 }
 
-// linger adds records arriving within FlushEvery, up to BatchSize.
-func (r *Recorder) linger(batch *[]entry) {
-	timer := time.NewTimer(r.cfg.FlushEvery)
-	defer timer.Stop()
-	for len(*batch) < r.cfg.BatchSize {
-		select {
-		case e := <-r.in:
-			*batch = append(*batch, e)
-		case <-timer.C:
-			return
-		case <-r.stop:
-			return
+// flush writes every pending record, in batches of BatchSize.
+func (r *Recorder) flush() {
+	r.mu.Lock()
+	batch, waiters := r.pending, r.waiters
+	r.pending, r.waiters = r.spare[:0], nil
+	r.mu.Unlock()
+	for i := 0; i < len(batch); i += r.cfg.BatchSize {
+		end := min(i+r.cfg.BatchSize, len(batch))
+		var answer []waiter
+		for len(waiters) > 0 && waiters[0].i < end {
+			answer, waiters = append(answer, waiters[0]), waiters[1:]
 		}
+		r.write(batch[i:end], answer)
 	}
+	clear(batch) // drop the references to results and logs
+	r.mu.Lock()
+	r.spare = batch[:0]
+	r.mu.Unlock()
 }
 
-func (r *Recorder) drain(batch *[]entry) {
-	for len(*batch) < r.cfg.BatchSize {
-		select {
-		case e := <-r.in:
-			*batch = append(*batch, e)
-		default:
-			return
-		}
-	}
-}
-
-func (r *Recorder) write(batch []entry) {
-	recs := make([]storage.Activation, len(batch))
-	sync := false
-	for i, e := range batch {
-		recs[i] = e.rec
-		sync = sync || e.done != nil
-	}
-	err := r.cfg.Store.WriteActivations(recs, sync)
+func (r *Recorder) write(recs []storage.Activation, waiters []waiter) {
+	err := r.cfg.Store.WriteActivations(recs, len(waiters) > 0)
 	if err != nil {
 		r.cfg.Log.Error("writing activation records failed", "records", len(recs), "err", err)
 	} else {
 		r.cfg.Metrics.written.Add(float64(len(recs)))
 	}
-	for _, e := range batch {
-		if e.done != nil {
-			e.done <- err
-		}
+	for _, w := range waiters {
+		w.done <- err
 	}
 	r.mu.Lock()
 	close(r.changed)

@@ -492,3 +492,63 @@ func TestQueueFull(t *testing.T) {
 		t.Fatalf("%d records, want the 3 accepted", len(l))
 	}
 }
+
+// TestSyncRecordsSwitch: with --activation-records=async synchronous calls
+// keep no record and carry no header, but are counted in the metrics, and
+// an asynchronous call still gets its record; with the default every
+// synchronous call gets exactly one record, the one its header names.
+func TestSyncRecordsSwitch(t *testing.T) {
+	const n = 50
+	for _, mode := range []string{"async", "all"} {
+		core := testcluster.StartCore(t, "--activation-records="+mode)
+		core.StartWorker(t, "127.0.0.2")
+		guest := core.Client(core.Guest)
+		upload(t, guest, "_", "echo", "test/echo", nil)
+		var headers []string
+		for i := range n {
+			resp, body := post(t, core, core.Guest, "/v1/fn/_/echo", fmt.Sprintf(`{"args":{"i":%d}}`, i))
+			if resp.StatusCode != 200 || body != fmt.Sprintf(`{"data":{"i":%d}}`, i)+"\n" {
+				t.Fatalf("%s: call %d: %d %q", mode, i, resp.StatusCode, body)
+			}
+			if id := resp.Header.Get("X-Edgefaas-Activation"); id != "" {
+				headers = append(headers, id)
+			}
+		}
+		ids := submitAll(t, guest, "_", "echo", 1, func(int) string { return `{"async":1}` })
+		if a := waitFinal(t, guest, ids[0], time.Minute); a.Status != "success" || !a.Async {
+			t.Fatalf("%s: async record %+v", mode, a)
+		}
+		// The writer commits synchronous records within milliseconds; the
+		// async record was committed after them, so they are all there.
+		recs := all(t, guest, "_", "echo")
+		switch mode {
+		case "async":
+			if len(headers) != 0 || len(recs) != 1 || recs[0].ID != ids[0] {
+				t.Fatalf("records off: %d headers, records %+v", len(headers), recs)
+			}
+		case "all":
+			if len(headers) != n || len(recs) != n+1 {
+				t.Fatalf("records on: %d headers, %d records, want %d and %d", len(headers), len(recs), n, n+1)
+			}
+			for i, id := range headers {
+				// Newest first: the async one, then the calls in reverse.
+				if got := recs[n-i].ID; got != id {
+					t.Fatalf("record %d is %s, its header said %s", i, got, id)
+				}
+			}
+		}
+		req, _ := http.NewRequestWithContext(ctxT(t), http.MethodGet, core.URL+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+core.Admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		resp.Body.Close()
+		want := fmt.Sprintf(`edgefaas_function_invocations_total{function="echo",module="_",status="success"} %d`, n+1)
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("%s: metrics lack %q", mode, want)
+		}
+	}
+}
