@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -72,13 +73,15 @@ func BenchmarkWriteActivations(b *testing.B) {
 	}
 	defer s.Close()
 	recs := make([]Activation, 64)
+	for i := range recs {
+		recs[i] = sampleActivation()
+		recs[i].Async = false
+	}
 	n := 0
 	b.ReportAllocs()
 	for b.Loop() {
 		for i := range recs {
-			recs[i] = sampleActivation()
-			recs[i].Async = false
-			recs[i].ID = time.Now().Format("20060102150405.000000000") + string(rune('a'+n%26))
+			recs[i].ID = fmt.Sprintf("01JD0Q6ZK4V3T8M4W7R%07d", n)
 			n++
 		}
 		if err := s.WriteActivations(recs, false); err != nil {
