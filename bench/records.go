@@ -212,3 +212,4 @@ func writeRecords(w func(string, ...any), r *Results) {
 	}
 	w("\n")
 }
+
