@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +41,11 @@ type RecordsRow struct {
 	RecordsOff int    `json:"records_off"`
 	Errors     int    `json:"errors"`
 	LoadAvg    string `json:"load_avg"`
+	// ProfileShare is the share of the records-on core's CPU profile (the
+	// first round) spent on records: the Recorder's goroutine, Record, ids,
+	// and pebble's flushes and compactions (records are nearly all the
+	// writes there). Less sensitive to a loaded machine than the ratio.
+	ProfileShare float64 `json:"profile_share"`
 }
 
 // recordsFunction is the C hello (examples/hello-c).
@@ -62,8 +69,8 @@ func (e *env) records(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		e.logf("records       %-11s off %.0f req/s cpu/req=%.1fµs  on %.0f req/s cpu/req=%.1fµs  on/off %.3f (cpu %.3f) records on=%d off=%d err=%d load %s",
-			row.Target, row.RPSOff, row.CPUOff, row.RPSOn, row.CPUOn, row.Ratio, row.CPURatio, row.RecordsOn, row.RecordsOff, row.Errors, row.LoadAvg)
+		e.logf("records       %-11s off %.0f req/s cpu/req=%.1fµs  on %.0f req/s cpu/req=%.1fµs  on/off %.3f (cpu %.3f) profile share %.1f%% records on=%d off=%d err=%d load %s",
+			row.Target, row.RPSOff, row.CPUOff, row.RPSOn, row.CPUOn, row.Ratio, row.CPURatio, 100*row.ProfileShare, row.RecordsOn, row.RecordsOff, row.Errors, row.LoadAvg)
 		e.r.Records = append(e.r.Records, row)
 	}
 	return nil
@@ -124,7 +131,11 @@ func (e *env) recordsShape(ctx context.Context, name string, workers int, hostOn
 		for _, i := range order {
 			var pw sync.WaitGroup
 			if round == 0 {
-				e.recordsProfile(&pw, pls[i], fmt.Sprintf("records-%s-%s", name, []string{"on", "off"}[i]))
+				e.recordsProfile(&pw, pls[i], fmt.Sprintf("records-%s-%s", name, []string{"on", "off"}[i]), func(share float64) {
+					if i == 0 {
+						row.ProfileShare = share
+					}
+				})
 			}
 			s[i] = summarize(name, "records "+[]string{"on", "off"}[i], runLoad(ctx, loadSpec{Threads: 16, Duration: e.o.PathStep}, call(ts[i]), ts[i].pids), 0)
 			pw.Wait()
@@ -158,7 +169,7 @@ func (e *env) recordsShape(ctx context.Context, name string, workers int, hostOn
 
 // recordsProfile fetches a CPU profile of pl's core for a measurement,
 // and its allocation profile after it, into OutDir/profiles/.
-func (e *env) recordsProfile(wg *sync.WaitGroup, pl *platform, base string) {
+func (e *env) recordsProfile(wg *sync.WaitGroup, pl *platform, base string, share func(float64)) {
 	dir := filepath.Join(e.o.OutDir, "profiles")
 	if pl.core.pprof == "" || os.MkdirAll(dir, 0o755) != nil {
 		return
@@ -173,7 +184,47 @@ func (e *env) recordsProfile(wg *sync.WaitGroup, pl *platform, base string) {
 			return
 		}
 		e.r.Profiles = append(e.r.Profiles, "profiles/"+base+".pprof")
+		if v, ok := recordsShare(out); ok {
+			share(v)
+		}
 	}()
+}
+
+// recordRoots are the profile's functions that only records run (their
+// cumulative shares do not overlap: each is its own goroutine's root, or
+// called from the handler apart from the others).
+var recordRoots = []string{
+	"activations.(*Recorder).loop", "activations.(*Recorder).Record", "activations.(*IDs).New",
+	"pebble/v2.(*DB).flush", "pebble/v2.(*DB).compact",
+}
+
+// recordsShare sums the cumulative share of recordRoots in a CPU profile,
+// with `go tool pprof` (false if the go command is not there).
+func recordsShare(profile string) (float64, bool) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		return 0, false
+	}
+	out, err := exec.Command(gobin, "tool", "pprof", "-top", "-cum", "-nodecount=100000", profile).Output()
+	if err != nil {
+		return 0, false
+	}
+	var sum float64
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		name := strings.Join(f[5:], " ")
+		for _, r := range recordRoots {
+			if strings.HasSuffix(name, r) {
+				if v, err := strconv.ParseFloat(strings.TrimSuffix(f[4], "%"), 64); err == nil {
+					sum += v
+				}
+			}
+		}
+	}
+	return sum / 100, true
 }
 
 func medianF(v []float64) float64 {
@@ -205,11 +256,11 @@ func writeRecords(w func(string, ...any), r *Results) {
 	w("## Activation records — their cost on the hot path\n\n")
 	w("The C hello at 16 connections on two fresh deployments per shape: records of every call (the default) and `--activation-records=async` (synchronous calls keep none). ")
 	w("Rounds alternate which runs first; %s per measurement after a %s warm-up, medians of %d rounds; on/off is the median of each round's ratio. ", o.PathStep, o.PathWarmup, o.RecordsRounds)
-	w("CPU = user+system of the server processes per request. Records kept = the hello's records each deployment lists (up to 1000).\n\n")
-	w("| target | records off req/s | records on req/s | on/off | CPU/req off µs | CPU/req on µs | CPU on/off | records kept on / off | errors | load avg |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	w("CPU = user+system of the server processes per request. Records kept = the hello's records each deployment lists (up to 1000). ")
+	w("Profile share = the share of the records-on core's CPU profile (first round) in the record writer, `Record`, ids and pebble's flushes and compactions: on a loaded machine a steadier figure than the ratio.\n\n")
+	w("| target | records off req/s | records on req/s | on/off | CPU/req off µs | CPU/req on µs | CPU on/off | profile share | records kept on / off | errors | load avg |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, x := range r.Records {
-		w("| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f | %d / %d | %d | %s |\n", x.Target, x.RPSOff, x.RPSOn, x.Ratio, x.CPUOff, x.CPUOn, x.CPURatio, x.RecordsOn, x.RecordsOff, x.Errors, x.LoadAvg)
+		w("| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f%% | %d / %d | %d | %s |\n", x.Target, x.RPSOff, x.RPSOn, x.Ratio, x.CPUOff, x.CPUOn, x.CPURatio, 100*x.ProfileShare, x.RecordsOn, x.RecordsOff, x.Errors, x.LoadAvg)
 	}
 	w("\n")
 }
-
