@@ -257,7 +257,7 @@ func writeRecords(w func(string, ...any), r *Results) {
 	w("The C hello at 16 connections on two fresh deployments per shape: records of every call (the default) and `--activation-records=async` (synchronous calls keep none). ")
 	w("Rounds alternate which runs first; %s per measurement after a %s warm-up, medians of %d rounds; on/off is the median of each round's ratio. ", o.PathStep, o.PathWarmup, o.RecordsRounds)
 	w("CPU = user+system of the server processes per request. Records kept = the hello's records each deployment lists (up to 1000). ")
-	w("Profile share = the share of the records-on core's CPU profile (first round) in the record writer, `Record`, ids and pebble's flushes and compactions: on a loaded machine a steadier figure than the ratio.\n\n")
+	w("Profile share = the share of the records-on core's CPU profile (first round) in the record writer, `Record` (with the per-function metrics, which also run with records off), ids and pebble's flushes and compactions: on a loaded machine a steadier figure than the ratio.\n\n")
 	w("| target | records off req/s | records on req/s | on/off | CPU/req off µs | CPU/req on µs | CPU on/off | profile share | records kept on / off | errors | load avg |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, x := range r.Records {
 		w("| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f%% | %d / %d | %d | %s |\n", x.Target, x.RPSOff, x.RPSOn, x.Ratio, x.CPUOff, x.CPUOn, x.CPURatio, 100*x.ProfileShare, x.RecordsOn, x.RecordsOff, x.Errors, x.LoadAvg)
