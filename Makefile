@@ -91,7 +91,7 @@ test-patched: deps
 # the process-level suites in tests/ (the binary they start is not built
 # with -race). ergo has races of its own (see the ergo note): test nodes
 # live only seconds, and two nodes over TCP hit one in its atom cache.
-RACE_PKGS := $(filter-out ./actors/httpclient/,$(sort $(dir $(wildcard ./actors/*/*.go)))) ./nodes/ ./supervisors/ ./http/... ./storage/
+RACE_PKGS := $(filter-out ./actors/httpclient/,$(sort $(dir $(wildcard ./actors/*/*.go)))) ./nodes/ ./supervisors/ ./http/... ./storage/ ./triggers/...
 .PHONY: race
 race:
 	$(GO) test -race -count=1 -p 1 -timeout 10m $(RACE_PKGS)

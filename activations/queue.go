@@ -176,6 +176,19 @@ func (q *Queue) Start() error {
 // Submit queues an activation; it returns once the record and the call are
 // committed with pebble.Sync (ErrFull when the queue is full).
 func (q *Queue) Submit(rec storage.Activation, call storage.QueuedCall) error {
+	return q.SubmitWith(rec, call, nil)
+}
+
+// SubmitWith is Submit with the commit done by commit (given the record
+// with its queued status), which must store the record and the call in
+// one synced batch, and may write more in it: a trigger's cron state is
+// committed with its tick's activation. nil means
+// Store.EnqueueActivation. An error from commit is returned as it is and
+// nothing is queued.
+func (q *Queue) SubmitWith(rec storage.Activation, call storage.QueuedCall, commit func(storage.Activation, storage.QueuedCall) error) error {
+	if commit == nil {
+		commit = q.cfg.Store.EnqueueActivation
+	}
 	q.mu.Lock()
 	if q.stopped {
 		q.mu.Unlock()
@@ -188,7 +201,7 @@ func (q *Queue) Submit(rec storage.Activation, call storage.QueuedCall) error {
 	q.reserved++
 	q.mu.Unlock()
 	rec.Status, rec.Async = storage.StatusQueued, true
-	err := q.cfg.Store.EnqueueActivation(rec, call)
+	err := commit(rec, call)
 	q.mu.Lock()
 	q.reserved--
 	if err == nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/workloadtargets"
 )
 
 // Results is everything a run measured (results.json; report.md renders it).
@@ -104,8 +105,8 @@ type env struct {
 	targets []*target
 	byName  map[string]*target
 	code    map[string][]byte
-	echo    *echoServer
-	fetch   *fetchServer
+	echo    *workloadtargets.Echo
+	fetch   *workloadtargets.Fetch
 	native  *nativeServer
 	inproc  *inProc
 	plats   []*platform
@@ -218,10 +219,10 @@ func (e *env) setup(ctx context.Context) error {
 		e.code[f] = b
 	}
 	var err error
-	if e.echo, err = startEcho(); err != nil {
+	if e.echo, err = workloadtargets.StartEcho(); err != nil {
 		return err
 	}
-	if e.fetch, err = startFetch(); err != nil {
+	if e.fetch, err = workloadtargets.StartFetch(); err != nil {
 		return err
 	}
 	// Start the platforms and the native server at once, then upload to
@@ -335,9 +336,9 @@ func (e *env) add(t *target) {
 func (e *env) allowed(f string) []string {
 	switch f {
 	case "server-reply":
-		return []string{e.echo.addr()}
+		return []string{e.echo.Addr()}
 	case "network":
-		return []string{e.fetch.l.Addr().String()}
+		return []string{e.fetch.Addr()}
 	}
 	return nil
 }
@@ -377,7 +378,7 @@ func (e *env) sleepWork(ms int) work {
 }
 
 func (e *env) replyWork() work {
-	return work{"server_reply", []byte(`{"address":"` + e.echo.addr() + `","message":"bench-ping"}`), contains(`bench-ping`)}
+	return work{"server_reply", []byte(`{"address":"` + e.echo.Addr() + `","message":"bench-ping"}`), contains(`bench-ping`)}
 }
 
 func (e *env) matrixWork() work {
@@ -385,7 +386,7 @@ func (e *env) matrixWork() work {
 }
 
 func (e *env) networkWork() work {
-	return work{"network", []byte(`{"url":"` + e.fetch.url() + `","count":16}`), func(out []byte) error {
+	return work{"network", []byte(`{"url":"` + e.fetch.URL() + `","count":16}`), func(out []byte) error {
 		if n := bytes.Count(out, []byte(`"status":200`)); n != 16 {
 			return fmt.Errorf("network: %d of 16 requests answered 200: %.200q", n, out)
 		}
@@ -433,10 +434,10 @@ func (e *env) close() {
 		e.inproc.engine.Close(context.Background())
 	}
 	if e.echo != nil {
-		e.echo.stop()
+		e.echo.Close()
 	}
 	if e.fetch != nil {
-		e.fetch.stop()
+		e.fetch.Close()
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/memcgroup"
+	"github.com/edgefaas/edgefaas/internal/workloadtargets"
 )
 
 // EdgeBudget is the "edge budget" section: what edgefaas needs of a small
@@ -100,10 +101,10 @@ func RunEdgeBudget(ctx context.Context, o Options) (*EdgeBudget, error) {
 	defer os.RemoveAll(dataDir)
 	e := &env{o: o, r: &Results{Machine: describeMachine(o.Root, o.Binary), opts: o}, byName: map[string]*target{}, code: map[string][]byte{}, dataDir: dataDir}
 	defer e.close()
-	if e.echo, err = startEcho(); err != nil {
+	if e.echo, err = workloadtargets.StartEcho(); err != nil {
 		return nil, err
 	}
-	if e.fetch, err = startFetch(); err != nil {
+	if e.fetch, err = workloadtargets.StartFetch(); err != nil {
 		return nil, err
 	}
 	if err := e.edgeBudget(ctx); err != nil {

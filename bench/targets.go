@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -122,83 +120,4 @@ func (p *inProc) target() *target {
 		}
 		return res.Output, nil
 	}}
-}
-
-// echoServer is the TCP server server-reply talks to: it answers each
-// line with the same line.
-type echoServer struct {
-	l  net.Listener
-	wg sync.WaitGroup
-}
-
-func startEcho() (*echoServer, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s := &echoServer{l: l}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				r := bufio.NewReader(io.LimitReader(c, 1<<20))
-				for {
-					line, err := r.ReadBytes('\n')
-					if len(line) > 0 && line[len(line)-1] == '\n' {
-						if _, werr := c.Write(line); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return s, nil
-}
-
-func (s *echoServer) addr() string { return s.l.Addr().String() }
-func (s *echoServer) stop()        { s.l.Close(); s.wg.Wait() }
-
-// fetchServer is the HTTP server the network function calls: a small
-// JSON answer with a timestamp.
-type fetchServer struct {
-	srv *http.Server
-	l   net.Listener
-	n   sync.Mutex
-	cnt int
-}
-
-func startFetch() (*fetchServer, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	f := &fetchServer{l: l}
-	f.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.n.Lock()
-		f.cnt++
-		f.n.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"time_ns":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`))
-	})}
-	go f.srv.Serve(l)
-	return f, nil
-}
-
-func (f *fetchServer) url() string { return "http://" + f.l.Addr().String() + "/" }
-func (f *fetchServer) stop()       { f.srv.Close() }
-func (f *fetchServer) count() int {
-	f.n.Lock()
-	defer f.n.Unlock()
-	return f.cnt
 }

@@ -44,10 +44,10 @@ func (e *env) matrix(ctx context.Context) error {
 }
 
 func (e *env) network(ctx context.Context) error {
-	before := e.fetch.count()
+	before := e.fetch.Count()
 	e.perTarget(ctx, "network", e.networkWork(), loadSpec{Threads: 1, PerThread: e.o.NetworkN}, 0)
 	e.r.Notes = append(e.r.Notes, fmt.Sprintf("network: the loopback HTTP server answered %d outbound requests (%d invocations × 16 × %d targets expected).",
-		e.fetch.count()-before, e.o.NetworkN, len(e.targets)))
+		e.fetch.Count()-before, e.o.NetworkN, len(e.targets)))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package nodes
 
 import (
+	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/node"
 	"github.com/ergo-services/ergo/proto/dist"
 )
@@ -10,8 +11,10 @@ import (
 // they add makes a build against the pristine module, or one missing a
 // patch, fail here at compile time (run `make deps`) instead of at node
 // start on a 32-bit ARM board ("unaligned 64-bit atomic operation", 0001)
-// or as a timer wake-up per message on every link (0002).
+// or as a timer wake-up per message on every link (0002), and so that
+// runners and invokers take their messages on the routing goroutine (0003).
 var (
 	_ = node.EdgefaasAlignedAtomics
 	_ = dist.EdgefaasFlushWhenIdle
+	_ = gen.EdgefaasReceiver
 )

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing edgefaas needs beyond Go and gcc, from
 # Debian's packages: clang, lld and wasi-libc for the C example functions,
-# iproute2 for the network-namespace tests. Idempotent and quiet: it does
-# nothing when everything is present.
+# iproute2 for the network-namespace tests, mosquitto (an MQTT broker) for
+# the trigger tests. Idempotent and quiet: it does nothing when everything
+# is present.
 set -euo pipefail
 
 need=()
@@ -11,6 +12,7 @@ command -v wasm-ld >/dev/null 2>&1 || need+=(lld)
 [ -e /usr/include/wasm32-wasi/stdio.h ] || need+=(wasi-libc)
 ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need+=(libclang-rt-14-dev-wasm32)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

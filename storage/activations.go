@@ -49,6 +49,7 @@ type Activation struct {
 	Logs            []string        `json:"logs"`
 	LogsTruncated   bool            `json:"logs_truncated"`
 	Attempts        int             `json:"attempts,omitempty"`
+	Trigger         *TriggerInfo    `json:"trigger,omitempty"` // set when a trigger (events) started it
 }
 
 // QueuedCall is what an asynchronous activation needs to run (kept under

@@ -109,6 +109,7 @@ type Function struct {
 	ABI       string    `json:"abi"`
 	Size      int64     `json:"size"`
 	Metadata  Metadata  `json:"metadata"`
+	Events    []Event   `json:"events,omitempty"` // triggers (package triggers)
 	Version   uint64    `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -631,6 +632,7 @@ type NewFunction struct {
 	Code                []byte
 	ABI                 string
 	Metadata            Metadata
+	Events              []Event
 }
 
 // CreateFunction stores a function and its code (once per hash) in one
@@ -656,6 +658,7 @@ func (s *Store) CreateFunction(nf NewFunction) (Function, error) {
 		Module: nf.Module, Name: nf.Name, Owner: nf.Owner,
 		Hash: HashCode(nf.Code), ABI: nf.ABI, Size: int64(len(nf.Code)),
 		Metadata: nf.Metadata, Version: 1, CreatedAt: now, UpdatedAt: now,
+		Events: nf.Events,
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -669,11 +672,13 @@ func (s *Store) CreateFunction(nf NewFunction) (Function, error) {
 }
 
 // FunctionUpdate changes a function. A nil Code keeps the code (and ABI); a
-// nil Metadata keeps the metadata.
+// nil Metadata keeps the metadata; a nil Events keeps the triggers (an
+// empty list removes them).
 type FunctionUpdate struct {
 	Code     []byte
 	ABI      string
 	Metadata *Metadata
+	Events   *[]Event
 }
 
 // UpdateFunction applies u to a function, bumps its version and moves the
@@ -700,6 +705,9 @@ func (s *Store) UpdateFunction(module, name string, u FunctionUpdate) (FunctionC
 	}
 	if u.Metadata != nil {
 		nf.Metadata = *u.Metadata
+	}
+	if u.Events != nil {
+		nf.Events = *u.Events
 	}
 	b := s.db.NewBatch()
 	defer b.Close()

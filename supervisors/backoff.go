@@ -115,3 +115,17 @@ func (g *guard) Terminate(p *gen.ServerProcess, reason string) {
 	}
 	g.ServerBehavior.Terminate(p, reason)
 }
+
+// Receive forwards to a child that takes messages on the routing goroutine
+// (gen.Receiver, ergo patch 0003), except while its Init is failing: then
+// the message goes to the mailbox, which stops the incarnation.
+func (g *guard) Receive(from etf.Pid, msg etf.Term) bool {
+	r, ok := g.ServerBehavior.(gen.Receiver)
+	if !ok {
+		return false
+	}
+	if _, err := g.state(); err != nil {
+		return false
+	}
+	return r.Receive(from, msg)
+}

@@ -77,3 +77,42 @@ func TestDeterministicInitFailureStops(t *testing.T) {
 		t.Fatalf("%d Inits before giving up, want %d", got, MaxInitFailures)
 	}
 }
+
+// receiving takes every string on the routing goroutine (gen.Receiver).
+type receiving struct {
+	gen.Server
+	got chan string
+}
+
+func (r *receiving) Receive(_ etf.Pid, msg etf.Term) bool {
+	s, ok := msg.(string)
+	if ok {
+		r.got <- s
+	}
+	return ok
+}
+
+// TestGuardForwardsReceive: a child under a tree still takes messages on
+// the routing goroutine (ergo patch 0003) through its guard.
+func TestGuardForwardsReceive(t *testing.T) {
+	n := testNode(t)
+	r := &receiving{got: make(chan string, 1)}
+	if _, err := n.Spawn("sup", gen.ProcessOptions{}, &Tree{Name: "sup", Children: []Child{{Name: "receiving", Behavior: r, Mailbox: 16}}}); err != nil {
+		t.Fatal(err)
+	}
+	p := n.ProcessByName("receiving")
+	if p == nil {
+		t.Fatal("child not started")
+	}
+	if err := p.Send(p.Self(), "hello"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-r.got:
+		if s != "hello" {
+			t.Fatalf("received %q", s)
+		}
+	default:
+		t.Fatal("the send returned before Receive took the message: it went to the mailbox")
+	}
+}

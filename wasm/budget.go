@@ -245,8 +245,9 @@ type account struct {
 	b        *budget
 	mu       sync.Mutex
 	reserved int64
-	denied   bool // a grow failed because the budget was spent
-	never    bool // ... and the grow could not fit even in an idle engine
+	denied   bool  // a grow failed because the budget was spent
+	never    bool  // ... and the grow could not fit even in an idle engine
+	wanted   int64 // the largest size a refused grow asked for
 	reclaim  func(need int64)
 }
 
@@ -268,6 +269,36 @@ func (a *account) grow(size int64) bool {
 		if !a.b.tryReserve(need) {
 			a.denied = true
 			a.never = a.b.limit > 0 && a.reserved+need > a.b.limit
+			a.wanted = max(a.wanted, size)
+			return false
+		}
+	}
+	a.reserved += need
+	return true
+}
+
+// topUp makes a warm instance's account hold at least size (its module's
+// current bound) before a call, so that the call's growth within the bound
+// cannot be refused halfway. It never waits: an instance waiting for memory
+// while holding some could deadlock with others doing the same, so a
+// top-up that does not fit (even after idle instances are reclaimed)
+// reports false and the caller closes the instance and queues for a new
+// one, holding nothing.
+func (a *account) topUp(size int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.b.limit > 0 {
+		size = min(size, a.b.limit)
+	}
+	if size <= a.reserved {
+		return true
+	}
+	need := size - a.reserved
+	if !a.b.tryReserve(need) {
+		if a.reclaim != nil {
+			a.reclaim(need)
+		}
+		if !a.b.tryReserve(need) {
 			return false
 		}
 	}
@@ -300,10 +331,10 @@ func (a *account) close() {
 	a.b.release(n)
 }
 
-func (a *account) outcome() (denied, never bool) {
+func (a *account) outcome() (denied, never bool, wanted int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.denied, a.never
+	return a.denied, a.never, a.wanted
 }
 
 // growStep is the granularity of reservations beyond the first: 1 MiB.

@@ -32,6 +32,7 @@ type callState struct {
 	partial  []byte // an unfinished stderr/stdout line
 
 	pending []byte // extension ABI: unread HTTP response body
+	effects bool   // an outbound request was made: the call must not be rerun
 
 	memPages uint32 // the guest's memory when it failed, to tell exhaustion from other traps
 

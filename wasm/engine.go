@@ -58,6 +58,7 @@ type counters struct {
 	compiles, invocations, failures   atomic.Int64
 	instancesCreated, instancesReused atomic.Int64
 	instancesRecycled                 atomic.Int64
+	reruns                            atomic.Int64
 	codeEvictions, idleReclaimed      atomic.Int64
 	live                              atomic.Int64
 }
@@ -93,6 +94,9 @@ type Stats struct {
 	// budget or after CodeIdleTTL unused; IdleReclaimed counts idle pooled
 	// instances closed early because a call needed their memory.
 	CodeEvictions, IdleReclaimed int64
+	// Reruns counts calls run a second time because their guest was
+	// refused memory by the node's budget before any outbound request.
+	Reruns int64
 }
 
 // CodeBytesPerWasmByte estimates a compiled module's real memory from its
@@ -555,6 +559,7 @@ func (e *Engine) Stats() Stats {
 		InstancesLive:      e.stats.live.Load(),
 		CodeEvictions:      e.stats.codeEvictions.Load(),
 		IdleReclaimed:      e.stats.idleReclaimed.Load(),
+		Reruns:             e.stats.reruns.Load(),
 	}
 }
 

@@ -209,6 +209,7 @@ func responseRead(_ context.Context, st *callState, m api.Module, stack []uint64
 // do sends one request through the worker's Outbound, within the call's deadline.
 func (st *callState) do(ctx context.Context, method, url string, h http.Header, body []byte) *OutboundResponse {
 	var resp *OutboundResponse
+	st.effects = true
 	st.blocking(ctx, func() { // without the call's CPU slot (slots.go)
 		resp = st.outbound.Do(ctx, &OutboundRequest{
 			Function: st.function, AllowedHosts: st.hosts,

@@ -39,6 +39,14 @@ type Result struct {
 // the package's sentinel errors or are a *FunctionError.
 func (e *Engine) Invoke(ctx context.Context, m *Module, inv Invocation) (*Result, error) {
 	res, err := e.invoke(ctx, m, inv)
+	var again rerun
+	if errors.As(err, &again) && ctx.Err() == nil {
+		e.stats.reruns.Add(1)
+		res, err = e.invoke(ctx, m, inv)
+	}
+	if errors.As(err, &again) {
+		err = again.error
+	}
 	if err != nil {
 		e.stats.failures.Add(1)
 		var fe *FunctionError
@@ -80,7 +88,7 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 	if m.Info.ABI == ABIFunless {
 		p = m.life.pool(inv.Owner)
 		defer p.done()
-		in = p.get()
+		in = e.warm(p, m)
 	}
 	var acct *account
 	if in == nil {
@@ -88,7 +96,7 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		// (or, while it waits, takes a warm one returned meanwhile).
 		var alt *alternative
 		if p != nil {
-			alt = &alternative{wake: e.returned.wait, take: func() bool { in = p.get(); return in != nil }}
+			alt = &alternative{wake: e.returned.wait, take: func() bool { in = e.warm(p, m); return in != nil }}
 		}
 		var err error
 		if acct, err = e.reserveInstance(ctx, m, alt); err != nil && !errors.Is(err, errAlternative) {
@@ -191,12 +199,28 @@ func (e *Engine) instantiate(ctx context.Context, m *Module, acct *account, cfg 
 	return in, err
 }
 
+// warm takes an idle instance of m from p, its account topped up to m's
+// bound (see account.topUp), or nil: the pool is empty, or the budget has
+// no room for the top-up, and the instance was closed.
+func (e *Engine) warm(p *pool, m *Module) *instance {
+	in := p.get()
+	if in == nil || in.mem == nil || in.acct.topUp(e.bound(m)) {
+		return in
+	}
+	e.stats.instancesRecycled.Add(1)
+	in.close(context.Background())
+	return nil
+}
+
 // recordPeak remembers how much memory an instance of m ended a call with.
 func (m *Module) recordPeak(in *instance) {
-	if in.mem == nil {
-		return
+	if in.mem != nil {
+		m.notePeak(int64(len(in.mem.buf)))
 	}
-	n := int64(len(in.mem.buf))
+}
+
+// notePeak raises the most memory an instance of m is known to need to n.
+func (m *Module) notePeak(n int64) {
 	for {
 		p := m.life.peak.Load()
 		if n <= p || m.life.peak.CompareAndSwap(p, n) {
@@ -225,7 +249,7 @@ func (e *Engine) callReactor(ctx context.Context, m *Module, p *pool, in *instan
 		in, err = e.instantiate(ctx, m, acct, cfg)
 		if err != nil {
 			in.close(context.Background())
-			return false, e.budgetError(acct, err)
+			return false, e.budgetError(m, st, acct, err)
 		}
 		in.stdio = stdio
 		in.invoke = in.mod.ExportedFunction("__invoke")
@@ -240,7 +264,7 @@ func (e *Engine) callReactor(ctx context.Context, m *Module, p *pool, in *instan
 		if err == nil {
 			err = fmt.Errorf("%w: __invoke returned %d values", ErrTrap, len(results))
 		}
-		return warm, e.budgetError(in.acct, err)
+		return warm, e.budgetError(m, st, in.acct, err)
 	}
 	if uint32(results[0]) != 0 && st.errMsg == nil {
 		msg := "function failed without a message"
@@ -256,7 +280,9 @@ func (e *Engine) callReactor(ctx context.Context, m *Module, p *pool, in *instan
 		return warm, nil
 	}
 	if in.mem != nil { // a module may have no memory at all
-		in.acct.trim(int64(len(in.mem.buf)))
+		// It keeps its bound while idle: its next call may grow that far,
+		// and the memory is reclaimed from the pool when another call needs it.
+		in.acct.trim(max(int64(len(in.mem.buf)), e.bound(m)))
 	} else {
 		in.acct.trim(0)
 	}
@@ -275,21 +301,41 @@ func (e *Engine) callReactor(ctx context.Context, m *Module, p *pool, in *instan
 
 // budgetError turns a failure that followed a refused memory.grow into
 // ErrBusy (the node's budget was spent; a retry may succeed) or, when even
-// an idle engine could not have granted it, ErrMemoryLimit.
-func (e *Engine) budgetError(acct *account, err error) error {
+// an idle engine could not have granted it, ErrMemoryLimit. A refusal
+// raises m's bound to what the guest asked for, so that its next instance
+// is admitted with enough; and a call that had done nothing outside the
+// worker may run again (see rerun).
+func (e *Engine) budgetError(m *Module, st *callState, acct *account, err error) error {
 	if acct == nil {
 		return err
 	}
-	denied, never := acct.outcome()
-	switch {
-	case !denied:
+	denied, never, wanted := acct.outcome()
+	if !denied {
 		return err
-	case never:
-		return &abort{fmt.Errorf("%w: more than the worker's memory budget (%d MiB): %v", ErrMemoryLimit, e.instMem.limit>>20, firstLine(err))}
-	default:
-		return &abort{fmt.Errorf("%w (memory budget spent while the function grew): %v", ErrBusy, firstLine(err))}
 	}
+	m.notePeak(wanted)
+	detail := "memory.grow refused"
+	if err != nil {
+		detail = firstLine(err)
+	}
+	if never {
+		return &abort{fmt.Errorf("%w: more than the worker's memory budget (%d MiB): %s", ErrMemoryLimit, e.instMem.limit>>20, detail)}
+	}
+	busy := fmt.Errorf("%w (memory budget spent while the function grew): %s", ErrBusy, detail)
+	if !st.effects {
+		return &abort{rerun{busy}}
+	}
+	return &abort{busy}
 }
+
+// rerun marks a call that may run again at once: its guest was refused
+// memory by the node's budget (not by its own limit) before it had made
+// any outbound request, so running it again repeats nothing outside the
+// worker. Its second instance is admitted with the memory the first asked
+// for, waiting in the queue like any new instance.
+type rerun struct{ error }
+
+func (r rerun) Unwrap() error { return r.error }
 
 func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
@@ -311,7 +357,7 @@ func (e *Engine) runCommand(ctx context.Context, m *Module, acct *account, st *c
 			m.recordPeak(in)
 		}
 		in.close(context.Background())
-		err = e.budgetError(acct, err)
+		err = e.budgetError(m, st, acct, err)
 	}()
 	if stdout.overflow {
 		return fmt.Errorf("%w: more than %d bytes on stdout", ErrOutputTooLarge, st.limits.MaxOutputBytes)

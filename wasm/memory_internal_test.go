@@ -58,8 +58,8 @@ func TestLinearMemoryOffHeap(t *testing.T) {
 	if l.Reallocate(size+PageSize) != nil {
 		t.Fatal("grew past its account's budget")
 	}
-	if d, never := acct.outcome(); !d || !never {
-		t.Fatalf("denied %v never %v", d, never)
+	if d, never, wanted := acct.outcome(); !d || !never || wanted != size+PageSize {
+		t.Fatalf("denied %v never %v wanted %d", d, never, wanted)
 	}
 	if _, used, _ := b.snapshot(); used != size {
 		t.Fatalf("budget used %d, want %d", used, size)

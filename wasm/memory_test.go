@@ -245,3 +245,43 @@ func TestEvictDoesNotStallNewCalls(t *testing.T) {
 		t.Fatalf("the call in flight failed: %v", err)
 	}
 }
+
+// TestRefusedGrowthRunsAgain: a guest whose memory outgrows what its
+// instance was admitted with while another call holds the rest of the
+// budget is refused the memory mid-call. It had made no outbound request,
+// so the engine runs it again, admitted with what it asked for (waiting
+// for the other call to end), and the caller sees a success, not busy.
+func TestRefusedGrowthRunsAgain(t *testing.T) {
+	e := newEngine(t, wasm.Config{MemoryBudget: 80 << 20, CodeBudget: 48 << 20, MaxQueue: 8, RecycleAbovePages: 1024})
+	echo := compile(t, e, "test/echo", wasm.Limits{MemoryPages: 512, MaxInputBytes: 16 << 20, MaxOutputBytes: 16 << 20})
+	slow := compile(t, e, "sleep", wasm.Limits{MemoryPages: 320}) // its first call reserves its whole 20 MiB
+	// A small first call: echo's bound becomes about 1 MiB.
+	if _, err := invoke(t, e, echo, `"x"`); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan error, 1)
+	go func() {
+		_, err := e.Invoke(context.Background(), slow, wasm.Invocation{Function: "test/sleep", Input: []byte(`{"ms":5000}`)})
+		held <- err
+	}()
+	eventually(t, "the sleeping call holds its memory", func() bool {
+		s := e.Stats()
+		return s.Running == 1 && s.MemoryReserved-s.CodeBytes >= 20<<20
+	})
+	// 12 MiB in and out: the guest grows to about 25 MiB, more than the
+	// 11 MiB left beside the sleeping call.
+	big := `"` + strings.Repeat("x", 12<<20) + `"`
+	res, err := e.Invoke(context.Background(), echo, wasm.Invocation{Function: "test/echo", Input: []byte(big)})
+	if err != nil {
+		t.Fatalf("refused growth was answered %v; want the call run again", err)
+	}
+	if len(res.Output) != len(big) {
+		t.Fatalf("output of %d bytes, want %d", len(res.Output), len(big))
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if s := e.Stats(); s.Reruns != 1 {
+		t.Fatalf("reruns %d, want 1 (the growth was never refused: the test proves nothing?): %+v", s.Reruns, s)
+	}
+}

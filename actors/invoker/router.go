@@ -35,8 +35,21 @@ type Router struct {
 	Log     *slog.Logger
 }
 
-// HandleInfo routes wire.Result, also when it overflowed another invoker's
-// mailbox.
+// Receive hands a wire.Result to its waiting caller on the goroutine that
+// routes it (ergo patch 0003: the link's decoder), so an answer reaches
+// the HTTP goroutine in one step, without the mailbox or gen.Server's
+// per-message goroutine. Pending.Deliver never blocks and refuses IDs it
+// did not hand out.
+func (r *Router) Receive(_ etf.Pid, msg etf.Term) bool {
+	if m, ok := msg.(wire.Result); ok {
+		r.Pending.Deliver(m)
+		return true
+	}
+	return false
+}
+
+// HandleInfo routes wire.Result that reached the mailbox (ergo's Receive
+// not taken), also when it overflowed another invoker's mailbox.
 func (r *Router) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
 	switch m := msg.(type) {
 	case wire.Result:

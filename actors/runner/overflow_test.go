@@ -8,17 +8,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ergo-services/ergo/gen"
+
 	"github.com/edgefaas/edgefaas/actors/cache"
 	"github.com/edgefaas/edgefaas/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/ergotest"
 	"github.com/edgefaas/edgefaas/wasm"
 )
 
+// mailboxOnly hides Receive: invocations go through the mailbox, as they
+// do before the runner's Init.
+type mailboxOnly struct{ gen.ServerBehavior }
+
 // TestOverflowAnswersBusy floods a real runner process (mailbox of 1,
-// falling back to the overflow answerer) with invocations: every one is
-// answered, those the mailbox could not take with "busy" (retried
-// elsewhere by the core), none dropped.
+// falling back to the overflow answerer, Receive hidden) with invocations:
+// every one is answered, those the mailbox could not take with "busy"
+// (retried elsewhere by the core), none dropped. With Receive the same
+// flood never touches the mailbox: every call is answered by the runner,
+// and at most maxIdleCallers goroutines stay waiting for more.
 func TestOverflowAnswersBusy(t *testing.T) {
+	for _, receive := range []bool{false, true} {
+		name := "mailbox"
+		if receive {
+			name = "receive"
+		}
+		t.Run(name, func(t *testing.T) { flood(t, receive) })
+	}
+}
+
+func flood(t *testing.T, receive bool) {
 	const n = 2000
 	ctx := context.Background()
 	engine, err := wasm.NewEngine(ctx, wasm.Config{})
@@ -34,7 +52,11 @@ func TestOverflowAnswersBusy(t *testing.T) {
 	node := ergotest.Node(t)
 	ergotest.Spawn(t, node, OverflowName, 65535, "", &Overflow{Node: "w"})
 	run := &Actor{Engine: engine, Store: store, Usage: &Usage{}, Node: "w", Log: log, Ctx: ctx, Process: node.ProcessByName}
-	runner := ergotest.Spawn(t, node, Name, 1, OverflowName, run)
+	var b gen.ProcessBehavior = mailboxOnly{run}
+	if receive {
+		b = run
+	}
+	runner := ergotest.Spawn(t, node, Name, 1, OverflowName, b)
 	sink, answers := ergotest.Collect(t, node, "sink", n)
 	// An unknown hash without code: the runner answers "no code" at once.
 	for i := range n {
@@ -61,6 +83,19 @@ func TestOverflowAnswersBusy(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("%d of %d invocations answered", len(seen), n)
 		}
+	}
+	if receive {
+		if busy != 0 {
+			t.Fatalf("%d answered busy: Receive left them to the mailbox", busy)
+		}
+		// The last callers go idle just after their answers left.
+		for wait := time.Now().Add(10 * time.Second); run.idle.Load() == 0 && time.Now().Before(wait); {
+			time.Sleep(time.Millisecond)
+		}
+		if idle := run.idle.Load(); idle < 1 || idle > maxIdleCallers {
+			t.Fatalf("%d callers idle after the flood, want 1..%d", idle, maxIdleCallers)
+		}
+		return
 	}
 	if busy == 0 {
 		t.Fatal("the mailbox never overflowed: the test proves nothing")

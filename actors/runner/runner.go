@@ -1,7 +1,8 @@
 // Package runner is the worker's runner process: it receives wire.Invoke
 // from cores, runs the function on the worker's wasm.Engine and answers
 // wire.Result to the invoker that asked. Each invocation runs on its own
-// goroutine, so the process's mailbox loop never waits for a guest.
+// goroutine, started on the goroutine that received the message (see
+// Receive), so a call is handed off once and nothing waits for a guest.
 package runner
 
 import (
@@ -9,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,32 +49,149 @@ type Actor struct {
 	// ran is sent from its successor.
 	Process func(name string) gen.Process
 
-	calls sync.Map // "core/ID" → context.CancelFunc of the calls running
+	calls sync.Map                          // callID → context.CancelFunc of the calls running
+	self  atomic.Pointer[gen.ServerProcess] // the live incarnation, for Receive
+	once  sync.Once                         // setup
+	jobs  chan job                          // to idle callers (unbuffered)
+	idle  atomic.Int32                      // callers waiting on jobs
 }
 
-// HandleInfo handles wire.Invoke and wire.Cancel.
+// Init keeps the process, so that Receive can start calls from it.
+func (a *Actor) Init(p *gen.ServerProcess, _ ...etf.Term) error {
+	a.self.Store(p)
+	return nil
+}
+
+// Terminate stops Receive from starting calls from this incarnation: until
+// its successor's Init, invocations wait in the mailbox.
+func (a *Actor) Terminate(p *gen.ServerProcess, _ string) { a.self.CompareAndSwap(p, nil) }
+
+// Receive takes wire.Invoke and wire.Cancel on the goroutine that routes
+// them (ergo patch 0003: for a remote core, the link's decoder), so a call
+// is handed off once, to the goroutine that runs it, and never waits in
+// the mailbox or for gen.Server's per-message goroutine. Before Init (and
+// after Terminate) it leaves them to the mailbox and HandleInfo.
+func (a *Actor) Receive(_ etf.Pid, msg etf.Term) bool {
+	p := a.self.Load()
+	if p == nil {
+		return false
+	}
+	switch m := msg.(type) {
+	case wire.Invoke:
+		a.start(p, m)
+	case wire.Cancel:
+		a.cancel(m)
+	default:
+		return false
+	}
+	return true
+}
+
+// HandleInfo handles wire.Invoke and wire.Cancel that reached the mailbox
+// (sent before Init, or by a node without Receive).
 func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
 	switch m := msg.(type) {
 	case wire.Invoke:
-		key := callKey(string(m.ReplyTo.Node), m.ID)
-		ctx, cancel := context.WithCancel(a.Ctx)
-		a.calls.Store(key, cancel)
-		go func() {
-			defer a.calls.Delete(key)
-			defer cancel()
-			a.answer(p, m, a.RunContext(ctx, m))
-		}()
+		a.start(p, m)
 	case wire.Cancel:
-		if c, ok := a.calls.Load(callKey(m.Core, m.ID)); ok {
-			c.(context.CancelFunc)()
-		}
+		a.cancel(m)
 	default:
 		a.Log.Warn("runner: unexpected message", "type", fmt.Sprintf("%T", msg), "node", a.Node)
 	}
 	return gen.ServerStatusOK
 }
 
-func callKey(core string, id int) string { return core + "/" + strconv.Itoa(id) }
+// maxIdleCallers bounds the goroutines kept waiting for the next call
+// (each keeps the stack a guest call grew, ~tens of KiB): more than the
+// calls usually running at once on a small worker, few enough to hold
+// little memory when idle.
+const maxIdleCallers = 32
+
+// job is one call handed to a caller goroutine.
+type job struct {
+	p      *gen.ServerProcess
+	m      wire.Invoke
+	ctx    context.Context
+	cancel context.CancelFunc
+	key    callID
+}
+
+// start runs m on a caller goroutine under a context of its own, which
+// Cancel, the function's timeout (counted from receipt) and the worker's
+// stop end, and answers from p (or its live successor). The goroutine is
+// an idle caller if one waits (its stack already grown by earlier guest
+// calls: a new goroutine's stack is copied as it grows, ~10% of a worker's
+// CPU on the C echo), else a new one.
+func (a *Actor) start(p *gen.ServerProcess, m wire.Invoke) {
+	a.once.Do(a.setup)
+	// Not derived from a.Ctx: a child of a cancellable context takes its
+	// parent's lock to register and unregister, one lock for every call of
+	// the worker; the worker's stop cancels the calls in a.calls instead.
+	var j job
+	if m.TimeoutMS > 0 {
+		j.ctx, j.cancel = context.WithTimeout(context.Background(), time.Duration(m.TimeoutMS)*time.Millisecond)
+	} else {
+		j.ctx, j.cancel = context.WithCancel(context.Background())
+	}
+	j.p, j.m, j.key = p, m, callKey(string(m.ReplyTo.Node), m.ID)
+	a.calls.Store(j.key, j.cancel)
+	if a.Ctx.Err() != nil {
+		j.cancel() // stopped before setup's AfterFunc could see this call
+	}
+	select {
+	case a.jobs <- j:
+	default:
+		go a.caller(j)
+	}
+}
+
+// setup makes the idle callers' channel and cancels every call in flight
+// when the worker stops.
+func (a *Actor) setup() {
+	a.jobs = make(chan job)
+	context.AfterFunc(a.Ctx, func() {
+		a.calls.Range(func(_, c any) bool {
+			c.(context.CancelFunc)()
+			return true
+		})
+	})
+}
+
+// caller runs j, then waits for another call while fewer than
+// maxIdleCallers wait.
+func (a *Actor) caller(j job) {
+	for {
+		res := a.run(j.ctx, j.m)
+		a.calls.Delete(j.key)
+		j.cancel()
+		a.answer(j.p, j.m, res)
+		if a.idle.Add(1) > maxIdleCallers {
+			a.idle.Add(-1)
+			return
+		}
+		select {
+		case j = <-a.jobs:
+			a.idle.Add(-1)
+		case <-a.Ctx.Done():
+			a.idle.Add(-1)
+			return
+		}
+	}
+}
+
+func (a *Actor) cancel(m wire.Cancel) {
+	if c, ok := a.calls.Load(callKey(m.Core, m.ID)); ok {
+		c.(context.CancelFunc)()
+	}
+}
+
+// callID names a call running here: IDs are unique per core.
+type callID struct {
+	core string
+	id   int
+}
+
+func callKey(core string, id int) callID { return callID{core, id} }
 
 // ReplyTarget is where the answer to m goes: the invoker process by name on
 // the asking node when the core gave its name (a restarted invoker still
@@ -114,12 +231,18 @@ func (a *Actor) Run(m wire.Invoke) wire.Result { return a.RunContext(a.Ctx, m) }
 // the guest is stopped and its slot freed) and returns its answer; it never
 // panics back into the actor. The function's timeout starts now: time
 // spent waiting for a slot counts against it.
-func (a *Actor) RunContext(ctx context.Context, m wire.Invoke) (res wire.Result) {
+func (a *Actor) RunContext(ctx context.Context, m wire.Invoke) wire.Result {
 	if m.TimeoutMS > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(m.TimeoutMS)*time.Millisecond)
 		defer cancel()
 	}
+	return a.run(ctx, m)
+}
+
+// run is RunContext under a ctx that already carries the function's
+// timeout.
+func (a *Actor) run(ctx context.Context, m wire.Invoke) (res wire.Result) {
 	res = wire.Result{ID: m.ID, Node: a.Node}
 	defer func() {
 		if r := recover(); r != nil {

@@ -29,6 +29,7 @@ func coreCommand() *cobra.Command {
 		publicMetrics  bool
 		worker         workerFlags
 		acts           activationFlags
+		trig           triggerFlags
 		apiTLS         apiTLSFlags
 	)
 	cmd := &cobra.Command{
@@ -61,11 +62,11 @@ store is closed.`,
 				return err
 			}
 			var wcfg *nodes.WorkerConfig
+			w, err := worker.config(ncfg, budget) // its egress policy also bounds triggers' brokers
+			if err != nil {
+				return err
+			}
 			if withWorker {
-				w, err := worker.config(ncfg, budget)
-				if err != nil {
-					return err
-				}
 				wcfg = &w
 			}
 			actCfg, err := acts.config()
@@ -86,6 +87,7 @@ store is closed.`,
 				Storage:        storageOptions(split),
 				Logger:         logger,
 				Activations:    actCfg,
+				Triggers:       trig.config(w.Egress),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg,
 						Discovery: nodes.Discovery{Interface: node.lanDiscovery}})
@@ -102,6 +104,7 @@ store is closed.`,
 	cmd.Flags().BoolVar(&withWorker, "with-worker", false, "also run a worker on this node (a single-box edge site; remote workers can still join)")
 	worker.register(cmd)
 	acts.register(cmd)
+	trig.register(cmd)
 	return cmd
 }
 

@@ -26,6 +26,7 @@ func devCommand() *cobra.Command {
 		httpAddr string
 		node     nodeFlags
 		worker   workerFlags
+		trig     triggerFlags
 		apiTLS   apiTLSFlags
 		tlsPin   string
 	)
@@ -73,6 +74,7 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 				ServingTLS:  func(fp string) { tlsPin = fp },
 				Inspect:     uploadInspector(split.ValidatorConcurrency),
 				Storage:     storageOptions(split),
+				Triggers:    trig.config(wcfg.Egress),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: &wcfg})
 				},
@@ -100,6 +102,7 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 	apiTLS.register(cmd)
 	node.register(cmd, "127.0.0.1:0")
 	worker.register(cmd)
+	trig.register(cmd)
 	return cmd
 }
 

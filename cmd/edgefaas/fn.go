@@ -151,6 +151,7 @@ func fnCreateCommand(verb string) *cobra.Command {
 	var (
 		module string
 		md     metadataFlags
+		events string
 	)
 	short := "Deploy a .wasm file as a new function"
 	if verb == "upload" {
@@ -180,6 +181,11 @@ unless --no-wait is given.`,
 				return err
 			}
 			up := client.Upload{Name: args[0], Code: code, Filename: filepath.Base(args[1]), WaitForWorkers: md.wait()}
+			if events != "" {
+				if up.Events, err = readEvents(events); err != nil {
+					return err
+				}
+			}
 			if md.changed(cmd) {
 				up.Metadata = &client.Metadata{}
 				if err := md.apply(cmd, up.Metadata); err != nil {
@@ -201,6 +207,7 @@ unless --no-wait is given.`,
 	}
 	moduleFlag(cmd, &module)
 	md.add(cmd)
+	eventsFlag(cmd, &events)
 	return cmd
 }
 
@@ -218,6 +225,7 @@ func fnUpdateCommand() *cobra.Command {
 	var (
 		module string
 		md     metadataFlags
+		events string
 	)
 	cmd := &cobra.Command{
 		Use:   "update NAME [FILE.wasm]",
@@ -240,8 +248,15 @@ empties it).`,
 				}
 				up.Code, up.Filename, label = code, filepath.Base(args[1]), "uploading "+filepath.Base(args[1])
 			}
-			if up.Code == nil && !md.changed(cmd) {
-				return errors.New("nothing to update: give a .wasm file and/or --memory, --timeout, --allow-host, --tag")
+			if cmd.Flags().Changed("events") {
+				ev, err := readEvents(events)
+				if err != nil {
+					return err
+				}
+				up.Events = ev
+			}
+			if up.Code == nil && !md.changed(cmd) && up.Events == nil {
+				return errors.New("nothing to update: give a .wasm file and/or --memory, --timeout, --allow-host, --tag, --events")
 			}
 			c, err := newClient(cmd, false)
 			if err != nil {
@@ -269,6 +284,7 @@ empties it).`,
 	}
 	moduleFlag(cmd, &module)
 	md.add(cmd)
+	eventsFlag(cmd, &events)
 	return cmd
 }
 
@@ -338,6 +354,9 @@ func fnGetCommand() *cobra.Command {
 			row("allowed hosts", hosts)
 			if f.Metadata.Tag != "" {
 				row("tag", f.Metadata.Tag)
+			}
+			if len(f.Events) > 0 {
+				row("events", string(f.Events))
 			}
 			row("created", f.CreatedAt.Local().Format(time.DateTime))
 			row("updated", f.UpdatedAt.Local().Format(time.DateTime))

@@ -60,6 +60,9 @@ type CoreConfig struct {
 	ShutdownGrace time.Duration
 	// Activations configures the records and the asynchronous queue.
 	Activations ActivationsConfig
+	// Triggers configures functions' events (MQTT, cron) and the
+	// embedded MQTT broker.
+	Triggers TriggersConfig
 }
 
 // ActivationsConfig sizes the activation records and the asynchronous
@@ -120,7 +123,13 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 	})
 	defer recorder.Close() // after the queue and the cluster stopped, before storage closes
 
-	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics, Inspect: cfg.Inspect, Recorder: recorder, NoSyncRecords: cfg.Activations.NoSyncRecords}
+	var srv *Server // the triggers' Enqueue reaches it once it exists
+	trig, stopBroker, err := startTriggers(cfg.Triggers, cfg.DataDir, store, log, &srv)
+	if err != nil {
+		return err
+	}
+	defer stopBroker() // after the triggers stopped
+	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics, Inspect: cfg.Inspect, Recorder: recorder, Triggers: trig, NoSyncRecords: cfg.Activations.NoSyncRecords}
 	var collector prometheus.Collector // the cluster's metrics, if it has some
 	var clusterDone <-chan struct{}    // closed if the cluster's node stops on its own
 	if cfg.Cluster != nil {
@@ -140,7 +149,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 			defer st.Stop()
 		}
 	}
-	srv, err := New(scfg)
+	srv, err = New(scfg)
 	if err != nil {
 		return err
 	}
@@ -151,6 +160,9 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 	}
 	if err := srv.Registry().Register(ametrics); err != nil {
 		return fmt.Errorf("register activation metrics: %w", err)
+	}
+	if err := srv.Registry().Register(trig); err != nil {
+		return fmt.Errorf("register trigger metrics: %w", err)
 	}
 	grace := cfg.ShutdownGrace
 	if grace <= 0 {
@@ -164,6 +176,14 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 		qctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
 		queue.Stop(qctx)
+	}()
+	if err := trig.Start(); err != nil {
+		return err
+	}
+	defer func() { // before the queue stops: triggers feed it
+		tctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		trig.Stop(tctx)
 	}()
 	useTLS, err := wantTLS(cfg.TLS, cfg.HTTPAddr, cfg.TLSCertFile != "" || cfg.TLSKeyFile != "")
 	if err != nil {

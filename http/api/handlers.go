@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/storage"
+	"github.com/edgefaas/edgefaas/triggers"
 	"github.com/edgefaas/edgefaas/wasm"
 )
 
@@ -342,6 +343,7 @@ func functionView(f storage.Function) storage.Function {
 	if f.Metadata.AllowedHosts == nil {
 		f.Metadata.AllowedHosts = []string{}
 	}
+	f.Events = triggers.Redact(f.Events)
 	return f
 }
 
@@ -408,10 +410,17 @@ func (s *Server) createFunction(c *call) error {
 	if err := checkMemory(md, info); err != nil {
 		return err
 	}
-	f, err := s.cfg.Store.CreateFunction(storage.NewFunction{
+	nf := storage.NewFunction{
 		Module: m.Name, Name: *up.Name, Owner: c.subject.Name,
 		Code: up.Code, ABI: string(info.ABI), Metadata: md,
-	})
+	}
+	if up.Events != nil {
+		if err := s.checkEvents(*up.Events); err != nil {
+			return err
+		}
+		nf.Events = *up.Events
+	}
+	f, err := s.cfg.Store.CreateFunction(nf)
 	if errors.Is(err, storage.ErrExists) {
 		return errorf(http.StatusConflict, "Conflict: function %q already exists in module %q; update it with PUT /v1/fn/%s/%s", *up.Name, m.Name, m.Name, *up.Name)
 	}
@@ -447,10 +456,15 @@ func (s *Server) updateFunction(c *call) error {
 	if up.Name != nil && *up.Name != f.Name {
 		return errorf(http.StatusBadRequest, "Bad Request: the multipart field \"name\" is %q but the path names function %q; functions cannot be renamed", *up.Name, f.Name)
 	}
-	if up.Code == nil && up.Metadata == nil {
-		return errorf(http.StatusBadRequest, "Bad Request: nothing to update: send the field \"code\" (a .wasm file) and/or \"metadata\"")
+	if up.Code == nil && up.Metadata == nil && up.Events == nil {
+		return errorf(http.StatusBadRequest, "Bad Request: nothing to update: send the field \"code\" (a .wasm file), \"metadata\" and/or \"events\"")
 	}
-	u := storage.FunctionUpdate{Metadata: up.Metadata}
+	u := storage.FunctionUpdate{Metadata: up.Metadata, Events: up.Events}
+	if up.Events != nil {
+		if err := s.checkEvents(*up.Events); err != nil {
+			return err
+		}
+	}
 	md := f.Metadata
 	if up.Metadata != nil {
 		md = *up.Metadata
@@ -503,6 +517,9 @@ func (s *Server) deleteFunction(c *call) error {
 // notify tells the cluster about a committed change. Failures are logged:
 // the change is durable and workers fetch missing code on demand.
 func (s *Server) notify(ctx context.Context, ev cluster.FunctionEvent) {
+	if s.cfg.Triggers != nil {
+		s.cfg.Triggers.FunctionChanged(ev)
+	}
 	if s.cfg.Notifier == nil {
 		return
 	}

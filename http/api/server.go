@@ -70,6 +70,9 @@ type Config struct {
 	// them, and asynchronous activations keep their records, which are the
 	// queue's state. For operators who need the last per-call microseconds.
 	NoSyncRecords bool
+	// Triggers, if set, runs functions' events (RunCore sets it up); nil
+	// stores events without running them.
+	Triggers Triggers
 }
 
 // Server is the core's HTTP API over one store.

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/edgefaas/edgefaas/storage"
+	"github.com/edgefaas/edgefaas/triggers"
 )
 
 // Limits on the small multipart fields.
@@ -33,11 +34,12 @@ type upload struct {
 	Name           *string // nil if the field was absent
 	Code           []byte  // nil if absent
 	Metadata       *storage.Metadata
+	Events         *[]storage.Event // nil if the field was absent (see triggers.Parse)
 	WaitForWorkers bool
 }
 
 // uploadFields lists the accepted multipart fields, for error messages.
-const uploadFields = "name, code, metadata, wait_for_workers (and events, sinks, which must be empty)"
+const uploadFields = "name, code, metadata, events, wait_for_workers (and sinks, which must be empty)"
 
 // parseUpload decodes FunLess's multipart upload. Every field is bounded,
 // unknown and repeated fields are refused (nothing is silently dropped),
@@ -119,7 +121,20 @@ func (up *upload) readField(field string, part *multipart.Part, maxCode int64) e
 			return errorf(http.StatusBadRequest, `Bad Request: wait_for_workers must be "true" or "false", got %q`, s)
 		}
 		up.WaitForWorkers = b
-	case "events", "sinks":
+	case "events":
+		v, err := readPart(part, maxListField, field)
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(v)) == 0 {
+			return nil // an empty part keeps the triggers (FunLess clients send one)
+		}
+		evs, err := triggers.Parse(v)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "Bad Request: %v", err)
+		}
+		up.Events = &evs
+	case "sinks":
 		v, err := readPart(part, maxListField, field)
 		if err != nil {
 			return err

@@ -29,6 +29,7 @@ type Activation struct {
 	Logs            []string        `json:"logs"`
 	LogsTruncated   bool            `json:"logs_truncated"`
 	Attempts        int             `json:"attempts"`
+	Trigger         json.RawMessage `json:"trigger,omitempty"` // what started it, for triggered activations
 }
 
 // Final reports whether the activation has finished (not queued or running).

@@ -41,6 +41,11 @@ func encodeUpload(up Upload) (contentType string, body *bytes.Buffer, err error)
 			return "", nil, fmt.Errorf("encode the upload: %w", err)
 		}
 	}
+	if up.Events != nil {
+		if err := field("events", string(up.Events)); err != nil {
+			return "", nil, fmt.Errorf("encode the upload: %w", err)
+		}
+	}
 	if up.WaitForWorkers != nil {
 		if err := field("wait_for_workers", strconv.FormatBool(*up.WaitForWorkers)); err != nil {
 			return "", nil, fmt.Errorf("encode the upload: %w", err)

@@ -261,7 +261,7 @@ func TestFunctions(t *testing.T) {
 	expect(t, "no ABI", up("/v1/fn/m", name, field{name: "code", value: string(noABI), file: true}), http.StatusBadRequest, "__invoke")
 	expect(t, "unknown field", up("/v1/fn/m", name, code, field{name: "color", value: "red"}), http.StatusBadRequest, `unknown field "color"`)
 	expect(t, "repeated field", up("/v1/fn/m", name, name, code), http.StatusBadRequest, "more than once")
-	expect(t, "events", up("/v1/fn/m", name, code, field{name: "events", value: `[{"type":"mqtt"}]`}), http.StatusBadRequest, "not supported")
+	expect(t, "events", up("/v1/fn/m", name, code, field{name: "events", value: `[{"type":"mqtt"}]`}), http.StatusBadRequest, "events[0].params: is required")
 	expect(t, "empty events", up("/v1/fn/m", field{name: "name", value: "ev"}, code, field{name: "events", value: `[]`}, field{name: "sinks", value: ``}), http.StatusCreated, "")
 	for md, want := range map[string]string{
 		`{"tag":1}`:                 `"tag" must be a string`,

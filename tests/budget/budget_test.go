@@ -7,7 +7,6 @@
 package budget
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/memcgroup"
 	"github.com/edgefaas/edgefaas/internal/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/internal/workloadtargets"
 )
 
 // Limit is the cgroup's limit: the issue's small-machine figure.
@@ -318,49 +318,20 @@ func freeAddr(t *testing.T) string {
 
 // startEcho serves server-reply's target: each line sent is sent back.
 func startEcho(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := workloadtargets.StartEcho()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				r := bufio.NewReader(io.LimitReader(c, 1<<20))
-				for {
-					line, err := r.ReadBytes('\n')
-					if len(line) > 0 && line[len(line)-1] == '\n' {
-						if _, err := c.Write(line); err != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return l.Addr().String()
+	t.Cleanup(s.Close)
+	return s.Addr()
 }
 
 // startFetch serves network's target: a small JSON answer.
 func startFetch(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	f, err := workloadtargets.StartFetch()
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"time_ns":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`))
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String()
+	t.Cleanup(f.Close)
+	return f.Addr()
 }

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/edgefaas/edgefaas/http/api"
+	"github.com/edgefaas/edgefaas/triggers/broker"
+	"github.com/edgefaas/edgefaas/wasm/egress"
+)
+
+// triggerFlags are the core's flags for functions' events: the embedded
+// MQTT broker. Brokers that functions name are outbound destinations
+// under the same policy as functions' own requests (--allow-host,
+// --egress-allow, --allow-net).
+type triggerFlags struct {
+	broker      string
+	brokerUsers string
+}
+
+func (f *triggerFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.broker, "mqtt-broker", "", "run an embedded MQTT broker on HOST:PORT for MQTT triggers (e.g. 127.0.0.1:1883; a non-loopback address needs --mqtt-broker-users)")
+	fl.StringVar(&f.brokerUsers, "mqtt-broker-users", "", "file of username:password lines the embedded broker requires (default: anyone on loopback)")
+}
+
+// config builds the triggers' configuration over the operator's egress
+// policy.
+func (f *triggerFlags) config(policy egress.Config) api.TriggersConfig {
+	c := egress.New(policy)
+	return api.TriggersConfig{
+		Dial:    c.DialNamedHost,
+		Allowed: c.CheckNamedHost,
+		Broker:  broker.Config{Addr: f.broker, UsersFile: f.brokerUsers},
+	}
+}

@@ -1,0 +1,62 @@
+package storage
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestEnqueueCronTickIdempotent: a tick's activation and the trigger's
+// state commit together; the same (or an older) tick again writes nothing;
+// the state survives a reopen.
+func TestEnqueueCronTickIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st, err := s.InitCronState("k", CronState{Module: "m", Function: "f", LastTick: t0})
+	if err != nil || !st.LastTick.Equal(t0) {
+		t.Fatal(st, err)
+	}
+	if st, _ := s.InitCronState("k", CronState{Module: "m", Function: "f", LastTick: t0.Add(time.Hour)}); !st.LastTick.Equal(t0) {
+		t.Fatal("init replaced an existing state")
+	}
+	tick := t0.Add(time.Second)
+	rec := Activation{ID: "01AAAAAAAAAAAAAAAAAAAAAAAA", Module: "m", Function: "f", Status: StatusQueued, Async: true}
+	call := QueuedCall{Module: "m", Function: "f", Subject: "s", Args: []byte("{}")}
+	if err := s.EnqueueCronTick(rec, call, "k", CronState{Module: "m", Function: "f", LastTick: tick}); err != nil {
+		t.Fatal(err)
+	}
+	rec2 := rec
+	rec2.ID = "01AAAAAAAAAAAAAAAAAAAAAAAB"
+	for _, again := range []time.Time{tick, t0} {
+		if err := s.EnqueueCronTick(rec2, call, "k", CronState{Module: "m", Function: "f", LastTick: again}); !errors.Is(err, ErrTickDone) {
+			t.Fatalf("tick %v again: %v", again, err)
+		}
+	}
+	if _, err := s.GetActivation(rec2.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused tick wrote its record: %v", err)
+	}
+	s.Close()
+	s, err = Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err = s.GetCronState("k")
+	if err != nil || !st.LastTick.Equal(tick) {
+		t.Fatalf("after reopen: %+v %v", st, err)
+	}
+	q, err := s.QueuedActivations()
+	if err != nil || len(q) != 1 || q[0].Record.ID != rec.ID {
+		t.Fatalf("queued %+v %v", q, err)
+	}
+	if err := s.DeleteCronStates("m", "f", map[string]bool{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetCronState("k"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("state kept after delete: %v", err)
+	}
+}
