@@ -319,7 +319,14 @@ func appendActivation(b []byte, a *Activation) []byte {
 	for _, l := range a.Logs {
 		b = appendString(b, l)
 	}
-	return binary.AppendUvarint(b, uint64(max(a.Attempts, 0)))
+	b = binary.AppendUvarint(b, uint64(max(a.Attempts, 0)))
+	// The trigger (rare: only triggered calls) as JSON, empty if none.
+	var trig []byte
+	if a.Trigger != nil {
+		trig, _ = json.Marshal(a.Trigger) // plain fields: cannot fail
+	}
+	b = binary.AppendUvarint(b, uint64(len(trig)))
+	return append(b, trig...)
 }
 
 func unixNano(t time.Time) int64 {
@@ -379,6 +386,12 @@ func decodeActivation(k, v []byte, a *Activation) error {
 		}
 	}
 	a.Attempts = int(d.uvarint())
+	if trig := d.bytes(); len(trig) > 0 {
+		a.Trigger = new(TriggerInfo)
+		if err := json.Unmarshal(trig, a.Trigger); err != nil {
+			return fmt.Errorf("decode %s: trigger: %w", k, err)
+		}
+	}
 	if d.err {
 		return fmt.Errorf("decode %s: truncated or corrupt record", k)
 	}

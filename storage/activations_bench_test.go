@@ -14,18 +14,23 @@ func sampleActivation() Activation {
 	return Activation{ID: "01JD0Q6ZK4V3T8M4W7R2C9XH5N", Module: "_", Function: "hello", Version: 3,
 		Hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Subject: "guest", Worker: "worker@127.0.0.2",
 		Async: true, Status: StatusSuccess, QueuedAt: q, StartedAt: &st, DurationMS: 0.125, Error: "x",
-		Result: json.RawMessage(`{"greeting":"Hello, edge!"}`), ResultTruncated: true, Logs: []string{"a", "", "ünïcode"}, LogsTruncated: true, Attempts: 2}
+		Result: json.RawMessage(`{"greeting":"Hello, edge!"}`), ResultTruncated: true, Logs: []string{"a", "", "ünïcode"}, LogsTruncated: true, Attempts: 2,
+		Trigger: &TriggerInfo{Type: "cron", Index: 1, Schedule: "* * * * *", Tick: &st, Missed: 2}}
 }
 
 // TestActivationCodec: the binary form gives back the record, and records
 // stored as JSON by earlier versions still read.
 func TestActivationCodec(t *testing.T) {
+	// A field added to Activation must be added to the codec too.
+	if n := reflect.TypeOf(Activation{}).NumField(); n != 19 {
+		t.Fatalf("Activation has %d fields, the codec knows 19: extend appendActivation and decodeActivation", n)
+	}
 	a := sampleActivation()
 	var got Activation
 	if err := decodeActivation([]byte("a/x"), appendActivation(nil, &a), &got); err != nil || !reflect.DeepEqual(got, a) {
 		t.Fatalf("round trip: %v\n got %+v\nwant %+v", err, got, a)
 	}
-	a.StartedAt, a.Result, a.QueuedAt = nil, nil, time.Time{}
+	a.StartedAt, a.Result, a.QueuedAt, a.Trigger = nil, nil, time.Time{}, nil
 	got = Activation{}
 	if err := decodeActivation([]byte("a/x"), appendActivation(nil, &a), &got); err != nil || !reflect.DeepEqual(got, a) {
 		t.Fatalf("round trip without times: %v\n got %+v\nwant %+v", err, got, a)
