@@ -202,13 +202,6 @@ func (s *Store) QueuedActivations() ([]QueuedActivation, error) {
 // records take at most maxBytes (0: no byte bound). Records still queued or
 // running are kept. It returns how many it deleted and the bytes left.
 func (s *Store) PruneActivations(cutoff time.Time, maxBytes int64, idTime func(id string) (time.Time, bool)) (deleted int, left int64, err error) {
-	queued := map[string]bool{}
-	if err := s.scan(prefixQueued, func(k, _ []byte) error {
-		queued[string(k[len(prefixQueued):])] = true
-		return nil
-	}); err != nil {
-		return 0, 0, err
-	}
 	type entry struct {
 		id   string
 		size int64
@@ -219,6 +212,16 @@ func (s *Store) PruneActivations(cutoff time.Time, maxBytes int64, idTime func(i
 		e := entry{id: string(k[len(prefixActivations):]), size: int64(len(k) + len(v))}
 		all = append(all, e)
 		total += e.size
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
+	// The queue is read after the records: a record enqueued meanwhile
+	// (both keys in one batch) is either absent from the first scan or
+	// present in this one, never taken for a finished record.
+	queued := map[string]bool{}
+	if err := s.scan(prefixQueued, func(k, _ []byte) error {
+		queued[string(k[len(prefixQueued):])] = true
 		return nil
 	}); err != nil {
 		return 0, 0, err
