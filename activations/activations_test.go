@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +15,7 @@ import (
 	"github.com/edgefaas/edgefaas/storage"
 )
 
-func open(t *testing.T, dir string) *storage.Store {
+func open(t testing.TB, dir string) *storage.Store {
 	t.Helper()
 	s, err := storage.Open(dir, nil)
 	if err != nil {
@@ -194,7 +195,7 @@ func TestRecorderRetention(t *testing.T) {
 	for i := range 200 {
 		id := ids.New(time.Now())
 		all = append(all, id)
-		if err := rec.RecordWait(context.Background(), storage.Activation{ID: id, Status: storage.StatusSuccess, Logs: []string{fmt.Sprintf("line %03d of some length", i)}}); err != nil {
+		if err := rec.RecordWait(context.Background(), storage.Activation{ID: id, Status: storage.StatusSuccess, Logs: []string{fmt.Sprintf("line %03d %s", i, strings.Repeat("of some length ", 12))}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package activations
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -32,7 +33,9 @@ type Metrics struct {
 
 	mu     sync.Mutex
 	max    int
-	seen   map[[2]string]bool
+	seen   map[[2]string]*fnSeries // under mu; read through fast
+	fast   sync.Map                // [2]string → *fnSeries, lock-free on the hot path
+	other  *fnSeries
 	queue  *Queue
 	queueM sync.Mutex
 }
@@ -43,7 +46,7 @@ func NewMetrics(maxFunctions int) *Metrics {
 	if maxFunctions <= 0 {
 		maxFunctions = DefaultFunctionLabels
 	}
-	m := &Metrics{max: maxFunctions, seen: map[[2]string]bool{}}
+	m := &Metrics{max: maxFunctions, seen: map[[2]string]*fnSeries{}}
 	m.invocations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edgefaas_function_invocations_total",
 		Help: "Finished activations by module, function and status (at most a bounded number of functions; the rest are module=function=\"_other\").",
@@ -97,19 +100,49 @@ func (m *Metrics) getQueue() *Queue {
 	return m.queue
 }
 
-// labels returns the module and function labels within the bound.
-func (m *Metrics) labels(module, function string) (string, string) {
+// fnSeries are one label pair's series, resolved on first use: observing
+// a call then costs a map lookup and two atomic adds, not a label hash and
+// a lock per series.
+type fnSeries struct {
+	module, function string // the labels (OtherLabel beyond the bound)
+	status           [len(finalStatuses)]atomic.Pointer[prometheus.Counter]
+	duration         prometheus.Observer
+}
+
+// finalStatuses index fnSeries.status.
+var finalStatuses = [...]string{storage.StatusSuccess, storage.StatusFunctionError, storage.StatusRuntimeError,
+	storage.StatusTimeout, storage.StatusBusy, storage.StatusNoWorker, storage.StatusLost}
+
+func statusIndex(s string) int {
+	for i, f := range finalStatuses {
+		if f == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// series returns the series of module and function within the bound.
+func (m *Metrics) series(module, function string) *fnSeries {
 	k := [2]string{module, function}
+	if s, ok := m.fast.Load(k); ok {
+		return s.(*fnSeries)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.seen[k] {
-		return module, function
+	if s := m.seen[k]; s != nil {
+		return s
 	}
-	if len(m.seen) < m.max {
-		m.seen[k] = true
-		return module, function
+	if len(m.seen) >= m.max {
+		if m.other == nil {
+			m.other = &fnSeries{module: OtherLabel, function: OtherLabel, duration: m.duration.WithLabelValues(OtherLabel, OtherLabel)}
+		}
+		return m.other
 	}
-	return OtherLabel, OtherLabel
+	s := &fnSeries{module: module, function: function, duration: m.duration.WithLabelValues(module, function)}
+	m.seen[k] = s
+	m.fast.Store(k, s)
+	return s
 }
 
 // observe counts a final record.
@@ -117,10 +150,20 @@ func (m *Metrics) observe(a storage.Activation) {
 	if !storage.FinalStatus(a.Status) {
 		return
 	}
-	mod, fn := m.labels(a.Module, a.Function)
-	m.invocations.WithLabelValues(mod, fn, a.Status).Inc()
+	s := m.series(a.Module, a.Function)
+	if i := statusIndex(a.Status); i >= 0 {
+		c := s.status[i].Load()
+		if c == nil {
+			v := m.invocations.WithLabelValues(s.module, s.function, a.Status)
+			s.status[i].Store(&v)
+			c = &v
+		}
+		(*c).Inc()
+	} else { // a status this version does not know
+		m.invocations.WithLabelValues(s.module, s.function, a.Status).Inc()
+	}
 	if ran(a.Status) {
-		m.duration.WithLabelValues(mod, fn).Observe(a.DurationMS / 1000)
+		s.duration.Observe(a.DurationMS / 1000)
 	}
 }
 

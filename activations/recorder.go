@@ -16,7 +16,7 @@ const (
 	DefaultMaxBytes   = 64 << 20
 	DefaultBuffer     = 8192
 	DefaultBatchSize  = 512
-	DefaultFlushEvery = 2 * time.Millisecond
+	DefaultFlushEvery = 5 * time.Millisecond
 	DefaultPruneEvery = time.Minute
 )
 
@@ -28,10 +28,12 @@ type RecorderConfig struct {
 	Metrics *Metrics
 	// Buffer is how many records may wait for the writer; beyond it a
 	// synchronous invocation's record is dropped (and counted), never
-	// waited for.
+	// waited for. Asynchronous records are never dropped (the queue bounds
+	// them).
 	Buffer int
 	// BatchSize bounds the records committed in one pebble batch, and
-	// FlushEvery how long the writer waits for more before committing.
+	// FlushEvery how long the writer waits for more before committing
+	// (not when an asynchronous record waits for its commit).
 	BatchSize  int
 	FlushEvery time.Duration
 	// Retention deletes finished records older than this; MaxBytes deletes
@@ -56,21 +58,40 @@ type SinkOutbox interface {
 
 // Recorder writes activation records in batches off the request's
 // goroutine, and prunes them.
+//
+// The per-call part is small on purpose (it runs on every synchronous
+// invocation): Record appends the record to a slice under a mutex and, if
+// the slice was empty, wakes the writer; no encoding, no channel hand-off
+// per record, no allocation beyond the slice's growth. The writer waits
+// FlushEvery for more records to join (unless an asynchronous record waits
+// for its commit), swaps the slice for its spare, encodes and commits.
 type Recorder struct {
 	cfg  RecorderConfig
-	in   chan entry
+	wake chan struct{} // cap 1: records are pending
+	now  chan struct{} // cap 1: a RecordWait waits; do not linger
 	stop chan struct{}
 	done chan struct{}
 
 	mu      sync.Mutex
+	pending []storage.Activation
+	spare   []storage.Activation
+	waiters []waiter      // RecordWaits among pending, by index
+	jobs    []outboxJob   // sink jobs of records among pending, by index
 	changed chan struct{} // closed after each commit, then replaced
 	closed  bool
 }
 
-type entry struct {
-	rec  storage.Activation
-	job  *storage.SinkJob // the outbox entry written with rec, if any
-	done chan error       // non-nil: the writer commits with Sync and answers
+// waiter is a RecordWait's record (pending[i]) and where to answer it;
+// the batch holding it is committed with Sync.
+type waiter struct {
+	i    int
+	done chan error
+}
+
+// outboxJob is the sink job of pending[i], written in the same batch.
+type outboxJob struct {
+	i   int
+	job storage.SinkJob
 }
 
 // ErrClosed means the Recorder was closed.
@@ -102,34 +123,67 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 	if cfg.PruneEvery <= 0 {
 		cfg.PruneEvery = DefaultPruneEvery
 	}
-	r := &Recorder{cfg: cfg, in: make(chan entry, cfg.Buffer), stop: make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{})}
+	r := &Recorder{cfg: cfg, wake: make(chan struct{}, 1), now: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{}),
+		pending: make([]storage.Activation, 0, min(cfg.Buffer, 256)), spare: make([]storage.Activation, 0, min(cfg.Buffer, 256))}
 	go r.loop()
 	return r
 }
 
-// Record queues a record for writing without ever blocking: when the
-// buffer is full the record is dropped and counted
+// Record queues a record for writing without ever blocking: when Buffer
+// records already wait the record is dropped and counted
 // (edgefaas_activation_records_dropped_total). Synchronous invocations use
-// it: their answer never waits for the disk.
+// it: their answer never waits for the disk, and their records are best
+// effort (committed without fsync; a crash may lose the last ones).
 func (r *Recorder) Record(a storage.Activation) { r.RecordWithSinks(a, nil) }
 
 // RecordWithSinks is Record with the outbox entry of the record's sink
 // deliveries (nil: none), written in the same batch.
 func (r *Recorder) RecordWithSinks(a storage.Activation, job *storage.SinkJob) {
 	r.cfg.Metrics.observe(a)
-	select {
-	case r.in <- entry{rec: a, job: job}:
-	default:
+	r.mu.Lock()
+	if r.closed || len(r.pending) >= r.cfg.Buffer {
+		r.mu.Unlock()
 		r.cfg.Metrics.dropped.Inc()
-		if job != nil && r.cfg.Sinks != nil {
-			r.cfg.Sinks.Dropped(*job)
-		}
+		r.dropped(job)
+		return
 	}
+	if job != nil {
+		r.jobs = append(r.jobs, outboxJob{i: len(r.pending), job: *job})
+	}
+	r.pending = append(r.pending, a)
+	first := len(r.pending) == 1
+	r.mu.Unlock()
+	if first {
+		signal(r.wake)
+	}
+}
+
+// dropped tells the sinks that job's record will not be written.
+func (r *Recorder) dropped(job *storage.SinkJob) {
+	if job != nil && r.cfg.Sinks != nil {
+		r.cfg.Sinks.Dropped(*job)
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Observe counts a finished invocation in the per-function metrics
+// without writing a record: the call sites that keep no record
+// (--activation-records=async) still show in the metrics.
+func (r *Recorder) Observe(a storage.Activation) {
+	r.cfg.Metrics.observe(a)
 }
 
 // RecordWait writes a record and waits until it is committed with
 // pebble.Sync (batched with others). Asynchronous activations use it: the
-// backpressure falls on the async queue, never on synchronous calls.
+// backpressure falls on the async queue (bounded by its own limits), never
+// on synchronous calls.
 func (r *Recorder) RecordWait(ctx context.Context, a storage.Activation) error {
 	return r.RecordWaitWithSinks(ctx, a, nil)
 }
@@ -138,32 +192,26 @@ func (r *Recorder) RecordWait(ctx context.Context, a storage.Activation) error {
 // sink deliveries (nil: none), written in the same synced batch.
 func (r *Recorder) RecordWaitWithSinks(ctx context.Context, a storage.Activation, job *storage.SinkJob) error {
 	r.cfg.Metrics.observe(a)
-	e := entry{rec: a, job: job, done: make(chan error, 1)}
-	dropped := func() {
-		if job != nil && r.cfg.Sinks != nil {
-			r.cfg.Sinks.Dropped(*job)
-		}
-	}
-	select {
-	case r.in <- e:
-	case <-r.stop:
-		dropped()
+	done := make(chan error, 1)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.dropped(job)
 		return ErrClosed
-	case <-ctx.Done():
-		dropped()
-		return ctx.Err()
 	}
+	if job != nil {
+		r.jobs = append(r.jobs, outboxJob{i: len(r.pending), job: *job})
+	}
+	r.waiters = append(r.waiters, waiter{i: len(r.pending), done: done})
+	r.pending = append(r.pending, a)
+	r.mu.Unlock()
+	signal(r.wake)
+	signal(r.now)
 	select {
-	case err := <-e.done:
+	case err := <-done:
 		return err
-	case <-r.done:
-		// The writer drains its channel before it ends.
-		select {
-		case err := <-e.done:
-			return err
-		default:
-			return ErrClosed
-		}
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -190,7 +238,8 @@ func (r *Recorder) Prune() (deleted int, err error) {
 	return deleted, nil
 }
 
-// Close writes what is buffered and stops the writer.
+// Close writes what is buffered and stops the writer. Records given after
+// Close are dropped (RecordWait answers ErrClosed).
 func (r *Recorder) Close() {
 	r.mu.Lock()
 	if r.closed {
@@ -209,73 +258,62 @@ func (r *Recorder) loop() {
 	prune := time.NewTicker(r.cfg.PruneEvery)
 	defer prune.Stop()
 	r.Prune()
-	batch := make([]entry, 0, r.cfg.BatchSize)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		select {
-		case e := <-r.in:
-			batch = append(batch[:0], e)
+		case <-r.wake:
 		case <-prune.C:
 			r.Prune()
 			continue
 		case <-r.stop:
-			for {
-				batch = batch[:0]
-				r.drain(&batch)
-				if len(batch) == 0 {
-					return
-				}
-				r.write(batch)
+			r.flush() // Record and RecordWait refuse new records once closed
+			return
+		}
+		// Let FlushEvery's records join: one commit for many records
+		// instead of one per invocation, unless one waits for its commit.
+		select {
+		case <-r.now:
+		default:
+			linger.Reset(r.cfg.FlushEvery)
+			select {
+			case <-linger.C:
+			case <-r.now:
+				linger.Stop()
+			case <-r.stop:
+				linger.Stop()
 			}
 		}
-		// Batch per BatchSize records or per FlushEvery: one WAL write
-		// for many records instead of one per invocation.
-		r.drain(&batch)
-		if len(batch) < r.cfg.BatchSize {
-			r.linger(&batch)
-		}
-		r.write(batch)
+		r.flush()
 	}
 }
 
-// linger adds records arriving within FlushEvery, up to BatchSize.
-func (r *Recorder) linger(batch *[]entry) {
-	timer := time.NewTimer(r.cfg.FlushEvery)
-	defer timer.Stop()
-	for len(*batch) < r.cfg.BatchSize {
-		select {
-		case e := <-r.in:
-			*batch = append(*batch, e)
-		case <-timer.C:
-			return
-		case <-r.stop:
-			return
+// flush writes every pending record, in batches of BatchSize.
+func (r *Recorder) flush() {
+	r.mu.Lock()
+	batch, waiters, jobs := r.pending, r.waiters, r.jobs
+	r.pending, r.waiters, r.jobs = r.spare[:0], nil, nil
+	r.mu.Unlock()
+	for i := 0; i < len(batch); i += r.cfg.BatchSize {
+		end := min(i+r.cfg.BatchSize, len(batch))
+		var answer []waiter
+		for len(waiters) > 0 && waiters[0].i < end {
+			answer, waiters = append(answer, waiters[0]), waiters[1:]
 		}
+		var outbox []storage.SinkJob
+		for len(jobs) > 0 && jobs[0].i < end {
+			outbox, jobs = append(outbox, jobs[0].job), jobs[1:]
+		}
+		r.write(batch[i:end], answer, outbox)
 	}
+	clear(batch) // drop the references to results and logs
+	r.mu.Lock()
+	r.spare = batch[:0]
+	r.mu.Unlock()
 }
 
-func (r *Recorder) drain(batch *[]entry) {
-	for len(*batch) < r.cfg.BatchSize {
-		select {
-		case e := <-r.in:
-			*batch = append(*batch, e)
-		default:
-			return
-		}
-	}
-}
-
-func (r *Recorder) write(batch []entry) {
-	recs := make([]storage.Activation, len(batch))
-	var jobs []storage.SinkJob
-	sync := false
-	for i, e := range batch {
-		recs[i] = e.rec
-		sync = sync || e.done != nil
-		if e.job != nil {
-			jobs = append(jobs, *e.job)
-		}
-	}
-	err := r.cfg.Store.WriteActivationsWithSinks(recs, jobs, sync)
+func (r *Recorder) write(recs []storage.Activation, waiters []waiter, jobs []storage.SinkJob) {
+	err := r.cfg.Store.WriteActivationsWithSinks(recs, jobs, len(waiters) > 0)
 	if err != nil {
 		r.cfg.Log.Error("writing activation records failed", "records", len(recs), "err", err)
 	} else {
@@ -290,10 +328,8 @@ func (r *Recorder) write(batch []entry) {
 			r.cfg.Sinks.Committed(jobs)
 		}
 	}
-	for _, e := range batch {
-		if e.done != nil {
-			e.done <- err
-		}
+	for _, w := range waiters {
+		w.done <- err
 	}
 	r.mu.Lock()
 	close(r.changed)

@@ -32,6 +32,7 @@ type Results struct {
 	ColdStarts  []ColdStart      `json:"cold_starts"`
 	Sustained   []SustainedSlice `json:"sustained"`
 	Path        []PathRow        `json:"invocation_path"`
+	Records     []RecordsRow     `json:"activation_records"`
 	Profiles    []string         `json:"profiles"`
 	Artifacts   []Artifact       `json:"artifacts"`
 	Notes       []string         `json:"notes"`
@@ -153,6 +154,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"matrixmult", e.matrix},
 		{"network", e.network},
 		{"invocation path", e.path},
+		{"records", e.records},
 		{"throughput", e.throughput},
 		{"memory", e.memory},
 		{"cold start", e.coldStart},

@@ -49,7 +49,7 @@ func TestQuick(t *testing.T) {
 	}
 	for _, section := range []string{"| CPU |", "load average at start", "## Summary", "### sleep", "### server-reply",
 		"### matrixmult", "### network", "### hello (memory run)", "## Throughput", "## Memory", "## Cold start",
-		"## Sustained", "## Artifact sizes", "## Edge budget", "No request failed"} {
+		"## Sustained", "## Artifact sizes", "## Edge budget", "## Activation records", "No request failed"} {
 		if !strings.Contains(string(report), section) {
 			t.Errorf("report lacks %q", section)
 		}

@@ -200,8 +200,9 @@ func startPlatform(ctx context.Context, name, binary, dir, coreHost string, work
 	return startPlatformWith(ctx, nil, name, binary, dir, coreHost, workers)
 }
 
-// startPlatformWith is startPlatform with the core started behind prefix.
-func startPlatformWith(ctx context.Context, prefix []string, name, binary, dir, coreHost string, workers int) (*platform, error) {
+// startPlatformWith is startPlatform with the core started behind prefix
+// and given coreArgs besides its own.
+func startPlatformWith(ctx context.Context, prefix []string, name, binary, dir, coreHost string, workers int, coreArgs ...string) (*platform, error) {
 	pl := &platform{name: name}
 	nodePort, err := freePort(coreHost)
 	if err != nil {
@@ -213,6 +214,7 @@ func startPlatformWith(ctx context.Context, prefix []string, name, binary, dir, 
 	if workers == 0 {
 		args = append(args, "--with-worker", "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
 	}
+	args = append(args, coreArgs...)
 	pl.core = &proc{binary: binary, args: args, dir: dir, prefix: prefix}
 	pl.core.cond = sync.NewCond(&pl.core.mu)
 	if err := pl.core.start(); err != nil {

@@ -37,6 +37,7 @@ type Options struct {
 	PathStep       time.Duration // invocation path: each measurement (4 s)
 	PathWarmup     time.Duration // its warm-up per row (2 s)
 	PathRounds     int           // its rounds, whose median is reported (2)
+	RecordsRounds  int           // activation records on/off: rounds (10; each PathStep per side)
 
 	// Only, if not empty, runs only the steps of these names (e.g.
 	// "invocation path"); setup always runs.
@@ -76,6 +77,7 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxConcurrency, 128, 16)
 	def(&o.SustainedConns, 16, 16)
 	def(&o.PathRounds, 2, 1)
+	def(&o.RecordsRounds, 10, 2)
 	defD(&o.PathStep, 4*time.Second, 300*time.Millisecond)
 	defD(&o.PathWarmup, 2*time.Second, 200*time.Millisecond)
 	defD(&o.MemoryFor, 60*time.Second, 3*time.Second)

@@ -121,6 +121,7 @@ func writeReport(r *Results, dir string) error {
 	w("Latencies are raw per-request times (no coordinated-omission correction). *CPU/req* is the servers' user+system CPU time (from /proc, 10 ms ticks) per successful request; for in-process it is the bench process's own. Ratios are edgefaas / baseline: **p50 ×** for latency (>1 is slower), **req/s ×** for throughput (<1 is fewer).\n\n")
 
 	writePath(w, r)
+	writeRecords(w, r)
 
 	// Summary.
 	w("## Summary\n\n")

@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -78,8 +80,8 @@ var (
 func (s *Store) EnqueueActivation(rec Activation, call QueuedCall) error {
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := setJSON(b, keyActivation(rec.ID), rec); err != nil {
-		return err
+	if err := b.Set(keyActivation(rec.ID), appendActivation(nil, &rec), nil); err != nil {
+		return fmt.Errorf("enqueue activation %s: %w", rec.ID, err)
 	}
 	if err := setJSON(b, keyQueued(rec.ID), call); err != nil {
 		return err
@@ -102,9 +104,12 @@ func (s *Store) WriteActivations(recs []Activation, sync bool) error {
 }
 
 func addActivations(b *pebble.Batch, recs []Activation) error {
+	var key, val []byte // reused: Set copies them into the batch
 	for i := range recs {
-		if err := setJSON(b, keyActivation(recs[i].ID), recs[i]); err != nil {
-			return err
+		key = append(append(key[:0], prefixActivations...), recs[i].ID...)
+		val = appendActivation(val[:0], &recs[i])
+		if err := b.Set(key, val, nil); err != nil {
+			return fmt.Errorf("write activation %s: %w", recs[i].ID, err)
 		}
 		if recs[i].Async && FinalStatus(recs[i].Status) {
 			if err := b.Delete(keyQueued(recs[i].ID), nil); err != nil {
@@ -126,7 +131,7 @@ func (s *Store) GetActivation(id string) (Activation, error) {
 		return a, fmt.Errorf("read activation %q: %w", id, err)
 	}
 	defer closer.Close()
-	return a, jsonUnmarshal(keyActivation(id), v, &a)
+	return a, decodeActivation(keyActivation(id), v, &a)
 }
 
 // ScanActivations calls fn with records newest first, starting below the
@@ -147,7 +152,7 @@ func (s *Store) ScanActivations(before string, fn func(Activation) bool) error {
 			return fmt.Errorf("scan activations: %w", err)
 		}
 		var a Activation
-		if err := jsonUnmarshal(it.Key(), v, &a); err != nil {
+		if err := decodeActivation(it.Key(), v, &a); err != nil {
 			it.Close()
 			return err
 		}
@@ -197,13 +202,6 @@ func (s *Store) QueuedActivations() ([]QueuedActivation, error) {
 // records take at most maxBytes (0: no byte bound). Records still queued or
 // running are kept. It returns how many it deleted and the bytes left.
 func (s *Store) PruneActivations(cutoff time.Time, maxBytes int64, idTime func(id string) (time.Time, bool)) (deleted int, left int64, err error) {
-	queued := map[string]bool{}
-	if err := s.scan(prefixQueued, func(k, _ []byte) error {
-		queued[string(k[len(prefixQueued):])] = true
-		return nil
-	}); err != nil {
-		return 0, 0, err
-	}
 	type entry struct {
 		id   string
 		size int64
@@ -218,10 +216,35 @@ func (s *Store) PruneActivations(cutoff time.Time, maxBytes int64, idTime func(i
 	}); err != nil {
 		return 0, 0, err
 	}
+	// The queue is read after the records: a record enqueued meanwhile
+	// (both keys in one batch) is either absent from the first scan or
+	// present in this one, never taken for a finished record.
+	queued := map[string]bool{}
+	if err := s.scan(prefixQueued, func(k, _ []byte) error {
+		queued[string(k[len(prefixQueued):])] = true
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
+	// Consecutive deletable records go as one range deletion: retention at
+	// the byte bound deletes as many records as are written, and one
+	// tombstone per record would double the writes.
 	b := s.db.NewBatch()
 	defer b.Close()
+	var runStart, runEnd []byte
+	flushRun := func() error {
+		if runStart == nil {
+			return nil
+		}
+		err := b.DeleteRange(runStart, append(runEnd, 0), nil)
+		runStart, runEnd = nil, nil
+		return err
+	}
 	for _, e := range all {
 		if queued[e.id] {
+			if err := flushRun(); err != nil {
+				return 0, total, fmt.Errorf("prune activations: %w", err)
+			}
 			continue
 		}
 		t, ok := idTime(e.id)
@@ -229,11 +252,15 @@ func (s *Store) PruneActivations(cutoff time.Time, maxBytes int64, idTime func(i
 		if !old && (maxBytes <= 0 || total <= maxBytes) {
 			break // ids sort by time: everything after is newer
 		}
-		if err := b.Delete(keyActivation(e.id), nil); err != nil {
-			return deleted, total, fmt.Errorf("prune %s: %w", e.id, err)
+		if runStart == nil {
+			runStart = keyActivation(e.id)
 		}
+		runEnd = keyActivation(e.id)
 		deleted++
 		total -= e.size
+	}
+	if err := flushRun(); err != nil {
+		return 0, total, fmt.Errorf("prune activations: %w", err)
 	}
 	if deleted == 0 {
 		return 0, total, nil
@@ -242,4 +269,215 @@ func (s *Store) PruneActivations(cutoff time.Time, maxBytes int64, idTime func(i
 		return 0, total, fmt.Errorf("prune %d activations: %w", deleted, err)
 	}
 	return deleted, total, nil
+}
+
+// Records are stored in a compact binary form (activationCodecV1 first,
+// then the fields in order: length-prefixed strings, varints) rather than
+// JSON: the writer encodes thousands a second, and this takes a tenth of
+// the CPU and fewer bytes. Records written as JSON by earlier versions
+// start with '{' and are still read.
+const activationCodecV1 = 0x01
+
+const (
+	flagAsync = 1 << iota
+	flagResultTruncated
+	flagLogsTruncated
+	flagStarted
+)
+
+// appendActivation appends a's binary encoding to b.
+func appendActivation(b []byte, a *Activation) []byte {
+	b = append(b, activationCodecV1)
+	b = appendString(b, a.ID)
+	b = appendString(b, a.Module)
+	b = appendString(b, a.Function)
+	b = binary.AppendUvarint(b, a.Version)
+	b = appendString(b, a.Hash)
+	b = appendString(b, a.Subject)
+	b = appendString(b, a.Worker)
+	var flags byte
+	if a.Async {
+		flags |= flagAsync
+	}
+	if a.ResultTruncated {
+		flags |= flagResultTruncated
+	}
+	if a.LogsTruncated {
+		flags |= flagLogsTruncated
+	}
+	if a.StartedAt != nil {
+		flags |= flagStarted
+	}
+	b = append(b, flags)
+	b = appendString(b, a.Status)
+	b = binary.AppendVarint(b, unixNano(a.QueuedAt))
+	if a.StartedAt != nil {
+		b = binary.AppendVarint(b, unixNano(*a.StartedAt))
+	}
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(a.DurationMS))
+	b = appendString(b, a.Error)
+	b = binary.AppendUvarint(b, uint64(len(a.Result)))
+	b = append(b, a.Result...)
+	b = binary.AppendUvarint(b, uint64(len(a.Logs)))
+	for _, l := range a.Logs {
+		b = appendString(b, l)
+	}
+	b = binary.AppendUvarint(b, uint64(max(a.Attempts, 0)))
+	// The trigger (rare: only triggered calls) as JSON, empty if none.
+	var trig []byte
+	if a.Trigger != nil {
+		trig, _ = json.Marshal(a.Trigger) // plain fields: cannot fail
+	}
+	b = binary.AppendUvarint(b, uint64(len(trig)))
+	b = append(b, trig...)
+	// The sink deliveries (only functions with sinks) as JSON, empty if none.
+	var sinks []byte
+	if len(a.Sinks) > 0 {
+		sinks, _ = json.Marshal(a.Sinks) // plain fields: cannot fail
+	}
+	b = binary.AppendUvarint(b, uint64(len(sinks)))
+	return append(b, sinks...)
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decodeActivation reads a record stored under key k, binary or JSON.
+func decodeActivation(k, v []byte, a *Activation) error {
+	if len(v) == 0 || v[0] != activationCodecV1 {
+		return jsonUnmarshal(k, v, a)
+	}
+	d := decoder{b: v[1:]}
+	a.ID = d.str()
+	a.Module = d.str()
+	a.Function = d.str()
+	a.Version = d.uvarint()
+	a.Hash = d.str()
+	a.Subject = d.str()
+	a.Worker = d.str()
+	flags := d.byte()
+	a.Async = flags&flagAsync != 0
+	a.ResultTruncated = flags&flagResultTruncated != 0
+	a.LogsTruncated = flags&flagLogsTruncated != 0
+	a.Status = d.str()
+	a.QueuedAt = fromUnixNano(d.varint())
+	if flags&flagStarted != 0 {
+		t := fromUnixNano(d.varint())
+		a.StartedAt = &t
+	}
+	a.DurationMS = math.Float64frombits(d.uint64())
+	a.Error = d.str()
+	if r := d.bytes(); len(r) > 0 {
+		a.Result = json.RawMessage(r)
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.err = true
+	} else {
+		a.Logs = make([]string, 0, n)
+		for range n {
+			a.Logs = append(a.Logs, d.str())
+		}
+	}
+	a.Attempts = int(d.uvarint())
+	if trig := d.bytes(); len(trig) > 0 {
+		a.Trigger = new(TriggerInfo)
+		if err := json.Unmarshal(trig, a.Trigger); err != nil {
+			return fmt.Errorf("decode %s: trigger: %w", k, err)
+		}
+	}
+	if sinks := d.bytes(); len(sinks) > 0 {
+		if err := json.Unmarshal(sinks, &a.Sinks); err != nil {
+			return fmt.Errorf("decode %s: sinks: %w", k, err)
+		}
+	}
+	if d.err {
+		return fmt.Errorf("decode %s: truncated or corrupt record", k)
+	}
+	return nil
+}
+
+// decoder reads appendActivation's fields; a short input sets err.
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.err = true
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uint64() uint64 {
+	if len(d.b) < 8 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+// bytes returns a copy (the input is pebble's buffer).
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.err, d.b = true, nil
+		return nil
+	}
+	out := append([]byte(nil), d.b[:n]...)
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.err, d.b = true, nil
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
 }

@@ -19,6 +19,7 @@ import (
 // activationFlags are the core's flags for activation records and the
 // asynchronous queue.
 type activationFlags struct {
+	records      string
 	retention    time.Duration
 	maxBytes     int64
 	pruneEvery   time.Duration
@@ -33,6 +34,7 @@ type activationFlags struct {
 
 func (f *activationFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
+	fl.StringVar(&f.records, "activation-records", "all", "which invocations keep an activation record: all, or async (synchronous calls keep none and their answers carry no X-Edgefaas-Activation; asynchronous ones always keep theirs, which are the queue's state)")
 	fl.DurationVar(&f.retention, "activation-retention", activations.DefaultRetention, "delete finished activation records older than this")
 	fl.Int64Var(&f.maxBytes, "activation-max-bytes", activations.DefaultMaxBytes, "delete the oldest finished activation records while all of them take more bytes than this")
 	fl.DurationVar(&f.pruneEvery, "activation-prune-every", activations.DefaultPruneEvery, "how often activation retention runs")
@@ -54,9 +56,17 @@ func (f *activationFlags) config() (api.ActivationsConfig, error) {
 		}
 		nets = append(nets, p)
 	}
+	var noSync bool
+	switch f.records {
+	case "all", "":
+	case "async":
+		noSync = true
+	default:
+		return api.ActivationsConfig{}, fmt.Errorf("--activation-records %q: want all or async", f.records)
+	}
 	policy := egress.New(egress.Config{AllowedHosts: f.callbackHost, AllowedNetworks: nets})
 	return api.ActivationsConfig{
-		Retention: f.retention, MaxBytes: f.maxBytes, PruneEvery: f.pruneEvery, MaxFunctionLabels: f.maxLabels,
+		NoSyncRecords: noSync, Retention: f.retention, MaxBytes: f.maxBytes, PruneEvery: f.pruneEvery, MaxFunctionLabels: f.maxLabels,
 		Queue: activations.QueueConfig{
 			MaxQueued: f.maxQueued, MaxInFlight: f.maxInFlight, PerFunction: f.perFunction, PerSubject: f.perSubject,
 			Callback: func(ctx context.Context, url string, body []byte) error {

@@ -81,6 +81,9 @@ type ActivationsConfig struct {
 	PruneEvery time.Duration
 	// MaxFunctionLabels bounds the per-function metric series.
 	MaxFunctionLabels int
+	// NoSyncRecords keeps no record of synchronous invocations (see
+	// Config.NoSyncRecords).
+	NoSyncRecords bool
 	// Queue holds the queue's limits and its callback sender (Store,
 	// Recorder and Run are filled in).
 	Queue activations.QueueConfig
@@ -144,7 +147,7 @@ func RunCore(ctx context.Context, cfg CoreConfig) (err error) {
 		return err
 	}
 	defer stopBroker() // after the triggers stopped
-	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics, Inspect: cfg.Inspect, Recorder: recorder, Triggers: trig, Sinks: dispatcher}
+	scfg := Config{Store: store, Logger: log, MaxUploadBytes: cfg.MaxUploadBytes, PublicMetrics: cfg.PublicMetrics, Inspect: cfg.Inspect, Recorder: recorder, Triggers: trig, Sinks: dispatcher, NoSyncRecords: cfg.Activations.NoSyncRecords}
 	var collector prometheus.Collector // the cluster's metrics, if it has some
 	var clusterDone <-chan struct{}    // closed if the cluster's node stops on its own
 	if cfg.Cluster != nil {

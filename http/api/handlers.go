@@ -580,7 +580,9 @@ func (s *Server) invoke(c *call) error {
 		return errorf(http.StatusBadRequest, `Bad Request: "callback" is only for asynchronous invocations (?async=true or Prefer: respond-async)`)
 	}
 	rec := s.newActivation(c, f)
-	c.w.Header().Set(ActivationHeader, rec.ID)
+	if rec.ID != "" {
+		c.w.Header().Set(ActivationHeader, rec.ID)
+	}
 	if s.cfg.Invoker == nil {
 		finish(&rec, f, time.Now(), cluster.InvokeResult{}, cluster.ErrNoWorker)
 		s.record(rec)

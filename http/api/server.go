@@ -67,6 +67,11 @@ type Config struct {
 	// Recorder, if set, keeps a record of every invocation (RunCore sets
 	// it up); nil keeps none, but answers still carry an activation id.
 	Recorder *activations.Recorder
+	// NoSyncRecords keeps no record of synchronous invocations (answers
+	// then carry no activation id); the per-function metrics still count
+	// them, and asynchronous activations keep their records, which are the
+	// queue's state. For operators who need the last per-call microseconds.
+	NoSyncRecords bool
 	// Triggers, if set, runs functions' events (RunCore sets it up); nil
 	// stores events without running them.
 	Triggers Triggers
