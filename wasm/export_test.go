@@ -22,3 +22,6 @@ func SetTerminationCheck(check string) (restore func()) {
 
 // GuestSlots is how many guests run guest code at once (slots.go).
 func GuestSlots() int { return guestSlotCount() }
+
+// GCFloor is the heap an engine's process keeps reserved (slots.go).
+const GCFloor = gcFloor

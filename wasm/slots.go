@@ -26,17 +26,32 @@ import (
 // priority (nice_linux.go). See docs/architecture.md, "Guest scheduling".
 const sliceQuantum = 250 * time.Microsecond
 
+// gcFloor is the heap the process keeps reserved, so that its garbage
+// collector runs rarely: every cycle stops the world twice and scans every
+// goroutine's stack, and a guest computing holds its P until its next
+// termination check, which it reaches only when the kernel runs its
+// thread, lowered in priority (nice_linux.go). With the heap of a few MiB a
+// worker lives on, Go collected every 100-odd calls, beside spinning
+// guests each time with the node's goroutines waiting on the one spare P;
+// with the floor, a cycle comes every few thousand calls. The floor is an
+// untouched pointer-free allocation: it costs address space, not RSS, and
+// lets up to about as much garbage accumulate between collections.
+const gcFloor = 32 << 20
+
 var (
 	procsOnce sync.Once
 	guestCPUs int
+	gcBallast []byte
 )
 
-// guestSlotCount raises GOMAXPROCS once and returns how many guests may run
-// guest code at once: the Ps Go chose (the CPUs, or the container's quota).
+// guestSlotCount raises GOMAXPROCS and sets the GC floor once, and returns
+// how many guests may run guest code at once: the Ps Go chose (the CPUs, or
+// the container's quota).
 func guestSlotCount() int {
 	procsOnce.Do(func() {
 		guestCPUs = runtime.GOMAXPROCS(0)
 		runtime.GOMAXPROCS(guestCPUs + 1)
+		gcBallast = make([]byte, gcFloor)
 	})
 	return guestCPUs
 }

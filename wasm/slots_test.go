@@ -2,6 +2,8 @@ package wasm_test
 
 import (
 	"errors"
+	"runtime"
+	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
@@ -64,5 +66,21 @@ func TestGuestsShareSlots(t *testing.T) {
 				t.Fatalf("slowest hello %s is more than a tenth of the %s' run %s", slowest, tc.name, firstEnd)
 			}
 		})
+	}
+}
+
+// TestGCFloor checks that a process running compiled guests keeps its heap
+// goal above the floor even when its live heap is small, so that the
+// collector, whose stop-the-world waits for computing guests to reach a
+// termination check, runs rarely (slots.go, gcFloor).
+func TestGCFloor(t *testing.T) {
+	newEngine(t, wasm.Config{})
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	goal, live := s[0].Value.Uint64(), s[1].Value.Uint64()
+	t.Logf("heap goal %d MiB, live %d MiB", goal>>20, live>>20)
+	if live < wasm.GCFloor || goal < live {
+		t.Fatalf("after a GC the live heap is %d bytes and its goal %d, want both at least the floor of %d", live, goal, wasm.GCFloor)
 	}
 }

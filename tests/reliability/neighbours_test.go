@@ -21,8 +21,11 @@ import (
 // the other load on the machine falls on both alike.
 //
 // Issue 12 asks for 3×. Measured on a quiet 2-core machine the design
-// gives ×3.0–4.2 (the p50 does not move: 0.36 → 0.41 ms; the p99 goes from
-// ~1.5 to ~5–6.5 ms), so the test holds it to 5×, which still fails a worker
+// gave ×3.0–4.2 (the p50 does not move: 0.36 → 0.41 ms; the p99 goes from
+// ~1.5 to ~5–6.5 ms). With the GC floor (wasm/slots.go) 15 measurements on
+// the shared 2-core machine (load 5) gave ×1.0–4.8, 10 of them within 3×
+// and 14 within 4× (p99 0.8–3.4 ms calm, 1.5–8.9 ms noisy): 3× does not yet
+// hold robustly, so the test holds it to 5×, which still fails a worker
 // without the guest scheduling (×28).
 func TestSpinningNeighbours(t *testing.T) {
 	core := testcluster.StartCore(t)
