@@ -25,3 +25,5 @@ func GuestSlots() int { return guestSlotCount() }
 
 // GCFloor is the heap an engine's process keeps reserved (slots.go).
 const GCFloor = gcFloor
+
+var GCFloorFor = gcFloorFor

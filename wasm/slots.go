@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +37,21 @@ const sliceQuantum = 250 * time.Microsecond
 // with the floor, a cycle comes every few thousand calls. The floor is an
 // untouched pointer-free allocation: it costs address space, not RSS, and
 // lets up to about as much garbage accumulate between collections.
+//
+// It is at most an eighth of the Go runtime's soft memory limit
+// (GOMEMLIMIT, which a node sets from its budget before it starts an
+// engine): the floor counts against that limit, and on a node with a small
+// budget (a 128 MiB cgroup gives a limit of 72 MiB) a full 32 MiB would
+// leave the limit's own collections too little room.
 const gcFloor = 32 << 20
+
+// gcFloorFor is the floor under the soft memory limit limit.
+func gcFloorFor(limit int64) int {
+	if limit <= 0 || limit/8 >= gcFloor {
+		return gcFloor
+	}
+	return int(limit / 8)
+}
 
 var (
 	procsOnce sync.Once
@@ -51,7 +66,7 @@ func guestSlotCount() int {
 	procsOnce.Do(func() {
 		guestCPUs = runtime.GOMAXPROCS(0)
 		runtime.GOMAXPROCS(guestCPUs + 1)
-		gcBallast = make([]byte, gcFloor)
+		gcBallast = make([]byte, gcFloorFor(debug.SetMemoryLimit(-1)))
 	})
 	return guestCPUs
 }

@@ -2,6 +2,7 @@ package wasm_test
 
 import (
 	"errors"
+	"math"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -82,5 +83,20 @@ func TestGCFloor(t *testing.T) {
 	t.Logf("heap goal %d MiB, live %d MiB", goal>>20, live>>20)
 	if live < wasm.GCFloor || goal < live {
 		t.Fatalf("after a GC the live heap is %d bytes and its goal %d, want both at least the floor of %d", live, goal, wasm.GCFloor)
+	}
+}
+
+// TestGCFloorUnderSmallLimits: the floor is at most an eighth of the soft
+// memory limit, so a small node's limit keeps room for its own collections.
+func TestGCFloorUnderSmallLimits(t *testing.T) {
+	for _, c := range []struct{ limit, want int64 }{
+		{math.MaxInt64, wasm.GCFloor}, // no limit
+		{1 << 30, wasm.GCFloor},
+		{72 << 20, 9 << 20}, // a 128 MiB cgroup
+		{8 << 20, 1 << 20},
+	} {
+		if got := int64(wasm.GCFloorFor(c.limit)); got != c.want {
+			t.Errorf("limit %d: floor %d, want %d", c.limit, got, c.want)
+		}
 	}
 }
