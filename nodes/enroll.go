@@ -24,6 +24,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/edgefaas/edgefaas/internal/syncfile"
 )
 
 // A worker's side of the token join (issue 14). `edgefaas worker
@@ -156,13 +158,13 @@ func Enroll(ctx context.Context, apiURL, token, name, dataDir string) error {
 		return err
 	}
 	// The identity last: its presence is what Enrolled tests.
-	if err := writeSynced(filepath.Join(dir, "ca.pem"), []byte(out.Data.CA), 0o644); err != nil {
+	if err := syncfile.Write(filepath.Join(dir, "ca.pem"), []byte(out.Data.CA), 0o644); err != nil {
 		return err
 	}
-	if err := writeSynced(filepath.Join(dir, "cookie"), []byte(out.Data.Cookie+"\n"), 0o600); err != nil {
+	if err := syncfile.Write(filepath.Join(dir, "cookie"), []byte(out.Data.Cookie+"\n"), 0o600); err != nil {
 		return err
 	}
-	return writeSynced(filepath.Join(dir, "identity.pem"), identity, 0o600)
+	return syncfile.Write(filepath.Join(dir, "identity.pem"), identity, 0o600)
 }
 
 // checkIdentity parses a certificate and key (PEM, one file) and checks
@@ -225,7 +227,7 @@ func loadEnrollment(dataDir, name string) (*nodeAuth, error) {
 		if cur == nil || cur.Leaf == nil || !sameIssuer(cur.Leaf, pair.Leaf, caPEM) {
 			return errors.New("node identity: the rotated certificate is not from the CA that issued the current one")
 		}
-		if err := writeSynced(filepath.Join(dir, "identity.pem"), id, 0o600); err != nil {
+		if err := syncfile.Write(filepath.Join(dir, "identity.pem"), id, 0o600); err != nil {
 			return fmt.Errorf("keep the rotated certificate: %w", err)
 		}
 		a.cert.Store(&pair)

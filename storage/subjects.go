@@ -8,9 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/edgefaas/edgefaas/internal/syncfile"
 )
 
 // Names of the subjects created at first boot.
@@ -223,7 +223,7 @@ func (s *Store) Bootstrap(tokensPath string) (bool, error) {
 		return false, err
 	}
 	content := "Admin=" + adminToken + "\nGuest=" + guestToken + "\n"
-	if err := writeFileSynced(tokensPath, []byte(content), 0o600); err != nil {
+	if err := syncfile.Write(tokensPath, []byte(content), 0o600); err != nil {
 		return false, fmt.Errorf("write tokens file: %w", err)
 	}
 	now := s.now()
@@ -252,40 +252,4 @@ func (s *Store) Bootstrap(tokensPath string) (bool, error) {
 		return false, err
 	}
 	return true, s.commit(b)
-}
-
-// writeFileSynced writes data to path atomically (temporary file, fsync,
-// rename, fsync of the directory).
-func writeFileSynced(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tokens-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
