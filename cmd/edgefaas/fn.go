@@ -152,6 +152,7 @@ func fnCreateCommand(verb string) *cobra.Command {
 		module string
 		md     metadataFlags
 		events string
+		sinks  string
 	)
 	short := "Deploy a .wasm file as a new function"
 	if verb == "upload" {
@@ -186,6 +187,11 @@ unless --no-wait is given.`,
 					return err
 				}
 			}
+			if sinks != "" {
+				if up.Sinks, err = readSinks(sinks); err != nil {
+					return err
+				}
+			}
 			if md.changed(cmd) {
 				up.Metadata = &client.Metadata{}
 				if err := md.apply(cmd, up.Metadata); err != nil {
@@ -208,6 +214,7 @@ unless --no-wait is given.`,
 	moduleFlag(cmd, &module)
 	md.add(cmd)
 	eventsFlag(cmd, &events)
+	sinksFlag(cmd, &sinks)
 	return cmd
 }
 
@@ -226,6 +233,7 @@ func fnUpdateCommand() *cobra.Command {
 		module string
 		md     metadataFlags
 		events string
+		sinks  string
 	)
 	cmd := &cobra.Command{
 		Use:   "update NAME [FILE.wasm]",
@@ -255,8 +263,15 @@ empties it).`,
 				}
 				up.Events = ev
 			}
-			if up.Code == nil && !md.changed(cmd) && up.Events == nil {
-				return errors.New("nothing to update: give a .wasm file and/or --memory, --timeout, --allow-host, --tag, --events")
+			if cmd.Flags().Changed("sinks") {
+				sk, err := readSinks(sinks)
+				if err != nil {
+					return err
+				}
+				up.Sinks = sk
+			}
+			if up.Code == nil && !md.changed(cmd) && up.Events == nil && up.Sinks == nil {
+				return errors.New("nothing to update: give a .wasm file and/or --memory, --timeout, --allow-host, --tag, --events, --sinks")
 			}
 			c, err := newClient(cmd, false)
 			if err != nil {
@@ -285,6 +300,7 @@ empties it).`,
 	moduleFlag(cmd, &module)
 	md.add(cmd)
 	eventsFlag(cmd, &events)
+	sinksFlag(cmd, &sinks)
 	return cmd
 }
 
@@ -357,6 +373,9 @@ func fnGetCommand() *cobra.Command {
 			}
 			if len(f.Events) > 0 {
 				row("events", string(f.Events))
+			}
+			if len(f.Sinks) > 0 {
+				row("sinks", string(f.Sinks))
 			}
 			row("created", f.CreatedAt.Local().Format(time.DateTime))
 			row("updated", f.UpdatedAt.Local().Format(time.DateTime))
@@ -470,10 +489,7 @@ sets the JSON value v (a number, true, an object...).`,
 			if err != nil {
 				return err
 			}
-			if script != "" {
-				if async || callback != "" {
-					return fmt.Errorf("--script places a synchronous call; it cannot be combined with --async or --callback here")
-				}
+			if script != "" && !async && callback == "" {
 				out, err := c.InvokeScript(cmd.Context(), module, args[0], body, script)
 				if err != nil {
 					return apiError(err)
@@ -481,7 +497,7 @@ sets the JSON value v (a number, true, an object...).`,
 				return printRawJSON(cmd.OutOrStdout(), out, !jsonOutput() && isTerminal(cmd.OutOrStdout()))
 			}
 			if async || callback != "" {
-				id, err := c.InvokeAsync(cmd.Context(), module, args[0], body, callback)
+				id, err := c.InvokeAsyncScript(cmd.Context(), module, args[0], body, callback, script)
 				if err != nil {
 					return apiError(err)
 				}

@@ -39,12 +39,21 @@ func (a Activation) Final() bool { return a.Status != "queued" && a.Status != "r
 // the core has stored it durably. callback, if not empty, is a URL the core
 // POSTs the finished record to.
 func (c *Client) InvokeAsync(ctx context.Context, module, name string, args json.RawMessage, callback string) (string, error) {
+	return c.InvokeAsyncScript(ctx, module, name, args, callback, "")
+}
+
+// InvokeAsyncScript is InvokeAsync with the call placed by the APP script
+// named script when it runs (none if empty; see InvokeScript).
+func (c *Client) InvokeAsyncScript(ctx context.Context, module, name string, args json.RawMessage, callback, script string) (string, error) {
 	if len(args) == 0 {
 		args = json.RawMessage(`{}`)
 	}
 	body := map[string]any{"args": args}
 	if callback != "" {
 		body["callback"] = callback
+	}
+	if script != "" {
+		body["scheduling"] = map[string]string{"language": "app", "script": script}
 	}
 	r, err := jsonRequest(http.MethodPost, pathOf("v1", "fn", module, name)+"?async=true", body)
 	if err != nil {

@@ -104,6 +104,9 @@ type Function struct {
 	Metadata Metadata `json:"metadata"`
 	// Events are the function's triggers (MQTT, cron), as uploaded.
 	Events json.RawMessage `json:"events,omitempty"`
+	// Sinks are where the function's results are delivered, as uploaded
+	// (secrets shown as REDACTED).
+	Sinks json.RawMessage `json:"sinks,omitempty"`
 	// Version starts at 1 and grows at every update.
 	Version uint64 `json:"version"`
 	// CreatedAt and UpdatedAt are the core's timestamps.
@@ -125,6 +128,10 @@ type Upload struct {
 	// Events, if not nil, is sent as the events field (the function's
 	// triggers, a JSON list); on update it replaces them ([] removes them).
 	Events json.RawMessage
+	// Sinks, if not nil, is sent as the sinks field (where the function's
+	// results are delivered, a JSON list); on update it replaces them ([]
+	// removes them).
+	Sinks json.RawMessage
 	// WaitForWorkers, if not nil, sets wait_for_workers: whether the answer
 	// waits until connected workers hold (and have compiled) the code.
 	WaitForWorkers *bool
@@ -147,7 +154,7 @@ func (c *Client) CreateFunction(ctx context.Context, module string, up Upload) (
 
 // UpdateFunction replaces a function's code and/or metadata.
 func (c *Client) UpdateFunction(ctx context.Context, module, name string, up Upload) (Function, error) {
-	if up.Code == nil && up.Metadata == nil && up.Events == nil {
+	if up.Code == nil && up.Metadata == nil && up.Events == nil && up.Sinks == nil {
 		return Function{}, fmt.Errorf("update function %s/%s: nothing to update: give new code and/or metadata", module, name)
 	}
 	return c.upload(ctx, http.MethodPut, pathOf("v1", "fn", module, name), up)

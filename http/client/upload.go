@@ -46,6 +46,11 @@ func encodeUpload(up Upload) (contentType string, body *bytes.Buffer, err error)
 			return "", nil, fmt.Errorf("encode the upload: %w", err)
 		}
 	}
+	if up.Sinks != nil {
+		if err := field("sinks", string(up.Sinks)); err != nil {
+			return "", nil, fmt.Errorf("encode the upload: %w", err)
+		}
+	}
 	if up.WaitForWorkers != nil {
 		if err := field("wait_for_workers", strconv.FormatBool(*up.WaitForWorkers)); err != nil {
 			return "", nil, fmt.Errorf("encode the upload: %w", err)

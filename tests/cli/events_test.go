@@ -31,3 +31,20 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("fn get after removing the events:\n%s", out)
 	}
 }
+
+// TestSinks: fn create --sinks stores a function's sinks, fn get shows
+// them with their secrets redacted, a bad sink is refused naming its
+// field, and fn update --sinks '[]' removes them.
+func TestSinks(t *testing.T) {
+	u := guest(t)
+	u.fail("sinks[0].params.url", "fn", "create", "badsink", testmodules.Path(t, "test/echo"), "--sinks", `[{"type":"webhook","params":{"url":"ftp://hooks.example/in"}}]`)
+	u.ok("fn", "create", "tohook", testmodules.Path(t, "test/echo"), "--sinks", `[{"type":"webhook","params":{"url":"https://hooks.example/in","secret":"s3cret"}}]`)
+	out := u.ok("fn", "get", "tohook")
+	if !strings.Contains(out, "https://hooks.example/in") || strings.Contains(out, "s3cret") || !strings.Contains(out, "REDACTED") {
+		t.Fatalf("fn get (want the sink, its secret redacted):\n%s", out)
+	}
+	u.ok("fn", "update", "tohook", "--sinks", "[]")
+	if out := u.ok("fn", "get", "tohook"); strings.Contains(out, "sinks") {
+		t.Fatalf("fn get after removing the sinks:\n%s", out)
+	}
+}

@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testmodules"
 )
 
-// TestScripts drives `edgefaas script` and `fn invoke --script` against
+// TestScripts drives `edgefaas script` and `fn invoke --script` (also
+// with --async) against
 // the real core (a single box: its own worker is the only one).
 func TestScripts(t *testing.T) {
 	u := guest(t)
@@ -50,6 +52,15 @@ func TestScripts(t *testing.T) {
 	checkInvoke(t, u, "scripted", "-a", "name=Ada", "--script", "cliedge")
 	u.fail("the APP script placed no call of _/scripted", "fn", "invoke", "scripted", "--script", "clinever")
 	u.fail(`APP script "nosuch" does not exist`, "fn", "invoke", "scripted", "--script", "nosuch")
+	// --async with --script: queued, placed by the script when it runs.
+	id := strings.TrimSpace(u.ok("fn", "invoke", "scripted", "--async", "--script", "cliedge", "-a", "name=Ada"))
+	var rec struct{ Status, Worker string }
+	for deadline := time.Now().Add(30 * time.Second); rec.Status != "success"; time.Sleep(20 * time.Millisecond) {
+		decode(t, u.ok("activation", "get", id, "-o", "json"), &rec)
+		if time.Now().After(deadline) {
+			t.Fatalf("activation %s placed by the script: %+v", id, rec)
+		}
+	}
 
 	if out := u.ok("script", "delete", "cliedge"); out != "deleted APP script cliedge\n" {
 		t.Errorf("script delete: %q", out)
