@@ -97,6 +97,10 @@ type Stats struct {
 	// Reruns counts calls run a second time because their guest was
 	// refused memory by the node's budget before any outbound request.
 	Reruns int64
+	// LongWaits counts the times a long-running guest waited for one of
+	// the long slots (slots.go): its CPU share given to another long guest
+	// so that one CPU stays free of them.
+	LongWaits int64
 }
 
 // CodeBytesPerWasmByte estimates a compiled module's real memory from its
@@ -560,6 +564,7 @@ func (e *Engine) Stats() Stats {
 		CodeEvictions:      e.stats.codeEvictions.Load(),
 		IdleReclaimed:      e.stats.idleReclaimed.Load(),
 		Reruns:             e.stats.reruns.Load(),
+		LongWaits:          e.longWaits(),
 	}
 }
 

@@ -118,7 +118,7 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		}
 		return nil, err
 	}
-	defer st.cpu.drop()
+	defer st.cpu.idle()
 	callCtx, cancel := context.WithTimeout(withCall(ctx, st), m.Limits.Timeout)
 	defer cancel()
 	callCtx = experimental.WithTerminationCheckHook(callCtx, checkHook) // slots.go

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,6 +69,80 @@ func TestGuestsShareSlots(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLongGuestsLeaveACPU runs as many spinning guests as there are CPU
+// slots: once long-running they share one CPU fewer (slots.go, longAfter),
+// so the process uses about slots-1 CPUs, not slots, while they spin, and
+// every one of them still runs until its timeout.
+func TestLongGuestsLeaveACPU(t *testing.T) {
+	n := wasm.GuestSlots()
+	if n < 2 {
+		t.Skip("one CPU slot: no CPU to leave free")
+	}
+	e := newEngine(t, wasm.Config{})
+	spin := compile(t, e, "test/spin", wasm.Limits{Timeout: 2 * time.Second})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := invoke(t, e, spin, `{}`); !errors.Is(err, wasm.ErrTimeout) {
+				t.Errorf("spin: %v, want a timeout", err)
+			}
+		}()
+	}
+	for e.Stats().Running < n {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // past longAfter: all of them long
+	cpu0, wall0 := processCPU(t), time.Now()
+	time.Sleep(time.Second)
+	cpus := float64(processCPU(t)-cpu0) / float64(time.Since(wall0))
+	wg.Wait()
+	waits := e.Stats().LongWaits
+	t.Logf("%d spinners on %d slots used %.2f CPUs; long waits %d", n, n, cpus, waits)
+	if cpus > float64(n-1)+0.5 {
+		t.Errorf("%d long spinners used %.2f CPUs, want at most %d and a half", n, cpus, n-1)
+	}
+	if waits == 0 {
+		t.Error("no long guest ever waited for a long slot")
+	}
+}
+
+// TestShortGuestsAreNotLong queues many more matrix multiplications (a
+// few ms of CPU each) than there are slots: their wall time is long, their
+// CPU time short, so none of them becomes long-running and they keep every
+// CPU slot.
+func TestShortGuestsAreNotLong(t *testing.T) {
+	e := newEngine(t, wasm.Config{})
+	m := compile(t, e, "matrixmult", wasm.Limits{})
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 4 * wasm.GuestSlots() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				if _, err := invoke(t, e, m, `{"n":100,"seed":42}`); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if waits := e.Stats().LongWaits; waits != 0 {
+		t.Errorf("%d long waits among short calls (%s in all)", waits, time.Since(start))
+	}
+}
+
+// processCPU is the CPU time this process has used.
+func processCPU(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestGCFloor checks that a process running compiled guests keeps its heap

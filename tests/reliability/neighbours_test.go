@@ -20,13 +20,19 @@ import (
 // neighbourBound × its calm p99. Calm and noisy phases alternate, so that
 // the other load on the machine falls on both alike.
 //
-// Issue 12 asks for 3×. Measured on a quiet 2-core machine the design
-// gave ×3.0–4.2 (the p50 does not move: 0.36 → 0.41 ms; the p99 goes from
-// ~1.5 to ~5–6.5 ms). With the GC floor (wasm/slots.go) 15 measurements on
-// the shared 2-core machine (load 5) gave ×1.0–4.8, 10 of them within 3×
-// and 14 within 4× (p99 0.8–3.4 ms calm, 1.5–8.9 ms noisy): 3× does not yet
-// hold robustly, so the test holds it to 5×, which still fails a worker
-// without the guest scheduling (×28).
+// Issue 12 asks for 3×. Measured on the shared 2-core test machine (a
+// virtual machine, kernel HZ 250), minutes apart:
+//   - with slots, priorities and the GC floor alone: noisy p99 4.1–4.7 ms
+//     against a calm 0.8–1.3 ms, ×3.3–4.9;
+//   - with the long slots (wasm/slots.go, longAfter), which leave one CPU
+//     free of spinners: noisy p99 2.2–3.5 ms, 13 measurements ×1.7–4.2, 8 of
+//     them within 3× and 12 within 4×;
+//   - the machine's own floor: two external nice-10 shell loops instead of
+//     the spinners, one per CPU, give ×2.5–3.6, one gives ×2.0–3.6.
+//
+// The rest is the machine's, so the test holds the hello to 4×, which
+// still fails most measurements of a worker without the long slots and
+// every one without the guest scheduling (×28).
 func TestSpinningNeighbours(t *testing.T) {
 	core := testcluster.StartCore(t)
 	core.StartWorker(t, "127.0.0.2")
@@ -71,7 +77,7 @@ func TestSpinningNeighbours(t *testing.T) {
 }
 
 // neighbourBound is the most the spinners may raise a neighbour's p99.
-const neighbourBound = 5.0
+const neighbourBound = 4.0
 
 // measureNeighbours alternates calm and noisy phases and reports the ratio
 // of the hello's p99s and whether it is within neighbourBound.
