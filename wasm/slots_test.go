@@ -167,7 +167,8 @@ func TestGCFloorUnderSmallLimits(t *testing.T) {
 	for _, c := range []struct{ limit, want int64 }{
 		{math.MaxInt64, wasm.GCFloor}, // no limit
 		{1 << 30, wasm.GCFloor},
-		{72 << 20, 9 << 20}, // a 128 MiB cgroup
+		{72 << 20, wasm.GCFloor}, // a 128 MiB cgroup
+		{32 << 20, 4 << 20},
 		{8 << 20, 1 << 20},
 	} {
 		if got := int64(wasm.GCFloorFor(c.limit)); got != c.want {
