@@ -21,18 +21,16 @@ import (
 // the other load on the machine falls on both alike.
 //
 // Issue 12 asks for 3×. Measured on the shared 2-core test machine (a
-// virtual machine, kernel HZ 250), minutes apart:
-//   - with slots, priorities and the GC floor alone: noisy p99 4.1–4.7 ms
-//     against a calm 0.8–1.3 ms, ×3.3–4.9;
+// virtual machine, kernel 6.18 at HZ 250), minutes apart, noisy p99 against
+// a calm one of 0.8–1.8 ms:
+//   - slots, nice and the GC floor alone: 4.1–4.7 ms, ×3.3–4.9;
 //   - with the long slots (wasm/slots.go, longAfter), which leave one CPU
-//     free of spinners: noisy p99 2.2–3.5 ms, 13 measurements ×1.7–4.2, 8 of
-//     them within 3× and 12 within 4×;
-//   - the machine's own floor: two external nice-10 shell loops instead of
-//     the spinners, one per CPU, give ×2.5–3.6, one gives ×2.0–3.6.
+//     free of spinners: 2.2–3.5 ms, ×1.7–4.2 in 13 measurements;
+//   - with the long guests' long scheduler slice too (wasm/nice_linux.go,
+//     guestSlice): 1.8–3.2 ms, ×1.4–2.9 in 14 measurements, all within 3×;
+//     the slice without the long slots gives ×3.1–4.8.
 //
-// The rest is the machine's, so the test holds the hello to 4×, which
-// still fails most measurements of a worker without the long slots and
-// every one without the guest scheduling (×28).
+// Two external nice-10 shell loops instead of the spinners give ×2.5–3.6.
 func TestSpinningNeighbours(t *testing.T) {
 	core := testcluster.StartCore(t)
 	core.StartWorker(t, "127.0.0.2")
@@ -60,9 +58,8 @@ func TestSpinningNeighbours(t *testing.T) {
 	const rounds, perPhase = 6, 150 // p99 of 900 calls each: the 9th slowest
 	// A measurement is a p99 over 900 calls on a shared machine, where other
 	// work alone can move it 3×: up to three measurements are made, and the
-	// test passes when one of them holds. Without the guest scheduling
-	// every one is ~×28, so the bound still fails a worker whose spinners
-	// starve it.
+	// test passes when one of them holds. Without the long slots most are
+	// above 3×, without the guest scheduling every one is ~×28.
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
 		ratio, ok := measureNeighbours(t, cl, hello, spinners, rounds, perPhase)
@@ -77,7 +74,7 @@ func TestSpinningNeighbours(t *testing.T) {
 }
 
 // neighbourBound is the most the spinners may raise a neighbour's p99.
-const neighbourBound = 4.0
+const neighbourBound = 3.0
 
 // measureNeighbours alternates calm and noisy phases and reports the ratio
 // of the hello's p99s and whether it is within neighbourBound.
