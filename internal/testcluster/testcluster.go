@@ -138,6 +138,10 @@ func (p *Proc) start() {
 	argv := append(append(append([]string{}, p.prefix...), Binary(p.t)), p.args...)
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(p.Dir, "config"))
+	// A test binary that dies (a timeout panics past every Cleanup) takes
+	// its nodes with it, instead of leaving them running, holding their
+	// ports and a CPU, under the tests that follow.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		p.t.Fatal(err)
