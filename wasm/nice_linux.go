@@ -28,7 +28,7 @@ import (
 // kernel allows (a custom slice, sched_attr's sched_runtime, Linux 6.12)
 // is preempted at once by every thread of the default slice: a C hello's
 // p99 beside two spinners on the 2-core test machine went from 2.2–3.5 ms
-// to 1.9–3.2 ms (×1.4–2.5 its calm p99, against ×1.7–4.2). Its share of
+// to 1.8–3.5 ms (×1.4–3.0 its calm p99, against ×1.7–4.2). Its share of
 // the CPU is the nice's: the slice sets when it yields, not how much it
 // gets. Older kernels ignore the slice, or refuse it and the nice alone
 // is set.

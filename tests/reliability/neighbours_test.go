@@ -27,7 +27,7 @@ import (
 //   - with the long slots (wasm/slots.go, longAfter), which leave one CPU
 //     free of spinners: 2.2–3.5 ms, ×1.7–4.2 in 13 measurements;
 //   - with the long guests' long scheduler slice too (wasm/nice_linux.go,
-//     guestSlice): 1.8–3.2 ms, ×1.4–2.9 in 14 measurements, all within 3×;
+//     guestSlice): 1.8–3.5 ms, ×1.4–3.0 in 19 measurements, 18 within 3×;
 //     the slice without the long slots gives ×3.1–4.8.
 //
 // Two external nice-10 shell loops instead of the spinners give ×2.5–3.6.
