@@ -52,9 +52,9 @@ type threadPrio struct {
 	tid, base int
 }
 
-// maybeLower lowers the priority once the call has run niceAfter.
-func (p *threadPrio) maybeLower() {
-	if p == nil || p.off || p.locked || time.Since(p.start) < niceAfter {
+// maybeLower lowers the priority once the call has run niceAfter by now.
+func (p *threadPrio) maybeLower(now time.Time) {
+	if p == nil || p.off || p.locked || now.Sub(p.start) < niceAfter {
 		return
 	}
 	runtime.LockOSThread()

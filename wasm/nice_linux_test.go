@@ -44,10 +44,10 @@ func TestGuestThreadPriority(t *testing.T) {
 			// The clock is moved, not waited for: a loaded machine
 			// cannot make the early check late.
 			p.start = time.Now().Add(time.Hour)
-			p.maybeLower() // too early: nothing changes
+			p.maybeLower(time.Now()) // too early: nothing changes
 			early = nice()
 			p.start = time.Now().Add(-niceAfter)
-			p.maybeLower()
+			p.maybeLower(time.Now())
 			late = nice()
 			lateSlice = threadSlice(t)
 		})

@@ -2,9 +2,11 @@
 
 package wasm
 
+import "time"
+
 // threadPrio is a no-op: thread priorities are set on Linux only.
 type threadPrio struct{}
 
-func (*threadPrio) maybeLower() {}
+func (*threadPrio) maybeLower(time.Time) {}
 
 func guestThread(_ *threadPrio, f func()) { f() }

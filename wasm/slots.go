@@ -205,17 +205,17 @@ func (h *cpuHold) takeLong(ctx context.Context) {
 	_ = h.take(ctx)
 }
 
-// schedule is the long-guest part of a termination check; it reports
-// whether it moved the guest (so the check does nothing more).
-func (h *cpuHold) schedule(ctx context.Context) bool {
+// schedule is the long-guest part of a termination check at time now; it
+// reports whether it moved the guest (so the check does nothing more).
+func (h *cpuHold) schedule(ctx context.Context, now time.Time) bool {
 	if !h.long {
-		if h.ran+time.Since(h.since) < longAfter {
+		if h.ran+now.Sub(h.since) < longAfter {
 			return false
 		}
 		h.takeLong(ctx)
 		return true
 	}
-	if h.slots.longWaiting.Load() == 0 || time.Since(h.longSince) < longQuantum {
+	if h.slots.longWaiting.Load() == 0 || now.Sub(h.longSince) < longQuantum {
 		return false
 	}
 	h.idle()
@@ -234,9 +234,10 @@ func checkHook(ctx context.Context) {
 	if st == nil {
 		return
 	}
-	st.prio.maybeLower()
-	if st.cpu == nil || !st.cpu.held || st.cpu.schedule(ctx) ||
-		st.cpu.slots.waiting.Load() == 0 || time.Since(st.cpu.since) < sliceQuantum {
+	now := time.Now() // the check's one clock read
+	st.prio.maybeLower(now)
+	if st.cpu == nil || !st.cpu.held || st.cpu.schedule(ctx, now) ||
+		st.cpu.slots.waiting.Load() == 0 || now.Sub(st.cpu.since) < sliceQuantum {
 		return
 	}
 	st.cpu.drop()
