@@ -8,7 +8,7 @@ GO_WASM   := GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w'
 CLANG     := clang --target=wasm32-wasi -O2 -s
 FUZZTIME  ?= 10s
 # Fuzz targets, as package:Target; `make test` runs each for FUZZTIME.
-FUZZ      := ./http/api/:FuzzParseUpload ./http/api/:FuzzDecodeJSON ./http/api/:FuzzValidName ./wasm/:FuzzHostABI ./wasm/:FuzzInspect ./actors/wire/:FuzzDecode
+FUZZ      := ./internal/core/api/:FuzzParseUpload ./internal/core/api/:FuzzDecodeJSON ./internal/core/api/:FuzzValidName ./internal/wasm/:FuzzHostABI ./internal/wasm/:FuzzInspect ./internal/actors/wire/:FuzzDecode
 
 GO_REACTORS := hello sleep matrixmult server-reply network
 GO_COMMANDS := hello-wasi-go
@@ -59,7 +59,7 @@ $(WASM)/test/matmul.wasm: CLANG += -msimd128
 # but SERIAL_PKGS, alone afterwards: they assert ratios of latencies
 # measured in the same run (neighbours beside spinning guests, guests
 # stopped on time), which another package's load on the 2 cores would skew.
-SERIAL_PKGS = ./tests/reliability ./wasm
+SERIAL_PKGS = ./tests/reliability ./internal/wasm
 test: deps examples testmodules
 	$(GO) vet ./...
 	@pkgs=$$($(GO) list ./... | sed 's|^github.com/edgefaas/edgefaas|.|' | grep -vxF $(foreach p,$(SERIAL_PKGS),-e $(p))) && \
@@ -94,12 +94,12 @@ test-patched: deps
 
 # The data-race detector over the packages where it can run: the actors,
 # node assembly, supervision, the API and storage. Not what runs guests:
-# wasm/ and actors/httpclient (wazero's compiler under -race makes them
-# many times slower; nodes/ skips its guest-running tests likewise) and not
+# internal/wasm/ and the worker's httpclient actor (wazero's compiler under -race makes them
+# many times slower; internal/nodes/ skips its guest-running tests likewise) and not
 # the process-level suites in tests/ (the binary they start is not built
 # with -race). ergo has races of its own (see the ergo note): test nodes
 # live only seconds, and two nodes over TCP hit one in its atom cache.
-RACE_PKGS := $(filter-out ./actors/httpclient/,$(sort $(dir $(wildcard ./actors/*/*.go)))) ./nodes/ ./supervisors/ ./http/... ./storage/ ./triggers/...
+RACE_PKGS := $(filter-out ./internal/worker/actors/httpclient/,$(sort $(dir $(wildcard ./internal/actors/*/*.go ./internal/core/actors/*/*.go ./internal/worker/actors/*/*.go)))) ./internal/nodes/ ./internal/supervisors/ ./http/... ./internal/core/api/ ./internal/core/storage/ ./internal/core/triggers/...
 .PHONY: race
 race:
 	$(GO) test -race -count=1 -p 1 -timeout 10m $(RACE_PKGS)
@@ -123,21 +123,21 @@ fuzz: testmodules
 run: build examples
 	@bash scripts/run.sh
 
-# The benchmark suite (bench/, docs/benchmarks.md): a real cluster, the
+# The benchmark suite (internal/bench/, docs/benchmarks.md): a real cluster, the
 # single box and the native and in-process baselines, in one run; the report
 # goes to bench/results/DATE-COMMIT/. BENCHFLAGS passes flags, e.g.
 # BENCHFLAGS='--sustained 3m --workers 2'. bench-quick: under a minute.
 bench: build examples testmodules
-	$(GO) run ./bench/cmd/edgefaas-bench $(BENCHFLAGS)
+	$(GO) run ./cmd/edgefaas-bench $(BENCHFLAGS)
 
 # bench-edge: only the edge-budget section (idle/peak RSS, memory run, smallest cgroup limit).
 .PHONY: bench-edge
 bench-edge: build examples
-	$(GO) run ./bench/cmd/edgefaas-bench --only-edge-budget $(BENCHFLAGS)
+	$(GO) run ./cmd/edgefaas-bench --only-edge-budget $(BENCHFLAGS)
 
 .PHONY: bench-quick
 bench-quick: build examples testmodules
-	$(GO) run ./bench/cmd/edgefaas-bench --quick $(BENCHFLAGS)
+	$(GO) run ./cmd/edgefaas-bench --quick $(BENCHFLAGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

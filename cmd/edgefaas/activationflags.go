@@ -10,10 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/edgefaas/edgefaas/activations"
-	"github.com/edgefaas/edgefaas/http/api"
-	"github.com/edgefaas/edgefaas/wasm"
-	"github.com/edgefaas/edgefaas/wasm/egress"
+	"github.com/edgefaas/edgefaas/internal/core/activations"
+	"github.com/edgefaas/edgefaas/internal/core/api"
+	"github.com/edgefaas/edgefaas/internal/egress"
+	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
 // activationFlags are the core's flags for activation records and the

@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/edgefaas/edgefaas/http/api"
+	"github.com/edgefaas/edgefaas/internal/core/api"
 )
 
 // apiTLSFlags configure HTTPS for the core's API (the node links have their

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/membudget"
-	"github.com/edgefaas/edgefaas/storage"
 )
 
 // nodeBudget resolves --memory (empty: the cgroup limit, else a share of

@@ -11,11 +11,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/edgefaas/edgefaas/http/api"
 	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/internal/core/api"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/membudget"
-	"github.com/edgefaas/edgefaas/nodes"
-	"github.com/edgefaas/edgefaas/storage"
+	"github.com/edgefaas/edgefaas/internal/nodes"
 )
 
 // coreCommand builds `edgefaas core`: the API and storage node.

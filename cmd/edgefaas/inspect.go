@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/edgefaas/edgefaas/wasm"
-	"github.com/edgefaas/edgefaas/wasm/inspectproc"
+	"github.com/edgefaas/edgefaas/internal/wasm"
+	"github.com/edgefaas/edgefaas/internal/wasm/inspectproc"
 )
 
 // inspectCommand is the hidden child the core validates uploads in (see

@@ -13,10 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgefaas/edgefaas/internal/egress"
 	"github.com/edgefaas/edgefaas/internal/membudget"
-	"github.com/edgefaas/edgefaas/nodes"
-	"github.com/edgefaas/edgefaas/wasm"
-	"github.com/edgefaas/edgefaas/wasm/egress"
+	"github.com/edgefaas/edgefaas/internal/nodes"
+	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
 // nodeFlags are the flags every node (core, worker, dev) shares.

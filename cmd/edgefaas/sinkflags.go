@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/edgefaas/edgefaas/sinks"
-	"github.com/edgefaas/edgefaas/wasm/egress"
+	"github.com/edgefaas/edgefaas/internal/core/sinks"
+	"github.com/edgefaas/edgefaas/internal/egress"
 )
 
 // sinkFlags are the core's flags for delivering results to functions'

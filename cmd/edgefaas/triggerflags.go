@@ -3,9 +3,9 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/edgefaas/edgefaas/http/api"
-	"github.com/edgefaas/edgefaas/triggers/broker"
-	"github.com/edgefaas/edgefaas/wasm/egress"
+	"github.com/edgefaas/edgefaas/internal/core/api"
+	"github.com/edgefaas/edgefaas/internal/core/triggers/broker"
+	"github.com/edgefaas/edgefaas/internal/egress"
 )
 
 // triggerFlags are the core's flags for functions' events: the embedded

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgefaas/edgefaas/internal/membudget"
-	"github.com/edgefaas/edgefaas/nodes"
+	"github.com/edgefaas/edgefaas/internal/nodes"
 )
 
 // workerCommand builds `edgefaas worker`: a node that runs functions for

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/edgefaas/edgefaas/examples/matrixmult/matrix"
+	"github.com/edgefaas/edgefaas/internal/matrix"
 	edgefaas "github.com/edgefaas/edgefaas/sdk/go"
 )
 

@@ -14,11 +14,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgefaas/edgefaas/http/api"
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/cluster"
-	"github.com/edgefaas/edgefaas/internal/testmodules"
-	"github.com/edgefaas/edgefaas/storage"
+	"github.com/edgefaas/edgefaas/internal/core/api"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
 // echoInvoker answers with the args, or a function error for "fails".

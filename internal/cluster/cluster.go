@@ -6,8 +6,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/edgefaas/edgefaas/actors/scheduler/app"
-	"github.com/edgefaas/edgefaas/storage"
+	"github.com/edgefaas/edgefaas/internal/core/app"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
 
 // This file is the seam between the API and the cluster of workers. The API

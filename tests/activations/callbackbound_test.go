@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefaas/edgefaas/internal/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 )
 
 // TestCallbackWithinSubjectBound (issue 14): a completion callback goes

@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/memcgroup"
-	"github.com/edgefaas/edgefaas/internal/testcluster"
-	"github.com/edgefaas/edgefaas/internal/testmodules"
-	"github.com/edgefaas/edgefaas/internal/workloadtargets"
+	"github.com/edgefaas/edgefaas/internal/testing/memcgroup"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/workloadtargets"
 )
 
 // Limit is the cgroup's limit: the small-machine figure.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
 // TestActivations: fn invoke --async prints an id; activation get, logs,

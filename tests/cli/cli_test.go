@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
 // fnRecord is a function's record as the API returns it.

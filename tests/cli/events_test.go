@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
 // TestEvents: fn create --events sets a cron trigger that fires (its

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
 // TestScripts drives `edgefaas script` and `fn invoke --script` (also

@@ -20,10 +20,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefaas/edgefaas/examples/matrixmult/matrix"
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testcluster"
-	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/internal/matrix"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
 func ctx(t *testing.T) context.Context {

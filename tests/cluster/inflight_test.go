@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/edgefaas/edgefaas/internal/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 )
 
 // TestManyInFlightReachTheirCallers: many calls in flight at once over the

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 )
 
 // scripted invokes mod/fn over HTTP with the APP script and returns the

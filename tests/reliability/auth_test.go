@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefaas/edgefaas/http/api"
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testcluster"
-	"github.com/edgefaas/edgefaas/internal/testmodules"
-	"github.com/edgefaas/edgefaas/storage"
+	"github.com/edgefaas/edgefaas/internal/core/api"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
 // route is one API route with a concrete path.

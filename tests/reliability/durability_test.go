@@ -13,8 +13,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testcluster"
-	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
 // fnState is what a function name should look like: absent, or present

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testcluster"
-	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
 // TestSubjectEgressBound (issue 14, per-subject egress): the worker lets

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 )
 
 // ca is a test certificate authority.

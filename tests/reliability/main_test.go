@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/storage"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
 
 var (

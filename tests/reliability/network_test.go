@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testcluster"
-	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
 // staleAfter is the core's documented bound for dropping a worker that

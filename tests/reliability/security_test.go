@@ -20,7 +20,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/http/client"
 
-	"github.com/edgefaas/edgefaas/internal/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 )
 
 // coreMetric reads one unlabelled series from the core's /metrics (0 if absent).

@@ -13,8 +13,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testcluster"
-	"github.com/edgefaas/edgefaas/internal/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
 // TestMQTTMessageToCouchDB is FunLess's event pipeline end to end: a

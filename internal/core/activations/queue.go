@@ -1,0 +1,444 @@
+package activations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+)
+
+// Defaults of QueueConfig.
+const (
+	DefaultMaxQueued      = 10000
+	DefaultMaxInFlight    = 64
+	DefaultPerFunction    = 16
+	DefaultPerSubject     = 32
+	DefaultMaxWait        = time.Hour
+	DefaultLostRetries    = 3
+	DefaultCallbackTries  = 5
+	defaultRetryBackoff   = 100 * time.Millisecond
+	maxRetryBackoff       = 5 * time.Second
+	defaultCallbackBackof = time.Second
+)
+
+// ErrFull means the queue holds MaxQueued activations: the submit is
+// refused (HTTP 429) and nothing was stored.
+var ErrFull = errors.New("the asynchronous queue is full")
+
+// Outcome is what running one queued activation gave.
+type Outcome struct {
+	// Record is the activation with its final fields set (status, worker,
+	// times, result, logs). StatusBusy and StatusNoWorker mean nothing ran:
+	// the queue runs it again later (until MaxWait). StatusLost means it may
+	// have run: it runs again only when Idempotent.
+	Record storage.Activation
+	// Idempotent is the function's metadata "idempotent".
+	Idempotent bool
+	// Sinks, for a success of a function with sinks, is the outbox entry
+	// written with the final record (see Recorder.RecordWaitWithSinks).
+	Sinks *storage.SinkJob
+}
+
+// RunFunc runs one queued activation through the platform's invoker.
+type RunFunc func(ctx context.Context, rec storage.Activation, call storage.QueuedCall) Outcome
+
+// CallbackFunc POSTs a finished record to a callback URL under the
+// operator's egress policy; a non-nil error is retried with backoff.
+type CallbackFunc func(ctx context.Context, url string, body []byte) error
+
+// QueueConfig configures a Queue. Store, Recorder and Run are required.
+type QueueConfig struct {
+	Store    *storage.Store
+	Recorder *Recorder
+	Run      RunFunc
+	Log      *slog.Logger
+	// Callback delivers completion callbacks; nil drops them (logged).
+	Callback CallbackFunc
+	// CallbackBound, if set, is asked once before a callback is sent on
+	// subject's behalf: an error (the operator's per-subject egress bound,
+	// egress.Permits) drops the callback, logged.
+	CallbackBound func(subject, url string) error
+	// MaxQueued bounds the activations queued or running; MaxInFlight the
+	// ones running; PerFunction and PerSubject the ones running for one
+	// function and for one subject.
+	MaxQueued, MaxInFlight, PerFunction, PerSubject int
+	// MaxWait is how long an activation that could not start (no worker,
+	// all busy) keeps being retried before it ends with that status.
+	MaxWait time.Duration
+	// LostRetries bounds the reruns of an idempotent function's lost call.
+	LostRetries int
+	// CallbackTries bounds the delivery attempts of a callback.
+	CallbackTries int
+	// CallbackBackoff is the first retry delay of a callback (doubled each
+	// time).
+	CallbackBackoff time.Duration
+}
+
+// Queue runs asynchronous activations: oldest first, bounded in flight per
+// function and per subject, durable across restarts (see Start).
+type Queue struct {
+	cfg  QueueConfig
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu        sync.Mutex
+	waiting   []*job // sorted by ID: oldest first
+	reserved  int    // submits being committed
+	inFlight  int
+	perFn     map[string]int
+	perSub    map[string]int
+	stopped   bool
+	running   sync.WaitGroup
+	callbacks sync.WaitGroup
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+type job struct {
+	rec       storage.Activation
+	call      storage.QueuedCall
+	notBefore time.Time
+	retries   int
+}
+
+func (j *job) fnKey() string { return j.call.Module + "/" + j.call.Function }
+
+// NewQueue returns a stopped queue; Start recovers and runs it.
+func NewQueue(cfg QueueConfig) *Queue {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MaxQueued, DefaultMaxQueued)
+	def(&cfg.MaxInFlight, DefaultMaxInFlight)
+	def(&cfg.PerFunction, DefaultPerFunction)
+	def(&cfg.PerSubject, DefaultPerSubject)
+	def(&cfg.LostRetries, DefaultLostRetries)
+	def(&cfg.CallbackTries, DefaultCallbackTries)
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = DefaultMaxWait
+	}
+	if cfg.CallbackBackoff <= 0 {
+		cfg.CallbackBackoff = defaultCallbackBackof
+	}
+	q := &Queue{cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), perFn: map[string]int{}, perSub: map[string]int{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if cfg.Recorder != nil {
+		cfg.Recorder.cfg.Metrics.setQueue(q)
+	}
+	return q
+}
+
+// Start recovers the activations a previous run left and starts
+// dispatching. Queued ones run again (nothing had started them). Running
+// ones may have run: they end `lost`, unless their function is idempotent,
+// then they run again.
+func (q *Queue) Start() error {
+	left, err := q.cfg.Store.QueuedActivations()
+	if err != nil {
+		return fmt.Errorf("recover the asynchronous queue: %w", err)
+	}
+	var lost []storage.Activation
+	requeued := 0
+	for _, qa := range left {
+		j := &job{rec: qa.Record, call: qa.Call}
+		if qa.Record.Status == storage.StatusRunning {
+			f, ferr := q.cfg.Store.GetFunction(qa.Call.Module, qa.Call.Function)
+			if ferr != nil || !f.Metadata.Idempotent || qa.Record.Attempts > q.cfg.LostRetries {
+				rec := qa.Record
+				rec.Status = storage.StatusLost
+				rec.Error = "the core stopped while this call was running; it may or may not have run"
+				lost = append(lost, rec)
+				continue
+			}
+		}
+		j.rec.Status = storage.StatusQueued
+		q.waiting = append(q.waiting, j)
+		requeued++
+	}
+	if err := q.cfg.Store.WriteActivations(lost, true); err != nil {
+		return fmt.Errorf("mark lost activations: %w", err)
+	}
+	for _, rec := range lost {
+		q.cfg.Recorder.cfg.Metrics.observe(rec)
+	}
+	sort.Slice(q.waiting, func(a, b int) bool { return q.waiting[a].rec.ID < q.waiting[b].rec.ID })
+	if len(left) > 0 {
+		q.log.Info("recovered the asynchronous queue", "requeued", requeued, "lost", len(lost))
+	}
+	go q.loop()
+	q.poke()
+	return nil
+}
+
+// Submit queues an activation; it returns once the record and the call are
+// committed with pebble.Sync (ErrFull when the queue is full).
+func (q *Queue) Submit(rec storage.Activation, call storage.QueuedCall) error {
+	return q.SubmitWith(rec, call, nil)
+}
+
+// SubmitWith is Submit with the commit done by commit (given the record
+// with its queued status), which must store the record and the call in
+// one synced batch, and may write more in it: a trigger's cron state is
+// committed with its tick's activation. nil means
+// Store.EnqueueActivation. An error from commit is returned as it is and
+// nothing is queued.
+func (q *Queue) SubmitWith(rec storage.Activation, call storage.QueuedCall, commit func(storage.Activation, storage.QueuedCall) error) error {
+	if commit == nil {
+		commit = q.cfg.Store.EnqueueActivation
+	}
+	q.mu.Lock()
+	if q.stopped {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	if len(q.waiting)+q.inFlight+q.reserved >= q.cfg.MaxQueued {
+		q.mu.Unlock()
+		return ErrFull
+	}
+	q.reserved++
+	q.mu.Unlock()
+	rec.Status, rec.Async = storage.StatusQueued, true
+	err := commit(rec, call)
+	q.mu.Lock()
+	q.reserved--
+	if err == nil {
+		q.insertLocked(&job{rec: rec, call: call})
+	}
+	q.mu.Unlock()
+	if err == nil {
+		q.poke()
+	}
+	return err
+}
+
+func (q *Queue) insertLocked(j *job) {
+	i := sort.Search(len(q.waiting), func(i int) bool { return q.waiting[i].rec.ID > j.rec.ID })
+	q.waiting = append(q.waiting, nil)
+	copy(q.waiting[i+1:], q.waiting[i:])
+	q.waiting[i] = j
+}
+
+// Depth is the number of activations queued or running.
+func (q *Queue) Depth() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waiting) + q.inFlight
+}
+
+// OldestAge is how long the oldest waiting activation has been queued.
+func (q *Queue) OldestAge() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiting) == 0 {
+		return 0
+	}
+	return time.Since(q.waiting[0].rec.QueuedAt)
+}
+
+// Stop stops dispatching and waits (until ctx ends) for the running
+// activations and callbacks. Activations still running when ctx ends are
+// recovered (lost or rerun) by the next Start.
+func (q *Queue) Stop(ctx context.Context) {
+	q.mu.Lock()
+	if q.stopped {
+		q.mu.Unlock()
+		return
+	}
+	q.stopped = true
+	q.mu.Unlock()
+	close(q.stop)
+	<-q.done
+	finished := make(chan struct{})
+	go func() { q.running.Wait(); q.callbacks.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		q.log.Warn("stopped with asynchronous activations still running; the next start recovers them")
+	}
+}
+
+func (q *Queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *Queue) loop() {
+	defer close(q.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		batch, next := q.pick(time.Now())
+		if len(batch) > 0 {
+			q.start(batch)
+			continue // more may be runnable
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), time.Millisecond)
+		}
+		timer.Reset(wait)
+		select {
+		case <-q.wake:
+		case <-timer.C:
+		case <-q.stop:
+			return
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// pick takes the oldest runnable activations within the limits, and
+// returns the earliest time a waiting one becomes runnable by its backoff.
+func (q *Queue) pick(now time.Time) (batch []*job, next time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopped {
+		return nil, time.Time{}
+	}
+	keep := q.waiting[:0]
+	for i, j := range q.waiting {
+		if q.inFlight >= q.cfg.MaxInFlight {
+			keep = append(keep, q.waiting[i:]...)
+			break
+		}
+		switch {
+		case j.notBefore.After(now):
+			if next.IsZero() || j.notBefore.Before(next) {
+				next = j.notBefore
+			}
+		case q.perFn[j.fnKey()] >= q.cfg.PerFunction, q.perSub[j.call.Subject] >= q.cfg.PerSubject:
+		default:
+			q.inFlight++
+			q.perFn[j.fnKey()]++
+			q.perSub[j.call.Subject]++
+			q.running.Add(1)
+			batch = append(batch, j)
+			continue
+		}
+		keep = append(keep, j)
+	}
+	clear(q.waiting[len(keep):])
+	q.waiting = keep
+	return batch, next
+}
+
+// start marks a batch running in one synced commit, then runs each.
+func (q *Queue) start(batch []*job) {
+	now := time.Now().UTC()
+	recs := make([]storage.Activation, len(batch))
+	for i, j := range batch {
+		j.rec.Status, j.rec.StartedAt = storage.StatusRunning, &now
+		j.rec.Attempts++
+		recs[i] = j.rec
+	}
+	if err := q.cfg.Store.WriteActivations(recs, true); err != nil {
+		// Nothing started: put them back and retry after a pause.
+		q.log.Error("could not mark asynchronous activations running", "count", len(batch), "err", err)
+		for _, j := range batch {
+			j.rec.Status, j.rec.StartedAt = storage.StatusQueued, nil
+			j.rec.Attempts--
+			j.notBefore = time.Now().Add(time.Second)
+			q.release(j, true)
+		}
+		return
+	}
+	for _, j := range batch {
+		go q.run(j)
+	}
+}
+
+// release gives back j's in-flight slot, and requeues it if asked.
+func (q *Queue) release(j *job, requeue bool) {
+	q.mu.Lock()
+	q.inFlight--
+	if q.perFn[j.fnKey()]--; q.perFn[j.fnKey()] <= 0 {
+		delete(q.perFn, j.fnKey())
+	}
+	if q.perSub[j.call.Subject]--; q.perSub[j.call.Subject] <= 0 {
+		delete(q.perSub, j.call.Subject)
+	}
+	if requeue {
+		q.insertLocked(j)
+	}
+	q.mu.Unlock()
+	q.running.Done()
+	q.poke()
+}
+
+func (q *Queue) run(j *job) {
+	var out Outcome
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				q.log.Error("asynchronous activation panicked", "id", j.rec.ID, "panic", p)
+				out = Outcome{Record: j.rec}
+				out.Record.Status, out.Record.Error = storage.StatusRuntimeError, "the core failed internally while running this call"
+			}
+		}()
+		out = q.cfg.Run(context.Background(), j.rec, j.call)
+	}()
+	rec := out.Record
+	rec.ID, rec.Async, rec.Attempts, rec.QueuedAt = j.rec.ID, true, j.rec.Attempts, j.rec.QueuedAt
+	retry := false
+	switch rec.Status {
+	case storage.StatusBusy, storage.StatusNoWorker:
+		// Nothing ran: try again later, oldest first as before.
+		if time.Since(rec.QueuedAt) < q.cfg.MaxWait {
+			retry = true
+			j.retries++
+			j.notBefore = time.Now().Add(backoff(defaultRetryBackoff, j.retries, maxRetryBackoff))
+		}
+	case storage.StatusLost:
+		if out.Idempotent && rec.Attempts <= q.cfg.LostRetries {
+			retry = true
+			j.notBefore = time.Now()
+		}
+	}
+	if retry {
+		j.rec = rec
+		j.rec.Status, j.rec.StartedAt, j.rec.Worker = storage.StatusQueued, nil, ""
+		// Not synced: if the core dies now, the record says running and
+		// the restart decides (lost, or rerun when idempotent).
+		if err := q.cfg.Store.WriteActivations([]storage.Activation{j.rec}, false); err != nil {
+			q.log.Warn("could not requeue an asynchronous activation", "id", rec.ID, "err", err)
+		}
+		q.release(j, true)
+		return
+	}
+	if out.Sinks != nil {
+		out.Sinks.ID = rec.ID
+	}
+	if err := q.cfg.Recorder.RecordWaitWithSinks(context.Background(), rec, out.Sinks); err != nil {
+		q.log.Error("could not write a finished asynchronous activation; a restart will recover it", "id", rec.ID, "err", err)
+	}
+	q.release(j, false)
+	if j.call.Callback != "" {
+		q.callbacks.Add(1)
+		go q.callback(rec, j.call.Callback)
+	}
+}
+
+func backoff(first time.Duration, n int, limit time.Duration) time.Duration {
+	d := first
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}

@@ -1,0 +1,338 @@
+package activations
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+)
+
+// Defaults of RecorderConfig, sized for a small machine.
+const (
+	DefaultRetention  = 24 * time.Hour
+	DefaultMaxBytes   = 64 << 20
+	DefaultBuffer     = 8192
+	DefaultBatchSize  = 512
+	DefaultFlushEvery = 5 * time.Millisecond
+	DefaultPruneEvery = time.Minute
+)
+
+// RecorderConfig configures a Recorder. Store is required.
+type RecorderConfig struct {
+	Store *storage.Store
+	Log   *slog.Logger
+	// Metrics, if set, counts every final record by function and status.
+	Metrics *Metrics
+	// Buffer is how many records may wait for the writer; beyond it a
+	// synchronous invocation's record is dropped (and counted), never
+	// waited for. Asynchronous records are never dropped (the queue bounds
+	// them).
+	Buffer int
+	// BatchSize bounds the records committed in one pebble batch, and
+	// FlushEvery how long the writer waits for more before committing
+	// (not when an asynchronous record waits for its commit).
+	BatchSize  int
+	FlushEvery time.Duration
+	// Retention deletes finished records older than this; MaxBytes deletes
+	// the oldest finished records while all records take more (keys and
+	// values); PruneEvery is how often both run.
+	Retention  time.Duration
+	MaxBytes   int64
+	PruneEvery time.Duration
+	// Sinks, if set, hears about the sink jobs (outbox entries) written
+	// with their records, and about those dropped with them.
+	Sinks SinkOutbox
+}
+
+// SinkOutbox is the sink runtime as the writer sees it (package sinks'
+// Dispatcher): both calls must not block.
+type SinkOutbox interface {
+	// Committed: these jobs and their records are written; deliver them.
+	Committed(jobs []storage.SinkJob)
+	// Dropped: this job's record was not written; forget it.
+	Dropped(job storage.SinkJob)
+}
+
+// Recorder writes activation records in batches off the request's
+// goroutine, and prunes them.
+//
+// The per-call part is small on purpose (it runs on every synchronous
+// invocation): Record appends the record to a slice under a mutex and, if
+// the slice was empty, wakes the writer; no encoding, no channel hand-off
+// per record, no allocation beyond the slice's growth. The writer waits
+// FlushEvery for more records to join (unless an asynchronous record waits
+// for its commit), swaps the slice for its spare, encodes and commits.
+type Recorder struct {
+	cfg  RecorderConfig
+	wake chan struct{} // cap 1: records are pending
+	now  chan struct{} // cap 1: a RecordWait waits; do not linger
+	stop chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	pending []storage.Activation
+	spare   []storage.Activation
+	waiters []waiter      // RecordWaits among pending, by index
+	jobs    []outboxJob   // sink jobs of records among pending, by index
+	changed chan struct{} // closed after each commit, then replaced
+	closed  bool
+}
+
+// waiter is a RecordWait's record (pending[i]) and where to answer it;
+// the batch holding it is committed with Sync.
+type waiter struct {
+	i    int
+	done chan error
+}
+
+// outboxJob is the sink job of pending[i], written in the same batch.
+type outboxJob struct {
+	i   int
+	job storage.SinkJob
+}
+
+// ErrClosed means the Recorder was closed.
+var ErrClosed = errors.New("activation recorder closed")
+
+// NewRecorder starts the writer goroutine; Close stops it.
+func NewRecorder(cfg RecorderConfig) *Recorder {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(0)
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = DefaultBuffer
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = DefaultFlushEvery
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.PruneEvery <= 0 {
+		cfg.PruneEvery = DefaultPruneEvery
+	}
+	r := &Recorder{cfg: cfg, wake: make(chan struct{}, 1), now: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{}),
+		pending: make([]storage.Activation, 0, min(cfg.Buffer, 256)), spare: make([]storage.Activation, 0, min(cfg.Buffer, 256))}
+	go r.loop()
+	return r
+}
+
+// Record queues a record for writing without ever blocking: when Buffer
+// records already wait the record is dropped and counted
+// (edgefaas_activation_records_dropped_total). Synchronous invocations use
+// it: their answer never waits for the disk, and their records are best
+// effort (committed without fsync; a crash may lose the last ones).
+func (r *Recorder) Record(a storage.Activation) { r.RecordWithSinks(a, nil) }
+
+// RecordWithSinks is Record with the outbox entry of the record's sink
+// deliveries (nil: none), written in the same batch.
+func (r *Recorder) RecordWithSinks(a storage.Activation, job *storage.SinkJob) {
+	r.cfg.Metrics.observe(a)
+	r.mu.Lock()
+	if r.closed || len(r.pending) >= r.cfg.Buffer {
+		r.mu.Unlock()
+		r.cfg.Metrics.dropped.Inc()
+		r.dropped(job)
+		return
+	}
+	if job != nil {
+		r.jobs = append(r.jobs, outboxJob{i: len(r.pending), job: *job})
+	}
+	r.pending = append(r.pending, a)
+	first := len(r.pending) == 1
+	r.mu.Unlock()
+	if first {
+		signal(r.wake)
+	}
+}
+
+// dropped tells the sinks that job's record will not be written.
+func (r *Recorder) dropped(job *storage.SinkJob) {
+	if job != nil && r.cfg.Sinks != nil {
+		r.cfg.Sinks.Dropped(*job)
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Observe counts a finished invocation in the per-function metrics
+// without writing a record: the call sites that keep no record
+// (--activation-records=async) still show in the metrics.
+func (r *Recorder) Observe(a storage.Activation) {
+	r.cfg.Metrics.observe(a)
+}
+
+// RecordWait writes a record and waits until it is committed with
+// pebble.Sync (batched with others). Asynchronous activations use it: the
+// backpressure falls on the async queue (bounded by its own limits), never
+// on synchronous calls.
+func (r *Recorder) RecordWait(ctx context.Context, a storage.Activation) error {
+	return r.RecordWaitWithSinks(ctx, a, nil)
+}
+
+// RecordWaitWithSinks is RecordWait with the outbox entry of the record's
+// sink deliveries (nil: none), written in the same synced batch.
+func (r *Recorder) RecordWaitWithSinks(ctx context.Context, a storage.Activation, job *storage.SinkJob) error {
+	r.cfg.Metrics.observe(a)
+	done := make(chan error, 1)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.dropped(job)
+		return ErrClosed
+	}
+	if job != nil {
+		r.jobs = append(r.jobs, outboxJob{i: len(r.pending), job: *job})
+	}
+	r.waiters = append(r.waiters, waiter{i: len(r.pending), done: done})
+	r.pending = append(r.pending, a)
+	r.mu.Unlock()
+	signal(r.wake)
+	signal(r.now)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Changed returns a channel closed after the next commit of records, for
+// callers that wait for new activations (long polls).
+func (r *Recorder) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+// Prune runs retention now; the writer also runs it every PruneEvery.
+func (r *Recorder) Prune() (deleted int, err error) {
+	deleted, left, err := r.cfg.Store.PruneActivations(time.Now().Add(-r.cfg.Retention), r.cfg.MaxBytes, func(id string) (time.Time, bool) { return IDTime(id) })
+	if err != nil {
+		r.cfg.Log.Warn("pruning activation records failed", "err", err)
+		return deleted, err
+	}
+	r.cfg.Metrics.pruned.Add(float64(deleted))
+	r.cfg.Metrics.bytes.Set(float64(left))
+	if deleted > 0 {
+		r.cfg.Log.Debug("pruned activation records", "deleted", deleted, "bytes_left", left)
+	}
+	return deleted, nil
+}
+
+// Close writes what is buffered and stops the writer. Records given after
+// Close are dropped (RecordWait answers ErrClosed).
+func (r *Recorder) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		<-r.done
+		return
+	}
+	r.closed = true
+	r.mu.Unlock()
+	close(r.stop)
+	<-r.done
+}
+
+func (r *Recorder) loop() {
+	defer close(r.done)
+	prune := time.NewTicker(r.cfg.PruneEvery)
+	defer prune.Stop()
+	r.Prune()
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	for {
+		select {
+		case <-r.wake:
+		case <-prune.C:
+			r.Prune()
+			continue
+		case <-r.stop:
+			r.flush() // Record and RecordWait refuse new records once closed
+			return
+		}
+		// Let FlushEvery's records join: one commit for many records
+		// instead of one per invocation, unless one waits for its commit.
+		select {
+		case <-r.now:
+		default:
+			linger.Reset(r.cfg.FlushEvery)
+			select {
+			case <-linger.C:
+			case <-r.now:
+				linger.Stop()
+			case <-r.stop:
+				linger.Stop()
+			}
+		}
+		r.flush()
+	}
+}
+
+// flush writes every pending record, in batches of BatchSize.
+func (r *Recorder) flush() {
+	r.mu.Lock()
+	batch, waiters, jobs := r.pending, r.waiters, r.jobs
+	r.pending, r.waiters, r.jobs = r.spare[:0], nil, nil
+	r.mu.Unlock()
+	for i := 0; i < len(batch); i += r.cfg.BatchSize {
+		end := min(i+r.cfg.BatchSize, len(batch))
+		var answer []waiter
+		for len(waiters) > 0 && waiters[0].i < end {
+			answer, waiters = append(answer, waiters[0]), waiters[1:]
+		}
+		var outbox []storage.SinkJob
+		for len(jobs) > 0 && jobs[0].i < end {
+			outbox, jobs = append(outbox, jobs[0].job), jobs[1:]
+		}
+		r.write(batch[i:end], answer, outbox)
+	}
+	clear(batch) // drop the references to results and logs
+	r.mu.Lock()
+	r.spare = batch[:0]
+	r.mu.Unlock()
+}
+
+func (r *Recorder) write(recs []storage.Activation, waiters []waiter, jobs []storage.SinkJob) {
+	err := r.cfg.Store.WriteActivationsWithSinks(recs, jobs, len(waiters) > 0)
+	if err != nil {
+		r.cfg.Log.Error("writing activation records failed", "records", len(recs), "err", err)
+	} else {
+		r.cfg.Metrics.written.Add(float64(len(recs)))
+	}
+	if len(jobs) > 0 && r.cfg.Sinks != nil {
+		if err != nil {
+			for _, j := range jobs {
+				r.cfg.Sinks.Dropped(j)
+			}
+		} else {
+			r.cfg.Sinks.Committed(jobs)
+		}
+	}
+	for _, w := range waiters {
+		w.done <- err
+	}
+	r.mu.Lock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+}

@@ -1,0 +1,143 @@
+package scheduler
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+
+	"github.com/edgefaas/edgefaas/internal/actors/wire"
+)
+
+// Name is the scheduler's registered name on a core node; workers send
+// their reports to it.
+const Name = "scheduler"
+
+// RunnerName is the registered name of a worker's runner, which the
+// scheduler monitors: invocations queued in a runner that dies are lost.
+const RunnerName = "runner"
+
+// Actor is the core's scheduler process, the only writer of the Table. It
+// monitors every worker node it hears from: a worker whose node goes down
+// (ergo's monitor fires within milliseconds of the connection dropping) or
+// that stops reporting for StaleAfter is removed at once, and OnDown fails
+// the invocations in flight there.
+type Actor struct {
+	gen.Server
+	Table  *Table
+	OnJoin func(node string) // a worker appeared: push it code
+	OnDown func(node string) // a worker is gone: answer its in-flight calls
+	// OnRunnerDown: a worker's runner process died (the supervisor restarts
+	// it); the invocations in its mailbox are lost, so its in-flight calls
+	// are answered at once rather than after their timeout.
+	OnRunnerDown func(node string)
+	StaleAfter   time.Duration // default 5 s
+	Log          *slog.Logger
+
+	runners map[string]etf.Ref // runner monitors, by worker node
+}
+
+type sweep struct{}
+
+// Init starts the staleness sweep.
+func (a *Actor) Init(p *gen.ServerProcess, _ ...etf.Term) error {
+	if a.StaleAfter <= 0 {
+		a.StaleAfter = 5 * time.Second
+	}
+	// A restarted scheduler lost its monitors: forget the workers, they
+	// are back within a report interval and monitored again.
+	for _, w := range a.Table.Workers() {
+		a.Table.Remove(w.Node)
+	}
+	a.runners = map[string]etf.Ref{}
+	p.SendAfter(p.Self(), sweep{}, a.StaleAfter/5)
+	return nil
+}
+
+// HandleInfo handles reports, node-down monitors and the sweep.
+func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	switch m := msg.(type) {
+	case wire.Report:
+		if _, ok := a.runners[m.Node]; !ok && m.Node != p.NodeName() {
+			// (Re)armed on every report until set: after a runner restart
+			// the new one is monitored within a report interval.
+			a.runners[m.Node] = p.MonitorProcess(gen.ProcessID{Name: RunnerName, Node: m.Node})
+		}
+		if a.Table.Update(m) {
+			if m.Node != p.NodeName() { // the single-box worker shares our node
+				p.MonitorNode(m.Node)
+			}
+			a.Log.Info("worker joined", "worker", m.Node, "arch", m.Arch, "memory", m.TotalMemory)
+			if a.OnJoin != nil {
+				a.OnJoin(m.Node)
+			}
+		}
+	case gen.MessageNodeDown:
+		a.down(m.Name, "node down")
+	case gen.MessageDown:
+		node := m.ProcessID.Node
+		if ref, ok := a.runners[node]; !ok || ref != m.Ref {
+			break
+		}
+		delete(a.runners, node)
+		if m.Reason == "noconnection" {
+			break // the node monitor handles a lost link
+		}
+		a.Log.Warn("worker's runner went down", "worker", node, "reason", m.Reason)
+		if a.OnRunnerDown != nil {
+			a.OnRunnerDown(node)
+		}
+	case sweep:
+		for _, w := range a.Table.Workers() {
+			if time.Since(w.Seen) > a.StaleAfter {
+				a.down(w.Node, fmt.Sprintf("no report for %s", a.StaleAfter))
+			}
+		}
+		p.SendAfter(p.Self(), sweep{}, a.StaleAfter/5)
+	default:
+		a.Log.Warn("scheduler: unexpected message", "type", fmt.Sprintf("%T", msg))
+	}
+	return gen.ServerStatusOK
+}
+
+func (a *Actor) down(node, why string) {
+	delete(a.runners, node)
+	if a.Table.Remove(node) {
+		a.Log.Warn("worker lost", "worker", node, "reason", why)
+	}
+	if a.OnDown != nil {
+		a.OnDown(node)
+	}
+}
+
+// OverflowName is the registered name of the scheduler's overflow process.
+const OverflowName = "scheduler_overflow"
+
+// Overflow takes what overflowed the scheduler's mailbox (ergo's
+// fallback). A report can be dropped (the next comes within a second), but
+// a node-down or runner-down notice carries the answers of the calls in
+// flight there: OnDown answers them at once; the staleness sweep removes
+// the worker from the table.
+type Overflow struct {
+	gen.Server
+	OnDown func(node string)
+}
+
+// HandleInfo handles gen.MessageFallback.
+func (o *Overflow) HandleInfo(_ *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	fb, ok := msg.(gen.MessageFallback)
+	if !ok || o.OnDown == nil {
+		return gen.ServerStatusOK
+	}
+	switch m := fb.Message.(type) {
+	case gen.MessageNodeDown:
+		o.OnDown(m.Name)
+	case gen.MessageDown:
+		if m.ProcessID.Name == RunnerName && m.Reason != "noconnection" {
+			o.OnDown(m.ProcessID.Node)
+		}
+	}
+	return gen.ServerStatusOK
+}

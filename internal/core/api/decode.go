@@ -1,0 +1,150 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+)
+
+// decodeStrict decodes exactly one JSON value from data into v, refusing
+// unknown fields and wrong types, and returns a 400 apiError whose message
+// names the offending field. what names the body for the message.
+func decodeStrict(data []byte, v any, what string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, "Bad Request: %s: %s", what, describeJSONError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errorf(http.StatusBadRequest, "Bad Request: %s: unexpected data after the JSON value", what)
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "the body is empty, a JSON object was expected"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the JSON is truncated"
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return fmt.Sprintf("expected %s, got a JSON %s", jsonTypeName(te.Type.Kind().String()), te.Value)
+		}
+		return fmt.Sprintf("field %q must be %s, got a JSON %s", field, jsonTypeName(te.Type.Kind().String()), te.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return strings.TrimPrefix(err.Error(), "json: ") + " (not part of this API)"
+	default:
+		return err.Error()
+	}
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "an integer"
+	case "float32", "float64":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map", "ptr":
+		return "an object"
+	}
+	return "a " + kind
+}
+
+// readBody reads a request body bounded by limit; over the limit the error
+// becomes a 413 in writeAPIError.
+func readBody(c *call, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(c.w, c.r.Body, limit)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, errorf(http.StatusBadRequest, "Bad Request: could not read the body: %v", err)
+	}
+	return data, nil
+}
+
+// nameBody is FunLess's {"module":{"name":...}} and {"subject":{"name":...}}.
+type nameBody struct {
+	Name *string `json:"name"`
+}
+
+// decodeNamed decodes {"<key>":{"name":"..."}} and validates the name.
+func decodeNamed(raw []byte, key, kind string) (string, error) {
+	var nb *nameBody
+	var err error
+	switch key {
+	case "module":
+		var b struct {
+			Module *nameBody `json:"module"`
+		}
+		err = decodeStrict(raw, &b, "request body")
+		nb = b.Module
+	case "subject":
+		var b struct {
+			Subject *nameBody `json:"subject"`
+		}
+		err = decodeStrict(raw, &b, "request body")
+		nb = b.Subject
+	default:
+		return "", fmt.Errorf("decodeNamed: unknown key %q", key)
+	}
+	if err != nil {
+		return "", err
+	}
+	if nb == nil || nb.Name == nil {
+		return "", errorf(http.StatusBadRequest, `Bad Request: the body must be {"%s":{"name":"..."}}`, key)
+	}
+	if err := storage.CheckName(kind, *nb.Name); err != nil {
+		return "", errorf(http.StatusBadRequest, "Bad Request: %v", err)
+	}
+	return *nb.Name, nil
+}
+
+// invokeBody is FunLess's invocation body.
+type invokeBody struct {
+	Args json.RawMessage `json:"args"`
+	// Callback is read by decodeCallback (asynchronous invocations only).
+	Callback string `json:"callback"`
+	// Scheduling is read by decodeScheduling (an APP script).
+	Scheduling json.RawMessage `json:"scheduling"`
+}
+
+// decodeArgs returns the args object of an invocation body; an empty body,
+// a missing "args" or null mean {}.
+func decodeArgs(raw []byte) (json.RawMessage, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return json.RawMessage("{}"), nil
+	}
+	var b invokeBody
+	if err := decodeStrict(raw, &b, "invocation body"); err != nil {
+		return nil, err
+	}
+	args := bytes.TrimSpace(b.Args)
+	if len(args) == 0 || string(args) == "null" {
+		return json.RawMessage("{}"), nil
+	}
+	if args[0] != '{' {
+		return nil, errorf(http.StatusBadRequest, `Bad Request: "args" must be a JSON object, e.g. {"args":{"name":"world"}}`)
+	}
+	return json.RawMessage(args), nil
+}

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+)
+
+// httpMetrics counts requests by route pattern (never by raw path, which
+// would explode cardinality) and records latency in histograms: summaries
+// with quantile objectives slow down over time on a hot path.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "edgefaas", Subsystem: "http", Name: "requests_total",
+			Help: "HTTP requests answered, by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "edgefaas", Subsystem: "http", Name: "request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern and method.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"route", "method"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+// observe counts a request of a route whose method is only known per
+// request (the unmatched handlers).
+func (m *httpMetrics) observe(route, method string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// routeMetrics are one route's label handles, resolved when the route is
+// registered so that a request does no label lookup (hash + map + lock) of
+// its own: the latency observer, and the counters of the statuses the API
+// answers (others are looked up, which only unusual answers pay).
+type routeMetrics struct {
+	m             *httpMetrics
+	route, method string
+	latency       prometheus.Observer
+	codes         map[int]prometheus.Counter // read-only after forRoute
+}
+
+// commonStatuses are the statuses whose counters are resolved in advance.
+var commonStatuses = []int{200, 201, 202, 204, 400, 401, 403, 404, 409, 413, 422, 429, 500, 503, 504}
+
+func (m *httpMetrics) forRoute(route, method string) *routeMetrics {
+	rm := &routeMetrics{m: m, route: route, method: method,
+		latency: m.latency.WithLabelValues(route, method), codes: make(map[int]prometheus.Counter, len(commonStatuses))}
+	for _, c := range commonStatuses {
+		rm.codes[c] = m.requests.WithLabelValues(route, method, strconv.Itoa(c))
+	}
+	return rm
+}
+
+func (rm *routeMetrics) observe(status int, d time.Duration) {
+	c, ok := rm.codes[status]
+	if !ok {
+		c = rm.m.requests.WithLabelValues(rm.route, rm.method, strconv.Itoa(status))
+	}
+	c.Inc()
+	rm.latency.Observe(d.Seconds())
+}
+
+// storeCollector reports the database's contents at scrape time.
+type storeCollector struct {
+	store *storage.Store
+	log   *slog.Logger
+}
+
+var (
+	descModules   = prometheus.NewDesc("edgefaas_modules", "Modules stored, including the default module _.", nil, nil)
+	descFunctions = prometheus.NewDesc("edgefaas_functions", "Functions stored, across all modules.", nil, nil)
+	descCodeBlobs = prometheus.NewDesc("edgefaas_code_blobs", "Distinct code blobs stored (one per sha256).", nil, nil)
+	descCodeBytes = prometheus.NewDesc("edgefaas_code_bytes", "Total size of the distinct code blobs, in bytes.", nil, nil)
+	descDiskBytes = prometheus.NewDesc("edgefaas_storage_disk_bytes", "Disk space used by the database, in bytes.", nil, nil)
+)
+
+func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descModules, descFunctions, descCodeBlobs, descCodeBytes, descDiskBytes} {
+		ch <- d
+	}
+}
+
+func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
+	st, err := c.store.Stats()
+	if err != nil {
+		c.log.Warn("metrics: cannot read storage statistics", "err", err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descModules, prometheus.GaugeValue, float64(st.Modules))
+	ch <- prometheus.MustNewConstMetric(descFunctions, prometheus.GaugeValue, float64(st.Functions))
+	ch <- prometheus.MustNewConstMetric(descCodeBlobs, prometheus.GaugeValue, float64(st.CodeBlobs))
+	ch <- prometheus.MustNewConstMetric(descCodeBytes, prometheus.GaugeValue, float64(st.CodeBytes))
+	ch <- prometheus.MustNewConstMetric(descDiskBytes, prometheus.GaugeValue, float64(st.DiskBytes))
+}

@@ -1,0 +1,202 @@
+// Package api is the core's HTTP API: FunLess's REST API v1 (same paths,
+// bodies, status codes and error shapes) plus ownership of modules, token
+// management, function records, health, readiness and Prometheus metrics.
+// It stores through package storage and runs functions through an Invoker
+// that the cluster provides.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/internal/core/activations"
+	"github.com/edgefaas/edgefaas/internal/core/sinks"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/wasm"
+)
+
+// Default limits.
+const (
+	// DefaultMaxUploadBytes bounds a function's code (413 above it).
+	DefaultMaxUploadBytes = 64 << 20
+	// DefaultMaxArgsBytes bounds an invocation's body.
+	DefaultMaxArgsBytes = 6 << 20
+	// maxJSONBodyBytes bounds the small JSON bodies (modules, subjects).
+	maxJSONBodyBytes = 64 << 10
+)
+
+// Config assembles a Server. Store is required; everything else has a
+// working default.
+type Config struct {
+	// Store is the open database; the Server does not close it.
+	Store *storage.Store
+	// Logger receives request errors and panics; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxUploadBytes bounds uploaded code; 0 means DefaultMaxUploadBytes.
+	MaxUploadBytes int64
+	// MaxArgsBytes bounds an invocation body; 0 means DefaultMaxArgsBytes.
+	MaxArgsBytes int64
+	// Invoker runs functions; nil answers every invocation with 503
+	// "No worker available".
+	Invoker cluster.Invoker
+	// Notifier hears about function changes; nil drops them.
+	Notifier cluster.Notifier
+	// Ready, if set, is consulted by /readyz after the storage check (the
+	// cluster's "at least one worker"); nil means ready once storage is open.
+	Ready func() error
+	// Nodes lists and attaches workers; nil: GET /v1/nodes is empty.
+	Nodes Nodes
+	// Inspect validates uploaded code; nil means wasm.Inspect in this
+	// process. The core uses wasm/inspectproc: a child process with a
+	// bounded address space.
+	Inspect func(ctx context.Context, code []byte) (wasm.ModuleInfo, error)
+	// PublicMetrics serves /metrics without a token, as FunLess does. By
+	// default any valid token is required.
+	PublicMetrics bool
+	// Recorder, if set, keeps a record of every invocation (RunCore sets
+	// it up); nil keeps none, but answers still carry an activation id.
+	Recorder *activations.Recorder
+	// NoSyncRecords keeps no record of synchronous invocations (answers
+	// then carry no activation id); the per-function metrics still count
+	// them, and asynchronous activations keep their records, which are the
+	// queue's state. For operators who need the last per-call microseconds.
+	NoSyncRecords bool
+	// Triggers, if set, runs functions' events (RunCore sets it up); nil
+	// stores events without running them.
+	Triggers Triggers
+	// Sinks, if set, delivers successful results to the functions' sinks
+	// (RunCore sets it up); nil: results go to no sink.
+	Sinks *sinks.Dispatcher
+}
+
+// Server is the core's HTTP API over one store.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	router   *httprouter.Router
+	reg      *prometheus.Registry
+	metrics  *httpMetrics
+	srv      *http.Server
+	stopping chan struct{}
+
+	fingerprint atomic.Pointer[string] // the API's HTTPS certificate, for join tokens
+
+	refusalLog *logBucket // rate of "request refused" lines
+	table      []Route
+	ids        *activations.IDs
+	queue      *activations.Queue // nil: asynchronous invocation answers 503
+	scripts    scriptCache        // decoded APP scripts
+}
+
+// SetFingerprint records the SHA-256 of the API's HTTPS certificate; join
+// tokens carry it so a worker pins the core without another flag.
+func (s *Server) SetFingerprint(fp string) { s.fingerprint.Store(&fp) }
+
+// Route is one registered endpoint, so tests (and documentation) can
+// enumerate every route and no new one escapes the authentication checks.
+type Route struct {
+	Method string
+	Path   string // httprouter pattern, e.g. /v1/fn/:mod/:fn
+	Access string // "public", "user" or "admin"
+}
+
+// Routes lists every registered endpoint in registration order.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.table...) }
+
+// New builds the API handler and its metrics registry.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("api: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if cfg.MaxArgsBytes <= 0 {
+		cfg.MaxArgsBytes = DefaultMaxArgsBytes
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), stopping: make(chan struct{}), ids: activations.NewIDs()}
+	s.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		storeCollector{store: cfg.Store, log: cfg.Logger},
+	)
+	s.metrics = newHTTPMetrics(s.reg)
+	s.refusalLog = newLogBucket(s.reg, refusalLogRate, refusalLogBurst)
+	s.router = s.routes()
+	s.srv = &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog: serverErrorLog(cfg.Logger, newNamedLogBucket(s.reg, refusalLogRate, refusalLogBurst,
+			"server_logs_suppressed_total", "net/http error log lines (TLS handshake failures, malformed requests) left out by the rate limit.")),
+	}
+	return s, nil
+}
+
+// StartQueue runs asynchronous invocations with cfg (its Store, Recorder
+// and Run are filled from the server): it recovers what a previous run
+// left queued, then dispatches. Call it once, before serving.
+func (s *Server) StartQueue(cfg activations.QueueConfig) (*activations.Queue, error) {
+	cfg.Store, cfg.Recorder, cfg.Run = s.cfg.Store, s.cfg.Recorder, s.runQueued
+	if cfg.Log == nil {
+		cfg.Log = s.log
+	}
+	if cfg.Recorder == nil {
+		return nil, errors.New("api: asynchronous invocation needs Config.Recorder")
+	}
+	q := activations.NewQueue(cfg)
+	if err := q.Start(); err != nil {
+		return nil, err
+	}
+	s.queue = q
+	return q, nil
+}
+
+// Handler returns the API as an http.Handler, for embedding.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Registry returns the Prometheus registry /metrics serves, so other parts
+// of the core (the cluster's invocation metrics) can register there.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Serve answers requests on ln until Shutdown; it returns nil after a clean
+// shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests to
+// finish, or for ctx to end (then it closes the remaining connections).
+func (s *Server) Shutdown(ctx context.Context) error {
+	select {
+	case <-s.stopping:
+	default:
+		close(s.stopping)
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

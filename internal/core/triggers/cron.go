@@ -1,0 +1,86 @@
+package triggers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+)
+
+// runCron fires a cron trigger once per tick. Its state (the last tick
+// fired) is committed with each tick's activation, so across a restart a
+// tick is neither run twice nor skipped silently: ticks the core missed
+// are folded into one late run whose record counts them (Due).
+func (m *Manager) runCron(ctx context.Context, log *slog.Logger, r *runner) error {
+	sched, err := ParseSchedule(r.event.Schedule)
+	if err != nil {
+		return fmt.Errorf("schedule %q: %w", r.event.Schedule, err) // validated at upload: a bug
+	}
+	f := r.fn.Load()
+	st, err := m.cfg.Store.InitCronState(r.key, storage.CronState{Module: f.Module, Function: f.Name, LastTick: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	retry := 0
+	for {
+		now := time.Now()
+		tick, missed, next, ok := Due(sched, st.LastTick, now)
+		if !ok {
+			if next.IsZero() {
+				<-ctx.Done() // a schedule that never fires again
+				return errStopped
+			}
+			if !sleep(ctx, time.Until(next)) {
+				return errStopped
+			}
+			continue
+		}
+		f = r.fn.Load()
+		tick = tick.UTC()
+		info := storage.TriggerInfo{Type: storage.EventCron, Index: int(r.index.Load()), Schedule: r.event.Schedule, Tick: &tick, Missed: missed}
+		nst := storage.CronState{Module: f.Module, Function: f.Name, LastTick: tick, Missed: st.Missed + int64(missed)}
+		id, err := m.cfg.Enqueue(*f, r.event.Args, info, r.key, &nst)
+		switch {
+		case err == nil:
+			retry = 0
+			st = nst
+			m.count.add(storage.EventCron, resultQueued, 1)
+			m.count.add(storage.EventCron, resultMissed, missed)
+			if missed > 0 {
+				log.Warn("cron trigger missed ticks; ran the latest once", "tick", tick, "missed", missed, "activation", id)
+			} else {
+				log.Debug("cron tick queued", "tick", tick, "activation", id)
+			}
+		case errors.Is(err, storage.ErrTickDone):
+			if st, err = m.cfg.Store.GetCronState(r.key); err != nil {
+				return err
+			}
+		default:
+			// The queue is full or stopping: wait and look again; ticks
+			// that pass meanwhile are folded into the next run and counted.
+			retry++
+			m.count.add(storage.EventCron, resultRetried, 1)
+			if retry == 1 || retry%10 == 0 {
+				log.Warn("cron tick could not be queued; retrying", "tick", tick, "err", err, "tries", retry)
+			}
+			if !sleep(ctx, backoff(retry)) {
+				return errStopped
+			}
+		}
+		if ctx.Err() != nil {
+			return errStopped
+		}
+	}
+}
+
+// backoff is 100 ms doubling to 5 s.
+func backoff(n int) time.Duration {
+	d := 100 * time.Millisecond
+	for i := 1; i < n && d < 5*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Second)
+}

@@ -1,0 +1,332 @@
+package triggers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+)
+
+// EnqueueFunc queues one triggered activation of f, run as f's owner,
+// with args; info goes into its record. For a cron tick, cronKey and st
+// are set: the trigger's new state is committed in the same batch as the
+// activation (storage.ErrTickDone if that tick was already queued). It
+// returns once the activation is durably queued. The API's
+// Server.EnqueueTrigger is the implementation.
+type EnqueueFunc func(f storage.Function, args json.RawMessage, info storage.TriggerInfo, cronKey string, st *storage.CronState) (string, error)
+
+// Config configures a Manager. Store and Enqueue are required.
+type Config struct {
+	Store   *storage.Store
+	Enqueue EnqueueFunc
+	// Dial connects to an MQTT broker under the operator's egress policy;
+	// nil dials directly.
+	Dial func(ctx context.Context, host string, port int) (net.Conn, error)
+	// Allowed checks, at upload, that a broker is a destination the
+	// operator permits; nil permits any.
+	Allowed func(host string, port int) error
+	// Bound, if set, checks a broker against the egress bound of the
+	// function's owner (a trigger connects on the owner's behalf) each
+	// time it connects; a refusal fails the connection, logged and
+	// retried with backoff, so a bound the admin widens takes effect.
+	Bound func(owner, host string, port int) error
+	Log   *slog.Logger
+	// RestartBackoff is the first delay before a failed trigger runs
+	// again (doubling to 30 s); 0 means 1 s.
+	RestartBackoff time.Duration
+}
+
+// Manager runs every function's triggers: one goroutine per trigger,
+// supervised (a panic or an error restarts it after a backoff), replaced
+// when its function changes and stopped when it is deleted.
+type Manager struct {
+	cfg      Config
+	log      *slog.Logger
+	instance string
+
+	count counters
+
+	mu      sync.Mutex
+	fns     map[string]map[string]*runner // "module/function" → key → runner
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// runner is one running trigger.
+type runner struct {
+	key    string
+	index  atomic.Int64
+	fn     atomic.Pointer[storage.Function]
+	event  storage.Event
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a Manager; Start loads the stored triggers.
+func New(cfg Config) *Manager {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.RestartBackoff <= 0 {
+		cfg.RestartBackoff = time.Second
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = func(ctx context.Context, host string, port int) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", net.JoinHostPort(host, fmt.Sprint(port)))
+		}
+	}
+	return &Manager{cfg: cfg, log: cfg.Log, fns: map[string]map[string]*runner{}}
+}
+
+// Start re-establishes the triggers of every stored function (after a core
+// restart: the MQTT sessions resume, cron triggers continue from their
+// last fired tick).
+func (m *Manager) Start() error {
+	id, err := m.cfg.Store.TriggerInstance()
+	if err != nil {
+		return err
+	}
+	m.instance = id
+	fns, err := m.cfg.Store.FunctionsWithEvents()
+	if err != nil {
+		return fmt.Errorf("load triggers: %w", err)
+	}
+	n := 0
+	for _, f := range fns {
+		m.sync(f)
+		n += len(f.Events)
+	}
+	if n > 0 {
+		m.log.Info("triggers started", "functions", len(fns), "triggers", n)
+	}
+	return nil
+}
+
+// Check refuses events whose broker the operator's egress policy does not
+// permit (the upload answers 400).
+func (m *Manager) Check(events []storage.Event) error {
+	if m.cfg.Allowed == nil {
+		return nil
+	}
+	for i, ev := range events {
+		if ev.Type == storage.EventMQTT && ev.Params != nil {
+			if err := m.cfg.Allowed(ev.Params.Host, ev.Params.Port); err != nil {
+				return bad(fmt.Sprintf("events[%d].params.host", i), "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+// FunctionChanged applies a committed change: a created or updated
+// function's triggers replace its previous ones (a trigger the update kept
+// keeps running); a deleted function's triggers are disconnected and their
+// state (MQTT session, cron state) dropped.
+func (m *Manager) FunctionChanged(ev cluster.FunctionEvent) {
+	switch ev.Kind {
+	case cluster.FunctionDeleted:
+		m.remove(ev.Function.Module, ev.Function.Name)
+	default:
+		if p := ev.Previous; p != nil && (p.Module != ev.Function.Module || p.Name != ev.Function.Name) {
+			m.remove(p.Module, p.Name)
+		}
+		m.sync(ev.Function)
+	}
+}
+
+// Stop stops every trigger and waits (until ctx ends). MQTT sessions and
+// cron states are kept for the next start.
+func (m *Manager) Stop(ctx context.Context) {
+	m.mu.Lock()
+	m.stopped = true
+	for _, rs := range m.fns {
+		for _, r := range rs {
+			r.cancel()
+		}
+	}
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		m.log.Warn("triggers did not stop in time")
+	}
+}
+
+// Count is the number of triggers running (for tests and metrics).
+func (m *Manager) Count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, rs := range m.fns {
+		n += len(rs)
+	}
+	return n
+}
+
+func fnKey(module, name string) string { return module + "/" + name }
+
+func (m *Manager) sync(f storage.Function) {
+	want := map[string]int{}
+	for i := range f.Events {
+		want[Key(f.Module, f.Name, f.Events, i)] = i
+	}
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return
+	}
+	cur := m.fns[fnKey(f.Module, f.Name)]
+	if cur == nil {
+		cur = map[string]*runner{}
+	}
+	var gone []*runner
+	for k, r := range cur {
+		if _, ok := want[k]; !ok {
+			r.cancel()
+			gone = append(gone, r)
+			delete(cur, k)
+		}
+	}
+	fn := f
+	for k, i := range want {
+		if r, ok := cur[k]; ok {
+			r.fn.Store(&fn)
+			r.index.Store(int64(i))
+			continue
+		}
+		cur[k] = m.startLocked(fn, k, i)
+	}
+	if len(cur) == 0 {
+		delete(m.fns, fnKey(f.Module, f.Name))
+	} else {
+		m.fns[fnKey(f.Module, f.Name)] = cur
+	}
+	m.mu.Unlock()
+	if len(gone) > 0 {
+		m.log.Info("triggers replaced", "module", f.Module, "function", f.Name, "removed", len(gone))
+	}
+	keep := map[string]bool{}
+	for k := range want {
+		keep[k] = true
+	}
+	m.cleanup(f.Module, f.Name, gone, keep)
+}
+
+func (m *Manager) remove(module, name string) {
+	m.mu.Lock()
+	cur := m.fns[fnKey(module, name)]
+	delete(m.fns, fnKey(module, name))
+	var gone []*runner
+	for _, r := range cur {
+		r.cancel()
+		gone = append(gone, r)
+	}
+	m.mu.Unlock()
+	if len(gone) > 0 {
+		m.log.Info("triggers removed", "module", module, "function", name, "count", len(gone))
+	}
+	m.cleanup(module, name, gone, nil)
+}
+
+// cleanup drops what removed triggers leave: their MQTT sessions on the
+// broker (queued messages for a trigger that no longer exists) and their
+// cron states. Best effort, off the caller's goroutine.
+func (m *Manager) cleanup(module, name string, gone []*runner, keep map[string]bool) {
+	if err := m.cfg.Store.DeleteCronStates(module, name, keep); err != nil {
+		m.log.Warn("could not delete cron states", "module", module, "function", name, "err", err)
+	}
+	for _, r := range gone {
+		if r.event.Type != storage.EventMQTT {
+			continue
+		}
+		r := r
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			<-r.done
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := m.dropSession(ctx, r); err != nil {
+				m.log.Debug("could not drop the MQTT session of a removed trigger", "module", module, "function", name, "err", err)
+			}
+		}()
+	}
+}
+
+func (m *Manager) startLocked(f storage.Function, key string, i int) *runner {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runner{key: key, event: f.Events[i], cancel: cancel, done: make(chan struct{})}
+	r.fn.Store(&f)
+	r.index.Store(int64(i))
+	log := m.log.With("module", f.Module, "function", f.Name, "trigger", i, "type", r.event.Type)
+	body := m.runCron
+	if r.event.Type == storage.EventMQTT {
+		body = m.runMQTT
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(r.done)
+		m.supervise(ctx, log, func(ctx context.Context) error { return body(ctx, log, r) })
+	}()
+	return r
+}
+
+// supervise runs body until ctx ends, restarting it after an error or a
+// panic with a backoff (doubling to 30 s, reset after a minute of health).
+func (m *Manager) supervise(ctx context.Context, log *slog.Logger, body func(context.Context) error) {
+	delay := m.cfg.RestartBackoff
+	for {
+		began := time.Now()
+		err := func() (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("panic: %v", p)
+				}
+			}()
+			return body(ctx)
+		}()
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(began) > time.Minute {
+			delay = m.cfg.RestartBackoff
+		}
+		log.Warn("trigger failed; restarting it", "err", err, "after", delay)
+		if !sleep(ctx, delay) {
+			return
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// sleep waits d or until ctx ends (false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// ErrRefused (wrapped) from an EnqueueFunc means the activation must not
+// run (its owner is revoked): an MQTT message is acknowledged and dropped,
+// a cron tick is retried and, while refused, its ticks count as missed.
+var ErrRefused = errors.New("trigger refused")
+
+// errStopped ends a trigger body whose context ended.
+var errStopped = errors.New("trigger stopped")

@@ -1,0 +1,148 @@
+package triggers
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+)
+
+func TestParseAccepts(t *testing.T) {
+	evs, err := Parse([]byte(`[
+		{"type":"mqtt","params":{"host":"broker.local","port":"1883","topic":"sensors/+/temp"}},
+		{"type":"mqtt","params":{"host":"10.0.0.2","port":8883,"topic":"#","username":"u","password":"p"}},
+		{"type":"cron","schedule":"*/5 * * * *","args":{"k": 1}},
+		{"type":"cron","schedule":"@every 1s"},
+		{"type":"cron","schedule":"*/2 * * * * *"}
+	]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 5 || evs[0].Params.Port != 1883 || evs[1].Params.Port != 8883 || evs[0].Params.Topic != "sensors/+/temp" {
+		t.Fatalf("%+v", evs)
+	}
+	if string(evs[2].Args) != `{"k":1}` || string(evs[3].Args) != `{}` {
+		t.Fatalf("args %s %s", evs[2].Args, evs[3].Args)
+	}
+	for _, empty := range []string{"", "null", "[]", " [ ] "} {
+		evs, err := Parse([]byte(empty))
+		if err != nil || len(evs) != 0 {
+			t.Fatalf("%q: %v %v", empty, evs, err)
+		}
+	}
+}
+
+func TestParseRefusesNamingTheField(t *testing.T) {
+	cases := map[string]string{
+		`{}`:                                    "events",
+		`[1]`:                                   "events[0]",
+		`[{"type":"kafka"}]`:                    "events[0].type",
+		`[{"params":{}}]`:                       "events[0].type",
+		`[{"type":"mqtt"}]`:                     "events[0].params",
+		`[{"type":"mqtt","params":{"port":1}}]`: "events[0].params.host",
+		`[{"type":"mqtt","params":{"host":"h","topic":"t","port":"70000"}}]`:   "events[0].params.port",
+		`[{"type":"mqtt","params":{"host":"h","topic":"t","port":"x"}}]`:       "events[0].params.port",
+		`[{"type":"mqtt","params":{"host":"h","topic":"t","port":true}}]`:      "events[0].params.port",
+		`[{"type":"mqtt","params":{"host":"h","port":1}}]`:                     "events[0].params.topic",
+		`[{"type":"mqtt","params":{"host":"h","port":1,"topic":"a/#/b"}}]`:     "events[0].params.topic",
+		`[{"type":"mqtt","params":{"host":"h","port":1,"topic":"a+"}}]`:        "events[0].params.topic",
+		`[{"type":"mqtt","params":{"host":"h/x","port":1,"topic":"t"}}]`:       "events[0].params.host",
+		`[{"type":"mqtt","params":{"host":"h","port":1,"topic":"t","qos":2}}]`: "events[0].params",
+		`[{"type":"mqtt","params":{"host":"h","topic":"t","password":"p"}}]`:   "events[0].params.password",
+		`[{"type":"cron","schedule":"every day"}]`:                             "events[0].schedule",
+		`[{"type":"cron"}]`: "events[0].schedule",
+		`[{"type":"cron","schedule":"* * * * *","args":[1]}]`:                              "events[0].args",
+		`[{"type":"cron","schedule":"* * * * *","extra":1}]`:                               "events[0]",
+		`[{"type":"cron","schedule":"* * * * *"},{"type":"cron","schedule":"61 * * * *"}]`: "events[1].schedule",
+	}
+	for in, field := range cases {
+		_, err := Parse([]byte(in))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s: got %v, want an error naming %s", in, err, field)
+		}
+	}
+	many := "[" + strings.Repeat(`{"type":"cron","schedule":"@hourly"},`, MaxEvents) + `{"type":"cron","schedule":"@hourly"}]`
+	if _, err := Parse([]byte(many)); err == nil {
+		t.Error("more than MaxEvents accepted")
+	}
+}
+
+func TestKeyStableAndDistinct(t *testing.T) {
+	evs, _ := Parse([]byte(`[{"type":"cron","schedule":"@hourly"},{"type":"cron","schedule":"@hourly"},{"type":"mqtt","params":{"host":"h","topic":"t"}}]`))
+	k0, k1, k2 := Key("m", "f", evs, 0), Key("m", "f", evs, 1), Key("m", "f", evs, 2)
+	if k0 == k1 || k1 == k2 || k0 == k2 {
+		t.Fatal("keys collide")
+	}
+	// Reordered: the mqtt trigger keeps its key.
+	re := []storage.Event{evs[2], evs[0], evs[1]}
+	if Key("m", "f", re, 0) != k2 || Key("m", "f", re, 1) != k0 {
+		t.Fatal("keys changed with order")
+	}
+	if Key("m", "g", evs, 0) == k0 {
+		t.Fatal("another function shares a key")
+	}
+}
+
+func TestDue(t *testing.T) {
+	s, err := ParseSchedule("@every 10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Not yet due.
+	if _, _, next, ok := Due(s, base, base.Add(5*time.Second)); ok || !next.Equal(base.Add(10*time.Second)) {
+		t.Fatalf("due early, next %v", next)
+	}
+	// Exactly one tick due.
+	tick, missed, _, ok := Due(s, base, base.Add(10*time.Second))
+	if !ok || missed != 0 || !tick.Equal(base.Add(10*time.Second)) {
+		t.Fatalf("%v %d %v", tick, missed, ok)
+	}
+	// Down for 35 s: ticks at 10, 20, 30; run 30, 2 missed.
+	tick, missed, next, ok := Due(s, base, base.Add(35*time.Second))
+	if !ok || missed != 2 || !tick.Equal(base.Add(30*time.Second)) || !next.Equal(base.Add(40*time.Second)) {
+		t.Fatalf("%v %d %v %v", tick, missed, next, ok)
+	}
+	// Huge downtime: bounded work, the latest tick, the count right.
+	s1, _ := ParseSchedule("@every 1s")
+	far := base.Add(40 * 24 * time.Hour)
+	tick, missed, _, ok = Due(s1, base, far)
+	want := int(far.Sub(base)/time.Second) - 1
+	if !ok || !tick.Equal(far) || missed != want {
+		t.Fatalf("far: %v missed %d want %d", tick, missed, want)
+	}
+	// Standard cron with minutes.
+	s5, _ := ParseSchedule("*/5 * * * *")
+	tick, missed, _, ok = Due(s5, base, base.Add(17*time.Minute))
+	if !ok || missed != 2 || !tick.Equal(base.Add(15*time.Minute)) {
+		t.Fatalf("*/5: %v %d", tick, missed)
+	}
+}
+
+func TestPayloadArgs(t *testing.T) {
+	cases := map[string]string{
+		`{"name":"x"}`: `{"name":"x"}`,
+		`[1,2]`:        `{"payload":[1,2]}`,
+		`42`:           `{"payload":42}`,
+		`hello world`:  `{"payload":"hello world"}`,
+		"\xff\xfe":     `{"payload_base64":"//4="}`,
+	}
+	for in, want := range cases {
+		got := PayloadArgs([]byte(in))
+		if string(got) != want || !json.Valid(got) {
+			t.Errorf("%q → %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	evs, _ := Parse([]byte(`[{"type":"mqtt","params":{"host":"h","topic":"t","username":"u","password":"secret"}}]`))
+	r := Redact(evs)
+	if r[0].Params.Password == "secret" || evs[0].Params.Password != "secret" {
+		t.Fatal("redaction wrong or mutated the input")
+	}
+}

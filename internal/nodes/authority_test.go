@@ -1,0 +1,175 @@
+package nodes
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/core/api"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+)
+
+func csrFor(t *testing.T, name string) []byte {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, URIs: []*url.URL{nodeURI(name)}}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func leaf(t *testing.T, p string) *x509.Certificate {
+	b, _ := pem.Decode([]byte(p))
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestAuthorityRecords: what the core's records let through after each
+// admin action, on the plain Go type (the binary tests: tests/reliability
+// TestTokenJoin).
+func TestAuthorityRecords(t *testing.T) {
+	dir := t.TempDir()
+	st, err := storage.Open(filepath.Join(dir, "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "node-ca", "ca.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("CA key: %v %v", fi, err)
+	}
+	// The CA survives a restart: the same certificate.
+	a2, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1", nil)
+	if err != nil || !a2.ca.Equal(a.ca) {
+		t.Fatalf("CA after restart: %v", err)
+	}
+	const w = "worker@10.0.0.7"
+	if _, err := a.Enroll("bogus", w, csrFor(t, w)); !errors.Is(err, api.ErrJoinRefused) {
+		t.Fatalf("bogus token: %v", err)
+	}
+	tok, _, _ := st.CreateJoinToken("worker@other", time.Hour)
+	if _, err := a.Enroll(tok, w, csrFor(t, w)); !errors.Is(err, api.ErrJoinRefused) {
+		t.Fatalf("token for another node: %v", err)
+	}
+	tok, _, _ = st.CreateJoinToken("", time.Hour)
+	enr, err := a.Enroll(tok, w, csrFor(t, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := leaf(t, enr.Certificate)
+	if !certNames(first, w) || a.check(w, first) != nil {
+		t.Fatalf("issued certificate refused: %v", a.check(w, first))
+	}
+	// A cookie certificate cannot speak for a token-joined name; for
+	// another name it still can (JoinAny).
+	cc, _, _ := clusterCert("cookie-1", w)
+	cookieLeaf, _ := x509.ParseCertificate(cc.Certificate[0])
+	if err := a.check(w, cookieLeaf); !errors.Is(err, errRefused) {
+		t.Fatalf("cookie certificate for a token-joined name: %v", err)
+	}
+	oc, _, _ := clusterCert("cookie-1", "worker@10.0.0.8")
+	otherLeaf, _ := x509.ParseCertificate(oc.Certificate[0])
+	if err := a.check("worker@10.0.0.8", otherLeaf); err != nil {
+		t.Fatalf("cookie worker in JoinAny: %v", err)
+	}
+	strict := *a
+	strict.mode = JoinToken
+	if err := strict.check("worker@10.0.0.8", otherLeaf); !errors.Is(err, errRefused) {
+		t.Fatalf("cookie worker in JoinToken: %v", err)
+	}
+	// Rotation: the old certificate stays valid until the new one is seen.
+	var sent []byte
+	a.send = func(_ string, cert, _ []byte) error { sent = cert; return nil }
+	if _, err := a.RotateNode(w); err != nil {
+		t.Fatal(err)
+	}
+	second := leaf(t, string(sent))
+	if err := a.check(w, first); err != nil { // until the node connects with the new one
+		t.Fatalf("old certificate during the rotation: %v", err)
+	}
+	if err := a.check(w, second); err != nil { // first connection with the new one
+		t.Fatal(err)
+	}
+	if err := a.check(w, first); !errors.Is(err, errRefused) {
+		t.Fatalf("old certificate after the rotation: %v", err)
+	}
+	// Revocation: refused, whatever certificate.
+	var dropped string
+	a.disconnect = func(n string) error { dropped = n; return nil }
+	if err := a.RevokeNode(w); err != nil || dropped != w {
+		t.Fatalf("revoke: %v, dropped %q", err, dropped)
+	}
+	if err := a.check(w, second); !errors.Is(err, errRefused) {
+		t.Fatalf("revoked: %v", err)
+	}
+	if err := a.RevokeNode("worker@nobody"); !errors.Is(err, api.ErrNodeUnknown) {
+		t.Fatalf("unknown node: %v", err)
+	}
+}
+
+// TestRotationOnlyFromIssuer: a token-joined worker adopts a rotated
+// certificate from the core's CA, never one a cookie holder minted.
+func TestRotationOnlyFromIssuer(t *testing.T) {
+	dir := t.TempDir()
+	st, err := storage.Open(filepath.Join(dir, "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const w = "worker@10.0.0.7"
+	tok, _, _ := st.CreateJoinToken("", time.Hour)
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: w}, URIs: []*url.URL{nodeURI(w)}}, k)
+	enr, err := a.Enroll(tok, w, csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wdir := t.TempDir()
+	tlsDir := enrollDir(wdir)
+	os.MkdirAll(tlsDir, 0o700)
+	kder, _ := x509.MarshalECPrivateKey(k)
+	os.WriteFile(filepath.Join(tlsDir, "identity.pem"), append([]byte(enr.Certificate), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})...), 0o600)
+	os.WriteFile(filepath.Join(tlsDir, "ca.pem"), []byte(enr.CA), 0o644)
+	auth, err := loadEnrollment(wdir, w)
+	if err != nil || auth == nil {
+		t.Fatalf("load: %v", err)
+	}
+	// A cookie holder's certificate naming the worker: refused.
+	cc, _, _ := clusterCert("cookie-1", w)
+	ck, _ := x509.MarshalECPrivateKey(cc.PrivateKey.(*ecdsa.PrivateKey))
+	if err := auth.rotate(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cc.Certificate[0]}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ck})); err == nil {
+		t.Fatal("a cookie certificate replaced the worker's identity")
+	}
+	// The core's rotation: adopted.
+	var cert, key []byte
+	a.send = func(_ string, c, k []byte) error { cert, key = c, k; return nil }
+	if _, err := a.RotateNode(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.rotate(cert, key); err != nil {
+		t.Fatalf("the core's rotation: %v", err)
+	}
+	if got := auth.cert.Load(); got == nil || !bytes.Equal(got.Certificate[0], leaf(t, string(cert)).Raw) {
+		t.Fatal("the worker does not present the rotated certificate")
+	}
+}

@@ -1,0 +1,129 @@
+// Package inspectproc validates uploaded modules in a child process whose
+// address space is bounded, so that a hostile upload cannot exhaust the
+// core's memory.
+//
+// A module of a few bytes can declare lengths (a data segment's size, a
+// vector's count) that make a parser reserve gigabytes before it notices
+// the bytes are missing; wazero does so (a 25-byte module made the core
+// allocate 4 GiB). Bounding every nested length would need a second Wasm
+// parser; running the validator in a child with RLIMIT_AS turns any such
+// input, or any parser crash, into a clean refusal instead.
+package inspectproc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/edgefaas/edgefaas/internal/wasm"
+)
+
+// DefaultLimit is the child's address-space bound before the code's own
+// size is added.
+const DefaultLimit uint64 = 2 << 30
+
+// verdict is the child's answer on stdout.
+type verdict struct {
+	Info  wasm.ModuleInfo `json:"info"`
+	Kind  string          `json:"kind,omitempty"` // not_wasm, compile, abi, other
+	Error string          `json:"error,omitempty"`
+}
+
+// Inspector returns a validator with wasm.Inspect's contract that runs it
+// in the child started by argv (a program whose entry point calls Serve),
+// with env added to its environment.
+// Default Bounds apply (see BoundedInspector).
+func Inspector(argv, env []string) func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
+	return BoundedInspector(argv, env, Bounds{})
+}
+
+// BoundedInspector is Inspector with explicit CPU and concurrency bounds.
+func BoundedInspector(argv, env []string, b Bounds) func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
+	b = b.withDefaults()
+	g := newGate(b)
+	return func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
+		if err := g.enter(ctx); err != nil {
+			return wasm.ModuleInfo{}, err
+		}
+		defer g.leave()
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", envCPU, b.CPUSeconds))
+		cmd.Env = append(cmd.Env, fmt.Sprintf("EDGEFAAS_INSPECT_LIMIT=%d", DefaultLimit+8*uint64(len(code))))
+		cmd.Stdin = bytes.NewReader(code)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		runErr := cmd.Run()
+		var v verdict
+		if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+			if ctx.Err() != nil {
+				return wasm.ModuleInfo{}, ctx.Err()
+			}
+			// The child died: out of its memory bound, or the parser crashed.
+			return wasm.ModuleInfo{}, fmt.Errorf("%w: validating it exceeded the validator's bounds (%v)", wasm.ErrCompile, runErr)
+		}
+		switch v.Kind {
+		case "":
+			return v.Info, nil
+		case "not_wasm":
+			return v.Info, fmt.Errorf("%w%s", wasm.ErrNotWasm, trimPrefix(v.Error, wasm.ErrNotWasm))
+		case "compile":
+			return v.Info, fmt.Errorf("%w%s", wasm.ErrCompile, trimPrefix(v.Error, wasm.ErrCompile))
+		case "abi":
+			return v.Info, fmt.Errorf("%w%s", wasm.ErrUnsupportedABI, trimPrefix(v.Error, wasm.ErrUnsupportedABI))
+		}
+		return v.Info, errors.New(v.Error)
+	}
+}
+
+// trimPrefix drops the sentinel's own text, which the caller re-wraps.
+func trimPrefix(msg string, sentinel error) string {
+	if s, ok := bytes.CutPrefix([]byte(msg), []byte(sentinel.Error())); ok {
+		return string(s)
+	}
+	return ": " + msg
+}
+
+// Serve is the child's side: it bounds its own address space, reads the
+// code on stdin, validates it with wasm.Inspect and writes the verdict on
+// stdout. It returns the process exit code.
+func Serve() int {
+	limit := DefaultLimit
+	fmt.Sscan(os.Getenv("EDGEFAAS_INSPECT_LIMIT"), &limit)
+	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+		fmt.Fprintln(os.Stderr, "inspect: bound address space:", err)
+		return 1
+	}
+	if err := limitCPU(); err != nil {
+		fmt.Fprintln(os.Stderr, "inspect: bound CPU time:", err)
+		return 1
+	}
+	code, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "inspect: read code:", err)
+		return 1
+	}
+	info, err := wasm.Inspect(context.Background(), code)
+	v := verdict{Info: info}
+	if err != nil {
+		v.Error = err.Error()
+		switch {
+		case errors.Is(err, wasm.ErrNotWasm):
+			v.Kind = "not_wasm"
+		case errors.Is(err, wasm.ErrCompile):
+			v.Kind = "compile"
+		case errors.Is(err, wasm.ErrUnsupportedABI):
+			v.Kind = "abi"
+		default:
+			v.Kind = "other"
+		}
+	}
+	json.NewEncoder(os.Stdout).Encode(v)
+	return 0
+}

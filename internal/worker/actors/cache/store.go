@@ -1,0 +1,228 @@
+// Package cache keeps a worker's function versions. Store is the policy
+// (plain Go): the raw code of every version pushed or run, on disk (so a
+// worker recompiles from wazero's on-disk compile cache without asking the
+// core), at most a byte budget of it, least recently used dropped first.
+// Compiled modules are a cache in the engine's memory budget (the engine
+// closes the least recently used ones, or those idle for long, and Get
+// compiles them again from disk): code pushed ahead of demand is compiled
+// only when it fits, or when a core waits for it (wait_for_workers).
+// Actor is the worker's cache process that receives Cache and Evict.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/wasm"
+)
+
+// ErrNoCode means the worker has never been given this version's code.
+var ErrNoCode = errors.New("no code for this function version")
+
+// Store is safe for concurrent use.
+type Store struct {
+	engine   *wasm.Engine
+	dir      string // raw code, one file per hash; "" keeps nothing on disk
+	maxBytes int
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	bytes   int
+	changed func()
+}
+
+type entry struct {
+	size     int
+	lastUsed time.Time
+}
+
+// NewStore keeps code under dir (created if needed), at most maxBytes of it
+// (default 256 MiB of wasm); changed is called after every addition or
+// eviction (the reporter tells the cores).
+func NewStore(engine *wasm.Engine, dir string, maxBytes int, changed func()) (*Store, error) {
+	if maxBytes <= 0 {
+		maxBytes = 256 << 20
+	}
+	if changed == nil {
+		changed = func() {}
+	}
+	s := &Store{engine: engine, dir: dir, maxBytes: maxBytes, entries: map[string]*entry{}, changed: changed}
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("code directory: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Store) path(hash string) string { return filepath.Join(s.dir, hash+".wasm") }
+
+// Put compiles code (if not compiled yet) for limits and keeps it.
+func (s *Store) Put(ctx context.Context, code []byte, limits wasm.Limits) (*wasm.Module, error) {
+	hash := wasm.Hash(code)
+	m, err := s.engine.Compile(ctx, code, limits)
+	if err != nil {
+		return nil, fmt.Errorf("compile %s: %w", hash[:12], err)
+	}
+	s.keep(ctx, hash, code)
+	return m, nil
+}
+
+// Push keeps code pushed by a core ahead of any call: on disk at once, and
+// compiled when mustCompile (a core waits until a worker can run it
+// without compiling) or when it fits in the engine's code budget without
+// displacing another module; otherwise it is compiled on first demand.
+// compiled reports which. Without a code directory it is always compiled
+// (there is nowhere else to keep it).
+func (s *Store) Push(ctx context.Context, code []byte, limits wasm.Limits, mustCompile bool) (compiled bool, err error) {
+	if mustCompile || s.dir == "" || s.engine.CodeFits(len(code)) {
+		if _, err := s.Put(ctx, code, limits); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	// The core validated it at upload; a broken file fails at first demand.
+	s.keep(ctx, wasm.Hash(code), code)
+	return false, nil
+}
+
+// keep writes code to disk and records it, dropping the least recently
+// used versions beyond the byte budget.
+func (s *Store) keep(ctx context.Context, hash string, code []byte) {
+	if s.dir != "" {
+		if _, err := os.Stat(s.path(hash)); err != nil {
+			tmp := s.path(hash) + ".tmp"
+			if err := os.WriteFile(tmp, code, 0o600); err == nil {
+				os.Rename(tmp, s.path(hash))
+			}
+		}
+	}
+	s.mu.Lock()
+	added := false
+	if _, ok := s.entries[hash]; !ok {
+		s.entries[hash] = &entry{size: len(code)}
+		s.bytes += len(code)
+		added = true
+	}
+	s.entries[hash].lastUsed = time.Now()
+	victims := s.overBudget(hash)
+	s.mu.Unlock()
+	for _, v := range victims {
+		s.engine.Evict(ctx, v)
+		if s.dir != "" {
+			os.Remove(s.path(v))
+		}
+	}
+	if added || len(victims) > 0 {
+		s.changed()
+	}
+}
+
+// overBudget picks least recently used versions beyond the byte budget,
+// never keep; the caller holds s.mu.
+func (s *Store) overBudget(keep string) []string {
+	if s.bytes <= s.maxBytes {
+		return nil
+	}
+	type lru struct {
+		hash string
+		t    time.Time
+	}
+	all := make([]lru, 0, len(s.entries))
+	for h, e := range s.entries {
+		if h != keep {
+			all = append(all, lru{h, e.lastUsed})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].t.Before(all[j].t) })
+	var victims []string
+	for _, v := range all {
+		if s.bytes <= s.maxBytes {
+			break
+		}
+		s.bytes -= s.entries[v.hash].size
+		delete(s.entries, v.hash)
+		victims = append(victims, v.hash)
+	}
+	return victims
+}
+
+// Get returns the compiled version for hash: from memory, or compiled again
+// from the code kept on disk (fast: wazero's compile cache). ErrNoCode
+// means the code must come from the core; ErrBadHash that hash is not a
+// sha256 (nothing is read or removed).
+func (s *Store) Get(ctx context.Context, hash string, limits wasm.Limits) (*wasm.Module, error) {
+	if !ValidHash(hash) {
+		return nil, ErrBadHash
+	}
+	if m, ok := s.engine.Lookup(hash, limits); ok {
+		s.mu.Lock()
+		if e, ok := s.entries[hash]; ok {
+			e.lastUsed = time.Now()
+		}
+		s.mu.Unlock()
+		return m, nil
+	}
+	if s.dir == "" {
+		return nil, ErrNoCode
+	}
+	code, err := os.ReadFile(s.path(hash))
+	if err != nil {
+		return nil, ErrNoCode
+	}
+	if wasm.Hash(code) != hash { // a torn or corrupted file
+		os.Remove(s.path(hash))
+		return nil, ErrNoCode
+	}
+	return s.Put(ctx, code, limits)
+}
+
+// Evict drops a version from memory and disk; an invalid hash names
+// nothing and is ignored.
+func (s *Store) Evict(ctx context.Context, hash string) {
+	if !ValidHash(hash) {
+		return
+	}
+	s.mu.Lock()
+	e, ok := s.entries[hash]
+	if ok {
+		s.bytes -= e.size
+		delete(s.entries, hash)
+	}
+	s.mu.Unlock()
+	s.engine.Evict(ctx, hash)
+	if s.dir != "" {
+		os.Remove(s.path(hash))
+	}
+	if ok {
+		s.changed()
+	}
+}
+
+// Hashes lists the versions this worker can run without being sent the
+// code: kept on disk, or (without a code directory) compiled now.
+func (s *Store) Hashes() []string {
+	s.mu.Lock()
+	out := make([]string, 0, len(s.entries))
+	for h := range s.entries {
+		out = append(out, h)
+	}
+	s.mu.Unlock()
+	if s.dir == "" {
+		kept := out[:0]
+		for _, h := range out {
+			if s.engine.Has(h) {
+				kept = append(kept, h)
+			}
+		}
+		out = kept
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,49 @@
+package reporter
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/edgefaas/edgefaas/internal/wasm"
+	"github.com/edgefaas/edgefaas/internal/worker/actors/cache"
+	"github.com/edgefaas/edgefaas/internal/worker/actors/runner"
+)
+
+// TestReportMemory: a report carries the node's budget, its resident set
+// and the reservations, and offers functions no more than what is left of
+// the guests' share nor more than what the resident set leaves of the
+// budget.
+func TestReportMemory(t *testing.T) {
+	ctx := context.Background()
+	e, err := wasm.NewEngine(ctx, wasm.Config{Interpreter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	st, err := cache.NewStore(e, "", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mib = 1 << 20
+	usage := &runner.Usage{}
+	rss := int64(40 * mib)
+	a := &Actor{Engine: e, Store: st, Usage: usage, Node: "w", Log: slog.Default(),
+		Budget: 128 * mib, GuestMemory: 64 * mib, RSS: func() (int64, error) { return rss, nil }}
+	usage.Reserved.Store(16 * mib)
+	r := a.Report()
+	if r.MemoryBudget != 128*mib || r.MemoryInUse != 40*mib || r.TotalMemory != 64*mib {
+		t.Fatalf("report: budget %d, in use %d, guests %d", r.MemoryBudget, r.MemoryInUse, r.TotalMemory)
+	}
+	if e.Stats().MemoryBudget == 0 && (r.MemoryReserved != 16*mib || r.FreeMemory != 48*mib) {
+		t.Errorf("reserved %d, free %d; want 16 MiB reserved, 48 MiB free", r.MemoryReserved, r.FreeMemory)
+	}
+	rss = 100 * mib // resident set near the budget: only what it leaves is free
+	if r := a.Report(); r.FreeMemory != 28*mib {
+		t.Errorf("with 100 MiB resident of 128, free %d, want 28 MiB", r.FreeMemory)
+	}
+	rss = 200 * mib
+	if r := a.Report(); r.FreeMemory != 0 {
+		t.Errorf("over budget, free %d, want 0", r.FreeMemory)
+	}
+}
