@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgefaas/edgefaas/internal/core"
 	"github.com/edgefaas/edgefaas/internal/core/activations"
-	"github.com/edgefaas/edgefaas/internal/core/api"
 	"github.com/edgefaas/edgefaas/internal/egress"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
@@ -47,12 +47,12 @@ func (f *activationFlags) register(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.callbackNet, "callback-allow-net", nil, "internal network completion callbacks may reach, CIDR (default none)")
 }
 
-func (f *activationFlags) config() (api.ActivationsConfig, error) {
+func (f *activationFlags) config() (core.ActivationsConfig, error) {
 	var nets []netip.Prefix
 	for _, n := range f.callbackNet {
 		p, err := netip.ParsePrefix(n)
 		if err != nil {
-			return api.ActivationsConfig{}, fmt.Errorf("--callback-allow-net %q: %w", n, err)
+			return core.ActivationsConfig{}, fmt.Errorf("--callback-allow-net %q: %w", n, err)
 		}
 		nets = append(nets, p)
 	}
@@ -62,10 +62,10 @@ func (f *activationFlags) config() (api.ActivationsConfig, error) {
 	case "async":
 		noSync = true
 	default:
-		return api.ActivationsConfig{}, fmt.Errorf("--activation-records %q: want all or async", f.records)
+		return core.ActivationsConfig{}, fmt.Errorf("--activation-records %q: want all or async", f.records)
 	}
 	policy := egress.New(egress.Config{AllowedHosts: f.callbackHost, AllowedNetworks: nets})
-	return api.ActivationsConfig{
+	return core.ActivationsConfig{
 		NoSyncRecords: noSync, Retention: f.retention, MaxBytes: f.maxBytes, PruneEvery: f.pruneEvery, MaxFunctionLabels: f.maxLabels,
 		Queue: activations.QueueConfig{
 			MaxQueued: f.maxQueued, MaxInFlight: f.maxInFlight, PerFunction: f.perFunction, PerSubject: f.perSubject,

@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/edgefaas/edgefaas/internal/core/api"
+	"github.com/edgefaas/edgefaas/internal/core"
 	"github.com/edgefaas/edgefaas/internal/core/triggers/broker"
 	"github.com/edgefaas/edgefaas/internal/egress"
 )
@@ -25,9 +25,9 @@ func (f *triggerFlags) register(cmd *cobra.Command) {
 
 // config builds the triggers' configuration over the operator's egress
 // policy.
-func (f *triggerFlags) config(policy egress.Config) api.TriggersConfig {
+func (f *triggerFlags) config(policy egress.Config) core.TriggersConfig {
 	c := egress.New(policy)
-	return api.TriggersConfig{
+	return core.TriggersConfig{
 		Dial:    c.DialNamedHost,
 		Allowed: c.CheckNamedHost,
 		Broker:  broker.Config{Addr: f.broker, UsersFile: f.brokerUsers},

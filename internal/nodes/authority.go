@@ -19,7 +19,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/edgefaas/edgefaas/internal/core/api"
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/syncfile"
 )
@@ -248,48 +248,48 @@ func (a *authority) check(name string, cert *x509.Certificate) error {
 	return fmt.Errorf("%w: %s presented certificate %s, superseded by %s", errRefused, name, s, nc.Serial)
 }
 
-// Enroll implements api.NodeAuthority.
-func (a *authority) Enroll(token, name string, csrDER []byte) (api.Enrollment, error) {
+// Enroll implements cluster.NodeAuthority.
+func (a *authority) Enroll(token, name string, csrDER []byte) (cluster.Enrollment, error) {
 	if err := storage.CheckNodeName(name); err != nil {
-		return api.Enrollment{}, fmt.Errorf("%w: %v", api.ErrJoinRefused, err)
+		return cluster.Enrollment{}, fmt.Errorf("%w: %v", cluster.ErrJoinRefused, err)
 	}
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
-		return api.Enrollment{}, fmt.Errorf("%w: certificate request: %v", api.ErrJoinRefused, err)
+		return cluster.Enrollment{}, fmt.Errorf("%w: certificate request: %v", cluster.ErrJoinRefused, err)
 	}
 	if err := csr.CheckSignature(); err != nil {
-		return api.Enrollment{}, fmt.Errorf("%w: certificate request signature: %v", api.ErrJoinRefused, err)
+		return cluster.Enrollment{}, fmt.Errorf("%w: certificate request signature: %v", cluster.ErrJoinRefused, err)
 	}
 	jt, err := a.store.ConsumeJoinToken(token)
 	if errors.Is(err, storage.ErrTokenInvalid) {
-		return api.Enrollment{}, fmt.Errorf("%w: %v", api.ErrJoinRefused, err)
+		return cluster.Enrollment{}, fmt.Errorf("%w: %v", cluster.ErrJoinRefused, err)
 	}
 	if err != nil {
-		return api.Enrollment{}, err
+		return cluster.Enrollment{}, err
 	}
 	if jt.Node != "" && jt.Node != name {
-		return api.Enrollment{}, fmt.Errorf("%w: the token is for node %q, not %q", api.ErrJoinRefused, jt.Node, name)
+		return cluster.Enrollment{}, fmt.Errorf("%w: the token is for node %q, not %q", cluster.ErrJoinRefused, jt.Node, name)
 	}
 	der, serial, err := a.issue(name, csr.PublicKey)
 	if err != nil {
-		return api.Enrollment{}, err
+		return cluster.Enrollment{}, err
 	}
 	if _, err := a.store.UpdateNodeCert(name, func(r *storage.NodeCert, _ bool) error {
 		*r = storage.NodeCert{Name: name, Serial: serial, IssuedAt: time.Now().UTC()}
 		return nil
 	}); err != nil {
-		return api.Enrollment{}, err
+		return cluster.Enrollment{}, err
 	}
-	return api.Enrollment{
+	return cluster.Enrollment{
 		Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 		CA:          string(a.caPEM), Cookie: a.cookie, Serial: serial,
 	}, nil
 }
 
-// RevokeNode implements api.NodeAuthority.
+// RevokeNode implements cluster.NodeAuthority.
 func (a *authority) RevokeNode(name string) error {
 	if _, err := a.store.GetNodeCert(name); errors.Is(err, storage.ErrNotFound) {
-		return api.ErrNodeUnknown
+		return cluster.ErrNodeUnknown
 	}
 	if _, err := a.store.UpdateNodeCert(name, func(r *storage.NodeCert, _ bool) error {
 		r.Revoked, r.RevokedAt = true, time.Now().UTC()
@@ -303,14 +303,14 @@ func (a *authority) RevokeNode(name string) error {
 	return nil
 }
 
-// RotateNode implements api.NodeAuthority: a fresh key and certificate go
+// RotateNode implements cluster.NodeAuthority: a fresh key and certificate go
 // to the node over its live (mutually authenticated, encrypted) link; the
 // node keeps them in its data directory and presents them from its next
 // handshake, after which the old certificate is refused.
 func (a *authority) RotateNode(name string) (string, error) {
 	nc, err := a.store.GetNodeCert(name)
 	if errors.Is(err, storage.ErrNotFound) {
-		return "", api.ErrNodeUnknown
+		return "", cluster.ErrNodeUnknown
 	}
 	if err != nil {
 		return "", err

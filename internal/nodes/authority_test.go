@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefaas/edgefaas/internal/core/api"
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
 
@@ -60,11 +60,11 @@ func TestAuthorityRecords(t *testing.T) {
 		t.Fatalf("CA after restart: %v", err)
 	}
 	const w = "worker@10.0.0.7"
-	if _, err := a.Enroll("bogus", w, csrFor(t, w)); !errors.Is(err, api.ErrJoinRefused) {
+	if _, err := a.Enroll("bogus", w, csrFor(t, w)); !errors.Is(err, cluster.ErrJoinRefused) {
 		t.Fatalf("bogus token: %v", err)
 	}
 	tok, _, _ := st.CreateJoinToken("worker@other", time.Hour)
-	if _, err := a.Enroll(tok, w, csrFor(t, w)); !errors.Is(err, api.ErrJoinRefused) {
+	if _, err := a.Enroll(tok, w, csrFor(t, w)); !errors.Is(err, cluster.ErrJoinRefused) {
 		t.Fatalf("token for another node: %v", err)
 	}
 	tok, _, _ = st.CreateJoinToken("", time.Hour)
@@ -118,7 +118,7 @@ func TestAuthorityRecords(t *testing.T) {
 	if err := a.check(w, second); !errors.Is(err, errRefused) {
 		t.Fatalf("revoked: %v", err)
 	}
-	if err := a.RevokeNode("worker@nobody"); !errors.Is(err, api.ErrNodeUnknown) {
+	if err := a.RevokeNode("worker@nobody"); !errors.Is(err, cluster.ErrNodeUnknown) {
 		t.Fatalf("unknown node: %v", err)
 	}
 }

@@ -14,11 +14,10 @@ import (
 	"github.com/edgefaas/edgefaas/internal/actors/discovery"
 	"github.com/edgefaas/edgefaas/internal/actors/send"
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
-	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/actors/invoker"
 	"github.com/edgefaas/edgefaas/internal/core/actors/registry"
 	"github.com/edgefaas/edgefaas/internal/core/actors/scheduler"
-	"github.com/edgefaas/edgefaas/internal/core/api"
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/egress"
 	"github.com/edgefaas/edgefaas/internal/membudget"
@@ -232,7 +231,7 @@ var ErrNoWorkers = errors.New("no worker connected")
 var ErrNodeStopped = errors.New("core node stopped")
 
 // Done is closed when the core's node stops, by Stop or because its
-// supervision tree gave up; RunCore then exits (the process must not
+// supervision tree gave up; core.Run then exits (the process must not
 // outlive its node).
 func (c *Core) Done() <-chan struct{} { return c.done }
 
@@ -250,12 +249,12 @@ func (c *Core) Ready() error {
 	return nil
 }
 
-// NodeList implements api.Nodes.
-func (c *Core) NodeList() []api.NodeInfo {
+// NodeList implements cluster.Nodes.
+func (c *Core) NodeList() []cluster.NodeInfo {
 	ws := c.table.Workers()
-	out := make([]api.NodeInfo, len(ws))
+	out := make([]cluster.NodeInfo, len(ws))
 	for i, w := range ws {
-		out[i] = api.NodeInfo{
+		out[i] = cluster.NodeInfo{
 			Name: w.Node, Arch: w.Arch, OS: w.OS, Tags: w.Tags,
 			TotalMemory: w.TotalMemory, FreeMemory: w.FreeMemory,
 			MemoryBudget: w.MemoryBudget, MemoryInUse: w.MemoryInUse, MemoryReserved: w.MemoryReserved,
@@ -299,34 +298,34 @@ func (c *Core) Stop() {
 	}
 }
 
-var _ api.NodeAuthority = (*Core)(nil)
+var _ cluster.NodeAuthority = (*Core)(nil)
 
-// Issuing implements api.NodeAuthority: false with an operator CA.
+// Issuing implements cluster.NodeAuthority: false with an operator CA.
 func (c *Core) Issuing() bool { return c.ca != nil }
 
-// Enroll implements api.NodeAuthority: a worker's one-time join token for
+// Enroll implements cluster.NodeAuthority: a worker's one-time join token for
 // a certificate from the core's CA.
-func (c *Core) Enroll(token, name string, csr []byte) (api.Enrollment, error) {
+func (c *Core) Enroll(token, name string, csr []byte) (cluster.Enrollment, error) {
 	if c.ca == nil {
-		return api.Enrollment{}, api.ErrNoAuthority
+		return cluster.Enrollment{}, cluster.ErrNoAuthority
 	}
 	return c.ca.Enroll(token, name, csr)
 }
 
-// RevokeNode implements api.NodeAuthority: the node's certificate is
+// RevokeNode implements cluster.NodeAuthority: the node's certificate is
 // refused from now on (recorded in pebble, synced) and its link dropped,
 // so the scheduler loses it at once.
 func (c *Core) RevokeNode(name string) error {
 	if c.ca == nil {
-		return api.ErrNoAuthority
+		return cluster.ErrNoAuthority
 	}
 	return c.ca.RevokeNode(name)
 }
 
-// RotateNode implements api.NodeAuthority.
+// RotateNode implements cluster.NodeAuthority.
 func (c *Core) RotateNode(name string) (string, error) {
 	if c.ca == nil {
-		return "", api.ErrNoAuthority
+		return "", cluster.ErrNoAuthority
 	}
 	return c.ca.RotateNode(name)
 }

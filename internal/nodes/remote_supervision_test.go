@@ -14,8 +14,8 @@ import (
 
 	"github.com/ergo-services/ergo/node"
 
-	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/actors/invoker"
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/actors/invoker"
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )

@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefaas/edgefaas/internal/cluster"
-	"github.com/edgefaas/edgefaas/internal/core/api"
+	"github.com/edgefaas/edgefaas/internal/core"
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/supervisors"
 )
 
 // TestCoreExitsWhenTreeGivesUp: a crash loop beyond the restart intensity
-// stops the core's node, and RunCore (the body of `edgefaas core`) returns
+// stops the core's node, and core.Run (the body of `edgefaas core`) returns
 // ErrClusterStopped, so the process exits non-zero, instead of serving
 // /healthz 200 and /readyz "ready" with nothing able to run; readiness
 // says so as soon as the node is gone.
@@ -30,7 +30,7 @@ func TestCoreExitsWhenTreeGivesUp(t *testing.T) {
 	addrs := make(chan net.Addr, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- api.RunCore(ctx, api.CoreConfig{DataDir: dir, HTTPAddr: "127.0.0.1:0", Logger: log,
+		errc <- core.Run(ctx, core.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", Logger: log,
 			Listening: func(a net.Addr) { addrs <- a },
 			Cluster: func(store *storage.Store) (cluster.Cluster, error) {
 				c, err := StartCore(CoreConfig{Node: NodeConfig{Cookie: "test-cookie", DataDir: dir, Log: log}, Store: store})
@@ -64,11 +64,11 @@ func TestCoreExitsWhenTreeGivesUp(t *testing.T) {
 	}
 	select {
 	case err := <-errc:
-		if !errors.Is(err, api.ErrClusterStopped) {
-			t.Fatalf("RunCore returned %v, want ErrClusterStopped", err)
+		if !errors.Is(err, core.ErrClusterStopped) {
+			t.Fatalf("core.Run returned %v, want ErrClusterStopped", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("RunCore still serves although its node stopped (a zombie core)")
+		t.Fatal("core.Run still serves although its node stopped (a zombie core)")
 	}
 	if c.Ready() == nil {
 		t.Fatal("a stopped core says it is ready")

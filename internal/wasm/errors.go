@@ -3,33 +3,37 @@ package wasm
 import (
 	"errors"
 	"fmt"
+
+	"github.com/edgefaas/edgefaas/internal/failure"
 )
 
 // Errors an invocation can end with, besides a *FunctionError. Every one is
-// wrapped with the function's name and detail; test with errors.Is.
+// wrapped with the function's name and detail; test with errors.Is. Those
+// that end a call carry their failure.Kind (failure.Of), which names them
+// on the wire, in records, metrics and HTTP statuses.
 var (
 	// ErrBusy means the engine's concurrency limit and its wait queue are
 	// full: the invocation was refused at once rather than dropped.
-	ErrBusy = errors.New("worker busy: concurrency limit and queue are full")
+	ErrBusy = failure.New(failure.Busy, "worker busy: concurrency limit and queue are full")
 	// ErrTimeout means the function ran past its wall-clock timeout and was stopped.
-	ErrTimeout = errors.New("function timed out")
+	ErrTimeout = failure.New(failure.Timeout, "function timed out")
 	// ErrTrap means the guest trapped (unreachable, out-of-bounds access,
 	// stack overflow, a Go panic in a reactor). It is a platform error (500),
 	// not an error the function reported.
-	ErrTrap = errors.New("function trapped")
+	ErrTrap = failure.New(failure.Runtime, "function trapped")
 	// ErrMemoryLimit means the guest exhausted its memory limit.
-	ErrMemoryLimit = errors.New("function exceeded its memory limit")
+	ErrMemoryLimit = failure.New(failure.Runtime, "function exceeded its memory limit")
 	// ErrInputTooLarge means the arguments exceed the function's input limit.
-	ErrInputTooLarge = errors.New("input exceeds the limit")
+	ErrInputTooLarge = failure.New(failure.Runtime, "input exceeds the limit")
 	// ErrOutputTooLarge means the function produced more output than allowed.
-	ErrOutputTooLarge = errors.New("output exceeds the limit")
+	ErrOutputTooLarge = failure.New(failure.Runtime, "output exceeds the limit")
 	// ErrInvalidOutput means the function's output is not JSON.
-	ErrInvalidOutput = errors.New("function output is not valid JSON")
+	ErrInvalidOutput = failure.New(failure.Runtime, "function output is not valid JSON")
 	// ErrBadPointer means the guest passed a pointer or length outside its
 	// own memory to a host function.
-	ErrBadPointer = errors.New("function passed an out-of-bounds pointer to a host call")
+	ErrBadPointer = failure.New(failure.Runtime, "function passed an out-of-bounds pointer to a host call")
 	// ErrLimit means a requested per-function limit is above the worker's maximum.
-	ErrLimit = errors.New("limit above the worker's maximum")
+	ErrLimit = failure.New(failure.Runtime, "limit above the worker's maximum")
 	// ErrEvicted means the module was evicted (its version replaced or
 	// deleted) before this invocation could start; nothing ran. A worker
 	// answers it as "no code".
@@ -46,6 +50,9 @@ type FunctionError struct {
 }
 
 func (e *FunctionError) Error() string { return "function error: " + e.Message }
+
+// FailureKind implements failure.Kinded.
+func (e *FunctionError) FailureKind() failure.Kind { return failure.Function }
 
 // abort is raised as a panic from a host function to stop the guest at once
 // with a precise error; wazero turns it into the call's error.

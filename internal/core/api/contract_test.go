@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/edgefaas/edgefaas/internal/cluster"
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
 

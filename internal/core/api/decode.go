@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/edgefaas/edgefaas/internal/core/storage"
@@ -120,31 +121,92 @@ func decodeNamed(raw []byte, key, kind string) (string, error) {
 	return *nb.Name, nil
 }
 
-// invokeBody is FunLess's invocation body.
+// invokeBody is FunLess's invocation body, as it arrives.
 type invokeBody struct {
-	Args json.RawMessage `json:"args"`
-	// Callback is read by decodeCallback (asynchronous invocations only).
-	Callback string `json:"callback"`
-	// Scheduling is read by decodeScheduling (an APP script).
+	Args       json.RawMessage `json:"args"`
+	Callback   string          `json:"callback"`
 	Scheduling json.RawMessage `json:"scheduling"`
 }
 
-// decodeArgs returns the args object of an invocation body; an empty body,
-// a missing "args" or null mean {}.
-func decodeArgs(raw []byte) (json.RawMessage, error) {
+// schedulingBody is an invocation's "scheduling" object, FunLess's
+// {"language":"app","script":NAME} ("none" means the platform policy).
+type schedulingBody struct {
+	Language *string `json:"language"`
+	Script   *string `json:"script"`
+}
+
+// invocationBody is an invocation body decoded and checked: what the
+// invocation service needs of it.
+type invocationBody struct {
+	// Args is the JSON object of arguments; an empty body, a missing
+	// "args" or null mean {}.
+	Args json.RawMessage
+	// Callback is the http(s) URL an asynchronous call's record is POSTed
+	// to; "" for none.
+	Callback string
+	// Script is the APP script's name the call asks to be placed by; ""
+	// for the platform's policy.
+	Script string
+}
+
+// decodeInvocation decodes an invocation body once, strictly, and checks
+// each field; its errors are 400s naming the field.
+func decodeInvocation(raw []byte) (invocationBody, error) {
+	out := invocationBody{Args: json.RawMessage("{}")}
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return json.RawMessage("{}"), nil
+		return out, nil
 	}
 	var b invokeBody
 	if err := decodeStrict(raw, &b, "invocation body"); err != nil {
-		return nil, err
+		return out, err
 	}
-	args := bytes.TrimSpace(b.Args)
-	if len(args) == 0 || string(args) == "null" {
-		return json.RawMessage("{}"), nil
+	if args := bytes.TrimSpace(b.Args); len(args) > 0 && string(args) != "null" {
+		if args[0] != '{' {
+			return out, errorf(http.StatusBadRequest, `Bad Request: "args" must be a JSON object, e.g. {"args":{"name":"world"}}`)
+		}
+		out.Args = json.RawMessage(args)
 	}
-	if args[0] != '{' {
-		return nil, errorf(http.StatusBadRequest, `Bad Request: "args" must be a JSON object, e.g. {"args":{"name":"world"}}`)
+	if b.Callback != "" {
+		u, err := url.Parse(b.Callback)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(b.Callback) > maxCallbackLen {
+			return out, errorf(http.StatusBadRequest, `Bad Request: "callback" must be an http or https URL of at most %d characters`, maxCallbackLen)
+		}
+		out.Callback = b.Callback
 	}
-	return json.RawMessage(args), nil
+	script, err := decodeScheduling(b.Scheduling)
+	if err != nil {
+		return out, err
+	}
+	out.Script = script
+	return out, nil
+}
+
+// maxCallbackLen bounds a callback URL.
+const maxCallbackLen = 2048
+
+// decodeScheduling returns the script name a "scheduling" object asks for
+// ("" for none).
+func decodeScheduling(raw json.RawMessage) (string, error) {
+	sch := strings.TrimSpace(string(raw))
+	if sch == "" || sch == "null" {
+		return "", nil
+	}
+	var sb schedulingBody
+	if err := decodeStrict(raw, &sb, "scheduling"); err != nil {
+		return "", err
+	}
+	switch {
+	case sb.Language == nil:
+		return "", errorf(http.StatusBadRequest, `Bad Request: scheduling: "language" is missing; use {"language":"app","script":"NAME"} or {"language":"none"}`)
+	case *sb.Language == "none":
+		if sb.Script != nil {
+			return "", errorf(http.StatusBadRequest, `Bad Request: scheduling: "script" is only for "language":"app"`)
+		}
+		return "", nil
+	case *sb.Language != "app":
+		return "", errorf(http.StatusBadRequest, `Bad Request: scheduling: language %q is not supported; edgefaas runs "app" scripts (or "none")`, *sb.Language)
+	case sb.Script == nil || *sb.Script == "":
+		return "", errorf(http.StatusBadRequest, `Bad Request: scheduling: "script" (the APP script's name) is missing`)
+	}
+	return *sb.Script, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/edgefaas/edgefaas/internal/core/storage"
@@ -59,10 +60,13 @@ func FuzzDecodeJSON(f *testing.F) {
 				t.Fatalf("invalid %s name %q accepted", key, name)
 			}
 		}
-		args, err := decodeArgs(raw)
+		body, err := decodeInvocation(raw)
 		checkAPIError(t, err)
-		if err == nil && (len(args) == 0 || args[0] != '{') {
-			t.Fatalf("args %q accepted but not an object", args)
+		if err == nil && (len(body.Args) == 0 || body.Args[0] != '{') {
+			t.Fatalf("args %q accepted but not an object", body.Args)
+		}
+		if err == nil && body.Callback != "" && !strings.HasPrefix(strings.ToLower(body.Callback), "http://") && !strings.HasPrefix(strings.ToLower(body.Callback), "https://") {
+			t.Fatalf("callback %q accepted but not an http(s) URL", body.Callback)
 		}
 		md, err := decodeMetadata(raw)
 		checkAPIError(t, err)

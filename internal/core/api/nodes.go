@@ -6,41 +6,12 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
 )
 
-// Nodes is implemented by clusters that can list their workers and attach
-// one by address (`edgefaas node list|connect`).
-type Nodes interface {
-	NodeList() []NodeInfo
-	// Connect attaches a worker by node address, "NAME@HOST:PORT".
-	Connect(addr string) error
-}
-
-// NodeInfo is a worker as GET /v1/nodes shows it.
-type NodeInfo struct {
-	Name        string   `json:"name"`
-	Arch        string   `json:"arch"`
-	OS          string   `json:"os"`
-	Tags        []string `json:"tags"`
-	TotalMemory int      `json:"total_memory"`
-	FreeMemory  int      `json:"free_memory"`
-	// MemoryBudget is the worker node's whole budget (--memory, else its
-	// cgroup limit, else a share of MemAvailable); MemoryInUse its resident
-	// set; MemoryReserved what its guests and compiled code hold. Bytes.
-	MemoryBudget   int       `json:"memory_budget"`
-	MemoryInUse    int       `json:"memory_in_use"`
-	MemoryReserved int       `json:"memory_reserved"`
-	Load           float64   `json:"load"` // (running + queued) / concurrency limit
-	Running        int       `json:"running"`
-	Queued         int       `json:"queued"`
-	MaxRunning     int       `json:"max_running"`
-	Functions      []string  `json:"functions"`   // code hashes compiled there; empty for non-admins
-	Invocations    int       `json:"invocations"` // started there since the worker started
-	LastReport     time.Time `json:"last_report"`
-}
-
 func (s *Server) listNodes(c *call) error {
-	out := []NodeInfo{}
+	out := []cluster.NodeInfo{}
 	if s.cfg.Nodes != nil {
 		out = append(out, s.cfg.Nodes.NodeList()...)
 	}
@@ -82,51 +53,11 @@ func (s *Server) connectNode(c *call) error {
 	return nil
 }
 
-// NodeAuthority is implemented by a cluster whose core issues node
-// certificates from its own CA (issue 14): workers join with a one-time
-// token, and single workers are rotated or revoked by an admin.
-type NodeAuthority interface {
-	// Issuing reports whether this core issues certificates at all (not
-	// with an operator CA): join tokens are refused otherwise.
-	Issuing() bool
-	// Enroll spends a join token and signs csr (DER, PKCS #10) for node
-	// name; errors wrap ErrJoinRefused when the token or request is refused.
-	Enroll(token, name string, csr []byte) (Enrollment, error)
-	// RevokeNode refuses name's certificate from now on and drops its link.
-	RevokeNode(name string) error
-	// RotateNode issues name a new certificate over its live link; the old
-	// one is refused once the node connected with the new one.
-	RotateNode(name string) (serial string, err error)
-}
-
-// Enrollment is what a worker gets for a valid join token.
-type Enrollment struct {
-	// Certificate is the worker's certificate (PEM), naming it.
-	Certificate string `json:"certificate"`
-	// CA holds the certificates (PEM) the worker must trust for its cores.
-	CA string `json:"ca"`
-	// Cookie is the cluster's ergo cookie (the link is authenticated by
-	// the certificates; ergo's handshake still needs it).
-	Cookie string `json:"cookie"`
-	// Serial is the certificate's serial number, hex.
-	Serial string `json:"serial"`
-}
-
-// Errors a NodeAuthority wraps.
-var (
-	// ErrJoinRefused: the token is unknown, used or expired, or the request is malformed.
-	ErrJoinRefused = errors.New("join refused")
-	// ErrNodeUnknown: no token-joined node has that name.
-	ErrNodeUnknown = errors.New("no token-joined node has that name")
-	// ErrNoAuthority: the core does not issue certificates (an operator CA, or no cluster).
-	ErrNoAuthority = errors.New("this core does not issue node certificates (it runs with an operator CA or without a cluster)")
-)
-
-func (s *Server) authority() (NodeAuthority, error) {
-	if a, ok := s.cfg.Nodes.(NodeAuthority); ok && a != nil && a.Issuing() {
+func (s *Server) authority() (cluster.NodeAuthority, error) {
+	if a, ok := s.cfg.Nodes.(cluster.NodeAuthority); ok && a != nil && a.Issuing() {
 		return a, nil
 	}
-	return nil, errorf(http.StatusConflict, "Conflict: %v", ErrNoAuthority)
+	return nil, errorf(http.StatusConflict, "Conflict: %v", cluster.ErrNoAuthority)
 }
 
 // maxJoinTokenTTL bounds a join token's life.
@@ -192,10 +123,10 @@ func (s *Server) joinNode(c *call) error {
 	}
 	secret, _, _ := strings.Cut(body.Token, ".") // TOKEN.FINGERPRINT: the fingerprint is the worker's pin
 	enr, err := a.Enroll(secret, body.Node, body.CSR)
-	if errors.Is(err, ErrNoAuthority) {
+	if errors.Is(err, cluster.ErrNoAuthority) {
 		return errorf(http.StatusConflict, "Conflict: %v", err)
 	}
-	if errors.Is(err, ErrJoinRefused) {
+	if errors.Is(err, cluster.ErrJoinRefused) {
 		if ok, suppressed := s.refusalLog.allow(); ok {
 			s.log.Warn("node join refused", "node", body.Node, "remote", c.r.RemoteAddr, "err", err, "suppressed", suppressed)
 		}
@@ -223,11 +154,11 @@ func (s *Server) nodeAdmin(op string) func(c *call) error {
 		case "rotate":
 			out["serial"], err = a.RotateNode(name)
 		}
-		if errors.Is(err, ErrNoAuthority) {
+		if errors.Is(err, cluster.ErrNoAuthority) {
 			return errorf(http.StatusConflict, "Conflict: %v", err)
 		}
-		if errors.Is(err, ErrNodeUnknown) {
-			return errorf(http.StatusNotFound, "Not Found: %v: %q", ErrNodeUnknown, name)
+		if errors.Is(err, cluster.ErrNodeUnknown) {
+			return errorf(http.StatusNotFound, "Not Found: %v: %q", cluster.ErrNodeUnknown, name)
 		}
 		if err != nil {
 			return errorf(http.StatusConflict, "Conflict: %s %s: %v", op, name, err)

@@ -9,7 +9,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/core/app"
@@ -178,105 +177,4 @@ func readScriptUpload(c *call) (name string, src []byte, err error) {
 		return "", nil, errorf(http.StatusBadRequest, "Bad Request: the multipart field \"file\" (the YAML script) is missing")
 	}
 	return name, src, nil
-}
-
-// schedulingBody is an invocation's "scheduling" object, FunLess's
-// {"language":"app","script":NAME} ("none" means the platform policy).
-type schedulingBody struct {
-	Language *string `json:"language"`
-	Script   *string `json:"script"`
-}
-
-// decodeScheduling returns the script name an invocation body asks for
-// ("" for none). The body was already decoded strictly by decodeArgs.
-func decodeScheduling(raw []byte) (string, error) {
-	var b invokeBody
-	if len(strings.TrimSpace(string(raw))) == 0 || json.Unmarshal(raw, &b) != nil {
-		return "", nil
-	}
-	sch := strings.TrimSpace(string(b.Scheduling))
-	if sch == "" || sch == "null" {
-		return "", nil
-	}
-	var sb schedulingBody
-	if err := decodeStrict(b.Scheduling, &sb, "scheduling"); err != nil {
-		return "", err
-	}
-	switch {
-	case sb.Language == nil:
-		return "", errorf(http.StatusBadRequest, `Bad Request: scheduling: "language" is missing; use {"language":"app","script":"NAME"} or {"language":"none"}`)
-	case *sb.Language == "none":
-		if sb.Script != nil {
-			return "", errorf(http.StatusBadRequest, `Bad Request: scheduling: "script" is only for "language":"app"`)
-		}
-		return "", nil
-	case *sb.Language != "app":
-		return "", errorf(http.StatusBadRequest, `Bad Request: scheduling: language %q is not supported; edgefaas runs "app" scripts (or "none")`, *sb.Language)
-	case sb.Script == nil || *sb.Script == "":
-		return "", errorf(http.StatusBadRequest, `Bad Request: scheduling: "script" (the APP script's name) is missing`)
-	}
-	return *sb.Script, nil
-}
-
-// scriptFor resolves the script an invocation of f names for sub: 400 when
-// it does not exist for the caller or has no tag for f (neither f's tag
-// nor "default").
-func (s *Server) scriptFor(sub storage.Subject, f storage.Function, name string) (*app.Script, error) {
-	if name == "" {
-		return nil, nil
-	}
-	sc, err := s.cfg.Store.GetScript(name)
-	if errors.Is(err, storage.ErrNotFound) || err == nil && !visibleScript(sub, sc) {
-		return nil, errorf(http.StatusBadRequest, "Bad Request: scheduling: APP script %q does not exist", name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	parsed, err := s.scripts.decode(sc)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkTag(parsed, name, f); err != nil {
-		return nil, err
-	}
-	return parsed, nil
-}
-
-// checkTag refuses a script that does not cover f (FunLess's
-// no_matching_tag), before any worker is chosen.
-func checkTag(sc *app.Script, name string, f storage.Function) error {
-	if _, ok := sc.Tags[f.Metadata.Tag]; ok {
-		return nil
-	}
-	if _, ok := sc.Tags[app.DefaultTag]; ok {
-		return nil
-	}
-	return errorf(http.StatusBadRequest, "Bad Request: scheduling: APP script %q has no tag %q (the function's metadata tag) and no %q tag", name, f.Metadata.Tag, app.DefaultTag)
-}
-
-// scriptCache keeps decoded scripts by id: a script never changes under
-// its id (ids are not reused), so an entry is never stale, only unused.
-type scriptCache struct {
-	mu sync.Mutex
-	m  map[int64]*app.Script
-}
-
-// maxCachedScripts bounds the cache; past it, it starts over.
-const maxCachedScripts = 256
-
-func (sc *scriptCache) decode(rec storage.Script) (*app.Script, error) {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if p, ok := sc.m[rec.ID]; ok {
-		return p, nil
-	}
-	p, err := app.Decode(rec.Script)
-	if err != nil {
-		return nil, fmt.Errorf("stored APP script %q: %w", rec.Name, err)
-	}
-	if sc.m == nil || len(sc.m) >= maxCachedScripts {
-		sc.m = map[int64]*app.Script{}
-	}
-	sc.m[rec.ID] = p
-	return p, nil
 }

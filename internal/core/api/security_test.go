@@ -9,14 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
-type fixedNodes []NodeInfo
+type fixedNodes []cluster.NodeInfo
 
-func (f fixedNodes) NodeList() []NodeInfo      { return append([]NodeInfo(nil), f...) }
-func (f fixedNodes) Connect(addr string) error { return nil }
+func (f fixedNodes) NodeList() []cluster.NodeInfo { return append([]cluster.NodeInfo(nil), f...) }
+func (f fixedNodes) Connect(addr string) error    { return nil }
 
 // TestNodeListHidesHashesFromUsers: GET /v1/nodes is open to every user;
 // the code hashes compiled on each worker are for admins only.
@@ -27,14 +28,14 @@ func TestNodeListHidesHashesFromUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list := func(token string) []NodeInfo {
+	list := func(token string) []cluster.NodeInfo {
 		t.Helper()
 		ts.token = token
 		status, _, body := ts.do("GET", "/v1/nodes", "", nil)
 		if status != http.StatusOK {
 			t.Fatalf("GET /v1/nodes: %d %s", status, body)
 		}
-		var out struct{ Data []NodeInfo }
+		var out struct{ Data []cluster.NodeInfo }
 		if err := json.Unmarshal([]byte(body), &out); err != nil || len(out.Data) != 1 {
 			t.Fatalf("GET /v1/nodes: %s %v", body, err)
 		}

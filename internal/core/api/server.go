@@ -1,8 +1,12 @@
 // Package api is the core's HTTP API: FunLess's REST API v1 (same paths,
 // bodies, status codes and error shapes) plus ownership of modules, token
 // management, function records, health, readiness and Prometheus metrics.
-// It stores through package storage and runs functions through an Invoker
-// that the cluster provides.
+//
+// It is an adapter: routes, decoding, authentication and the mapping of
+// outcomes to statuses. It stores through package storage, invokes through
+// the invocation service (package invocation) and maps failures through
+// the one table of package failure. The core's assembly (package core)
+// builds it.
 package api
 
 import (
@@ -19,9 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/edgefaas/edgefaas/internal/cluster"
-	"github.com/edgefaas/edgefaas/internal/core/activations"
-	"github.com/edgefaas/edgefaas/internal/core/sinks"
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
+	"github.com/edgefaas/edgefaas/internal/core/invocation"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
@@ -47,8 +50,11 @@ type Config struct {
 	MaxUploadBytes int64
 	// MaxArgsBytes bounds an invocation body; 0 means DefaultMaxArgsBytes.
 	MaxArgsBytes int64
-	// Invoker runs functions; nil answers every invocation with 503
-	// "No worker available".
+	// Invocations invokes functions for the API; nil builds one over
+	// Store that runs calls with Invoker (the API alone, in tests).
+	Invocations *invocation.Service
+	// Invoker runs functions when Invocations is nil; nil answers every
+	// invocation with 503 "No worker available".
 	Invoker cluster.Invoker
 	// Notifier hears about function changes; nil drops them.
 	Notifier cluster.Notifier
@@ -56,7 +62,7 @@ type Config struct {
 	// cluster's "at least one worker"); nil means ready once storage is open.
 	Ready func() error
 	// Nodes lists and attaches workers; nil: GET /v1/nodes is empty.
-	Nodes Nodes
+	Nodes cluster.Nodes
 	// Inspect validates uploaded code; nil means wasm.Inspect in this
 	// process. The core uses wasm/inspectproc: a child process with a
 	// bounded address space.
@@ -64,20 +70,9 @@ type Config struct {
 	// PublicMetrics serves /metrics without a token, as FunLess does. By
 	// default any valid token is required.
 	PublicMetrics bool
-	// Recorder, if set, keeps a record of every invocation (RunCore sets
-	// it up); nil keeps none, but answers still carry an activation id.
-	Recorder *activations.Recorder
-	// NoSyncRecords keeps no record of synchronous invocations (answers
-	// then carry no activation id); the per-function metrics still count
-	// them, and asynchronous activations keep their records, which are the
-	// queue's state. For operators who need the last per-call microseconds.
-	NoSyncRecords bool
-	// Triggers, if set, runs functions' events (RunCore sets it up); nil
-	// stores events without running them.
+	// Triggers, if set, runs functions' events; nil stores events without
+	// running them.
 	Triggers Triggers
-	// Sinks, if set, delivers successful results to the functions' sinks
-	// (RunCore sets it up); nil: results go to no sink.
-	Sinks *sinks.Dispatcher
 }
 
 // Server is the core's HTTP API over one store.
@@ -94,9 +89,7 @@ type Server struct {
 
 	refusalLog *logBucket // rate of "request refused" lines
 	table      []Route
-	ids        *activations.IDs
-	queue      *activations.Queue // nil: asynchronous invocation answers 503
-	scripts    scriptCache        // decoded APP scripts
+	inv        *invocation.Service
 }
 
 // SetFingerprint records the SHA-256 of the API's HTTPS certificate; join
@@ -128,7 +121,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxArgsBytes <= 0 {
 		cfg.MaxArgsBytes = DefaultMaxArgsBytes
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), stopping: make(chan struct{}), ids: activations.NewIDs()}
+	inv := cfg.Invocations
+	if inv == nil {
+		var err error
+		if inv, err = invocation.New(invocation.Config{Store: cfg.Store, Invoker: cfg.Invoker, Log: cfg.Logger}); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), stopping: make(chan struct{}), inv: inv}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -147,25 +147,6 @@ func New(cfg Config) (*Server, error) {
 			"server_logs_suppressed_total", "net/http error log lines (TLS handshake failures, malformed requests) left out by the rate limit.")),
 	}
 	return s, nil
-}
-
-// StartQueue runs asynchronous invocations with cfg (its Store, Recorder
-// and Run are filled from the server): it recovers what a previous run
-// left queued, then dispatches. Call it once, before serving.
-func (s *Server) StartQueue(cfg activations.QueueConfig) (*activations.Queue, error) {
-	cfg.Store, cfg.Recorder, cfg.Run = s.cfg.Store, s.cfg.Recorder, s.runQueued
-	if cfg.Log == nil {
-		cfg.Log = s.log
-	}
-	if cfg.Recorder == nil {
-		return nil, errors.New("api: asynchronous invocation needs Config.Recorder")
-	}
-	q := activations.NewQueue(cfg)
-	if err := q.Start(); err != nil {
-		return nil, err
-	}
-	s.queue = q
-	return q, nil
 }
 
 // Handler returns the API as an http.Handler, for embedding.

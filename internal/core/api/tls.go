@@ -157,3 +157,42 @@ func apiSelfSigned(dir, addr string) (tls.Certificate, error) {
 	}
 	return tls.LoadX509KeyPair(certPath, keyPath)
 }
+
+// ListenConfig says where and how the API listens.
+type ListenConfig struct {
+	// Addr is the listen address, e.g. 127.0.0.1:4000; port 0 picks one.
+	Addr string
+	// TLS says when to serve HTTPS (default TLSAuto: unless Addr is a
+	// loopback address). CertFile and KeyFile are the operator's
+	// certificate; without them a self-signed one is made on first boot in
+	// DataDir/http-tls and kept.
+	TLS               TLSMode
+	CertFile, KeyFile string
+	DataDir           string
+}
+
+// Listen opens the API's listener as cfg says. With HTTPS it returns the
+// certificate's fingerprint (for clients to pin) and records it for join
+// tokens; with plain HTTP the fingerprint is "".
+func (s *Server) Listen(cfg ListenConfig) (net.Listener, string, error) {
+	useTLS, err := wantTLS(cfg.TLS, cfg.Addr, cfg.CertFile != "" || cfg.KeyFile != "")
+	if err != nil {
+		return nil, "", err
+	}
+	var tlsCfg *tls.Config
+	var fingerprint string
+	if useTLS {
+		if tlsCfg, fingerprint, err = apiTLS(cfg.DataDir, cfg.CertFile, cfg.KeyFile, cfg.Addr); err != nil {
+			return nil, "", err
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if tlsCfg == nil {
+		return ln, "", nil
+	}
+	s.SetFingerprint(fingerprint)
+	return tls.NewListener(ln, tlsCfg), fingerprint, nil
+}

@@ -13,8 +13,9 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/actors/send"
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
-	"github.com/edgefaas/edgefaas/internal/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/actors/scheduler"
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
+	"github.com/edgefaas/edgefaas/internal/failure"
 	"github.com/edgefaas/edgefaas/internal/worker/actors/runner"
 )
 
@@ -74,31 +75,8 @@ func (iv *Invoker) Invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 	return res, err
 }
 
-// resultLabel names an outcome for metrics.
-func resultLabel(err error) string {
-	if err == nil {
-		return "ok" // before fe, which escapes: no allocation on success
-	}
-	var fe *cluster.FunctionError
-	var pe *cluster.PlacementError
-	switch {
-	case errors.As(err, &fe):
-		return "function_error"
-	case errors.As(err, &pe):
-		return "no_valid_worker"
-	case errors.Is(err, cluster.ErrTimeout):
-		return "timeout"
-	case errors.Is(err, cluster.ErrBusy):
-		return "busy"
-	case errors.Is(err, cluster.ErrNoWorker):
-		return "no_worker"
-	case errors.Is(err, cluster.ErrWorkerLost):
-		return "worker_lost"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	}
-	return "error"
-}
+// resultLabel names an outcome for metrics (failure.Table's Metric).
+func resultLabel(err error) string { return failure.Of(err).Row().Metric }
 
 func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (cluster.InvokeResult, error) {
 	fn := req.Function
@@ -146,23 +124,24 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 			continue
 		}
 		last.Logs, last.Duration = wire.SplitList(res.Logs), time.Duration(res.DurationUS)*time.Microsecond
-		switch res.Status {
-		case wire.StatusOK:
+		if res.Status == statusWorkerLost {
+			iv.Log.Warn("worker lost during invocation", "function", msg.Function, "node", node)
+			return last, fmt.Errorf("%w: %s went down while running %s; it may or may not have run",
+				cluster.ErrWorkerLost, node, msg.Function)
+		}
+		switch failure.FromWire(res.Status) {
+		case failure.OK:
 			last.Output = res.Output
 			return last, nil
-		case wire.StatusFunctionError:
+		case failure.Function:
 			return last, &cluster.FunctionError{Message: string(res.Error)}
-		case wire.StatusTimeout:
+		case failure.Timeout:
 			return last, fmt.Errorf("%w on %s: %s", cluster.ErrTimeout, node, res.Error)
-		case wire.StatusBusy:
+		case failure.Busy:
 			lastErr = fmt.Errorf("%w: %s", cluster.ErrBusy, res.Error)
 			need.Exclude = exclude(need.Exclude, node)
 			iv.Metrics.retried("busy")
 			continue
-		case statusWorkerLost:
-			iv.Log.Warn("worker lost during invocation", "function", msg.Function, "node", node)
-			return last, fmt.Errorf("%w: %s went down while running %s; it may or may not have run",
-				cluster.ErrWorkerLost, node, msg.Function)
 		default:
 			return last, &cluster.RuntimeError{Message: string(res.Error)}
 		}

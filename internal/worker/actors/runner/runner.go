@@ -18,6 +18,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
+	"github.com/edgefaas/edgefaas/internal/failure"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 	"github.com/edgefaas/edgefaas/internal/worker/actors/cache"
 )
@@ -247,7 +248,7 @@ func (a *Actor) run(ctx context.Context, m wire.Invoke) (res wire.Result) {
 	defer func() {
 		if r := recover(); r != nil {
 			a.Log.Error("runner: panic", "function", m.Function, "node", a.Node, "panic", r)
-			res.Status, res.Error = wire.StatusError, []byte(fmt.Sprintf("worker %s failed internally", a.Node))
+			res.Status, res.Error = failure.Runtime.Row().Wire, []byte(fmt.Sprintf("worker %s failed internally", a.Node))
 		}
 	}()
 	limits := wasm.Limits{MemoryPages: uint32(m.MemoryPages), Timeout: time.Duration(m.TimeoutMS) * time.Millisecond}
@@ -258,19 +259,20 @@ func (a *Actor) run(ctx context.Context, m wire.Invoke) (res wire.Result) {
 			return res
 		}
 		if wasm.Hash(m.Code) != m.Hash {
-			res.Status, res.Error = wire.StatusError, []byte("code does not match its hash")
+			res.Status, res.Error = failure.Runtime.Row().Wire, []byte("code does not match its hash")
 			return res
 		}
 		mod, err = a.Store.Put(ctx, m.Code, limits)
 	}
-	if errors.Is(err, wasm.ErrBusy) {
-		// The compile could not be admitted (memory or compile slots):
-		// busy, so the core tries another worker or answers 429.
-		res.Status, res.Error = wire.StatusBusy, []byte(err.Error())
-		return res
-	}
 	if err != nil {
-		res.Status, res.Error = wire.StatusError, []byte(err.Error())
+		// A compile that could not be admitted (memory or compile slots)
+		// is busy, so the core tries another worker or answers 429; any
+		// other failure to load the code is the platform's.
+		kind := failure.Runtime
+		if errors.Is(err, wasm.ErrBusy) {
+			kind = failure.Busy
+		}
+		res.Status, res.Error = kind.Row().Wire, []byte(err.Error())
 		return res
 	}
 	reserve := int64(m.MemoryPages) * wasm.PageSize
@@ -282,26 +284,15 @@ func (a *Actor) run(ctx context.Context, m wire.Invoke) (res wire.Result) {
 	if out != nil {
 		res.Logs, res.DurationUS = wire.JoinList(out.Logs), int(out.Duration.Microseconds())
 	}
-	var fe *wasm.FunctionError
 	switch {
 	case err == nil:
 		res.Output = out.Output
-	case errors.As(err, &fe):
-		res.Status, res.Error = wire.StatusFunctionError, []byte(fe.Message)
-	case errors.Is(err, wasm.ErrBusy):
-		res.Status, res.Error = wire.StatusBusy, []byte(err.Error())
 	case errors.Is(err, wasm.ErrEvicted):
 		// Replaced or deleted while this call was on its way: nothing ran;
 		// the core resends with the code it has (or reloads the function).
 		res.Status, res.Error = wire.StatusNoCode, nil
-	case errors.Is(err, wasm.ErrTimeout):
-		res.Status, res.Error = wire.StatusTimeout, []byte(err.Error())
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		// The deadline passed while the call waited for a slot (or just
-		// as it ran): a timeout like any other.
-		res.Status, res.Error = wire.StatusTimeout, []byte(fmt.Sprintf("%s did not finish within its timeout (%d ms, time waiting for a slot included)", m.Function, m.TimeoutMS))
 	default:
-		res.Status, res.Error = wire.StatusError, []byte(err.Error())
+		res.Status, res.Error = answer(ctx, m, err)
 	}
 	if err != nil {
 		a.Log.Debug("invocation failed", "function", m.Function, "node", a.Node, "err", err)
@@ -325,4 +316,22 @@ func (o *Overflow) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStat
 		}
 	}
 	return gen.ServerStatusOK
+}
+
+// answer is a failed call's wire status (its failure.Kind's, failure.Table)
+// and detail. The engine's function errors, busy refusals and timeouts
+// carry their Kind; a deadline that passed while the call waited for a
+// slot is a timeout like any other; every other failure is the sandbox's
+// (failure.Runtime), which the function's author needs to read.
+func answer(ctx context.Context, m wire.Invoke, err error) (int, []byte) {
+	var fe *wasm.FunctionError
+	switch kind := failure.Of(err); {
+	case errors.As(err, &fe):
+		return failure.Function.Row().Wire, []byte(fe.Message)
+	case kind == failure.Busy, kind == failure.Timeout && errors.Is(err, wasm.ErrTimeout):
+		return kind.Row().Wire, []byte(err.Error())
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return failure.Timeout.Row().Wire, []byte(fmt.Sprintf("%s did not finish within its timeout (%d ms, time waiting for a slot included)", m.Function, m.TimeoutMS))
+	}
+	return failure.Runtime.Row().Wire, []byte(err.Error())
 }

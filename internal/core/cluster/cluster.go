@@ -1,19 +1,21 @@
+// Package cluster is the seam between the core's service side (the API,
+// the invocation service) and its cluster of workers: the API stores
+// functions and checks callers; the cluster runs code. Without a cluster,
+// invocation answers 503 "No worker available" and change notifications
+// are dropped.
 package cluster
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgefaas/edgefaas/internal/core/app"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/failure"
 )
-
-// This file is the seam between the API and the cluster of workers. The API
-// stores functions and checks callers; the cluster runs code. Without a
-// cluster, invocation answers 503 "No worker available" and change
-// notifications are dropped.
 
 // InvokeRequest is one call of a stored function.
 type InvokeRequest struct {
@@ -36,8 +38,8 @@ type InvokeRequest struct {
 type InvokeResult struct {
 	// Output is the function's JSON output; the API answers
 	// {"data": Output} without looking at it again. It is valid JSON: the
-	// worker's engine checked it once (output that is not JSON fails the
-	// call there with wasm.ErrInvalidOutput, a *RuntimeError here).
+	// worker's engine checked it, the one place that does (output that is
+	// not JSON fails the call there, a *RuntimeError here).
 	Output json.RawMessage
 	// Worker is the node that ran (or last tried) the call.
 	Worker string
@@ -48,63 +50,67 @@ type InvokeResult struct {
 }
 
 // Invoker runs functions. The cluster implements it; it must be safe for
-// concurrent use. Its errors map to HTTP statuses:
-//
-//	ErrNoWorker        503 {"errors":{"detail":"No worker available"}}
-//	*FunctionError     422 with the function's own message
-//	ErrBusy            429 with Retry-After: 1
-//	ErrTimeout         504
-//	ErrWorkerLost      503 with the error's text
-//	*RuntimeError      500 with its message
-//	*PlacementError    503 with its message
-//	context.Canceled   499-style: the client left, nothing is written
-//	anything else      500
+// concurrent use. Its errors carry their failure.Kind (failure.Of), which
+// decides the HTTP status, the record's status and the metric label: the
+// errors below, context.Canceled when the caller left, anything else
+// failure.Internal.
 type Invoker interface {
 	Invoke(ctx context.Context, req InvokeRequest) (InvokeResult, error)
 }
 
-// Errors an Invoker returns (wrapped or not) to choose the HTTP status.
+// Errors an Invoker returns, wrapped or not; each is of the failure.Kind
+// its comment names.
 var (
 	// ErrNoWorker means no connected worker can run the function (none at
-	// all, or none with enough free memory for its declared capacity).
-	ErrNoWorker = errors.New("No worker available")
+	// all, or none with enough free memory for its declared capacity):
+	// failure.NoWorker.
+	ErrNoWorker = failure.New(failure.NoWorker, "No worker available")
 	// ErrBusy means workers exist but all are at their concurrency limit;
-	// the client should retry shortly.
-	ErrBusy = errors.New("all workers able to run this function are busy")
-	// ErrTimeout means the function did not finish within its timeout.
-	ErrTimeout = errors.New("function timed out")
+	// the client should retry shortly: failure.Busy.
+	ErrBusy = failure.New(failure.Busy, "all workers able to run this function are busy")
+	// ErrTimeout means the function did not finish within its timeout:
+	// failure.Timeout.
+	ErrTimeout = failure.New(failure.Timeout, "function timed out")
 	// ErrWorkerLost means the worker running the call went down before it
-	// answered; the call may or may not have run. 503 with the error's text.
-	ErrWorkerLost = errors.New("worker lost")
+	// answered; the call may or may not have run: failure.WorkerLost.
+	ErrWorkerLost = failure.New(failure.WorkerLost, "worker lost")
 )
 
 // RuntimeError is a failure of the function in the platform's sandbox
-// (trap, memory or output limit, output not JSON): 500 with Message as the
-// detail, since it is what the function's author needs to see.
+// (trap, memory or output limit, output not JSON), failure.Runtime; Message
+// is what the function's author needs to see.
 type RuntimeError struct {
 	Message string
 }
 
 func (e *RuntimeError) Error() string { return e.Message }
 
-// PlacementError is an APP script's refusal to place a call: every block
-// of the function's tag was invalidated and the followup is "fail", or the
-// script has no tag for the function. 503 with Message as the detail (and
-// Retry-After: 1, since invalidation rules follow load).
+// FailureKind implements failure.Kinded.
+func (e *RuntimeError) FailureKind() failure.Kind { return failure.Runtime }
+
+// PlacementError is an APP script's refusal to place a call
+// (failure.Placement): every block of the function's tag was invalidated
+// and the followup is "fail", or the script has no tag for the function.
 type PlacementError struct {
 	Message string
 }
 
 func (e *PlacementError) Error() string { return e.Message }
 
+// FailureKind implements failure.Kinded.
+func (e *PlacementError) FailureKind() failure.Kind { return failure.Placement }
+
 // FunctionError is an error the function itself reported (funless ABI:
-// __insert_error then __invoke returning 1). It is the client's business,
-// not the platform's: 422 with Message as the detail.
+// __insert_error then __invoke returning 1), failure.Function: the
+// client's business, not the platform's.
 type FunctionError struct {
 	Message string
 }
 
 func (e *FunctionError) Error() string { return e.Message }
+
+// FailureKind implements failure.Kinded.
+func (e *FunctionError) FailureKind() failure.Kind { return failure.Function }
 
 // EventKind says what happened to a function.
 type EventKind string
@@ -148,11 +154,22 @@ type CodeSource interface {
 
 var _ CodeSource = (*storage.Store)(nil)
 
-// Cluster is everything the API needs from a cluster of workers.
+// Cluster is everything the core needs from its cluster of workers.
 type Cluster interface {
 	Invoker
 	Notifier
+	Nodes
+	// Collector is the cluster's own metrics (invocations, placement),
+	// served with the API's on /metrics.
+	prometheus.Collector
 	// Ready returns nil when at least one worker is connected, else an error
 	// saying why not; /readyz answers 503 with it.
 	Ready() error
+	// Done is closed when the cluster's node stops, by Stop or because its
+	// supervision tree gave up; the core then exits, so that the process
+	// is restarted rather than serving as a zombie.
+	Done() <-chan struct{}
+	// Stop stops the node (and a single box's local worker); the store may
+	// be closed once it returns.
+	Stop()
 }

@@ -1,0 +1,211 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
+	"github.com/edgefaas/edgefaas/internal/core/sinks"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/core/triggers"
+	"github.com/edgefaas/edgefaas/internal/wasm"
+)
+
+// functionView is the record GET /v1/fn/:mod/:fn answers with; it is a
+// superset of FunLess's {"name"}.
+func functionView(f storage.Function) storage.Function {
+	if f.Metadata.AllowedHosts == nil {
+		f.Metadata.AllowedHosts = []string{}
+	}
+	f.Events = triggers.Redact(f.Events)
+	f.Sinks = sinks.Redact(f.Sinks) // never echo a secret
+	return f
+}
+
+// readUpload bounds the body and decodes the multipart upload.
+func (s *Server) readUpload(c *call) (upload, error) {
+	max := s.cfg.MaxUploadBytes
+	if c.r.ContentLength > max+uploadOverhead {
+		return upload{}, errorf(http.StatusRequestEntityTooLarge, "Request Entity Too Large: the body is %d bytes, the code limit is %d bytes", c.r.ContentLength, max)
+	}
+	body := http.MaxBytesReader(c.w, c.r.Body, max+uploadOverhead)
+	return parseUpload(c.r.Header.Get("Content-Type"), body, max)
+}
+
+// inspect validates uploaded code: Wasm, compiles, supported ABI.
+func (s *Server) inspect(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
+	if len(code) == 0 {
+		return wasm.ModuleInfo{}, errorf(http.StatusBadRequest, "Bad Request: the code field is empty; attach the .wasm file as the multipart field \"code\"")
+	}
+	inspect := s.cfg.Inspect
+	if inspect == nil {
+		inspect = wasm.Inspect
+	}
+	info, err := inspect(ctx, code)
+	if errors.Is(err, wasm.ErrNotWasm) || errors.Is(err, wasm.ErrCompile) || errors.Is(err, wasm.ErrUnsupportedABI) {
+		return info, errorf(http.StatusBadRequest, "Bad Request: the code is refused: %v", err)
+	}
+	if errors.Is(err, wasm.ErrBusy) { // validation children at their bound
+		e := errorf(http.StatusServiceUnavailable, "Service Unavailable: %v", err)
+		e.header = http.Header{"Retry-After": {"1"}}
+		return info, e
+	}
+	if err != nil {
+		return info, fmt.Errorf("inspect uploaded code: %w", err)
+	}
+	return info, nil
+}
+
+func (s *Server) createFunction(c *call) error {
+	m, err := s.loadModule(c)
+	if err != nil {
+		return err
+	}
+	up, err := s.readUpload(c)
+	if err != nil {
+		return err
+	}
+	if up.Name == nil {
+		return errorf(http.StatusBadRequest, "Bad Request: the multipart field \"name\" (the function's name) is missing")
+	}
+	if err := storage.CheckName("function", *up.Name); err != nil {
+		return errorf(http.StatusBadRequest, "Bad Request: %v", err)
+	}
+	if up.Code == nil {
+		return errorf(http.StatusBadRequest, "Bad Request: the multipart field \"code\" (the .wasm file) is missing")
+	}
+	info, err := s.inspect(c.r.Context(), up.Code)
+	if err != nil {
+		return err
+	}
+	var md storage.Metadata
+	if up.Metadata != nil {
+		md = *up.Metadata
+	}
+	if err := checkMemory(md, info); err != nil {
+		return err
+	}
+	nf := storage.NewFunction{
+		Module: m.Name, Name: *up.Name, Owner: c.subject.Name,
+		Code: up.Code, ABI: string(info.ABI), Metadata: md, Sinks: up.sinksOrNil(),
+	}
+	if up.Events != nil {
+		if err := s.checkEvents(*up.Events); err != nil {
+			return err
+		}
+		nf.Events = *up.Events
+	}
+	f, err := s.cfg.Store.CreateFunction(nf)
+	if errors.Is(err, storage.ErrExists) {
+		return errorf(http.StatusConflict, "Conflict: function %q already exists in module %q; update it with PUT /v1/fn/%s/%s", *up.Name, m.Name, m.Name, *up.Name)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorf(http.StatusNotFound, "Not Found: module %q does not exist", m.Name)
+	}
+	if err != nil {
+		return err
+	}
+	s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionCreated, Function: f, WaitForWorkers: up.WaitForWorkers})
+	writeJSON(c.w, http.StatusCreated, data(functionView(f)))
+	return nil
+}
+
+func (s *Server) getFunction(c *call) error {
+	f, err := s.loadFunction(c)
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, data(functionView(f)))
+	return nil
+}
+
+func (s *Server) updateFunction(c *call) error {
+	f, err := s.loadFunction(c)
+	if err != nil {
+		return err
+	}
+	up, err := s.readUpload(c)
+	if err != nil {
+		return err
+	}
+	if up.Name != nil && *up.Name != f.Name {
+		return errorf(http.StatusBadRequest, "Bad Request: the multipart field \"name\" is %q but the path names function %q; functions cannot be renamed", *up.Name, f.Name)
+	}
+	if up.Code == nil && up.Metadata == nil && up.Events == nil && up.Sinks == nil {
+		return errorf(http.StatusBadRequest, "Bad Request: nothing to update: send the field \"code\" (a .wasm file), \"metadata\", \"events\" and/or \"sinks\"")
+	}
+	u := storage.FunctionUpdate{Metadata: up.Metadata, Events: up.Events}
+	if up.Events != nil {
+		if err := s.checkEvents(*up.Events); err != nil {
+			return err
+		}
+	}
+	if up.Sinks != nil {
+		ns := up.sinksOrNil()
+		u.Sinks = &ns
+	}
+	md := f.Metadata
+	if up.Metadata != nil {
+		md = *up.Metadata
+	}
+	if up.Code != nil {
+		info, err := s.inspect(c.r.Context(), up.Code)
+		if err != nil {
+			return err
+		}
+		if err := checkMemory(md, info); err != nil {
+			return err
+		}
+		u.Code, u.ABI = up.Code, string(info.ABI)
+	} else if memoryPages(md) < memoryPages(f.Metadata) {
+		// A smaller memory limit for the stored code: check it against
+		// the module's declared minimum.
+		if err := s.checkStoredMemory(c.r.Context(), f, md); err != nil {
+			return err
+		}
+	}
+	ch, err := s.cfg.Store.UpdateFunction(f.Module, f.Name, u)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorf(http.StatusNotFound, "Not Found: function %q does not exist in module %q", f.Name, f.Module)
+	}
+	if err != nil {
+		return err
+	}
+	s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionUpdated, Function: *ch.New, Previous: ch.Old, WaitForWorkers: up.WaitForWorkers})
+	writeJSON(c.w, http.StatusOK, data(functionView(*ch.New)))
+	return nil
+}
+
+func (s *Server) deleteFunction(c *call) error {
+	f, err := s.loadFunction(c)
+	if err != nil {
+		return err
+	}
+	deleted, err := s.cfg.Store.DeleteFunction(f.Module, f.Name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorf(http.StatusNotFound, "Not Found: function %q does not exist in module %q", f.Name, f.Module)
+	}
+	if err != nil {
+		return err
+	}
+	s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionDeleted, Function: deleted, WaitForWorkers: true})
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// notify tells the cluster about a committed change. Failures are logged:
+// the change is durable and workers fetch missing code on demand.
+func (s *Server) notify(ctx context.Context, ev cluster.FunctionEvent) {
+	if s.cfg.Triggers != nil {
+		s.cfg.Triggers.FunctionChanged(ev)
+	}
+	if s.cfg.Notifier == nil {
+		return
+	}
+	if err := s.cfg.Notifier.FunctionChanged(ctx, ev); err != nil {
+		s.log.Warn("could not tell workers about a function change",
+			"kind", ev.Kind, "module", ev.Function.Module, "function", ev.Function.Name, "err", err)
+	}
+}

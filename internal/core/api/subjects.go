@@ -1,0 +1,80 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+)
+
+type subjectView struct {
+	Name    string `json:"name"`
+	Admin   bool   `json:"admin"`
+	Revoked bool   `json:"revoked"`
+}
+
+type tokenView struct {
+	Name  string `json:"name"`
+	Token string `json:"token"`
+}
+
+func (s *Server) listSubjects(c *call) error {
+	subs, err := s.cfg.Store.ListSubjects()
+	if err != nil {
+		return err
+	}
+	out := make([]subjectView, 0, len(subs))
+	for _, sub := range subs {
+		out = append(out, subjectView{Name: sub.Name, Admin: sub.Admin, Revoked: sub.Revoked()})
+	}
+	writeJSON(c.w, http.StatusOK, data(out))
+	return nil
+}
+
+func (s *Server) createSubject(c *call) error {
+	raw, err := readBody(c, maxJSONBodyBytes)
+	if err != nil {
+		return err
+	}
+	name, err := decodeNamed(raw, "subject", "subject")
+	if err != nil {
+		return err
+	}
+	token, err := s.cfg.Store.CreateSubject(name, false)
+	if errors.Is(err, storage.ErrExists) {
+		return errorf(http.StatusConflict, "Conflict: subject %q already exists; rotate its token with PUT /v1/admin/subjects/%s", name, name)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusCreated, data(tokenView{Name: name, Token: token}))
+	return nil
+}
+
+func (s *Server) rotateSubject(c *call) error {
+	name := c.ps.ByName("name")
+	token, err := s.cfg.Store.RotateToken(name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorf(http.StatusNotFound, "Not Found: subject %q does not exist", name)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, data(tokenView{Name: name, Token: token}))
+	return nil
+}
+
+func (s *Server) revokeSubject(c *call) error {
+	name := c.ps.ByName("name")
+	err := s.cfg.Store.RevokeToken(name)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return errorf(http.StatusNotFound, "Not Found: subject %q does not exist", name)
+	case errors.Is(err, storage.ErrAdminRevoke):
+		return errorf(http.StatusBadRequest, "Bad Request: subject %q is an admin; its token cannot be revoked, rotate it with PUT /v1/admin/subjects/%s", name, name)
+	case err != nil:
+		return err
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}

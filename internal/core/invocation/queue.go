@@ -1,0 +1,136 @@
+package invocation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/core/activations"
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/core/triggers"
+)
+
+// Errors of Enqueue and EnqueueTrigger.
+var (
+	// ErrNoQueue means the core runs without an asynchronous queue.
+	ErrNoQueue = errors.New("asynchronous invocation is not enabled on this core")
+	// ErrQueueFull means the queue is at its bound; retry shortly.
+	ErrQueueFull = activations.ErrFull
+	// ErrStopping means the core is shutting down.
+	ErrStopping = activations.ErrClosed
+)
+
+// StartQueue runs asynchronous calls with cfg (its Store, Recorder and Run
+// are the service's): it recovers what a previous run left queued, then
+// dispatches. Call it once, before serving.
+func (s *Service) StartQueue(cfg activations.QueueConfig) (*activations.Queue, error) {
+	cfg.Store, cfg.Recorder, cfg.Run = s.cfg.Store, s.cfg.Recorder, s.runQueued
+	if cfg.Log == nil {
+		cfg.Log = s.log
+	}
+	if cfg.Recorder == nil {
+		return nil, errors.New("invocation: asynchronous calls need Config.Recorder")
+	}
+	q := activations.NewQueue(cfg)
+	if err := q.Start(); err != nil {
+		return nil, err
+	}
+	s.queue = q
+	return q, nil
+}
+
+// Enqueue queues c durably and returns its activation id: ErrQueueFull
+// when the queue is full, ErrStopping while the core stops, ErrNoQueue
+// without a queue. c.ScriptName was resolved by the caller; it is
+// resolved again when the call runs.
+func (s *Service) Enqueue(c Call) (string, error) {
+	if s.queue == nil {
+		return "", ErrNoQueue
+	}
+	f := c.Function
+	now := time.Now().UTC()
+	rec := storage.Activation{ID: s.ids.New(now), Module: f.Module, Function: f.Name, Version: f.Version, Hash: f.Hash,
+		Subject: c.Subject, QueuedAt: now, Logs: []string{}}
+	err := s.queue.Submit(rec, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: c.Subject, Args: args(c.Args), Callback: c.Callback, Script: c.ScriptName})
+	if err != nil {
+		return "", err
+	}
+	return rec.ID, nil
+}
+
+// EnqueueTrigger queues a call that a trigger started, as the function's
+// owner, with info in its record (triggers.EnqueueFunc). For a cron tick
+// the trigger's state st is committed in the same synced batch as the
+// activation (storage.ErrTickDone when that tick was queued before).
+func (s *Service) EnqueueTrigger(f storage.Function, a json.RawMessage, info storage.TriggerInfo, cronKey string, st *storage.CronState) (string, error) {
+	if s.queue == nil {
+		return "", ErrNoQueue
+	}
+	// Ownership: a trigger runs as the function's owner, so it stops with
+	// the owner's token (revoked or deleted subject).
+	sub, err := s.cfg.Store.GetSubject(f.Owner)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && sub.TokenHash == "" {
+		return "", fmt.Errorf("%w: the function's owner %q is revoked", triggers.ErrRefused, f.Owner)
+	}
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	rec := storage.Activation{ID: s.ids.New(now), Module: f.Module, Function: f.Name, Version: f.Version, Hash: f.Hash,
+		Subject: f.Owner, QueuedAt: now, Logs: []string{}, Trigger: &info}
+	call := storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: f.Owner, Args: args(a)}
+	var commit func(storage.Activation, storage.QueuedCall) error
+	if st != nil {
+		if cronKey == "" {
+			return "", errors.New("a cron tick needs its trigger's key")
+		}
+		commit = func(rec storage.Activation, call storage.QueuedCall) error {
+			return s.cfg.Store.EnqueueCronTick(rec, call, cronKey, *st)
+		}
+	}
+	if err := s.queue.SubmitWith(rec, call, commit); err != nil {
+		return "", err
+	}
+	return rec.ID, nil
+}
+
+var _ triggers.EnqueueFunc = (*Service)(nil).EnqueueTrigger
+
+// runQueued runs one queued call (the queue's RunFunc): the same run as a
+// synchronous call, its record finished here and returned to the queue,
+// which writes it.
+func (s *Service) runQueued(ctx context.Context, rec storage.Activation, qc storage.QueuedCall) activations.Outcome {
+	f, err := s.cfg.Store.GetFunction(qc.Module, qc.Function)
+	if err != nil {
+		rec.Status, rec.Error = storage.StatusRuntimeError, fmt.Sprintf("function %s/%s no longer exists", qc.Module, qc.Function)
+		if !errors.Is(err, storage.ErrNotFound) {
+			rec.Error = "the core could not read the function; its log has the details"
+			s.log.Error("async: read function", "id", rec.ID, "module", qc.Module, "function", qc.Function, "err", err)
+		}
+		return activations.Outcome{Record: rec}
+	}
+	if s.cfg.Invoker == nil {
+		finish(&rec, f, time.Now(), cluster.InvokeResult{}, cluster.ErrNoWorker)
+		return activations.Outcome{Record: rec}
+	}
+	req := cluster.InvokeRequest{Args: qc.Args, Subject: qc.Subject}
+	if qc.Script != "" {
+		// Checked when queued; deleted since, or no longer covering f: final.
+		if req.Script, err = s.Script(f, qc.Script, nil); err != nil {
+			rec.Status, rec.Error = storage.StatusRuntimeError, err.Error()
+			var bad *ScriptError
+			if !errors.As(err, &bad) {
+				rec.Error = fmt.Sprintf("APP script %q: %v", qc.Script, err)
+			}
+			return activations.Outcome{Record: rec}
+		}
+	}
+	call := Call{Function: f}
+	f, res, started, err, _ := s.run(ctx, f, req, call.reload(s.cfg.Store))
+	finish(&rec, f, started, res, err)
+	job := s.cfg.Sinks.Admit(f, &rec, res.Output)
+	return activations.Outcome{Record: rec, Idempotent: f.Metadata.Idempotent, Sinks: job}
+}
