@@ -20,8 +20,8 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/actors/send"
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
-	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/actors/scheduler"
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
 
