@@ -148,31 +148,6 @@ func TestIntersect(t *testing.T) {
 	}
 }
 
-func TestBoundAndPermits(t *testing.T) {
-	bounds := map[string][]string{"a": {"api.example.com:443"}, "b": {}}
-	lookup := func(s string) ([]string, bool, error) { h, ok := bounds[s]; return h, ok, nil }
-	if got, _ := Bound(lookup, "a", []string{"*"}); len(got) != 1 || got[0] != "api.example.com:443" {
-		t.Errorf("a's * bounded to %q", got)
-	}
-	if got, _ := Bound(lookup, "b", []string{"*"}); len(got) != 0 {
-		t.Errorf("b's * bounded to %q, want nothing", got)
-	}
-	if got, _ := Bound(lookup, "c", []string{"x.org"}); len(got) != 1 {
-		t.Errorf("c (no bound) got %q", got)
-	}
-	if err := Permits(lookup, "a", "https://api.example.com/cb"); err != nil {
-		t.Error(err)
-	}
-	for _, u := range []string{"http://api.example.com/cb", "https://evil.com/"} {
-		if err := Permits(lookup, "a", u); !errors.Is(err, ErrHostNotAllowed) {
-			t.Errorf("a to %s: %v", u, err)
-		}
-	}
-	if err := Permits(lookup, "c", "https://evil.com/"); err != nil {
-		t.Errorf("no bound: %v", err)
-	}
-}
-
 // BenchmarkBound: the per-call cost the core adds to an invocation whose
 // function grants itself hosts (lookup from a map here; the store's is a
 // cached point read, storage.BenchmarkSubjectEgress).

@@ -1,41 +1,9 @@
 package membudget
 
 import (
-	"errors"
 	"runtime/debug"
 	"testing"
 )
-
-func TestParseSize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-	}{
-		{"512MiB", 512 * MiB},
-		{"512M", 512 * MiB},
-		{"512mb", 512 * MiB},
-		{"1G", 1 << 30},
-		{"1GiB", 1 << 30},
-		{"1.5GiB", 3 << 29},
-		{" 128 MiB ", 128 * MiB},
-		{"64KiB", 64 << 10},
-		{"2T", 2 << 40},
-		{"256", 256 * MiB},        // a bare small number is MiB (the flag's old unit)
-		{"134217728", 128 * MiB},  // a bare large number is bytes
-		{"134217728B", 128 * MiB}, // so is one with B
-		{"0", 0},
-	} {
-		got, err := ParseSize(tc.in)
-		if err != nil || got != tc.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
-		}
-	}
-	for _, bad := range []string{"", "MiB", "-1G", "12 parsecs", "1.2.3G", "1e400G"} {
-		if _, err := ParseSize(bad); !errors.Is(err, ErrSize) {
-			t.Errorf("ParseSize(%q): err %v, want ErrSize", bad, err)
-		}
-	}
-}
 
 func TestFormatSizeRoundTrips(t *testing.T) {
 	for _, b := range []int64{128 * MiB, 1 << 30, 3 << 30, 1536 * MiB, 100, 200 * MiB} {

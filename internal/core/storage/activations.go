@@ -67,14 +67,6 @@ type QueuedCall struct {
 	Script string `json:"script,omitempty"`
 }
 
-func keyActivation(id string) []byte { return []byte("a/" + id) }
-func keyQueued(id string) []byte     { return []byte("q/" + id) }
-
-var (
-	prefixActivations = []byte("a/")
-	prefixQueued      = []byte("q/")
-)
-
 // EnqueueActivation stores a queued activation and its call in one batch
 // committed with pebble.Sync: once it returns nil, a kill -9 loses nothing.
 func (s *Store) EnqueueActivation(rec Activation, call QueuedCall) error {

@@ -13,8 +13,6 @@ import (
 // go. Kept under e/<subject> as {"hosts": [...]}; no record means the
 // subject is bounded only by the node-wide policy (--egress-allow).
 
-func keyEgress(subject string) []byte { return []byte("e/" + subject) }
-
 type egressRecord struct {
 	Hosts []string `json:"hosts"`
 }

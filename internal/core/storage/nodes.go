@@ -14,9 +14,6 @@ import (
 //	n/<node name>       → NodeCert: the node's current certificate serial,
 //	                      the previous one during a rotation, revocation
 
-func keyJoinToken(hash string) []byte { return []byte("j/" + hash) }
-func keyNodeCert(name string) []byte  { return []byte("n/" + name) }
-
 // ErrTokenInvalid is a join token that is unknown, already used or expired.
 var ErrTokenInvalid = errors.New("join token unknown, already used or expired")
 
@@ -113,7 +110,7 @@ func (s *Store) GetNodeCert(name string) (NodeCert, error) {
 // ListNodeCerts returns every token-joined node's record.
 func (s *Store) ListNodeCerts() ([]NodeCert, error) {
 	var out []NodeCert
-	err := s.scan([]byte("n/"), func(k, v []byte) error {
+	err := s.scan(prefixNodeCerts, func(k, v []byte) error {
 		var nc NodeCert
 		if err := jsonUnmarshal(k, v, &nc); err != nil {
 			return err

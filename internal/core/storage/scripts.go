@@ -29,9 +29,6 @@ type Script struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-func keyScript(name string) []byte { return []byte("app/" + name) }
-func keyScriptSeq() []byte         { return []byte("meta/script_seq") }
-
 // CreateScript stores a new script (Name, Owner, Shared, Script, Source;
 // the store sets ID and CreatedAt); ErrExists if the name is taken. The
 // record and the id counter are one synced batch.
@@ -87,7 +84,7 @@ func (s *Store) GetScript(name string) (Script, error) {
 // ListScripts returns every script, by name.
 func (s *Store) ListScripts() ([]Script, error) {
 	var out []Script
-	err := s.scan([]byte("app/"), func(k, v []byte) error {
+	err := s.scan(prefixScripts, func(k, v []byte) error {
 		var sc Script
 		if err := json.Unmarshal(v, &sc); err != nil {
 			return fmt.Errorf("decode %s: %w", k, err)

@@ -85,10 +85,6 @@ func (j *SinkJob) Done() bool {
 	return true
 }
 
-func keyOutbox(id string) []byte { return []byte("o/" + id) }
-
-var prefixOutbox = []byte("o/")
-
 // WriteActivationsWithSinks is WriteActivations plus the outbox entries of
 // finished activations whose results go to sinks, in the same batch: a
 // record that says "pending" always has its outbox entry.

@@ -163,7 +163,7 @@ func (s *Store) GetSubject(name string) (Subject, error) {
 // ListSubjects returns every subject by name.
 func (s *Store) ListSubjects() ([]Subject, error) {
 	var subs []Subject
-	err := s.scan([]byte("s/"), func(k, v []byte) error {
+	err := s.scan(prefixSubjects, func(k, v []byte) error {
 		var sub Subject
 		if err := jsonUnmarshal(k, v, &sub); err != nil {
 			return err

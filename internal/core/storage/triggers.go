@@ -68,14 +68,6 @@ type CronState struct {
 // tick is at or after it, and nothing was written.
 var ErrTickDone = errors.New("cron tick already fired")
 
-func keyCron(key string) []byte { return []byte("g/cron/" + key) }
-
-var (
-	prefixCron       = []byte("g/cron/")
-	prefixAllFuncs   = []byte("f/")
-	keyTriggerPrefix = []byte("g/instance")
-)
-
 // FunctionsWithEvents returns every function that has triggers (a scan of
 // all function records, once at boot).
 func (s *Store) FunctionsWithEvents() ([]Function, error) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
@@ -84,42 +83,6 @@ func TestKeyStableAndDistinct(t *testing.T) {
 	}
 	if Key("m", "g", evs, 0) == k0 {
 		t.Fatal("another function shares a key")
-	}
-}
-
-func TestDue(t *testing.T) {
-	s, err := ParseSchedule("@every 10s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	// Not yet due.
-	if _, _, next, ok := Due(s, base, base.Add(5*time.Second)); ok || !next.Equal(base.Add(10*time.Second)) {
-		t.Fatalf("due early, next %v", next)
-	}
-	// Exactly one tick due.
-	tick, missed, _, ok := Due(s, base, base.Add(10*time.Second))
-	if !ok || missed != 0 || !tick.Equal(base.Add(10*time.Second)) {
-		t.Fatalf("%v %d %v", tick, missed, ok)
-	}
-	// Down for 35 s: ticks at 10, 20, 30; run 30, 2 missed.
-	tick, missed, next, ok := Due(s, base, base.Add(35*time.Second))
-	if !ok || missed != 2 || !tick.Equal(base.Add(30*time.Second)) || !next.Equal(base.Add(40*time.Second)) {
-		t.Fatalf("%v %d %v %v", tick, missed, next, ok)
-	}
-	// Huge downtime: bounded work, the latest tick, the count right.
-	s1, _ := ParseSchedule("@every 1s")
-	far := base.Add(40 * 24 * time.Hour)
-	tick, missed, _, ok = Due(s1, base, far)
-	want := int(far.Sub(base)/time.Second) - 1
-	if !ok || !tick.Equal(far) || missed != want {
-		t.Fatalf("far: %v missed %d want %d", tick, missed, want)
-	}
-	// Standard cron with minutes.
-	s5, _ := ParseSchedule("*/5 * * * *")
-	tick, missed, _, ok = Due(s5, base, base.Add(17*time.Minute))
-	if !ok || missed != 2 || !tick.Equal(base.Add(15*time.Minute)) {
-		t.Fatalf("*/5: %v %d", tick, missed)
 	}
 }
 

@@ -1,0 +1,66 @@
+package client
+
+import (
+	"context"
+	"net/http"
+)
+
+// Module is a module and the names of the functions in it the caller may
+// see.
+type Module struct {
+	// Name is the module's name.
+	Name string `json:"name"`
+	// Functions lists the module's functions by name (only from GetModule).
+	Functions []Named `json:"functions,omitempty"`
+}
+
+// Named is an object with only a name, as FunLess lists things.
+type Named struct {
+	// Name is the object's name.
+	Name string `json:"name"`
+}
+
+// ListModules returns the modules the caller may see.
+func (c *Client) ListModules(ctx context.Context) ([]Named, error) {
+	r, _ := jsonRequest(http.MethodGet, "/v1/fn", nil)
+	var out []Named
+	if err := c.call(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CreateModule creates a module owned by the caller.
+func (c *Client) CreateModule(ctx context.Context, name string) error {
+	r, err := jsonRequest(http.MethodPost, "/v1/fn", map[string]any{"module": Named{Name: name}})
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, r, nil)
+}
+
+// GetModule returns a module with its functions' names.
+func (c *Client) GetModule(ctx context.Context, name string) (Module, error) {
+	r, _ := jsonRequest(http.MethodGet, pathOf("v1", "fn", name), nil)
+	var m Module
+	err := c.call(ctx, r, &m)
+	if m.Functions == nil {
+		m.Functions = []Named{}
+	}
+	return m, err
+}
+
+// RenameModule renames module from to to; its functions move with it.
+func (c *Client) RenameModule(ctx context.Context, from, to string) error {
+	r, err := jsonRequest(http.MethodPut, pathOf("v1", "fn", from), map[string]any{"module": Named{Name: to}})
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, r, nil)
+}
+
+// DeleteModule deletes a module and every function in it.
+func (c *Client) DeleteModule(ctx context.Context, name string) error {
+	r, _ := jsonRequest(http.MethodDelete, pathOf("v1", "fn", name), nil)
+	return c.call(ctx, r, nil)
+}

@@ -1,0 +1,134 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Node is a worker as the core sees it (GET /v1/nodes).
+type Node struct {
+	// Name is the node's name, e.g. worker@10.0.0.7.
+	Name string `json:"name"`
+	// Arch and OS are the worker's GOARCH and GOOS.
+	Arch string `json:"arch"`
+	OS   string `json:"os"`
+	// Tags are the worker's labels.
+	Tags []string `json:"tags"`
+	// TotalMemory is the memory the worker offers to functions (its
+	// guests' share of its budget) and FreeMemory what of it is free now,
+	// in bytes.
+	TotalMemory int64 `json:"total_memory"`
+	FreeMemory  int64 `json:"free_memory"`
+	// MemoryBudget is the worker node's whole memory budget (--memory,
+	// else its cgroup limit, else a share of MemAvailable), MemoryInUse its
+	// resident set and MemoryReserved what its guests and compiled code
+	// hold, in bytes (0 from a worker that predates them).
+	MemoryBudget   int64 `json:"memory_budget"`
+	MemoryInUse    int64 `json:"memory_in_use"`
+	MemoryReserved int64 `json:"memory_reserved"`
+	// Load is (running + queued) / MaxRunning.
+	Load float64 `json:"load"`
+	// Running and Queued count invocations; MaxRunning is the worker's
+	// concurrency limit.
+	Running    int64 `json:"running"`
+	Queued     int64 `json:"queued"`
+	MaxRunning int64 `json:"max_running"`
+	// Functions are the hashes of the code compiled on the worker.
+	Functions []string `json:"functions"`
+	// Invocations counts the invocations the worker started since it started.
+	Invocations int64 `json:"invocations"`
+	// LastReport is when the worker last reported its state.
+	LastReport time.Time `json:"last_report"`
+}
+
+// ListNodes returns the workers connected to the core.
+func (c *Client) ListNodes(ctx context.Context) ([]Node, error) {
+	r, _ := jsonRequest(http.MethodGet, "/v1/nodes", nil)
+	var out []Node
+	if err := c.call(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ConnectNode asks the core to attach the worker at address, written
+// "name@host:port" (admin token). The core answers once the worker is
+// attached (200) or the attempt has started (202); accepted tells which.
+func (c *Client) ConnectNode(ctx context.Context, address string) (accepted bool, err error) {
+	r, err := jsonRequest(http.MethodPost, "/v1/nodes", map[string]any{"node": map[string]string{"address": address}})
+	if err != nil {
+		return false, err
+	}
+	status, _, err := c.send(ctx, r)
+	return status == http.StatusAccepted, err
+}
+
+// JoinToken is a one-time credential a worker joins with
+// (`edgefaas worker --join-token`).
+type JoinToken struct {
+	// Token is shown once: TOKEN, or TOKEN.FINGERPRINT when the core's API
+	// serves HTTPS (the worker pins that certificate).
+	Token string `json:"token"`
+	// Node, if set, is the only node name the token may enroll.
+	Node string `json:"node"`
+	// ExpiresAt is when the token stops working if unused.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CreateJoinToken issues a one-time join token valid for ttl (0: one
+// hour), for node (empty: any name) (admin token).
+func (c *Client) CreateJoinToken(ctx context.Context, ttl time.Duration, node string) (JoinToken, error) {
+	body := map[string]any{"ttl_seconds": int(ttl / time.Second)}
+	if node != "" {
+		body["node"] = node
+	}
+	r, err := jsonRequest(http.MethodPost, "/v1/admin/join-tokens", body)
+	if err != nil {
+		return JoinToken{}, err
+	}
+	var out JoinToken
+	err = c.call(ctx, r, &out)
+	return out, err
+}
+
+// RevokeNode makes the core refuse a token-joined node's certificate from
+// now on and drop its link (admin token).
+func (c *Client) RevokeNode(ctx context.Context, name string) error {
+	r, _ := jsonRequest(http.MethodPost, pathOf("v1", "admin", "nodes", name, "revoke"), nil)
+	return c.call(ctx, r, nil)
+}
+
+// RotateNode issues a token-joined node a new certificate over its live
+// link and returns its serial (admin token).
+func (c *Client) RotateNode(ctx context.Context, name string) (string, error) {
+	r, _ := jsonRequest(http.MethodPost, pathOf("v1", "admin", "nodes", name, "rotate"), nil)
+	var out struct {
+		Serial string `json:"serial"`
+	}
+	err := c.call(ctx, r, &out)
+	return out.Serial, err
+}
+
+// NodeCert is a token-joined node's certificate as the core records it.
+type NodeCert struct {
+	// Node is the node's name.
+	Node string `json:"node"`
+	// Serial is the certificate it must present (hex).
+	Serial string `json:"serial"`
+	// Rotating: the previous certificate is accepted until the node uses the new one.
+	Rotating bool `json:"rotating"`
+	// IssuedAt is when the current certificate was issued.
+	IssuedAt time.Time `json:"issued_at"`
+	// Revoked nodes are refused; RevokedAt says since when.
+	Revoked   bool       `json:"revoked"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// ListNodeCerts returns the token-joined nodes' certificates (admin token).
+func (c *Client) ListNodeCerts(ctx context.Context) ([]NodeCert, error) {
+	r, _ := jsonRequest(http.MethodGet, "/v1/admin/node-certificates", nil)
+	var out []NodeCert
+	err := c.call(ctx, r, &out)
+	return out, err
+}

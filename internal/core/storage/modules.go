@@ -1,0 +1,164 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// DefaultModule is the module every subject can put functions in, as in
+// FunLess. It always exists and cannot be deleted or renamed.
+const DefaultModule = "_"
+
+// Module is a named group of functions with one owning subject. The default
+// module has no owner: each of its functions belongs to its creator.
+type Module struct {
+	Name      string    `json:"name"`
+	Owner     string    `json:"owner,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CreateModule stores a new module owned by owner.
+func (s *Store) CreateModule(name, owner string) (Module, error) {
+	if err := CheckName("module", name); err != nil {
+		return Module{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name == DefaultModule {
+		return Module{}, fmt.Errorf("module %q: %w", name, ErrExists)
+	}
+	ok, err := s.exists(keyModule(name))
+	if err != nil {
+		return Module{}, err
+	}
+	if ok {
+		return Module{}, fmt.Errorf("module %q: %w", name, ErrExists)
+	}
+	m := Module{Name: name, Owner: owner, CreatedAt: s.now()}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := setJSON(b, keyModule(name), m); err != nil {
+		return Module{}, err
+	}
+	return m, s.commit(b)
+}
+
+// GetModule returns a module; the default module always exists.
+func (s *Store) GetModule(name string) (Module, error) {
+	if name == DefaultModule {
+		return Module{Name: DefaultModule}, nil
+	}
+	var m Module
+	if err := s.getJSON(keyModule(name), &m); err != nil {
+		return Module{}, fmt.Errorf("module %q: %w", name, err)
+	}
+	return m, nil
+}
+
+// ListModules returns every module, the default one first, then by name.
+func (s *Store) ListModules() ([]Module, error) {
+	mods := []Module{{Name: DefaultModule}}
+	err := s.scan(prefixModules, func(k, v []byte) error {
+		var m Module
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("decode %s: %w", k, err)
+		}
+		mods = append(mods, m)
+		return nil
+	})
+	return mods, err
+}
+
+// RenameModule renames a module and moves its functions, in one batch. It
+// returns every function's old and new record.
+func (s *Store) RenameModule(from, to string) ([]FunctionChange, error) {
+	if from == DefaultModule || to == DefaultModule {
+		return nil, fmt.Errorf("rename %q to %q: %w", from, to, ErrDefaultModule)
+	}
+	if err := CheckName("module", to); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var m Module
+	if err := s.getJSON(keyModule(from), &m); err != nil {
+		return nil, fmt.Errorf("module %q: %w", from, err)
+	}
+	if from == to {
+		return nil, nil
+	}
+	ok, err := s.exists(keyModule(to))
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return nil, fmt.Errorf("module %q: %w", to, ErrExists)
+	}
+	fns, err := s.listFunctions(from)
+	if err != nil {
+		return nil, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	m.Name = to
+	if err := b.Delete(keyModule(from), nil); err != nil {
+		return nil, err
+	}
+	if err := setJSON(b, keyModule(to), m); err != nil {
+		return nil, err
+	}
+	changes := make([]FunctionChange, 0, len(fns))
+	now := s.now()
+	for i := range fns {
+		old := fns[i]
+		nf := old
+		nf.Module = to
+		nf.UpdatedAt = now
+		if err := b.Delete(keyFunction(from, old.Name), nil); err != nil {
+			return nil, err
+		}
+		if err := setJSON(b, keyFunction(to, nf.Name), nf); err != nil {
+			return nil, err
+		}
+		changes = append(changes, FunctionChange{Old: &old, New: &nf})
+	}
+	return changes, s.commit(b)
+}
+
+// DeleteModule deletes a module with all its functions, releasing their
+// code, in one batch. It returns the deleted functions.
+func (s *Store) DeleteModule(name string) ([]Function, error) {
+	if name == DefaultModule {
+		return nil, fmt.Errorf("delete %q: %w", name, ErrDefaultModule)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ok, err := s.exists(keyModule(name))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("module %q: %w", name, ErrNotFound)
+	}
+	fns, err := s.listFunctions(name)
+	if err != nil {
+		return nil, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	deltas := map[string]int64{}
+	for _, f := range fns {
+		deltas[f.Hash]--
+		if err := b.Delete(keyFunction(name, f.Name), nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.applyRefs(b, deltas, nil); err != nil {
+		return nil, err
+	}
+	if err := b.Delete(keyModule(name), nil); err != nil {
+		return nil, err
+	}
+	return fns, s.commit(b)
+}
