@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/core/triggers/eventspec"
 )
 
 // runCron fires a cron trigger once per tick. Its state (the last tick
@@ -15,7 +16,7 @@ import (
 // tick is neither run twice nor skipped silently: ticks the core missed
 // are folded into one late run whose record counts them (Due).
 func (m *Manager) runCron(ctx context.Context, log *slog.Logger, r *runner) error {
-	sched, err := ParseSchedule(r.event.Schedule)
+	sched, err := eventspec.ParseSchedule(r.event.Schedule)
 	if err != nil {
 		return fmt.Errorf("schedule %q: %w", r.event.Schedule, err) // validated at upload: a bug
 	}
@@ -27,7 +28,7 @@ func (m *Manager) runCron(ctx context.Context, log *slog.Logger, r *runner) erro
 	retry := 0
 	for {
 		now := time.Now()
-		tick, missed, next, ok := Due(sched, st.LastTick, now)
+		tick, missed, next, ok := eventspec.Due(sched, st.LastTick, now)
 		if !ok {
 			if next.IsZero() {
 				<-ctx.Done() // a schedule that never fires again

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/core/triggers/eventspec"
 )
 
 // EnqueueFunc queues one triggered activation of f, run as f's owner,
@@ -120,7 +121,7 @@ func (m *Manager) Check(events []storage.Event) error {
 	for i, ev := range events {
 		if ev.Type == storage.EventMQTT && ev.Params != nil {
 			if err := m.cfg.Allowed(ev.Params.Host, ev.Params.Port); err != nil {
-				return bad(fmt.Sprintf("events[%d].params.host", i), "%v", err)
+				return &eventspec.FieldError{Field: fmt.Sprintf("events[%d].params.host", i), Msg: err.Error()}
 			}
 		}
 	}
@@ -179,7 +180,7 @@ func fnKey(module, name string) string { return module + "/" + name }
 func (m *Manager) sync(f storage.Function) {
 	want := map[string]int{}
 	for i := range f.Events {
-		want[Key(f.Module, f.Name, f.Events, i)] = i
+		want[eventspec.Key(f.Module, f.Name, f.Events, i)] = i
 	}
 	m.mu.Lock()
 	if m.stopped {

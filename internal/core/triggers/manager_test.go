@@ -16,6 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/core/triggers"
 	"github.com/edgefaas/edgefaas/internal/core/triggers/broker"
+	"github.com/edgefaas/edgefaas/internal/core/triggers/eventspec"
 )
 
 // fired records what the manager queued, committing like the API does
@@ -105,7 +106,7 @@ func TestManagerMQTTAndReplace(t *testing.T) {
 	defer m.Stop(t.Context())
 
 	evs := func(topic string) []storage.Event {
-		e, err := triggers.Parse([]byte(fmt.Sprintf(`[{"type":"mqtt","params":{"host":"127.0.0.1","port":%d,"topic":%q}}]`, port, topic)))
+		e, err := eventspec.Parse([]byte(fmt.Sprintf(`[{"type":"mqtt","params":{"host":"127.0.0.1","port":%d,"topic":%q}}]`, port, topic)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +179,7 @@ func TestManagerCronRestart(t *testing.T) {
 	}
 	defer store.Close()
 	rec := &fired{store: store}
-	evs, err := triggers.Parse([]byte(`[{"type":"cron","schedule":"@every 1s","args":{"x":1}}]`))
+	evs, err := eventspec.Parse([]byte(`[{"type":"cron","schedule":"@every 1s","args":{"x":1}}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func TestManagerCronRestart(t *testing.T) {
 	if missed == 0 {
 		t.Fatalf("the pause of 2.5 s missed no tick: %+v", infos)
 	}
-	st, err := store.GetCronState(triggers.Key("_", "c", evs, 0))
+	st, err := store.GetCronState(eventspec.Key("_", "c", evs, 0))
 	if err != nil || st.Missed != int64(missed) {
 		t.Fatalf("state %+v %v, missed %d", st, err, missed)
 	}

@@ -1,13 +1,9 @@
-// Package triggers runs a function when something outside happens: a
-// message on an MQTT topic, or a cron schedule's tick. Each firing becomes
-// an asynchronous activation (package activations' durable queue), run as
-// the function's owner.
-//
-// The domain logic (validating the upload's `events`, the trigger keys,
-// cron tick bookkeeping) is plain functions here; Manager is the runtime
-// that owns the MQTT connections and cron timers, one supervised goroutine
-// per trigger.
-package triggers
+// Package eventspec is the syntax and validation of a function's event
+// specifications (its MQTT and cron triggers, the upload's `events`
+// field), shared by the API that accepts them and the trigger runtime
+// (package triggers) that runs them: parsing and redaction, a trigger's
+// stable key, and the cron tick bookkeeping.
+package eventspec
 
 import (
 	"bytes"
