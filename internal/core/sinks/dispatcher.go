@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgefaas/edgefaas/internal/core/sinks/sinkspec"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
 
@@ -141,7 +142,7 @@ func (d *Dispatcher) Admit(f storage.Function, rec *storage.Activation, output j
 	if d == nil || len(f.Sinks) == 0 || rec.Status != storage.StatusSuccess {
 		return nil
 	}
-	rec.Sinks = Pending(f.Sinks)
+	rec.Sinks = sinkspec.Pending(f.Sinks)
 	size := int64(len(output))
 	d.mu.Lock()
 	full := d.pending+size > d.cfg.MaxPendingBytes

@@ -19,6 +19,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edgefaas/edgefaas/internal/core/sinks/sinkspec"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/egress"
 	"github.com/edgefaas/edgefaas/internal/wasm"
@@ -215,11 +216,11 @@ func (p *mqttPool) publish(ctx context.Context, s storage.Sink, payload []byte) 
 	}
 	if !tok.WaitTimeout(wait) {
 		p.drop(key, cl)
-		return fmt.Errorf("publish to %s: no PUBACK within %s", Target(s), wait)
+		return fmt.Errorf("publish to %s: no PUBACK within %s", sinkspec.Target(s), wait)
 	}
 	if err := tok.Error(); err != nil {
 		p.drop(key, cl)
-		return fmt.Errorf("publish to %s: %w", Target(s), err)
+		return fmt.Errorf("publish to %s: %w", sinkspec.Target(s), err)
 	}
 	return nil
 }

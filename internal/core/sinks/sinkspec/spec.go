@@ -1,13 +1,9 @@
-// Package sinks delivers the results of a function's successful
-// activations to the destinations the function declares (FunLess's
-// "sinks"): a CouchDB-compatible database, a webhook, an MQTT topic.
-//
-// The domain (what a sink spec may say, what a target shows, how long a
-// failed delivery is retried) is plain Go, tested without a node; the
-// Dispatcher is the core's runtime that delivers from the outbox, under
-// the operator's egress policy, and keeps each activation record's
-// "sinks" list current.
-package sinks
+// Package sinkspec is the syntax and validation of a function's sink
+// specifications (where its results go, the upload's `sinks` field),
+// shared by the API that accepts them and the delivery runtime (package
+// sinks) that delivers to them: parsing and redaction, and the target and
+// pending deliveries an activation record shows.
+package sinkspec
 
 import (
 	"bytes"
