@@ -7,9 +7,9 @@ import (
 	"net/http"
 
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
-	"github.com/edgefaas/edgefaas/internal/core/sinks"
+	"github.com/edgefaas/edgefaas/internal/core/sinks/sinkspec"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
-	"github.com/edgefaas/edgefaas/internal/core/triggers"
+	"github.com/edgefaas/edgefaas/internal/core/triggers/eventspec"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
@@ -19,8 +19,8 @@ func functionView(f storage.Function) storage.Function {
 	if f.Metadata.AllowedHosts == nil {
 		f.Metadata.AllowedHosts = []string{}
 	}
-	f.Events = triggers.Redact(f.Events)
-	f.Sinks = sinks.Redact(f.Sinks) // never echo a secret
+	f.Events = eventspec.Redact(f.Events)
+	f.Sinks = sinkspec.Redact(f.Sinks) // never echo a secret
 	return f
 }
 

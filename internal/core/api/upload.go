@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/edgefaas/edgefaas/internal/core/sinks"
+	"github.com/edgefaas/edgefaas/internal/core/sinks/sinkspec"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
-	"github.com/edgefaas/edgefaas/internal/core/triggers"
+	"github.com/edgefaas/edgefaas/internal/core/triggers/eventspec"
 )
 
 // Limits on the small multipart fields.
@@ -35,7 +35,7 @@ type upload struct {
 	Name           *string // nil if the field was absent
 	Code           []byte  // nil if absent
 	Metadata       *storage.Metadata
-	Events         *[]storage.Event // nil if the field was absent (see triggers.Parse)
+	Events         *[]storage.Event // nil if the field was absent (see eventspec.Parse)
 	Sinks          []storage.Sink   // nil if the field was absent
 	WaitForWorkers bool
 }
@@ -139,7 +139,7 @@ func (up *upload) readField(field string, part *multipart.Part, maxCode int64) e
 		if len(bytes.TrimSpace(v)) == 0 {
 			return nil // an empty part keeps the triggers (FunLess clients send one)
 		}
-		evs, err := triggers.Parse(v)
+		evs, err := eventspec.Parse(v)
 		if err != nil {
 			return errorf(http.StatusBadRequest, "Bad Request: %v", err)
 		}
@@ -152,7 +152,7 @@ func (up *upload) readField(field string, part *multipart.Part, maxCode int64) e
 		if len(bytes.TrimSpace(v)) == 0 {
 			return nil // an empty part is no value: an update keeps the sinks
 		}
-		list, err := sinks.Parse(v)
+		list, err := sinkspec.Parse(v)
 		if err != nil {
 			return errorf(http.StatusBadRequest, "Bad Request: %v", err)
 		}
