@@ -94,6 +94,7 @@ func candidate(token string, top map[string]bool) string {
 	if p == "" || strings.ContainsAny(p, " \t\"'=,;()|") {
 		return "" // a command, an expression or prose, not a path
 	}
+	p, _, _ = strings.Cut(p, "#") // a section of a document names the document
 	p = strings.TrimPrefix(p, "./")
 	p = lineSuffix.ReplaceAllString(p, "")
 	if strings.HasPrefix(p, "/") || strings.Contains(p, "://") {
@@ -238,7 +239,7 @@ func TestMissingPathsCatches(t *testing.T) {
 	}
 	text := strings.Join([]string{
 		"Real: `go.mod`, `internal/lint/docs_test.go`, `internal/cluster.Invoker`, `tests/*`, `internal/core/...`,",
-		"`patches/<module>@<version>/`, `internal/wasm/slots.go:42`, `nodes.Core.Invoke`, [a link](../README.md).",
+		"`patches/<module>@<version>/`, `internal/wasm/slots.go:42`, `docs/architecture.md#the-tree`, `nodes.Core.Invoke`, [a link](../README.md).",
 		"Built: `build/edgefaas`, `dist/edgefaas-linux-arm64`, `./build/patched-by-make-deps/...`.",
 		"Not paths: `/v1/fn/:mod`, `f/<module>/<function>`, `go test ./...`, `DATA_DIR/tokens`, `hostsig.go`.",
 		"Missing: `internal/nope/gone.go` and `wasm/slots.go` and [gone](missing.md).",
@@ -261,5 +262,80 @@ func TestMissingPathsCatches(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("missing paths:\ngot  %q\nwant %q", got, want)
+	}
+}
+
+// rationaleCite matches a citation of a RATIONALE.md section.
+var rationaleCite = regexp.MustCompile(`RATIONALE\.md#([A-Za-z0-9_-]+)`)
+
+// anchors returns the GitHub anchors of a markdown document's headings:
+// lower case, spaces to hyphens, punctuation other than - and _ dropped.
+func anchors(text string) map[string]bool {
+	a := map[string]bool{}
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, "#") {
+			continue
+		}
+		h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+		var b strings.Builder
+		for _, r := range h {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+				b.WriteRune(r)
+			}
+		}
+		a[b.String()] = true
+	}
+	return a
+}
+
+// TestRationaleCitationsExist: every `docs/RATIONALE.md#<section>` cited in
+// Go code or in the docs names a heading of docs/RATIONALE.md, so a
+// renamed section cannot leave comments pointing nowhere.
+func TestRationaleCitationsExist(t *testing.T) {
+	root := repoRoot(t)
+	text, err := os.ReadFile(filepath.Join(root, "docs", "RATIONALE.md"))
+	if err != nil {
+		t.Fatalf("read docs/RATIONALE.md: %v", err)
+	}
+	have := anchors(string(text))
+	var broken []string
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			// build/ holds dependencies' copies; bench/results/ are
+			// historical reports, left as they were written.
+			if strings.HasPrefix(d.Name(), ".") && rel != "." || rel == "build" || rel == "bench/results" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(rel, ".go") && !strings.HasSuffix(rel, ".md") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", rel, err)
+		}
+		for n, line := range strings.Split(string(b), "\n") {
+			for _, m := range rationaleCite.FindAllStringSubmatch(line, -1) {
+				if !have[m[1]] {
+					broken = append(broken, fmt.Sprintf("%s:%d: #%s", rel, n+1, m[1]))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(broken) > 0 {
+		t.Errorf("%d citations of docs/RATIONALE.md name no section:\n%s", len(broken), strings.Join(broken, "\n"))
 	}
 }
