@@ -83,7 +83,7 @@ func (s *Server) connectNode(c *call) error {
 }
 
 // NodeAuthority is implemented by a cluster whose core issues node
-// certificates from its own CA (issue 14): workers join with a one-time
+// certificates from its own CA (docs/RATIONALE.md#why-the-node-ca-join-tokens-and-egress-bounds): workers join with a one-time
 // token, and single workers are rotated or revoked by an admin.
 type NodeAuthority interface {
 	// Issuing reports whether this core issues certificates at all (not
