@@ -97,7 +97,7 @@ test-patched: deps
 # internal/wasm/ and the worker's httpclient actor (wazero's compiler under -race makes them
 # many times slower; internal/nodes/ skips its guest-running tests likewise) and not
 # the process-level suites in tests/ (the binary they start is not built
-# with -race). ergo has races of its own (see the ergo note): test nodes
+# with -race). ergo has races of its own (docs/RATIONALE.md#why-ergo-and-actors): test nodes
 # live only seconds, and two nodes over TCP hit one in its atom cache.
 RACE_PKGS := $(filter-out ./internal/worker/actors/httpclient/,$(sort $(dir $(wildcard ./internal/actors/*/*.go ./internal/core/actors/*/*.go ./internal/worker/actors/*/*.go)))) ./internal/nodes/ ./internal/supervisors/ ./http/... ./internal/core/api/ ./internal/core/storage/ ./internal/core/triggers/...
 .PHONY: race

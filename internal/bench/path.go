@@ -177,7 +177,7 @@ func median(ss []Summary, f func(Summary) float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-// pathGoal is one line of issue 13's goal table, computed from the rows.
+// pathGoal is one line of the invocation path's goal table (docs/RATIONALE.md#the-one-step-answer-path), computed from the rows.
 type pathGoal struct {
 	figure, value, goal string
 	met                 bool

@@ -15,7 +15,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 )
 
-// The cost of activation records (issue 15): the C hello at 16
+// The cost of activation records (docs/RATIONALE.md#why-batched-activation-records): the C hello at 16
 // connections on two fresh deployments of the same shape started for this
 // step, one with records of every call (the default) and one with
 // `--activation-records=async` (synchronous calls keep none). Rounds

@@ -56,7 +56,7 @@ type Config struct {
 	// function's allowed_hosts takes effect only for hosts and ports that
 	// also match one of these patterns (same syntax). Empty (the default):
 	// functions reach only AllowedHosts, whatever their metadata says;
-	// "*" restores the behaviour before issue 14 (a function may grant
+	// "*" restores the behaviour before operator bounds (a function may grant
 	// itself any public host).
 	Grantable []string
 	// AllowedNetworks are internal networks functions may reach (none by

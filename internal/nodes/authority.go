@@ -24,7 +24,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/syncfile"
 )
 
-// The core's own CA (issue 14). On first boot a core creates a private CA
+// The core's own CA (docs/RATIONALE.md#why-the-node-ca-join-tokens-and-egress-bounds). On first boot a core creates a private CA
 // in DATA_DIR/node-ca (key 0600, directory 0700). A worker that joins with
 // a one-time token (storage.ConsumeJoinToken) gets a certificate naming it,
 // signed by this CA (Enroll); the core keeps each such node's serial in

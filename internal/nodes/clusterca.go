@@ -23,7 +23,7 @@ import (
 	"github.com/ergo-services/ergo/node"
 )
 
-// The cluster CA without operator work (issue 14). Node links used to be
+// The cluster CA without operator work (docs/RATIONALE.md#why-the-node-ca-join-tokens-and-egress-bounds). Node links used to be
 // encrypted but not authenticated unless the operator brought a CA: a
 // man-in-the-middle could terminate TLS on both sides and relay ergo's
 // cookie challenge, which is not bound to the TLS channel. Now every node

@@ -28,7 +28,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/syncfile"
 )
 
-// A worker's side of the token join (issue 14). `edgefaas worker
+// A worker's side of the token join (docs/RATIONALE.md#why-the-node-ca-join-tokens-and-egress-bounds). `edgefaas worker
 // --join-token T` sends the token and a certificate request for its node
 // name to the core's API (POST /v1/nodes/join) and keeps what it gets in
 // DATA_DIR/node-tls: identity.pem (its certificate and key, 0600), ca.pem

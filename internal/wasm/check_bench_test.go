@@ -95,7 +95,7 @@ func benchMin(b *testing.B, f func()) {
 // BenchmarkTerminationCheckRatio prices the countdown against no check
 // with the two taking turns call by call, so that the machine's changing
 // load falls on both alike: it reports each one's fastest call and their
-// ratio, the figure issue 12's goal (≤ 1.3×) is about. On the 2-core test
+// ratio, the figure whose goal is ≤ 1.3× (docs/RATIONALE.md#why-the-countdown-termination-check). On the 2-core test
 // machine three runs gave go-hello 1.13–1.15 and c-matmul 1.14–1.17; the
 // Go matrixmult's time depends on the instance, whatever its check (one
 // engine's fastest call is ~6 ms, another's ~9.5 ms, and in two runs of

@@ -178,7 +178,7 @@ func TestIdleInstancesYieldMemory(t *testing.T) {
 }
 
 // TestPoolsPerOwner: two tenants running identical code never share a
-// warm instance (issue 14).
+// warm instance (docs/RATIONALE.md#why-the-memory-budget-and-admission-rules).
 func TestPoolsPerOwner(t *testing.T) {
 	e := newEngine(t, wasm.Config{})
 	code := testmodules.Read(t, "hello")
@@ -211,7 +211,7 @@ func TestPoolsPerOwner(t *testing.T) {
 
 // TestEvictDoesNotStallNewCalls: while an evicted version's call in
 // flight finishes, new calls of it answer ErrEvicted at once instead of
-// queueing behind it (issue 14).
+// queueing behind it (docs/RATIONALE.md#why-the-memory-budget-and-admission-rules).
 func TestEvictDoesNotStallNewCalls(t *testing.T) {
 	e := newEngine(t, wasm.Config{})
 	m := compile(t, e, "sleep", wasm.Limits{})

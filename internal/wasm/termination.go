@@ -28,7 +28,7 @@ var termination = checkCountdown
 // guestRuntimeConfig is the wazero configuration every guest runtime starts
 // from: the optimizing compiler (or the interpreter) with the timeout check.
 // WithCloseOnContextDone is what makes a timeout stop a spinning guest and
-// keeps a long guest from freezing the host's GC (see the wazero note);
+// keeps a long guest from freezing the host's GC (docs/RATIONALE.md#why-the-countdown-termination-check);
 // WithTerminationCheckInterval, which only the patched wazero has, makes it
 // nearly free, and fails the build if the patch is missing.
 func (e *Engine) guestRuntimeConfig() wazero.RuntimeConfig {

@@ -13,7 +13,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 )
 
-// TestCallbackWithinSubjectBound (issue 14): a completion callback goes
+// TestCallbackWithinSubjectBound: a completion callback goes
 // out on the submitter's behalf, so within the subject's egress bound as
 // well as --callback-allow-host: bound elsewhere, it is never sent; bound
 // to the server, it arrives (the change applies without a restart).

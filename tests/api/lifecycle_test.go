@@ -29,7 +29,7 @@ func TestDurability(t *testing.T) {
 		if i%2 == 1 {
 			code = variant(helloWasm, i)
 		}
-		// capacity ≥ 3 MiB: the Go module declares 42 pages (issue 14 refuses less)
+		// capacity ≥ 3 MiB: the Go module declares 42 pages (the API refuses less)
 		want[name] = c.createFunction(sub, "dur", name, code, fmt.Sprintf(`{"tag":"t%d","capacity":%d}`, i, 3+i))
 	}
 	// An update and a delete are acknowledged too.

@@ -145,7 +145,7 @@ func TestAuthEveryRoute(t *testing.T) {
 		t.Fatalf("alice's function was changed: %v", err)
 	}
 	// Every refusal is in the core's log or counted as left out by the
-	// log's rate limit (issue 14: anyone can cause these lines).
+	// log's rate limit (anyone can cause these lines).
 	suppressed := 0
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

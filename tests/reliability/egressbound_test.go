@@ -15,7 +15,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
-// TestSubjectEgressBound (issue 14, per-subject egress): the worker lets
+// TestSubjectEgressBound (per-subject egress, docs/RATIONALE.md#why-the-node-ca-join-tokens-and-egress-bounds): the worker lets
 // functions grant themselves anything (--egress-allow '*') and opens the
 // host X on 127.0.0.2; the operator permits X to subject alice only. Both
 // upload the same function with allowed_hosts ["*"]: alice's reaches X,

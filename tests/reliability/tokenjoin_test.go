@@ -16,7 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
-// The token join (issue 14): the core's own CA, one-time join tokens, and
+// The token join (docs/RATIONALE.md#why-the-node-ca-join-tokens-and-egress-bounds): the core's own CA, one-time join tokens, and
 // rotating or revoking one worker, with real core and worker processes.
 
 // edgefaasCLI runs the binary's CLI against core with the admin token.

@@ -7,7 +7,7 @@ import (
 	"slices"
 )
 
-// Per-subject egress bounds (issue 14): the operator's cap on what one
+// Per-subject egress bounds (docs/RATIONALE.md#why-the-node-ca-join-tokens-and-egress-bounds): the operator's cap on what one
 // subject's functions may grant themselves in allowed_hosts, and on where
 // anything sent on that subject's behalf (completion callbacks, sinks) may
 // go. Kept under e/<subject> as {"hosts": [...]}; no record means the

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Node credentials (issue 14): one-time join tokens and the certificate
+// Node credentials (docs/RATIONALE.md#why-the-node-ca-join-tokens-and-egress-bounds): one-time join tokens and the certificate
 // each token-joined node holds, kept with the core's other state so a
 // revocation survives restarts and kill -9 like any acknowledged write.
 //

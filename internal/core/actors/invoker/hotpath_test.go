@@ -9,7 +9,7 @@ import (
 
 // The per-request fixed work of the invocation path that does not need a
 // node: the router's name and the metrics. Run with -benchmem: the
-// allocations per request are the point (issue 13).
+// allocations per request are the point (docs/RATIONALE.md#the-one-step-answer-path).
 
 func BenchmarkRouterName(b *testing.B) {
 	b.ReportAllocs()
