@@ -88,7 +88,7 @@ var placeholder = regexp.MustCompile(`<|\{|\.\.\.|…|\*|\?|\[`)
 
 // candidate turns a backticked token into the repository path it names, or
 // "" when it does not look like one. A Go reference such as
-// `internal/cluster.Invoker` names its package's folder.
+// `internal/core/cluster.Invoker` names its package's folder.
 func candidate(token string, top map[string]bool) string {
 	p := strings.TrimSpace(token)
 	if p == "" || strings.ContainsAny(p, " \t\"'=,;()|") {
@@ -238,7 +238,7 @@ func TestMissingPathsCatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := strings.Join([]string{
-		"Real: `go.mod`, `internal/lint/docs_test.go`, `internal/cluster.Invoker`, `tests/*`, `internal/core/...`,",
+		"Real: `go.mod`, `internal/lint/docs_test.go`, `internal/core/cluster.Invoker`, `tests/*`, `internal/core/...`,",
 		"`patches/<module>@<version>/`, `internal/wasm/slots.go:42`, `docs/architecture.md#the-tree`, `nodes.Core.Invoke`, [a link](../README.md).",
 		"Built: `build/edgefaas`, `dist/edgefaas-linux-arm64`, `./build/patched-by-make-deps/...`.",
 		"Not paths: `/v1/fn/:mod`, `f/<module>/<function>`, `go test ./...`, `DATA_DIR/tokens`, `hostsig.go`.",
