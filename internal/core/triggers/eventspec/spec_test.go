@@ -85,7 +85,6 @@ func TestKeyStableAndDistinct(t *testing.T) {
 	}
 }
 
-
 func TestRedact(t *testing.T) {
 	evs, _ := Parse([]byte(`[{"type":"mqtt","params":{"host":"h","topic":"t","username":"u","password":"secret"}}]`))
 	r := Redact(evs)
