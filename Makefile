@@ -18,7 +18,7 @@ TEST_C_COMMANDS := sandbox cfail
 
 EXAMPLES := $(GO_REACTORS:%=$(WASM)/%.wasm) $(GO_COMMANDS:%=$(WASM)/%.wasm) $(C_COMMANDS:%=$(WASM)/%.wasm)
 TESTMODS := $(TEST_C_REACTORS:%=$(WASM)/test/%.wasm) $(TEST_C_COMMANDS:%=$(WASM)/test/%.wasm)
-SDK_SRC  := $(wildcard sdk/go/*.go)
+SDK_SRC  := $(filter-out %_test.go,$(wildcard sdk/go/*.go)) sdk/go/go.mod
 
 .PHONY: all build test run examples testmodules bench lint deps clean dist fuzz race
 
@@ -60,8 +60,11 @@ $(WASM)/test/matmul.wasm: CLANG += -msimd128
 # measured in the same run (neighbours beside spinning guests, guests
 # stopped on time), which another package's load on the 2 cores would skew.
 SERIAL_PKGS = ./tests/reliability ./internal/wasm
+# The Go SDK is a module of its own (sdk/go/go.mod), outside the root's
+# ./...: it is vetted and tested in its directory.
 test: deps examples testmodules
 	$(GO) vet ./...
+	cd sdk/go && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@pkgs=$$($(GO) list ./... | sed 's|^github.com/edgefaas/edgefaas|.|' | grep -vxF $(foreach p,$(SERIAL_PKGS),-e $(p))) && \
 	  test -n "$$pkgs" && echo "go test -count=1 -p 2 -timeout 10m (every package but $(SERIAL_PKGS))" && \
 	  $(GO) test -count=1 -p 2 -timeout 10m $$pkgs
@@ -142,7 +145,8 @@ bench-quick: build examples testmodules
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./examples/...
+	cd sdk/go && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./examples/...
 
 # Static release binaries for linux/amd64, arm64 and arm v7 in dist/.
 dist: deps

@@ -7,6 +7,7 @@ require (
 	github.com/cockroachdb/datadriven v1.0.3-0.20250407164829-2945557346d5
 	github.com/cockroachdb/pebble/v2 v2.1.7
 	github.com/eclipse/paho.mqtt.golang v1.5.1
+	github.com/edgefaas/edgefaas/sdk/go v0.0.0
 	github.com/ergo-services/ergo v1.999.224
 	github.com/julienschmidt/httprouter v1.3.0
 	github.com/mochi-mqtt/server/v2 v2.7.9
@@ -92,3 +93,7 @@ replace (
 	github.com/ergo-services/ergo v1.999.224 => ./build/patched-by-make-deps/ergo
 	github.com/tetratelabs/wazero v1.12.0 => ./build/patched-by-make-deps/wazero
 )
+
+// The Go guest SDK is its own module (no requirements, so a function's
+// go.mod pulls nothing else in); the examples build it from the tree.
+replace github.com/edgefaas/edgefaas/sdk/go => ./sdk/go

@@ -13,7 +13,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core"
 	"github.com/edgefaas/edgefaas/internal/core/activations"
 	"github.com/edgefaas/edgefaas/internal/egress"
-	"github.com/edgefaas/edgefaas/internal/wasm"
+	"github.com/edgefaas/edgefaas/internal/outbound"
 )
 
 // activationFlags are the core's flags for activation records and the
@@ -70,7 +70,7 @@ func (f *activationFlags) config() (core.ActivationsConfig, error) {
 		Queue: activations.QueueConfig{
 			MaxQueued: f.maxQueued, MaxInFlight: f.maxInFlight, PerFunction: f.perFunction, PerSubject: f.perSubject,
 			Callback: func(ctx context.Context, url string, body []byte) error {
-				resp := policy.Do(ctx, &wasm.OutboundRequest{Function: "callback", Method: http.MethodPost, URL: url,
+				resp := policy.Do(ctx, &outbound.Request{Function: "callback", Method: http.MethodPost, URL: url,
 					Header: http.Header{"Content-Type": {"application/json"}}, Body: body})
 				if resp.Err != nil {
 					return resp.Err

@@ -14,10 +14,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// sdkModule is the Go SDK's module and package.
+// sdkModule is the Go SDK's module, a module of its own (sdk/go/go.mod)
+// with no requirements, and its only package.
 const (
-	sdkModule  = "github.com/edgefaas/edgefaas"
-	sdkPackage = sdkModule + "/sdk/go"
+	sdkModule  = "github.com/edgefaas/edgefaas/sdk/go"
+	sdkPackage = sdkModule
 )
 
 // languages are the templates `fn new` knows.
@@ -40,8 +41,8 @@ func fnNewCommand() *cobra.Command {
   wasi-go  a plain Go WASI command (no SDK): JSON on stdin and stdout
 
 Build it with 'edgefaas fn build NAME'. --sdk points the Go template's
-go.mod at a local checkout of edgefaas (a replace directive), for offline
-builds or SDK development.`,
+go.mod at the SDK of a local checkout of edgefaas (a replace directive to
+its sdk/go), for offline builds or SDK development.`,
 		Example: `  edgefaas fn new hello
   edgefaas fn new resize --lang c
   edgefaas fn new hello --sdk ~/src/edgefaas`,
@@ -86,14 +87,15 @@ builds or SDK development.`,
 	}
 	cmd.Flags().StringVarP(&lang, "lang", "l", "go", "the template: "+strings.Join(languages, ", "))
 	cmd.Flags().StringVarP(&dir, "dir", "d", "", "the project's directory (default NAME)")
-	cmd.Flags().StringVar(&sdk, "sdk", "", "a local edgefaas checkout the go template's go.mod replaces the SDK with")
+	cmd.Flags().StringVar(&sdk, "sdk", "", "a local edgefaas checkout whose sdk/go the go template's go.mod replaces the SDK with")
 	cmd.RegisterFlagCompletionFunc("lang", cobra.FixedCompletions(languages, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 // sdkVersion is the SDK version generated go.mod files require: this
-// binary's module version when it is a release, else v0.0.0 (which needs
-// --sdk or a replace directive to build).
+// binary's module version when it is a release (the SDK is tagged
+// sdk/go/VERSION with it), else v0.0.0 (which needs --sdk or a replace
+// directive to build).
 func sdkVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && strings.HasPrefix(bi.Main.Version, "v") {
 		return bi.Main.Version
@@ -115,10 +117,11 @@ func templateFiles(lang, name, sdk string) (map[string]string, error) {
 			if err != nil {
 				return nil, fmt.Errorf("--sdk: %w", err)
 			}
-			if _, err := os.Stat(filepath.Join(abs, "sdk", "go")); err != nil {
-				return nil, fmt.Errorf("--sdk %s is not an edgefaas checkout (it has no sdk/go)", sdk)
+			sdkDir := filepath.Join(abs, "sdk", "go")
+			if _, err := os.Stat(filepath.Join(sdkDir, "go.mod")); err != nil {
+				return nil, fmt.Errorf("--sdk %s is not an edgefaas checkout (it has no sdk/go/go.mod)", sdk)
 			}
-			gomod += fmt.Sprintf("\nreplace %s => %s\n", sdkModule, abs)
+			gomod += fmt.Sprintf("\nreplace %s => %s\n", sdkModule, sdkDir)
 		}
 		return map[string]string{"go.mod": gomod, "main.go": goTemplate(name), ".gitignore": gitignore}, nil
 	case "wasi-go":

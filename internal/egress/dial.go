@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/edgefaas/edgefaas/internal/wasm"
+	"github.com/edgefaas/edgefaas/internal/outbound"
 )
 
 // DialContext opens a TCP connection to address (host:port) under the
@@ -47,7 +47,7 @@ func (c *Client) dial(ctx context.Context, address string, granted []string) (ne
 // DoNoRedirect is Do without following redirects: a 3xx is the answer.
 // The core's sinks use it, since following a 301 or 302 would turn their
 // POST into a GET without the result.
-func (c *Client) DoNoRedirect(ctx context.Context, req *wasm.OutboundRequest) *wasm.OutboundResponse {
+func (c *Client) DoNoRedirect(ctx context.Context, req *outbound.Request) *outbound.Response {
 	resp := c.do(ctx, req, false)
 	result := "ok"
 	switch {

@@ -32,7 +32,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/edgefaas/edgefaas/internal/wasm"
+	"github.com/edgefaas/edgefaas/internal/outbound"
 )
 
 // Errors a request can be refused with, wrapped with detail.
@@ -75,7 +75,7 @@ type Config struct {
 }
 
 // Client performs outbound requests under a Config. It implements
-// wasm.Outbound and prometheus.Collector.
+// the runtime's Outbound (internal/wasm) and prometheus.Collector.
 type Client struct {
 	cfg      Config
 	dialer   *net.Dialer
@@ -214,11 +214,11 @@ func matchHost(pat, host, port string) bool {
 	return ph == host
 }
 
-// Do performs one request and always answers. It implements wasm.Outbound.
-func (c *Client) Do(ctx context.Context, req *wasm.OutboundRequest) *wasm.OutboundResponse {
+// Do performs one request and always answers. It implements the runtime's Outbound.
+func (c *Client) Do(ctx context.Context, req *outbound.Request) *outbound.Response {
 	protocol := "http"
-	var resp *wasm.OutboundResponse
-	if req.Method == wasm.MethodTCP {
+	var resp *outbound.Response
+	if req.Method == outbound.MethodTCP {
 		protocol = "tcp"
 		resp = c.tcp(ctx, req)
 	} else {
@@ -238,17 +238,17 @@ func (c *Client) Do(ctx context.Context, req *wasm.OutboundRequest) *wasm.Outbou
 	return resp
 }
 
-func (c *Client) do(ctx context.Context, req *wasm.OutboundRequest, follow bool) *wasm.OutboundResponse {
+func (c *Client) do(ctx context.Context, req *outbound.Request, follow bool) *outbound.Response {
 	u, err := url.Parse(req.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("%w: %q is not an http(s) URL", ErrBadRequest, req.URL)}
+		return &outbound.Response{Err: fmt.Errorf("%w: %q is not an http(s) URL", ErrBadRequest, req.URL)}
 	}
 	if !c.hostAllowed(u.Hostname(), portOf(u), req.AllowedHosts) {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("%w: %s", ErrHostNotAllowed, u.Host)}
+		return &outbound.Response{Err: fmt.Errorf("%w: %s", ErrHostNotAllowed, u.Host)}
 	}
 	hreq, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(req.Body))
 	if err != nil {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("%w: %v", ErrBadRequest, err)}
+		return &outbound.Response{Err: fmt.Errorf("%w: %v", ErrBadRequest, err)}
 	}
 	for k, vs := range req.Header {
 		hreq.Header[http.CanonicalHeaderKey(k)] = vs
@@ -269,17 +269,17 @@ func (c *Client) do(ctx context.Context, req *wasm.OutboundRequest, follow bool)
 	}
 	hresp, err := client.Do(hreq)
 	if err != nil {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("%s %s: %w", req.Method, u.Redacted(), unwrapURL(err))}
+		return &outbound.Response{Err: fmt.Errorf("%s %s: %w", req.Method, u.Redacted(), unwrapURL(err))}
 	}
 	defer hresp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(hresp.Body, c.cfg.MaxResponseBytes+1))
 	if err != nil {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("%s %s: read body: %w", req.Method, u.Redacted(), err)}
+		return &outbound.Response{Err: fmt.Errorf("%s %s: read body: %w", req.Method, u.Redacted(), err)}
 	}
 	if int64(len(body)) > c.cfg.MaxResponseBytes {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("%w: more than %d bytes from %s", ErrResponseTooLarge, c.cfg.MaxResponseBytes, u.Host)}
+		return &outbound.Response{Err: fmt.Errorf("%w: more than %d bytes from %s", ErrResponseTooLarge, c.cfg.MaxResponseBytes, u.Host)}
 	}
-	return &wasm.OutboundResponse{Status: hresp.StatusCode, Body: body}
+	return &outbound.Response{Status: hresp.StatusCode, Body: body}
 }
 
 // unwrapURL keeps the policy error visible through net/http's wrapping.
@@ -302,35 +302,35 @@ func portOf(u *url.URL) string {
 }
 
 // tcp sends the body to tcp://host:port and reads one reply line.
-func (c *Client) tcp(ctx context.Context, req *wasm.OutboundRequest) *wasm.OutboundResponse {
+func (c *Client) tcp(ctx context.Context, req *outbound.Request) *outbound.Response {
 	addr := strings.TrimPrefix(req.URL, "tcp://")
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("%w: %q is not host:port", ErrBadRequest, addr)}
+		return &outbound.Response{Err: fmt.Errorf("%w: %q is not host:port", ErrBadRequest, addr)}
 	}
 	if !c.hostAllowed(host, port, req.AllowedHosts) {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("%w: %s", ErrHostNotAllowed, addr)}
+		return &outbound.Response{Err: fmt.Errorf("%w: %s", ErrHostNotAllowed, addr)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	conn, err := c.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("connect %s: %w", addr, err)}
+		return &outbound.Response{Err: fmt.Errorf("connect %s: %w", addr, err)}
 	}
 	defer conn.Close()
 	if d, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(d)
 	}
 	if _, err := conn.Write(req.Body); err != nil {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("send to %s: %w", addr, err)}
+		return &outbound.Response{Err: fmt.Errorf("send to %s: %w", addr, err)}
 	}
 	r := bufio.NewReader(io.LimitReader(conn, c.cfg.MaxResponseBytes+1))
 	line, err := r.ReadBytes('\n')
 	if err != nil && err != io.EOF {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("reply from %s: %w", addr, err)}
+		return &outbound.Response{Err: fmt.Errorf("reply from %s: %w", addr, err)}
 	}
 	if int64(len(line)) > c.cfg.MaxResponseBytes {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("%w: more than %d bytes from %s", ErrResponseTooLarge, c.cfg.MaxResponseBytes, addr)}
+		return &outbound.Response{Err: fmt.Errorf("%w: more than %d bytes from %s", ErrResponseTooLarge, c.cfg.MaxResponseBytes, addr)}
 	}
-	return &wasm.OutboundResponse{Status: 200, Body: bytes.TrimSuffix(line, []byte("\n"))}
+	return &outbound.Response{Status: 200, Body: bytes.TrimSuffix(line, []byte("\n"))}
 }

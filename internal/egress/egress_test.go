@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/edgefaas/edgefaas/internal/wasm"
+	"github.com/edgefaas/edgefaas/internal/outbound"
 )
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
@@ -29,7 +29,7 @@ func counting(t *testing.T) (url, host string, hits *atomic.Int64) {
 }
 
 func get(c *Client, url string, fnHosts ...string) error {
-	return c.Do(context.Background(), &wasm.OutboundRequest{Function: "m/f", Method: "GET", URL: url, AllowedHosts: fnHosts}).Err
+	return c.Do(context.Background(), &outbound.Request{Function: "m/f", Method: "GET", URL: url, AllowedHosts: fnHosts}).Err
 }
 
 // TestOperatorBoundsGrants: a function's allowed_hosts ["*"] used to be
@@ -101,7 +101,7 @@ func TestTransitionAddressesAreInternal(t *testing.T) {
 	// And at connect time, with every host allowed: refused before dialing.
 	c := New(Config{AllowedHosts: []string{"*"}})
 	for _, addr := range []string{"[64:ff9b::7f00:1]:80", "[2002:7f00:1::1]:80", "198.18.0.1:80", "240.0.0.1:80"} {
-		resp := c.Do(context.Background(), &wasm.OutboundRequest{Method: wasm.MethodTCP, URL: "tcp://" + addr, Body: []byte("x\n")})
+		resp := c.Do(context.Background(), &outbound.Request{Method: outbound.MethodTCP, URL: "tcp://" + addr, Body: []byte("x\n")})
 		if !errors.Is(resp.Err, ErrAddressNotAllowed) {
 			t.Errorf("tcp %s: %v, want ErrAddressNotAllowed", addr, resp.Err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/outbound"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
@@ -15,8 +16,8 @@ import (
 // without any network.
 type fixedOutbound struct{}
 
-func (fixedOutbound) Do(context.Context, *wasm.OutboundRequest) *wasm.OutboundResponse {
-	return &wasm.OutboundResponse{Status: 200, Body: []byte("fuzz response body")}
+func (fixedOutbound) Do(context.Context, *outbound.Request) *outbound.Response {
+	return &outbound.Response{Status: 200, Body: []byte("fuzz response body")}
 }
 
 // classified reports whether err is one of the engine's documented

@@ -9,6 +9,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/edgefaas/edgefaas/internal/outbound"
 )
 
 // legacyResponseCap is how many response bytes fl_imps.__http_request
@@ -180,13 +182,13 @@ func tcpRequest(ctx context.Context, st *callState, m api.Module, stack []uint64
 	msg := append([]byte(nil), read(m, "tcp_request message", api.DecodeU32(stack[2]), api.DecodeU32(stack[3]))...)
 	lenPtr := api.DecodeU32(stack[4])
 	read(m, "tcp_request reply length", lenPtr, 4)
-	resp := st.do(ctx, MethodTCP, "tcp://"+addr, nil, msg)
+	resp := st.do(ctx, outbound.MethodTCP, "tcp://"+addr, nil, msg)
 	stack[0] = st.setPending(m, "tcp_request reply length", lenPtr, resp)
 }
 
 // setPending keeps a response body (or the failure text) for response_read
 // and tells the guest its length; it returns the import's result code.
-func (st *callState) setPending(m api.Module, what string, lenPtr uint32, resp *OutboundResponse) uint64 {
+func (st *callState) setPending(m api.Module, what string, lenPtr uint32, resp *outbound.Response) uint64 {
 	code := uint64(0)
 	st.pending = resp.Body
 	if resp.Err != nil {
@@ -207,17 +209,17 @@ func responseRead(_ context.Context, st *callState, m api.Module, stack []uint64
 }
 
 // do sends one request through the worker's Outbound, within the call's deadline.
-func (st *callState) do(ctx context.Context, method, url string, h http.Header, body []byte) *OutboundResponse {
-	var resp *OutboundResponse
+func (st *callState) do(ctx context.Context, method, url string, h http.Header, body []byte) *outbound.Response {
+	var resp *outbound.Response
 	st.effects = true
 	st.blocking(ctx, func() { // without the call's CPU slot (slots.go)
-		resp = st.outbound.Do(ctx, &OutboundRequest{
+		resp = st.outbound.Do(ctx, &outbound.Request{
 			Function: st.function, AllowedHosts: st.hosts,
 			Method: method, URL: url, Header: h, Body: body,
 		})
 	})
 	if resp == nil {
-		resp = &OutboundResponse{Err: errors.New("outbound HTTP gave no answer")}
+		resp = &outbound.Response{Err: errors.New("outbound HTTP gave no answer")}
 	}
 	return resp
 }

@@ -429,8 +429,8 @@ func TestNewBuildCreate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !strings.Contains(string(gomod), "require github.com/edgefaas/edgefaas ") ||
-					!strings.Contains(string(gomod), "replace github.com/edgefaas/edgefaas => "+repoRoot) {
+				if !strings.Contains(string(gomod), "require github.com/edgefaas/edgefaas/sdk/go ") ||
+					!strings.Contains(string(gomod), "replace github.com/edgefaas/edgefaas/sdk/go => "+filepath.Join(repoRoot, "sdk", "go")) {
 					t.Errorf("go.mod:\n%s", gomod)
 				}
 			}

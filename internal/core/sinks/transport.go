@@ -22,12 +22,12 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/sinks/sinkspec"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/egress"
-	"github.com/edgefaas/edgefaas/internal/wasm"
+	"github.com/edgefaas/edgefaas/internal/outbound"
 )
 
 // HTTPFunc performs one outbound HTTP request under the operator's egress
 // policy (egress.Client.Do).
-type HTTPFunc func(ctx context.Context, req *wasm.OutboundRequest) *wasm.OutboundResponse
+type HTTPFunc func(ctx context.Context, req *outbound.Request) *outbound.Response
 
 // DialFunc opens a TCP connection under the operator's egress policy
 // (egress.Client.DialContext); granted is the sink's own host:port.
@@ -114,7 +114,7 @@ func (d *Dispatcher) post(ctx context.Context, job *storage.SinkJob, target stri
 	if err != nil {
 		return 0, Permanent(err)
 	}
-	resp := d.cfg.HTTP(ctx, &wasm.OutboundRequest{
+	resp := d.cfg.HTTP(ctx, &outbound.Request{
 		Function: job.Module + "/" + job.Function, AllowedHosts: []string{net.JoinHostPort(u.Hostname(), portOf(u))},
 		Method: http.MethodPost, URL: target, Header: h, Body: body,
 	})

@@ -16,7 +16,6 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/actors/scheduler"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/failure"
-	"github.com/edgefaas/edgefaas/internal/worker/actors/runner"
 )
 
 // Invoker implements the API's Invoker over the cluster.
@@ -47,7 +46,8 @@ type Invoker struct {
 }
 
 // LocalRunner runs one invocation in this process: the single-box worker's
-// runner (actors/runner), which the core reaches without a message hop.
+// runner (internal/worker/actors/runner), which the core reaches without a
+// message hop.
 type LocalRunner interface {
 	// RunContext runs m under ctx: the caller's cancellation and deadline
 	// reach the guest.
@@ -220,7 +220,7 @@ func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, 
 	case <-ctx.Done():
 		iv.Pending.remove(id)
 		// The caller went away: stop the guest and free its slot.
-		iv.send(router, gen.ProcessID{Name: runner.Name, Node: node}, wire.Cancel{ID: id, Core: string(router.Self().Node)})
+		iv.send(router, gen.ProcessID{Name: wire.RunnerName, Node: node}, wire.Cancel{ID: id, Core: string(router.Self().Node)})
 		return wire.Result{}, ctx.Err()
 	}
 }

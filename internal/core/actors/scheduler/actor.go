@@ -15,10 +15,6 @@ import (
 // their reports to it.
 const Name = "scheduler"
 
-// RunnerName is the registered name of a worker's runner, which the
-// scheduler monitors: invocations queued in a runner that dies are lost.
-const RunnerName = "runner"
-
 // Actor is the core's scheduler process, the only writer of the Table. It
 // monitors every worker node it hears from: a worker whose node goes down
 // (ergo's monitor fires within milliseconds of the connection dropping) or
@@ -61,9 +57,11 @@ func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus 
 	switch m := msg.(type) {
 	case wire.Report:
 		if _, ok := a.runners[m.Node]; !ok && m.Node != p.NodeName() {
-			// (Re)armed on every report until set: after a runner restart
-			// the new one is monitored within a report interval.
-			a.runners[m.Node] = p.MonitorProcess(gen.ProcessID{Name: RunnerName, Node: m.Node})
+			// The runner is monitored because invocations queued in a
+			// runner that dies are lost. (Re)armed on every report until
+			// set: after a runner restart the new one is monitored within a
+			// report interval.
+			a.runners[m.Node] = p.MonitorProcess(gen.ProcessID{Name: wire.RunnerName, Node: m.Node})
 		}
 		if a.Table.Update(m) {
 			if m.Node != p.NodeName() { // the single-box worker shares our node
@@ -135,7 +133,7 @@ func (o *Overflow) HandleInfo(_ *gen.ServerProcess, msg etf.Term) gen.ServerStat
 	case gen.MessageNodeDown:
 		o.OnDown(m.Name)
 	case gen.MessageDown:
-		if m.ProcessID.Name == RunnerName && m.Reason != "noconnection" {
+		if m.ProcessID.Name == wire.RunnerName && m.Reason != "noconnection" {
 			o.OnDown(m.ProcessID.Node)
 		}
 	}

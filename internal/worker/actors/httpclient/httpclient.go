@@ -19,6 +19,7 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 
+	"github.com/edgefaas/edgefaas/internal/outbound"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
@@ -40,8 +41,8 @@ var ErrStopped = errors.New("outbound HTTP is restarting on this worker; try aga
 // carry a context and a channel.
 type request struct {
 	ctx   context.Context
-	req   *wasm.OutboundRequest
-	reply chan *wasm.OutboundResponse // buffered: a caller that gave up never blocks the actor
+	req   *outbound.Request
+	reply chan *outbound.Response // buffered: a caller that gave up never blocks the actor
 }
 
 // Actor performs outbound requests with Policy (an *egress.Client).
@@ -62,15 +63,15 @@ func (a *Actor) HandleInfo(_ *gen.ServerProcess, msg etf.Term) gen.ServerStatus 
 	return gen.ServerStatusOK
 }
 
-func (a *Actor) do(m request) (resp *wasm.OutboundResponse) {
+func (a *Actor) do(m request) (resp *outbound.Response) {
 	defer func() {
 		if r := recover(); r != nil {
 			a.Log.Error("httpclient: panic", "function", m.req.Function, "panic", r)
-			resp = &wasm.OutboundResponse{Err: errors.New("outbound HTTP failed internally")}
+			resp = &outbound.Response{Err: errors.New("outbound HTTP failed internally")}
 		}
 	}()
 	if err := m.ctx.Err(); err != nil {
-		return &wasm.OutboundResponse{Err: err}
+		return &outbound.Response{Err: err}
 	}
 	return a.Policy.Do(m.ctx, m.req)
 }
@@ -84,7 +85,7 @@ type Overflow struct {
 func (*Overflow) HandleInfo(_ *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
 	if fb, ok := msg.(gen.MessageFallback); ok {
 		if m, ok := fb.Message.(request); ok {
-			m.reply <- &wasm.OutboundResponse{Err: ErrBusy}
+			m.reply <- &outbound.Response{Err: ErrBusy}
 		}
 	}
 	return gen.ServerStatusOK
@@ -99,19 +100,19 @@ type Client struct {
 }
 
 // Do sends the request to the actor and waits for its answer or ctx.
-func (c *Client) Do(ctx context.Context, req *wasm.OutboundRequest) *wasm.OutboundResponse {
+func (c *Client) Do(ctx context.Context, req *outbound.Request) *outbound.Response {
 	p := c.Process(Name)
 	if p == nil {
-		return &wasm.OutboundResponse{Err: ErrStopped}
+		return &outbound.Response{Err: ErrStopped}
 	}
-	m := request{ctx: ctx, req: req, reply: make(chan *wasm.OutboundResponse, 1)}
+	m := request{ctx: ctx, req: req, reply: make(chan *outbound.Response, 1)}
 	if err := p.Send(p.Self(), m); err != nil {
-		return &wasm.OutboundResponse{Err: fmt.Errorf("%w: %v", ErrStopped, err)}
+		return &outbound.Response{Err: fmt.Errorf("%w: %v", ErrStopped, err)}
 	}
 	select {
 	case r := <-m.reply:
 		return r
 	case <-ctx.Done():
-		return &wasm.OutboundResponse{Err: ctx.Err()}
+		return &outbound.Response{Err: ctx.Err()}
 	}
 }

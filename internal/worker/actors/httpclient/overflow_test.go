@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/outbound"
 	"github.com/edgefaas/edgefaas/internal/testing/ergotest"
-	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
 // held answers every request once released.
@@ -20,13 +20,13 @@ type held struct {
 	in      *atomic.Int32 // requests waiting
 }
 
-func (h held) Do(ctx context.Context, _ *wasm.OutboundRequest) *wasm.OutboundResponse {
+func (h held) Do(ctx context.Context, _ *outbound.Request) *outbound.Response {
 	h.in.Add(1)
 	select {
 	case <-h.release:
-		return &wasm.OutboundResponse{Status: 200}
+		return &outbound.Response{Status: 200}
 	case <-ctx.Done():
-		return &wasm.OutboundResponse{Err: ctx.Err()}
+		return &outbound.Response{Err: ctx.Err()}
 	}
 }
 
@@ -51,7 +51,7 @@ func TestOverflowAnswersBusy(t *testing.T) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			r := c.Do(ctx, &wasm.OutboundRequest{Function: "m/f"})
+			r := c.Do(ctx, &outbound.Request{Function: "m/f"})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

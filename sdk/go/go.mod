@@ -1,0 +1,3 @@
+module github.com/edgefaas/edgefaas/sdk/go
+
+go 1.26.0
