@@ -28,6 +28,13 @@ func Root(t testing.TB) string {
 
 func build(t testing.TB) {
 	t.Helper()
+	if err := buildOnce(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// buildOnce finds the root and runs make, once per test binary.
+func buildOnce() error {
 	once.Do(func() {
 		dir, err := os.Getwd()
 		if err != nil {
@@ -52,9 +59,7 @@ func build(t testing.TB) {
 			onceErr = fmt.Errorf("make examples testmodules: %v\n%s", err, out)
 		}
 	})
-	if onceErr != nil {
-		t.Fatal(onceErr)
-	}
+	return onceErr
 }
 
 // Path returns the path of a built module: an example by name ("hello",
@@ -63,6 +68,20 @@ func Path(t testing.TB, name string) string {
 	t.Helper()
 	build(t)
 	return filepath.Join(root, "build", "wasm", name+".wasm")
+}
+
+// Locate is Path for callers with no testing.TB (TestMain, Example
+// functions): it returns the module's path, or why it could not be built
+// or is missing.
+func Locate(name string) (string, error) {
+	if err := buildOnce(); err != nil {
+		return "", err
+	}
+	p := filepath.Join(root, "build", "wasm", name+".wasm")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("module %s: %w", name, err)
+	}
+	return p, nil
 }
 
 // Read returns a built module's bytes.
