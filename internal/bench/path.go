@@ -236,7 +236,7 @@ func writePath(w func(string, ...any), r *Results) {
 		w("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.1f | %d |\n", p.Target, p.Function, p.RPS1, p.P50, p.RPS16, ratio(p.RPS16, nat), p.CPUPerReq, p.Errors)
 	}
 	if g := r.pathGoals(); len(g) > 0 {
-		w("\n| goal (issue 13) | this run | goal | met |\n| --- | ---: | ---: | --- |\n")
+		w("\n| goal (docs/RATIONALE.md) | this run | goal | met |\n| --- | ---: | ---: | --- |\n")
 		for _, x := range g {
 			met := "no"
 			if x.met {
