@@ -44,6 +44,10 @@ type entry struct {
 	Worker
 	cached   map[string]bool
 	inFlight atomic.Int64
+	// placed is the table's placement count when a call was last placed
+	// here (0: never): among equal workers the least recently placed
+	// wins, so idle equals take turns instead of one taking every call.
+	placed atomic.Int64
 
 	tagMu sync.Mutex
 	tags  map[string]int // calls in flight from this core by function tag (APP affinity)
@@ -57,6 +61,8 @@ type Table struct {
 	// counting the call in flight, so that max_concurrent_invocations
 	// holds under concurrent calls.
 	placeMu sync.Mutex
+	// placements counts calls placed, for entry.placed.
+	placements atomic.Int64
 }
 
 // NewTable returns an empty table.
@@ -122,7 +128,9 @@ type Need struct {
 // function at all (and with the tag), prefer one with enough free memory
 // now, then one that has the version compiled, then the least loaded
 // (running and queued there plus in flight from this core, relative to its
-// concurrency limit), then the one with the most free memory. A worker
+// concurrency limit), then the one least recently placed on (so that idle
+// equals, a restarted worker among them, take turns), then the one with
+// the most free memory. A worker
 // short of free memory is still chosen when every worker is: its engine
 // admits by memory and queues the call, or answers busy, which beats
 // refusing a call that fits once a running one ends. It returns false when
@@ -147,8 +155,9 @@ func (t *Table) Pick(n Need) (node string, cached, ok bool) {
 			(fits && !bestFits) ||
 			(fits == bestFits && ((c && !bestCached) ||
 				(c == bestCached && (load < bestLoad ||
-					(load == bestLoad && (e.FreeMemory > best.FreeMemory ||
-						(e.FreeMemory == best.FreeMemory && e.Node < best.Node)))))))
+					(load == bestLoad && (e.placed.Load() < best.placed.Load() ||
+						(e.placed.Load() == best.placed.Load() && (e.FreeMemory > best.FreeMemory ||
+							(e.FreeMemory == best.FreeMemory && e.Node < best.Node)))))))))
 		if better {
 			best, bestFits, bestCached, bestLoad = e, fits, c, load
 		}
@@ -261,6 +270,9 @@ func (t *Table) add(node, tag string, d int64) {
 		return
 	}
 	e.inFlight.Add(d)
+	if d > 0 {
+		e.placed.Store(t.placements.Add(1))
+	}
 	if tag == "" {
 		return
 	}
