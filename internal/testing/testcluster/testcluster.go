@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -267,4 +268,14 @@ func Link(t testing.TB, a Netns, devA, addrA string, b Netns, devB, addrB string
 		c.ns.IP(t, "link", "set", c.dev, "up", "multicast", "on")
 		c.ns.IP(t, "route", "add", "224.0.0.0/4", "dev", c.dev)
 	}
+}
+
+// PortNum is Port as a number.
+func PortNum(t testing.TB, host string) int {
+	t.Helper()
+	n, err := strconv.Atoi(Port(t, host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
