@@ -52,3 +52,17 @@ func For(t testing.TB, limit time.Duration, what string, cond func() bool) {
 		t.Fatal(err)
 	}
 }
+
+// ForState is For with a condition that also describes the state it saw,
+// which the failure shows (the last one).
+func ForState(t testing.TB, limit time.Duration, what string, cond func() (ok bool, state string)) {
+	t.Helper()
+	var last string
+	if err := Until(context.Background(), limit, what, func() bool {
+		ok, state := cond()
+		last = state
+		return ok
+	}); err != nil {
+		t.Fatalf("%v; last: %s", err, last)
+	}
+}
