@@ -1,171 +1,52 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
-// proc is one edgefaas process the suite started. It keeps the process's
-// log (stderr) to learn addresses and to show on failure.
+// proc is one edgefaas process the suite started, with its profiler's
+// address: EDGEFAAS_PPROF on a free loopback port, for the invocation
+// path's CPU profiles.
 type proc struct {
-	binary string
-	args   []string
-	dir    string
-	// pprof is the address of the process's profiler (EDGEFAAS_PPROF on a
-	// free loopback port), for the invocation path's CPU profiles.
-	pprof  string
-	prefix []string // a command the binary runs behind (memcgroup.Group.Wrap)
-
-	mu    sync.Mutex
-	cmd   *exec.Cmd
-	lines []string
-	done  chan struct{}
-	cond  *sync.Cond
+	*testcluster.Process
+	pprof string
 }
 
-func startProc(binary, dir string, args ...string) (*proc, error) {
-	p := &proc{binary: binary, args: args, dir: dir}
-	p.cond = sync.NewCond(&p.mu)
-	return p, p.start()
+// newProc prepares (does not start) the binary with args behind prefix,
+// its configuration under dir.
+func newProc(binary, dir string, prefix []string, args ...string) *proc {
+	p := &proc{}
+	env := testcluster.Environ(false, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	if port, err := testcluster.FreePort("127.0.0.1"); err == nil {
+		p.pprof = "127.0.0.1:" + port
+		env = append(env, "EDGEFAAS_PPROF="+p.pprof)
+	}
+	p.Process = &testcluster.Process{Binary: binary, Args: args, Prefix: prefix, Env: env}
+	return p
 }
 
-func (p *proc) start() error {
-	argv := append(append(append([]string{}, p.prefix...), p.binary), p.args...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(p.dir, "config"))
-	if p.pprof == "" {
-		if port, err := freePort("127.0.0.1"); err == nil {
-			p.pprof = "127.0.0.1:" + port
-		}
-	}
-	if p.pprof != "" {
-		cmd.Env = append(cmd.Env, "EDGEFAAS_PPROF="+p.pprof)
-	}
-	cmd.Stdout = io.Discard
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", p.binary, err)
-	}
-	done := make(chan struct{})
-	p.mu.Lock()
-	p.cmd, p.done = cmd, done
-	p.mu.Unlock()
-	go func() {
-		s := bufio.NewScanner(stderr)
-		s.Buffer(make([]byte, 1<<20), 1<<20)
-		for s.Scan() {
-			p.mu.Lock()
-			if len(p.lines) < 100000 {
-				p.lines = append(p.lines, s.Text())
-			}
-			p.mu.Unlock()
-			p.cond.Broadcast()
-		}
-		cmd.Wait()
-		close(done)
-		p.cond.Broadcast()
-	}()
-	return nil
-}
+func (p *proc) start() error { return p.Start() }
 
 // pid is the running process's id.
-func (p *proc) pid() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil || p.cmd.Process == nil {
-		return 0
-	}
-	return p.cmd.Process.Pid
-}
+func (p *proc) pid() int { return p.Pid() }
 
 // log returns the last n lines of the process's log.
-func (p *proc) log(n int) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l := p.lines
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
-}
-
-// waitLog waits for a line matching re, from line index from on.
-func (p *proc) waitLog(re *regexp.Regexp, from int, limit time.Duration) ([]string, error) {
-	deadline := time.Now().Add(limit)
-	t := time.AfterFunc(limit, p.cond.Broadcast)
-	defer t.Stop()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := from; ; {
-		for ; i < len(p.lines); i++ {
-			if m := re.FindStringSubmatch(p.lines[i]); m != nil {
-				return m, nil
-			}
-		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("%s exited before logging %s", p.args[0], re)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s: no log line matching %s within %s", p.args[0], re, limit)
-		}
-		p.cond.Wait()
-	}
-}
-
-func (p *proc) lineCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.lines)
-}
+func (p *proc) log(n int) string { return strings.TrimSuffix(p.Log.Tail(n), "\n") }
 
 // stop sends SIGTERM, then SIGKILL after 10 s, and waits.
-func (p *proc) stop() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Signal(syscall.SIGKILL)
-		<-done
-	}
-}
+func (p *proc) stop() { p.Stop(10 * time.Second) }
 
 // kill sends SIGKILL and waits.
-func (p *proc) kill() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	<-done
-}
+func (p *proc) kill() { p.Kill() }
 
 // platform is a running edgefaas deployment: a core and its workers, or a
 // single-box core with its own worker.
@@ -181,18 +62,6 @@ type platform struct {
 	user     *client.Client // guest token: functions
 }
 
-var listening = regexp.MustCompile(`msg="core listening" addr=(\S+)`)
-
-func freePort(host string) (string, error) {
-	l, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		return "", fmt.Errorf("listen on %s: %w", host, err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port, nil
-}
-
 // startPlatform starts a core on coreHost; with workers == 0 it is a
 // single box (core --with-worker), else that many worker processes join it
 // from 127.0.0.2, 127.0.0.3, ...
@@ -204,7 +73,7 @@ func startPlatform(ctx context.Context, name, binary, dir, coreHost string, work
 // and given coreArgs besides its own.
 func startPlatformWith(ctx context.Context, prefix []string, name, binary, dir, coreHost string, workers int, coreArgs ...string) (*platform, error) {
 	pl := &platform{name: name}
-	nodePort, err := freePort(coreHost)
+	nodePort, err := testcluster.FreePort(coreHost)
 	if err != nil {
 		return nil, err
 	}
@@ -215,30 +84,12 @@ func startPlatformWith(ctx context.Context, prefix []string, name, binary, dir, 
 		args = append(args, "--with-worker", "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
 	}
 	args = append(args, coreArgs...)
-	pl.core = &proc{binary: binary, args: args, dir: dir, prefix: prefix}
-	pl.core.cond = sync.NewCond(&pl.core.mu)
-	if err := pl.core.start(); err != nil {
-		return nil, err
-	}
-	m, err := pl.core.waitLog(listening, 0, 60*time.Second)
+	pl.core = newProc(binary, dir, prefix, args...)
+	c, err := testcluster.LaunchCore(pl.core.Process, coreDir, 60*time.Second)
 	if err != nil {
-		pl.stop()
-		return nil, fmt.Errorf("%s core: %w\n%s", name, err, pl.core.log(40))
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	pl.url = "http://" + m[1]
-	b, err := os.ReadFile(filepath.Join(coreDir, "tokens"))
-	if err != nil {
-		pl.stop()
-		return nil, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Admin="); ok {
-			pl.admin = v
-		}
-		if v, ok := strings.CutPrefix(line, "Guest="); ok {
-			pl.guest = v
-		}
-	}
+	pl.url, pl.admin, pl.guest = c.URL, c.Admin, c.Guest
 	if pl.api, err = client.New(pl.url, pl.admin); err != nil {
 		pl.stop()
 		return nil, err
@@ -249,15 +100,15 @@ func startPlatformWith(ctx context.Context, prefix []string, name, binary, dir, 
 	}
 	for i := range workers {
 		host := fmt.Sprintf("127.0.0.%d", 2+i)
-		port, err := freePort(host)
+		port, err := testcluster.FreePort(host)
 		if err != nil {
 			pl.stop()
 			return nil, err
 		}
 		wdir := filepath.Join(dir, fmt.Sprintf("worker%d", i+1))
-		w, err := startProc(binary, wdir, "worker", "--data-dir", wdir, "--node-addr", host+":"+port,
+		w := newProc(binary, wdir, nil, "worker", "--data-dir", wdir, "--node-addr", host+":"+port,
 			"--join", pl.nodeAddr, "--cookie-file", filepath.Join(coreDir, "cookie"), "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
-		if err != nil {
+		if err := w.start(); err != nil {
 			pl.stop()
 			return nil, err
 		}
@@ -275,34 +126,31 @@ func startPlatformWith(ctx context.Context, prefix []string, name, binary, dir, 
 func (pl *platform) waitNodes(ctx context.Context, since time.Time, want int) error {
 	var last []client.Node
 	var lastErr error
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+	err := wait.Until(ctx, 60*time.Second, fmt.Sprintf("%s: %d workers join", pl.name, want), func() bool {
 		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		ns, err := pl.api.ListNodes(c)
-		cancel()
 		lastErr = err
-		if err == nil {
-			last = ns
-			n := 0
-			for _, x := range ns {
-				if x.LastReport.After(since) {
-					n++
-				}
-			}
-			if n >= want {
-				return nil
+		if err != nil {
+			return false
+		}
+		last = ns
+		n := 0
+		for _, x := range ns {
+			if x.LastReport.After(since) {
+				n++
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+		return n >= want
+	})
+	if err == nil || ctx.Err() != nil {
+		return err
 	}
 	logs := pl.core.log(30)
 	for _, w := range pl.workers {
 		logs += "\n--- worker\n" + w.log(30)
 	}
-	return fmt.Errorf("%s: %d workers never joined (last list %v, err %v)\n%s", pl.name, want, last, lastErr, logs)
+	return fmt.Errorf("%w (last list %v, err %v)\n%s", err, last, lastErr, logs)
 }
 
 // pids are the platform's processes (core first).

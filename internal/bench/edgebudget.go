@@ -170,7 +170,7 @@ func (e *env) edgeBudget(ctx context.Context) error {
 				return fmt.Errorf("%s on %s: %w", w.fn, pl.name, err)
 			}
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // settling before a measurement, not a wait for a state
 		for i, p := range pl.pids() {
 			idle[i].UploadedMiB = mib(procRSS(p))
 		}

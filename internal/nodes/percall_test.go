@@ -10,6 +10,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
@@ -39,18 +40,15 @@ func TestClientGoneFreesSlot(t *testing.T) {
 			_, err := c.Invoke(ctx, cluster.InvokeRequest{Function: fn, Args: json.RawMessage(`{}`)})
 			errc <- err
 		}()
-		waitFor(t, func() bool { return engine.Stats().Running == 1 })
+		wait.For(t, 20*time.Second, "the call runs", func() bool { return engine.Stats().Running == 1 })
 		cancel() // the client goes away
 		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Fatalf("caller: %v", err)
 		}
 		// Freed well before the 60 s timeout: a third of it at most.
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			if engine.Stats().Running == 0 {
-				return
-			}
+		if err := wait.Until(context.Background(), 20*time.Second, "the slot freed", func() bool { return engine.Stats().Running == 0 }); err != nil {
+			t.Fatalf("%v: still taken by a call whose client left: %+v", err, engine.Stats())
 		}
-		t.Fatalf("the slot is still taken by a call whose client left: %+v", engine.Stats())
 	}
 	t.Run("remote", func(t *testing.T) {
 		c, w, _, store := remotePairStore(t)
@@ -80,7 +78,7 @@ func TestQueueTimeCountsAgainstTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go c.Invoke(ctx, cluster.InvokeRequest{Function: spin, Args: json.RawMessage(`{}`)})
-	waitFor(t, func() bool { return w.Engine.Stats().Running == 1 })
+	wait.For(t, 20*time.Second, "the call runs", func() bool { return w.Engine.Stats().Running == 1 })
 	short := fn
 	short.Metadata.TimeoutMS = 300
 	qctx, qcancel := context.WithTimeout(context.Background(), 30*time.Second)

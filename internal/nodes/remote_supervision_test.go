@@ -18,6 +18,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // remotePair starts a core and a worker as two ergo nodes talking over
@@ -69,7 +70,7 @@ func remotePairStore(t *testing.T, opts ...func(*WorkerConfig)) (*Core, *Worker,
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	waitFor(t, func() bool { return c.Ready() == nil })
+	wait.For(t, 20*time.Second, "the core is ready", func() bool { return c.Ready() == nil })
 	return c, w, fn, store
 }
 
@@ -123,7 +124,7 @@ func TestRemoteActorsRestart(t *testing.T) {
 				go func() { defer wg.Done(); errs <- sleepCall(c, fn, 400) }()
 			}
 			// Kill once every call is on the worker.
-			waitFor(t, func() bool { return w.Engine.Stats().Running >= inFlight })
+			wait.For(t, 20*time.Second, "every call in flight runs", func() bool { return w.Engine.Stats().Running >= inFlight })
 			p.Kill()
 			wg.Wait()
 			close(errs)
@@ -139,11 +140,11 @@ func TestRemoteActorsRestart(t *testing.T) {
 				}
 			}
 			t.Logf("%s killed: %d answered with the result, %d as worker lost", tg.name, ok, lost)
-			waitFor(t, func() bool {
+			wait.For(t, 20*time.Second, tg.name+" restarted", func() bool {
 				q := tg.n.ProcessByName(tg.name)
 				return q != nil && q.Self() != old && q.IsAlive()
 			})
-			waitFor(t, func() bool { return c.Ready() == nil })
+			wait.For(t, 20*time.Second, "the core is ready", func() bool { return c.Ready() == nil })
 			for range 3 {
 				if err := sleepCall(c, fn, 1); err != nil {
 					t.Fatalf("after %s restarted: %v", tg.name, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // singleBox starts a core with its own worker on one node, over a real
@@ -40,18 +41,8 @@ func singleBox(t *testing.T) (*Core, storage.Function) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Stop)
-	waitFor(t, func() bool { return c.Ready() == nil })
+	wait.For(t, 20*time.Second, "the core is ready", func() bool { return c.Ready() == nil })
 	return c, fn
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatal("condition never held")
 }
 
 func hello(t *testing.T, c *Core, fn storage.Function) {
@@ -83,13 +74,13 @@ func TestActorsRestart(t *testing.T) {
 			}
 			old := p.Self()
 			p.Kill()
-			waitFor(t, func() bool {
+			wait.For(t, 20*time.Second, name+" restarted", func() bool {
 				q := c.node.ProcessByName(name)
 				return q != nil && q.Self() != old && q.IsAlive()
 			})
 			// A restarted scheduler forgets its workers until they report
 			// again (within a report interval).
-			waitFor(t, func() bool { return c.Ready() == nil })
+			wait.For(t, 20*time.Second, "the core is ready", func() bool { return c.Ready() == nil })
 			for range 3 { // every invoker process in turn
 				hello(t, c, fn)
 			}

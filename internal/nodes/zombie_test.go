@@ -14,6 +14,8 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/supervisors"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
+	"github.com/ergo-services/ergo/gen"
 )
 
 // TestCoreExitsWhenTreeGivesUp: a crash loop beyond the restart intensity
@@ -47,20 +49,18 @@ func TestCoreExitsWhenTreeGivesUp(t *testing.T) {
 		t.Fatalf("healthz before: %v %v", resp, err)
 	}
 	// Crash the scheduler faster than the tree tolerates.
+	var killed gen.Process
 	for i := 0; i < 3*supervisors.Intensity && c.node.IsAlive(); i++ {
-		p := c.node.ProcessByName("scheduler")
-		if p == nil {
-			time.Sleep(time.Millisecond)
-			continue
+		var p gen.Process
+		wait.For(t, 30*time.Second, "a new scheduler or the node stopped", func() bool {
+			p = c.node.ProcessByName("scheduler")
+			return !c.node.IsAlive() || p != nil && (killed == nil || p.Self() != killed.Self())
+		})
+		if p == nil || !c.node.IsAlive() {
+			break
 		}
-		old := p.Self()
+		killed = p
 		p.Kill()
-		for c.node.IsAlive() {
-			if q := c.node.ProcessByName("scheduler"); q != nil && q.Self() != old {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
 	}
 	select {
 	case err := <-errc:

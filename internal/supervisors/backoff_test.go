@@ -1,6 +1,7 @@
 package supervisors
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/ergo-services/ergo/node"
 
 	"github.com/edgefaas/edgefaas/internal/testing/ergotest"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // flaky fails its first fails Inits, like a dependency that comes back.
@@ -40,16 +42,18 @@ func TestInitFailureBacksOff(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the tree did not start: %v", err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && f.inits.Load() <= f.fails {
+	wait.For(t, 30*time.Second, "an Init past the failures", func() bool {
 		if !sup.IsAlive() {
 			t.Fatalf("the supervisor gave up after %d failed Inits", f.inits.Load())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond) // let the successful incarnation register
-	if p := n.ProcessByName("flaky"); p == nil || !p.IsAlive() || !sup.IsAlive() {
-		t.Fatalf("after %d Inits: child running %v, supervisor alive %v", f.inits.Load(), p != nil && p.IsAlive(), sup.IsAlive())
+		return f.inits.Load() > f.fails
+	})
+	wait.For(t, 30*time.Second, "the successful incarnation registers", func() bool {
+		p := n.ProcessByName("flaky")
+		return p != nil && p.IsAlive()
+	})
+	if !sup.IsAlive() {
+		t.Fatalf("after %d Inits the supervisor is not alive", f.inits.Load())
 	}
 }
 
@@ -66,12 +70,8 @@ func TestDeterministicInitFailureStops(t *testing.T) {
 	if err != nil {
 		return // stopped at once: also not limping on
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && sup.IsAlive() {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if sup.IsAlive() {
-		t.Fatalf("the supervisor still runs after %d failed Inits", f.inits.Load())
+	if err := wait.Until(context.Background(), time.Minute, "the supervisor stops", func() bool { return !sup.IsAlive() }); err != nil {
+		t.Fatalf("%v: it still runs after %d failed Inits", err, f.inits.Load())
 	}
 	if got := f.inits.Load(); got != MaxInitFailures {
 		t.Fatalf("%d Inits before giving up, want %d", got, MaxInitFailures)

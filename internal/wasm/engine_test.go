@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
@@ -268,9 +269,10 @@ func TestBusy(t *testing.T) {
 		}()
 	}
 	// Wait until one runs and one waits.
-	for e.Stats().Running != 1 || e.Stats().Queued != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, time.Minute, "one call runs and one waits", func() bool {
+		s := e.Stats()
+		return s.Running == 1 && s.Queued == 1
+	})
 	_, err := invoke(t, e, m, `{"ms":1}`)
 	if !errors.Is(err, wasm.ErrBusy) {
 		t.Fatalf("third invocation: %v, want ErrBusy", err)
@@ -296,9 +298,7 @@ func TestEvictWhileRunning(t *testing.T) {
 		_, err := invoke(t, e, m, `{"ms":300}`)
 		done <- err
 	}()
-	for e.Stats().Running != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, time.Minute, "the call runs", func() bool { return e.Stats().Running == 1 })
 	e.Evict(context.Background(), m.Hash)
 	if err := <-done; err != nil {
 		t.Fatalf("the call in flight failed: %v", err)

@@ -27,3 +27,28 @@ func GuestSlots() int { return guestSlotCount() }
 const GCFloor = gcFloor
 
 var GCFloorFor = gcFloorFor
+
+// LongGuests is how many guests hold or wait for a long slot (slots.go):
+// those past longAfter, which only a guest running its code becomes.
+func (e *Engine) LongGuests() int {
+	if e.slots == nil {
+		return 0
+	}
+	return len(e.slots.long) + int(e.slots.longWaiting.Load())
+}
+
+// SlotsHeld is how many CPU slots guests hold now (slots.go).
+func (e *Engine) SlotsHeld() int {
+	if e.slots == nil {
+		return 0
+	}
+	return len(e.slots.sem)
+}
+
+// Retiring reports whether m has been evicted (Evict marks it at once,
+// before its close waits for the calls in flight).
+func (m *Module) Retiring() bool {
+	m.life.mu.Lock()
+	defer m.life.mu.Unlock()
+	return m.life.retiring
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/matrix"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
@@ -38,9 +39,7 @@ func TestSpinDoesNotStall(t *testing.T) {
 		}
 		spinDone <- time.Since(start)
 	}()
-	for e.Stats().Running < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, time.Minute, "the spinner runs", func() bool { return e.Stats().Running >= 1 })
 
 	var slowest time.Duration
 	const n = 50

@@ -9,21 +9,9 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
-
-// eventually polls cond until it holds, failing after a generous bound
-// (an ordering guard, not a timing assertion).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // TestMemoryBudgetHolds starts N concurrent calls of a function that fills
 // its memory limit, N × limit far above the engine's budget, beside calls
@@ -99,7 +87,7 @@ func TestMemoryBudgetHolds(t *testing.T) {
 	e.Evict(context.Background(), bomb.Hash)
 	e.Evict(context.Background(), echo.Hash)
 	e.Evict(context.Background(), slow.Hash)
-	eventually(t, "reserved memory back to 0", func() bool {
+	wait.For(t, time.Minute, "reserved memory back to 0", func() bool {
 		s := e.Stats()
 		return s.MemoryReserved == 0 && s.InstancesLive == 0 && s.CodeBytes == 0
 	})
@@ -141,8 +129,8 @@ func TestIdleShrinksToZero(t *testing.T) {
 	if s := e.Stats(); s.InstancesLive == 0 || s.InstancesLive > 4 {
 		t.Fatalf("after the burst %d instances are kept, want 1-4 (at most the 4 calls that ran at once)", s.InstancesLive)
 	}
-	eventually(t, "pools empty", func() bool { return e.Stats().InstancesLive == 0 })
-	eventually(t, "code expired", func() bool { s := e.Stats(); return s.Modules == 0 && s.MemoryReserved == 0 })
+	wait.For(t, time.Minute, "pools empty", func() bool { return e.Stats().InstancesLive == 0 })
+	wait.For(t, time.Minute, "code expired", func() bool { s := e.Stats(); return s.Modules == 0 && s.MemoryReserved == 0 })
 	if s := e.Stats(); s.CodeEvictions != 1 {
 		t.Fatalf("stats %+v", s)
 	}
@@ -220,9 +208,9 @@ func TestEvictDoesNotStallNewCalls(t *testing.T) {
 		_, err := invoke(t, e, m, `{"ms":5000}`)
 		done <- err
 	}()
-	eventually(t, "the long call runs", func() bool { return e.Stats().Running == 1 })
+	wait.For(t, time.Minute, "the long call runs", func() bool { return e.Stats().Running == 1 })
 	e.Evict(context.Background(), m.Hash)
-	time.Sleep(100 * time.Millisecond) // let the eviction start waiting for the call in flight
+	wait.For(t, time.Minute, "the eviction waits for the call in flight", m.Retiring)
 	answered := make(chan error, 1)
 	go func() {
 		_, err := invoke(t, e, m, `{"ms":1}`)
@@ -264,7 +252,7 @@ func TestRefusedGrowthRunsAgain(t *testing.T) {
 		_, err := e.Invoke(context.Background(), slow, wasm.Invocation{Function: "test/sleep", Input: []byte(`{"ms":5000}`)})
 		held <- err
 	}()
-	eventually(t, "the sleeping call holds its memory", func() bool {
+	wait.For(t, time.Minute, "the sleeping call holds its memory", func() bool {
 		s := e.Stats()
 		return s.Running == 1 && s.MemoryReserved-s.CodeBytes >= 20<<20
 	})

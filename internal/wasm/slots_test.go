@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
@@ -22,13 +23,24 @@ func TestGuestsShareSlots(t *testing.T) {
 	e := newEngine(t, wasm.Config{})
 	hello := compile(t, e, "hello-c", wasm.Limits{})
 	const runFor = 1500 * time.Millisecond
-	for _, tc := range []struct{ name, module, input string }{
-		{"spinners", "test/spin", `{}`},
-		{"sleepers", "sleep", `{"ms":1500}`},
+	n := wasm.GuestSlots()
+	for _, tc := range []struct {
+		name, module, input string
+		// busy says every guest is in its loop or its sleep, given how
+		// many calls had started before.
+		busy func(started int64) bool
+	}{
+		// A spinner turns long only at a termination check in its loop.
+		{"spinners", "test/spin", `{}`, func(int64) bool { return e.LongGuests() == n }},
+		// A sleeper took a slot as its call started, and gives it up in
+		// poll_oneoff.
+		{"sleepers", "sleep", `{"ms":1500}`, func(started int64) bool {
+			return e.Stats().Invocations-started == int64(n) && e.SlotsHeld() == 0
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := compile(t, e, tc.module, wasm.Limits{Timeout: runFor})
-			n := wasm.GuestSlots()
+			started := e.Stats().Invocations
 			var wg sync.WaitGroup
 			start := time.Now()
 			var mu sync.Mutex
@@ -46,10 +58,7 @@ func TestGuestsShareSlots(t *testing.T) {
 					mu.Unlock()
 				}()
 			}
-			for e.Stats().Running < n {
-				time.Sleep(time.Millisecond)
-			}
-			time.Sleep(100 * time.Millisecond) // into their loop or sleep
+			wait.For(t, time.Minute, "every "+tc.name+" guest in its loop or sleep", func() bool { return tc.busy(started) })
 			var slowest time.Duration
 			for range 20 {
 				t0 := time.Now()
@@ -92,12 +101,9 @@ func TestLongGuestsLeaveACPU(t *testing.T) {
 			}
 		}()
 	}
-	for e.Stats().Running < n {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond) // past longAfter: all of them long
+	wait.For(t, time.Minute, "every spinner long", func() bool { return e.LongGuests() == n })
 	cpu0, wall0 := processCPU(t), time.Now()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // the window the CPU use is measured over, not a wait for a state
 	cpus := float64(processCPU(t)-cpu0) / float64(time.Since(wall0))
 	wg.Wait()
 	waits := e.Stats().LongWaits

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
@@ -68,9 +69,7 @@ func TestSpinnersLeaveSchedulerAndGC(t *testing.T) {
 			spinTook[i] = time.Since(start)
 		}()
 	}
-	for e.Stats().Running < spinners {
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, time.Minute, "the spinners run", func() bool { return e.Stats().Running >= spinners })
 
 	stopping := stopTheWorldWaits()
 	stop := make(chan struct{})
@@ -98,7 +97,7 @@ func TestSpinnersLeaveSchedulerAndGC(t *testing.T) {
 		runtime.GC()
 		slowestGC = max(slowestGC, time.Since(t0))
 		gcs++
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // paces the collections: a load, not a wait for a state
 	}
 	gcDone := time.Since(start)
 	worstStop := stopTheWorldWaits().worstSince(stopping)

@@ -23,6 +23,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -67,13 +68,10 @@ func waitFinal(t *testing.T, cl *client.Client, id string, limit time.Duration) 
 	t.Helper()
 	var a client.Activation
 	var err error
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	wait.ForState(t, limit, "activation "+id+" final", func() (bool, string) {
 		a, err = cl.GetActivation(ctxT(t), id)
-		if err == nil && a.Final() {
-			return a
-		}
-	}
-	t.Fatalf("activation %s not final within %s: %+v, %v", id, limit, a, err)
+		return err == nil && a.Final(), fmt.Sprintf("%+v, %v", a, err)
+	})
 	return a
 }
 
@@ -262,16 +260,11 @@ func TestCoreKill9(t *testing.T) {
 	plain := submitAll(t, guest, "_", "sleep", n, func(int) string { return `{"ms":400}` })
 	idem := submitAll(t, guest, "_", "isleep", n, func(int) string { return `{"ms":400}` })
 	// Wait until some of both are running (and therefore most still queued).
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	wait.For(t, 30*time.Second, "some of both running", func() bool {
 		r1, _ := guest.ListActivations(ctxT(t), client.ActivationFilter{Function: "sleep", Status: "running"})
 		r2, _ := guest.ListActivations(ctxT(t), client.ActivationFilter{Function: "isleep", Status: "running"})
-		if len(r1) > 0 && len(r2) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nothing ran")
-		}
-	}
+		return len(r1) > 0 && len(r2) > 0
+	})
 	core.Kill()
 	core.Restart()
 	count := map[string]int{}
@@ -350,18 +343,13 @@ func TestRetention(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		wait.ForState(t, 30*time.Second, "no record outlives a 1 s retention", func() (bool, string) {
 			l, err := guest.ListActivations(ctxT(t), client.ActivationFilter{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(l) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d records outlived a 1 s retention", len(l))
-			}
-		}
+			return len(l) == 0, fmt.Sprintf("%d records", len(l))
+		})
 	})
 	t.Run("bytes", func(t *testing.T) {
 		const budget = 20000
@@ -379,7 +367,7 @@ func TestRetention(t *testing.T) {
 			ids = append(ids, resp.Header.Get("X-Edgefaas-Activation"))
 		}
 		var l []client.Activation
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		wait.ForState(t, 30*time.Second, "the records within the budget", func() (bool, string) {
 			var err error
 			if l, err = guest.ListActivations(ctxT(t), client.ActivationFilter{Limit: 1000}); err != nil {
 				t.Fatal(err)
@@ -395,13 +383,9 @@ func TestRetention(t *testing.T) {
 			stored := metric(t, core, "edgefaas_activation_records_bytes")
 			// The newest record listed: the writer has caught up (it
 			// commits synchronous records a few milliseconds later).
-			if len(l) > 0 && l[0].ID == ids[n-1] && len(l) < n && stored <= budget && size <= 2*budget {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d records of %d bytes as JSON, %v stored, with a budget of %d", len(l), size, stored, budget)
-			}
-		}
+			return len(l) > 0 && l[0].ID == ids[n-1] && len(l) < n && stored <= budget && size <= 2*budget,
+				fmt.Sprintf("%d records of %d bytes as JSON, %v stored, with a budget of %d", len(l), size, stored, budget)
+		})
 		// What is left is the newest records, in order.
 		for i, a := range l {
 			if a.ID != ids[n-1-i] {

@@ -1,6 +1,7 @@
 package activations_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // TestCallbackWithinSubjectBound: a completion callback goes
@@ -48,9 +50,7 @@ func TestCallbackWithinSubjectBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFinal(t, guest, id, 30*time.Second)
-	for deadline := time.Now().Add(30 * time.Second); hits.Load() == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the callback within the bound never arrived; core log:\n%s", core.Log())
-		}
+	if err := wait.Until(context.Background(), 30*time.Second, "the callback within the bound", func() bool { return hits.Load() != 0 }); err != nil {
+		t.Fatalf("%v; core log:\n%s", err, core.Log())
 	}
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 func TestPublicEndpoints(t *testing.T) {
@@ -25,16 +28,11 @@ func TestPublicEndpoints(t *testing.T) {
 	expect(t, "GET /readyz without workers", c.do("GET", "/readyz", "", "", nil), http.StatusServiceUnavailable, "no worker connected")
 	boxDir := t.TempDir()
 	box := startCore(t, boxDir, nil, "--data-dir", boxDir, "--http-addr", "127.0.0.1:0", "--with-worker")
-	ready := false
-	for range 500 { // the local worker reports within a second
-		if r := box.do("GET", "/readyz", "", "", nil); r.status == http.StatusOK {
-			ready = true
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !ready {
-		t.Error("GET /readyz on a core with its own worker never became 200")
+	// The local worker reports within a second.
+	if err := wait.Until(context.Background(), 5*time.Second, "GET /readyz on a core with its own worker is 200", func() bool {
+		return box.do("GET", "/readyz", "", "", nil).status == http.StatusOK
+	}); err != nil {
+		t.Error(err)
 	}
 	expect(t, "unknown path", c.do("GET", "/v2/nothing", c.admin, "", nil), http.StatusNotFound, "no endpoint")
 	r = c.do("PATCH", "/v1/fn", c.admin, "", nil)

@@ -99,7 +99,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, err := conn.Write(raw[:half]); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := c.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.Write(raw[half:]); err != nil {
@@ -113,7 +113,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("in-flight upload: %d %s", resp.StatusCode, b)
 	}
-	if err := <-c.done; err != nil {
+	if err := c.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, c.stderr)
 	}
 	if !strings.Contains(c.stderr.String(), "stopped") {

@@ -4,7 +4,6 @@
 package api_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -16,11 +15,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
+	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 )
 
 // Built once in TestMain.
@@ -49,18 +48,14 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// build compiles the binary and the test functions.
+// build gets the binary and compiles the test functions. The functions
+// stay here rather than in internal/testing/testmodules: that has no
+// module without an ABI, and its echo (linked with wasi-libc's malloc) is
+// over the 4096-byte upload limit TestUploadLimit needs it under.
 func build(dir string) error {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	coreBin = filepath.Join(dir, "edgefaas")
-	cmd := exec.Command("go", "build", "-o", coreBin, "./cmd/edgefaas")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/edgefaas: %v\n%s", err, out)
+	var err error
+	if coreBin, err = testcluster.Build(); err != nil {
+		return err
 	}
 	wasm := func(src string, args ...string) ([]byte, error) {
 		outFile := filepath.Join(dir, strings.TrimSuffix(src, ".c")+".wasm")
@@ -101,13 +96,12 @@ func binary2uvarint(v uint64) []byte {
 
 // core is one running `edgefaas core` process.
 type core struct {
+	*testcluster.CoreProcess
 	t       *testing.T
 	dataDir string
 	url     string
-	cmd     *exec.Cmd
-	stderr  *logBuffer // whole log, filled until exit
-	done    chan error
-	admin   string // tokens from the tokens file
+	stderr  *testcluster.LogBuffer // whole log, filled until exit
+	admin   string                 // tokens from the tokens file
 	guest   string
 }
 
@@ -119,105 +113,35 @@ func startCore(t *testing.T, dataDir string, extraEnv []string, args ...string) 
 	if args == nil {
 		args = []string{"--data-dir", dataDir, "--http-addr", "127.0.0.1:0"}
 	}
-	cmd := exec.Command(coreBin, append([]string{"core"}, args...)...)
-	// Any free node port, so tests never collide with a running core.
-	cmd.Env = append(append(os.Environ(), "EDGEFAAS_NODE_ADDR=127.0.0.1:0"), extraEnv...)
-	pipe, err := cmd.StderrPipe()
+	p := &testcluster.Process{
+		Binary: coreBin,
+		Args:   append([]string{"core"}, args...),
+		// Any free node port, so tests never collide with a running core.
+		Env: testcluster.Environ(false, append([]string{"EDGEFAAS_NODE_ADDR=127.0.0.1:0"}, extraEnv...)...),
+	}
+	cp, err := testcluster.LaunchCore(p, dataDir, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &core{t: t, dataDir: dataDir, cmd: cmd, stderr: &logBuffer{}, done: make(chan error, 1)}
-	addrCh := make(chan string, 1)
-	logDone := make(chan struct{})
-	go func() {
-		defer close(logDone)
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			line := sc.Text()
-			c.stderr.WriteString(line + "\n")
-			if strings.Contains(line, `msg="core listening"`) {
-				for _, f := range strings.Fields(line) {
-					if a, ok := strings.CutPrefix(f, "addr="); ok {
-						addrCh <- a
-					}
-				}
-			}
-		}
-		close(addrCh)
-	}()
-	go func() {
-		<-logDone
-		c.done <- cmd.Wait()
-	}()
-	addr, ok := <-addrCh
-	if !ok {
-		err := <-c.done
-		t.Fatalf("core exited before listening (%v); log:\n%s", err, c.stderr)
-	}
-	c.url = "http://" + addr
-	t.Cleanup(func() { c.stop() }) // before anything can fail: never leak the process
-	c.readTokens()
+	c := &core{CoreProcess: cp, t: t, dataDir: dataDir, url: cp.URL, stderr: cp.Log, admin: cp.Admin, guest: cp.Guest}
+	t.Cleanup(c.stop)
 	return c
-}
-
-// readTokens loads the tokens file first boot wrote.
-func (c *core) readTokens() {
-	c.t.Helper()
-	raw, err := os.ReadFile(filepath.Join(c.dataDir, "tokens"))
-	if err != nil {
-		c.t.Fatalf("tokens file: %v", err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "Admin":
-			c.admin = v
-		case "Guest":
-			c.guest = v
-		}
-	}
-	if c.admin == "" || c.guest == "" {
-		c.t.Fatalf("tokens file lacks Admin= or Guest=:\n%s", raw)
-	}
 }
 
 // stop sends SIGTERM and checks for a clean exit. It is idempotent.
 func (c *core) stop() {
-	if c.cmd.ProcessState != nil {
+	select {
+	case <-c.Done():
 		return
+	default:
 	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-c.done; err != nil {
+	if err := c.Stop(30 * time.Second); err != nil {
 		c.t.Errorf("core did not exit cleanly after SIGTERM: %v; log:\n%s", err, c.stderr)
 	}
 }
 
 // kill sends SIGKILL and waits.
-func (c *core) kill() {
-	c.cmd.Process.Kill()
-	<-c.done
-}
-
-// logBuffer collects the core's log while tests read it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) WriteString(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(s)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func (c *core) kill() { c.Kill() }
 
 // execCore runs `edgefaas core` with only environment configuration and
 // returns its output once it exits (for configurations that must fail).

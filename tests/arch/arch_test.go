@@ -26,6 +26,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 const testVersion = "v0.0.0-archtest"
@@ -253,27 +254,24 @@ func TestHeterogeneity(t *testing.T) {
 	// until every worker is listed or has exited.
 	cl := core.Client(core.Admin)
 	var nodes []client.Node
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	var listErr error
+	if werr := wait.Until(context.Background(), 2*time.Minute, "the emulated workers join", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		ns, err := cl.ListNodes(ctx)
-		cancel()
-		if err == nil {
-			nodes = ns
-			done := true
-			for _, a := range archs {
-				listed := testcluster.Has(ns, "worker@"+a.host)
-				done = done && (listed || a.qemu != "" && workers[a.tag].exited())
-			}
-			if done {
-				break
+		if listErr = err; err != nil {
+			return false
+		}
+		nodes = ns
+		for _, a := range archs {
+			if !testcluster.Has(ns, "worker@"+a.host) && !(a.qemu != "" && workers[a.tag].exited()) {
+				return false
 			}
 		}
-		if time.Now().After(deadline) {
-			b, _ := json.Marshal(ns)
-			t.Fatalf("the emulated workers did not join within 2 min: %v %s", err, b)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return true
+	}); werr != nil {
+		b, _ := json.Marshal(nodes)
+		t.Fatalf("%v: %v %s", werr, listErr, b)
 	}
 	t.Logf("workers joined %.1f s after the core started", time.Since(start).Seconds())
 	byName := map[string]client.Node{}
@@ -375,16 +373,15 @@ func TestHeterogeneity(t *testing.T) {
 		want += int64(f.calls + 1)
 	}
 	var after map[string]int64
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	wait.Until(context.Background(), 30*time.Second, "every live worker's invocations reported", func() bool {
 		after = invocations(t, cl)
-		ok := true
 		for _, a := range live {
-			ok = ok && after["worker@"+a.host]-before["worker@"+a.host] >= want
+			if after["worker@"+a.host]-before["worker@"+a.host] < want {
+				return false
+			}
 		}
-		if ok || time.Now().After(deadline) {
-			break
-		}
-	}
+		return true
+	})
 	for _, a := range live {
 		node := "worker@" + a.host
 		if got := after[node] - before[node]; got != want {

@@ -25,6 +25,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/testing/memcgroup"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/testing/workloadtargets"
 )
 
@@ -277,18 +278,18 @@ func drive(hc *http.Client, url, token string, w workload, conns, perConn int) t
 // waitNode waits for the single box's worker to report, and returns it.
 func waitNode(t *testing.T, c *client.Client) client.Node {
 	t.Helper()
-	var last error
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	var node client.Node
+	wait.ForState(t, 30*time.Second, "the single box's worker reports", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		ns, err := c.ListNodes(ctx)
-		cancel()
 		if err == nil && len(ns) == 1 {
-			return ns[0]
+			node = ns[0]
+			return true, ""
 		}
-		last = err
-	}
-	t.Fatalf("the single box's worker never reported: %v", last)
-	return client.Node{}
+		return false, fmt.Sprintf("%d nodes, %v", len(ns), err)
+	})
+	return node
 }
 
 func tokens(t *testing.T, path string) (admin, guest string) {

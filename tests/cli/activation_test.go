@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bufio"
+	"context"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // TestActivations: fn invoke --async prints an id; activation get, logs,
@@ -25,11 +27,11 @@ func TestActivations(t *testing.T) {
 		ID, Status string
 		Logs       []string
 	}
-	for deadline := time.Now().Add(30 * time.Second); rec.Status != "success"; time.Sleep(20 * time.Millisecond) {
+	if err := wait.Until(context.Background(), 30*time.Second, "activation "+id+" succeeds", func() bool {
 		decode(t, u.ok("activation", "get", id), &rec)
-		if time.Now().After(deadline) {
-			t.Fatalf("activation %s: %+v", id, rec)
-		}
+		return rec.Status == "success"
+	}); err != nil {
+		t.Fatalf("%v: %+v", err, rec)
 	}
 	if out := u.ok("activation", "result", id, "-o", "json"); strings.TrimSpace(out) != `{"name":"Ada"}` {
 		t.Errorf("activation result: %q", out)

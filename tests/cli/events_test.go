@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // TestEvents: fn create --events sets a cron trigger that fires (its
@@ -18,14 +19,9 @@ func TestEvents(t *testing.T) {
 	if out := u.ok("fn", "get", "ticker"); !strings.Contains(out, `"schedule":"@every 1s"`) {
 		t.Fatalf("fn get:\n%s", out)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if out := u.ok("activation", "list", "-f", "ticker"); strings.Contains(out, "success") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cron trigger never ran")
-		}
-	}
+	wait.For(t, 30*time.Second, "the cron trigger runs", func() bool {
+		return strings.Contains(u.ok("activation", "list", "-f", "ticker"), "success")
+	})
 	u.ok("fn", "update", "ticker", "--events", "[]")
 	if out := u.ok("fn", "get", "ticker"); strings.Contains(out, "events") {
 		t.Fatalf("fn get after removing the events:\n%s", out)

@@ -4,7 +4,6 @@
 package cli_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -12,10 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 )
 
 // Set up once in TestMain.
@@ -36,17 +35,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "go env GOMOD:", err)
+	if repoRoot, err = testcluster.Root(); err != nil {
+		fmt.Fprintln(os.Stderr, "tests/cli setup:", err)
 		return 1
 	}
-	repoRoot = filepath.Dir(strings.TrimSpace(string(out)))
-	bin = filepath.Join(dir, "edgefaas")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/edgefaas")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./cmd/edgefaas: %v\n%s", err, out)
+	if bin, err = testcluster.Build(); err != nil {
+		fmt.Fprintln(os.Stderr, "tests/cli setup:", err)
 		return 1
 	}
 	core, err = startCore(filepath.Join(dir, "core"))
@@ -66,12 +60,10 @@ func run(m *testing.M) int {
 
 // coreProc is one running `edgefaas core`.
 type coreProc struct {
+	*testcluster.CoreProcess
 	url   string
 	admin string
 	guest string
-	cmd   *exec.Cmd
-	log   *syncBuffer
-	done  chan error
 }
 
 // startCore runs the core on a free loopback port and waits until it logs
@@ -79,117 +71,29 @@ type coreProc struct {
 func startCore(dataDir string) (*coreProc, error) {
 	// A single-box site (core and worker in one process) when the binary
 	// has one; invocations are checked either way.
-	cmd := exec.Command(bin, "core", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--node-addr", "127.0.0.1:0", "--with-worker", "--tag", "demo") // functions tagged demo run here
-	cmd.Env = cleanEnv()
-	pipe, err := cmd.StderrPipe()
+	p := &testcluster.Process{
+		Binary: bin,
+		Args:   []string{"core", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--node-addr", "127.0.0.1:0", "--with-worker", "--tag", "demo"}, // functions tagged demo run here
+		Env:    cleanEnv(),
+	}
+	c, err := testcluster.LaunchCore(p, dataDir, 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the core: %w", err)
-	}
-	c := &coreProc{cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
-	addrCh := make(chan string, 1)
-	logDone := make(chan struct{})
-	go func() {
-		defer close(logDone)
-		sc := bufio.NewScanner(pipe)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			c.log.WriteString(line + "\n")
-			if !sent && strings.Contains(line, `msg="core listening"`) {
-				for _, f := range strings.Fields(line) {
-					if a, ok := strings.CutPrefix(f, "addr="); ok {
-						addrCh <- a
-						sent = true
-					}
-				}
-			}
-		}
-		close(addrCh)
-	}()
-	go func() {
-		<-logDone
-		c.done <- cmd.Wait()
-	}()
-	select {
-	case addr, ok := <-addrCh:
-		if !ok {
-			return nil, fmt.Errorf("the core exited before listening (%v); log:\n%s", <-c.done, c.log)
-		}
-		c.url = "http://" + addr
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		return nil, fmt.Errorf("the core did not log its address within 30s; log:\n%s", c.log)
-	}
-	raw, err := os.ReadFile(filepath.Join(dataDir, "tokens"))
-	if err != nil {
-		c.stop()
-		return nil, fmt.Errorf("tokens file: %w", err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "Admin":
-			c.admin = v
-		case "Guest":
-			c.guest = v
-		}
-	}
-	if c.admin == "" || c.guest == "" {
-		c.stop()
-		return nil, fmt.Errorf("the tokens file lacks Admin= or Guest=:\n%s", raw)
-	}
-	return c, nil
+	return &coreProc{CoreProcess: c, url: c.URL, admin: c.Admin, guest: c.Guest}, nil
 }
 
 // stop sends SIGTERM and waits for a clean exit.
 func (c *coreProc) stop() error {
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
+	if err := c.Stop(30 * time.Second); err != nil {
+		return fmt.Errorf("the core did not exit cleanly: %w; log:\n%s", err, c.Log)
 	}
-	select {
-	case err := <-c.done:
-		if err != nil {
-			return fmt.Errorf("the core did not exit cleanly: %v; log:\n%s", err, c.log)
-		}
-		return nil
-	case <-time.After(30 * time.Second):
-		c.cmd.Process.Kill()
-		return fmt.Errorf("the core did not stop within 30s of SIGTERM")
-	}
-}
-
-// syncBuffer collects the core's log.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) WriteString(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(s)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return nil
 }
 
 // cleanEnv is the test's environment without EDGEFAAS_* variables, so that
 // a developer's settings do not leak into the tests.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "EDGEFAAS_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
+func cleanEnv() []string { return testcluster.Environ(true) }
 
 // user is a person at a shell: a home directory of their own (so their
 // own config file) and an environment.

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // TestScripts drives `edgefaas script` and `fn invoke --script` (also
@@ -55,11 +57,11 @@ func TestScripts(t *testing.T) {
 	// --async with --script: queued, placed by the script when it runs.
 	id := strings.TrimSpace(u.ok("fn", "invoke", "scripted", "--async", "--script", "cliedge", "-a", "name=Ada"))
 	var rec struct{ Status, Worker string }
-	for deadline := time.Now().Add(30 * time.Second); rec.Status != "success"; time.Sleep(20 * time.Millisecond) {
+	if err := wait.Until(context.Background(), 30*time.Second, "activation "+id+" placed by the script succeeds", func() bool {
 		decode(t, u.ok("activation", "get", id, "-o", "json"), &rec)
-		if time.Now().After(deadline) {
-			t.Fatalf("activation %s placed by the script: %+v", id, rec)
-		}
+		return rec.Status == "success"
+	}); err != nil {
+		t.Fatalf("%v: %+v", err, rec)
 	}
 
 	if out := u.ok("script", "delete", "cliedge"); out != "deleted APP script cliedge\n" {

@@ -1,9 +1,9 @@
 package cluster_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +14,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // TestJoinDNS: a worker given only a DNS name (as with a Kubernetes
@@ -59,16 +60,12 @@ func TestLANDiscovery(t *testing.T) {
 		out, err := cmd.Output()
 		return string(out), err
 	}
-	found := false
-	for deadline := time.Now().Add(30 * time.Second); !found && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	if err := wait.Until(context.Background(), 30*time.Second, "the worker joins by discovery", func() bool {
 		out, err := cli("node", "list")
 		var ns []client.Node
-		if err == nil && json.Unmarshal([]byte(out), &ns) == nil {
-			found = testcluster.Has(ns, "worker@10.231.0.2")
-		}
-	}
-	if !found {
-		t.Fatalf("the worker never joined by discovery; core log:\n%s", core.Log())
+		return err == nil && json.Unmarshal([]byte(out), &ns) == nil && testcluster.Has(ns, "worker@10.231.0.2")
+	}); err != nil {
+		t.Fatalf("%v; core log:\n%s", err, core.Log())
 	}
 	if out, err := cli("fn", "create", "hello", testmodules.Path(t, "hello-c")); err != nil {
 		t.Fatalf("create: %v %s", err, out)
@@ -97,7 +94,7 @@ func TestNodeConnect(t *testing.T) {
 	first := testcluster.StartCore(t, "--cookie", "shared-secret")
 	second := testcluster.StartCore(t, "--cookie", "shared-secret", "--node-name", "core2@127.0.0.1")
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testcluster.Port(t, "127.0.0.2")
 	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "w"), "--node-addr", "127.0.0.2:"+port,
 		"--join", first.NodeAddr, "--cookie", "shared-secret")
 	first.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Has(ns, "worker@127.0.0.2") })
@@ -115,14 +112,4 @@ func TestNodeConnect(t *testing.T) {
 	if _, err := second.Client(second.Guest).ConnectNode(ctx(t), "worker@127.0.0.2:"+port); !client.IsStatus(err, 403) {
 		t.Fatalf("guest connect: %v", err)
 	}
-}
-
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	return p
 }

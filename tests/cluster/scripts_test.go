@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // scripted invokes mod/fn over HTTP with the APP script and returns the
@@ -33,17 +34,16 @@ func scripted(t *testing.T, ctx context.Context, core *testcluster.Core, fn, arg
 	}
 	// The record is written in a batch shortly after the answer.
 	cl := core.Client(core.Guest)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	var worker string
+	wait.For(t, 30*time.Second, "activation "+id+" recorded", func() bool {
 		rec, err := cl.GetActivation(context.Background(), id)
-		if err == nil {
-			return resp.StatusCode, string(b), rec.Worker
-		}
-		if !client.IsStatus(err, 404) {
+		if err != nil && !client.IsStatus(err, 404) {
 			t.Fatalf("activation %s: %v", id, err)
 		}
-	}
-	t.Fatalf("activation %s was never recorded", id)
-	return 0, "", ""
+		worker = rec.Worker
+		return err == nil
+	})
+	return resp.StatusCode, string(b), worker
 }
 
 // TestAPPScripts: a core and three workers as processes. An APP script

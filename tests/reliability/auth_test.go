@@ -1,6 +1,7 @@
 package reliability_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // route is one API route with a concrete path.
@@ -147,15 +149,11 @@ func TestAuthEveryRoute(t *testing.T) {
 	// Every refusal is in the core's log or counted as left out by the
 	// log's rate limit (anyone can cause these lines).
 	suppressed := 0
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	wait.Until(context.Background(), 10*time.Second, "every refusal logged or counted", func() bool {
 		logged = strings.Count(core.Log(), `msg="request refused"`)
 		suppressed = int(coreMetric(t, core, "edgefaas_http_refusal_logs_suppressed_total"))
-		if logged+suppressed >= refused {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return logged+suppressed >= refused
+	})
 	if logged+suppressed != refused {
 		t.Fatalf("%d refusals, %d logged, %d suppressed", refused, logged, suppressed)
 	}

@@ -114,7 +114,7 @@ func TestCoreKillDurability(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(time.Duration(50+rand.IntN(400)) * time.Millisecond)
+		time.Sleep(time.Duration(50+rand.IntN(400)) * time.Millisecond) // a random moment for the crash: the scenario, not a wait
 		core.Kill()
 		close(stop)
 		wg.Wait()

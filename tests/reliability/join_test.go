@@ -73,7 +73,8 @@ func TestNodeJoinRefused(t *testing.T) {
 	refusals := 0
 	notJoined := func(what, name string, w *testcluster.Proc) {
 		t.Helper()
-		// Give it the time a join takes many times over.
+		// Give it the time a join takes many times over: this proves an
+		// absence, and which side logs a refusal differs case by case.
 		time.Sleep(3 * time.Second)
 		ns, err := core.Client(core.Admin).ListNodes(ctxT(t))
 		if err != nil {

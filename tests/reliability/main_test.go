@@ -154,7 +154,7 @@ func call(cl *client.Client, mod, fn, args string, timeout time.Duration, retrie
 		}
 		if o.status == 429 && o.retried < retries {
 			o.retried++
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // a client's backoff after 429, not a wait for a state
 			continue
 		}
 		return o
@@ -187,6 +187,13 @@ func (t *tally) add(o outcome) {
 }
 
 func (t *tally) answered() int { return t.sent - t.byStatus[-1] }
+
+// count is how many calls have been tallied so far.
+func (t *tally) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sent
+}
 func (t *tally) failedFast() int {
 	return t.answered() - t.byStatus[200]
 }

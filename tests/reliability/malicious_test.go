@@ -14,6 +14,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // hostile is one malicious function and how it must be answered.
@@ -96,6 +97,7 @@ func TestMaliciousFunctions(t *testing.T) {
 	base := latency(t, cl, 60, nil)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var attacks atomic.Int64
 	for _, name := range []string{"spin", "membomb", "logflood", "outbomb", "stackbomb"} {
 		wg.Add(1)
 		go func() {
@@ -106,11 +108,16 @@ func TestMaliciousFunctions(t *testing.T) {
 					return
 				default:
 					call(cl, "_", name, `{}`, 2*time.Minute, 0)
+					attacks.Add(1)
 				}
 			}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The attack is on: the quick bombs have been answered, and a call (the
+	// spinner's, at least) is at the worker.
+	wait.For(t, time.Minute, "the attack under way", func() bool {
+		return attacks.Load() >= 5 && coreMetric(t, core, "edgefaas_invocations_in_flight") >= 1
+	})
 	loaded := latency(t, cl, 60, stop)
 	wg.Wait()
 	ratio := float64(loaded) / float64(base)

@@ -12,6 +12,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // TestSpinningNeighbours runs, through a real core and worker, as many
@@ -62,7 +63,8 @@ func TestSpinningNeighbours(t *testing.T) {
 	// above 3×, without the guest scheduling every one is ~×28.
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
-		ratio, ok := measureNeighbours(t, cl, hello, spinners, rounds, perPhase)
+		inFlight := func() float64 { return coreMetric(t, core, "edgefaas_invocations_in_flight") }
+		ratio, ok := measureNeighbours(t, cl, hello, inFlight, spinners, rounds, perPhase)
 		if ok {
 			return
 		}
@@ -78,7 +80,8 @@ const neighbourBound = 3.0
 
 // measureNeighbours alternates calm and noisy phases and reports the ratio
 // of the hello's p99s and whether it is within neighbourBound.
-func measureNeighbours(t *testing.T, cl *client.Client, hello func() time.Duration, spinners, rounds, perPhase int) (float64, bool) {
+// inFlight is the calls sent to the worker and not yet answered.
+func measureNeighbours(t *testing.T, cl *client.Client, hello func() time.Duration, inFlight func() float64, spinners, rounds, perPhase int) (float64, bool) {
 	t.Helper()
 	var calm, noisy []time.Duration
 	var spun, spinTimeouts atomic.Int64
@@ -117,7 +120,7 @@ func measureNeighbours(t *testing.T, cl *client.Client, hello func() time.Durati
 			}()
 		}
 		running.Wait()
-		time.Sleep(100 * time.Millisecond) // the spinners reach the worker
+		wait.For(t, time.Minute, "the spinners' calls at the worker", func() bool { return inFlight() >= float64(spinners) })
 		for range perPhase {
 			noisy = append(noisy, hello())
 		}

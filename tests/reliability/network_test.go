@@ -16,6 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // staleAfter is the core's documented bound for dropping a worker that
@@ -67,7 +68,9 @@ func TestHungWorker(t *testing.T) {
 	frozen := time.Now()
 	core.WaitWorkers(t, func(ns []client.Node) bool { return !testcluster.Has(ns, "worker@127.0.0.2") })
 	detect := time.Since(frozen)
-	time.Sleep(time.Second) // a little traffic on the survivor only
+	onSurvivor := invocationsOf(core.WaitWorkers(t, func([]client.Node) bool { return true }), "worker@127.0.0.3")
+	// A little traffic on the survivor only.
+	core.WaitWorkers(t, func(ns []client.Node) bool { return invocationsOf(ns, "worker@127.0.0.3") > onSurvivor })
 	a.Signal(syscall.SIGCONT)
 	back := core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Has(ns, "worker@127.0.0.2") })
 	before := invocationsOf(back, "worker@127.0.0.2")
@@ -136,14 +139,10 @@ func TestLinkDown(t *testing.T) {
 	}
 	waitUntil := func(what string, cond func() bool) time.Duration {
 		t0 := time.Now()
-		for time.Since(t0) < time.Minute {
-			if cond() {
-				return time.Since(t0)
-			}
-			time.Sleep(100 * time.Millisecond)
+		if err := wait.Until(context.Background(), time.Minute, what, cond); err != nil {
+			t.Fatalf("%v; core log:\n%s", err, core.Log())
 		}
-		t.Fatalf("%s never happened; core log:\n%s", what, core.Log())
-		return 0
+		return time.Since(t0)
 	}
 	waitUntil("worker joined", listed)
 	if out, err := cli("fn", "create", "hello", testmodules.Path(t, "hello-c")); err != nil {

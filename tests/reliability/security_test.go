@@ -2,6 +2,7 @@ package reliability_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // coreMetric reads one unlabelled series from the core's /metrics (0 if absent).
@@ -66,13 +68,11 @@ func TestRefusalLogRateLimited(t *testing.T) {
 		}
 	}
 	var logged, suppressed int
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	wait.Until(context.Background(), 10*time.Second, "every refusal logged or counted", func() bool {
 		logged = strings.Count(core.Log(), `msg="request refused"`) - before
 		suppressed = int(coreMetric(t, core, "edgefaas_http_refusal_logs_suppressed_total"))
-		if logged+suppressed >= n {
-			break
-		}
-	}
+		return logged+suppressed >= n
+	})
 	t.Logf("%d refusals: %d logged, %d suppressed", n, logged, suppressed)
 	if logged+suppressed != n {
 		t.Fatalf("%d logged + %d suppressed != %d refusals", logged, suppressed, n)
@@ -175,15 +175,15 @@ func TestNodeMITMRefused(t *testing.T) {
 	_, port, _ := net.SplitHostPort(m.addr)
 	w := testcluster.Start(t, t.TempDir(), "worker", "--data-dir", filepath.Join(t.TempDir(), "w"), "--node-addr", "127.0.0.2:0",
 		"--join", "core@127.0.0.1:"+port, "--cookie-file", core.CookieFile())
-	// A worker reports every second: five reports' worth of time.
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	// A worker reports every second: five reports' worth of time. This
+	// proves an absence (the worker never listed), which nothing signals.
+	wait.Until(context.Background(), 5*time.Second, "the worker listed", func() bool {
 		ns, err := core.Client(core.Admin).ListNodes(ctxT(t))
 		if err == nil && testcluster.Has(ns, "worker@127.0.0.2") {
 			t.Fatalf("the worker joined through the man in the middle (%d bytes relayed)", m.relayed.Load())
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false
+	})
 	// Which side logs the refusal depends on which handshake fails first:
 	// the worker refusing the MITM's certificate, or the core refusing the
 	// MITM's own (the worker then sees the link close).

@@ -67,7 +67,7 @@ func TestSoak(t *testing.T) {
 		}()
 	}
 	var samples []sample
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Second) {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Second) { // one sample a second
 		var s sample
 		s.coreRSS, _ = rss(cpid)
 		s.workerRSS, s.workerThreads = rss(wpid)

@@ -2,6 +2,8 @@ package reliability_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // The token join (docs/RATIONALE.md#why-the-node-ca-join-tokens-and-egress-bounds): the core's own CA, one-time join tokens, and
@@ -66,12 +69,11 @@ func countLog(p *testcluster.Proc, re *regexp.Regexp) int {
 // waitCount polls until p's log has more than n lines matching re.
 func waitCount(t *testing.T, p *testcluster.Proc, re *regexp.Regexp, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if countLog(p, re) > n {
-			return
-		}
+	if err := wait.Until(context.Background(), 30*time.Second, fmt.Sprintf("more than %d log lines matching %s", n, re), func() bool {
+		return countLog(p, re) > n
+	}); err != nil {
+		t.Fatalf("%v; log:\n%s", err, p.Log())
 	}
-	t.Fatalf("no more than %d log lines matching %s; log:\n%s", n, re, p.Log())
 }
 
 func refusedRE(peer, why string) *regexp.Regexp {
@@ -309,14 +311,11 @@ func TestTokenJoinHTTPS(t *testing.T) {
 	if err := cl.PinFingerprint(fp); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	if err := wait.Until(context.Background(), 30*time.Second, "the worker joins over HTTPS", func() bool {
 		ns, _ := cl.ListNodes(ctxT(t))
-		if testcluster.Has(ns, "worker@127.0.0.2") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the worker did not join over HTTPS; core log:\n%s", core.Log())
-		}
+		return testcluster.Has(ns, "worker@127.0.0.2")
+	}); err != nil {
+		t.Fatalf("%v; core log:\n%s", err, core.Log())
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // pidOf finds the process whose command line contains marker (a data
@@ -174,7 +175,9 @@ func TestWorkerKill(t *testing.T) {
 			return false
 		})
 		a.Kill()
-		time.Sleep(300 * time.Millisecond)
+		// Calls go on past the kill: six more answered since.
+		killedAt := tl.count()
+		wait.For(t, time.Minute, "calls answered after the kill", func() bool { return tl.count() >= killedAt+6 })
 		close(stop)
 		wg.Wait()
 		before := cacheFiles(t, filepath.Join(a.Dir, "worker"))

@@ -2,6 +2,7 @@ package sinks_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"mime/multipart"
@@ -15,6 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // TestMQTTMessageToCouchDB is FunLess's event pipeline end to end: a
@@ -25,7 +27,7 @@ import (
 // activation.
 func TestMQTTMessageToCouchDB(t *testing.T) {
 	db := pouch(t, "admin", "s3cret")
-	port := freePort(t)
+	port := testcluster.Port(t, "127.0.0.1")
 	core := testcluster.StartCore(t, "--with-worker",
 		"--egress-allow", "127.0.0.1", "--allow-net", "127.0.0.1/32",
 		"--sink-retry-first", "200ms", "--sink-retry-max", "1s",
@@ -61,12 +63,10 @@ func TestMQTTMessageToCouchDB(t *testing.T) {
 
 	// Every message's result is a document in the database.
 	var docs map[int]string
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	wait.Until(context.Background(), 90*time.Second, "every result in the database", func() bool {
 		docs = couchDocs(t, db, "admin", "s3cret")
-		if len(docs) == n || time.Now().After(deadline) {
-			break
-		}
-	}
+		return len(docs) == n
+	})
 	if len(docs) != n {
 		t.Fatalf("%d of %d results in the database: %v", len(docs), n, docs)
 	}

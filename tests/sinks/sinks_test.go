@@ -29,6 +29,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // delivery and record are the parts of an activation record read here.
@@ -43,17 +44,6 @@ type record struct {
 	Status string
 	Result json.RawMessage
 	Sinks  []delivery
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }
 
 // startCore starts a single-box core whose sinks may reach 127.0.0.1 (by
@@ -146,13 +136,11 @@ func getRecord(t *testing.T, core *testcluster.Core, id string) (record, bool) {
 func waitRecord(t *testing.T, core *testcluster.Core, id string, what string, cond func(record) bool) record {
 	t.Helper()
 	var r record
-	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	wait.ForState(t, 90*time.Second, "activation "+id+" "+what, func() (bool, string) {
 		var ok bool
-		if r, ok = getRecord(t, core, id); ok && cond(r) {
-			return r
-		}
-	}
-	t.Fatalf("activation %s: never %s; last %+v", id, what, r)
+		r, ok = getRecord(t, core, id)
+		return ok && cond(r), fmt.Sprintf("%+v", r)
+	})
 	return r
 }
 
@@ -212,7 +200,7 @@ func pouch(t *testing.T, user, pass string) string {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(fmt.Sprintf(`{"admins":{%q:%q}}`, user, pass)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testcluster.Port(t, "127.0.0.1")
 	cmd := exec.Command(bin, "--host", "127.0.0.1", "--port", port, "--dir", dir, "--config", filepath.Join(dir, "config.json"), "--no-stdout-logs")
 	cmd.Dir = dir
 	var log bytes.Buffer
@@ -233,14 +221,10 @@ func pouch(t *testing.T, user, pass string) string {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	for i := 0; ; i++ {
-		if admin(http.MethodPut, "/results", "") == http.StatusCreated {
-			break
-		}
-		if i > 600 {
-			t.Fatalf("pouchdb-server did not create the database:\n%s", log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := wait.Until(context.Background(), 30*time.Second, "pouchdb-server creates the database", func() bool {
+		return admin(http.MethodPut, "/results", "") == http.StatusCreated
+	}); err != nil {
+		t.Fatalf("%v:\n%s", err, log.String())
 	}
 	if st := admin(http.MethodPut, "/results/_security", fmt.Sprintf(`{"admins":{"names":[%q],"roles":[]},"members":{"names":[%q],"roles":[]}}`, user, user)); st != http.StatusOK {
 		t.Fatalf("_security: %d", st)
@@ -370,7 +354,7 @@ func subscribe(t *testing.T, port, topic string) <-chan string {
 }
 
 func TestMQTTSink(t *testing.T) {
-	port := freePort(t)
+	port := testcluster.Port(t, "127.0.0.1")
 	mosquitto(t, port)
 	got := subscribe(t, port, "results/echo")
 	core := startCore(t)
@@ -416,14 +400,11 @@ func (h *hook) start(t *testing.T, addr string) {
 	t.Helper()
 	var ln net.Listener
 	var err error
-	for range 100 { // the port was free a moment ago
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
+	if werr := wait.Until(context.Background(), 2*time.Second, "a listener on "+addr+", free a moment ago", func() bool {
+		ln, err = net.Listen("tcp", addr)
+		return err == nil
+	}); werr != nil {
+		t.Fatal(werr, err)
 	}
 	h.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -437,10 +418,10 @@ func (h *hook) start(t *testing.T, addr string) {
 
 func TestWebhookRetriedAcrossCoreRestartAndEgressRefusals(t *testing.T) {
 	core := startCore(t)
-	addr := "127.0.0.1:" + freePort(t)
+	addr := "127.0.0.1:" + testcluster.Port(t, "127.0.0.1")
 	sinks := fmt.Sprintf(`[{"type":"webhook","params":{"url":"http://%s/in"}},
 		{"type":"webhook","params":{"url":"http://127.0.0.2:%s/in"}},
-		{"type":"webhook","params":{"url":"http://127.0.0.3:%s/in"}}]`, addr, freePort(t), freePort(t))
+		{"type":"webhook","params":{"url":"http://127.0.0.3:%s/in"}}]`, addr, testcluster.Port(t, "127.0.0.1"), testcluster.Port(t, "127.0.0.1"))
 	if status, body := upload(t, core, "tohook", false, &sinks); status != http.StatusCreated {
 		t.Fatalf("create: %d %s", status, body)
 	}
@@ -539,7 +520,7 @@ func TestMQTTBrokerDownThenUp(t *testing.T) {
 			t.Skip("mosquitto is not installed (scripts/install-deps.sh installs it): ", err)
 		}
 	}
-	port := freePort(t)
+	port := testcluster.Port(t, "127.0.0.1")
 	core := startCore(t)
 	sinks := fmt.Sprintf(`[{"type":"mqtt","params":{"host":"127.0.0.1","port":%s,"topic":"late","retain":true}}]`, port)
 	if status, body := upload(t, core, "late", false, &sinks); status != http.StatusCreated {
@@ -573,7 +554,7 @@ func TestMQTTBrokerDownThenUp(t *testing.T) {
 // next result is delivered.
 func TestSinkWithinOwnersEgressBound(t *testing.T) {
 	core := startCore(t)
-	addr := "127.0.0.1:" + freePort(t)
+	addr := "127.0.0.1:" + testcluster.Port(t, "127.0.0.1")
 	h := &hook{bodies: map[string]string{}}
 	h.start(t, addr)
 	bound := func(method, body string) {

@@ -32,6 +32,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // ---- API helpers (raw HTTP: the records' trigger field is checked too) ----
@@ -132,40 +133,17 @@ func records(t *testing.T, core *testcluster.Core, fn string) []record {
 	return nil
 }
 
-// waitFor polls cond (bounded) and fails with what last was seen.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	last := ""
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-	}
-	t.Fatalf("%s: not reached within %s; last: %s", what, limit, last)
-}
-
 // ---- brokers ----
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func waitPort(t *testing.T, port int) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+	wait.For(t, 20*time.Second, "a listener on port "+strconv.Itoa(port), func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
 			c.Close()
-			return
 		}
-	}
-	t.Fatalf("nothing listens on port %d", port)
+		return err == nil
+	})
 }
 
 // mosquitto is Debian's broker on a free loopback port, persistent (its
@@ -188,7 +166,7 @@ func startMosquitto(t *testing.T) *mosquitto {
 	}
 	dir := t.TempDir()
 	os.Chmod(dir, 0o777) // mosquitto started as root drops to its own user
-	m := &mosquitto{t: t, port: freePort(t), conf: filepath.Join(dir, "mosquitto.conf")}
+	m := &mosquitto{t: t, port: testcluster.PortNum(t, "127.0.0.1"), conf: filepath.Join(dir, "mosquitto.conf")}
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n"+
 		"autosave_interval 1\nautosave_on_changes true\nmax_queued_messages 0\nmax_inflight_messages 20\n",
 		m.port, dir)
@@ -254,14 +232,13 @@ func newPublisher(t *testing.T, port int) *publisher {
 
 // publish returns once the broker acknowledged the message (bounded).
 func (p *publisher) publish(t *testing.T, topic string, payload []byte) {
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+	// Errorf, not Fatal: publish also runs off the test's goroutine.
+	if err := wait.Until(context.Background(), 60*time.Second, fmt.Sprintf("the broker acknowledges %s", payload), func() bool {
 		tok := p.c.Publish(topic, 1, false, payload)
-		if tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+		return tok.WaitTimeout(5*time.Second) && tok.Error() == nil
+	}); err != nil {
+		t.Error(err)
 	}
-	t.Errorf("message %s never acknowledged by the broker", payload)
 }
 
 // coreFlags open loopback to the triggers' brokers as any operator would
@@ -322,7 +299,7 @@ func TestMQTTMosquitto(t *testing.T) {
 	core.WaitLog(regexp.MustCompile(`MQTT trigger subscribed.*function=hello`), 30*time.Second)
 	pub := newPublisher(t, broker.port)
 	pub.publish(t, "edge/hello", []byte(`{"name":"mqtt"}`))
-	waitFor(t, 60*time.Second, "hello's activation", func() (bool, string) {
+	wait.ForState(t, 60*time.Second, "hello's activation", func() (bool, string) {
 		rs := records(t, core, "hello")
 		if len(rs) == 1 && rs[0].Status == "success" {
 			r := rs[0]
@@ -348,7 +325,7 @@ func TestMQTTMosquitto(t *testing.T) {
 		for i := 0; i < n; i++ {
 			pub.publish(t, "edge/echo", []byte(fmt.Sprintf(`{"n":%d}`, i)))
 			progress <- i
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // paces the publisher: a load, not a wait
 		}
 		close(progress)
 	}()
@@ -362,7 +339,7 @@ func TestMQTTMosquitto(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	waitFor(t, 120*time.Second, "every acknowledged message's activation", func() (bool, string) {
+	wait.ForState(t, 120*time.Second, "every acknowledged message's activation", func() (bool, string) {
 		got, total := seen(t, core, "echo")
 		if len(got) == n {
 			t.Logf("%d messages acknowledged by the broker: %d distinct activations, %d successful records (duplicates from redelivery: %d)", n, len(got), total, total-len(got))
@@ -389,7 +366,7 @@ func TestMQTTMosquitto(t *testing.T) {
 	core.WaitLog(regexp.MustCompile(`MQTT trigger subscribed.*function=echo.*topic=edge/echo2`), 30*time.Second)
 	pub.publish(t, "edge/echo", []byte(`{"n":1000}`))
 	pub.publish(t, "edge/echo2", []byte(`{"n":2000}`))
-	waitFor(t, 60*time.Second, "the new topic's activation", func() (bool, string) {
+	wait.ForState(t, 60*time.Second, "the new topic's activation", func() (bool, string) {
 		got, _ := seen(t, core, "echo")
 		return got[2000], fmt.Sprint(len(got))
 	})
@@ -410,11 +387,13 @@ func TestMQTTMosquitto(t *testing.T) {
 	core.WaitLog(regexp.MustCompile(`MQTT trigger subscribed.*function=probe`), 30*time.Second)
 	pub.publish(t, "edge/echo2", []byte(`{"n":3000}`))
 	pub.publish(t, "edge/probe", []byte(`{"n":1}`))
-	waitFor(t, 60*time.Second, "the probe's activation", func() (bool, string) {
+	wait.ForState(t, 60*time.Second, "the probe's activation", func() (bool, string) {
 		got, _ := seen(t, core, "probe")
 		return got[1], ""
 	})
-	time.Sleep(500 * time.Millisecond) // a straggler would have been queued by now
+	// Proves an absence: the probe's activation bounds when a straggler
+	// could come, but messages of two topics have no order to wait on.
+	time.Sleep(500 * time.Millisecond)
 	if n := len(records(t, core, "echo")); n != after {
 		t.Fatalf("the deleted function's trigger still queued activations: %d records, %d before", n, after)
 	}
@@ -424,7 +403,7 @@ func TestMQTTMosquitto(t *testing.T) {
 // invokes the function; after a kill -9 the core's broker and the
 // trigger's persistent session come back and messages flow again.
 func TestMQTTEmbedded(t *testing.T) {
-	port := freePort(t)
+	port := testcluster.PortNum(t, "127.0.0.1")
 	core := testcluster.StartCore(t, append([]string{"--mqtt-broker", "127.0.0.1:" + strconv.Itoa(port)}, coreFlags...)...)
 	if code, body := upload(t, core, http.MethodPost, "echo", "test/echo", mqttEvents(port, "site/+/echo")); code != 201 {
 		t.Fatalf("create: %d %s", code, body)
@@ -440,7 +419,7 @@ func TestMQTTEmbedded(t *testing.T) {
 	for i := 20; i < 40; i++ {
 		pub.publish(t, "site/b/echo", []byte(fmt.Sprintf(`{"n":%d}`, i)))
 	}
-	waitFor(t, 120*time.Second, "activations of the messages", func() (bool, string) {
+	wait.ForState(t, 120*time.Second, "activations of the messages", func() (bool, string) {
 		got, _ := seen(t, core, "echo")
 		for i := 20; i < 40; i++ {
 			if !got[i] {
@@ -477,12 +456,12 @@ func TestCronAcrossRestart(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 60*time.Second, "3 ticks", func() (bool, string) { c := count(); return c >= 3, strconv.Itoa(c) })
+	wait.ForState(t, 60*time.Second, "3 ticks", func() (bool, string) { c := count(); return c >= 3, strconv.Itoa(c) })
 	core.Kill()
-	time.Sleep(3 * time.Second) // ticks pass while the core is down
+	time.Sleep(3 * time.Second) // ticks pass while the core is down: the scenario, not a wait
 	core.Restart()
 	before := count()
-	waitFor(t, 60*time.Second, "3 more ticks", func() (bool, string) { c := count(); return c >= before+3, strconv.Itoa(c) })
+	wait.ForState(t, 60*time.Second, "3 more ticks", func() (bool, string) { c := count(); return c >= before+3, strconv.Itoa(c) })
 	core.Stop()
 	core.Restart() // a clean restart too
 
@@ -550,6 +529,7 @@ func TestMQTTEgressPolicy(t *testing.T) {
 	core.WaitLog(regexp.MustCompile(`MQTT connect failed.*function=echo.*address not allowed`), 30*time.Second)
 	pub := newPublisher(t, broker.port)
 	pub.publish(t, "e", []byte(`{"n":1}`))
+	// Proves an absence: a trigger that never connected signals nothing.
 	time.Sleep(500 * time.Millisecond)
 	if rs := records(t, core, "echo"); len(rs) != 0 {
 		t.Fatalf("a trigger outside the policy ran: %+v", rs)
@@ -568,7 +548,7 @@ func TestMQTTEgressPolicy(t *testing.T) {
 // owner's token is revoked its messages are acknowledged and dropped (no
 // activation), and after the token is re-issued they run again.
 func TestMQTTOwnerRevoked(t *testing.T) {
-	port := freePort(t)
+	port := testcluster.PortNum(t, "127.0.0.1")
 	core := testcluster.StartCore(t, append([]string{"--mqtt-broker", "127.0.0.1:" + strconv.Itoa(port)}, coreFlags...)...)
 	code, b := callAs(t, core, core.Admin, http.MethodPost, "/v1/admin/subjects", strings.NewReader(`{"subject":{"name":"bob"}}`), "application/json")
 	var sub struct{ Data struct{ Token string } }
@@ -587,7 +567,7 @@ func TestMQTTOwnerRevoked(t *testing.T) {
 	}
 	pub := newPublisher(t, port)
 	pub.publish(t, "bob", []byte(`{"n":1}`))
-	waitFor(t, 60*time.Second, "bob's activation", func() (bool, string) {
+	wait.ForState(t, 60*time.Second, "bob's activation", func() (bool, string) {
 		rs := adminRecords()
 		return len(rs) == 1 && rs[0].Status == "success" && rs[0].Subject == "bob", fmt.Sprintf("%+v", rs)
 	})
@@ -603,7 +583,7 @@ func TestMQTTOwnerRevoked(t *testing.T) {
 		t.Fatalf("re-issue: %d", code)
 	}
 	pub.publish(t, "bob", []byte(`{"n":3}`))
-	waitFor(t, 60*time.Second, "bob's activation after re-issue", func() (bool, string) {
+	wait.ForState(t, 60*time.Second, "bob's activation after re-issue", func() (bool, string) {
 		rs := adminRecords()
 		return len(rs) == 2, fmt.Sprintf("%+v", rs)
 	})

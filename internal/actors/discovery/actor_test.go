@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/supervisors"
 	"github.com/edgefaas/edgefaas/internal/testing/ergotest"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // TestListenerFailureRestarts: when the beacon listener's socket fails, the
@@ -31,12 +32,8 @@ func TestListenerFailureRestarts(t *testing.T) {
 	}
 	old, conn := first.Self(), a.conn
 	conn.Close() // the socket fails under the listener
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if p := n.ProcessByName(Name); p != nil && p.Self() != old && p.IsAlive() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("the discovery process did not restart after its listener failed")
+	wait.For(t, 10*time.Second, "the discovery process restarts after its listener failed", func() bool {
+		p := n.ProcessByName(Name)
+		return p != nil && p.Self() != old && p.IsAlive()
+	})
 }

@@ -1,10 +1,12 @@
 package send
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 )
@@ -46,11 +48,11 @@ func TestStuckPeer(t *testing.T) {
 		t.Fatalf("local send: %v", err)
 	}
 	close(p.release) // the peer reads again
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		if err := s.Send(p, to, "m"); err == nil {
-			return
-		} else if time.Now().After(deadline) {
-			t.Fatalf("after the peer drained: %v", err)
-		}
+	var err error
+	if werr := wait.Until(context.Background(), 10*time.Second, "a send after the peer drained", func() bool {
+		err = s.Send(p, to, "m")
+		return err == nil
+	}); werr != nil {
+		t.Fatalf("%v: %v", werr, err)
 	}
 }

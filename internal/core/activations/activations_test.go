@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/core/activations"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 func open(t testing.TB, dir string) *storage.Store {
@@ -48,14 +49,13 @@ func TestIDsSortByTime(t *testing.T) {
 // record waits until id's record is final.
 func waitFinal(t *testing.T, s *storage.Store, id string) storage.Activation {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		a, err := s.GetActivation(id)
-		if err == nil && storage.FinalStatus(a.Status) {
-			return a
-		}
-	}
-	t.Fatalf("%s never final", id)
-	return storage.Activation{}
+	var a storage.Activation
+	wait.For(t, 30*time.Second, id+" final", func() bool {
+		var err error
+		a, err = s.GetActivation(id)
+		return err == nil && storage.FinalStatus(a.Status)
+	})
+	return a
 }
 
 // TestQueueOrderLimitsFull: oldest first, never more than PerFunction of a

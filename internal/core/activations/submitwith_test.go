@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/core/activations"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // TestSubmitWith: a custom commit (a cron tick's state with its
@@ -49,9 +50,7 @@ func TestSubmitWith(t *testing.T) {
 		t.Fatalf("refused tick has a record: %v", err)
 	}
 	// The first one leaves the queue just after its final record.
-	for deadline := time.Now().Add(10 * time.Second); q.Depth() != 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-	}
-	if d := q.Depth(); d != 0 {
-		t.Fatalf("depth %d after a refused submit", d)
+	if err := wait.Until(context.Background(), 10*time.Second, "an empty queue", func() bool { return q.Depth() == 0 }); err != nil {
+		t.Fatalf("%v: depth %d after a refused submit", err, q.Depth())
 	}
 }

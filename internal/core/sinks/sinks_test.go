@@ -18,6 +18,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/sinks/sinkspec"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/egress"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 func TestPolicyRetry(t *testing.T) {
@@ -111,11 +112,10 @@ func TestDispatcher(t *testing.T) {
 		t.Fatal("not delivered")
 	}
 	var got storage.Activation
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if got, err = st.GetActivation(rec.ID); err == nil && got.Sinks[0].Status == storage.SinkDelivered && got.Sinks[1].Status == storage.SinkFailed {
-			break
-		}
-	}
+	wait.Until(context.Background(), time.Minute, "both sinks settled", func() bool {
+		got, err = st.GetActivation(rec.ID)
+		return err == nil && got.Sinks[0].Status == storage.SinkDelivered && got.Sinks[1].Status == storage.SinkFailed
+	})
 	if got.Sinks[0].Status != storage.SinkDelivered || got.Sinks[0].Attempts != 3 {
 		t.Errorf("webhook delivery %+v", got.Sinks[0])
 	}
@@ -197,11 +197,10 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	}
 	d.Committed([]storage.SinkJob{*job})
 	var got storage.Activation
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if got, err = st.GetActivation(rec.ID); err == nil && got.Sinks[0].Status != storage.SinkPending {
-			break
-		}
-	}
+	wait.Until(context.Background(), time.Minute, "the sink settled", func() bool {
+		got, err = st.GetActivation(rec.ID)
+		return err == nil && got.Sinks[0].Status != storage.SinkPending
+	})
 	if d := got.Sinks[0]; d.Status != storage.SinkFailed || d.Attempts != 1 || !strings.Contains(d.LastError, "302") || gets.Load() != 0 {
 		t.Errorf("redirected delivery %+v, GETs %d", d, gets.Load())
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -17,6 +16,8 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/triggers"
 	"github.com/edgefaas/edgefaas/internal/core/triggers/broker"
 	"github.com/edgefaas/edgefaas/internal/core/triggers/eventspec"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // fired records what the manager queued, committing like the API does
@@ -62,32 +63,13 @@ func (f *fired) snapshot() ([]string, []storage.TriggerInfo) {
 	return append([]string(nil), f.args...), append([]storage.TriggerInfo(nil), f.infos...)
 }
 
-func until(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("%s: not reached", what)
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestManagerMQTTAndReplace: with a real broker (the embedded one, in
 // process) and a real store: a message is queued with its payload as
 // args, after the queue refused it twice (retried, acknowledged once
 // queued); an update to another topic replaces the trigger; a delete
 // stops it.
 func TestManagerMQTTAndReplace(t *testing.T) {
-	port := freePort(t)
+	port := testcluster.PortNum(t, "127.0.0.1")
 	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:" + strconv.Itoa(port), StatePath: t.TempDir() + "/b.db"})
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +108,7 @@ func TestManagerMQTTAndReplace(t *testing.T) {
 		}
 	}
 	// The subscription is made asynchronously: publish until one lands.
-	until(t, "first message queued", func() bool {
+	wait.For(t, 30*time.Second, "first message queued", func() bool {
 		publish("a/b", `{"hello":"world"}`)
 		args, _ := rec.snapshot()
 		return len(args) > 0
@@ -147,7 +129,7 @@ func TestManagerMQTTAndReplace(t *testing.T) {
 	if m.Count() != 1 {
 		t.Fatalf("%d triggers running", m.Count())
 	}
-	until(t, "message on the new topic", func() bool {
+	wait.For(t, 30*time.Second, "message on the new topic", func() bool {
 		publish("c/d", `"text"`)
 		a, _ := rec.snapshot()
 		return a[len(a)-1] == `{"payload":"text"}`
@@ -160,6 +142,7 @@ func TestManagerMQTTAndReplace(t *testing.T) {
 		t.Fatalf("%d triggers after delete", m.Count())
 	}
 	publish("c/d", `{"late":true}`)
+	// Proves an absence: no trigger is left to say it has seen the message.
 	time.Sleep(300 * time.Millisecond)
 	after, _ := rec.snapshot()
 	for _, a := range after[len(before):] {
@@ -193,9 +176,9 @@ func TestManagerCronRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		start, _ := rec.snapshot()
-		until(t, "ticks", func() bool { a, _ := rec.snapshot(); return len(a) >= len(start)+ticks })
+		wait.For(t, 30*time.Second, "ticks", func() bool { a, _ := rec.snapshot(); return len(a) >= len(start)+ticks })
 		m.Stop(t.Context())
-		time.Sleep(pause)
+		time.Sleep(pause) // the manager is down while ticks pass: the scenario, not a wait
 	}
 	run(2, 2500*time.Millisecond)
 	run(2, 0)

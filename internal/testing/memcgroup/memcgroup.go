@@ -11,6 +11,7 @@ package memcgroup
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // Group is a memory cgroup made by New.
@@ -254,13 +257,11 @@ func (g *Group) readInt(file string) (int64, error) {
 // 5 s for them to leave).
 func (g *Group) Remove() error {
 	var err error
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if err = os.Remove(g.Dir); err == nil || os.IsNotExist(err) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("remove cgroup %s: %w", g.Dir, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if werr := wait.Until(context.Background(), 5*time.Second, "the cgroup's processes gone", func() bool {
+		err = os.Remove(g.Dir)
+		return err == nil || os.IsNotExist(err)
+	}); werr != nil {
+		return fmt.Errorf("remove cgroup %s: %w (%v)", g.Dir, err, werr)
 	}
+	return nil
 }

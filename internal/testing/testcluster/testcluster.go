@@ -6,111 +6,62 @@
 package testcluster
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
-// Binary builds cmd/edgefaas once per test binary and returns its path.
+// Binary returns the edgefaas binary (see Build), failing the test if it
+// cannot be had.
 func Binary(t testing.TB) string {
 	t.Helper()
-	root := testmodules.Root(t)
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "edgefaas-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "edgefaas")
-		cmd := exec.Command("go", "build", "-o", binary, "./cmd/edgefaas")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := Build()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binary
+	return bin
 }
 
-// Proc is one running edgefaas process.
+// Port returns a TCP port free on host, failing the test if there is none.
+func Port(t testing.TB, host string) string {
+	t.Helper()
+	port, err := FreePort(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// Proc is one running edgefaas process of a test: a Process that the test's
+// Cleanup kills (showing its log if the test failed).
 type Proc struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	prefix []string // e.g. ip netns exec NS
-	args   []string
-	Dir    string // data directory
-	log    *logBuffer
-	done   chan struct{}
-}
-
-type logBuffer struct {
-	mu    sync.Mutex
-	lines []string
-	cond  *sync.Cond
-}
-
-func newLog() *logBuffer {
-	b := &logBuffer{}
-	b.cond = sync.NewCond(&b.mu)
-	return b
-}
-
-func (b *logBuffer) add(line string) {
-	b.mu.Lock()
-	b.lines = append(b.lines, line)
-	b.mu.Unlock()
-	b.cond.Broadcast()
+	*Process
+	t   testing.TB
+	Dir string // data directory
 }
 
 // Log returns what the process has written to stderr so far.
-func (p *Proc) Log() string {
-	p.log.mu.Lock()
-	defer p.log.mu.Unlock()
-	return strings.Join(p.log.lines, "\n")
-}
+func (p *Proc) Log() string { return p.Process.Log.String() }
 
 // WaitLog waits for a log line matching re (within limit) and returns its submatches.
 func (p *Proc) WaitLog(re *regexp.Regexp, limit time.Duration) []string {
 	p.t.Helper()
-	deadline := time.Now().Add(limit)
-	timer := time.AfterFunc(limit, p.log.cond.Broadcast)
-	defer timer.Stop()
-	p.log.mu.Lock()
-	defer p.log.mu.Unlock()
-	for i := 0; ; {
-		for ; i < len(p.log.lines); i++ {
-			if m := re.FindStringSubmatch(p.log.lines[i]); m != nil {
-				return m
-			}
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no log line matching %s within %s; log:\n%s", re, limit, strings.Join(p.log.lines, "\n"))
-		}
-		p.log.cond.Wait()
+	m, err := p.Process.WaitLog(re, 0, limit)
+	if err != nil {
+		p.t.Fatalf("%v; log:\n%s", err, p.Log())
 	}
+	return m
 }
 
 // Start runs the binary with args, logging to the test on failure.
@@ -122,8 +73,15 @@ func Start(t testing.TB, dir string, args ...string) *Proc {
 // StartWith runs the binary behind a command prefix, e.g. "ip netns exec NS".
 func StartWith(t testing.TB, prefix []string, dir string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, prefix: prefix, args: args, Dir: dir}
-	p.start()
+	p := &Proc{t: t, Dir: dir, Process: &Process{
+		Binary: Binary(t),
+		Args:   args,
+		Prefix: prefix,
+		Env:    Environ(false, "XDG_CONFIG_HOME="+filepath.Join(dir, "config")),
+	}}
+	if err := p.Process.Start(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
@@ -133,56 +91,29 @@ func StartWith(t testing.TB, prefix []string, dir string, args ...string) *Proc 
 	return p
 }
 
-func (p *Proc) start() {
-	p.t.Helper()
-	argv := append(append(append([]string{}, p.prefix...), Binary(p.t)), p.args...)
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(p.Dir, "config"))
-	// A test binary that dies (a timeout panics past every Cleanup) takes
-	// its nodes with it, instead of leaving them running, holding their
-	// ports and a CPU, under the tests that follow.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.cmd.Stdout = io.Discard
-	if p.log == nil {
-		p.log = newLog()
-	}
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	p.done = make(chan struct{})
-	go func(done chan struct{}) {
-		s := bufio.NewScanner(stderr)
-		s.Buffer(make([]byte, 1<<20), 1<<20)
-		for s.Scan() {
-			p.log.add(s.Text())
-		}
-		p.cmd.Wait()
-		close(done)
-	}(p.done)
-}
-
-// Kill sends SIGKILL and waits for the process to end.
-func (p *Proc) Kill() {
-	if p.cmd.Process != nil {
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-	}
-}
-
 // Stop sends SIGTERM and waits.
 func (p *Proc) Stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	<-p.done
+	p.Signal(syscall.SIGTERM)
+	p.Process.Wait()
 }
+
+const restartMark = "----- restart -----"
 
 // Restart starts the process again with the same arguments and data.
 func (p *Proc) Restart() {
-	p.log.add("----- restart -----")
-	p.start()
+	p.t.Helper()
+	p.Process.Log.Add(restartMark)
+	if err := p.Process.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// Signal sends sig to the process (SIGSTOP and SIGCONT simulate a hung peer).
+func (p *Proc) Signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := p.Process.Signal(sig); err != nil {
+		p.t.Fatal(err)
+	}
 }
 
 // Core is a running core with its API address and tokens.
@@ -194,59 +125,32 @@ type Core struct {
 	Guest    string
 }
 
-// ListeningRE matches the core's "listening" log line; its group is the API address.
-var ListeningRE = regexp.MustCompile(`msg="core listening" addr=(\S+)`)
-
-var listening = ListeningRE
-
 // StartCore starts `edgefaas core` on 127.0.0.1 with a fresh data
-// directory and a fixed node port (so a restart keeps its address).
+// directory and fixed node and API ports (so a restart keeps its addresses).
 func StartCore(t testing.TB, extra ...string) *Core {
 	t.Helper()
 	dir := t.TempDir()
-	nodeAddr := "127.0.0.1:" + freePort(t, "127.0.0.1")
-	httpAddr := "127.0.0.1:" + freePort(t, "127.0.0.1")
+	nodeAddr := "127.0.0.1:" + Port(t, "127.0.0.1")
+	httpAddr := "127.0.0.1:" + Port(t, "127.0.0.1")
 	args := append([]string{"core", "--data-dir", filepath.Join(dir, "core"), "--http-addr", httpAddr, "--node-addr", nodeAddr}, extra...)
 	c := &Core{Proc: Start(t, dir, args...), NodeAddr: nodeAddr}
-	c.URL = "http://" + c.WaitLog(listening, 30*time.Second)[1]
-	c.readTokens()
+	c.URL = "http://" + c.WaitLog(ListeningRE, 30*time.Second)[1]
+	var err error
+	if c.Admin, c.Guest, err = ReadTokens(filepath.Join(dir, "core")); err != nil {
+		t.Fatal(err)
+	}
 	return c
-}
-
-func (c *Core) readTokens() {
-	b, err := os.ReadFile(filepath.Join(c.Dir, "core", "tokens"))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Admin="); ok {
-			c.Admin = v
-		}
-		if v, ok := strings.CutPrefix(line, "Guest="); ok {
-			c.Guest = v
-		}
-	}
 }
 
 // Restart restarts the core on the same data directory and addresses and
 // waits until it listens again.
 func (c *Core) Restart() {
-	c.Proc.Restart()
-	c.waitAfterRestart(listening)
-}
-
-func (c *Core) waitAfterRestart(re *regexp.Regexp) {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		log := c.Log()
-		i := strings.LastIndex(log, "----- restart -----")
-		if re.MatchString(log[i:]) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	from := c.Process.Log.Len()
+	c.Proc.Restart()
+	if _, err := c.Process.WaitLog(ListeningRE, from, 30*time.Second); err != nil {
+		c.t.Fatalf("core did not listen again after restart: %v\n%s", err, c.Log())
 	}
-	c.t.Fatalf("core did not listen again after restart:\n%s", c.Log())
 }
 
 // CookieFile is the core's node cookie, for workers.
@@ -268,7 +172,7 @@ func (c *Core) StartWorker(t testing.TB, host string, extra ...string) *Proc {
 	t.Helper()
 	dir := t.TempDir()
 	args := append([]string{"worker", "--data-dir", filepath.Join(dir, "worker"),
-		"--node-addr", host + ":" + freePort(t, host), "--join", c.NodeAddr,
+		"--node-addr", host + ":" + Port(t, host), "--join", c.NodeAddr,
 		"--cookie-file", c.CookieFile()}, extra...)
 	w := Start(t, dir, args...)
 	c.WaitWorkers(t, func(ns []client.Node) bool { return has(ns, "worker@"+host) })
@@ -292,30 +196,27 @@ func (c *Core) WaitWorkers(t testing.TB, cond func([]client.Node) bool) []client
 	t.Helper()
 	cl := c.Client(c.Admin)
 	var last []client.Node
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	var found []client.Node
+	err := wait.Until(context.Background(), 30*time.Second, "workers reach the expected state", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		ns, err := cl.ListNodes(ctx)
-		cancel()
-		if err == nil {
-			last = ns
-			if cond(ns) {
-				return ns
-			}
+		if err != nil {
+			return false
 		}
+		last = ns
+		if cond(ns) {
+			found = ns
+			return true
+		}
+		return false
+	})
+	if err == nil {
+		return found
 	}
 	b, _ := json.Marshal(last)
-	t.Fatalf("workers never reached the expected state; last: %s\ncore log:\n%s", b, c.Log())
+	t.Fatalf("%v; last: %s\ncore log:\n%s", err, b, c.Log())
 	return nil
-}
-
-func freePort(t testing.TB, host string) string {
-	l, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		t.Fatalf("listen on %s: %v", host, err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
 }
 
 // Netns is a network namespace made by a test and removed at its end, for
@@ -369,10 +270,12 @@ func Link(t testing.TB, a Netns, devA, addrA string, b Netns, devB, addrB string
 	}
 }
 
-// Signal sends sig to the process (SIGSTOP and SIGCONT simulate a hung peer).
-func (p *Proc) Signal(sig syscall.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatal(err)
+// PortNum is Port as a number.
+func PortNum(t testing.TB, host string) int {
+	t.Helper()
+	n, err := strconv.Atoi(Port(t, host))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return n
 }

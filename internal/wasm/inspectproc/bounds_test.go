@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 	"github.com/edgefaas/edgefaas/internal/wasm/inspectproc"
 )
@@ -46,14 +47,12 @@ func TestConcurrencyBounded(t *testing.T) {
 	// The spinning call holds the only slot as soon as it started; until
 	// then a second call may still get it (and spin): retry.
 	var err error
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	wait.Until(context.Background(), 30*time.Second, "a second call refused busy", func() bool {
 		short, c2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer c2()
 		_, err = inspect(short, testmodules.Read(t, "hello-c"))
-		c2()
-		if errors.Is(err, wasm.ErrBusy) {
-			break
-		}
-	}
+		return errors.Is(err, wasm.ErrBusy)
+	})
 	if !errors.Is(err, wasm.ErrBusy) {
 		t.Fatalf("with the only slot taken: %v, want ErrBusy", err)
 	}

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/edgefaas/edgefaas/internal/testing/ergotest"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // TestOverflowAnswersNodeDown floods a real scheduler process (mailbox of
@@ -34,13 +36,13 @@ func TestOverflowAnswersNodeDown(t *testing.T) {
 	for i := range n {
 		sender.Send(s.Self(), gen.MessageNodeDown{Name: fmt.Sprintf("w%d@h", i)})
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	k := 0
+	if err := wait.Until(context.Background(), 10*time.Second, "every lost node's calls answered", func() bool {
 		mu.Lock()
-		k := len(seen)
+		k = len(seen)
 		mu.Unlock()
-		if k == n {
-			return
-		}
+		return k == n
+	}); err != nil {
+		t.Fatalf("%v: %d of %d", err, k, n)
 	}
-	t.Fatalf("%d of %d lost nodes had their calls answered", len(seen), n)
 }

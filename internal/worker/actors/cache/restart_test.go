@@ -1,9 +1,11 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/supervisors"
 	"github.com/edgefaas/edgefaas/internal/testing/ergotest"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
@@ -38,20 +41,17 @@ func TestAckAfterRestart(t *testing.T) {
 	first := node.ProcessByName(Name)
 	old := first.Self()
 	sink.Send(old, wire.Cache{ID: 7, ReplyTo: sink.Self(), Hash: wasm.Hash(code), Code: code})
-	// Wait until the push was taken off the mailbox (its compile waits on
-	// the lock), then kill the process.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		if info := first.Info(); info.MessageQueueLen == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	time.Sleep(20 * time.Millisecond) // HandleInfo starts the compile goroutine right after dequeuing
+	// Wait until HandleInfo has taken the push and started its compile
+	// (which waits on the lock), then kill the process.
+	wait.For(t, 10*time.Second, "the push's compile has started", func() bool {
+		buf := make([]byte, 1<<20)
+		return bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("cache.(*Actor).compile("))
+	})
 	first.Kill()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if p := node.ProcessByName(Name); p != nil && p.Self() != old {
-			break
-		}
-	}
+	wait.For(t, 10*time.Second, "the supervisor restarts the cache process", func() bool {
+		p := node.ProcessByName(Name)
+		return p != nil && p.Self() != old
+	})
 	a.compiling.Unlock()
 	select {
 	case m := <-acks:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/outbound"
 	"github.com/edgefaas/edgefaas/internal/testing/ergotest"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // held answers every request once released.
@@ -67,14 +68,12 @@ func TestOverflowAnswersBusy(t *testing.T) {
 	}
 	// Once every request is either held by the policy or answered busy,
 	// let the held ones finish.
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	wait.For(t, 20*time.Second, "every request held or answered", func() bool {
 		mu.Lock()
 		answered := busy + other
 		mu.Unlock()
-		if int(policy.in.Load())+answered == n {
-			break
-		}
-	}
+		return int(policy.in.Load())+answered == n
+	})
 	close(policy.release)
 	wg.Wait()
 	if busy == 0 {

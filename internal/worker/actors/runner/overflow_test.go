@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/testing/ergotest"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 	"github.com/edgefaas/edgefaas/internal/worker/actors/cache"
 )
@@ -89,9 +90,7 @@ func flood(t *testing.T, receive bool) {
 			t.Fatalf("%d answered busy: Receive left them to the mailbox", busy)
 		}
 		// The last callers go idle just after their answers left.
-		for wait := time.Now().Add(10 * time.Second); run.idle.Load() == 0 && time.Now().Before(wait); {
-			time.Sleep(time.Millisecond)
-		}
+		wait.For(t, 10*time.Second, "a caller idle", func() bool { return run.idle.Load() != 0 })
 		if idle := run.idle.Load(); idle < 1 || idle > maxIdleCallers {
 			t.Fatalf("%d callers idle after the flood, want 1..%d", idle, maxIdleCallers)
 		}
