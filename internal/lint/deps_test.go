@@ -38,7 +38,7 @@ var rules = []rule{
 		forbid: []string{"internal/actors/...", "internal/core/...", "internal/worker/...", "internal/nodes", "http/..."},
 	},
 	{
-		why: "the core runs no function: of its packages only its assembly (upload inspection), the API (the runtime's limits and module facts, to validate uploads) and the invocation service (the runtime's log-truncation marker) name the runtime",
+		why:    "the core runs no function: of its packages only its assembly (upload inspection), the API (the runtime's limits and module facts, to validate uploads) and the invocation service (the runtime's log-truncation marker) name the runtime",
 		from:   []string{"internal/core/..."},
 		except: []string{"internal/core", "internal/core/api", "internal/core/invocation"},
 		forbid: []string{"internal/wasm/..."},
