@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+
 	"github.com/edgefaas/edgefaas/internal/outbound"
 	"github.com/edgefaas/edgefaas/internal/testing/ergotest"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
@@ -31,6 +34,19 @@ func (h held) Do(ctx context.Context, _ *outbound.Request) *outbound.Response {
 	}
 }
 
+// gated is the real Actor behind a gate: its loop takes one message and
+// waits there until the gate opens, so a flood must overflow its mailbox
+// however fast the machine drains it.
+type gated struct {
+	*Actor
+	gate chan struct{}
+}
+
+func (g *gated) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
+	<-g.gate
+	return g.Actor.HandleInfo(p, msg)
+}
+
 // TestOverflowAnswersBusy floods a real HTTP-client process (mailbox of 1,
 // falling back to the overflow answerer) with requests from many guests:
 // every request is answered, those the mailbox could not take with
@@ -41,7 +57,8 @@ func TestOverflowAnswersBusy(t *testing.T) {
 	node := ergotest.Node(t)
 	ergotest.Spawn(t, node, OverflowName, 65535, "", &Overflow{})
 	policy := held{release: make(chan struct{}), in: &atomic.Int32{}}
-	ergotest.Spawn(t, node, Name, 1, OverflowName, &Actor{Policy: policy, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	gate := make(chan struct{})
+	ergotest.Spawn(t, node, Name, 1, OverflowName, &gated{Actor: &Actor{Policy: policy, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, gate: gate})
 	c := &Client{Process: node.ProcessByName}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -66,8 +83,15 @@ func TestOverflowAnswersBusy(t *testing.T) {
 			}
 		}()
 	}
-	// Once every request is either held by the policy or answered busy,
-	// let the held ones finish.
+	// While the loop waits at the gate, the mailbox holds one request and
+	// the rest overflow; then every request is either held by the policy
+	// or answered busy, and the held ones may finish.
+	wait.For(t, 20*time.Second, "a request answered busy", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return busy > 0
+	})
+	close(gate)
 	wait.For(t, 20*time.Second, "every request held or answered", func() bool {
 		mu.Lock()
 		answered := busy + other
