@@ -92,7 +92,7 @@ var rules = []rule{
 // (internal/core/cluster is the core's seam, with a rule of its own.)
 var shared = []string{
 	"internal/actors/wire", "internal/actors/send", "internal/actors/discovery",
-	"internal/egress", "internal/outbound", "internal/supervisors", "internal/membudget",
+	"internal/egress", "internal/outbound", "internal/supervisors", "internal/membudget", "internal/ergonode",
 	"internal/syncfile", "internal/matrix", "internal/wasm/...",
 }
 

@@ -9,7 +9,6 @@
 package nodes
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -24,13 +23,12 @@ import (
 	"strings"
 
 	"github.com/ergo-services/ergo"
-	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
-	"github.com/ergo-services/ergo/lib"
 	"github.com/ergo-services/ergo/node"
 	"github.com/ergo-services/ergo/proto/dist"
 
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
+	"github.com/edgefaas/edgefaas/internal/ergonode"
 )
 
 // NodeConfig is what every node needs.
@@ -115,7 +113,7 @@ func start(cfg *NodeConfig, role string, apps ...gen.ApplicationBehavior) (node.
 		Listeners:        []node.Listener{{Hostname: cfg.ListenHost, Listen: port, ListenBegin: port, ListenEnd: port}},
 		TLS:              tlsCfg,
 		StaticRoutesOnly: true,
-		Registrar:        noRegistrar{},
+		Registrar:        ergonode.NoRegistrar{},
 		System:           node.System{DisableAnonMetrics: true},
 	}
 	n, err := ergo.StartNode(cfg.Name, cfg.Cookie, opts)
@@ -173,22 +171,6 @@ func addRoute(n node.Node, cfg NodeConfig, p Peer) error {
 	n.RemoveStaticRoute(p.Name)
 	return n.AddStaticRoute(p.Name, p.Host, p.Port, node.RouteOptions{Cookie: cfg.Cookie, TLS: tlsCfg, IsErgo: true})
 }
-
-// noRegistrar is a registrar that registers nothing and resolves nothing:
-// ergo's default starts a name service on *:4369 on every interface, and
-// static routes only with no registrar panic on the first remote send.
-type noRegistrar struct{}
-
-func (noRegistrar) Register(context.Context, string, node.RegisterOptions) error { return nil }
-func (noRegistrar) RegisterProxy(string, int, node.ProxyFlags) error             { return nil }
-func (noRegistrar) UnregisterProxy(string) error                                 { return nil }
-func (noRegistrar) Resolve(string) (node.Route, error)                           { return node.Route{}, lib.ErrNoRoute }
-func (noRegistrar) ResolveProxy(string) (node.ProxyRoute, error) {
-	return node.ProxyRoute{}, lib.ErrProxyNoRoute
-}
-func (noRegistrar) Config() (node.RegistrarConfig, error)                      { return node.RegistrarConfig{}, nil }
-func (noRegistrar) ConfigItem(string) (etf.Term, error)                        { return nil, lib.ErrUnsupported }
-func (noRegistrar) SetConfigUpdateCallback(func(string, etf.Term) error) error { return nil }
 
 // routeErgoLogs sends ergo's standard-library log lines to slog: warnings
 // at Warn, the rest at Debug, so nodes are quiet by default.

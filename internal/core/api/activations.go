@@ -58,8 +58,7 @@ func (s *Server) getActivation(c *call) error {
 	if !s.visibleActivation(c.subject, rec, map[string]string{}) {
 		return notFound
 	}
-	writeJSON(c.w, http.StatusOK, data(activationView(rec)))
-	return nil
+	return reply(c, http.StatusOK, activationView(rec))
 }
 
 func activationView(a storage.Activation) storage.Activation {
@@ -123,8 +122,7 @@ func (s *Server) listActivations(c *call) error {
 		}
 		left := time.Until(deadline)
 		if len(out) > 0 || left <= 0 || changed == nil {
-			writeJSON(c.w, http.StatusOK, data(out))
-			return nil
+			return reply(c, http.StatusOK, out)
 		}
 		timer := time.NewTimer(left)
 		select {

@@ -40,8 +40,7 @@ func (s *Server) getSubjectEgress(c *call) error {
 	if hosts == nil {
 		hosts = []string{}
 	}
-	writeJSON(c.w, http.StatusOK, data(egressView{Subject: name, Hosts: hosts, Bounded: set}))
-	return nil
+	return reply(c, http.StatusOK, egressView{Subject: name, Hosts: hosts, Bounded: set})
 }
 
 func (s *Server) setSubjectEgress(c *call) error {
@@ -49,14 +48,10 @@ func (s *Server) setSubjectEgress(c *call) error {
 	if err := s.subjectOr404(name); err != nil {
 		return err
 	}
-	raw, err := readBody(c, maxJSONBodyBytes)
-	if err != nil {
-		return err
-	}
 	var body struct {
 		Hosts *[]string `json:"hosts"`
 	}
-	if err := decodeStrict(raw, &body, "request body"); err != nil {
+	if err := readJSON(c, &body, "request body"); err != nil {
 		return err
 	}
 	if body.Hosts == nil {
@@ -74,8 +69,7 @@ func (s *Server) setSubjectEgress(c *call) error {
 		return err
 	}
 	s.log.Info("subject egress bound set", "subject", name, "hosts", *body.Hosts, "by", c.subject.Name)
-	writeJSON(c.w, http.StatusOK, data(egressView{Subject: name, Hosts: *body.Hosts, Bounded: true}))
-	return nil
+	return reply(c, http.StatusOK, egressView{Subject: name, Hosts: *body.Hosts, Bounded: true})
 }
 
 func (s *Server) clearSubjectEgress(c *call) error {

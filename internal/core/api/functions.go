@@ -108,8 +108,7 @@ func (s *Server) createFunction(c *call) error {
 		return err
 	}
 	s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionCreated, Function: f, WaitForWorkers: up.WaitForWorkers})
-	writeJSON(c.w, http.StatusCreated, data(functionView(f)))
-	return nil
+	return reply(c, http.StatusCreated, functionView(f))
 }
 
 func (s *Server) getFunction(c *call) error {
@@ -117,8 +116,7 @@ func (s *Server) getFunction(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, data(functionView(f)))
-	return nil
+	return reply(c, http.StatusOK, functionView(f))
 }
 
 func (s *Server) updateFunction(c *call) error {
@@ -174,8 +172,7 @@ func (s *Server) updateFunction(c *call) error {
 		return err
 	}
 	s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionUpdated, Function: *ch.New, Previous: ch.Old, WaitForWorkers: up.WaitForWorkers})
-	writeJSON(c.w, http.StatusOK, data(functionView(*ch.New)))
-	return nil
+	return reply(c, http.StatusOK, functionView(*ch.New))
 }
 
 func (s *Server) deleteFunction(c *call) error {

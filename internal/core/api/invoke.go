@@ -75,8 +75,7 @@ func (s *Server) invokeAsync(c *call, call invocation.Call) error {
 		return fmt.Errorf("queue %s/%s: %w", call.Function.Module, call.Function.Name, err)
 	}
 	c.w.Header().Set(ActivationHeader, id)
-	writeJSON(c.w, http.StatusAccepted, data(map[string]string{"activation_id": id}))
-	return nil
+	return reply(c, http.StatusAccepted, map[string]string{"activation_id": id})
 }
 
 // scriptError answers 400 for a script that cannot place the call.

@@ -90,6 +90,32 @@ func writeError(w http.ResponseWriter, status int, detail string) {
 // data wraps a payload in FunLess's success envelope.
 func data(v any) any { return map[string]any{"data": v} }
 
+// reply answers a request with status and FunLess's {"data": v}.
+func reply(c *call, status int, v any) error {
+	writeJSON(c.w, status, data(v))
+	return nil
+}
+
+// readJSON reads a small JSON body (at most maxJSONBodyBytes) strictly
+// into v; what names the body in errors.
+func readJSON(c *call, v any, what string) error {
+	raw, err := readBody(c, maxJSONBodyBytes)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(raw, v, what)
+}
+
+// readNamed reads a {"<key>":{"name":"..."}} body (a module or subject)
+// and returns the checked name.
+func readNamed(c *call, key string) (string, error) {
+	raw, err := readBody(c, maxJSONBodyBytes)
+	if err != nil {
+		return "", err
+	}
+	return decodeNamed(raw, key, key)
+}
+
 // statusWriter remembers the status for metrics and for knowing whether a
 // panic can still be answered.
 type statusWriter struct {

@@ -65,16 +65,11 @@ func (s *Server) listModules(c *call) error {
 			out = append(out, nameView{Name: m.Name})
 		}
 	}
-	writeJSON(c.w, http.StatusOK, data(out))
-	return nil
+	return reply(c, http.StatusOK, out)
 }
 
 func (s *Server) createModule(c *call) error {
-	raw, err := readBody(c, maxJSONBodyBytes)
-	if err != nil {
-		return err
-	}
-	name, err := decodeNamed(raw, "module", "module")
+	name, err := readNamed(c, "module")
 	if err != nil {
 		return err
 	}
@@ -85,8 +80,7 @@ func (s *Server) createModule(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusCreated, data(nameView{Name: name}))
-	return nil
+	return reply(c, http.StatusCreated, nameView{Name: name})
 }
 
 func (s *Server) getModule(c *call) error {
@@ -104,8 +98,7 @@ func (s *Server) getModule(c *call) error {
 			out.Functions = append(out.Functions, nameView{Name: f.Name})
 		}
 	}
-	writeJSON(c.w, http.StatusOK, data(out))
-	return nil
+	return reply(c, http.StatusOK, out)
 }
 
 func (s *Server) renameModule(c *call) error {
@@ -113,11 +106,7 @@ func (s *Server) renameModule(c *call) error {
 	if err != nil {
 		return err
 	}
-	raw, err := readBody(c, maxJSONBodyBytes)
-	if err != nil {
-		return err
-	}
-	to, err := decodeNamed(raw, "module", "module")
+	to, err := readNamed(c, "module")
 	if err != nil {
 		return err
 	}
@@ -135,8 +124,7 @@ func (s *Server) renameModule(c *call) error {
 	for _, ch := range changes {
 		s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionUpdated, Function: *ch.New, Previous: ch.Old, WaitForWorkers: true})
 	}
-	writeJSON(c.w, http.StatusOK, data(nameView{Name: to}))
-	return nil
+	return reply(c, http.StatusOK, nameView{Name: to})
 }
 
 func (s *Server) deleteModule(c *call) error {

@@ -22,21 +22,16 @@ func (s *Server) listNodes(c *call) error {
 			out[i].Functions = []string{}
 		}
 	}
-	writeJSON(c.w, http.StatusOK, data(out))
-	return nil
+	return reply(c, http.StatusOK, out)
 }
 
 func (s *Server) connectNode(c *call) error {
-	raw, err := readBody(c, maxJSONBodyBytes)
-	if err != nil {
-		return err
-	}
 	var body struct {
 		Node *struct {
 			Address string `json:"address"`
 		} `json:"node"`
 	}
-	if err := decodeStrict(raw, &body, "request body"); err != nil {
+	if err := readJSON(c, &body, "request body"); err != nil {
 		return err
 	}
 	if body.Node == nil || body.Node.Address == "" {
@@ -49,8 +44,7 @@ func (s *Server) connectNode(c *call) error {
 		return errorf(http.StatusBadGateway, "Bad Gateway: connect to %s: %s", body.Node.Address, err.Error())
 	}
 	s.log.Info("worker attached by request", "address", body.Node.Address, "subject", c.subject.Name)
-	writeJSON(c.w, http.StatusOK, data(map[string]string{"address": body.Node.Address}))
-	return nil
+	return reply(c, http.StatusOK, map[string]string{"address": body.Node.Address})
 }
 
 func (s *Server) authority() (cluster.NodeAuthority, error) {
@@ -97,21 +91,16 @@ func (s *Server) createJoinToken(c *call) error {
 		token += "." + *fp
 	}
 	s.log.Info("join token created", "node", jt.Node, "expires_at", jt.ExpiresAt, "by", c.subject.Name)
-	writeJSON(c.w, http.StatusCreated, data(map[string]any{"token": token, "node": jt.Node, "expires_at": jt.ExpiresAt}))
-	return nil
+	return reply(c, http.StatusCreated, map[string]any{"token": token, "node": jt.Node, "expires_at": jt.ExpiresAt})
 }
 
 func (s *Server) joinNode(c *call) error {
-	raw, err := readBody(c, maxJSONBodyBytes)
-	if err != nil {
-		return err
-	}
 	var body struct {
 		Token string `json:"token"`
 		Node  string `json:"node"`
 		CSR   []byte `json:"csr"`
 	}
-	if err := decodeStrict(raw, &body, "request body"); err != nil {
+	if err := readJSON(c, &body, "request body"); err != nil {
 		return err
 	}
 	a, err := s.authority()
@@ -136,8 +125,7 @@ func (s *Server) joinNode(c *call) error {
 		return err
 	}
 	s.log.Info("node joined with a token", "node", body.Node, "serial", enr.Serial, "remote", c.r.RemoteAddr)
-	writeJSON(c.w, http.StatusOK, data(enr))
-	return nil
+	return reply(c, http.StatusOK, enr)
 }
 
 func (s *Server) nodeAdmin(op string) func(c *call) error {
@@ -164,8 +152,7 @@ func (s *Server) nodeAdmin(op string) func(c *call) error {
 			return errorf(http.StatusConflict, "Conflict: %s %s: %v", op, name, err)
 		}
 		s.log.Info("node "+op+"d", "node", name, "by", c.subject.Name)
-		writeJSON(c.w, http.StatusOK, data(out))
-		return nil
+		return reply(c, http.StatusOK, out)
 	}
 }
 
@@ -193,6 +180,5 @@ func (s *Server) listNodeCerts(c *call) error {
 		}
 		out = append(out, v)
 	}
-	writeJSON(c.w, http.StatusOK, data(out))
-	return nil
+	return reply(c, http.StatusOK, out)
 }

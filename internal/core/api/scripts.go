@@ -58,8 +58,7 @@ func (s *Server) listScripts(c *call) error {
 			out = append(out, viewScript(sc))
 		}
 	}
-	writeJSON(c.w, http.StatusOK, data(out))
-	return nil
+	return reply(c, http.StatusOK, out)
 }
 
 // loadScript returns the named script if the caller may see it, else a
@@ -77,8 +76,7 @@ func (s *Server) getScript(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, data(viewScript(sc)))
-	return nil
+	return reply(c, http.StatusOK, viewScript(sc))
 }
 
 func (s *Server) deleteScript(c *call) error {
@@ -121,8 +119,7 @@ func (s *Server) createScript(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusCreated, data(viewScript(sc)))
-	return nil
+	return reply(c, http.StatusCreated, viewScript(sc))
 }
 
 // readScriptUpload decodes the multipart body: exactly the fields name and

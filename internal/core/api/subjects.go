@@ -27,16 +27,11 @@ func (s *Server) listSubjects(c *call) error {
 	for _, sub := range subs {
 		out = append(out, subjectView{Name: sub.Name, Admin: sub.Admin, Revoked: sub.Revoked()})
 	}
-	writeJSON(c.w, http.StatusOK, data(out))
-	return nil
+	return reply(c, http.StatusOK, out)
 }
 
 func (s *Server) createSubject(c *call) error {
-	raw, err := readBody(c, maxJSONBodyBytes)
-	if err != nil {
-		return err
-	}
-	name, err := decodeNamed(raw, "subject", "subject")
+	name, err := readNamed(c, "subject")
 	if err != nil {
 		return err
 	}
@@ -47,8 +42,7 @@ func (s *Server) createSubject(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusCreated, data(tokenView{Name: name, Token: token}))
-	return nil
+	return reply(c, http.StatusCreated, tokenView{Name: name, Token: token})
 }
 
 func (s *Server) rotateSubject(c *call) error {
@@ -60,8 +54,7 @@ func (s *Server) rotateSubject(c *call) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, data(tokenView{Name: name, Token: token}))
-	return nil
+	return reply(c, http.StatusOK, tokenView{Name: name, Token: token})
 }
 
 func (s *Server) revokeSubject(c *call) error {

@@ -6,7 +6,6 @@
 package ergotest
 
 import (
-	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -14,10 +13,10 @@ import (
 	"github.com/ergo-services/ergo"
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
-	"github.com/ergo-services/ergo/lib"
 	"github.com/ergo-services/ergo/node"
 
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
+	"github.com/edgefaas/edgefaas/internal/ergonode"
 )
 
 var seq atomic.Int64
@@ -31,7 +30,7 @@ func Node(t testing.TB) node.Node {
 	n, err := ergo.StartNode(fmt.Sprintf("test%d@127.0.0.1", seq.Add(1)), "cookie", node.Options{
 		Listeners:        []node.Listener{{Hostname: "127.0.0.1", Listen: 0}},
 		StaticRoutesOnly: true,
-		Registrar:        noRegistrar{}, // ergo's default serves names on *:4369
+		Registrar:        ergonode.NoRegistrar{}, // ergo's default serves names on *:4369
 		System:           node.System{DisableAnonMetrics: true},
 	})
 	if err != nil {
@@ -74,17 +73,3 @@ func Collect(t testing.TB, n node.Node, name string, size int) (gen.Process, cha
 	c := &Collector{C: make(chan etf.Term, size)}
 	return Spawn(t, n, name, 65535, "", c), c.C
 }
-
-// noRegistrar registers and resolves nothing (as in package nodes).
-type noRegistrar struct{}
-
-func (noRegistrar) Register(context.Context, string, node.RegisterOptions) error { return nil }
-func (noRegistrar) RegisterProxy(string, int, node.ProxyFlags) error             { return nil }
-func (noRegistrar) UnregisterProxy(string) error                                 { return nil }
-func (noRegistrar) Resolve(string) (node.Route, error)                           { return node.Route{}, lib.ErrNoRoute }
-func (noRegistrar) ResolveProxy(string) (node.ProxyRoute, error) {
-	return node.ProxyRoute{}, lib.ErrProxyNoRoute
-}
-func (noRegistrar) Config() (node.RegistrarConfig, error)                      { return node.RegistrarConfig{}, nil }
-func (noRegistrar) ConfigItem(string) (etf.Term, error)                        { return nil, lib.ErrUnsupported }
-func (noRegistrar) SetConfigUpdateCallback(func(string, etf.Term) error) error { return nil }
