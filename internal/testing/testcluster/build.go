@@ -2,11 +2,9 @@ package testcluster
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 )
 
@@ -35,20 +33,16 @@ func Root() (string, error) {
 	}
 }
 
-// Build returns the edgefaas binary, once per test binary: build/edgefaas
-// (what `make build` made) when it is newer than every Go source, go.mod,
-// go.sum and patch of the repository, else cmd/edgefaas built afresh into
-// a temporary directory.
+// Build returns the edgefaas binary, built once per test binary from the
+// tree into a temporary directory. It never reuses build/edgefaas: a
+// binary made from other sources (another checkout, an earlier commit)
+// would let a test pass that the tree fails; with Go's build cache warm, a
+// build that changes nothing is a link.
 func Build() (string, error) {
 	buildOnce.Do(func() {
 		root, err := Root()
 		if err != nil {
 			buildErr = err
-			return
-		}
-		made := filepath.Join(root, "build", "edgefaas")
-		if current(root, made) {
-			binary = made
 			return
 		}
 		dir, err := os.MkdirTemp("", "edgefaas-bin-")
@@ -64,47 +58,4 @@ func Build() (string, error) {
 		}
 	})
 	return binary, buildErr
-}
-
-// current reports whether bin exists and no source it is built from is
-// newer. Test files and the build directory do not count.
-func current(root, bin string) bool {
-	fi, err := os.Stat(bin)
-	if err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
-	built := fi.ModTime()
-	newer := func(path string) bool {
-		st, err := os.Stat(path)
-		return err == nil && st.ModTime().After(built)
-	}
-	if newer(filepath.Join(root, "go.mod")) || newer(filepath.Join(root, "go.sum")) {
-		return false
-	}
-	stale := false
-	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			stale = true // unsure: build
-		}
-		if stale {
-			return filepath.SkipAll
-		}
-		if d.IsDir() {
-			switch rel, _ := filepath.Rel(root, path); {
-			case rel == "build", strings.HasPrefix(d.Name(), "."), d.Name() == "testdata", d.Name() == "node_modules":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		name := d.Name()
-		source := strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") ||
-			strings.HasPrefix(path, filepath.Join(root, "patches")+string(filepath.Separator))
-		if source {
-			if info, err := d.Info(); err == nil && info.ModTime().After(built) {
-				stale = true
-			}
-		}
-		return nil
-	})
-	return !stale
 }
