@@ -115,15 +115,10 @@ func addActivations(b *pebble.Batch, recs []Activation) error {
 // GetActivation returns one record, or ErrNotFound.
 func (s *Store) GetActivation(id string) (Activation, error) {
 	var a Activation
-	v, closer, err := s.db.Get(keyActivation(id))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return a, fmt.Errorf("activation %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return a, fmt.Errorf("read activation %q: %w", id, err)
-	}
-	defer closer.Close()
-	return a, decodeActivation(keyActivation(id), v, &a)
+	err := s.getDirect(keyActivation(id), "activation", id, func(k, v []byte) error {
+		return decodeActivation(k, v, &a)
+	})
+	return a, err
 }
 
 // ScanActivations calls fn with records newest first, starting below the

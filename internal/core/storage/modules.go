@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -58,16 +57,8 @@ func (s *Store) GetModule(name string) (Module, error) {
 
 // ListModules returns every module, the default one first, then by name.
 func (s *Store) ListModules() ([]Module, error) {
-	mods := []Module{{Name: DefaultModule}}
-	err := s.scan(prefixModules, func(k, v []byte) error {
-		var m Module
-		if err := json.Unmarshal(v, &m); err != nil {
-			return fmt.Errorf("decode %s: %w", k, err)
-		}
-		mods = append(mods, m)
-		return nil
-	})
-	return mods, err
+	mods, err := listJSON[Module](s, prefixModules)
+	return append([]Module{{Name: DefaultModule}}, mods...), err
 }
 
 // RenameModule renames a module and moves its functions, in one batch. It

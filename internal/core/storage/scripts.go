@@ -83,16 +83,7 @@ func (s *Store) GetScript(name string) (Script, error) {
 
 // ListScripts returns every script, by name.
 func (s *Store) ListScripts() ([]Script, error) {
-	var out []Script
-	err := s.scan(prefixScripts, func(k, v []byte) error {
-		var sc Script
-		if err := json.Unmarshal(v, &sc); err != nil {
-			return fmt.Errorf("decode %s: %w", k, err)
-		}
-		out = append(out, sc)
-		return nil
-	})
-	return out, err
+	return listJSON[Script](s, prefixScripts)
 }
 
 // DeleteScript deletes a script (synced) and returns it.

@@ -162,16 +162,7 @@ func (s *Store) GetSubject(name string) (Subject, error) {
 
 // ListSubjects returns every subject by name.
 func (s *Store) ListSubjects() ([]Subject, error) {
-	var subs []Subject
-	err := s.scan(prefixSubjects, func(k, v []byte) error {
-		var sub Subject
-		if err := jsonUnmarshal(k, v, &sub); err != nil {
-			return err
-		}
-		subs = append(subs, sub)
-		return nil
-	})
-	return subs, err
+	return listJSON[Subject](s, prefixSubjects)
 }
 
 // Authenticate returns the subject whose token this is, or
