@@ -48,11 +48,7 @@ func (s *Store) GetModule(name string) (Module, error) {
 	if name == DefaultModule {
 		return Module{Name: DefaultModule}, nil
 	}
-	var m Module
-	if err := s.getJSON(keyModule(name), &m); err != nil {
-		return Module{}, fmt.Errorf("module %q: %w", name, err)
-	}
-	return m, nil
+	return getNamed[Module](s, keyModule(name), "module", name)
 }
 
 // ListModules returns every module, the default one first, then by name.
@@ -72,9 +68,9 @@ func (s *Store) RenameModule(from, to string) ([]FunctionChange, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var m Module
-	if err := s.getJSON(keyModule(from), &m); err != nil {
-		return nil, fmt.Errorf("module %q: %w", from, err)
+	m, err := getNamed[Module](s, keyModule(from), "module", from)
+	if err != nil {
+		return nil, err
 	}
 	if from == to {
 		return nil, nil

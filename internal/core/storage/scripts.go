@@ -74,11 +74,7 @@ func (s *Store) CreateScript(sc Script) (Script, error) {
 
 // GetScript returns a script by name, or ErrNotFound.
 func (s *Store) GetScript(name string) (Script, error) {
-	var sc Script
-	if err := s.getJSON(keyScript(name), &sc); err != nil {
-		return Script{}, fmt.Errorf("script %q: %w", name, err)
-	}
-	return sc, nil
+	return getNamed[Script](s, keyScript(name), "script", name)
 }
 
 // ListScripts returns every script, by name.

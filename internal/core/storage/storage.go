@@ -234,6 +234,17 @@ func (s *Store) scan(prefix []byte, fn func(k, v []byte) error) error {
 	return nil
 }
 
+// getNamed reads the JSON record at key with getJSON. Errors name the
+// record as what and name: `script "x": not found`.
+func getNamed[T any](s *Store, key []byte, what, name string) (T, error) {
+	var rec T
+	if err := s.getJSON(key, &rec); err != nil {
+		var zero T
+		return zero, fmt.Errorf("%s %q: %w", what, name, err)
+	}
+	return rec, nil
+}
+
 // listJSON decodes every JSON record under prefix, in key order.
 func listJSON[T any](s *Store, prefix []byte) ([]T, error) {
 	var out []T

@@ -153,11 +153,7 @@ func (s *Store) RevokeToken(name string) error {
 
 // GetSubject returns one subject.
 func (s *Store) GetSubject(name string) (Subject, error) {
-	var sub Subject
-	if err := s.getJSON(keySubject(name), &sub); err != nil {
-		return Subject{}, fmt.Errorf("subject %q: %w", name, err)
-	}
-	return sub, nil
+	return getNamed[Subject](s, keySubject(name), "subject", name)
 }
 
 // ListSubjects returns every subject by name.
