@@ -45,34 +45,22 @@ func (c *Client) InvokeAsync(ctx context.Context, module, name string, args json
 // InvokeAsyncScript is InvokeAsync with the call placed by the APP script
 // named script when it runs (none if empty; see InvokeScript).
 func (c *Client) InvokeAsyncScript(ctx context.Context, module, name string, args json.RawMessage, callback, script string) (string, error) {
-	if len(args) == 0 {
-		args = json.RawMessage(`{}`)
-	}
-	body := map[string]any{"args": args}
+	body := invokeBody(args)
 	if callback != "" {
 		body["callback"] = callback
 	}
 	if script != "" {
-		body["scheduling"] = map[string]string{"language": "app", "script": script}
+		body["scheduling"] = appScheduling(script)
 	}
-	r, err := jsonRequest(http.MethodPost, pathOf("v1", "fn", module, name)+"?async=true", body)
-	if err != nil {
-		return "", err
-	}
-	var out struct {
+	out, err := do[struct {
 		ID string `json:"activation_id"`
-	}
-	if err := c.call(ctx, r, &out); err != nil {
-		return "", err
-	}
-	return out.ID, nil
+	}](ctx, c, http.MethodPost, pathOf("v1", "fn", module, name)+"?async=true", body)
+	return out.ID, err
 }
 
 // GetActivation returns one activation record.
 func (c *Client) GetActivation(ctx context.Context, id string) (Activation, error) {
-	var a Activation
-	err := c.call(ctx, request{method: http.MethodGet, path: pathOf("v1", "activations", id), size: -1}, &a)
-	return a, err
+	return do[Activation](ctx, c, http.MethodGet, pathOf("v1", "activations", id), nil)
 }
 
 // ActivationFilter selects records for ListActivations; zero fields do not
@@ -106,7 +94,5 @@ func (c *Client) ListActivations(ctx context.Context, f ActivationFilter) ([]Act
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	var out []Activation
-	err := c.call(ctx, request{method: http.MethodGet, path: path, size: -1}, &out)
-	return out, err
+	return do[[]Activation](ctx, c, http.MethodGet, path, nil)
 }

@@ -271,6 +271,27 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 	return nil
 }
 
+// callJSON sends a request with body as JSON (nil sends none) and decodes
+// the answer's "data" into out (if not nil).
+func (c *Client) callJSON(ctx context.Context, method, path string, body, out any) error {
+	r, err := jsonRequest(method, path, body)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, r, out)
+}
+
+// do is callJSON for an answer whose "data" is a T; on error it returns
+// the zero T.
+func do[T any](ctx context.Context, c *Client, method, path string, body any) (T, error) {
+	var out T
+	if err := c.callJSON(ctx, method, path, body, &out); err != nil {
+		var zero T
+		return zero, err
+	}
+	return out, nil
+}
+
 // envelope returns the "data" member of a success answer.
 func envelope(raw []byte) (json.RawMessage, error) {
 	var env struct {

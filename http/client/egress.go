@@ -17,10 +17,7 @@ type EgressBound struct {
 
 // SubjectEgress returns a subject's egress bound.
 func (c *Client) SubjectEgress(ctx context.Context, name string) (EgressBound, error) {
-	r, _ := jsonRequest(http.MethodGet, pathOf("v1", "admin", "subjects", name, "egress"), nil)
-	var out EgressBound
-	err := c.call(ctx, r, &out)
-	return out, err
+	return do[EgressBound](ctx, c, http.MethodGet, pathOf("v1", "admin", "subjects", name, "egress"), nil)
 }
 
 // SetSubjectEgress sets a subject's egress bound (an empty list permits nothing).
@@ -28,17 +25,10 @@ func (c *Client) SetSubjectEgress(ctx context.Context, name string, hosts []stri
 	if hosts == nil {
 		hosts = []string{}
 	}
-	r, err := jsonRequest(http.MethodPut, pathOf("v1", "admin", "subjects", name, "egress"), map[string]any{"hosts": hosts})
-	if err != nil {
-		return EgressBound{}, err
-	}
-	var out EgressBound
-	err = c.call(ctx, r, &out)
-	return out, err
+	return do[EgressBound](ctx, c, http.MethodPut, pathOf("v1", "admin", "subjects", name, "egress"), map[string]any{"hosts": hosts})
 }
 
 // ClearSubjectEgress removes a subject's bound (the node-wide policy alone applies).
 func (c *Client) ClearSubjectEgress(ctx context.Context, name string) error {
-	r, _ := jsonRequest(http.MethodDelete, pathOf("v1", "admin", "subjects", name, "egress"), nil)
-	return c.call(ctx, r, nil)
+	return c.callJSON(ctx, http.MethodDelete, pathOf("v1", "admin", "subjects", name, "egress"), nil, nil)
 }

@@ -113,32 +113,26 @@ func (c *Client) upload(ctx context.Context, method, path string, up Upload) (Fu
 
 // GetFunction returns a function's record.
 func (c *Client) GetFunction(ctx context.Context, module, name string) (Function, error) {
-	r, _ := jsonRequest(http.MethodGet, pathOf("v1", "fn", module, name), nil)
-	var f Function
-	err := c.call(ctx, r, &f)
-	return f, err
+	return do[Function](ctx, c, http.MethodGet, pathOf("v1", "fn", module, name), nil)
 }
 
 // DeleteFunction deletes a function; workers drop their copies.
 func (c *Client) DeleteFunction(ctx context.Context, module, name string) error {
-	r, _ := jsonRequest(http.MethodDelete, pathOf("v1", "fn", module, name), nil)
-	return c.call(ctx, r, nil)
+	return c.callJSON(ctx, http.MethodDelete, pathOf("v1", "fn", module, name), nil, nil)
 }
 
 // Invoke runs a function with args (a JSON object; nil sends {}) and
 // returns its JSON output. A function that reports an error gives an
 // *Error with status 422 and the function's message.
 func (c *Client) Invoke(ctx context.Context, module, name string, args json.RawMessage) (json.RawMessage, error) {
+	return do[json.RawMessage](ctx, c, http.MethodPost, pathOf("v1", "fn", module, name), invokeBody(args))
+}
+
+// invokeBody is the body of an invocation with args; nil or empty args
+// send {}.
+func invokeBody(args json.RawMessage) map[string]any {
 	if len(args) == 0 {
 		args = json.RawMessage(`{}`)
 	}
-	r, err := jsonRequest(http.MethodPost, pathOf("v1", "fn", module, name), map[string]json.RawMessage{"args": args})
-	if err != nil {
-		return nil, err
-	}
-	var out json.RawMessage
-	if err := c.call(ctx, r, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return map[string]any{"args": args}
 }

@@ -22,28 +22,17 @@ type Named struct {
 
 // ListModules returns the modules the caller may see.
 func (c *Client) ListModules(ctx context.Context) ([]Named, error) {
-	r, _ := jsonRequest(http.MethodGet, "/v1/fn", nil)
-	var out []Named
-	if err := c.call(ctx, r, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return do[[]Named](ctx, c, http.MethodGet, "/v1/fn", nil)
 }
 
 // CreateModule creates a module owned by the caller.
 func (c *Client) CreateModule(ctx context.Context, name string) error {
-	r, err := jsonRequest(http.MethodPost, "/v1/fn", map[string]any{"module": Named{Name: name}})
-	if err != nil {
-		return err
-	}
-	return c.call(ctx, r, nil)
+	return c.callJSON(ctx, http.MethodPost, "/v1/fn", map[string]any{"module": Named{Name: name}}, nil)
 }
 
 // GetModule returns a module with its functions' names.
 func (c *Client) GetModule(ctx context.Context, name string) (Module, error) {
-	r, _ := jsonRequest(http.MethodGet, pathOf("v1", "fn", name), nil)
-	var m Module
-	err := c.call(ctx, r, &m)
+	m, err := do[Module](ctx, c, http.MethodGet, pathOf("v1", "fn", name), nil)
 	if m.Functions == nil {
 		m.Functions = []Named{}
 	}
@@ -52,15 +41,10 @@ func (c *Client) GetModule(ctx context.Context, name string) (Module, error) {
 
 // RenameModule renames module from to to; its functions move with it.
 func (c *Client) RenameModule(ctx context.Context, from, to string) error {
-	r, err := jsonRequest(http.MethodPut, pathOf("v1", "fn", from), map[string]any{"module": Named{Name: to}})
-	if err != nil {
-		return err
-	}
-	return c.call(ctx, r, nil)
+	return c.callJSON(ctx, http.MethodPut, pathOf("v1", "fn", from), map[string]any{"module": Named{Name: to}}, nil)
 }
 
 // DeleteModule deletes a module and every function in it.
 func (c *Client) DeleteModule(ctx context.Context, name string) error {
-	r, _ := jsonRequest(http.MethodDelete, pathOf("v1", "fn", name), nil)
-	return c.call(ctx, r, nil)
+	return c.callJSON(ctx, http.MethodDelete, pathOf("v1", "fn", name), nil, nil)
 }

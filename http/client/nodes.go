@@ -44,12 +44,7 @@ type Node struct {
 
 // ListNodes returns the workers connected to the core.
 func (c *Client) ListNodes(ctx context.Context) ([]Node, error) {
-	r, _ := jsonRequest(http.MethodGet, "/v1/nodes", nil)
-	var out []Node
-	if err := c.call(ctx, r, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return do[[]Node](ctx, c, http.MethodGet, "/v1/nodes", nil)
 }
 
 // ConnectNode asks the core to attach the worker at address, written
@@ -83,30 +78,21 @@ func (c *Client) CreateJoinToken(ctx context.Context, ttl time.Duration, node st
 	if node != "" {
 		body["node"] = node
 	}
-	r, err := jsonRequest(http.MethodPost, "/v1/admin/join-tokens", body)
-	if err != nil {
-		return JoinToken{}, err
-	}
-	var out JoinToken
-	err = c.call(ctx, r, &out)
-	return out, err
+	return do[JoinToken](ctx, c, http.MethodPost, "/v1/admin/join-tokens", body)
 }
 
 // RevokeNode makes the core refuse a token-joined node's certificate from
 // now on and drop its link (admin token).
 func (c *Client) RevokeNode(ctx context.Context, name string) error {
-	r, _ := jsonRequest(http.MethodPost, pathOf("v1", "admin", "nodes", name, "revoke"), nil)
-	return c.call(ctx, r, nil)
+	return c.callJSON(ctx, http.MethodPost, pathOf("v1", "admin", "nodes", name, "revoke"), nil, nil)
 }
 
 // RotateNode issues a token-joined node a new certificate over its live
 // link and returns its serial (admin token).
 func (c *Client) RotateNode(ctx context.Context, name string) (string, error) {
-	r, _ := jsonRequest(http.MethodPost, pathOf("v1", "admin", "nodes", name, "rotate"), nil)
-	var out struct {
+	out, err := do[struct {
 		Serial string `json:"serial"`
-	}
-	err := c.call(ctx, r, &out)
+	}](ctx, c, http.MethodPost, pathOf("v1", "admin", "nodes", name, "rotate"), nil)
 	return out.Serial, err
 }
 
@@ -127,8 +113,5 @@ type NodeCert struct {
 
 // ListNodeCerts returns the token-joined nodes' certificates (admin token).
 func (c *Client) ListNodeCerts(ctx context.Context) ([]NodeCert, error) {
-	r, _ := jsonRequest(http.MethodGet, "/v1/admin/node-certificates", nil)
-	var out []NodeCert
-	err := c.call(ctx, r, &out)
-	return out, err
+	return do[[]NodeCert](ctx, c, http.MethodGet, "/v1/admin/node-certificates", nil)
 }

@@ -26,10 +26,7 @@ type Script struct {
 
 // ListScripts lists the APP scripts the caller can see.
 func (c *Client) ListScripts(ctx context.Context) ([]Script, error) {
-	r, _ := jsonRequest(http.MethodGet, pathOf("v1", "scripts", "app"), nil)
-	var out []Script
-	err := c.call(ctx, r, &out)
-	return out, err
+	return do[[]Script](ctx, c, http.MethodGet, pathOf("v1", "scripts", "app"), nil)
 }
 
 // CreateScript uploads an APP script (YAML) under name. The core refuses
@@ -59,32 +56,24 @@ func (c *Client) CreateScript(ctx context.Context, name string, yaml []byte) (Sc
 
 // GetScript returns one APP script.
 func (c *Client) GetScript(ctx context.Context, name string) (Script, error) {
-	r, _ := jsonRequest(http.MethodGet, pathOf("v1", "scripts", "app", name), nil)
-	var sc Script
-	err := c.call(ctx, r, &sc)
-	return sc, err
+	return do[Script](ctx, c, http.MethodGet, pathOf("v1", "scripts", "app", name), nil)
 }
 
 // DeleteScript deletes an APP script (its owner or an admin).
 func (c *Client) DeleteScript(ctx context.Context, name string) error {
-	r, _ := jsonRequest(http.MethodDelete, pathOf("v1", "scripts", "app", name), nil)
-	return c.call(ctx, r, nil)
+	return c.callJSON(ctx, http.MethodDelete, pathOf("v1", "scripts", "app", name), nil, nil)
 }
 
 // InvokeScript runs a function like Invoke, placed by the APP script
 // named script: the body carries "scheduling":{"language":"app","script":...}.
 func (c *Client) InvokeScript(ctx context.Context, module, name string, args json.RawMessage, script string) (json.RawMessage, error) {
-	if len(args) == 0 {
-		args = json.RawMessage(`{}`)
-	}
-	body := map[string]any{"args": args, "scheduling": map[string]string{"language": "app", "script": script}}
-	r, err := jsonRequest(http.MethodPost, pathOf("v1", "fn", module, name), body)
-	if err != nil {
-		return nil, err
-	}
-	var out json.RawMessage
-	if err := c.call(ctx, r, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	body := invokeBody(args)
+	body["scheduling"] = appScheduling(script)
+	return do[json.RawMessage](ctx, c, http.MethodPost, pathOf("v1", "fn", module, name), body)
+}
+
+// appScheduling is the "scheduling" member that places a call by the APP
+// script named script.
+func appScheduling(script string) map[string]string {
+	return map[string]string{"language": "app", "script": script}
 }

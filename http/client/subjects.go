@@ -27,35 +27,20 @@ type Credentials struct {
 
 // ListSubjects returns every subject.
 func (c *Client) ListSubjects(ctx context.Context) ([]Subject, error) {
-	r, _ := jsonRequest(http.MethodGet, "/v1/admin/subjects", nil)
-	var out []Subject
-	if err := c.call(ctx, r, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return do[[]Subject](ctx, c, http.MethodGet, "/v1/admin/subjects", nil)
 }
 
 // CreateSubject creates a (non-admin) subject and returns its token.
 func (c *Client) CreateSubject(ctx context.Context, name string) (Credentials, error) {
-	r, err := jsonRequest(http.MethodPost, "/v1/admin/subjects", map[string]any{"subject": Named{Name: name}})
-	if err != nil {
-		return Credentials{}, err
-	}
-	var cr Credentials
-	err = c.call(ctx, r, &cr)
-	return cr, err
+	return do[Credentials](ctx, c, http.MethodPost, "/v1/admin/subjects", map[string]any{"subject": Named{Name: name}})
 }
 
 // RotateSubject issues a new token for a subject; the old one stops working.
 func (c *Client) RotateSubject(ctx context.Context, name string) (Credentials, error) {
-	r, _ := jsonRequest(http.MethodPut, pathOf("v1", "admin", "subjects", name), nil)
-	var cr Credentials
-	err := c.call(ctx, r, &cr)
-	return cr, err
+	return do[Credentials](ctx, c, http.MethodPut, pathOf("v1", "admin", "subjects", name), nil)
 }
 
 // RevokeSubject revokes a subject's token (rotate issues a new one).
 func (c *Client) RevokeSubject(ctx context.Context, name string) error {
-	r, _ := jsonRequest(http.MethodDelete, pathOf("v1", "admin", "subjects", name), nil)
-	return c.call(ctx, r, nil)
+	return c.callJSON(ctx, http.MethodDelete, pathOf("v1", "admin", "subjects", name), nil, nil)
 }

@@ -115,15 +115,10 @@ func addActivations(b *pebble.Batch, recs []Activation) error {
 // GetActivation returns one record, or ErrNotFound.
 func (s *Store) GetActivation(id string) (Activation, error) {
 	var a Activation
-	v, closer, err := s.db.Get(keyActivation(id))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return a, fmt.Errorf("activation %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return a, fmt.Errorf("read activation %q: %w", id, err)
-	}
-	defer closer.Close()
-	return a, decodeActivation(keyActivation(id), v, &a)
+	err := s.getDirect(keyActivation(id), "activation", id, func(k, v []byte) error {
+		return decodeActivation(k, v, &a)
+	})
+	return a, err
 }
 
 // ScanActivations calls fn with records newest first, starting below the
@@ -411,18 +406,13 @@ type decoder struct {
 	err bool
 }
 
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err, d.b = true, nil
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *decoder) uvarint() uint64 { return readVarint(d, binary.Uvarint) }
 
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
+func (d *decoder) varint() int64 { return readVarint(d, binary.Varint) }
+
+// readVarint reads one varint with read: binary.Uvarint or binary.Varint.
+func readVarint[T uint64 | int64](d *decoder, read func([]byte) (T, int)) T {
+	v, n := read(d.b)
 	if n <= 0 {
 		d.err, d.b = true, nil
 		return 0

@@ -3,7 +3,6 @@ package storage
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -231,16 +230,7 @@ func (s *Store) ListFunctions(module string) ([]Function, error) {
 }
 
 func (s *Store) listFunctions(module string) ([]Function, error) {
-	var fns []Function
-	err := s.scan(prefixFunctions(module), func(k, v []byte) error {
-		var f Function
-		if err := json.Unmarshal(v, &f); err != nil {
-			return fmt.Errorf("decode %s: %w", k, err)
-		}
-		fns = append(fns, f)
-		return nil
-	})
-	return fns, err
+	return listJSON[Function](s, prefixFunctions(module))
 }
 
 // DeleteFunction deletes a function and releases its code, in one synced

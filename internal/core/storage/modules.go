@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -49,25 +48,13 @@ func (s *Store) GetModule(name string) (Module, error) {
 	if name == DefaultModule {
 		return Module{Name: DefaultModule}, nil
 	}
-	var m Module
-	if err := s.getJSON(keyModule(name), &m); err != nil {
-		return Module{}, fmt.Errorf("module %q: %w", name, err)
-	}
-	return m, nil
+	return getNamed[Module](s, keyModule(name), "module", name)
 }
 
 // ListModules returns every module, the default one first, then by name.
 func (s *Store) ListModules() ([]Module, error) {
-	mods := []Module{{Name: DefaultModule}}
-	err := s.scan(prefixModules, func(k, v []byte) error {
-		var m Module
-		if err := json.Unmarshal(v, &m); err != nil {
-			return fmt.Errorf("decode %s: %w", k, err)
-		}
-		mods = append(mods, m)
-		return nil
-	})
-	return mods, err
+	mods, err := listJSON[Module](s, prefixModules)
+	return append([]Module{{Name: DefaultModule}}, mods...), err
 }
 
 // RenameModule renames a module and moves its functions, in one batch. It
@@ -81,9 +68,9 @@ func (s *Store) RenameModule(from, to string) ([]FunctionChange, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var m Module
-	if err := s.getJSON(keyModule(from), &m); err != nil {
-		return nil, fmt.Errorf("module %q: %w", from, err)
+	m, err := getNamed[Module](s, keyModule(from), "module", from)
+	if err != nil {
+		return nil, err
 	}
 	if from == to {
 		return nil, nil

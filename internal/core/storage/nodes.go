@@ -96,12 +96,8 @@ func (s *Store) ConsumeJoinToken(token string) (JoinToken, error) {
 
 // GetNodeCert returns the record of a token-joined node, or ErrNotFound.
 func (s *Store) GetNodeCert(name string) (NodeCert, error) {
-	v, err := s.get(keyNodeCert(name))
-	if err != nil {
-		return NodeCert{}, err
-	}
 	var nc NodeCert
-	if err := jsonUnmarshal(keyNodeCert(name), v, &nc); err != nil {
+	if err := s.getJSON(keyNodeCert(name), &nc); err != nil {
 		return NodeCert{}, err
 	}
 	return nc, nil
@@ -109,16 +105,7 @@ func (s *Store) GetNodeCert(name string) (NodeCert, error) {
 
 // ListNodeCerts returns every token-joined node's record.
 func (s *Store) ListNodeCerts() ([]NodeCert, error) {
-	var out []NodeCert
-	err := s.scan(prefixNodeCerts, func(k, v []byte) error {
-		var nc NodeCert
-		if err := jsonUnmarshal(k, v, &nc); err != nil {
-			return err
-		}
-		out = append(out, nc)
-		return nil
-	})
-	return out, err
+	return listJSON[NodeCert](s, prefixNodeCerts)
 }
 
 // UpdateNodeCert applies change to name's record (a zero record if there

@@ -74,25 +74,12 @@ func (s *Store) CreateScript(sc Script) (Script, error) {
 
 // GetScript returns a script by name, or ErrNotFound.
 func (s *Store) GetScript(name string) (Script, error) {
-	var sc Script
-	if err := s.getJSON(keyScript(name), &sc); err != nil {
-		return Script{}, fmt.Errorf("script %q: %w", name, err)
-	}
-	return sc, nil
+	return getNamed[Script](s, keyScript(name), "script", name)
 }
 
 // ListScripts returns every script, by name.
 func (s *Store) ListScripts() ([]Script, error) {
-	var out []Script
-	err := s.scan(prefixScripts, func(k, v []byte) error {
-		var sc Script
-		if err := json.Unmarshal(v, &sc); err != nil {
-			return fmt.Errorf("decode %s: %w", k, err)
-		}
-		out = append(out, sc)
-		return nil
-	})
-	return out, err
+	return listJSON[Script](s, prefixScripts)
 }
 
 // DeleteScript deletes a script (synced) and returns it.

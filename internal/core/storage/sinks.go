@@ -147,14 +147,5 @@ func (s *Store) UpdateSinkJob(j SinkJob) error {
 // SinkJobs lists the outbox, oldest first: what a restarted core still
 // has to deliver.
 func (s *Store) SinkJobs() ([]SinkJob, error) {
-	var out []SinkJob
-	err := s.scan(prefixOutbox, func(k, v []byte) error {
-		var j SinkJob
-		if err := jsonUnmarshal(k, v, &j); err != nil {
-			return err
-		}
-		out = append(out, j)
-		return nil
-	})
-	return out, err
+	return listJSON[SinkJob](s, prefixOutbox)
 }

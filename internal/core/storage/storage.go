@@ -234,6 +234,47 @@ func (s *Store) scan(prefix []byte, fn func(k, v []byte) error) error {
 	return nil
 }
 
+// getNamed reads the JSON record at key with getJSON. Errors name the
+// record as what and name: `script "x": not found`.
+func getNamed[T any](s *Store, key []byte, what, name string) (T, error) {
+	var rec T
+	if err := s.getJSON(key, &rec); err != nil {
+		var zero T
+		return zero, fmt.Errorf("%s %q: %w", what, name, err)
+	}
+	return rec, nil
+}
+
+// listJSON decodes every JSON record under prefix, in key order.
+func listJSON[T any](s *Store, prefix []byte) ([]T, error) {
+	var out []T
+	err := s.scan(prefix, func(k, v []byte) error {
+		var rec T
+		if err := jsonUnmarshal(k, v, &rec); err != nil {
+			return err
+		}
+		out = append(out, rec)
+		return nil
+	})
+	return out, err
+}
+
+// getDirect reads the record at key from pebble, past the read cache, and
+// decodes it with decode. It is for records written often (activations,
+// cron states), whose commits do not invalidate the cache. Errors name the
+// record as what and name: `activation "ID": not found`.
+func (s *Store) getDirect(key []byte, what, name string, decode func(k, v []byte) error) error {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return fmt.Errorf("%s %q: %w", what, name, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s %q: %w", what, name, err)
+	}
+	defer closer.Close()
+	return decode(key, v)
+}
+
 // Stats are counts for metrics and readiness.
 type Stats struct {
 	Modules   int    // including the default module

@@ -153,25 +153,12 @@ func (s *Store) RevokeToken(name string) error {
 
 // GetSubject returns one subject.
 func (s *Store) GetSubject(name string) (Subject, error) {
-	var sub Subject
-	if err := s.getJSON(keySubject(name), &sub); err != nil {
-		return Subject{}, fmt.Errorf("subject %q: %w", name, err)
-	}
-	return sub, nil
+	return getNamed[Subject](s, keySubject(name), "subject", name)
 }
 
 // ListSubjects returns every subject by name.
 func (s *Store) ListSubjects() ([]Subject, error) {
-	var subs []Subject
-	err := s.scan(prefixSubjects, func(k, v []byte) error {
-		var sub Subject
-		if err := jsonUnmarshal(k, v, &sub); err != nil {
-			return err
-		}
-		subs = append(subs, sub)
-		return nil
-	})
-	return subs, err
+	return listJSON[Subject](s, prefixSubjects)
 }
 
 // Authenticate returns the subject whose token this is, or

@@ -74,8 +74,8 @@ func (s *Store) FunctionsWithEvents() ([]Function, error) {
 	var fns []Function
 	err := s.scan(prefixAllFuncs, func(k, v []byte) error {
 		var f Function
-		if err := json.Unmarshal(v, &f); err != nil {
-			return fmt.Errorf("decode %s: %w", k, err)
+		if err := jsonUnmarshal(k, v, &f); err != nil {
+			return err
 		}
 		if len(f.Events) > 0 {
 			fns = append(fns, f)
@@ -114,15 +114,10 @@ func (s *Store) TriggerInstance() (string, error) {
 // GetCronState returns a cron trigger's state, or ErrNotFound.
 func (s *Store) GetCronState(key string) (CronState, error) {
 	var st CronState
-	v, closer, err := s.db.Get(keyCron(key))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return st, fmt.Errorf("cron state %q: %w", key, ErrNotFound)
-	}
-	if err != nil {
-		return st, fmt.Errorf("read cron state %q: %w", key, err)
-	}
-	defer closer.Close()
-	return st, jsonUnmarshal(keyCron(key), v, &st)
+	err := s.getDirect(keyCron(key), "cron state", key, func(k, v []byte) error {
+		return jsonUnmarshal(k, v, &st)
+	})
+	return st, err
 }
 
 // InitCronState stores st for key unless a state exists; it returns the
