@@ -341,11 +341,9 @@ func fnGetCommand() *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeFunctions,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, false)
-			if err != nil {
-				return err
-			}
-			f, err := c.GetFunction(cmd.Context(), module, args[0])
+			f, err := fetch(cmd, false, func(c *client.Client, ctx context.Context) (client.Function, error) {
+				return c.GetFunction(ctx, module, args[0])
+			})
 			if err != nil {
 				return apiError(err)
 			}
