@@ -28,10 +28,8 @@ of functions in modules you own; admins see all.`,
   edgefaas activation get 01J...
   edgefaas activation logs 01J...
   edgefaas activation result 01J...`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(activationListCommand(), activationGetCommand(), activationLogsCommand(), activationResultCommand())
+	group(cmd, activationListCommand(), activationGetCommand(), activationLogsCommand(), activationResultCommand())
 	quietUsage(cmd)
 	return cmd
 }

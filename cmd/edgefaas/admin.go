@@ -19,16 +19,12 @@ func adminCommand() *cobra.Command {
 else EDGEFAAS_ADMIN_TOKEN, else EDGEFAAS_TOKEN, else admin_token from the
 config file, else token.`,
 		Example: "  edgefaas admin subject create alice\n  edgefaas admin subject list",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	sub := &cobra.Command{
 		Use:     "subject",
 		Aliases: []string{"subjects", "sub"},
 		Short:   "Create, list, rotate and revoke subjects (users and their tokens)",
 		Example: "  edgefaas admin subject create alice\n  edgefaas admin subject rotate alice\n  edgefaas admin subject revoke alice",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	create := &cobra.Command{
 		Use:   "create NAME",
@@ -80,8 +76,8 @@ once: hand it to the subject, who can save it with 'edgefaas config set token'.`
 		Args:    cobra.ExactArgs(1),
 		RunE:    runOnName(true, (*client.Client).RevokeSubject, apiError, "revoked subject %s"),
 	}
-	sub.AddCommand(create, list, rotate, revoke, subjectEgressCommand())
-	cmd.AddCommand(sub)
+	group(sub, create, list, rotate, revoke, subjectEgressCommand())
+	group(cmd, sub)
 	quietUsage(cmd)
 	return cmd
 }
@@ -116,8 +112,6 @@ tenant and, once set, the subject's own bound (this command). The bound
 takes effect at the next invocation, without a restart. An empty 'set'
 permits nothing; 'clear' leaves the subject bounded by --egress-allow only.`,
 		Example: "  edgefaas admin subject egress set alice api.example.com:443 '*.alice.example'\n  edgefaas admin subject egress show alice\n  edgefaas admin subject egress clear alice",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	print := func(cmd *cobra.Command, b client.EgressBound) error {
 		if jsonOutput() {
@@ -170,6 +164,5 @@ permits nothing; 'clear' leaves the subject bounded by --egress-allow only.`,
 		Args:    cobra.ExactArgs(1),
 		RunE:    runOnName(true, (*client.Client).ClearSubjectEgress, apiError, "%s: bound cleared"),
 	}
-	cmd.AddCommand(set, show, clear)
-	return cmd
+	return group(cmd, set, show, clear)
 }

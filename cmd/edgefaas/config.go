@@ -280,8 +280,6 @@ when it serves HTTPS).`,
   edgefaas config set tls_fingerprint 3b1f…  # from the core's log: "API TLS: ... fingerprint="
   edgefaas config set token "$(grep Guest= /var/lib/edgefaas/core/tokens | cut -d= -f2)"
   edgefaas config get host`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	set := &cobra.Command{
 		Use:       "set KEY VALUE",
@@ -377,7 +375,7 @@ tokens masked and where each value comes from.`,
 			return err
 		},
 	}
-	cmd.AddCommand(set, get, unset)
+	group(cmd, set, get, unset)
 	quietUsage(cmd)
 	return cmd
 }

@@ -33,10 +33,8 @@ build, which make and compile a function project.`,
   edgefaas fn build hello
   edgefaas fn create hello hello/hello.wasm
   edgefaas fn invoke hello -a name=Ada`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(fnNewCommand(), fnBuildCommand(), fnCreateCommand("create"), fnCreateCommand("upload"),
+	group(cmd, fnNewCommand(), fnBuildCommand(), fnCreateCommand("create"), fnCreateCommand("upload"),
 		fnUpdateCommand(), fnDeleteCommand(), fnGetCommand(), fnListCommand(), fnInvokeCommand(), fnLogsCommand())
 	quietUsage(cmd)
 	return cmd

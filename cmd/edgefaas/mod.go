@@ -19,8 +19,6 @@ belongs to the subject that created it; the default module _ is shared.`,
 		Example: `  edgefaas mod create tools
   edgefaas mod list
   edgefaas mod get tools`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	create := &cobra.Command{
 		Use:     "create NAME",
@@ -111,7 +109,7 @@ belongs to the subject that created it; the default module _ is shared.`,
 		ValidArgsFunction: completeModuleArg,
 		RunE:              runOnName(false, (*client.Client).DeleteModule, apiError, "deleted module %s"),
 	}
-	cmd.AddCommand(create, get, list, update, del)
+	group(cmd, create, get, list, update, del)
 	quietUsage(cmd)
 	return cmd
 }

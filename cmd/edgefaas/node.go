@@ -23,8 +23,6 @@ func nodeCommand() *cobra.Command {
 		Aliases: []string{"nodes", "worker", "workers"},
 		Short:   "List the workers and attach new ones",
 		Example: "  edgefaas node list\n  edgefaas node connect worker@10.0.0.7:4001",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	list := &cobra.Command{
 		Use:     "list",
@@ -85,7 +83,7 @@ networks where automatic discovery does not reach it. Needs an admin token.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(list, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
+	group(cmd, list, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
 	quietUsage(cmd)
 	return cmd
 }
@@ -106,8 +104,6 @@ func nodeTokenCommand() *cobra.Command {
 		Use:     "token",
 		Short:   "Create one-time join tokens for workers",
 		Example: "  edgefaas node token create --ttl 30m",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	var ttl time.Duration
 	var name string
@@ -142,8 +138,7 @@ certificate with it.`,
 	}
 	create.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token stays valid if unused (at most 720h)")
 	create.Flags().StringVar(&name, "node", "", "the only node name the token may enroll (default: any)")
-	cmd.AddCommand(create)
-	return cmd
+	return group(cmd, create)
 }
 
 func nodeRevokeCommand() *cobra.Command {

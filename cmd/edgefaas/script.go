@@ -27,8 +27,6 @@ with every subject; others' are private to their owner.`,
   edgefaas script list
   edgefaas script get edge
   edgefaas script delete edge`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	create := &cobra.Command{
 		Use:     "create NAME FILE.yml",
@@ -122,7 +120,7 @@ with every subject; others' are private to their owner.`,
 		Args:    cobra.ExactArgs(1),
 		RunE:    runOnName(false, (*client.Client).DeleteScript, apiError, "deleted APP script %s"),
 	}
-	cmd.AddCommand(create, get, list, del)
+	group(cmd, create, get, list, del)
 	quietUsage(cmd)
 	return cmd
 }
