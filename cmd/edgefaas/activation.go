@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -27,10 +28,8 @@ of functions in modules you own; admins see all.`,
   edgefaas activation get 01J...
   edgefaas activation logs 01J...
   edgefaas activation result 01J...`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(activationListCommand(), activationGetCommand(), activationLogsCommand(), activationResultCommand())
+	group(cmd, activationListCommand(), activationGetCommand(), activationLogsCommand(), activationResultCommand())
 	quietUsage(cmd)
 	return cmd
 }
@@ -44,25 +43,16 @@ func activationListCommand() *cobra.Command {
 		Example: "  edgefaas activation list\n  edgefaas activation list -m tools -f resize --status function_error --limit 5",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(cmd, false)
-			if err != nil {
-				return err
-			}
-			list, err := c.ListActivations(cmd.Context(), f)
+			list, err := fetch(cmd, false, func(c *client.Client, ctx context.Context) ([]client.Activation, error) {
+				return c.ListActivations(ctx, f)
+			})
 			if err != nil {
 				return apiError(err)
 			}
-			out := cmd.OutOrStdout()
-			if jsonOutput() {
-				return printJSON(out, list)
-			}
-			tw := newTable(out)
-			fmt.Fprintln(tw, "ID\tFUNCTION\tSTATUS\tDURATION\tWORKER\tQUEUED")
-			for _, a := range list {
-				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\n", a.ID, a.Module, a.Function, a.Status,
+			return printTable(cmd.OutOrStdout(), list, "ID\tFUNCTION\tSTATUS\tDURATION\tWORKER\tQUEUED", func(a client.Activation) string {
+				return fmt.Sprintf("%s\t%s/%s\t%s\t%s\t%s\t%s", a.ID, a.Module, a.Function, a.Status,
 					time.Duration(a.DurationMS*float64(time.Millisecond)).Round(time.Microsecond), orDash(a.Worker), a.QueuedAt.Local().Format(time.DateTime))
-			}
-			return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&f.Module, "module", "m", "", "only this module's functions")
@@ -80,14 +70,16 @@ func orDash(s string) string {
 	return s
 }
 
-// getActivation fetches args[0].
-func getActivation(cmd *cobra.Command, id string) (client.Activation, error) {
-	c, err := newClient(cmd, false)
-	if err != nil {
-		return client.Activation{}, err
+// runOnActivation is the RunE of a verb on the activation args[0]: it
+// fetches the record and prints it with show.
+func runOnActivation(show func(*cobra.Command, client.Activation) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a, err := fetchName(cmd, false, (*client.Client).GetActivation, args[0])
+		if err != nil {
+			return apiError(err)
+		}
+		return show(cmd, a)
 	}
-	a, err := c.GetActivation(cmd.Context(), id)
-	return a, apiError(err)
 }
 
 func activationGetCommand() *cobra.Command {
@@ -96,13 +88,9 @@ func activationGetCommand() *cobra.Command {
 		Short:   "Print an activation record as JSON",
 		Example: "  edgefaas activation get 01JD0Q6ZK4V3T8M4W7R2C9XH5N",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := getActivation(cmd, args[0])
-			if err != nil {
-				return err
-			}
+		RunE: runOnActivation(func(cmd *cobra.Command, a client.Activation) error {
 			return printJSON(cmd.OutOrStdout(), a)
-		},
+		}),
 	}
 }
 
@@ -112,11 +100,7 @@ func activationLogsCommand() *cobra.Command {
 		Short:   "Print an activation's log lines",
 		Example: "  edgefaas activation logs 01JD0Q6ZK4V3T8M4W7R2C9XH5N",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := getActivation(cmd, args[0])
-			if err != nil {
-				return err
-			}
+		RunE: runOnActivation(func(cmd *cobra.Command, a client.Activation) error {
 			if jsonOutput() {
 				return printJSON(cmd.OutOrStdout(), a.Logs)
 			}
@@ -124,7 +108,7 @@ func activationLogsCommand() *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), l)
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -136,11 +120,7 @@ func activationResultCommand() *cobra.Command {
 		Long: `Print an activation's JSON result. An activation that is not finished, or
 did not succeed, prints its status and error and exits with status 1.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := getActivation(cmd, args[0])
-			if err != nil {
-				return err
-			}
+		RunE: runOnActivation(func(cmd *cobra.Command, a client.Activation) error {
 			if a.Status != "success" {
 				if a.Error != "" {
 					return fmt.Errorf("activation %s is %s: %s", a.ID, a.Status, a.Error)
@@ -148,7 +128,7 @@ did not succeed, prints its status and error and exits with status 1.`,
 				return fmt.Errorf("activation %s is %s", a.ID, a.Status)
 			}
 			return printRawJSON(cmd.OutOrStdout(), a.Result, !jsonOutput() && isTerminal(cmd.OutOrStdout()))
-		},
+		}),
 	}
 }
 

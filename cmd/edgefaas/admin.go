@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -18,16 +19,12 @@ func adminCommand() *cobra.Command {
 else EDGEFAAS_ADMIN_TOKEN, else EDGEFAAS_TOKEN, else admin_token from the
 config file, else token.`,
 		Example: "  edgefaas admin subject create alice\n  edgefaas admin subject list",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	sub := &cobra.Command{
 		Use:     "subject",
 		Aliases: []string{"subjects", "sub"},
 		Short:   "Create, list, rotate and revoke subjects (users and their tokens)",
 		Example: "  edgefaas admin subject create alice\n  edgefaas admin subject rotate alice\n  edgefaas admin subject revoke alice",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	create := &cobra.Command{
 		Use:   "create NAME",
@@ -37,20 +34,7 @@ once: hand it to the subject, who can save it with 'edgefaas config set token'.`
 		Example: "  edgefaas admin subject create alice\n  TOKEN=$(edgefaas admin subject create ci -o json | jq -r .token)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, true)
-			if err != nil {
-				return err
-			}
-			cr, err := c.CreateSubject(cmd.Context(), args[0])
-			if err != nil {
-				return apiError(err)
-			}
-			if jsonOutput() {
-				return printJSON(cmd.OutOrStdout(), cr)
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "created subject %s; its token (shown only once):\n", cr.Name)
-			fmt.Fprintln(cmd.OutOrStdout(), cr.Token)
-			return nil
+			return printNewToken(cmd, (*client.Client).CreateSubject, args[0], "created subject %s; its token (shown only once):")
 		},
 	}
 	list := &cobra.Command{
@@ -60,20 +44,11 @@ once: hand it to the subject, who can save it with 'edgefaas config set token'.`
 		Example: "  edgefaas admin subject list\n  edgefaas admin subject list -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(cmd, true)
-			if err != nil {
-				return err
-			}
-			subs, err := c.ListSubjects(cmd.Context())
+			subs, err := fetch(cmd, true, (*client.Client).ListSubjects)
 			if err != nil {
 				return apiError(err)
 			}
-			if jsonOutput() {
-				return printJSON(cmd.OutOrStdout(), subs)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "NAME\tROLE\tSTATUS")
-			for _, s := range subs {
+			return printTable(cmd.OutOrStdout(), subs, "NAME\tROLE\tSTATUS", func(s client.Subject) string {
 				role, status := "user", "active"
 				if s.Admin {
 					role = "admin"
@@ -81,9 +56,8 @@ once: hand it to the subject, who can save it with 'edgefaas config set token'.`
 				if s.Revoked {
 					status = "revoked"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, role, status)
-			}
-			return tw.Flush()
+				return fmt.Sprintf("%s\t%s\t%s", s.Name, role, status)
+			})
 		},
 	}
 	rotate := &cobra.Command{
@@ -92,20 +66,7 @@ once: hand it to the subject, who can save it with 'edgefaas config set token'.`
 		Example: "  edgefaas admin subject rotate alice",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, true)
-			if err != nil {
-				return err
-			}
-			cr, err := c.RotateSubject(cmd.Context(), args[0])
-			if err != nil {
-				return apiError(err)
-			}
-			if jsonOutput() {
-				return printJSON(cmd.OutOrStdout(), cr)
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "new token for subject %s (shown only once):\n", cr.Name)
-			fmt.Fprintln(cmd.OutOrStdout(), cr.Token)
-			return nil
+			return printNewToken(cmd, (*client.Client).RotateSubject, args[0], "new token for subject %s (shown only once):")
 		},
 	}
 	revoke := &cobra.Command{
@@ -113,24 +74,29 @@ once: hand it to the subject, who can save it with 'edgefaas config set token'.`
 		Short:   "Revoke a subject's token (rotate issues a new one)",
 		Example: "  edgefaas admin subject revoke alice",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, true)
-			if err != nil {
-				return err
-			}
-			if err := c.RevokeSubject(cmd.Context(), args[0]); err != nil {
-				return apiError(err)
-			}
-			if !jsonOutput() {
-				fmt.Fprintf(cmd.OutOrStdout(), "revoked subject %s\n", args[0])
-			}
-			return nil
-		},
+		RunE:    runOnName(true, (*client.Client).RevokeSubject, apiError, "revoked subject %s"),
 	}
-	sub.AddCommand(create, list, rotate, revoke, subjectEgressCommand())
-	cmd.AddCommand(sub)
+	group(sub, create, list, rotate, revoke, subjectEgressCommand())
+	group(cmd, sub)
 	quietUsage(cmd)
 	return cmd
+}
+
+// printNewToken calls issue (which creates a subject or rotates its token)
+// on name with the admin token and prints the new token on standard
+// output, after notice (a format for the subject's name) on standard error;
+// with -o json, the credentials.
+func printNewToken(cmd *cobra.Command, issue func(*client.Client, context.Context, string) (client.Credentials, error), name, notice string) error {
+	cr, err := fetchName(cmd, true, issue, name)
+	if err != nil {
+		return apiError(err)
+	}
+	if jsonOutput() {
+		return printJSON(cmd.OutOrStdout(), cr)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), notice+"\n", cr.Name)
+	fmt.Fprintln(cmd.OutOrStdout(), cr.Token)
+	return nil
 }
 
 // subjectEgressCommand builds `edgefaas admin subject egress`: the
@@ -146,8 +112,6 @@ tenant and, once set, the subject's own bound (this command). The bound
 takes effect at the next invocation, without a restart. An empty 'set'
 permits nothing; 'clear' leaves the subject bounded by --egress-allow only.`,
 		Example: "  edgefaas admin subject egress set alice api.example.com:443 '*.alice.example'\n  edgefaas admin subject egress show alice\n  edgefaas admin subject egress clear alice",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	print := func(cmd *cobra.Command, b client.EgressBound) error {
 		if jsonOutput() {
@@ -169,11 +133,9 @@ permits nothing; 'clear' leaves the subject bounded by --egress-allow only.`,
 		Example: "  edgefaas admin subject egress set alice api.example.com:443",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, true)
-			if err != nil {
-				return err
-			}
-			b, err := c.SetSubjectEgress(cmd.Context(), args[0], args[1:])
+			b, err := fetch(cmd, true, func(c *client.Client, ctx context.Context) (client.EgressBound, error) {
+				return c.SetSubjectEgress(ctx, args[0], args[1:])
+			})
 			if err != nil {
 				return apiError(err)
 			}
@@ -187,11 +149,7 @@ permits nothing; 'clear' leaves the subject bounded by --egress-allow only.`,
 		Example: "  edgefaas admin subject egress show alice\n  edgefaas admin subject egress show alice -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, true)
-			if err != nil {
-				return err
-			}
-			b, err := c.SubjectEgress(cmd.Context(), args[0])
+			b, err := fetchName(cmd, true, (*client.Client).SubjectEgress, args[0])
 			if err != nil {
 				return apiError(err)
 			}
@@ -204,20 +162,7 @@ permits nothing; 'clear' leaves the subject bounded by --egress-allow only.`,
 		Short:   "Remove a subject's bound (the workers' --egress-allow alone applies)",
 		Example: "  edgefaas admin subject egress clear alice",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, true)
-			if err != nil {
-				return err
-			}
-			if err := c.ClearSubjectEgress(cmd.Context(), args[0]); err != nil {
-				return apiError(err)
-			}
-			if !jsonOutput() {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: bound cleared\n", args[0])
-			}
-			return nil
-		},
+		RunE:    runOnName(true, (*client.Client).ClearSubjectEgress, apiError, "%s: bound cleared"),
 	}
-	cmd.AddCommand(set, show, clear)
-	return cmd
+	return group(cmd, set, show, clear)
 }

@@ -153,6 +153,23 @@ func saveConfig(c cliConfig) (string, error) {
 	return path, nil
 }
 
+// editConfig loads the config file, lets edit change the setting key and
+// saves the file; it returns the file's path.
+func editConfig(key string, edit func(value *string) error) (string, error) {
+	c, _, err := loadConfig()
+	if err != nil {
+		return "", err
+	}
+	p, err := c.field(key)
+	if err != nil {
+		return "", err
+	}
+	if err := edit(p); err != nil {
+		return "", err
+	}
+	return saveConfig(c)
+}
+
 // writeDevConfig records a local platform's address and guest token in the
 // config file, keeping its other settings, so that client commands work
 // right after `edgefaas dev`. An admin token saved for another host is
@@ -263,8 +280,6 @@ when it serves HTTPS).`,
   edgefaas config set tls_fingerprint 3b1f…  # from the core's log: "API TLS: ... fingerprint="
   edgefaas config set token "$(grep Guest= /var/lib/edgefaas/core/tokens | cut -d= -f2)"
   edgefaas config get host`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	set := &cobra.Command{
 		Use:       "set KEY VALUE",
@@ -273,24 +288,18 @@ when it serves HTTPS).`,
 		Args:      cobra.ExactArgs(2),
 		ValidArgs: sortedKeys(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			p, err := c.field(args[0])
-			if err != nil {
-				return err
-			}
-			v := strings.TrimSpace(args[1])
-			if args[0] == "host" {
-				u, err := client.ParseHost(v)
-				if err != nil {
-					return err
+			path, err := editConfig(args[0], func(p *string) error {
+				v := strings.TrimSpace(args[1])
+				if args[0] == "host" {
+					u, err := client.ParseHost(v)
+					if err != nil {
+						return err
+					}
+					v = u.String()
 				}
-				v = u.String()
-			}
-			*p = v
-			path, err := saveConfig(c)
+				*p = v
+				return nil
+			})
 			if err != nil {
 				return err
 			}
@@ -359,20 +368,14 @@ tokens masked and where each value comes from.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: sortedKeys(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			p, err := c.field(args[0])
-			if err != nil {
-				return err
-			}
-			*p = ""
-			_, err = saveConfig(c)
+			_, err := editConfig(args[0], func(p *string) error {
+				*p = ""
+				return nil
+			})
 			return err
 		},
 	}
-	cmd.AddCommand(set, get, unset)
+	group(cmd, set, get, unset)
 	quietUsage(cmd)
 	return cmd
 }

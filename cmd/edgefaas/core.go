@@ -52,25 +52,17 @@ store is closed.`,
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
-			logger, ncfg, err := node.setup(dataDir, true)
-			if err != nil {
-				return err
-			}
 			role := membudget.Core
 			if withWorker {
 				role = membudget.SingleBox
 			}
-			budget, split, err := nodeBudget(worker.memory, role, logger)
+			st, err := startNode(&node, &worker, dataDir, role)
 			if err != nil {
 				return err
 			}
 			var wcfg *nodes.WorkerConfig
-			w, err := worker.config(ncfg, budget) // its egress policy also bounds triggers' brokers
-			if err != nil {
-				return err
-			}
 			if withWorker {
-				wcfg = &w
+				wcfg = &st.worker
 			}
 			actCfg, err := acts.config()
 			if err != nil {
@@ -90,14 +82,14 @@ store is closed.`,
 				TLS:            api.TLSMode(apiTLS.mode),
 				TLSCertFile:    apiTLS.cert,
 				TLSKeyFile:     apiTLS.key,
-				Inspect:        uploadInspector(split.ValidatorConcurrency),
-				Storage:        storageOptions(split),
-				Logger:         logger,
+				Inspect:        uploadInspector(st.split.ValidatorConcurrency),
+				Storage:        storageOptions(st.split),
+				Logger:         st.log,
 				Activations:    actCfg,
-				Triggers:       trig.config(w.Egress),
+				Triggers:       trig.config(st.worker.Egress), // the worker's egress policy also bounds triggers' brokers
 				Sinks:          sinkOpts.config(eg),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
-					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: wcfg, JoinMode: nodes.JoinMode(nodeJoin),
+					return nodes.StartCore(nodes.CoreConfig{Node: st.node, Store: store, WithWorker: wcfg, JoinMode: nodes.JoinMode(nodeJoin),
 						Discovery: nodes.Discovery{Interface: node.lanDiscovery}})
 				},
 			})

@@ -49,18 +49,11 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd.Flags()) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
-			logger, ncfg, err := node.setup(dataDir, true)
+			st, err := startNode(&node, &worker, dataDir, membudget.SingleBox)
 			if err != nil {
 				return err
 			}
-			budget, split, err := nodeBudget(worker.memory, membudget.SingleBox, logger)
-			if err != nil {
-				return err
-			}
-			wcfg, err := worker.config(ncfg, budget)
-			if err != nil {
-				return err
-			}
+			logger, wcfg := st.log, st.worker
 			if !cmd.Flags().Changed("egress-allow") {
 				wcfg.Egress.Grantable = []string{"*"}
 			}
@@ -74,12 +67,12 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 				TLSCertFile: apiTLS.cert,
 				TLSKeyFile:  apiTLS.key,
 				ServingTLS:  func(fp string) { tlsPin = fp },
-				Inspect:     uploadInspector(split.ValidatorConcurrency),
-				Storage:     storageOptions(split),
+				Inspect:     uploadInspector(st.split.ValidatorConcurrency),
+				Storage:     storageOptions(st.split),
 				Triggers:    trig.config(wcfg.Egress),
 				Sinks:       sinkOpts.config(wcfg.Egress),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
-					return nodes.StartCore(nodes.CoreConfig{Node: ncfg, Store: store, WithWorker: &wcfg})
+					return nodes.StartCore(nodes.CoreConfig{Node: st.node, Store: store, WithWorker: &wcfg})
 				},
 				Listening: func(addr net.Addr) {
 					url := "http://" + addr.String()

@@ -33,10 +33,8 @@ build, which make and compile a function project.`,
   edgefaas fn build hello
   edgefaas fn create hello hello/hello.wasm
   edgefaas fn invoke hello -a name=Ada`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(fnNewCommand(), fnBuildCommand(), fnCreateCommand("create"), fnCreateCommand("upload"),
+	group(cmd, fnNewCommand(), fnBuildCommand(), fnCreateCommand("create"), fnCreateCommand("upload"),
 		fnUpdateCommand(), fnDeleteCommand(), fnGetCommand(), fnListCommand(), fnInvokeCommand(), fnLogsCommand())
 	quietUsage(cmd)
 	return cmd
@@ -341,11 +339,9 @@ func fnGetCommand() *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeFunctions,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, false)
-			if err != nil {
-				return err
-			}
-			f, err := c.GetFunction(cmd.Context(), module, args[0])
+			f, err := fetch(cmd, false, func(c *client.Client, ctx context.Context) (client.Function, error) {
+				return c.GetFunction(ctx, module, args[0])
+			})
 			if err != nil {
 				return apiError(err)
 			}

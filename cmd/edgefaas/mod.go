@@ -19,8 +19,6 @@ belongs to the subject that created it; the default module _ is shared.`,
 		Example: `  edgefaas mod create tools
   edgefaas mod list
   edgefaas mod get tools`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	create := &cobra.Command{
 		Use:     "create NAME",
@@ -50,11 +48,7 @@ belongs to the subject that created it; the default module _ is shared.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeModuleArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, false)
-			if err != nil {
-				return err
-			}
-			m, err := c.GetModule(cmd.Context(), args[0])
+			m, err := fetchName(cmd, false, (*client.Client).GetModule, args[0])
 			if err != nil {
 				return apiError(err)
 			}
@@ -77,23 +71,11 @@ belongs to the subject that created it; the default module _ is shared.`,
 		Example: "  edgefaas mod list\n  edgefaas mod list -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(cmd, false)
-			if err != nil {
-				return err
-			}
-			mods, err := c.ListModules(cmd.Context())
+			mods, err := fetch(cmd, false, (*client.Client).ListModules)
 			if err != nil {
 				return apiError(err)
 			}
-			if jsonOutput() {
-				return printJSON(cmd.OutOrStdout(), mods)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "NAME")
-			for _, m := range mods {
-				fmt.Fprintln(tw, m.Name)
-			}
-			return tw.Flush()
+			return printTable(cmd.OutOrStdout(), mods, "NAME", func(m client.Named) string { return m.Name })
 		},
 	}
 	update := &cobra.Command{
@@ -125,21 +107,9 @@ belongs to the subject that created it; the default module _ is shared.`,
 		Example:           "  edgefaas mod delete tools",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeModuleArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, false)
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteModule(cmd.Context(), args[0]); err != nil {
-				return apiError(err)
-			}
-			if !jsonOutput() {
-				fmt.Fprintf(cmd.OutOrStdout(), "deleted module %s\n", args[0])
-			}
-			return nil
-		},
+		RunE:              runOnName(false, (*client.Client).DeleteModule, apiError, "deleted module %s"),
 	}
-	cmd.AddCommand(create, get, list, update, del)
+	group(cmd, create, get, list, update, del)
 	quietUsage(cmd)
 	return cmd
 }

@@ -23,8 +23,6 @@ func nodeCommand() *cobra.Command {
 		Aliases: []string{"nodes", "worker", "workers"},
 		Short:   "List the workers and attach new ones",
 		Example: "  edgefaas node list\n  edgefaas node connect worker@10.0.0.7:4001",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	list := &cobra.Command{
 		Use:     "list",
@@ -33,23 +31,15 @@ func nodeCommand() *cobra.Command {
 		Example: "  edgefaas node list\n  edgefaas node list -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(cmd, false)
-			if err != nil {
-				return err
-			}
-			nodes, err := c.ListNodes(cmd.Context())
+			nodes, err := fetch(cmd, false, (*client.Client).ListNodes)
 			if err != nil {
 				return nodeAPIError(err)
 			}
-			if jsonOutput() {
-				return printJSON(cmd.OutOrStdout(), nodes)
-			}
-			if len(nodes) == 0 {
+			if len(nodes) == 0 && !jsonOutput() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no worker is connected; start one with 'edgefaas worker' or attach one with 'edgefaas node connect'")
 			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "NAME\tPLATFORM\tMEMORY (IN USE / BUDGET)\tRESERVED\tFREE FOR FUNCTIONS\tLOAD\tRUNNING\tQUEUED\tFUNCTIONS")
-			for _, n := range nodes {
+			const header = "NAME\tPLATFORM\tMEMORY (IN USE / BUDGET)\tRESERVED\tFREE FOR FUNCTIONS\tLOAD\tRUNNING\tQUEUED\tFUNCTIONS"
+			return printTable(cmd.OutOrStdout(), nodes, header, func(n client.Node) string {
 				shown := fmt.Sprintf("%d compiled", len(n.Functions))
 				mem := "-"
 				if n.MemoryBudget > 0 {
@@ -59,9 +49,8 @@ func nodeCommand() *cobra.Command {
 				if n.TotalMemory > 0 {
 					free += " / " + humanBytes(n.TotalMemory)
 				}
-				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%.2f\t%d/%d\t%d\t%s\n", n.Name, n.OS, n.Arch, mem, humanBytes(n.MemoryReserved), free, n.Load, n.Running, n.MaxRunning, n.Queued, shown)
-			}
-			return tw.Flush()
+				return fmt.Sprintf("%s\t%s/%s\t%s\t%s\t%s\t%.2f\t%d/%d\t%d\t%s", n.Name, n.OS, n.Arch, mem, humanBytes(n.MemoryReserved), free, n.Load, n.Running, n.MaxRunning, n.Queued, shown)
+			})
 		},
 	}
 	connect := &cobra.Command{
@@ -94,7 +83,7 @@ networks where automatic discovery does not reach it. Needs an admin token.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(list, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
+	group(cmd, list, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
 	quietUsage(cmd)
 	return cmd
 }
@@ -115,8 +104,6 @@ func nodeTokenCommand() *cobra.Command {
 		Use:     "token",
 		Short:   "Create one-time join tokens for workers",
 		Example: "  edgefaas node token create --ttl 30m",
-		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	var ttl time.Duration
 	var name string
@@ -151,8 +138,7 @@ certificate with it.`,
 	}
 	create.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token stays valid if unused (at most 720h)")
 	create.Flags().StringVar(&name, "node", "", "the only node name the token may enroll (default: any)")
-	cmd.AddCommand(create)
-	return cmd
+	return group(cmd, create)
 }
 
 func nodeRevokeCommand() *cobra.Command {
@@ -165,19 +151,7 @@ link at once, and schedules nothing more on it. To let it back, create a
 new join token and start it with that token on a fresh data directory.`,
 		Example: "  edgefaas node revoke worker@10.0.0.7",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, true)
-			if err != nil {
-				return err
-			}
-			if err := c.RevokeNode(cmd.Context(), args[0]); err != nil {
-				return nodeAPIError(err)
-			}
-			if !jsonOutput() {
-				fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", args[0])
-			}
-			return nil
-		},
+		RunE:    runOnName(true, (*client.Client).RevokeNode, nodeAPIError, "revoked %s"),
 	}
 }
 
@@ -193,11 +167,7 @@ link is kept, so invocations continue.`,
 		Example: "  edgefaas node rotate worker@10.0.0.7",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, true)
-			if err != nil {
-				return err
-			}
-			serial, err := c.RotateNode(cmd.Context(), args[0])
+			serial, err := fetchName(cmd, true, (*client.Client).RotateNode, args[0])
 			if err != nil {
 				return nodeAPIError(err)
 			}
@@ -218,20 +188,11 @@ func nodeCertsCommand() *cobra.Command {
 		Example: "  edgefaas node certs\n  edgefaas node certs -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(cmd, true)
-			if err != nil {
-				return err
-			}
-			certs, err := c.ListNodeCerts(cmd.Context())
+			certs, err := fetch(cmd, true, (*client.Client).ListNodeCerts)
 			if err != nil {
 				return nodeAPIError(err)
 			}
-			if jsonOutput() {
-				return printJSON(cmd.OutOrStdout(), certs)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "NODE\tSERIAL\tISSUED\tSTATUS")
-			for _, nc := range certs {
+			return printTable(cmd.OutOrStdout(), certs, "NODE\tSERIAL\tISSUED\tSTATUS", func(nc client.NodeCert) string {
 				status := "active"
 				switch {
 				case nc.Revoked:
@@ -239,9 +200,8 @@ func nodeCertsCommand() *cobra.Command {
 				case nc.Rotating:
 					status = "rotating"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", nc.Node, nc.Serial, nc.IssuedAt.Format(time.RFC3339), status)
-			}
-			return tw.Flush()
+				return fmt.Sprintf("%s\t%s\t%s\t%s", nc.Node, nc.Serial, nc.IssuedAt.Format(time.RFC3339), status)
+			})
 		},
 	}
 }

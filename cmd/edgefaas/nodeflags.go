@@ -106,6 +106,37 @@ func (f *nodeFlags) logger() (*slog.Logger, error) {
 	return log, nil
 }
 
+// nodeStart is what core, dev and worker resolve from their flags before
+// they start.
+type nodeStart struct {
+	log  *slog.Logger
+	node nodes.NodeConfig
+	// split is the node's memory budget shared out for its role.
+	split membudget.Split
+	// worker runs under the budget; a core without --with-worker uses its
+	// egress policy only.
+	worker nodes.WorkerConfig
+}
+
+// startNode makes the node's logger and resolves the node flags, the
+// memory budget for role and the worker flags. A node that runs a core
+// generates the cluster's cookie if none is given.
+func startNode(nf *nodeFlags, wf *workerFlags, dataDir string, role membudget.Role) (nodeStart, error) {
+	logger, ncfg, err := nf.setup(dataDir, role&membudget.Core != 0)
+	if err != nil {
+		return nodeStart{}, err
+	}
+	budget, split, err := nodeBudget(wf.memory, role, logger)
+	if err != nil {
+		return nodeStart{}, err
+	}
+	wcfg, err := wf.config(ncfg, budget)
+	if err != nil {
+		return nodeStart{}, err
+	}
+	return nodeStart{log: logger, node: ncfg, split: split, worker: wcfg}, nil
+}
+
 // workerFlags configure the runtime and the outbound policy of a worker.
 type workerFlags struct {
 	memory        string

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/edgefaas/edgefaas/http/client"
 )
 
 // scriptCommand builds `edgefaas script`: FunLess's APP scheduling scripts.
@@ -25,8 +27,6 @@ with every subject; others' are private to their owner.`,
   edgefaas script list
   edgefaas script get edge
   edgefaas script delete edge`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	create := &cobra.Command{
 		Use:     "create NAME FILE.yml",
@@ -66,11 +66,7 @@ with every subject; others' are private to their owner.`,
 		Example: "  edgefaas script get edge\n  edgefaas script get edge -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, false)
-			if err != nil {
-				return err
-			}
-			sc, err := c.GetScript(cmd.Context(), args[0])
+			sc, err := fetchName(cmd, false, (*client.Client).GetScript, args[0])
 			if err != nil {
 				return apiError(err)
 			}
@@ -107,23 +103,13 @@ with every subject; others' are private to their owner.`,
 		Example: "  edgefaas script list\n  edgefaas script list -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(cmd, false)
-			if err != nil {
-				return err
-			}
-			all, err := c.ListScripts(cmd.Context())
+			all, err := fetch(cmd, false, (*client.Client).ListScripts)
 			if err != nil {
 				return apiError(err)
 			}
-			if jsonOutput() {
-				return printJSON(cmd.OutOrStdout(), all)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "NAME\tID\tOWNER\tSHARED")
-			for _, sc := range all {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%v\n", sc.Name, sc.ID, sc.Owner, sc.Shared)
-			}
-			return tw.Flush()
+			return printTable(cmd.OutOrStdout(), all, "NAME\tID\tOWNER\tSHARED", func(sc client.Script) string {
+				return fmt.Sprintf("%s\t%d\t%s\t%v", sc.Name, sc.ID, sc.Owner, sc.Shared)
+			})
 		},
 	}
 	del := &cobra.Command{
@@ -132,21 +118,9 @@ with every subject; others' are private to their owner.`,
 		Short:   "Delete an APP script",
 		Example: "  edgefaas script delete edge",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(cmd, false)
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteScript(cmd.Context(), args[0]); err != nil {
-				return apiError(err)
-			}
-			if !jsonOutput() {
-				fmt.Fprintf(cmd.OutOrStdout(), "deleted APP script %s\n", args[0])
-			}
-			return nil
-		},
+		RunE:    runOnName(false, (*client.Client).DeleteScript, apiError, "deleted APP script %s"),
 	}
-	cmd.AddCommand(create, get, list, del)
+	group(cmd, create, get, list, del)
 	quietUsage(cmd)
 	return cmd
 }

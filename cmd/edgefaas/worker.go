@@ -53,18 +53,11 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 			if err := joinWithToken(cmd.Context(), &node, joinToken, joinAPI, joins, dataDir); err != nil {
 				return err
 			}
-			logger, ncfg, err := node.setup(dataDir, false)
+			st, err := startNode(&node, &worker, dataDir, membudget.Worker)
 			if err != nil {
 				return err
 			}
-			budget, _, err := nodeBudget(worker.memory, membudget.Worker, logger)
-			if err != nil {
-				return err
-			}
-			wcfg, err := worker.config(ncfg, budget)
-			if err != nil {
-				return err
-			}
+			logger, wcfg := st.log, st.worker
 			wcfg.Join = joins
 			wcfg.Discovery = nodes.Discovery{Interface: node.lanDiscovery, DNS: joinDNS}
 			w, err := nodes.StartWorker(wcfg)
