@@ -17,7 +17,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/core/api"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
-	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/storetest"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
 
@@ -44,11 +44,7 @@ func newPlatform(t *testing.T) platform {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := storage.Open(filepath.Join(dir, "db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := storetest.Open(t, filepath.Join(dir, "db"), log)
 	tokens := filepath.Join(dir, "tokens")
 	if _, err := store.Bootstrap(tokens); err != nil {
 		t.Fatal(err)

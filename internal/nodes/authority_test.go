@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
-	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/storetest"
 )
 
 func csrFor(t *testing.T, name string) []byte {
@@ -42,11 +42,7 @@ func leaf(t *testing.T, p string) *x509.Certificate {
 // TestTokenJoin).
 func TestAuthorityRecords(t *testing.T) {
 	dir := t.TempDir()
-	st, err := storage.Open(filepath.Join(dir, "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, filepath.Join(dir, "db"), nil)
 	a, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -127,11 +123,7 @@ func TestAuthorityRecords(t *testing.T) {
 // certificate from the core's CA, never one a cookie holder minted.
 func TestRotationOnlyFromIssuer(t *testing.T) {
 	dir := t.TempDir()
-	st, err := storage.Open(filepath.Join(dir, "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, filepath.Join(dir, "db"), nil)
 	a, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/actors/invoker"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/storetest"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
@@ -36,11 +37,7 @@ func remotePairStore(t *testing.T, opts ...func(*WorkerConfig)) (*Core, *Worker,
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	store, err := storage.Open(filepath.Join(dir, "db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := storetest.Open(t, filepath.Join(dir, "db"), log)
 	fn, err := store.CreateFunction(storage.NewFunction{Module: "_", Name: "sleep", Owner: "guest",
 		Code: testmodules.Read(t, "sleep"), ABI: "funless", Metadata: storage.Metadata{TimeoutMS: 20000}})
 	if err != nil {

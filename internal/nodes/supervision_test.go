@@ -12,6 +12,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/actors/invoker"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/storetest"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
@@ -22,11 +23,7 @@ func singleBox(t *testing.T) (*Core, storage.Function) {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := storage.Open(filepath.Join(dir, "db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := storetest.Open(t, filepath.Join(dir, "db"), log)
 	fn, err := store.CreateFunction(storage.NewFunction{Module: "_", Name: "hello", Owner: "guest",
 		Code: testmodules.Read(t, "hello"), ABI: "funless"})
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/core/api"
-	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/storetest"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
@@ -31,11 +31,7 @@ type route struct {
 // parameter "x".
 func authRoutes(t *testing.T) []route {
 	t.Helper()
-	store, err := storage.Open(filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := storetest.Open(t, filepath.Join(t.TempDir(), "db"), nil)
 	srv, err := api.New(api.Config{Store: store})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/storetest"
 )
 
 func TestWantTLS(t *testing.T) {
@@ -38,11 +38,7 @@ func TestWantTLS(t *testing.T) {
 // TestServerTimeouts: the server had no read or write timeout; the write
 // timeout must outlast the longest invocation (15 min + 10 s grace).
 func TestServerTimeouts(t *testing.T) {
-	st, err := storage.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, t.TempDir(), nil)
 	s, err := New(Config{Store: st})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/storetest"
 )
 
 // invokerFunc is a cluster.Invoker of one function: the service's logic
@@ -20,11 +21,7 @@ func (f invokerFunc) Invoke(_ context.Context, req cluster.InvokeRequest) (clust
 
 func newService(t *testing.T, inv cluster.Invoker) (*Service, storage.Function) {
 	t.Helper()
-	st, err := storage.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t, t.TempDir(), nil)
 	f, err := st.CreateFunction(storage.NewFunction{Module: storage.DefaultModule, Name: "f", Owner: "alice", Code: []byte("v1"), ABI: "funless"})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/sinks/sinkspec"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/egress"
+	"github.com/edgefaas/edgefaas/internal/testing/storetest"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
@@ -62,11 +63,7 @@ func TestCouchDocument(t *testing.T) {
 // a webhook on loopback that fails twice, and checks the record and the
 // outbox; a second sink is refused by the policy.
 func TestDispatcher(t *testing.T) {
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, filepath.Join(t.TempDir(), "db"), slog.New(slog.DiscardHandler))
 	var calls atomic.Int32
 	bodies := make(chan string, 10)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -130,11 +127,7 @@ func TestDispatcher(t *testing.T) {
 // TestDispatcherRecovers: an outbox entry left by a previous run is
 // delivered by the next Start.
 func TestDispatcherRecovers(t *testing.T) {
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, filepath.Join(t.TempDir(), "db"), slog.New(slog.DiscardHandler))
 	got := make(chan string, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Get(HeaderActivation) }))
 	defer srv.Close()
@@ -169,11 +162,7 @@ func TestDispatcherRecovers(t *testing.T) {
 // TestRedirectIsNotFollowed: a sink that redirects fails at once, since
 // following a 302 would turn the POST into a GET without the result.
 func TestRedirectIsNotFollowed(t *testing.T) {
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, filepath.Join(t.TempDir(), "db"), slog.New(slog.DiscardHandler))
 	var gets atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
@@ -197,6 +186,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	}
 	d.Committed([]storage.SinkJob{*job})
 	var got storage.Activation
+	var err error
 	wait.Until(context.Background(), time.Minute, "the sink settled", func() bool {
 		got, err = st.GetActivation(rec.ID)
 		return err == nil && got.Sinks[0].Status != storage.SinkPending

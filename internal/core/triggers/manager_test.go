@@ -16,6 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/triggers"
 	"github.com/edgefaas/edgefaas/internal/core/triggers/broker"
 	"github.com/edgefaas/edgefaas/internal/core/triggers/eventspec"
+	"github.com/edgefaas/edgefaas/internal/testing/storetest"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
@@ -75,11 +76,7 @@ func TestManagerMQTTAndReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	store, err := storage.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := storetest.Open(t, t.TempDir(), nil)
 	rec := &fired{store: store, fail: 2}
 	m := triggers.New(triggers.Config{Store: store, Enqueue: rec.enqueue, RestartBackoff: 50 * time.Millisecond})
 	if err := m.Start(); err != nil {
@@ -156,11 +153,7 @@ func TestManagerMQTTAndReplace(t *testing.T) {
 // manager on the same store (a restart) continues from the stored tick:
 // no tick twice, missed ticks counted.
 func TestManagerCronRestart(t *testing.T) {
-	store, err := storage.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := storetest.Open(t, t.TempDir(), nil)
 	rec := &fired{store: store}
 	evs, err := eventspec.Parse([]byte(`[{"type":"cron","schedule":"@every 1s","args":{"x":1}}]`))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/testing/ergotest"
+	"github.com/edgefaas/edgefaas/internal/testing/storetest"
 )
 
 // TestOverflowAnswersChanges floods a real registry process (mailbox of 1,
@@ -20,11 +21,7 @@ import (
 func TestOverflowAnswersChanges(t *testing.T) {
 	const n = 2000
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := storage.Open(filepath.Join(t.TempDir(), "db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := storetest.Open(t, filepath.Join(t.TempDir(), "db"), log)
 	node := ergotest.Node(t)
 	ergotest.Spawn(t, node, OverflowName, 65535, "", &Overflow{Log: log})
 	ergotest.Spawn(t, node, Name, 1, OverflowName, &Actor{Store: store, Table: scheduler.NewTable(), Log: log})

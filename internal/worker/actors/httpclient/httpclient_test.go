@@ -14,9 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/egress"
 	"github.com/edgefaas/edgefaas/internal/nodes"
+	"github.com/edgefaas/edgefaas/internal/testing/storetest"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
@@ -39,11 +39,7 @@ func newRig(t *testing.T, cfg egress.Config) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := storage.Open(filepath.Join(dir, "db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := storetest.Open(t, filepath.Join(dir, "db"), log)
 	c, err := nodes.StartCore(nodes.CoreConfig{
 		Node:       nodes.NodeConfig{Cookie: "test", DataDir: dir, Log: log},
 		Store:      store,
