@@ -23,15 +23,6 @@ import (
 // stopped reporting (actors/scheduler: StaleAfter).
 const staleAfter = 5 * time.Second
 
-func invocationsOf(ns []client.Node, name string) int64 {
-	for _, n := range ns {
-		if n.Name == name {
-			return n.Invocations
-		}
-	}
-	return -1
-}
-
 // TestHungWorker freezes a worker with SIGSTOP during a stream of
 // invocations: the core stops scheduling on it within the documented bound
 // (StaleAfter), every request is answered without waiting for its timeout,
@@ -63,18 +54,18 @@ func TestHungWorker(t *testing.T) {
 			}
 		}()
 	}
-	core.WaitWorkers(t, func(ns []client.Node) bool { return invocationsOf(ns, "worker@127.0.0.2") >= 3 })
+	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Invocations(ns, "worker@127.0.0.2") >= 3 })
 	a.Signal(syscall.SIGSTOP)
 	frozen := time.Now()
 	core.WaitWorkers(t, func(ns []client.Node) bool { return !testcluster.Has(ns, "worker@127.0.0.2") })
 	detect := time.Since(frozen)
-	onSurvivor := invocationsOf(core.WaitWorkers(t, func([]client.Node) bool { return true }), "worker@127.0.0.3")
+	onSurvivor := testcluster.Invocations(core.WaitWorkers(t, func([]client.Node) bool { return true }), "worker@127.0.0.3")
 	// A little traffic on the survivor only.
-	core.WaitWorkers(t, func(ns []client.Node) bool { return invocationsOf(ns, "worker@127.0.0.3") > onSurvivor })
+	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Invocations(ns, "worker@127.0.0.3") > onSurvivor })
 	a.Signal(syscall.SIGCONT)
 	back := core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Has(ns, "worker@127.0.0.2") })
-	before := invocationsOf(back, "worker@127.0.0.2")
-	core.WaitWorkers(t, func(ns []client.Node) bool { return invocationsOf(ns, "worker@127.0.0.2") > before })
+	before := testcluster.Invocations(back, "worker@127.0.0.2")
+	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Invocations(ns, "worker@127.0.0.2") > before })
 	close(stop)
 	wg.Wait()
 

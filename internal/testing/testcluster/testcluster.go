@@ -8,6 +8,8 @@ package testcluster
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,6 +219,49 @@ func (c *Core) WaitWorkers(t testing.TB, cond func([]client.Node) bool) []client
 	b, _ := json.Marshal(last)
 	t.Fatalf("%v; last: %s\ncore log:\n%s", err, b, c.Log())
 	return nil
+}
+
+// Invocations is the count of invocations the list reports for a node, -1
+// when the node is not listed; with WaitWorkers it waits for traffic on a
+// worker.
+func Invocations(ns []client.Node, name string) int64 {
+	for _, n := range ns {
+		if n.Name == name {
+			return n.Invocations
+		}
+	}
+	return -1
+}
+
+// Metric reads one sample of the core's /metrics (as the admin): the value
+// on the line that starts with series and a space, e.g. "go_goroutines" or
+// `edgefaas_invocations_total{result="worker_lost"}`; 0 when there is no
+// such line (a counter nothing has counted yet).
+func (c *Core) Metric(t testing.TB, series string) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+c.Admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("metrics: %s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return 0
 }
 
 // Netns is a network namespace made by a test and removed at its end, for
