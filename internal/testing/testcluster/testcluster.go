@@ -315,6 +315,44 @@ func Link(t testing.TB, a Netns, devA, addrA string, b Netns, devB, addrB string
 	}
 }
 
+// NetnsCore is a core started in a network namespace: its nodes listen on
+// the namespace's address, its API on 127.0.0.1:4000 inside the namespace,
+// where only a client run in the namespace (CLI) reaches it.
+type NetnsCore struct {
+	*Proc
+	ns    Netns
+	Admin string
+}
+
+// StartCoreIn starts `edgefaas core` in ns with node port 4001 on nodeIP,
+// waits until it listens and reads its admin token.
+func StartCoreIn(t testing.TB, ns Netns, nodeIP string, extra ...string) *NetnsCore {
+	t.Helper()
+	dir := t.TempDir()
+	coreDir := filepath.Join(dir, "core")
+	args := append([]string{"core", "--data-dir", coreDir, "--http-addr", "127.0.0.1:4000", "--node-addr", nodeIP + ":4001"}, extra...)
+	c := &NetnsCore{Proc: StartWith(t, ns.Exec(), dir, args...), ns: ns}
+	c.WaitLog(ListeningRE, 30*time.Second)
+	var err error
+	if c.Admin, _, err = ReadTokens(coreDir); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// CookieFile is the core's node cookie, for workers.
+func (c *NetnsCore) CookieFile() string { return filepath.Join(c.Dir, "core", "cookie") }
+
+// CLI is the edgefaas client, run as the admin inside the core's namespace
+// with JSON output, ready to run.
+func (c *NetnsCore) CLI(ctx context.Context, args ...string) *exec.Cmd {
+	c.t.Helper()
+	argv := append(c.ns.Exec(), append([]string{Binary(c.t), "-H", "http://127.0.0.1:4000", "--token", c.Admin, "-o", "json"}, args...)...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(c.Dir, "cfg"))
+	return cmd
+}
+
 // PortNum is Port as a number.
 func PortNum(t testing.TB, host string) int {
 	t.Helper()
