@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -380,7 +379,7 @@ func TestRetention(t *testing.T) {
 			// The budget counts the stored form (keys and values, binary),
 			// which the core reports; it is smaller than the JSON the API
 			// answers with, but not by half.
-			stored := metric(t, core, "edgefaas_activation_records_bytes")
+			stored := core.Metric(t, "edgefaas_activation_records_bytes")
 			// The newest record listed: the writer has caught up (it
 			// commits synchronous records a few milliseconds later).
 			return len(l) > 0 && l[0].ID == ids[n-1] && len(l) < n && stored <= budget && size <= 2*budget,
@@ -528,32 +527,8 @@ func TestSyncRecordsSwitch(t *testing.T) {
 				}
 			}
 		}
-		if got := metric(t, core, `edgefaas_function_invocations_total{function="echo",module="_",status="success"}`); got != n+1 {
+		if got := core.Metric(t, `edgefaas_function_invocations_total{function="echo",module="_",status="success"}`); got != float64(n+1) {
 			t.Fatalf("%s: %v successful invocations counted, want %d", mode, got, n+1)
 		}
 	}
-}
-
-// metric reads one sample of the core's /metrics (-1 if absent).
-func metric(t *testing.T, core *testcluster.Core, series string) float64 {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodGet, core.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+core.Admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	for _, line := range strings.Split(b.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return f
-		}
-	}
-	return -1
 }

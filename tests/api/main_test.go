@@ -31,21 +31,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "edgefaas-api-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if err := build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "tests/api setup:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testcluster.RunMain(m, "tests/api", func(dir string) (func() error, error) { return nil, build(dir) }))
 }
 
 // build gets the binary and compiles the test functions. The functions

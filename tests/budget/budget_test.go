@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -73,7 +72,7 @@ func startBox(t *testing.T, limit int64, extra ...string) *box {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	httpAddr, nodeAddr := freeAddr(t), freeAddr(t)
+	httpAddr, nodeAddr := "127.0.0.1:"+testcluster.Port(t, "127.0.0.1"), "127.0.0.1:"+testcluster.Port(t, "127.0.0.1")
 	args := append([]string{"core", "--with-worker", "--data-dir", filepath.Join(dir, "core"),
 		"--http-addr", httpAddr, "--node-addr", nodeAddr, "--allow-net", "127.0.0.0/8", "--egress-allow", "*"}, extra...)
 	core := testcluster.StartWith(t, g.Wrap(), dir, args...)
@@ -84,7 +83,10 @@ func startBox(t *testing.T, limit int64, extra ...string) *box {
 		}
 	})
 	b.url = "http://" + core.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
-	admin, guest := tokens(t, filepath.Join(dir, "core", "tokens"))
+	admin, guest, err := testcluster.ReadTokens(filepath.Join(dir, "core"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	b.guest = guest
 	if b.adm, err = client.New(b.url, admin); err != nil {
 		t.Fatal(err)
@@ -290,31 +292,6 @@ func waitNode(t *testing.T, c *client.Client) client.Node {
 		return false, fmt.Sprintf("%d nodes, %v", len(ns), err)
 	})
 	return node
-}
-
-func tokens(t *testing.T, path string) (admin, guest string) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Admin="); ok {
-			admin = v
-		}
-		if v, ok := strings.CutPrefix(line, "Guest="); ok {
-			guest = v
-		}
-	}
-	return admin, guest
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // startEcho serves server-reply's target: each line sent is sent back.

@@ -25,37 +25,22 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(testcluster.RunMain(m, "tests/cli", setup))
 }
 
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "edgefaas-cli-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
+// setup finds the repository, gets the binary and starts the core the
+// tests share; the teardown stops it.
+func setup(dir string) (teardown func() error, err error) {
 	if repoRoot, err = testcluster.Root(); err != nil {
-		fmt.Fprintln(os.Stderr, "tests/cli setup:", err)
-		return 1
+		return nil, err
 	}
 	if bin, err = testcluster.Build(); err != nil {
-		fmt.Fprintln(os.Stderr, "tests/cli setup:", err)
-		return 1
+		return nil, err
 	}
-	core, err = startCore(filepath.Join(dir, "core"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tests/cli setup:", err)
-		return 1
+	if core, err = startCore(filepath.Join(dir, "core")); err != nil {
+		return nil, err
 	}
-	code := m.Run()
-	if err := core.stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "tests/cli teardown:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+	return core.stop, nil
 }
 
 // coreProc is one running `edgefaas core`.

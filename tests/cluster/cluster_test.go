@@ -9,12 +9,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -223,14 +221,7 @@ func TestWorkerKilled(t *testing.T) {
 	const clients, each = 6, 15
 	results, wg := stream(cl, "_", "sleep", `{"ms":100}`, clients, each)
 	// Kill worker A once it has run some invocations.
-	core.WaitWorkers(t, func(ns []client.Node) bool {
-		for _, n := range ns {
-			if n.Name == "worker@127.0.0.2" && n.Invocations >= 5 {
-				return true
-			}
-		}
-		return false
-	})
+	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Invocations(ns, "worker@127.0.0.2") >= 5 })
 	a.Kill()
 	wg.Wait()
 	close(results)
@@ -257,7 +248,7 @@ func TestWorkerKilled(t *testing.T) {
 		t.Fatalf("only %d of %d succeeded", counts[200], total)
 	}
 	// The core's metrics count the same answers.
-	if got := metric(t, core, `edgefaas_invocations_total{result="worker_lost"}`); got != counts[503] {
+	if got := int(core.Metric(t, `edgefaas_invocations_total{result="worker_lost"}`)); got != counts[503] {
 		t.Fatalf("metrics count %d worker_lost, the clients saw %d", got, counts[503])
 	}
 	// The lost worker is gone from the table, the other serves everything.
@@ -276,14 +267,7 @@ func TestWorkerKilled(t *testing.T) {
 			t.Fatalf("after restart: %d %s", o.status, o.message)
 		}
 	}
-	core.WaitWorkers(t, func(ns []client.Node) bool {
-		for _, n := range ns {
-			if n.Name == "worker@127.0.0.2" && n.Invocations > 0 {
-				return true
-			}
-		}
-		return false
-	})
+	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Invocations(ns, "worker@127.0.0.2") > 0 })
 }
 
 // TestCoreRestart kills the core; its workers find it again when it
@@ -301,24 +285,4 @@ func TestCoreRestart(t *testing.T) {
 	if got := invoke(t, cl, "_", "hello", `{"name":"again"}`); got != `{"message":"Hello, again!"}` {
 		t.Fatalf("after core restart: %s", got)
 	}
-}
-
-// metric reads one sample of the core's /metrics (0 when absent).
-func metric(t *testing.T, core *testcluster.Core, series string) int {
-	t.Helper()
-	req, _ := http.NewRequest("GET", core.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+core.Admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			n, _ := strconv.ParseFloat(v, 64)
-			return int(n)
-		}
-	}
-	return 0
 }

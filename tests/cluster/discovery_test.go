@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,22 +41,14 @@ func TestLANDiscovery(t *testing.T) {
 	// 10.231.0.0/24 exists only on this veth pair, inside the test's namespaces.
 	testcluster.Link(t, a, id+"va", "10.231.0.1/24", b, id+"vb", "10.231.0.2/24")
 
+	core := testcluster.StartCoreIn(t, a, "10.231.0.1", "--lan-discovery", id+"va")
 	dir := t.TempDir()
-	coreDir := filepath.Join(dir, "core")
-	core := testcluster.StartWith(t, a.Exec(), dir, "core", "--data-dir", coreDir, "--http-addr", "127.0.0.1:4000",
-		"--node-addr", "10.231.0.1:4001", "--lan-discovery", id+"va")
-	core.WaitLog(listeningRE, 30*time.Second)
 	testcluster.StartWith(t, b.Exec(), dir, "worker", "--data-dir", filepath.Join(dir, "worker"),
-		"--node-addr", "10.231.0.2:0", "--lan-discovery", id+"vb", "--cookie-file", filepath.Join(coreDir, "cookie"))
+		"--node-addr", "10.231.0.2:0", "--lan-discovery", id+"vb", "--cookie-file", core.CookieFile())
 
 	// The core's API lives in namespace a: drive it with the CLI there.
-	tokens, _ := os.ReadFile(filepath.Join(coreDir, "tokens"))
-	admin := tokenOf(string(tokens), "Admin")
 	cli := func(args ...string) (string, error) {
-		argv := append(a.Exec(), append([]string{testcluster.Binary(t), "-H", "http://127.0.0.1:4000", "--token", admin, "-o", "json"}, args...)...)
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "cfg"))
-		out, err := cmd.Output()
+		out, err := core.CLI(context.Background(), args...).Output()
 		return string(out), err
 	}
 	if err := wait.Until(context.Background(), 30*time.Second, "the worker joins by discovery", func() bool {
@@ -74,17 +65,6 @@ func TestLANDiscovery(t *testing.T) {
 	if err != nil || strings.TrimSpace(out) != `{"message":"Hello, lan!"}` {
 		t.Fatalf("invoke: %q %v", out, err)
 	}
-}
-
-var listeningRE = testcluster.ListeningRE
-
-func tokenOf(file, name string) string {
-	for _, line := range strings.Split(file, "\n") {
-		if v, ok := strings.CutPrefix(line, name+"="); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // TestNodeConnect: an operator attaches a running worker to a second core

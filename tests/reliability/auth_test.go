@@ -147,7 +147,7 @@ func TestAuthEveryRoute(t *testing.T) {
 	suppressed := 0
 	wait.Until(context.Background(), 10*time.Second, "every refusal logged or counted", func() bool {
 		logged = strings.Count(core.Log(), `msg="request refused"`)
-		suppressed = int(coreMetric(t, core, "edgefaas_http_refusal_logs_suppressed_total"))
+		suppressed = int(core.Metric(t, "edgefaas_http_refusal_logs_suppressed_total"))
 		return logged+suppressed >= refused
 	})
 	if logged+suppressed != refused {

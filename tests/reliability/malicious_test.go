@@ -116,7 +116,7 @@ func TestMaliciousFunctions(t *testing.T) {
 	// The attack is on: the quick bombs have been answered, and a call (the
 	// spinner's, at least) is at the worker.
 	wait.For(t, time.Minute, "the attack under way", func() bool {
-		return attacks.Load() >= 5 && coreMetric(t, core, "edgefaas_invocations_in_flight") >= 1
+		return attacks.Load() >= 5 && core.Metric(t, "edgefaas_invocations_in_flight") >= 1
 	})
 	loaded := latency(t, cl, 60, stop)
 	wg.Wait()

@@ -63,7 +63,7 @@ func TestSpinningNeighbours(t *testing.T) {
 	// above 3×, without the guest scheduling every one is ~×28.
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
-		inFlight := func() float64 { return coreMetric(t, core, "edgefaas_invocations_in_flight") }
+		inFlight := func() float64 { return core.Metric(t, "edgefaas_invocations_in_flight") }
 		ratio, ok := measureNeighbours(t, cl, hello, inFlight, spinners, rounds, perPhase)
 		if ok {
 			return

@@ -23,15 +23,6 @@ import (
 // stopped reporting (actors/scheduler: StaleAfter).
 const staleAfter = 5 * time.Second
 
-func invocationsOf(ns []client.Node, name string) int64 {
-	for _, n := range ns {
-		if n.Name == name {
-			return n.Invocations
-		}
-	}
-	return -1
-}
-
 // TestHungWorker freezes a worker with SIGSTOP during a stream of
 // invocations: the core stops scheduling on it within the documented bound
 // (StaleAfter), every request is answered without waiting for its timeout,
@@ -63,18 +54,18 @@ func TestHungWorker(t *testing.T) {
 			}
 		}()
 	}
-	core.WaitWorkers(t, func(ns []client.Node) bool { return invocationsOf(ns, "worker@127.0.0.2") >= 3 })
+	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Invocations(ns, "worker@127.0.0.2") >= 3 })
 	a.Signal(syscall.SIGSTOP)
 	frozen := time.Now()
 	core.WaitWorkers(t, func(ns []client.Node) bool { return !testcluster.Has(ns, "worker@127.0.0.2") })
 	detect := time.Since(frozen)
-	onSurvivor := invocationsOf(core.WaitWorkers(t, func([]client.Node) bool { return true }), "worker@127.0.0.3")
+	onSurvivor := testcluster.Invocations(core.WaitWorkers(t, func([]client.Node) bool { return true }), "worker@127.0.0.3")
 	// A little traffic on the survivor only.
-	core.WaitWorkers(t, func(ns []client.Node) bool { return invocationsOf(ns, "worker@127.0.0.3") > onSurvivor })
+	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Invocations(ns, "worker@127.0.0.3") > onSurvivor })
 	a.Signal(syscall.SIGCONT)
 	back := core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Has(ns, "worker@127.0.0.2") })
-	before := invocationsOf(back, "worker@127.0.0.2")
-	core.WaitWorkers(t, func(ns []client.Node) bool { return invocationsOf(ns, "worker@127.0.0.2") > before })
+	before := testcluster.Invocations(back, "worker@127.0.0.2")
+	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Invocations(ns, "worker@127.0.0.2") > before })
 	close(stop)
 	wg.Wait()
 
@@ -107,29 +98,16 @@ func TestLinkDown(t *testing.T) {
 	a, b := testcluster.NewNetns(t, id+"a"), testcluster.NewNetns(t, id+"b")
 	// 10.232.0.0/24 exists only on this veth pair, inside the test's namespaces.
 	testcluster.Link(t, a, id+"va", "10.232.0.1/24", b, id+"vb", "10.232.0.2/24")
+	core := testcluster.StartCoreIn(t, a, "10.232.0.1")
 	dir := t.TempDir()
-	coreDir := filepath.Join(dir, "core")
-	core := testcluster.StartWith(t, a.Exec(), dir, "core", "--data-dir", coreDir, "--http-addr", "127.0.0.1:4000",
-		"--node-addr", "10.232.0.1:4001")
-	core.WaitLog(testcluster.ListeningRE, 30*time.Second)
 	testcluster.StartWith(t, b.Exec(), dir, "worker", "--data-dir", filepath.Join(dir, "worker"),
-		"--node-addr", "10.232.0.2:0", "--join", "10.232.0.1:4001", "--cookie-file", filepath.Join(coreDir, "cookie"))
+		"--node-addr", "10.232.0.2:0", "--join", "10.232.0.1:4001", "--cookie-file", core.CookieFile())
 
-	tokens, _ := os.ReadFile(filepath.Join(coreDir, "tokens"))
-	var admin string
-	for _, line := range strings.Split(string(tokens), "\n") {
-		if v, ok := strings.CutPrefix(line, "Admin="); ok {
-			admin = v
-		}
-	}
 	// The core's API lives in namespace a: drive it with the CLI there.
 	cli := func(args ...string) (string, error) {
-		argv := append(a.Exec(), append([]string{testcluster.Binary(t), "-H", "http://127.0.0.1:4000", "--token", admin, "-o", "json"}, args...)...)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "cfg"))
-		out, err := cmd.CombinedOutput()
+		out, err := core.CLI(ctx, args...).CombinedOutput()
 		return string(out), err
 	}
 	listed := func() bool {

@@ -1,7 +1,6 @@
 package reliability_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,27 +22,6 @@ import (
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
-
-// coreMetric reads one unlabelled series from the core's /metrics (0 if absent).
-func coreMetric(t *testing.T, core *testcluster.Core, name string) float64 {
-	t.Helper()
-	req, _ := http.NewRequest("GET", core.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+core.Admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	s := bufio.NewScanner(resp.Body)
-	s.Buffer(make([]byte, 1<<20), 1<<20)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), name+" "); ok {
-			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return f
-		}
-	}
-	return 0
-}
 
 // TestRefusalLogRateLimited: every 401 used to write a log line, so any
 // client could write the core's log as fast as it sent requests. 500
@@ -70,7 +47,7 @@ func TestRefusalLogRateLimited(t *testing.T) {
 	var logged, suppressed int
 	wait.Until(context.Background(), 10*time.Second, "every refusal logged or counted", func() bool {
 		logged = strings.Count(core.Log(), `msg="request refused"`) - before
-		suppressed = int(coreMetric(t, core, "edgefaas_http_refusal_logs_suppressed_total"))
+		suppressed = int(core.Metric(t, "edgefaas_http_refusal_logs_suppressed_total"))
 		return logged+suppressed >= n
 	})
 	t.Logf("%d refusals: %d logged, %d suppressed", n, logged, suppressed)

@@ -1,13 +1,9 @@
 package reliability_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,7 +67,7 @@ func TestSoak(t *testing.T) {
 		var s sample
 		s.coreRSS, _ = rss(cpid)
 		s.workerRSS, s.workerThreads = rss(wpid)
-		s.coreGoroutines = goroutines(t, core)
+		s.coreGoroutines = int(core.Metric(t, "go_goroutines"))
 		samples = append(samples, s)
 	}
 	close(stop)
@@ -113,23 +109,4 @@ func avg(ss []sample) sample {
 		a.coreRSS, a.workerRSS, a.coreGoroutines, a.workerThreads = a.coreRSS/n, a.workerRSS/n, a.coreGoroutines/n, a.workerThreads/n
 	}
 	return a
-}
-
-// goroutines reads go_goroutines from the core's /metrics.
-func goroutines(t *testing.T, core *testcluster.Core) int {
-	req, _ := http.NewRequest("GET", core.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+core.Admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	s := bufio.NewScanner(resp.Body)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "go_goroutines "); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
 }

@@ -40,19 +40,9 @@ func edgefaasCLI(t *testing.T, core *testcluster.Core, args ...string) string {
 func tokenWorker(t *testing.T, core *testcluster.Core, host, token string) *testcluster.Proc {
 	dir := t.TempDir()
 	return testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "worker"),
-		"--node-addr", net.JoinHostPort(host, freeTCPPort(t, host)), "--join", core.NodeAddr,
+		"--node-addr", net.JoinHostPort(host, testcluster.Port(t, host)), "--join", core.NodeAddr,
 		"--join-token", token, "--join-api", core.URL,
 		"--cookie-file", filepath.Join(dir, "absent")) // as the systemd unit's default, with no cookie copied
-}
-
-func freeTCPPort(t *testing.T, host string) string {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	return p
 }
 
 // countLog counts p's log lines matching re.
@@ -113,7 +103,7 @@ func TestTokenJoin(t *testing.T) {
 		{"forged", "Zm9yZ2VkLXRva2VuLWZvcmdlZC10b2tlbi1mb3JnZWQtdG9rZW4", "refused the join token"},
 	} {
 		dir := t.TempDir()
-		out, err := exec.Command(testcluster.Binary(t), "worker", "--data-dir", dir, "--node-addr", "127.0.0.3:"+freeTCPPort(t, "127.0.0.3"),
+		out, err := exec.Command(testcluster.Binary(t), "worker", "--data-dir", dir, "--node-addr", "127.0.0.3:"+testcluster.Port(t, "127.0.0.3"),
 			"--join", core.NodeAddr, "--join-token", tc.token, "--join-api", core.URL).CombinedOutput()
 		if err == nil || !bytes.Contains(out, []byte(tc.want)) {
 			t.Fatalf("%s token: err %v, output %s", tc.name, err, out)
@@ -129,7 +119,7 @@ func TestTokenJoin(t *testing.T) {
 	tlsRefused := regexp.MustCompile(`msg="node link refused: handshake failed`)
 	before := countLog(core.Proc, tlsRefused)
 	dir := t.TempDir()
-	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "w"), "--node-addr", "127.0.0.4:"+freeTCPPort(t, "127.0.0.4"),
+	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "w"), "--node-addr", "127.0.0.4:"+testcluster.Port(t, "127.0.0.4"),
 		"--join", core.NodeAddr, "--cookie-file", core.CookieFile())
 	waitCount(t, core.Proc, tlsRefused, before+2) // three attempts refused
 	if ns, _ := adm.ListNodes(ctxT(t)); testcluster.Has(ns, "worker@127.0.0.4") {
@@ -157,7 +147,7 @@ func TestTokenJoin(t *testing.T) {
 	os.WriteFile(filepath.Join(tlsDir, "identity.pem"), append(cb, kb...), 0o600)
 	os.WriteFile(filepath.Join(tlsDir, "cookie"), cookie, 0o600)
 	before = countLog(core.Proc, tlsRefused)
-	forged := testcluster.Start(t, fdir, "worker", "--data-dir", filepath.Join(fdir, "worker"), "--node-addr", "127.0.0.7:"+freeTCPPort(t, "127.0.0.7"),
+	forged := testcluster.Start(t, fdir, "worker", "--data-dir", filepath.Join(fdir, "worker"), "--node-addr", "127.0.0.7:"+testcluster.Port(t, "127.0.0.7"),
 		"--join", core.NodeAddr)
 	waitCount(t, core.Proc, tlsRefused, before+2)
 	if ns, _ := adm.ListNodes(ctxT(t)); testcluster.Has(ns, "worker@127.0.0.7") {
@@ -266,7 +256,7 @@ func TestTokenJoinBesideCookie(t *testing.T) {
 	re := refusedRE("worker@127.0.0.2", "cookie certificate cannot speak for it")
 	n := countLog(core.Proc, re)
 	dir := t.TempDir()
-	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "w"), "--node-addr", "127.0.0.2:"+freeTCPPort(t, "127.0.0.2"),
+	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "w"), "--node-addr", "127.0.0.2:"+testcluster.Port(t, "127.0.0.2"),
 		"--join", core.NodeAddr, "--cookie-file", core.CookieFile())
 	waitCount(t, core.Proc, re, n)
 }
@@ -290,7 +280,7 @@ func TestTokenJoinHTTPS(t *testing.T) {
 	}
 	worker := func(host, tok string) ([]byte, error) {
 		dir := t.TempDir()
-		cmd := exec.Command(testcluster.Binary(t), "worker", "--data-dir", dir, "--node-addr", host+":"+freeTCPPort(t, host),
+		cmd := exec.Command(testcluster.Binary(t), "worker", "--data-dir", dir, "--node-addr", host+":"+testcluster.Port(t, host),
 			"--join", core.NodeAddr, "--join-token", tok, "--join-api", url)
 		return cmd.CombinedOutput() // a joined worker runs until killed: only used for refusals
 	}
@@ -302,7 +292,7 @@ func TestTokenJoinHTTPS(t *testing.T) {
 	}
 	// The token was never spent: the real worker joins with it.
 	dir := t.TempDir()
-	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "worker"), "--node-addr", "127.0.0.2:"+freeTCPPort(t, "127.0.0.2"),
+	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "worker"), "--node-addr", "127.0.0.2:"+testcluster.Port(t, "127.0.0.2"),
 		"--join", core.NodeAddr, "--join-token", token, "--join-api", url)
 	cl, err := client.New(url, core.Admin)
 	if err != nil {

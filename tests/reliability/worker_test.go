@@ -166,14 +166,7 @@ func TestWorkerKill(t *testing.T) {
 				}
 			}()
 		}
-		core.WaitWorkers(t, func(ns []client.Node) bool {
-			for _, n := range ns {
-				if n.Name == "worker@127.0.0.2" && n.Invocations >= 3 {
-					return true
-				}
-			}
-			return false
-		})
+		core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Invocations(ns, "worker@127.0.0.2") >= 3 })
 		a.Kill()
 		// Calls go on past the kill: six more answered since.
 		killedAt := tl.count()

@@ -8,6 +8,8 @@ package testcluster
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,6 +221,49 @@ func (c *Core) WaitWorkers(t testing.TB, cond func([]client.Node) bool) []client
 	return nil
 }
 
+// Invocations is the count of invocations the list reports for a node, -1
+// when the node is not listed; with WaitWorkers it waits for traffic on a
+// worker.
+func Invocations(ns []client.Node, name string) int64 {
+	for _, n := range ns {
+		if n.Name == name {
+			return n.Invocations
+		}
+	}
+	return -1
+}
+
+// Metric reads one sample of the core's /metrics (as the admin): the value
+// on the line that starts with series and a space, e.g. "go_goroutines" or
+// `edgefaas_invocations_total{result="worker_lost"}`; 0 when there is no
+// such line (a counter nothing has counted yet).
+func (c *Core) Metric(t testing.TB, series string) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+c.Admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("metrics: %s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
 // Netns is a network namespace made by a test and removed at its end, for
 // tests of what crosses a network: nothing leaves the namespaces the test
 // creates.
@@ -268,6 +313,44 @@ func Link(t testing.TB, a Netns, devA, addrA string, b Netns, devB, addrB string
 		c.ns.IP(t, "link", "set", c.dev, "up", "multicast", "on")
 		c.ns.IP(t, "route", "add", "224.0.0.0/4", "dev", c.dev)
 	}
+}
+
+// NetnsCore is a core started in a network namespace: its nodes listen on
+// the namespace's address, its API on 127.0.0.1:4000 inside the namespace,
+// where only a client run in the namespace (CLI) reaches it.
+type NetnsCore struct {
+	*Proc
+	ns    Netns
+	Admin string
+}
+
+// StartCoreIn starts `edgefaas core` in ns with node port 4001 on nodeIP,
+// waits until it listens and reads its admin token.
+func StartCoreIn(t testing.TB, ns Netns, nodeIP string, extra ...string) *NetnsCore {
+	t.Helper()
+	dir := t.TempDir()
+	coreDir := filepath.Join(dir, "core")
+	args := append([]string{"core", "--data-dir", coreDir, "--http-addr", "127.0.0.1:4000", "--node-addr", nodeIP + ":4001"}, extra...)
+	c := &NetnsCore{Proc: StartWith(t, ns.Exec(), dir, args...), ns: ns}
+	c.WaitLog(ListeningRE, 30*time.Second)
+	var err error
+	if c.Admin, _, err = ReadTokens(coreDir); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// CookieFile is the core's node cookie, for workers.
+func (c *NetnsCore) CookieFile() string { return filepath.Join(c.Dir, "core", "cookie") }
+
+// CLI is the edgefaas client, run as the admin inside the core's namespace
+// with JSON output, ready to run.
+func (c *NetnsCore) CLI(ctx context.Context, args ...string) *exec.Cmd {
+	c.t.Helper()
+	argv := append(c.ns.Exec(), append([]string{Binary(c.t), "-H", "http://127.0.0.1:4000", "--token", c.Admin, "-o", "json"}, args...)...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(c.Dir, "cfg"))
+	return cmd
 }
 
 // PortNum is Port as a number.
