@@ -5,8 +5,8 @@
 # tests fail, runs just those once more, alone. ergo's node tests race on
 # its embedded name service on a busy machine ("no route to node", a
 # stopping process not yet gone), on the pristine module too; a test that
-# fails twice fails the run, and a crash in ergo or a timeout is not
-# retried (a panic in a test's own code reruns the whole suite once). Every retry is printed and (since go test shows a passing
+# fails twice fails the run, and a crash or timeout (no "--- FAIL" line) is
+# not retried. Every retry is printed and (since go test shows a passing
 # package's output only with -v) appended to build/upstream-test-retries.log.
 #
 #   go test -exec scripts/upstream-test-exec.sh ...
@@ -20,24 +20,7 @@ trap 'rm -f "$out"' EXIT
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 0 ] && exit 0
 failed=$(sed -n 's/^.*--- FAIL: \([^ /]*\).*/\1/p' "$out" | sort -u | paste -sd'|')
-if grep -q '^panic: ' "$out" && ! grep -q 'test timed out' "$out"; then
-  # Where it panicked: the first frame below the runtime's panic. In the
-  # suite's own test function it is the suite's bug on a failure path (a
-  # t.Fatal that formats node.Name() of a node that failed to restart, in
-  # the same race as above); the tests after it never ran, so the whole
-  # suite runs once more. A panic in ergo itself is not retried.
-  site=$(awk '/^panic\(/ {p = 1; next} p && /^\t/ {next} p && !/^runtime\./ {print; exit}' "$out")
-  case $site in
-    github.com/ergo-services/ergo/tests.Test*)
-      echo "upstream-test-exec: a test's own code panicked ($site); running the suite once more"
-      mkdir -p "$here/../build"
-      echo "$(date -u +%FT%TZ) $(basename "$PWD") $bin: reran after a panic in $site" >> "$here/../build/upstream-test-retries.log"
-      exec "$here/loopback-only.sh" "$bin" "$@"
-      ;;
-  esac
-  exit "$rc"
-fi
-if [ -z "$failed" ] || grep -q 'test timed out' "$out"; then
+if [ -z "$failed" ] || grep -q -e '^panic: ' -e 'test timed out' "$out"; then
   exit "$rc"
 fi
 echo "upstream-test-exec: retrying once, alone: $failed"
