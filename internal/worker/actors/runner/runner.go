@@ -266,13 +266,18 @@ func (a *Actor) run(ctx context.Context, m wire.Invoke) (res wire.Result) {
 	}
 	if err != nil {
 		// A compile that could not be admitted (memory or compile slots)
-		// is busy, so the core tries another worker or answers 429; any
-		// other failure to load the code is the platform's.
-		kind := failure.Runtime
-		if errors.Is(err, wasm.ErrBusy) {
-			kind = failure.Busy
+		// is busy, so the core tries another worker or answers 429; one
+		// whose call's deadline passed meanwhile is a timeout, as time
+		// waiting for a slot is; any other failure to load the code is the
+		// platform's.
+		switch {
+		case errors.Is(err, wasm.ErrBusy):
+			res.Status, res.Error = failure.Busy.Row().Wire, []byte(err.Error())
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			res.Status, res.Error = failure.Timeout.Row().Wire, []byte(fmt.Sprintf("%s did not finish within its timeout (%d ms, time compiling its code included)", m.Function, m.TimeoutMS))
+		default:
+			res.Status, res.Error = failure.Runtime.Row().Wire, []byte(err.Error())
 		}
-		res.Status, res.Error = kind.Row().Wire, []byte(err.Error())
 		return res
 	}
 	reserve := int64(m.MemoryPages) * wasm.PageSize
