@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,7 +68,7 @@ func TestQueueOrderLimitsFull(t *testing.T) {
 	defer rec.Close()
 	var running, peak atomic.Int32
 	var mu sync.Mutex
-	var order []string
+	var started []storage.Activation
 	release := make(chan struct{})
 	q := activations.NewQueue(activations.QueueConfig{Store: s, Recorder: rec, PerFunction: 2, MaxInFlight: 8, MaxQueued: 50,
 		Run: func(_ context.Context, a storage.Activation, c storage.QueuedCall) activations.Outcome {
@@ -75,7 +76,7 @@ func TestQueueOrderLimitsFull(t *testing.T) {
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
 			mu.Lock()
-			order = append(order, a.ID)
+			started = append(started, a)
 			mu.Unlock()
 			<-release
 			running.Add(-1)
@@ -110,7 +111,15 @@ func TestQueueOrderLimitsFull(t *testing.T) {
 	if p := peak.Load(); p > 2 {
 		t.Fatalf("%d ran at once, limit 2", p)
 	}
-	// Started oldest first (two at a time, so neighbours may swap).
+	// Started oldest first (two at a time, so neighbours may swap). The
+	// queue stamps StartedAt as it dispatches, before the call's goroutine
+	// runs: the order of entering Run also depends on the Go scheduler (a
+	// goroutine delayed while the other slot ran eight calls was seen).
+	sort.SliceStable(started, func(i, j int) bool { return started[i].StartedAt.Before(*started[j].StartedAt) })
+	order := make([]string, len(started))
+	for i, a := range started {
+		order[i] = a.ID
+	}
 	for i, id := range order {
 		j := 0
 		for want[j] != id {
