@@ -14,7 +14,7 @@ import "github.com/tetratelabs/wazero"
 const terminationCheckInterval = 1 << 12
 
 // terminationCheck is how guests are made stoppable. Only tests change it,
-// to measure the price of each (wasm/check_bench_test.go).
+// to measure the price of each (internal/wasm/check_bench_test.go).
 type terminationCheck int
 
 const (

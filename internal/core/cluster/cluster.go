@@ -28,7 +28,7 @@ type InvokeRequest struct {
 	Subject string
 	// Script, if set, is the APP script the caller chose
 	// ("scheduling":{"language":"app","script":NAME}): it places the call
-	// instead of the platform's policy (see actors/scheduler/app).
+	// instead of the platform's policy (see internal/core/app).
 	Script *app.Script
 }
 

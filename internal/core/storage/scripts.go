@@ -21,7 +21,7 @@ type Script struct {
 	// Shared: created by an admin, so every subject may use it (the API's
 	// rule; the store only keeps the flag).
 	Shared bool `json:"shared"`
-	// Script is the parsed, normalised script as JSON (actors/scheduler/app);
+	// Script is the parsed, normalised script as JSON (internal/core/app);
 	// the store does not look inside.
 	Script json.RawMessage `json:"script"`
 	// Source is the YAML as uploaded.
