@@ -63,6 +63,13 @@ func callFrom(ctx context.Context) *callState {
 
 const logTruncated = "[edgefaas: log truncated]"
 
+// LogLineCost is what one kept log line costs against MaxLogBytes beyond
+// its own bytes: about its string header in the call's slice. Without it
+// empty lines were free, and a guest logging them in a loop grew the host's
+// heap without bound; with it the byte bound is a bound on lines too
+// (MaxLogBytes/LogLineCost at most) and on the memory they hold.
+const LogLineCost = 16
+
 // log records one line, within the invocation's log budget.
 func (st *callState) log(line string) {
 	st.mu.Lock()
@@ -74,12 +81,13 @@ func (st *callState) addLine(line string) {
 	if st.logCut {
 		return
 	}
-	if st.logBytes+len(line) > st.limits.MaxLogBytes {
+	cost := len(line) + LogLineCost
+	if st.logBytes+cost > st.limits.MaxLogBytes {
 		st.logCut = true
 		st.logs = append(st.logs, logTruncated)
 		return
 	}
-	st.logBytes += len(line)
+	st.logBytes += cost
 	st.logs = append(st.logs, line)
 }
 

@@ -17,7 +17,7 @@ type Limits struct {
 	Timeout        time.Duration // wall-clock time per invocation
 	MaxInputBytes  int           // size of the JSON arguments
 	MaxOutputBytes int           // size of the JSON result
-	MaxLogBytes    int           // total log bytes kept per invocation
+	MaxLogBytes    int           // total log bytes kept per invocation, each line counted LogLineCost more
 }
 
 // Config configures an Engine. Zero fields take the documented defaults,

@@ -182,6 +182,26 @@ func TestLogFlood(t *testing.T) {
 	}
 }
 
+// TestEmptyLogLines: lines that carry no bytes still count against the log
+// bound, through the FunLess log import and through stderr alike, so tens
+// of millions of them keep a bounded number.
+func TestEmptyLogLines(t *testing.T) {
+	e := newEngine(t, wasm.Config{})
+	for _, module := range []string{"test/emptylog", "test/newlines"} {
+		t.Run(module, func(t *testing.T) {
+			m := compile(t, e, module, wasm.Limits{MaxLogBytes: 4096, Timeout: 5 * time.Minute})
+			res, err := invoke(t, e, m, "{}")
+			if err != nil {
+				t.Fatal(err)
+			}
+			jsonEqual(t, res.Output, `"done"`)
+			if max := 4096/wasm.LogLineCost + 1; len(res.Logs) > max || res.Logs[len(res.Logs)-1] != "[edgefaas: log truncated]" {
+				t.Fatalf("%d log lines (at most %d), last %q", len(res.Logs), max, res.Logs[len(res.Logs)-1])
+			}
+		})
+	}
+}
+
 // TestSandbox: a WASI command gets no files and no environment.
 func TestSandbox(t *testing.T) {
 	e := newEngine(t, wasm.Config{})
