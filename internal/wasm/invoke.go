@@ -177,13 +177,22 @@ func (e *Engine) reserveInstance(ctx context.Context, m *Module, alt *alternativ
 
 // bound is what a new instance of m reserves: the most memory an instance
 // of m has ended a call with, plus a quarter, in whole MiB; before any
-// call has been measured, m's memory limit. An instance may grow past its
-// bound if the budget has room at that moment (see account.grow).
+// call has been measured, the memory the module declares it starts with,
+// plus a quarter, in whole MiB. Never more than m's memory limit. An
+// instance may grow past its bound if the budget has room at that moment
+// (see account.grow); if not, its call is run once more with the raised
+// bound, through the queue.
+//
+// The first call of a new function does not reserve its limit: the
+// limit (128 MiB by default) is usually most of a small node's guests'
+// share, so one tenant's first call of a function that then runs for
+// its whole timeout would hold the node's memory alone and every other
+// tenant's calls would wait behind it.
 func (e *Engine) bound(m *Module) int64 {
 	limit := int64(m.Limits.MemoryPages) * PageSize
 	peak := m.life.peak.Load()
 	if peak == 0 {
-		return limit
+		peak = int64(m.Info.MinMemoryPages) * PageSize
 	}
 	return min(limit, roundUp(peak+peak/4, growStep))
 }

@@ -15,8 +15,7 @@ import (
 
 // TestMemoryBudgetHolds starts N concurrent calls of a function that fills
 // its memory limit, N × limit far above the engine's budget, beside calls
-// of a small healthy function and of a slow one (whose first calls reserve
-// their whole limit, so admission has to queue them): every call is answered (success, ErrBusy or
+// of a small healthy function and of a slow one: every call is answered (success, ErrBusy or
 // ErrMemoryLimit), the reserved memory never exceeds the budget, and it
 // returns to nothing once the functions are gone.
 func TestMemoryBudgetHolds(t *testing.T) {
@@ -147,7 +146,7 @@ func TestIdleShrinksToZero(t *testing.T) {
 func TestIdleInstancesYieldMemory(t *testing.T) {
 	e := newEngine(t, wasm.Config{MemoryBudget: 40 << 20, CodeBudget: 8 << 20, MaxQueue: 0, RecycleAbovePages: 1024})
 	echo := compile(t, e, "test/echo", wasm.Limits{MemoryPages: 512, MaxInputBytes: 16 << 20, MaxOutputBytes: 16 << 20})
-	other := compile(t, e, "test/logflood", wasm.Limits{MemoryPages: 384}) // reserves 24 MiB of 32
+	other := compile(t, e, "test/bigmin", wasm.Limits{MemoryPages: 384}) // declares 20 MiB: reserves 24 of 32
 	// echo copies a 12 MiB input: its idle instance keeps what it committed.
 	big := `"` + strings.Repeat("x", 12<<20) + `"`
 	if _, err := invoke(t, e, echo, big); err != nil {
@@ -242,10 +241,16 @@ func TestEvictDoesNotStallNewCalls(t *testing.T) {
 func TestRefusedGrowthRunsAgain(t *testing.T) {
 	e := newEngine(t, wasm.Config{MemoryBudget: 80 << 20, CodeBudget: 48 << 20, MaxQueue: 8, RecycleAbovePages: 1024})
 	echo := compile(t, e, "test/echo", wasm.Limits{MemoryPages: 512, MaxInputBytes: 16 << 20, MaxOutputBytes: 16 << 20})
-	slow := compile(t, e, "sleep", wasm.Limits{MemoryPages: 320}) // its first call reserves its whole 20 MiB
+	slow := compile(t, e, "sleep", wasm.Limits{MemoryPages: 320, MaxInputBytes: 16 << 20})
 	// A small first call: echo's bound becomes about 1 MiB.
 	if _, err := invoke(t, e, echo, `"x"`); err != nil {
 		t.Fatal(err)
+	}
+	// A first call of the sleeper with a large input it ignores: its
+	// instance grows, and its bound becomes its whole 20 MiB.
+	pad := `{"ms":1,"pad":"` + strings.Repeat("x", 14<<20) + `"}`
+	if _, err := e.Invoke(context.Background(), slow, wasm.Invocation{Function: "test/sleep", Input: []byte(pad)}); err != nil {
+		t.Fatalf("sleeper's first call: %v", err)
 	}
 	held := make(chan error, 1)
 	go func() {
@@ -271,5 +276,34 @@ func TestRefusedGrowthRunsAgain(t *testing.T) {
 	}
 	if s := e.Stats(); s.Reruns != 1 {
 		t.Fatalf("reruns %d, want 1 (the growth was never refused: the test proves nothing?): %+v", s.Reruns, s)
+	}
+}
+
+// TestFirstCallDoesNotHoldTheLimit: the first call of a new function
+// reserves what its module declares it starts with, not its memory limit.
+// With the limit reserved, a first call that sleeps would hold a small
+// node's whole instance budget (the limit exceeds it, so it ran alone) and
+// another function's call would wait for it to end.
+func TestFirstCallDoesNotHoldTheLimit(t *testing.T) {
+	// 16 MiB for instances, under the sleeper's 64 MiB limit.
+	e := newEngine(t, wasm.Config{MemoryBudget: 64 << 20, CodeBudget: 48 << 20, MaxQueue: 8})
+	slow := compile(t, e, "sleep", wasm.Limits{MemoryPages: 1024})
+	echo := compile(t, e, "test/echo", wasm.Limits{MemoryPages: 32})
+	held := make(chan error, 1)
+	go func() {
+		_, err := e.Invoke(context.Background(), slow, wasm.Invocation{Function: "test/sleep", Input: []byte(`{"ms":10000}`)})
+		held <- err
+	}()
+	wait.For(t, time.Minute, "the sleeping call runs", func() bool { return e.Stats().Running == 1 })
+	if _, err := invoke(t, e, echo, `"x"`); err != nil {
+		t.Fatalf("a call beside the sleeping first call: %v", err)
+	}
+	select {
+	case err := <-held:
+		t.Fatalf("the call beside the sleeping first call waited for it to end (%v)", err)
+	default:
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
 	}
 }
