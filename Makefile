@@ -13,7 +13,7 @@ FUZZ      := ./internal/core/api/:FuzzParseUpload ./internal/core/api/:FuzzDecod
 GO_REACTORS := hello sleep matrixmult server-reply network
 GO_COMMANDS := hello-wasi-go
 C_COMMANDS  := hello-c
-TEST_C_REACTORS := spin calltree matmul trap stackbomb membomb outbomb nonjson fail logflood wildptr echo legacyhttp abifuzz envfile
+TEST_C_REACTORS := spin calltree matmul trap stackbomb membomb outbomb nonjson fail logflood wildptr echo legacyhttp abifuzz envfile emptylog newlines bigmin
 TEST_C_COMMANDS := sandbox cfail
 
 EXAMPLES := $(GO_REACTORS:%=$(WASM)/%.wasm) $(GO_COMMANDS:%=$(WASM)/%.wasm) $(C_COMMANDS:%=$(WASM)/%.wasm)
@@ -53,6 +53,9 @@ $(WASM)/test/%.wasm: tests/functions/%.c tests/functions/funless.h
 # sides -O2 with their target's SIMD (wasm simd128 here; SSE2 natively).
 $(WASM)/test/matmul.wasm: tests/functions/matmul.h
 $(WASM)/test/matmul.wasm: CLANG += -msimd128
+
+# bigmin starts with 20 MiB of linear memory: its first call's bound.
+$(WASM)/test/bigmin.wasm: CLANG += -Wl,--initial-memory=20971520
 
 # The whole suite: unit and integration tests, the patched dependencies'
 # own upstream tests, then short fuzz runs. Test packages run two at a time,

@@ -12,19 +12,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testing/memcgroup"
-	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/cgroupbox"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
-	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/testing/workloadtargets"
 )
 
@@ -44,74 +39,21 @@ func has(s string) func([]byte) bool {
 	return func(b []byte) bool { return bytes.Contains(b, []byte(s)) }
 }
 
-// box is a single box running in a memory cgroup.
-type box struct {
-	g        *memcgroup.Group
-	url      string
-	adm, usr *client.Client
-	guest    string
-	limit    int64 // the cgroup's limit as the kernel keeps it
-}
-
-// startBox makes a cgroup of limit bytes and starts the real binary in it
-// (its PID is written to cgroup.procs before it execs), with extra flags.
-func startBox(t *testing.T, limit int64, extra ...string) *box {
-	t.Helper()
-	testcluster.Binary(t) // built outside the cgroup
-	g, err := memcgroup.New(fmt.Sprintf("edgefaas-budget-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-")), limit)
-	if err != nil {
-		t.Skipf("cannot make a memory cgroup here: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := g.Remove(); err != nil {
-			t.Error(err)
-		}
-	})
-	b := &box{g: g}
-	if b.limit, err = g.Limit(); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	httpAddr, nodeAddr := "127.0.0.1:"+testcluster.Port(t, "127.0.0.1"), "127.0.0.1:"+testcluster.Port(t, "127.0.0.1")
-	args := append([]string{"core", "--with-worker", "--data-dir", filepath.Join(dir, "core"),
-		"--http-addr", httpAddr, "--node-addr", nodeAddr, "--allow-net", "127.0.0.0/8", "--egress-allow", "*"}, extra...)
-	core := testcluster.StartWith(t, g.Wrap(), dir, args...)
-	t.Cleanup(func() {
-		core.Kill()
-		if n, err := g.OOMKills(); err == nil && n > 0 {
-			t.Errorf("the kernel OOM-killed %d process(es) in the %d MiB cgroup", n, limit>>20)
-		}
-	})
-	b.url = "http://" + core.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
-	admin, guest, err := testcluster.ReadTokens(filepath.Join(dir, "core"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.guest = guest
-	if b.adm, err = client.New(b.url, admin); err != nil {
-		t.Fatal(err)
-	}
-	if b.usr, err = client.New(b.url, guest); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // TestReportedBudgetIsTheLimit: the node's budget is the cgroup's limit,
 // or --memory when the operator gives it, and the figures it reports are
 // real (a resident set, a guests' share below the budget).
 func TestReportedBudgetIsTheLimit(t *testing.T) {
-	b := startBox(t, 256<<20)
-	n := waitNode(t, b.adm)
-	if int64(n.MemoryBudget) != b.limit {
-		t.Errorf("node reports a budget of %d bytes; the cgroup's limit is %d", n.MemoryBudget, b.limit)
+	b := cgroupbox.Start(t, 256<<20)
+	n := b.WaitNode(t)
+	if int64(n.MemoryBudget) != b.Limit {
+		t.Errorf("node reports a budget of %d bytes; the cgroup's limit is %d", n.MemoryBudget, b.Limit)
 	}
-	if n.TotalMemory <= 0 || n.TotalMemory >= b.limit || n.MemoryInUse < 1<<20 || n.MemoryInUse >= b.limit || n.FreeMemory > n.TotalMemory {
-		t.Errorf("node reports guests' share %d, free %d, in use %d (budget %d)", n.TotalMemory, n.FreeMemory, n.MemoryInUse, b.limit)
+	if n.TotalMemory <= 0 || n.TotalMemory >= b.Limit || n.MemoryInUse < 1<<20 || n.MemoryInUse >= b.Limit || n.FreeMemory > n.TotalMemory {
+		t.Errorf("node reports guests' share %d, free %d, in use %d (budget %d)", n.TotalMemory, n.FreeMemory, n.MemoryInUse, b.Limit)
 	}
 	t.Run("flag", func(t *testing.T) {
-		b := startBox(t, 256<<20, "--memory", "200MiB")
-		if n := waitNode(t, b.adm); n.MemoryBudget != 200<<20 {
+		b := cgroupbox.Start(t, 256<<20, "--memory", "200MiB")
+		if n := b.WaitNode(t); n.MemoryBudget != 200<<20 {
 			t.Errorf("with --memory 200MiB the node reports %d", n.MemoryBudget)
 		}
 	})
@@ -122,13 +64,13 @@ func TestSingleBoxInSmallCgroup(t *testing.T) {
 	for _, ex := range []string{"hello", "sleep", "matrixmult", "server-reply", "network", "hello-wasi-go", "hello-c"} {
 		codes[ex] = testmodules.Read(t, ex)
 	}
-	b := startBox(t, Limit)
-	g, url, adm, usr, guest, limit := b.g, b.url, b.adm, b.usr, b.guest, b.limit
+	b := cgroupbox.Start(t, Limit)
+	g, url, usr, guest, limit := b.Group, b.URL, b.User, b.Guest, b.Limit
 	echo := startEcho(t)
 	fetch := startFetch(t)
 
 	// The budget the node reports is the cgroup's limit.
-	node := waitNode(t, adm)
+	node := b.WaitNode(t)
 	if int64(node.MemoryBudget) != limit {
 		t.Errorf("node reports a budget of %d bytes; the cgroup's limit is %d", node.MemoryBudget, limit)
 	}
@@ -153,7 +95,7 @@ func TestSingleBoxInSmallCgroup(t *testing.T) {
 			Metadata: &client.Metadata{AllowedHosts: w.hosts}})
 		cancel()
 		if err != nil {
-			t.Fatalf("upload %s: %v (OOM kills so far: %s)", w.example, err, oomKills(g))
+			t.Fatalf("upload %s: %v (OOM kills so far: %s)", w.example, err, b.OOMKills())
 		}
 	}
 
@@ -202,20 +144,12 @@ func TestSingleBoxInSmallCgroup(t *testing.T) {
 		t.Fatalf("OOM kills in the cgroup: %d (%v)", n, err)
 	}
 	// Still the same node, alive, with the same budget.
-	if n := waitNode(t, adm); int64(n.MemoryBudget) != limit {
+	if n := b.WaitNode(t); int64(n.MemoryBudget) != limit {
 		t.Errorf("after the load the node reports a budget of %d, want %d", n.MemoryBudget, limit)
 	}
 	if peak, err := g.Peak(); err == nil {
 		t.Logf("cgroup peak usage %.1f MiB of %d MiB", float64(peak)/(1<<20), Limit>>20)
 	}
-}
-
-func oomKills(g *memcgroup.Group) string {
-	n, err := g.OOMKills()
-	if err != nil {
-		return err.Error()
-	}
-	return strconv.FormatInt(n, 10)
 }
 
 // tally counts the answers of one run.
@@ -275,23 +209,6 @@ func drive(hc *http.Client, url, token string, w workload, conns, perConn int) t
 	}
 	wg.Wait()
 	return total
-}
-
-// waitNode waits for the single box's worker to report, and returns it.
-func waitNode(t *testing.T, c *client.Client) client.Node {
-	t.Helper()
-	var node client.Node
-	wait.ForState(t, 30*time.Second, "the single box's worker reports", func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		ns, err := c.ListNodes(ctx)
-		if err == nil && len(ns) == 1 {
-			node = ns[0]
-			return true, ""
-		}
-		return false, fmt.Sprintf("%d nodes, %v", len(ns), err)
-	})
-	return node
 }
 
 // startEcho serves server-reply's target: each line sent is sent back.
