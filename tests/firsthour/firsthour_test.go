@@ -179,9 +179,7 @@ func TestMakeRunAsUserWithGoMakeGit(t *testing.T) {
 		}
 	}
 	stop()
-	if t.Failed() {
-		t.Logf("make run:\n%s", out)
-	}
+	t.Logf("make run:\n%s", out)
 }
 
 // newUser creates a user with home as its home directory and removes it
