@@ -110,7 +110,7 @@ PATCHED_TESTS ?= \
 ERGO_NODE_TESTS = ^Test(Node|NodeStaticRoute|NodeDistHandshake|NodeRemoteSpawn|NodeResolveExtra|NodeProcessFallback|NodeCompression|Core|CoreAlias|Server.*|Application.*|MonitorLocalLocal|MonitorLocalRemoteByPid|MonitorLocalRemoteByName|MonitorEvents|Web|UDP|AtomCache.*)$$
 PATCHED_TESTS += 'ergo:-skip=^TestDecodeFragment$$ ./proto/dist/' 'ergo:-timeout=4m -exec=$(CURDIR)/scripts/upstream-test-exec.sh -run=$(ERGO_NODE_TESTS) ./tests/'
 .PHONY: test-patched
-test-patched: patch-deps
+test-patched: test-deps patch-deps
 	@set -f; for t in $(PATCHED_TESTS); do \
 	  echo "patched $${t%%:*}: go test $${t#*:}"; \
 	  (cd build/patched-by-make-deps/$${t%%:*} && $(GO) test -count=1 $${t#*:}) || exit 1; \
