@@ -20,22 +20,39 @@ EXAMPLES := $(GO_REACTORS:%=$(WASM)/%.wasm) $(GO_COMMANDS:%=$(WASM)/%.wasm) $(C_
 TESTMODS := $(TEST_C_REACTORS:%=$(WASM)/test/%.wasm) $(TEST_C_COMMANDS:%=$(WASM)/test/%.wasm)
 SDK_SRC  := $(filter-out %_test.go,$(wildcard sdk/go/*.go)) sdk/go/go.mod
 
-.PHONY: all build test run examples testmodules bench lint deps clean dist fuzz race
+.PHONY: all build test run examples testmodules bench lint deps patch-deps test-deps clean dist fuzz race
 
 all: build examples
 
-# Debian packages the tests need, and the patched copies of pinned
-# dependencies (patches/README.md) that go.mod's replace directives name.
-deps:
-	@bash scripts/install-deps.sh
+# Building needs Go and git only, as any user: patch-deps makes the patched
+# copies of pinned dependencies (patches/README.md) that go.mod's replace
+# directives name. The tests need more (clang for the C test modules,
+# mosquitto, pouchdb-server, iproute2): test-deps installs those Debian
+# packages, as root, quietly, and does nothing when they are present.
+# deps is both. Why they are apart: docs/RATIONALE.md#why-building-needs-only-go-and-git.
+patch-deps:
 	@bash scripts/patch-deps.sh
 
-build: deps
+test-deps:
+	@bash scripts/install-deps.sh
+
+deps: test-deps patch-deps
+
+build: patch-deps
 	$(GO) build -trimpath -o $(BIN) ./cmd/edgefaas
 
-examples: deps $(EXAMPLES)
+examples: patch-deps $(EXAMPLES)
 
-testmodules: deps $(TESTMODS)
+testmodules: test-deps patch-deps $(TESTMODS)
+
+# The test goals build the C modules after test-deps installed clang, and
+# fail without it; elsewhere (make build, examples, run) the C example is
+# skipped, with one line, where clang cannot target wasm32-wasi.
+TEST_GOALS := test test-patched testmodules fuzz bench bench-quick bench-edge reliability
+ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
+NEED_C := 1
+$(WASM)/hello-c.wasm $(TESTMODS): | test-deps
+endif
 
 $(WASM)/%.wasm: examples/%/main.go $(SDK_SRC)
 	@mkdir -p $(WASM)
@@ -43,7 +60,11 @@ $(WASM)/%.wasm: examples/%/main.go $(SDK_SRC)
 
 $(WASM)/hello-c.wasm: examples/hello-c/hello.c
 	@mkdir -p $(WASM)
-	$(CLANG) -o $@ $<
+	@if [ -n "$(NEED_C)" ] || bash scripts/have-wasi-clang.sh; then \
+	  echo "$(CLANG) -o $@ $<"; $(CLANG) -o $@ $<; \
+	else \
+	  echo "skipping examples/hello-c: no clang that targets wasm32-wasi (wasi-libc, lld); scripts/install-deps.sh installs them"; \
+	fi
 
 $(WASM)/test/%.wasm: tests/functions/%.c tests/functions/funless.h
 	@mkdir -p $(WASM)/test
@@ -65,7 +86,7 @@ $(WASM)/test/bigmin.wasm: CLANG += -Wl,--initial-memory=20971520
 SERIAL_PKGS = ./tests/reliability ./internal/wasm
 # The Go SDK is a module of its own (sdk/go/go.mod), outside the root's
 # ./...: it is vetted and tested in its directory.
-test: deps examples testmodules
+test: test-deps patch-deps examples testmodules
 	$(GO) vet ./...
 	cd sdk/go && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@pkgs=$$($(GO) list ./... | sed 's|^github.com/edgefaas/edgefaas|.|' | grep -vxF $(foreach p,$(SERIAL_PKGS),-e $(p))) && \
@@ -92,7 +113,7 @@ PATCHED_TESTS ?= \
 ERGO_NODE_TESTS = ^Test(Node|NodeStaticRoute|NodeDistHandshake|NodeRemoteSpawn|NodeResolveExtra|NodeProcessFallback|NodeCompression|Core|CoreAlias|Server.*|Application.*|MonitorLocalLocal|MonitorLocalRemoteByPid|MonitorLocalRemoteByName|MonitorEvents|Web|UDP|AtomCache.*)$$
 PATCHED_TESTS += 'ergo:-skip=^TestDecodeFragment$$ ./proto/dist/' 'ergo:-timeout=4m -exec=$(CURDIR)/scripts/upstream-test-exec.sh -run=$(ERGO_NODE_TESTS) ./tests/'
 .PHONY: test-patched
-test-patched: deps
+test-patched: test-deps patch-deps
 	@set -f; for t in $(PATCHED_TESTS); do \
 	  echo "patched $${t%%:*}: go test $${t#*:}"; \
 	  (cd build/patched-by-make-deps/$${t%%:*} && $(GO) test -count=1 $${t#*:}) || exit 1; \
@@ -113,7 +134,7 @@ race:
 # A short run of every fuzz target (FUZZTIME each). Go's fuzzer sometimes
 # fails with its own "context deadline exceeded" as -fuzztime ends and no
 # failing input: that case is run once more; anything else fails.
-fuzz: testmodules
+fuzz: test-deps testmodules
 	@mkdir -p build
 	@for t in $(FUZZ); do \
 	  echo "fuzz $${t#*:} for $(FUZZTIME)"; \
@@ -133,16 +154,16 @@ run: build examples
 # single box and the native and in-process baselines, in one run; the report
 # goes to bench/results/DATE-COMMIT/. BENCHFLAGS passes flags, e.g.
 # BENCHFLAGS='--sustained 3m --workers 2'. bench-quick: under a minute.
-bench: build examples testmodules
+bench: test-deps build examples testmodules
 	$(GO) run ./cmd/edgefaas-bench $(BENCHFLAGS)
 
 # bench-edge: only the edge-budget section (idle/peak RSS, memory run, smallest cgroup limit).
 .PHONY: bench-edge
-bench-edge: build examples
+bench-edge: test-deps build examples
 	$(GO) run ./cmd/edgefaas-bench --only-edge-budget $(BENCHFLAGS)
 
 .PHONY: bench-quick
-bench-quick: build examples testmodules
+bench-quick: test-deps build examples testmodules
 	$(GO) run ./cmd/edgefaas-bench --quick $(BENCHFLAGS)
 
 lint:
@@ -159,7 +180,7 @@ dist: deps
 # longer fuzz runs; writes the figures table to tests/results/reliability.md.
 RELIABILITY_FUZZTIME ?= 60s
 .PHONY: reliability
-reliability: deps examples testmodules
+reliability: test-deps patch-deps examples testmodules
 	@mkdir -p build; : > build/reliability-fuzz.txt
 	@for t in $(FUZZ); do \
 	  echo "fuzz $${t#*:} for $(RELIABILITY_FUZZTIME)"; \

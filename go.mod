@@ -86,9 +86,9 @@ require (
 )
 
 // Pinned dependencies carried with edgefaas's own reviewed patches
-// (patches/README.md). `make deps` (scripts/patch-deps.sh) makes these
-// copies; without them go reports that the replacement directory does not
-// exist: run `make deps`.
+// (patches/README.md). `make patch-deps` (scripts/patch-deps.sh) makes
+// these copies; without them go reports that the replacement directory does
+// not exist: run `make patch-deps`.
 replace (
 	github.com/ergo-services/ergo v1.999.224 => ./build/patched-by-make-deps/ergo
 	github.com/tetratelabs/wazero v1.12.0 => ./build/patched-by-make-deps/wazero

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building and testing edgefaas needs beyond Go and gcc, from
-# Debian's packages: clang, lld and wasi-libc for the C example functions,
+# `make test-deps`: installs what testing edgefaas needs beyond Go, git and
+# gcc (building needs none of it: scripts/patch-deps.sh), from Debian's
+# packages: clang, lld and wasi-libc for the C example functions,
 # iproute2 for the network-namespace tests, mosquitto (an MQTT broker) and
 # pouchdb-server (a CouchDB-compatible server, from npm on Debian's nodejs)
 # for the trigger and sink tests. Idempotent and quiet: it does nothing when everything
@@ -12,7 +13,8 @@ command -v clang >/dev/null 2>&1 || need+=(clang)
 command -v wasm-ld >/dev/null 2>&1 || need+=(lld)
 [ -e /usr/include/wasm32-wasi/stdio.h ] || need+=(wasi-libc)
 ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need+=(libclang-rt-14-dev-wasm32)
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# ip and mosquitto live in /usr/sbin, often not on a normal user's PATH.
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)

@@ -10,10 +10,19 @@
 # point. A stamp (hash of the version and the diffs) makes it a no-op when
 # nothing changed; a changed diff rebuilds the copy from scratch.
 #
-# `make deps` (and so build, test, dist, bench and the Dockerfile) runs it.
-# A plain `go build` without it fails with go's "replacement directory
-# ./build/patched-by-make-deps/... does not exist": run `make deps` (or this script).
+# `make patch-deps` (and so build, examples, test, dist, bench and the
+# Dockerfile) runs it. A plain `go build` without it fails with go's
+# "replacement directory ./build/patched-by-make-deps/... does not exist":
+# run `make patch-deps` (or this script).
+#
+# It needs go, git and POSIX tools only, as any user, on Linux and macOS
+# (bash 3.2, BSD sed and cp, shasum where sha256sum is missing).
 set -euo pipefail
+
+# sha256 prints "<hex>  <name>" like sha256sum, which macOS may lack.
+sha256() {
+  if command -v sha256sum >/dev/null 2>&1; then sha256sum "$@"; else shasum -a 256 "$@"; fi
+}
 
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -43,7 +52,7 @@ while read -r mod ver name; do
   shopt -s nullglob
   diffs=("$dir"/*.patch)
   shopt -u nullglob
-  stamp=$( { echo "$spec"; for d in "${diffs[@]}" "$dir/postpatch.sh"; do [ ! -f "$d" ] || sha256sum "$d"; done; } | sha256sum | cut -d' ' -f1)
+  stamp=$( { echo "$spec"; for d in ${diffs[@]+"${diffs[@]}"} "$dir/postpatch.sh"; do [ ! -f "$d" ] || sha256 "$d"; done; } | sha256 | cut -d' ' -f1)
   if [ -f "$dest/.edgefaas-patched" ] && [ "$(cat "$dest/.edgefaas-patched")" = "$stamp" ]; then
     continue
   fi
@@ -57,11 +66,12 @@ while read -r mod ver name; do
     exit 1
   fi
 
-  work=$(mktemp -d /tmp/edgefaas-patch.XXXXXX)
+  work=$(mktemp -d "${TMPDIR:-/tmp}/edgefaas-patch.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   cp -R "$src/." "$work/"
   chmod -R u+w "$work"
-  for d in "${diffs[@]}"; do
+  # ${a[@]+...}: bash before 4.4 (macOS's 3.2) calls an empty array unbound.
+  for d in ${diffs[@]+"${diffs[@]}"}; do
     if ! (cd "$work" && git apply -p1 --whitespace=nowarn "$root/$d" </dev/null); then
       echo "patch-deps: $d does not apply to $mod@$ver" >&2
       exit 1
