@@ -48,7 +48,7 @@ func moduleFlag(cmd *cobra.Command, p *string) {
 
 // metadataFlags are the flags that set a function's metadata.
 type metadataFlags struct {
-	memory int64
+	memory sizeValue
 	tag    string
 	hosts  []string
 	tmo    time.Duration
@@ -57,7 +57,8 @@ type metadataFlags struct {
 
 func (m *metadataFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.Int64Var(&m.memory, "memory", 0, "memory the function needs, in MiB: its memory limit (at most 1024), and only workers with that much free run it (0: undeclared, the workers' default limit of 128 MiB)")
+	m.memory.wholeMiB = true
+	f.Var(&m.memory, "memory", "memory the function needs: its memory limit (at most 1GiB), and only workers with that much free run it; "+sizeHelp+" (0: undeclared, the workers' default limit of 128MiB)")
 	f.DurationVar(&m.tmo, "timeout", 0, "longest an invocation may run, e.g. 500ms or 30s (0: the platform's default)")
 	f.StringArrayVar(&m.hosts, "allow-host", nil, "a host the function may reach over HTTP, as host, host:port or *.domain (repeatable)")
 	f.StringVar(&m.tag, "tag", "", "a free label stored with the function")
@@ -78,10 +79,7 @@ func (m *metadataFlags) changed(cmd *cobra.Command) bool {
 func (m *metadataFlags) apply(cmd *cobra.Command, md *client.Metadata) error {
 	f := cmd.Flags()
 	if f.Changed("memory") {
-		if m.memory < 0 {
-			return fmt.Errorf("--memory must be 0 or more MiB, not %d", m.memory)
-		}
-		md.Capacity = m.memory
+		md.Capacity = m.memory.mib()
 	}
 	if f.Changed("timeout") {
 		if m.tmo < 0 || m.tmo > 0 && m.tmo < time.Millisecond {
