@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -388,9 +387,6 @@ func orDefault(n int64, set, unset string) string {
 	return set
 }
 
-// maxListDetails bounds the records `fn list` fetches one by one.
-const maxListDetails = 200
-
 func fnListCommand() *cobra.Command {
 	var module string
 	cmd := &cobra.Command{
@@ -404,43 +400,17 @@ func fnListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := c.GetModule(cmd.Context(), module)
+			m, err := c.GetModuleDetails(cmd.Context(), module)
 			if err != nil {
 				return apiError(err)
 			}
-			var fns []client.Function
-			if len(m.Functions) <= maxListDetails {
-				for _, n := range m.Functions {
-					f, err := c.GetFunction(cmd.Context(), module, n.Name)
-					if client.IsStatus(err, http.StatusNotFound) {
-						continue // deleted meanwhile
-					}
-					if err != nil {
-						return apiError(err)
-					}
-					fns = append(fns, f)
-				}
-			}
 			out := cmd.OutOrStdout()
 			if jsonOutput() {
-				if fns == nil && len(m.Functions) > 0 {
-					return printJSON(out, m.Functions)
-				}
-				if fns == nil {
-					fns = []client.Function{}
-				}
-				return printJSON(out, fns)
+				return printJSON(out, m.Functions)
 			}
 			tw := newTable(out)
-			if fns == nil && len(m.Functions) > 0 {
-				fmt.Fprintln(tw, "NAME")
-				for _, n := range m.Functions {
-					fmt.Fprintln(tw, n.Name)
-				}
-				return tw.Flush()
-			}
 			fmt.Fprintln(tw, "NAME\tABI\tSIZE\tVERSION\tUPDATED")
-			for _, f := range fns {
+			for _, f := range m.Functions {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", f.Name, f.ABI, humanBytes(f.Size), f.Version, f.UpdatedAt.Local().Format(time.DateTime))
 			}
 			return tw.Flush()
