@@ -279,10 +279,11 @@ func currentContextCommand() *cobra.Command {
 
 func useContextCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:     "use-context NAME",
-		Short:   "Make a context the current one",
-		Example: "  edgefaas config use-context site",
-		Args:    cobra.ExactArgs(1),
+		Use:               "use-context NAME",
+		ValidArgsFunction: completeContexts,
+		Short:             "Make a context the current one",
+		Example:           "  edgefaas config use-context site",
+		Args:              cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, _, err := loadConfig()
 			if err != nil {
@@ -311,7 +312,8 @@ values (an empty value, --token '', removes one). A new context becomes
 current when no context is current.`,
 		Example: `  edgefaas config set-context site --host https://10.0.0.2:4000 --token "$TOKEN" --tls-fingerprint 3b1f…
   edgefaas config set-context site --admin-token "$ADMIN"`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeContexts,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if err := checkContextName(name); err != nil {
@@ -363,10 +365,11 @@ current when no context is current.`,
 
 func deleteContextCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:     "delete-context NAME",
-		Short:   "Remove a context from the config file",
-		Example: "  edgefaas config delete-context dev",
-		Args:    cobra.ExactArgs(1),
+		Use:               "delete-context NAME",
+		ValidArgsFunction: completeContexts,
+		Short:             "Remove a context from the config file",
+		Example:           "  edgefaas config delete-context dev",
+		Args:              cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, _, err := loadConfig()
 			if err != nil {
@@ -391,6 +394,15 @@ func deleteContextCommand() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// completeContexts offers the config file's context names.
+func completeContexts(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	c, _, err := loadConfig()
+	if err != nil || len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return c.names(), cobra.ShellCompDirectiveNoFileComp
 }
 
 // mask shows a token's first four characters only.
