@@ -24,7 +24,7 @@ func activationCommand() *cobra.Command {
 has one (its id is the X-Edgefaas-Activation header of a synchronous answer,
 or what 'fn invoke --async' prints). You see the calls you made and the calls
 of functions in modules you own; admins see all.`,
-		Example: `  edgefaas activation list -f hello
+		Example: `  edgefaas activation list --function hello
   edgefaas activation get 01J...
   edgefaas activation logs 01J...
   edgefaas activation result 01J...`,
@@ -40,7 +40,7 @@ func activationListCommand() *cobra.Command {
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List activations, newest first",
-		Example: "  edgefaas activation list\n  edgefaas activation list -m tools -f resize --status function_error --limit 5",
+		Example: "  edgefaas activation list\n  edgefaas activation list -m tools --function resize --status function_error --limit 5",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			list, err := fetch(cmd, false, func(c *client.Client, ctx context.Context) ([]client.Activation, error) {
@@ -56,7 +56,7 @@ func activationListCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&f.Module, "module", "m", "", "only this module's functions")
-	cmd.Flags().StringVarP(&f.Function, "function", "f", "", "only this function")
+	cmd.Flags().StringVar(&f.Function, "function", "", "only this function")
 	cmd.Flags().StringVar(&f.Status, "status", "", "only this status (queued, running, success, function_error, runtime_error, timeout, busy, no_worker, lost)")
 	cmd.Flags().IntVar(&f.Limit, "limit", 20, "at most this many")
 	cmd.Flags().StringVar(&f.Before, "before", "", "only activations older than this id (to page)")
@@ -145,7 +145,7 @@ func fnLogsCommand() *cobra.Command {
 		Long: `Print the log lines of a function's latest finished activations, oldest
 first, each under a header line with its id and status. With --follow, keep
 printing new ones as they finish (a long poll on the core).`,
-		Example:           "  edgefaas fn logs hello\n  edgefaas fn logs resize -m tools --follow",
+		Example:           "  edgefaas fn logs hello\n  edgefaas fn logs resize -m tools --follow\n  edgefaas fn logs hello -f",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeFunctions,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -7,27 +7,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
-	"github.com/spf13/cobra"
-
-	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/syncfile"
 )
-
-// globalFlags are the client's persistent flags, registered on the root
-// command in main.go.
-var globalFlags struct {
-	host           string
-	token          string
-	output         string
-	tlsFingerprint string
-	caFile         string
-}
 
 // Environment variables the client reads; a flag wins over them, they win
 // over the config file.
 const (
+	envContext    = "EDGEFAAS_CONTEXT"
 	envHost       = "EDGEFAAS_HOST"
 	envToken      = "EDGEFAAS_TOKEN"
 	envAdminToken = "EDGEFAAS_ADMIN_TOKEN"
@@ -35,8 +25,16 @@ const (
 	envCAFile     = "EDGEFAAS_CA_FILE"
 )
 
-// cliConfig is the client's config file.
-type cliConfig struct {
+// devContext is the context `edgefaas dev` writes.
+const devContext = "dev"
+
+// defaultContext is the name an older single-host config file's settings
+// get, and the context `config set` creates when there is none.
+const defaultContext = "default"
+
+// clientContext is one platform the client talks to: its address and the
+// credentials for it.
+type clientContext struct {
 	// Host is the core's address.
 	Host string `json:"host,omitempty"`
 	// Token is the token for ordinary commands.
@@ -49,6 +47,23 @@ type cliConfig struct {
 	CAFile string `json:"ca_file,omitempty"`
 }
 
+// cliConfig is the client's config file: named contexts and the one
+// commands use unless told otherwise.
+type cliConfig struct {
+	// CurrentContext names the context commands use without --context or
+	// EDGEFAAS_CONTEXT; empty: none (the defaults).
+	CurrentContext string `json:"current_context,omitempty"`
+	// Contexts are the saved contexts by name.
+	Contexts map[string]clientContext `json:"contexts,omitempty"`
+}
+
+// configFile is the file's JSON: today's fields and, read only, the
+// single-host fields of the format before contexts.
+type configFile struct {
+	cliConfig
+	clientContext
+}
+
 // configKeys are the keys `config set|get|unset` accept, with their doc.
 var configKeys = map[string]string{
 	"host":            "the core's address, e.g. http://127.0.0.1:4000",
@@ -58,7 +73,7 @@ var configKeys = map[string]string{
 	"ca_file":         "CA certificate (PEM) that signed the core's HTTPS certificate",
 }
 
-func (c *cliConfig) field(key string) (*string, error) {
+func (c *clientContext) field(key string) (*string, error) {
 	switch strings.ReplaceAll(key, "-", "_") {
 	case "host":
 		return &c.Host, nil
@@ -83,6 +98,98 @@ func sortedKeys() []string {
 	return keys
 }
 
+// contextName is what a context may be called: it appears in shells and
+// file names.
+var contextName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+func checkContextName(name string) error {
+	if !contextName.MatchString(name) {
+		return fmt.Errorf("context name %q: use 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// decodeConfig reads a config file's content. An older file with one host
+// and its tokens at the top level reads as a context named default, the
+// current one unless the file names another.
+func decodeConfig(raw []byte) (cliConfig, error) {
+	var f configFile
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return cliConfig{}, err
+	}
+	c := f.cliConfig
+	if f.clientContext != (clientContext{}) {
+		if _, ok := c.Contexts[defaultContext]; !ok {
+			if c.Contexts == nil {
+				c.Contexts = map[string]clientContext{}
+			}
+			c.Contexts[defaultContext] = f.clientContext
+		}
+		if c.CurrentContext == "" {
+			c.CurrentContext = defaultContext
+		}
+	}
+	return c, nil
+}
+
+// encodeConfig writes the config file's content (contexts only: an older
+// file's top-level fields are not written back).
+func encodeConfig(c cliConfig) ([]byte, error) {
+	raw, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode the config: %w", err)
+	}
+	return append(raw, '\n'), nil
+}
+
+// lookup returns the context name, reporting whether it exists.
+func (c cliConfig) lookup(name string) (clientContext, bool) {
+	ctx, ok := c.Contexts[name]
+	return ctx, ok
+}
+
+// put stores a context under name.
+func (c *cliConfig) put(name string, ctx clientContext) {
+	if c.Contexts == nil {
+		c.Contexts = map[string]clientContext{}
+	}
+	c.Contexts[name] = ctx
+}
+
+// names returns the contexts' names, sorted.
+func (c cliConfig) names() []string {
+	names := make([]string, 0, len(c.Contexts))
+	for n := range c.Contexts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// missingContext is the error for a context name that is not in the file.
+func missingContext(name string) error {
+	return fmt.Errorf("context %q does not exist ('edgefaas config get-contexts' lists them, 'edgefaas config set-context %s --host ...' creates it)", name, name)
+}
+
+// setDev records a local platform's address and guest token as the dev
+// context, keeping its other settings; an admin token saved for another
+// host is dropped, it cannot be valid for the new platform. The dev
+// context becomes current only when no context is current: a user's
+// chosen site is never switched away from. It reports whether dev is
+// current afterwards.
+func (c *cliConfig) setDev(host, token, fingerprint string) bool {
+	ctx := c.Contexts[devContext]
+	if ctx.Host != host {
+		ctx.AdminToken = ""
+	}
+	ctx.Host, ctx.Token, ctx.TLSFingerprint = host, token, fingerprint
+	c.put(devContext, ctx)
+	if c.CurrentContext == "" {
+		c.CurrentContext = devContext
+	}
+	return c.CurrentContext == devContext
+}
+
 // configPath is $XDG_CONFIG_HOME/edgefaas/config.json, else
 // ~/.config/edgefaas/config.json.
 func configPath() (string, error) {
@@ -98,295 +205,55 @@ func configPath() (string, error) {
 
 // loadConfig reads the config file; a missing file is an empty config.
 func loadConfig() (cliConfig, string, error) {
-	var c cliConfig
 	path, err := configPath()
 	if err != nil {
-		return c, "", err
+		return cliConfig{}, "", err
 	}
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return c, path, nil
+		return cliConfig{}, path, nil
 	}
 	if err != nil {
-		return c, path, fmt.Errorf("read the config file: %w", err)
+		return cliConfig{}, path, fmt.Errorf("read the config file: %w", err)
 	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return c, path, fmt.Errorf("the config file %s is not valid JSON (fix or delete it): %w", path, err)
+	c, err := decodeConfig(raw)
+	if err != nil {
+		return cliConfig{}, path, fmt.Errorf("the config file %s is not valid JSON (fix or delete it): %w", path, err)
 	}
 	return c, path, nil
 }
 
-// saveConfig writes the config file atomically with mode 0600 (its
-// directory 0700): it holds tokens.
+// saveConfig writes the config file crash-safely (a reader sees the old
+// file or the new, whole) with mode 0600 (its directory 0700): it holds
+// tokens.
 func saveConfig(c cliConfig) (string, error) {
 	path, err := configPath()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return path, fmt.Errorf("create the config directory: %w", err)
 	}
-	raw, err := json.MarshalIndent(c, "", "  ")
+	raw, err := encodeConfig(c)
 	if err != nil {
-		return path, fmt.Errorf("encode the config: %w", err)
+		return path, err
 	}
-	tmp, err := os.CreateTemp(dir, ".config-*.json")
-	if err != nil {
-		return path, fmt.Errorf("write the config file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return path, fmt.Errorf("write the config file: %w", err)
-	}
-	if _, err := tmp.Write(append(raw, '\n')); err != nil {
-		tmp.Close()
-		return path, fmt.Errorf("write the config file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return path, fmt.Errorf("write the config file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := syncfile.Write(path, raw, 0o600); err != nil {
 		return path, fmt.Errorf("write the config file: %w", err)
 	}
 	return path, nil
 }
 
-// editConfig loads the config file, lets edit change the setting key and
-// saves the file; it returns the file's path.
-func editConfig(key string, edit func(value *string) error) (string, error) {
+// writeDevConfig records a local platform as the dev context (setDev) in
+// the config file. It returns the current context's name afterwards.
+func writeDevConfig(host, token, fingerprint string) (current string, err error) {
 	c, _, err := loadConfig()
 	if err != nil {
 		return "", err
 	}
-	p, err := c.field(key)
-	if err != nil {
+	c.setDev(host, token, fingerprint)
+	if _, err := saveConfig(c); err != nil {
 		return "", err
 	}
-	if err := edit(p); err != nil {
-		return "", err
-	}
-	return saveConfig(c)
-}
-
-// writeDevConfig records a local platform's address and guest token in the
-// config file, keeping its other settings, so that client commands work
-// right after `edgefaas dev`. An admin token saved for another host is
-// dropped: it cannot be valid for the new platform.
-func writeDevConfig(host, token, fingerprint string) error {
-	c, _, err := loadConfig()
-	if err != nil {
-		return err
-	}
-	if c.Host != host {
-		c.AdminToken = ""
-	}
-	c.Host, c.Token, c.TLSFingerprint = host, token, fingerprint
-	_, err = saveConfig(c)
-	return err
-}
-
-// settings are the resolved host and tokens of one command.
-type settings struct {
-	host, token, adminToken string
-	tlsFingerprint, caFile  string
-}
-
-// resolveSettings applies the precedence flag > environment > config file
-// > default.
-func resolveSettings(cmd *cobra.Command) (settings, error) {
-	c, _, err := loadConfig()
-	if err != nil {
-		return settings{}, err
-	}
-	pick := func(flag string, envs []string, file ...string) string {
-		if f := cmd.Flags().Lookup(flag); f != nil && f.Changed {
-			return f.Value.String()
-		}
-		for _, e := range envs {
-			if v := os.Getenv(e); v != "" {
-				return v
-			}
-		}
-		for _, v := range file {
-			if v != "" {
-				return v
-			}
-		}
-		return ""
-	}
-	s := settings{
-		host:           pick("host", []string{envHost}, c.Host, client.DefaultHost),
-		token:          pick("token", []string{envToken}, c.Token),
-		adminToken:     pick("token", []string{envAdminToken, envToken}, c.AdminToken, c.Token),
-		tlsFingerprint: pick("tls-fingerprint", []string{envTLSPin}, c.TLSFingerprint),
-		caFile:         pick("ca-file", []string{envCAFile}, c.CAFile),
-	}
-	return s, nil
-}
-
-// newClient builds the API client for a command; admin picks the admin
-// token.
-func newClient(cmd *cobra.Command, admin bool) (*client.Client, error) {
-	s, err := resolveSettings(cmd)
-	if err != nil {
-		return nil, err
-	}
-	token := s.token
-	if admin {
-		token = s.adminToken
-	}
-	c, err := client.New(s.host, token)
-	if err != nil {
-		return nil, err
-	}
-	c.UserAgent = "edgefaas-cli/" + version
-	if s.tlsFingerprint != "" {
-		if err := c.PinFingerprint(s.tlsFingerprint); err != nil {
-			return nil, err
-		}
-	}
-	if s.caFile != "" {
-		if err := c.TrustCAFile(s.caFile); err != nil {
-			return nil, err
-		}
-	}
-	return c, nil
-}
-
-// configCommand builds `edgefaas config`.
-func configCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "config",
-		Short: "Show or change the client's settings (core address, tokens)",
-		Long: `Show or change the client's settings, kept in
-$XDG_CONFIG_HOME/edgefaas/config.json (else ~/.config/edgefaas/config.json),
-readable only by you (mode 0600).
-
-Keys:
-  host         ` + configKeys["host"] + `
-  token        ` + configKeys["token"] + `
-  admin_token  ` + configKeys["admin_token"] + `
-  tls_fingerprint  ` + configKeys["tls_fingerprint"] + `
-  ca_file      ` + configKeys["ca_file"] + `
-
-Precedence: the flags --host, --token, --tls-fingerprint and --ca-file win
-over the environment (EDGEFAAS_HOST, EDGEFAAS_TOKEN, EDGEFAAS_ADMIN_TOKEN for
-admin commands, EDGEFAAS_TLS_FINGERPRINT, EDGEFAAS_CA_FILE), which wins over
-this file. 'edgefaas dev' writes host and token here (and the fingerprint
-when it serves HTTPS).`,
-		Example: `  edgefaas config set host https://10.0.0.2:4000
-  edgefaas config set tls_fingerprint 3b1f…  # from the core's log: "API TLS: ... fingerprint="
-  edgefaas config set token "$(grep Guest= /var/lib/edgefaas/core/tokens | cut -d= -f2)"
-  edgefaas config get host`,
-	}
-	set := &cobra.Command{
-		Use:       "set KEY VALUE",
-		Short:     "Set a setting",
-		Example:   "  edgefaas config set host http://127.0.0.1:4000\n  edgefaas config set admin_token 3f2c…",
-		Args:      cobra.ExactArgs(2),
-		ValidArgs: sortedKeys(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			path, err := editConfig(args[0], func(p *string) error {
-				v := strings.TrimSpace(args[1])
-				if args[0] == "host" {
-					u, err := client.ParseHost(v)
-					if err != nil {
-						return err
-					}
-					v = u.String()
-				}
-				*p = v
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			if globalFlags.output != "json" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s saved in %s\n", args[0], path)
-			}
-			return nil
-		},
-	}
-	// A value may start with '-' (a token): flags end at the key.
-	set.Flags().SetInterspersed(false)
-	get := &cobra.Command{
-		Use:   "get [KEY]",
-		Short: "Print a setting, or all of them (tokens masked)",
-		Long: `Print a setting's value as stored in the config file, or, without KEY,
-every setting as the commands resolve it (flags, environment, file) with
-tokens masked and where each value comes from.`,
-		Example:   "  edgefaas config get host\n  edgefaas config get\n  edgefaas config get -o json",
-		Args:      cobra.MaximumNArgs(1),
-		ValidArgs: sortedKeys(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, path, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if len(args) == 1 {
-				p, err := c.field(args[0])
-				if err != nil {
-					return err
-				}
-				if *p == "" {
-					return fmt.Errorf("%s is not set in %s", args[0], path)
-				}
-				fmt.Fprintln(out, *p)
-				return nil
-			}
-			s, err := resolveSettings(cmd)
-			if err != nil {
-				return err
-			}
-			if globalFlags.output == "json" {
-				return printJSON(out, map[string]string{
-					"file": path, "host": s.host, "token": mask(s.token), "admin_token": mask(s.adminToken),
-					"tls_fingerprint": s.tlsFingerprint, "ca_file": s.caFile,
-				})
-			}
-			tw := newTable(out)
-			fmt.Fprintf(tw, "file\t%s\n", path)
-			fmt.Fprintf(tw, "host\t%s\n", s.host)
-			fmt.Fprintf(tw, "token\t%s\n", mask(s.token))
-			fmt.Fprintf(tw, "admin_token\t%s\n", mask(s.adminToken))
-			if s.tlsFingerprint != "" {
-				fmt.Fprintf(tw, "tls_fingerprint\t%s\n", s.tlsFingerprint)
-			}
-			if s.caFile != "" {
-				fmt.Fprintf(tw, "ca_file\t%s\n", s.caFile)
-			}
-			return tw.Flush()
-		},
-	}
-	unset := &cobra.Command{
-		Use:       "unset KEY",
-		Short:     "Remove a setting from the config file",
-		Example:   "  edgefaas config unset admin_token",
-		Args:      cobra.ExactArgs(1),
-		ValidArgs: sortedKeys(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := editConfig(args[0], func(p *string) error {
-				*p = ""
-				return nil
-			})
-			return err
-		},
-	}
-	group(cmd, set, get, unset)
-	quietUsage(cmd)
-	return cmd
-}
-
-// mask shows a token's first four characters only.
-func mask(token string) string {
-	switch {
-	case token == "":
-		return "(not set)"
-	case len(token) <= 8:
-		return "****"
-	}
-	return token[:4] + "…" + fmt.Sprintf(" (%d characters)", len(token))
+	return c.CurrentContext, nil
 }

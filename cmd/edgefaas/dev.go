@@ -38,7 +38,9 @@ func devCommand() *cobra.Command {
 		Long: `Run the whole platform in one process: the core and a worker share one ergo
 node, so invocations cross no network hop. It prints the API address and
 where the tokens are, and writes the API host and the guest token to the
-client configuration so that 'edgefaas fn ...' works at once. In this mode
+client configuration as the context dev, which becomes current when no
+context is current (then 'edgefaas fn ...' works at once; else add
+--context dev: a saved site stays the current context). In this mode
 functions may grant themselves any public host (--egress-allow '*'), but no
 internal address is open: loopback holds the API, pprof and the node port.
 Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
@@ -82,10 +84,14 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 					tokens := filepath.Join(dataDir, storage.TokensFileName)
 					msg := fmt.Sprintf("edgefaas dev: API at %s, tokens in %s", url, tokens)
 					if guest := readToken(tokens, "Guest"); guest != "" {
-						if err := writeDevConfig(url, guest, tlsPin); err != nil {
+						switch current, err := writeDevConfig(url, guest, tlsPin); {
+						case err != nil:
 							logger.Warn("could not write the client configuration", "err", err)
-						} else {
-							msg += " (client configured with the guest token)"
+						case current == devContext:
+							msg += "\nclient context " + devContext + " (current) has this address and the guest token"
+						default:
+							msg += "\nclient context " + devContext + " has this address and the guest token; the current context stays " + current +
+								": use --context " + devContext + " or 'edgefaas config use-context " + devContext + "'"
 						}
 					}
 					fmt.Fprintln(os.Stderr, msg)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,7 +47,7 @@ func moduleFlag(cmd *cobra.Command, p *string) {
 
 // metadataFlags are the flags that set a function's metadata.
 type metadataFlags struct {
-	memory int64
+	memory sizeValue
 	tag    string
 	hosts  []string
 	tmo    time.Duration
@@ -57,7 +56,8 @@ type metadataFlags struct {
 
 func (m *metadataFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.Int64Var(&m.memory, "memory", 0, "memory the function needs, in MiB: its memory limit (at most 1024), and only workers with that much free run it (0: undeclared, the workers' default limit of 128 MiB)")
+	m.memory.wholeMiB = true
+	f.Var(&m.memory, "memory", "memory the function needs: its memory limit (at most 1GiB), and only workers with that much free run it; "+sizeHelp+" (0: undeclared, the workers' default limit of 128MiB)")
 	f.DurationVar(&m.tmo, "timeout", 0, "longest an invocation may run, e.g. 500ms or 30s (0: the platform's default)")
 	f.StringArrayVar(&m.hosts, "allow-host", nil, "a host the function may reach over HTTP, as host, host:port or *.domain (repeatable)")
 	f.StringVar(&m.tag, "tag", "", "a free label stored with the function")
@@ -78,10 +78,7 @@ func (m *metadataFlags) changed(cmd *cobra.Command) bool {
 func (m *metadataFlags) apply(cmd *cobra.Command, md *client.Metadata) error {
 	f := cmd.Flags()
 	if f.Changed("memory") {
-		if m.memory < 0 {
-			return fmt.Errorf("--memory must be 0 or more MiB, not %d", m.memory)
-		}
-		md.Capacity = m.memory
+		md.Capacity = m.memory.mib()
 	}
 	if f.Changed("timeout") {
 		if m.tmo < 0 || m.tmo > 0 && m.tmo < time.Millisecond {
@@ -390,9 +387,6 @@ func orDefault(n int64, set, unset string) string {
 	return set
 }
 
-// maxListDetails bounds the records `fn list` fetches one by one.
-const maxListDetails = 200
-
 func fnListCommand() *cobra.Command {
 	var module string
 	cmd := &cobra.Command{
@@ -406,43 +400,17 @@ func fnListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := c.GetModule(cmd.Context(), module)
+			m, err := c.GetModuleDetails(cmd.Context(), module)
 			if err != nil {
 				return apiError(err)
 			}
-			var fns []client.Function
-			if len(m.Functions) <= maxListDetails {
-				for _, n := range m.Functions {
-					f, err := c.GetFunction(cmd.Context(), module, n.Name)
-					if client.IsStatus(err, http.StatusNotFound) {
-						continue // deleted meanwhile
-					}
-					if err != nil {
-						return apiError(err)
-					}
-					fns = append(fns, f)
-				}
-			}
 			out := cmd.OutOrStdout()
 			if jsonOutput() {
-				if fns == nil && len(m.Functions) > 0 {
-					return printJSON(out, m.Functions)
-				}
-				if fns == nil {
-					fns = []client.Function{}
-				}
-				return printJSON(out, fns)
+				return printJSON(out, m.Functions)
 			}
 			tw := newTable(out)
-			if fns == nil && len(m.Functions) > 0 {
-				fmt.Fprintln(tw, "NAME")
-				for _, n := range m.Functions {
-					fmt.Fprintln(tw, n.Name)
-				}
-				return tw.Flush()
-			}
 			fmt.Fprintln(tw, "NAME\tABI\tSIZE\tVERSION\tUPDATED")
-			for _, f := range fns {
+			for _, f := range m.Functions {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", f.Name, f.ABI, humanBytes(f.Size), f.Version, f.UpdatedAt.Local().Format(time.DateTime))
 			}
 			return tw.Flush()

@@ -126,7 +126,7 @@ func startNode(nf *nodeFlags, wf *workerFlags, dataDir string, role membudget.Ro
 	if err != nil {
 		return nodeStart{}, err
 	}
-	budget, split, err := nodeBudget(wf.memory, role, logger)
+	budget, split, err := nodeBudget(wf.memory.text, role, logger)
 	if err != nil {
 		return nodeStart{}, err
 	}
@@ -139,7 +139,7 @@ func startNode(nf *nodeFlags, wf *workerFlags, dataDir string, role membudget.Ro
 
 // workerFlags configure the runtime and the outbound policy of a worker.
 type workerFlags struct {
-	memory        string
+	memory        sizeValue
 	tags          []string
 	allowHosts    []string
 	egressAllow   []string
@@ -150,7 +150,7 @@ type workerFlags struct {
 
 func (f *workerFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.memory, "memory", "", "this node's memory budget, e.g. 512MiB or 1G (a bare number is MiB; default: the cgroup limit, else 3/4 of available memory)")
+	fl.Var(&f.memory, "memory", "this node's memory budget: "+sizeHelp+" (default: the cgroup limit, else 3/4 of available memory)")
 	fl.StringSliceVar(&f.tags, "tag", nil, "tag this worker (functions with metadata tag T run only on workers tagged T)")
 	fl.StringSliceVar(&f.allowHosts, "allow-host", nil, "host every function may reach over HTTP/TCP (host, host:port, *.domain)")
 	fl.StringSliceVar(&f.egressAllow, "egress-allow", nil, "hosts a function's own allowed_hosts may grant (host, host:port, *.domain, * for any public host); default none: functions reach only --allow-host hosts")

@@ -39,6 +39,25 @@ func (c *Client) GetModule(ctx context.Context, name string) (Module, error) {
 	return m, err
 }
 
+// ModuleDetails is a module with the records of the functions in it the
+// caller may see.
+type ModuleDetails struct {
+	// Name is the module's name.
+	Name string `json:"name"`
+	// Functions are the functions' records, as GetFunction returns them.
+	Functions []Function `json:"functions"`
+}
+
+// GetModuleDetails returns a module with its functions' records in one
+// request (GET /v1/fn/:mod?details=true).
+func (c *Client) GetModuleDetails(ctx context.Context, name string) (ModuleDetails, error) {
+	m, err := do[ModuleDetails](ctx, c, http.MethodGet, pathOf("v1", "fn", name)+"?details=true", nil)
+	if m.Functions == nil {
+		m.Functions = []Function{}
+	}
+	return m, err
+}
+
 // RenameModule renames module from to to; its functions move with it.
 func (c *Client) RenameModule(ctx context.Context, from, to string) error {
 	return c.callJSON(ctx, http.MethodPut, pathOf("v1", "fn", from), map[string]any{"module": Named{Name: to}}, nil)

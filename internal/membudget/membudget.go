@@ -205,10 +205,14 @@ func clamp(v, lo, hi int64) int64 { return min(max(v, lo), hi) }
 // ErrSize is returned by ParseSize for a text that is not a size.
 var ErrSize = errors.New("not a memory size")
 
-// ParseSize reads a memory size: "512MiB", "512M", "1G", "1.5GiB",
-// "300000000" (bytes with a unit B or none but ≥ 1 MiB), "256" (MiB, the
-// unit of --memory before it took units). K, M, G, T are powers of 1024
-// like Ki, Mi, Gi, Ti: nobody sizes memory in powers of ten.
+// ParseSize reads a memory size, the one grammar of every --memory flag:
+// a number, a decimal fraction allowed, and a unit B, K, M, G or T, each
+// optionally followed by i and/or B in either case ("512MiB", "512M",
+// "512mb", "1.5GiB", "64KiB", "134217728B"). A bare number is MiB, whatever
+// its size ("256" is 256 MiB, "1048576" is 1 TiB): the unit --memory had
+// before it took units, and the one `fn create --memory` always had. K, M,
+// G, T are powers of 1024 like Ki, Mi, Gi, Ti, with or without i or B:
+// nobody sizes memory in powers of ten.
 func ParseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := strings.IndexFunc(t, func(r rune) bool { return !unicode.IsDigit(r) && r != '.' })
@@ -223,10 +227,10 @@ func ParseSize(s string) (int64, error) {
 	var mult float64
 	switch strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(unit, "B"), "b")) {
 	case "":
-		if unit == "" && v < MiB {
-			mult = MiB // a bare small number: MiB
+		if unit == "" {
+			mult = MiB // a bare number: MiB
 		} else {
-			mult = 1
+			mult = 1 // B
 		}
 	case "k", "ki":
 		mult = 1 << 10

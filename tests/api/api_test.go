@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,6 +175,25 @@ func TestModules(t *testing.T) {
 	if mod.Name != "math" || len(mod.Functions) != 1 || mod.Functions[0].Name != "add" {
 		t.Errorf("GET /v1/fn/math = %+v", mod)
 	}
+	// FunLess's shape: each function is {"name"} and nothing more.
+	var raw struct{ Functions []map[string]any }
+	c.json("GET", "/v1/fn/math", g, "").data(t, &raw)
+	if len(raw.Functions) != 1 || len(raw.Functions[0]) != 1 {
+		t.Errorf("GET /v1/fn/math functions = %v, want names only", raw.Functions)
+	}
+	// ?details=true: the records GET /v1/fn/:mod/:fn answers, in one request.
+	var detailed struct {
+		Name      string
+		Functions []map[string]any
+	}
+	c.json("GET", "/v1/fn/math?details=true", g, "").data(t, &detailed)
+	var one map[string]any
+	c.json("GET", "/v1/fn/math/add", g, "").data(t, &one)
+	if detailed.Name != "math" || len(detailed.Functions) != 1 || !reflect.DeepEqual(detailed.Functions[0], one) {
+		t.Errorf("GET /v1/fn/math?details=true = %+v, want [%+v]", detailed, one)
+	}
+	expect(t, "details=maybe", c.json("GET", "/v1/fn/math?details=maybe", g, ""), http.StatusBadRequest, "details must be true or false")
+	expect(t, "details of a missing module", c.json("GET", "/v1/fn/nope?details=true", g, ""), http.StatusNotFound, "does not exist")
 	expect(t, "get missing", c.json("GET", "/v1/fn/nope", g, ""), http.StatusNotFound, `module "nope" does not exist`)
 
 	// Rename moves the functions.

@@ -39,7 +39,7 @@ func TestActivations(t *testing.T) {
 	if out := u.ok("activation", "logs", id); out != "echoing\n" {
 		t.Errorf("activation logs: %q", out)
 	}
-	if out := u.ok("activation", "list", "-f", "echoer"); !regexp.MustCompile(`(?m)^` + id + `\s+_/echoer\s+success\s`).MatchString(out) {
+	if out := u.ok("activation", "list", "--function", "echoer"); !regexp.MustCompile(`(?m)^` + id + `\s+_/echoer\s+success\s`).MatchString(out) {
 		t.Errorf("activation list:\n%s", out)
 	}
 	u.fail("does not exist", "activation", "get", "01JD0Q6ZK4V3T8M4W7R2C9XH5N")

@@ -20,7 +20,7 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("fn get:\n%s", out)
 	}
 	wait.For(t, 30*time.Second, "the cron trigger runs", func() bool {
-		return strings.Contains(u.ok("activation", "list", "-f", "ticker"), "success")
+		return strings.Contains(u.ok("activation", "list", "--function", "ticker"), "success")
 	})
 	u.ok("fn", "update", "ticker", "--events", "[]")
 	if out := u.ok("fn", "get", "ticker"); strings.Contains(out, "events") {

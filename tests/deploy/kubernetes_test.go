@@ -282,6 +282,9 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	if e := env(wc, "EDGEFAAS_MEMORY"); e == nil || e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil || e.ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
 		t.Errorf("worker EDGEFAAS_MEMORY should come from the container's memory limit")
+	} else if d := e.ValueFrom.ResourceFieldRef.Divisor; d.String() != "1Mi" {
+		// A bare number is MiB to --memory: bytes would read 2^20 times too large.
+		t.Errorf("worker EDGEFAAS_MEMORY has divisor %q, want 1Mi (a bare --memory is MiB)", d.String())
 	}
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
@@ -83,7 +84,25 @@ func (s *Server) createModule(c *call) error {
 	return reply(c, http.StatusCreated, nameView{Name: name})
 }
 
+// moduleDetailView is a module with its functions' whole records, the
+// answer to GET /v1/fn/:mod?details=true: one request for a listing that
+// shows each function's ABI, size and version.
+type moduleDetailView struct {
+	Name      string             `json:"name"`
+	Functions []storage.Function `json:"functions"`
+}
+
+// getModule answers FunLess's shape, the functions' names; with
+// ?details=true, their records (the same fields as GET /v1/fn/:mod/:fn).
 func (s *Server) getModule(c *call) error {
+	details := false
+	if v := c.r.URL.Query().Get("details"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "Bad Request: details must be true or false, not %q", v)
+		}
+		details = b
+	}
 	m, err := s.loadModule(c)
 	if err != nil {
 		return err
@@ -91,6 +110,15 @@ func (s *Server) getModule(c *call) error {
 	fns, err := s.cfg.Store.ListFunctions(m.Name)
 	if err != nil {
 		return err
+	}
+	if details {
+		out := moduleDetailView{Name: m.Name, Functions: []storage.Function{}}
+		for _, f := range fns {
+			if visibleFunction(c.subject, f) {
+				out.Functions = append(out.Functions, functionView(f))
+			}
+		}
+		return reply(c, http.StatusOK, out)
 	}
 	out := moduleView{Name: m.Name, Functions: []nameView{}}
 	for _, f := range fns {
