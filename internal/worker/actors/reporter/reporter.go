@@ -97,7 +97,7 @@ func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus 
 			break
 		}
 		a.Cores = slices.Delete(a.Cores, i, i+1)
-		a.Log.Error("refused by core: no longer reporting to it", "core", m.Core, "node", a.Node, "reason", string(m.Reason))
+		a.Log.Error("refused by core: no longer reporting to it", "core", m.Core, "reason", string(m.Reason))
 		if len(a.Cores) == 0 && a.OnRefused != nil {
 			a.OnRefused(fmt.Sprintf("refused by core %s: %s", m.Core, m.Reason))
 		}
