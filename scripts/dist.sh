@@ -31,7 +31,7 @@ for p in $PLATFORMS; do
   fi
   out="$DIST_DIR/$name"
   CGO_ENABLED=0 GOOS=$os GOARCH=$arch GOARM=$goarm \
-    "$GO" build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$out" ./cmd/edgefaas
+    "$GO" build -trimpath -ldflags "-s -w -X github.com/edgefaas/edgefaas/internal/version.version=$VERSION" -o "$out" ./cmd/edgefaas
   size=$(stat -c %s "$out")
   printf '%-28s %12d  %.1f\n' "$name" "$size" "$(awk "BEGIN{print $size/1048576}")"
 done

@@ -9,10 +9,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgefaas/edgefaas/http/client"
+	buildversion "github.com/edgefaas/edgefaas/internal/version"
 )
 
-// version is stamped at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is this build's version (internal/version, stamped at build time).
+var version = buildversion.Get().Version
 
 func rootCommand() *cobra.Command {
 	root := &cobra.Command{
@@ -24,6 +25,7 @@ Raspberry Pi. Its HTTP API is FunLess-compatible.`,
 		Version:       version,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate(versionTemplate)
 	root.AddCommand(coreCommand(), workerCommand(), devCommand(), inspectCommand())
 	root.PersistentFlags().StringVar(&globalFlags.context, "context", "", "the config file's context to use (default $"+envContext+", else the current context)")
 	root.RegisterFlagCompletionFunc("context", completeContexts)
@@ -32,7 +34,7 @@ Raspberry Pi. Its HTTP API is FunLess-compatible.`,
 	root.PersistentFlags().StringVar(&globalFlags.tlsFingerprint, "tls-fingerprint", "", "pin the core's HTTPS certificate by its SHA-256, as the core logs it (default $"+envTLSPin+", else the config file)")
 	root.PersistentFlags().StringVar(&globalFlags.caFile, "ca-file", "", "verify the core's HTTPS certificate against this CA, PEM (default $"+envCAFile+", else the config file)")
 	root.PersistentFlags().StringVarP(&globalFlags.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(fnCommand(), modCommand(), adminCommand(), nodeCommand(), configCommand(), activationCommand(), scriptCommand())
+	root.AddCommand(fnCommand(), modCommand(), adminCommand(), nodeCommand(), versionCommand(), configCommand(), activationCommand(), scriptCommand())
 	return root
 }
 

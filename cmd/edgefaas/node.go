@@ -38,7 +38,7 @@ func nodeCommand() *cobra.Command {
 			if len(nodes) == 0 && !jsonOutput() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no worker is connected; start one with 'edgefaas worker' or attach one with 'edgefaas node connect'")
 			}
-			const header = "NAME\tPLATFORM\tMEMORY (IN USE / BUDGET)\tRESERVED\tFREE FOR FUNCTIONS\tLOAD\tRUNNING\tQUEUED\tFUNCTIONS"
+			const header = "NAME\tVERSION\tPLATFORM\tMEMORY (IN USE / BUDGET)\tRESERVED\tFREE FOR FUNCTIONS\tLOAD\tRUNNING\tQUEUED\tFUNCTIONS"
 			return printTable(cmd.OutOrStdout(), nodes, header, func(n client.Node) string {
 				shown := fmt.Sprintf("%d compiled", len(n.Functions))
 				mem := "-"
@@ -49,7 +49,7 @@ func nodeCommand() *cobra.Command {
 				if n.TotalMemory > 0 {
 					free += " / " + humanBytes(n.TotalMemory)
 				}
-				return fmt.Sprintf("%s\t%s/%s\t%s\t%s\t%s\t%.2f\t%d/%d\t%d\t%s", n.Name, n.OS, n.Arch, mem, humanBytes(n.MemoryReserved), free, n.Load, n.Running, n.MaxRunning, n.Queued, shown)
+				return fmt.Sprintf("%s\t%s\t%s/%s\t%s\t%s\t%s\t%.2f\t%d/%d\t%d\t%s", n.Name, orDash(n.Version), n.OS, n.Arch, mem, humanBytes(n.MemoryReserved), free, n.Load, n.Running, n.MaxRunning, n.Queued, shown)
 			})
 		},
 	}

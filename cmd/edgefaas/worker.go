@@ -99,6 +99,10 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
 			go func() { <-ctx.Done(); w.Stop() }()
 			w.Wait()
 			w.Stop()
+			if err := w.Refused(); err != nil {
+				logger.Error("worker refused by its cores; exiting", "err", err)
+				return err
+			}
 			if ctx.Err() == nil {
 				// Not asked to stop: the supervision tree gave up. Exit
 				// non-zero so the service manager restarts the process.

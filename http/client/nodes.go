@@ -10,6 +10,8 @@ import (
 type Node struct {
 	// Name is the node's name, e.g. worker@10.0.0.7.
 	Name string `json:"name"`
+	// Version is the edgefaas version the worker runs.
+	Version string `json:"version"`
 	// Arch and OS are the worker's GOARCH and GOOS.
 	Arch string `json:"arch"`
 	OS   string `json:"os"`
@@ -114,4 +116,18 @@ type NodeCert struct {
 // ListNodeCerts returns the token-joined nodes' certificates (admin token).
 func (c *Client) ListNodeCerts(ctx context.Context) ([]NodeCert, error) {
 	return do[[]NodeCert](ctx, c, http.MethodGet, "/v1/admin/node-certificates", nil)
+}
+
+// CoreVersion is the core's build (GET /v1/version).
+type CoreVersion struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Go      string `json:"go"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+}
+
+// Version returns the core's version and build (any valid token).
+func (c *Client) Version(ctx context.Context) (CoreVersion, error) {
+	return do[CoreVersion](ctx, c, http.MethodGet, "/v1/version", nil)
 }

@@ -247,7 +247,7 @@ func (c *assembly) startCluster() error {
 func (c *assembly) buildAPI() error {
 	var invoker cluster.Invoker
 	scfg := api.Config{Store: c.store, Logger: c.log, MaxUploadBytes: c.cfg.MaxUploadBytes, PublicMetrics: c.cfg.PublicMetrics,
-		Inspect: c.cfg.Inspect, Triggers: c.triggers.manager}
+		Inspect: c.cfg.Inspect, Triggers: c.triggers.manager, DataDir: c.cfg.DataDir}
 	if c.cluster != nil {
 		invoker = c.cluster
 		scfg.Notifier, scfg.Ready, scfg.Nodes = c.cluster, c.cluster.Ready, c.cluster

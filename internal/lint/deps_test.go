@@ -93,7 +93,7 @@ var rules = []rule{
 var shared = []string{
 	"internal/actors/wire", "internal/actors/send", "internal/actors/discovery",
 	"internal/egress", "internal/outbound", "internal/supervisors", "internal/membudget", "internal/ergonode",
-	"internal/syncfile", "internal/matrix", "internal/wasm/...",
+	"internal/syncfile", "internal/matrix", "internal/version", "internal/wasm/...",
 }
 
 // rule forbids some imports to some packages; why says what it protects.

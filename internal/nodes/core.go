@@ -22,6 +22,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/egress"
 	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/internal/supervisors"
+	"github.com/edgefaas/edgefaas/internal/version"
 	"github.com/edgefaas/edgefaas/internal/worker/actors/reporter"
 )
 
@@ -94,9 +95,13 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		return (*n).ProcessByName(name)
 	}
 	log = log.With("node", cfg.Node.Name)
+	self := version.Get().Version
 	sched := &scheduler.Actor{
 		Table: c.table,
 		Log:   log,
+		// A worker of a version this core does not support is refused
+		// (docs/RATIONALE.md, "Version skew at join").
+		Admit: func(r wire.Report) error { return version.Compatible(self, r.Version) },
 		OnJoin: func(n string) {
 			if p := proc(registry.Name); p != nil {
 				p.Send(p.Self(), registry.Prefetch{Node: n})
@@ -255,7 +260,7 @@ func (c *Core) NodeList() []cluster.NodeInfo {
 	out := make([]cluster.NodeInfo, len(ws))
 	for i, w := range ws {
 		out[i] = cluster.NodeInfo{
-			Name: w.Node, Arch: w.Arch, OS: w.OS, Tags: w.Tags,
+			Name: w.Node, Version: w.Version, Arch: w.Arch, OS: w.OS, Tags: w.Tags,
 			TotalMemory: w.TotalMemory, FreeMemory: w.FreeMemory,
 			MemoryBudget: w.MemoryBudget, MemoryInUse: w.MemoryInUse, MemoryReserved: w.MemoryReserved,
 			Load:    float64(w.Running+w.Queued+w.InFlight) / float64(max(w.MaxRunning, 1)),
@@ -299,6 +304,18 @@ func (c *Core) Stop() {
 }
 
 var _ cluster.NodeAuthority = (*Core)(nil)
+
+// JoinMode implements cluster.JoinPolicy.
+func (c *Core) JoinMode() string {
+	switch {
+	case c.ca != nil:
+		return string(c.ca.mode)
+	case c.cfg.Node.TLS.CAFile != "" || c.cfg.Node.TLS.CertFile != "":
+		return "operator-ca"
+	default:
+		return "cookie"
+	}
+}
 
 // Issuing implements cluster.NodeAuthority: false with an operator CA.
 func (c *Core) Issuing() bool { return c.ca != nil }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/syncfile"
+	"github.com/edgefaas/edgefaas/internal/version"
 )
 
 // A worker's side of the token join (docs/RATIONALE.md#why-the-node-ca-join-tokens-and-egress-bounds). `edgefaas worker
@@ -113,7 +114,7 @@ func Enroll(ctx context.Context, apiURL, token, name, dataDir string) error {
 	if err != nil {
 		return fmt.Errorf("certificate request: %w", err)
 	}
-	body, _ := json.Marshal(map[string]any{"token": secret, "node": name, "csr": csr})
+	body, _ := json.Marshal(map[string]any{"token": secret, "node": name, "csr": csr, "version": version.Get().Version})
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(u.String(), "/")+"/v1/nodes/join", bytes.NewReader(body))

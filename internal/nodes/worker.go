@@ -2,10 +2,12 @@ package nodes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ergo-services/ergo/gen"
@@ -17,6 +19,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/egress"
 	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/internal/supervisors"
+	"github.com/edgefaas/edgefaas/internal/version"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 	"github.com/edgefaas/edgefaas/internal/worker/actors/cache"
 	"github.com/edgefaas/edgefaas/internal/worker/actors/httpclient"
@@ -63,6 +66,31 @@ type Worker struct {
 	runner *runner.Actor
 	cancel context.CancelFunc
 	node   node.Node // set when the worker owns its node
+	// refused is why every core refused this worker (wire.Refused), which
+	// stopped its node; nil while it was not refused.
+	refused atomic.Pointer[string]
+	// keepOnRefusal: the worker discovers cores, so a refusal by those it
+	// knows does not stop it (another may appear).
+	keepOnRefusal bool
+}
+
+// Refused is why the worker's node stopped because every core it knew
+// refused it (its version, docs/RATIONALE.md "Version skew at join"); nil
+// otherwise.
+func (w *Worker) Refused() error {
+	if r := w.refused.Load(); r != nil {
+		return errors.New(*r)
+	}
+	return nil
+}
+
+func (w *Worker) refuse(reason string) {
+	if w.keepOnRefusal || !w.refused.CompareAndSwap(nil, &reason) {
+		return
+	}
+	if w.node != nil {
+		go w.node.Stop() // not from the reporter's own goroutine
+	}
 }
 
 // workerApp builds the worker application; cores are the nodes to report
@@ -127,17 +155,20 @@ func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []strin
 			OnCore: func(b discovery.Beacon) { join(Peer{Name: b.Node, Host: b.Host, Port: uint16(b.Port)}) },
 		}})
 	}
+	w := &Worker{Engine: engine, Store: store, Egress: policy, runner: run, cancel: cancel,
+		keepOnRefusal: cfg.Discovery.Interface != "" || len(cfg.Discovery.DNS) > 0}
 	app := supervisors.Worker(supervisors.WorkerActors{
 		RunnerOverflow: &runner.Overflow{Node: self},
 		Cache:          &cache.Actor{Store: store, Node: self, Log: log, Process: proc},
 		Runner:         run,
 		Reporter: &reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
 			Budget: budget.Bytes, GuestMemory: ecfg.MemoryBudget, RSS: membudget.RSS, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log,
-			Sender: &send.Sender{Timeout: 2 * time.Second}, OnCert: onCert},
+			Sender: &send.Sender{Timeout: 2 * time.Second}, OnCert: onCert,
+			Version: version.Get().Version, OnRefused: w.refuse},
 		HTTPClient:   &httpclient.Actor{Policy: policy, Log: log},
 		HTTPOverflow: &httpclient.Overflow{},
 	}, extra...)
-	return app, &Worker{Engine: engine, Store: store, Egress: policy, runner: run, cancel: cancel}, nil
+	return app, w, nil
 }
 
 // StartWorker starts a worker node that reports to the cores in cfg.Join.
@@ -214,6 +245,7 @@ func StartWorker(cfg WorkerConfig) (*Worker, error) {
 		w.close()
 		return nil, err
 	}
+	w.node = n // before the reporter runs: a refusal stops the node
 	for _, p := range peers {
 		if err := addRoute(n, cfg.Node, p); err != nil {
 			n.Stop()
@@ -231,7 +263,6 @@ func StartWorker(cfg WorkerConfig) (*Worker, error) {
 		w.close()
 		return nil, fmt.Errorf("start worker application: %w", err)
 	}
-	w.node = n
 	return w, nil
 }
 

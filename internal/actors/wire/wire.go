@@ -21,6 +21,9 @@ const (
 	RunnerName = "runner"
 	// CacheName is the worker's code cache, the destination of Cache and Evict.
 	CacheName = "cache"
+	// ReporterName is the worker's reporter, the destination of Join,
+	// NodeCert and Refused.
+	ReporterName = "reporter"
 )
 
 // Status of an invocation's answer.
@@ -111,6 +114,18 @@ type Report struct {
 	// MemAvailable), its resident set now, and what its guests and
 	// compiled code hold of the guests' share.
 	MemoryBudget, MemoryInUse, MemoryReserved int
+	// Version is the edgefaas version the worker runs (internal/version):
+	// a core refuses a worker whose version it does not support
+	// (version.Compatible) and answers it with Refused.
+	Version string
+}
+
+// Refused is sent by a core to a worker's reporter whose report it will
+// not take (a version it does not support): Reason names both versions.
+// The reporter stops reporting to that core.
+type Refused struct {
+	Core   string
+	Reason []byte
 }
 
 // Join is sent by a core to a worker's reporter when an operator attaches
@@ -136,7 +151,7 @@ var once sync.Once
 func Register() error {
 	var err error
 	once.Do(func() {
-		for _, t := range []any{Invoke{}, Result{}, Cache{}, Cached{}, Evict{}, Report{}, Join{}, Cancel{}, NodeCert{}} {
+		for _, t := range []any{Invoke{}, Result{}, Cache{}, Cached{}, Evict{}, Report{}, Join{}, Cancel{}, NodeCert{}, Refused{}} {
 			if _, e := etf.RegisterType(t, etf.RegisterTypeOptions{Strict: true}); e != nil {
 				err = fmt.Errorf("register %T: %w", t, e)
 				return

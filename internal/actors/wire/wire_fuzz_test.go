@@ -53,7 +53,7 @@ func checkDecode(t *testing.T, data []byte) (reached bool) {
 	case wire.Report:
 		_ = wire.SplitList(m.Tags)
 		_ = wire.SplitList(m.Cached)
-	case wire.Result, wire.Cache, wire.Cached, wire.Evict, wire.Join:
+	case wire.Result, wire.Cache, wire.Cached, wire.Evict, wire.Join, wire.Refused:
 	default:
 		return false
 	}
@@ -115,8 +115,9 @@ func seeds() []etf.Term {
 		wire.Cache{ID: 3, Hash: "h", Code: []byte{0, 'a', 's', 'm'}},
 		wire.Cached{ID: 4, Node: "n", Hash: "h", Error: []byte("x")},
 		wire.Evict{Hash: "h"},
-		wire.Report{Node: "w", Arch: "amd64", OS: "linux", Tags: []byte("gpu"), Cached: []byte("a\nb")},
+		wire.Report{Node: "w", Arch: "amd64", OS: "linux", Tags: []byte("gpu"), Cached: []byte("a\nb"), Version: "v1.2.3"},
 		wire.Join{Node: "core@h"},
+		wire.Refused{Core: "core@h", Reason: []byte("version skew")},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
+	"github.com/edgefaas/edgefaas/internal/version"
 )
 
 func (s *Server) listNodes(c *call) error {
@@ -99,6 +100,9 @@ func (s *Server) joinNode(c *call) error {
 		Token string `json:"token"`
 		Node  string `json:"node"`
 		CSR   []byte `json:"csr"`
+		// Version is the worker's (absent from older workers: then its
+		// first report is checked instead).
+		Version string `json:"version"`
 	}
 	if err := readJSON(c, &body, "request body"); err != nil {
 		return err
@@ -109,6 +113,14 @@ func (s *Server) joinNode(c *call) error {
 	}
 	if body.Token == "" || body.Node == "" || len(body.CSR) == 0 {
 		return errorf(http.StatusBadRequest, `Bad Request: expected {"token":"...","node":"worker@HOST","csr":"<base64 DER>"}`)
+	}
+	if body.Version != "" {
+		// Refused before the token is spent: the operator upgrades the
+		// worker and joins with the same token.
+		if err := version.Compatible(version.Get().Version, body.Version); err != nil {
+			s.log.Warn("node join refused", "node", body.Node, "remote", c.r.RemoteAddr, "err", err)
+			return errorf(http.StatusConflict, "Conflict: %v", err)
+		}
 	}
 	secret, _, _ := strings.Cut(body.Token, ".") // TOKEN.FINGERPRINT: the fingerprint is the worker's pin
 	enr, err := a.Enroll(secret, body.Node, body.CSR)

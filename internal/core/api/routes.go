@@ -35,6 +35,9 @@ func (s *Server) routes() *httprouter.Router {
 	prom := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}})
 	s.handle(http.MethodGet, "/metrics", metricsAccess, func(c *call) error { prom.ServeHTTP(c.w, c.r); return nil })
 
+	s.handle(http.MethodGet, "/v1/version", user, s.version)
+	s.handle(http.MethodGet, "/v1/admin/status", admin, s.adminStatus)
+
 	s.handle(http.MethodGet, "/v1/admin/subjects", admin, s.listSubjects)
 	s.handle(http.MethodPost, "/v1/admin/subjects", admin, s.createSubject)
 	s.handle(http.MethodPut, "/v1/admin/subjects/:name", admin, s.rotateSubject)

@@ -73,6 +73,9 @@ type Config struct {
 	// Triggers, if set, runs functions' events; nil stores events without
 	// running them.
 	Triggers Triggers
+	// DataDir is the core's data directory: GET /v1/admin/status reports
+	// the free space of its file system. Empty: unknown.
+	DataDir string
 }
 
 // Server is the core's HTTP API over one store.

@@ -13,9 +13,20 @@ type Nodes interface {
 	Connect(addr string) error
 }
 
+// JoinPolicy is implemented by clusters that say how workers may join
+// (GET /v1/admin/status): JoinMode is "any" (a core-issued certificate or
+// the cookie), "token" (only a core-issued certificate, from a join
+// token), "operator-ca" (certificates from the operator's CA) or "cookie"
+// (the cookie alone: a core without storage for its own CA).
+type JoinPolicy interface {
+	JoinMode() string
+}
+
 // NodeInfo is a worker as GET /v1/nodes shows it.
 type NodeInfo struct {
-	Name        string   `json:"name"`
+	Name string `json:"name"`
+	// Version is the edgefaas version the worker runs (internal/version).
+	Version     string   `json:"version"`
 	Arch        string   `json:"arch"`
 	OS          string   `json:"os"`
 	Tags        []string `json:"tags"`

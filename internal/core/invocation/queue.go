@@ -134,3 +134,13 @@ func (s *Service) runQueued(ctx context.Context, rec storage.Activation, qc stor
 	job := s.cfg.Sinks.Admit(f, &rec, res.Output)
 	return activations.Outcome{Record: rec, Idempotent: f.Metadata.Idempotent, Sinks: job}
 }
+
+// QueueStatus is the asynchronous queue's length (activations queued or
+// running) and the age of its oldest waiting activation; ok is false
+// before StartQueue.
+func (s *Service) QueueStatus() (length int, oldest time.Duration, ok bool) {
+	if s.queue == nil {
+		return 0, 0, false
+	}
+	return s.queue.Depth(), s.queue.OldestAge(), true
+}

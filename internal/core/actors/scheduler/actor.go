@@ -31,8 +31,15 @@ type Actor struct {
 	OnRunnerDown func(node string)
 	StaleAfter   time.Duration // default 5 s
 	Log          *slog.Logger
+	// Admit, if set, decides whether a worker's report is taken (its
+	// version, version.Compatible): a refused worker is not added to the
+	// table, and is told why (wire.Refused) so that it stops reporting here.
+	Admit func(r wire.Report) error
 
 	runners map[string]etf.Ref // runner monitors, by worker node
+	// refused holds the version each refused worker was refused at, so a
+	// worker that reports again before it hears the refusal is logged once.
+	refused map[string]string
 }
 
 type sweep struct{}
@@ -48,6 +55,7 @@ func (a *Actor) Init(p *gen.ServerProcess, _ ...etf.Term) error {
 		a.Table.Remove(w.Node)
 	}
 	a.runners = map[string]etf.Ref{}
+	a.refused = map[string]string{}
 	p.SendAfter(p.Self(), sweep{}, a.StaleAfter/5)
 	return nil
 }
@@ -56,6 +64,13 @@ func (a *Actor) Init(p *gen.ServerProcess, _ ...etf.Term) error {
 func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
 	switch m := msg.(type) {
 	case wire.Report:
+		if a.Admit != nil && m.Node != p.NodeName() {
+			if err := a.Admit(m); err != nil {
+				a.refuse(p, m, err)
+				break
+			}
+			delete(a.refused, m.Node)
+		}
 		if _, ok := a.runners[m.Node]; !ok && m.Node != p.NodeName() {
 			// The runner is monitored because invocations queued in a
 			// runner that dies are lost. (Re)armed on every report until
@@ -98,6 +113,21 @@ func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus 
 		a.Log.Warn("scheduler: unexpected message", "type", fmt.Sprintf("%T", msg))
 	}
 	return gen.ServerStatusOK
+}
+
+// refuse answers a report the core will not take: the worker is told why
+// (once per version it reports) and, if it was in the table, removed.
+func (a *Actor) refuse(p *gen.ServerProcess, m wire.Report, err error) {
+	if v, ok := a.refused[m.Node]; ok && v == m.Version {
+		return
+	}
+	a.refused[m.Node] = m.Version
+	a.Log.Warn("worker refused", "worker", m.Node, "worker_version", m.Version, "err", err)
+	to := gen.ProcessID{Name: wire.ReporterName, Node: m.Node}
+	if serr := p.Send(to, wire.Refused{Core: p.NodeName(), Reason: []byte(err.Error())}); serr != nil {
+		a.Log.Warn("worker refused, but not told", "worker", m.Node, "err", serr)
+	}
+	a.down(m.Node, "refused: "+err.Error()) // if it was in the table
 }
 
 func (a *Actor) down(node, why string) {

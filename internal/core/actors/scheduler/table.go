@@ -19,6 +19,7 @@ import (
 // Worker is what the core knows of one worker node.
 type Worker struct {
 	Node        string   `json:"name"`
+	Version     string   `json:"version"`
 	Arch        string   `json:"arch"`
 	OS          string   `json:"os"`
 	Tags        []string `json:"tags,omitempty"`
@@ -83,7 +84,7 @@ func (t *Table) Update(r wire.Report) bool {
 		t.workers[r.Node] = e
 	}
 	e.Worker = Worker{
-		Node: r.Node, Arch: r.Arch, OS: r.OS, Tags: wire.SplitList(r.Tags),
+		Node: r.Node, Version: r.Version, Arch: r.Arch, OS: r.OS, Tags: wire.SplitList(r.Tags),
 		TotalMemory: r.TotalMemory, FreeMemory: r.FreeMemory,
 		MemoryBudget: r.MemoryBudget, MemoryInUse: r.MemoryInUse, MemoryReserved: r.MemoryReserved,
 		Running: r.Running, Queued: r.Queued, MaxRunning: r.MaxRunning,

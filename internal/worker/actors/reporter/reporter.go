@@ -7,6 +7,7 @@
 package reporter
 
 import (
+	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -23,7 +24,7 @@ import (
 )
 
 // Name is the reporter's registered name on a worker node.
-const Name = "reporter"
+const Name = wire.ReporterName
 
 // SchedulerName is the core process reports go to.
 const SchedulerName = "scheduler"
@@ -60,6 +61,11 @@ type Actor struct {
 	// OnCert adopts a certificate a core rotated (wire.NodeCert); nil:
 	// the worker does not hold a core-issued certificate (logged, ignored).
 	OnCert func(cert, key []byte) error
+	// Version is the edgefaas version this worker runs, in every report.
+	Version string
+	// OnRefused is called when a core refused this worker (wire.Refused)
+	// and no core is left to report to; nil: only logged.
+	OnRefused func(reason string)
 }
 
 // Init schedules the first report right away.
@@ -85,6 +91,16 @@ func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus 
 			a.Log.Info("attached to core", "core", m.Node, "node", a.Node)
 		}
 		a.report(p)
+	case wire.Refused:
+		i := slices.Index(a.Cores, m.Core)
+		if i < 0 {
+			break
+		}
+		a.Cores = slices.Delete(a.Cores, i, i+1)
+		a.Log.Error("refused by core: no longer reporting to it", "core", m.Core, "reason", string(m.Reason))
+		if len(a.Cores) == 0 && a.OnRefused != nil {
+			a.OnRefused(fmt.Sprintf("refused by core %s: %s", m.Core, m.Reason))
+		}
 	case wire.NodeCert:
 		if a.OnCert == nil {
 			a.Log.Warn("a core sent a new node certificate, but this worker did not join with a token; ignored")
@@ -126,6 +142,7 @@ func (a *Actor) Report() wire.Report {
 		MemoryBudget: int(a.Budget), MemoryInUse: int(rss), MemoryReserved: int(reserved),
 		Running: s.Running, Queued: s.Queued, MaxRunning: a.MaxRunning,
 		Cached: wire.JoinList(a.Store.Hashes()), Invocations: int(s.Invocations), Host: a.Host, Port: a.Port,
+		Version: a.Version,
 	}
 }
 
