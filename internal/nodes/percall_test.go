@@ -26,7 +26,7 @@ func TestClientGoneFreesSlot(t *testing.T) {
 		t.Skip("runs guests: too slow under -race (see race_on_test.go)")
 	}
 	spin := func(t *testing.T, store *storage.Store) storage.Function {
-		fn, err := store.CreateFunction(storage.NewFunction{Module: "_", Name: "spin", Owner: "guest",
+		fn, err := store.CreateFunction(storage.Module{Name: storage.DefaultModule}, storage.NewFunction{Name: "spin", Owner: "guest",
 			Code: testmodules.Read(t, "test/spin"), ABI: "funless", Metadata: storage.Metadata{TimeoutMS: 60000}})
 		if err != nil {
 			t.Fatal(err)
@@ -70,7 +70,7 @@ func TestQueueTimeCountsAgainstTimeout(t *testing.T) {
 		t.Skip("runs guests: too slow under -race (see race_on_test.go)")
 	}
 	c, w, fn, store := remotePairStore(t, func(wc *WorkerConfig) { wc.Engine.MaxConcurrent = 1 })
-	spin, err := store.CreateFunction(storage.NewFunction{Module: "_", Name: "spin", Owner: "guest",
+	spin, err := store.CreateFunction(storage.Module{Name: storage.DefaultModule}, storage.NewFunction{Name: "spin", Owner: "guest",
 		Code: testmodules.Read(t, "test/spin"), ABI: "funless", Metadata: storage.Metadata{TimeoutMS: 60000}})
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func remotePairStore(t *testing.T, opts ...func(*WorkerConfig)) (*Core, *Worker,
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	store := storetest.Open(t, filepath.Join(dir, "db"), log)
-	fn, err := store.CreateFunction(storage.NewFunction{Module: "_", Name: "sleep", Owner: "guest",
+	fn, err := store.CreateFunction(storage.Module{Name: storage.DefaultModule}, storage.NewFunction{Name: "sleep", Owner: "guest",
 		Code: testmodules.Read(t, "sleep"), ABI: "funless", Metadata: storage.Metadata{TimeoutMS: 20000}})
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ func singleBox(t *testing.T) (*Core, storage.Function) {
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	store := storetest.Open(t, filepath.Join(dir, "db"), log)
-	fn, err := store.CreateFunction(storage.NewFunction{Module: "_", Name: "hello", Owner: "guest",
+	fn, err := store.CreateFunction(storage.Module{Name: storage.DefaultModule}, storage.NewFunction{Name: "hello", Owner: "guest",
 		Code: testmodules.Read(t, "hello"), ABI: "funless"})
 	if err != nil {
 		t.Fatal(err)

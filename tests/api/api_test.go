@@ -461,8 +461,8 @@ func TestOwnership(t *testing.T) {
 	expect(t, "alice deletes guest's shared function", c.json("DELETE", "/v1/fn/_/gshared", alice, ""), http.StatusNotFound, "does not exist")
 	expect(t, "alice updates guest's shared function", c.upload("PUT", "/v1/fn/_/gshared", alice, field{name: "metadata", value: `{"tag":"x"}`}), http.StatusNotFound, "does not exist")
 	expect(t, "alice invokes guest's shared function", c.json("POST", "/v1/fn/_/gshared", alice, `{}`), http.StatusNotFound, "does not exist")
-	expect(t, "alice takes guest's shared name", c.upload("POST", "/v1/fn/_", alice, field{name: "name", value: "gshared"}, field{name: "code", value: string(echoWasm), file: true}), http.StatusConflict, "already exists")
-	expect(t, "alice takes guest's module name", c.json("POST", "/v1/fn", alice, `{"module":{"name":"gmod"}}`), http.StatusConflict, "already exists")
+	expect(t, "alice takes guest's shared name", c.upload("POST", "/v1/fn/_", alice, field{name: "name", value: "gshared"}, field{name: "code", value: string(echoWasm), file: true}), http.StatusNotFound, "not available")
+	expect(t, "alice takes guest's module name", c.json("POST", "/v1/fn", alice, `{"module":{"name":"gmod"}}`), http.StatusNotFound, "not available")
 	expect(t, "alice renames guest's module", c.json("PUT", "/v1/fn/gmod", alice, `{"module":{"name":"mine"}}`), http.StatusNotFound, "does not exist")
 	expect(t, "alice deletes guest's module", c.json("DELETE", "/v1/fn/gmod", alice, ""), http.StatusNotFound, "does not exist")
 	// Admins see and change everything.

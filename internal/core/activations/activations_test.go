@@ -139,7 +139,7 @@ func TestQueueOrderLimitsFull(t *testing.T) {
 func TestQueueRecovery(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
-	if _, err := s.CreateFunction(storage.NewFunction{Module: "_", Name: "idem", Owner: "s", Code: []byte("\x00asm"), ABI: "funless", Metadata: storage.Metadata{Idempotent: true}}); err != nil {
+	if _, err := s.CreateFunction(storage.Module{Name: storage.DefaultModule}, storage.NewFunction{Name: "idem", Owner: "s", Code: []byte("\x00asm"), ABI: "funless", Metadata: storage.Metadata{Idempotent: true}}); err != nil {
 		t.Fatal(err)
 	}
 	ids := activations.NewIDs()

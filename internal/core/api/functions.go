@@ -88,7 +88,7 @@ func (s *Server) createFunction(c *call) error {
 		return err
 	}
 	nf := storage.NewFunction{
-		Module: m.Name, Name: *up.Name, Owner: c.subject.Name,
+		Name: *up.Name, Owner: c.subject.Name,
 		Code: up.Code, ABI: string(info.ABI), Metadata: md, Sinks: up.sinksOrNil(),
 	}
 	if up.Events != nil {
@@ -97,14 +97,18 @@ func (s *Server) createFunction(c *call) error {
 		}
 		nf.Events = *up.Events
 	}
-	f, err := s.cfg.Store.CreateFunction(nf)
-	if errors.Is(err, storage.ErrExists) {
-		return errorf(http.StatusConflict, "Conflict: function %q already exists in module %q; update it with PUT /v1/fn/%s/%s", *up.Name, m.Name, m.Name, *up.Name)
-	}
-	if errors.Is(err, storage.ErrNotFound) {
+	f, err := s.cfg.Store.CreateFunction(m, nf)
+	switch {
+	case errors.Is(err, storage.ErrExists):
+		if s.seesFunction(c, m.Name, *up.Name) {
+			return errorf(http.StatusConflict, "Conflict: function %q already exists in module %q; update it with PUT /v1/fn/%s/%s", *up.Name, m.Name, m.Name, *up.Name)
+		}
+		return nameTaken("function", *up.Name, m.Name)
+	case errors.Is(err, storage.ErrNotFound):
 		return errorf(http.StatusNotFound, "Not Found: module %q does not exist", m.Name)
-	}
-	if err != nil {
+	case errors.Is(err, storage.ErrChanged):
+		return s.moduleChanged(c, m.Name)
+	case err != nil:
 		return err
 	}
 	s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionCreated, Function: f, WaitForWorkers: up.WaitForWorkers})
@@ -164,12 +168,9 @@ func (s *Server) updateFunction(c *call) error {
 			return err
 		}
 	}
-	ch, err := s.cfg.Store.UpdateFunction(f.Module, f.Name, u)
-	if errors.Is(err, storage.ErrNotFound) {
-		return errorf(http.StatusNotFound, "Not Found: function %q does not exist in module %q", f.Name, f.Module)
-	}
+	ch, err := s.cfg.Store.UpdateFunction(f, u)
 	if err != nil {
-		return err
+		return s.functionWriteError(c, f, err)
 	}
 	s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionUpdated, Function: *ch.New, Previous: ch.Old, WaitForWorkers: up.WaitForWorkers})
 	return reply(c, http.StatusOK, functionView(*ch.New))
@@ -180,12 +181,9 @@ func (s *Server) deleteFunction(c *call) error {
 	if err != nil {
 		return err
 	}
-	deleted, err := s.cfg.Store.DeleteFunction(f.Module, f.Name)
-	if errors.Is(err, storage.ErrNotFound) {
-		return errorf(http.StatusNotFound, "Not Found: function %q does not exist in module %q", f.Name, f.Module)
-	}
+	deleted, err := s.cfg.Store.DeleteFunction(f)
 	if err != nil {
-		return err
+		return s.functionWriteError(c, f, err)
 	}
 	s.notify(c.r.Context(), cluster.FunctionEvent{Kind: cluster.FunctionDeleted, Function: deleted, WaitForWorkers: true})
 	c.w.WriteHeader(http.StatusNoContent)

@@ -76,7 +76,7 @@ func (s *Server) createModule(c *call) error {
 	}
 	_, err = s.cfg.Store.CreateModule(name, c.subject.Name)
 	if errors.Is(err, storage.ErrExists) {
-		return errorf(http.StatusConflict, "Conflict: module %q already exists; choose another name", name)
+		return s.moduleExists(c, name)
 	}
 	if err != nil {
 		return err
@@ -138,14 +138,16 @@ func (s *Server) renameModule(c *call) error {
 	if err != nil {
 		return err
 	}
-	changes, err := s.cfg.Store.RenameModule(m.Name, to)
+	changes, err := s.cfg.Store.RenameModule(m, to)
 	switch {
 	case errors.Is(err, storage.ErrDefaultModule):
 		return errorf(http.StatusBadRequest, "Bad Request: the default module _ cannot be renamed, and no module can be renamed to _")
 	case errors.Is(err, storage.ErrExists):
-		return errorf(http.StatusConflict, "Conflict: module %q already exists; choose another name", to)
+		return s.moduleExists(c, to)
 	case errors.Is(err, storage.ErrNotFound):
 		return errorf(http.StatusNotFound, "Not Found: module %q does not exist", m.Name)
+	case errors.Is(err, storage.ErrChanged):
+		return s.moduleChanged(c, m.Name)
 	case err != nil:
 		return err
 	}
@@ -160,12 +162,14 @@ func (s *Server) deleteModule(c *call) error {
 	if err != nil {
 		return err
 	}
-	fns, err := s.cfg.Store.DeleteModule(m.Name)
+	fns, err := s.cfg.Store.DeleteModule(m)
 	switch {
 	case errors.Is(err, storage.ErrDefaultModule):
 		return errorf(http.StatusBadRequest, "Bad Request: the default module _ cannot be deleted")
 	case errors.Is(err, storage.ErrNotFound):
 		return errorf(http.StatusNotFound, "Not Found: module %q does not exist", m.Name)
+	case errors.Is(err, storage.ErrChanged):
+		return s.moduleChanged(c, m.Name)
 	case err != nil:
 		return err
 	}

@@ -87,9 +87,16 @@ func (s *Server) deleteScript(c *call) error {
 	if !c.subject.Admin && sc.Owner != c.subject.Name {
 		return errorf(http.StatusForbidden, "Forbidden: APP script %q is shared by an admin; only its owner or an admin can delete it", sc.Name)
 	}
-	if _, err := s.cfg.Store.DeleteScript(sc.Name); errors.Is(err, storage.ErrNotFound) {
+	_, err = s.cfg.Store.DeleteScript(sc)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		return errorf(http.StatusNotFound, "Not Found: APP script %q does not exist", sc.Name)
-	} else if err != nil {
+	case errors.Is(err, storage.ErrChanged):
+		if _, lerr := s.loadScript(c.subject, sc.Name); lerr != nil {
+			return lerr // another's now: as if missing
+		}
+		return errorf(http.StatusConflict, "Conflict: APP script %q %v", sc.Name, storage.ErrChanged)
+	case err != nil:
 		return err
 	}
 	c.w.WriteHeader(http.StatusNoContent)
@@ -114,6 +121,9 @@ func (s *Server) createScript(c *call) error {
 	}
 	sc, err := s.cfg.Store.CreateScript(storage.Script{Name: name, Owner: c.subject.Name, Shared: c.subject.Admin, Script: norm, Source: string(src)})
 	if errors.Is(err, storage.ErrExists) {
+		if _, lerr := s.loadScript(c.subject, name); lerr != nil {
+			return nameTaken("APP script", name, "")
+		}
 		return errorf(http.StatusConflict, "Conflict: an APP script named %q already exists; delete it first or choose another name", name)
 	}
 	if err != nil {

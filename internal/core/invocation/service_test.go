@@ -22,7 +22,7 @@ func (f invokerFunc) Invoke(_ context.Context, req cluster.InvokeRequest) (clust
 func newService(t *testing.T, inv cluster.Invoker) (*Service, storage.Function) {
 	t.Helper()
 	st := storetest.Open(t, t.TempDir(), nil)
-	f, err := st.CreateFunction(storage.NewFunction{Module: storage.DefaultModule, Name: "f", Owner: "alice", Code: []byte("v1"), ABI: "funless"})
+	f, err := st.CreateFunction(storage.Module{Name: storage.DefaultModule}, storage.NewFunction{Name: "f", Owner: "alice", Code: []byte("v1"), ABI: "funless"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestSyncAndQueuedShareTheRun(t *testing.T) {
 	})
 	s, f := newService(t, inv)
 	old = f.Hash
-	if _, err := s.cfg.Store.UpdateFunction(f.Module, f.Name, storage.FunctionUpdate{Code: []byte("v2")}); err != nil {
+	if _, err := s.cfg.Store.UpdateFunction(f, storage.FunctionUpdate{Code: []byte("v2")}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := s.Invoke(context.Background(), Call{Function: f, Subject: "alice"})

@@ -34,7 +34,10 @@ type Metadata struct {
 
 // Function is one stored function: where it lives, which code it runs and
 // what it declared. Version starts at 1 and grows by one at every update.
+// ID is given at creation and kept by updates and renames: a function
+// deleted and created again under its name has a new one (see cas.go).
 type Function struct {
+	ID        string    `json:"id,omitempty"`
 	Module    string    `json:"module"`
 	Name      string    `json:"name"`
 	Owner     string    `json:"owner"`
@@ -112,35 +115,40 @@ func (s *Store) applyRefs(b *pebble.Batch, deltas map[string]int64, newCode map[
 
 // NewFunction is what a client uploads to create a function.
 type NewFunction struct {
-	Module, Name, Owner string
-	Code                []byte
-	ABI                 string
-	Metadata            Metadata
-	Events              []Event
-	Sinks               []Sink
+	Name, Owner string
+	Code        []byte
+	ABI         string
+	Metadata    Metadata
+	Events      []Event
+	Sinks       []Sink
 }
 
 // CreateFunction stores a function and its code (once per hash) in one
-// synced batch. The module must exist.
-func (s *Store) CreateFunction(nf NewFunction) (Function, error) {
+// synced batch, in module in as the caller saw it (from GetModule):
+// ErrNotFound if it is gone, ErrChanged if it is another module now.
+func (s *Store) CreateFunction(in Module, nf NewFunction) (Function, error) {
 	if err := CheckName("function", nf.Name); err != nil {
 		return Function{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.GetModule(nf.Module); err != nil {
+	if _, err := s.checkModule(in); err != nil {
 		return Function{}, err
 	}
-	ok, err := s.exists(keyFunction(nf.Module, nf.Name))
+	ok, err := s.exists(keyFunction(in.Name, nf.Name))
 	if err != nil {
 		return Function{}, err
 	}
 	if ok {
-		return Function{}, fmt.Errorf("function %q in module %q: %w", nf.Name, nf.Module, ErrExists)
+		return Function{}, fmt.Errorf("function %q in module %q: %w", nf.Name, in.Name, ErrExists)
+	}
+	id, err := newID()
+	if err != nil {
+		return Function{}, err
 	}
 	now := s.now()
 	f := Function{
-		Module: nf.Module, Name: nf.Name, Owner: nf.Owner,
+		ID: id, Module: in.Name, Name: nf.Name, Owner: nf.Owner,
 		Hash: HashCode(nf.Code), ABI: nf.ABI, Size: int64(len(nf.Code)),
 		Metadata: nf.Metadata, Version: 1, CreatedAt: now, UpdatedAt: now,
 		Events: nf.Events,
@@ -169,12 +177,13 @@ type FunctionUpdate struct {
 	Sinks *[]Sink
 }
 
-// UpdateFunction applies u to a function, bumps its version and moves the
-// code reference, in one synced batch.
-func (s *Store) UpdateFunction(module, name string, u FunctionUpdate) (FunctionChange, error) {
+// UpdateFunction applies u to the function seen (as the caller read it),
+// bumps its version and moves the code reference, in one synced batch:
+// ErrNotFound if it is gone, ErrChanged if the stored record is not seen.
+func (s *Store) UpdateFunction(seen Function, u FunctionUpdate) (FunctionChange, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, err := s.GetFunction(module, name)
+	old, err := s.checkFunction(seen)
 	if err != nil {
 		return FunctionChange{}, err
 	}
@@ -205,7 +214,7 @@ func (s *Store) UpdateFunction(module, name string, u FunctionUpdate) (FunctionC
 	if err := s.applyRefs(b, deltas, newCode); err != nil {
 		return FunctionChange{}, err
 	}
-	if err := setJSON(b, keyFunction(module, name), nf); err != nil {
+	if err := setJSON(b, keyFunction(nf.Module, nf.Name), nf); err != nil {
 		return FunctionChange{}, err
 	}
 	return FunctionChange{Old: &old, New: &nf}, s.commit(b)
@@ -233,18 +242,20 @@ func (s *Store) listFunctions(module string) ([]Function, error) {
 	return listJSON[Function](s, prefixFunctions(module))
 }
 
-// DeleteFunction deletes a function and releases its code, in one synced
-// batch. It returns the deleted record.
-func (s *Store) DeleteFunction(module, name string) (Function, error) {
+// DeleteFunction deletes the function seen (as the caller read it) and
+// releases its code, in one synced batch: ErrNotFound if it is gone,
+// ErrChanged if the stored record is not seen. It returns the deleted
+// record.
+func (s *Store) DeleteFunction(seen Function) (Function, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err := s.GetFunction(module, name)
+	f, err := s.checkFunction(seen)
 	if err != nil {
 		return Function{}, err
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := b.Delete(keyFunction(module, name), nil); err != nil {
+	if err := b.Delete(keyFunction(f.Module, f.Name), nil); err != nil {
 		return Function{}, err
 	}
 	if err := s.applyRefs(b, map[string]int64{f.Hash: -1}, nil); err != nil {

@@ -11,7 +11,12 @@ const DefaultModule = "_"
 
 // Module is a named group of functions with one owning subject. The default
 // module has no owner: each of its functions belongs to its creator.
+//
+// ID is given at creation and kept by a rename: a module deleted and
+// created again under its name has a new one (see cas.go). The default
+// module's is empty.
 type Module struct {
+	ID        string    `json:"id,omitempty"`
 	Name      string    `json:"name"`
 	Owner     string    `json:"owner,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -34,7 +39,11 @@ func (s *Store) CreateModule(name, owner string) (Module, error) {
 	if ok {
 		return Module{}, fmt.Errorf("module %q: %w", name, ErrExists)
 	}
-	m := Module{Name: name, Owner: owner, CreatedAt: s.now()}
+	id, err := newID()
+	if err != nil {
+		return Module{}, err
+	}
+	m := Module{ID: id, Name: name, Owner: owner, CreatedAt: s.now()}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := setJSON(b, keyModule(name), m); err != nil {
@@ -57,9 +66,12 @@ func (s *Store) ListModules() ([]Module, error) {
 	return append([]Module{{Name: DefaultModule}}, mods...), err
 }
 
-// RenameModule renames a module and moves its functions, in one batch. It
-// returns every function's old and new record.
-func (s *Store) RenameModule(from, to string) ([]FunctionChange, error) {
+// RenameModule renames the module seen (as the caller read it) and moves
+// its functions, in one batch: ErrNotFound if it is gone, ErrChanged if
+// the stored module is not seen. It returns every function's old and new
+// record.
+func (s *Store) RenameModule(seen Module, to string) ([]FunctionChange, error) {
+	from := seen.Name
 	if from == DefaultModule || to == DefaultModule {
 		return nil, fmt.Errorf("rename %q to %q: %w", from, to, ErrDefaultModule)
 	}
@@ -68,7 +80,7 @@ func (s *Store) RenameModule(from, to string) ([]FunctionChange, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, err := getNamed[Module](s, keyModule(from), "module", from)
+	m, err := s.checkModule(seen)
 	if err != nil {
 		return nil, err
 	}
@@ -113,20 +125,19 @@ func (s *Store) RenameModule(from, to string) ([]FunctionChange, error) {
 	return changes, s.commit(b)
 }
 
-// DeleteModule deletes a module with all its functions, releasing their
-// code, in one batch. It returns the deleted functions.
-func (s *Store) DeleteModule(name string) ([]Function, error) {
+// DeleteModule deletes the module seen (as the caller read it) with all
+// its functions, releasing their code, in one batch: ErrNotFound if it is
+// gone, ErrChanged if the stored module is not seen. It returns the
+// deleted functions.
+func (s *Store) DeleteModule(seen Module) ([]Function, error) {
+	name := seen.Name
 	if name == DefaultModule {
 		return nil, fmt.Errorf("delete %q: %w", name, ErrDefaultModule)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ok, err := s.exists(keyModule(name))
-	if err != nil {
+	if _, err := s.checkModule(seen); err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("module %q: %w", name, ErrNotFound)
 	}
 	fns, err := s.listFunctions(name)
 	if err != nil {

@@ -82,13 +82,19 @@ func (s *Store) ListScripts() ([]Script, error) {
 	return listJSON[Script](s, prefixScripts)
 }
 
-// DeleteScript deletes a script (synced) and returns it.
-func (s *Store) DeleteScript(name string) (Script, error) {
+// DeleteScript deletes the script seen (as the caller read it; synced)
+// and returns it: ErrNotFound if it is gone, ErrChanged if the stored
+// script is another one (its ID, given once per core, differs).
+func (s *Store) DeleteScript(seen Script) (Script, error) {
+	name := seen.Name
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sc, err := s.GetScript(name)
 	if err != nil {
 		return Script{}, err
+	}
+	if sc.ID != seen.ID || sc.Owner != seen.Owner {
+		return Script{}, fmt.Errorf("script %q: %w", name, ErrChanged)
 	}
 	b := s.db.NewBatch()
 	defer b.Close()

@@ -38,13 +38,17 @@ func TestScripts(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].Name != "a_script" || list[1].Name != "b_script" {
 		t.Fatalf("list: %+v %v", list, err)
 	}
-	if _, err := s.DeleteScript("b_script"); err != nil {
+	b0, _ := s.GetScript("b_script")
+	if _, err := s.DeleteScript(Script{Name: "b_script", ID: b0.ID + 1, Owner: b0.Owner}); !errors.Is(err, ErrChanged) {
+		t.Fatalf("delete of another script of that name: %v", err)
+	}
+	if _, err := s.DeleteScript(b0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetScript("b_script"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after delete: %v", err)
 	}
-	if _, err := s.DeleteScript("b_script"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.DeleteScript(b0); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("delete twice: %v", err)
 	}
 }

@@ -35,7 +35,7 @@ func TestCodeIsContentAddressed(t *testing.T) {
 	}
 	mk := func(mod, name, code string) Function {
 		t.Helper()
-		f, err := s.CreateFunction(NewFunction{Module: mod, Name: name, Owner: "alice", Code: []byte(code), ABI: "funless"})
+		f, err := s.CreateFunction(s.seenModule(mod), NewFunction{Name: name, Owner: "alice", Code: []byte(code), ABI: "funless"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,13 +56,13 @@ func TestCodeIsContentAddressed(t *testing.T) {
 	}
 
 	// Updating to the same code keeps the count; to new code moves it.
-	if _, err := s.UpdateFunction("m", "a", FunctionUpdate{Code: []byte("code1"), ABI: "funless"}); err != nil {
+	if _, err := s.UpdateFunction(s.seenFunction("m", "a"), FunctionUpdate{Code: []byte("code1"), ABI: "funless"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := refs(t, s, "code1"); n != 3 {
 		t.Errorf("refs after same-code update = %d, want 3", n)
 	}
-	ch, err := s.UpdateFunction("m", "a", FunctionUpdate{Code: []byte("code22"), ABI: "wasi"})
+	ch, err := s.UpdateFunction(s.seenFunction("m", "a"), FunctionUpdate{Code: []byte("code22"), ABI: "wasi"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestCodeIsContentAddressed(t *testing.T) {
 	}
 
 	// Deleting the module releases its functions' code.
-	fns, err := s.DeleteModule("m")
+	fns, err := s.DeleteModule(s.seenModule("m"))
 	if err != nil || len(fns) != 2 {
 		t.Fatalf("delete module: %v %v", fns, err)
 	}
@@ -84,7 +84,7 @@ func TestCodeIsContentAddressed(t *testing.T) {
 	if _, err := s.Code(HashCode([]byte("code22"))); !errors.Is(err, ErrNotFound) {
 		t.Errorf("code of a deleted last reference still stored: %v", err)
 	}
-	if _, err := s.DeleteFunction(DefaultModule, "c"); err != nil {
+	if _, err := s.DeleteFunction(s.seenFunction(DefaultModule, "c")); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = s.Stats()
@@ -97,17 +97,17 @@ func TestMetadataKeptWithoutUpdate(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
 	md := Metadata{Tag: "t", Capacity: 64, TimeoutMS: 100, AllowedHosts: []string{"a.com"}}
-	if _, err := s.CreateFunction(NewFunction{Module: DefaultModule, Name: "f", Code: []byte("x"), Metadata: md}); err != nil {
+	if _, err := s.CreateFunction(s.seenModule(DefaultModule), NewFunction{Name: "f", Code: []byte("x"), Metadata: md}); err != nil {
 		t.Fatal(err)
 	}
-	ch, err := s.UpdateFunction(DefaultModule, "f", FunctionUpdate{Code: []byte("y")})
+	ch, err := s.UpdateFunction(s.seenFunction(DefaultModule, "f"), FunctionUpdate{Code: []byte("y")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ch.New.Metadata.Capacity != 64 || ch.New.Metadata.AllowedHosts[0] != "a.com" {
 		t.Errorf("metadata lost: %+v", ch.New.Metadata)
 	}
-	ch, err = s.UpdateFunction(DefaultModule, "f", FunctionUpdate{Metadata: &Metadata{Tag: "u"}})
+	ch, err = s.UpdateFunction(s.seenFunction(DefaultModule, "f"), FunctionUpdate{Metadata: &Metadata{Tag: "u"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,19 +140,19 @@ func TestSentinelErrors(t *testing.T) {
 	add("bad name", err, ErrInvalidName)
 	_, err = s.GetModule("nope")
 	add("missing module", err, ErrNotFound)
-	_, err = s.DeleteModule(DefaultModule)
+	_, err = s.DeleteModule(s.seenModule(DefaultModule))
 	add("delete _", err, ErrDefaultModule)
-	_, err = s.RenameModule(DefaultModule, "x")
+	_, err = s.RenameModule(s.seenModule(DefaultModule), "x")
 	add("rename _", err, ErrDefaultModule)
-	_, err = s.CreateFunction(NewFunction{Module: "nope", Name: "f", Code: []byte("x")})
+	_, err = s.CreateFunction(s.seenModule("nope"), NewFunction{Name: "f", Code: []byte("x")})
 	add("function in missing module", err, ErrNotFound)
-	_, err = s.CreateFunction(NewFunction{Module: "m", Name: "", Code: []byte("x")})
+	_, err = s.CreateFunction(s.seenModule("m"), NewFunction{Name: "", Code: []byte("x")})
 	add("empty function name", err, ErrInvalidName)
 	_, err = s.GetFunction("m", "nope")
 	add("missing function", err, ErrNotFound)
-	_, err = s.UpdateFunction("m", "nope", FunctionUpdate{})
+	_, err = s.UpdateFunction(s.seenFunction("m", "nope"), FunctionUpdate{})
 	add("update missing", err, ErrNotFound)
-	_, err = s.DeleteFunction("m", "nope")
+	_, err = s.DeleteFunction(s.seenFunction("m", "nope"))
 	add("delete missing", err, ErrNotFound)
 	_, err = s.RotateToken("nobody")
 	add("rotate missing", err, ErrNotFound)
@@ -173,12 +173,12 @@ func TestRenameMovesFunctions(t *testing.T) {
 	defer s.Close()
 	s.CreateModule("a", "o")
 	s.CreateModule("taken", "o")
-	s.CreateFunction(NewFunction{Module: "a", Name: "f", Code: []byte("1")})
-	s.CreateFunction(NewFunction{Module: "a", Name: "g", Code: []byte("2")})
-	if _, err := s.RenameModule("a", "taken"); !errors.Is(err, ErrExists) {
+	s.CreateFunction(s.seenModule("a"), NewFunction{Name: "f", Code: []byte("1")})
+	s.CreateFunction(s.seenModule("a"), NewFunction{Name: "g", Code: []byte("2")})
+	if _, err := s.RenameModule(s.seenModule("a"), "taken"); !errors.Is(err, ErrExists) {
 		t.Fatalf("rename onto existing: %v", err)
 	}
-	changes, err := s.RenameModule("a", "b")
+	changes, err := s.RenameModule(s.seenModule("a"), "b")
 	if err != nil || len(changes) != 2 || changes[0].Old.Module != "a" || changes[0].New.Module != "b" {
 		t.Fatalf("rename: %v %+v", err, changes)
 	}
@@ -195,7 +195,7 @@ func TestRenameMovesFunctions(t *testing.T) {
 	}
 	// A prefix scan of module "b" must not see module "bb".
 	s.CreateModule("bb", "o")
-	s.CreateFunction(NewFunction{Module: "bb", Name: "h", Code: []byte("3")})
+	s.CreateFunction(s.seenModule("bb"), NewFunction{Name: "h", Code: []byte("3")})
 	fns, _ = s.ListFunctions("b")
 	if len(fns) != 2 {
 		t.Errorf("module b lists %d functions, want 2", len(fns))
@@ -317,7 +317,7 @@ func TestReadCacheFollowsWrites(t *testing.T) {
 // follow updates, and a caller changing its copy changes nothing else.
 func TestDecodedCacheCopies(t *testing.T) {
 	s := open(t, t.TempDir())
-	if _, err := s.CreateFunction(NewFunction{Module: "_", Name: "f", Owner: "o", Code: []byte("code-1"), ABI: "wasi",
+	if _, err := s.CreateFunction(s.seenModule("_"), NewFunction{Name: "f", Owner: "o", Code: []byte("code-1"), ABI: "wasi",
 		Metadata: Metadata{AllowedHosts: []string{"a.example"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestDecodedCacheCopies(t *testing.T) {
 	if f2.Metadata.AllowedHosts[0] != "a.example" {
 		t.Fatalf("a caller's change leaked into the cache: %v", f2.Metadata.AllowedHosts)
 	}
-	if _, err := s.UpdateFunction("_", "f", FunctionUpdate{Metadata: &Metadata{AllowedHosts: []string{"b.example"}}}); err != nil {
+	if _, err := s.UpdateFunction(s.seenFunction("_", "f"), FunctionUpdate{Metadata: &Metadata{AllowedHosts: []string{"b.example"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if f3, _ := s.GetFunction("_", "f"); f3.Metadata.AllowedHosts[0] != "b.example" || f3.Version != 2 {
@@ -389,4 +389,23 @@ func BenchmarkSubjectEgress(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// seenModule is the module as a caller reads it before a write (a
+// missing one by its name only).
+func (s *Store) seenModule(name string) Module {
+	m, err := s.GetModule(name)
+	if err != nil {
+		return Module{Name: name}
+	}
+	return m
+}
+
+// seenFunction is seenModule for a function.
+func (s *Store) seenFunction(module, name string) Function {
+	f, err := s.GetFunction(module, name)
+	if err != nil {
+		return Function{Module: module, Name: name}
+	}
+	return f
 }

@@ -160,7 +160,7 @@ func TestManagerCronRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Stored as the API would, so Start finds it.
-	if _, err := store.CreateFunction(storage.NewFunction{Module: "_", Name: "c", Owner: "bob", Code: []byte("x"), Events: evs}); err != nil {
+	if _, err := store.CreateFunction(storage.Module{Name: storage.DefaultModule}, storage.NewFunction{Name: "c", Owner: "bob", Code: []byte("x"), Events: evs}); err != nil {
 		t.Fatal(err)
 	}
 	run := func(ticks int, pause time.Duration) {
