@@ -110,7 +110,7 @@ PATCHED_TESTS ?= \
 # (scripts/upstream-test-exec.sh says why). ERGO_NODE_TESTS leaves out the
 # ones that fail or flake on the pristine module too, and TestTCP, racy by
 # construction (patches/README.md).
-ERGO_NODE_TESTS = ^Test(Node|NodeStaticRoute|NodeDistHandshake|NodeRemoteSpawn|NodeResolveExtra|NodeProcessFallback|NodeCompression|Core|CoreAlias|Server.*|Application.*|MonitorLocalLocal|MonitorLocalRemoteByPid|MonitorLocalRemoteByName|MonitorEvents|Web|UDP|AtomCache.*)$$
+ERGO_NODE_TESTS = ^Test(Node|NodeStaticRoute|NodeDistHandshake|NodeRemoteSpawn|NodeResolveExtra|NodeProcessFallback|NodeCompression|Core|CoreAlias|Server.*|Application.*|MonitorLocalLocal|MonitorLocalRemoteByPid|MonitorLocalRemoteByName|MonitorEvents|Web|UDP|AtomCache.*|NodeAcceptBounded)$$
 PATCHED_TESTS += 'ergo:-skip=^TestDecodeFragment$$ ./proto/dist/' 'ergo:-timeout=4m -exec=$(CURDIR)/scripts/upstream-test-exec.sh -run=$(ERGO_NODE_TESTS) ./tests/'
 .PHONY: test-patched
 test-patched: test-deps patch-deps
