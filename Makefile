@@ -172,7 +172,8 @@ lint:
 	cd sdk/go && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./examples/...
 
-# Static release binaries for linux/amd64, arm64 and arm v7 in dist/.
+# The release in dist/ (docs/packaging.md): archives for linux, darwin and
+# windows, Debian packages, the multi-arch OCI image, SHA256SUMS.
 dist: deps
 	@bash scripts/dist.sh
 

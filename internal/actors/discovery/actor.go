@@ -172,7 +172,7 @@ func sender(ifi *net.Interface) (*net.UDPConn, error) {
 		Control: func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInet4Addr(int(fd), syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF, [4]byte(src))
+				serr = setMulticastIF(fd, [4]byte(src))
 			})
 			if err != nil {
 				return err

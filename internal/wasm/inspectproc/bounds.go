@@ -6,7 +6,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
 
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
@@ -86,5 +85,5 @@ func limitCPU() error {
 	if err != nil || secs == 0 {
 		secs = DefaultCPUSeconds
 	}
-	return syscall.Setrlimit(syscall.RLIMIT_CPU, &syscall.Rlimit{Cur: secs, Max: secs + 1})
+	return setRlimit(rlimitCPU, secs, secs+1)
 }

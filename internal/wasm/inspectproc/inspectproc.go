@@ -19,7 +19,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"syscall"
 
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
@@ -96,7 +95,7 @@ func trimPrefix(msg string, sentinel error) string {
 func Serve() int {
 	limit := DefaultLimit
 	fmt.Sscan(os.Getenv("EDGEFAAS_INSPECT_LIMIT"), &limit)
-	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+	if err := setRlimit(rlimitAS, limit, limit); err != nil {
 		fmt.Fprintln(os.Stderr, "inspect: bound address space:", err)
 		return 1
 	}
