@@ -150,7 +150,7 @@ fuzz: test-deps testmodules
 run: build examples
 	@bash scripts/run.sh
 
-# The benchmark suite (internal/bench/, docs/benchmarks.md): a real cluster, the
+# The benchmark suite (internal/bench/, docs/performance.md): a real cluster, the
 # single box and the native and in-process baselines, in one run; the report
 # goes to bench/results/DATE-COMMIT/. BENCHFLAGS passes flags, e.g.
 # BENCHFLAGS='--sustained 3m --workers 2'. bench-quick: under a minute.

@@ -10,12 +10,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// eventsFlag adds --events: a function's triggers (see README, Triggers).
+// eventsFlag adds --events: a function's triggers (docs/triggers-and-sinks.md).
 func eventsFlag(cmd *cobra.Command, v *string) {
 	cmd.Flags().StringVar(v, "events", "", `the function's triggers, a JSON list or @FILE, e.g. '[{"type":"cron","schedule":"@every 1m"}]'; on update it replaces them ('[]' removes them)`)
 }
 
-// sinksFlag adds --sinks: where a function's results go (see README, Sinks).
+// sinksFlag adds --sinks: where a function's results go (docs/triggers-and-sinks.md).
 func sinksFlag(cmd *cobra.Command, v *string) {
 	cmd.Flags().StringVar(v, "sinks", "", `where the function's results are delivered, a JSON list or @FILE, e.g. '[{"type":"webhook","params":{"url":"https://hooks.example/in"}}]'; on update it replaces them ('[]' removes them)`)
 }

@@ -15,7 +15,7 @@ import (
 //	compile  compiling the module with wazero's optimizing compiler (no disk cache)
 //	cold     instantiating it and calling it once (a new instance per call)
 //	warm     calling a reused, already initialized instance (funless ABI only)
-//	native   the same work in plain Go, for the ratio in the README
+//	native   the same work in plain Go, for the ratio in docs/performance.md
 //
 // They never assert timings. Run them with `make bench`.
 

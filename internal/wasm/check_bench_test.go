@@ -18,8 +18,8 @@ import (
 // ("none", which no worker runs: a spinning guest could not be stopped),
 // beside the same work natively (Go, and C through cgo from the same
 // source). Besides the mean, each reports its fastest call (min-ns/op),
-// which other load on the machine disturbs least. The README's
-// performance section reports the ratios.
+// which other load on the machine disturbs least. docs/performance.md
+// reports the ratios.
 func BenchmarkTerminationCheck(b *testing.B) {
 	matIn := `{"n":100,"seed":42}`
 	matWant, err := nativeMatrix([]byte(matIn))

@@ -432,7 +432,7 @@ func TestMQTTEmbedded(t *testing.T) {
 				missing = append(missing, i)
 			}
 		}
-		t.Logf("embedded broker: %d of 40 messages ran; of those published before the kill -9, missing: %v (a message the embedded broker acknowledged but had not yet handed to the trigger is lost with the core: see README)", len(got), missing)
+		t.Logf("embedded broker: %d of 40 messages ran; of those published before the kill -9, missing: %v (a message the embedded broker acknowledged but had not yet handed to the trigger is lost with the core: see docs/triggers-and-sinks.md)", len(got), missing)
 		return true, ""
 	})
 }

@@ -18,7 +18,7 @@ func TestWantTLS(t *testing.T) {
 		{TLSAuto, "127.0.0.9:0", false, false},
 		{TLSAuto, "localhost:4000", false, false},
 		{TLSAuto, "[::1]:4000", false, false},
-		{TLSAuto, "0.0.0.0:4000", false, true}, // the README's deployment
+		{TLSAuto, "0.0.0.0:4000", false, true}, // a deployment listening on every address
 		{TLSAuto, ":4000", false, true},
 		{TLSAuto, "10.0.0.5:4000", false, true},
 		{"", "[::]:4000", false, true},
