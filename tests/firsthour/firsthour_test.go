@@ -26,14 +26,13 @@ import (
 
 // cliCommands run as the user, with the CLI `make run` built, against the
 // platform it started; each with a string its output must contain.
-//
-// TODO(after the version and doctor commands land): replace "--version"
-// with "version" (client and core versions) and "fn list" with "doctor".
+// `version --require-core` fails unless the client reached the core
+// through the context `make run` saved.
 var cliCommands = []struct {
 	args []string
 	want string
 }{
-	{[]string{"--version"}, "edgefaas"},
+	{[]string{"version", "--require-core"}, "core:   "},
 	{[]string{"fn", "list"}, "hello"},
 	{[]string{"fn", "invoke", "hello", "-a", "name=firsthour"}, "Hello, firsthour!"},
 }
