@@ -253,22 +253,22 @@ func (a *authority) Enroll(token, name string, csrDER []byte) (cluster.Enrollmen
 	if err := storage.CheckNodeName(name); err != nil {
 		return cluster.Enrollment{}, fmt.Errorf("%w: %v", cluster.ErrJoinRefused, err)
 	}
-	csr, err := x509.ParseCertificateRequest(csrDER)
-	if err != nil {
-		return cluster.Enrollment{}, fmt.Errorf("%w: certificate request: %v", cluster.ErrJoinRefused, err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return cluster.Enrollment{}, fmt.Errorf("%w: certificate request signature: %v", cluster.ErrJoinRefused, err)
-	}
-	jt, err := a.store.ConsumeJoinToken(token)
+	// The token first: the route is public, and nothing costly (parsing,
+	// a signature check) is done for a caller without one.
+	var csr *x509.CertificateRequest
+	_, err := a.store.ConsumeJoinToken(token, func(jt storage.JoinToken) error {
+		if jt.Node != "" && jt.Node != name {
+			return fmt.Errorf("%w: the token is for node %q, not %q", cluster.ErrJoinRefused, jt.Node, name)
+		}
+		var err error
+		csr, err = checkJoinRequest(csrDER)
+		return err
+	})
 	if errors.Is(err, storage.ErrTokenInvalid) {
-		return cluster.Enrollment{}, fmt.Errorf("%w: %v", cluster.ErrJoinRefused, err)
+		return cluster.Enrollment{}, fmt.Errorf("%w: %w", cluster.ErrJoinRefused, err)
 	}
 	if err != nil {
 		return cluster.Enrollment{}, err
-	}
-	if jt.Node != "" && jt.Node != name {
-		return cluster.Enrollment{}, fmt.Errorf("%w: the token is for node %q, not %q", cluster.ErrJoinRefused, jt.Node, name)
 	}
 	der, serial, err := a.issue(name, csr.PublicKey)
 	if err != nil {
@@ -284,6 +284,24 @@ func (a *authority) Enroll(token, name string, csrDER []byte) (cluster.Enrollmen
 		Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 		CA:          string(a.caPEM), Cookie: a.cookie, Serial: serial,
 	}, nil
+}
+
+// checkJoinRequest parses a joining worker's certificate request and
+// checks its signature. Workers make ECDSA P-256 keys (enroll.go); any
+// other key is refused before its signature is verified, so a request
+// cannot make the core verify a key of the caller's choosing and size.
+func checkJoinRequest(der []byte) (*x509.CertificateRequest, error) {
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: certificate request: %v", cluster.ErrJoinRefused, err)
+	}
+	if k, ok := csr.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("%w: certificate request: the key must be ECDSA P-256, not %v", cluster.ErrJoinRefused, csr.PublicKeyAlgorithm)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("%w: certificate request signature: %v", cluster.ErrJoinRefused, err)
+	}
+	return csr, nil
 }
 
 // RevokeNode implements cluster.NodeAuthority.

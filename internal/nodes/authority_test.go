@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,5 +165,50 @@ func TestRotationOnlyFromIssuer(t *testing.T) {
 	}
 	if got := auth.cert.Load(); got == nil || !bytes.Equal(got.Certificate[0], leaf(t, string(cert)).Raw) {
 		t.Fatal("the worker does not present the rotated certificate")
+	}
+}
+
+// TestJoinChecksTheTokenFirst: the join route is public, so what an
+// unauthenticated caller can make the core do is bounded by what it does
+// before the token is checked. A request without a valid token is refused
+// for its token, whatever its certificate request holds; a request whose
+// certificate request is refused leaves the token unspent; and only the
+// key type workers make (ECDSA P-256) is verified at all.
+func TestJoinChecksTheTokenFirst(t *testing.T) {
+	dir := t.TempDir()
+	st := storetest.Open(t, filepath.Join(dir, "db"), nil)
+	a, _, err := newAuthority(st, dir, JoinAny, "cookie-1", "core@127.0.0.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const w = "worker@10.0.0.7"
+	forged := csrFor(t, w)
+	forged[len(forged)-1] ^= 0xff // the last byte is the signature's
+	if _, err := x509.ParseCertificateRequest(forged); err != nil {
+		t.Fatalf("the forged request does not parse: the test proves nothing: %v", err)
+	}
+	if _, err := a.Enroll("bogus", w, forged); !errors.Is(err, cluster.ErrJoinRefused) || !strings.Contains(err.Error(), "token") || strings.Contains(err.Error(), "signature") {
+		t.Fatalf("bogus token with a forged request: %v; want it refused for the token", err)
+	}
+	tok, _, _ := st.CreateJoinToken("", time.Hour)
+	if _, err := a.Enroll(tok, w, forged); !errors.Is(err, cluster.ErrJoinRefused) || !strings.Contains(err.Error(), "signature") {
+		t.Fatalf("forged request with a valid token: %v; want it refused for its signature", err)
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaCSR, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: w}, URIs: []*url.URL{nodeURI(w)}}, rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Enroll(tok, w, rsaCSR); !errors.Is(err, cluster.ErrJoinRefused) || !strings.Contains(err.Error(), "P-256") {
+		t.Fatalf("RSA request: %v; want it refused for its key type", err)
+	}
+	if _, err := a.Enroll(tok, w, csrFor(t, w)); err != nil {
+		t.Fatalf("the token after refused requests: %v; want it unspent", err)
+	}
+	if _, err := a.Enroll(tok, w, csrFor(t, w)); !errors.Is(err, cluster.ErrJoinRefused) {
+		t.Fatalf("the token used twice: %v", err)
 	}
 }

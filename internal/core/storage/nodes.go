@@ -64,10 +64,14 @@ func (s *Store) CreateJoinToken(node string, ttl time.Duration) (string, JoinTok
 	return token, jt, s.commit(b)
 }
 
-// ConsumeJoinToken spends token: it is deleted in a synced batch before
-// the caller issues anything, so it can never be used twice, even across a
-// crash. Unknown, used or expired tokens give ErrTokenInvalid.
-func (s *Store) ConsumeJoinToken(token string) (JoinToken, error) {
+// ConsumeJoinToken spends token if accept, given the token's record,
+// returns nil: the token is deleted in a synced batch before the caller
+// issues anything, so it can never be used twice, even across a crash.
+// Unknown, used or expired tokens give ErrTokenInvalid before accept is
+// called, so whatever accept costs is spent only for a valid token's
+// holder; what accept refuses leaves the token unspent, with accept's
+// error. An expired token is deleted.
+func (s *Store) ConsumeJoinToken(token string, accept func(JoinToken) error) (JoinToken, error) {
 	if token == "" {
 		return JoinToken{}, ErrTokenInvalid
 	}
@@ -80,6 +84,12 @@ func (s *Store) ConsumeJoinToken(token string) (JoinToken, error) {
 	} else if err != nil {
 		return JoinToken{}, err
 	}
+	expired := !s.now().Before(jt.ExpiresAt)
+	if !expired && accept != nil {
+		if err := accept(jt); err != nil {
+			return JoinToken{}, err
+		}
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := b.Delete(keyJoinToken(hash), nil); err != nil {
@@ -88,7 +98,7 @@ func (s *Store) ConsumeJoinToken(token string) (JoinToken, error) {
 	if err := s.commit(b); err != nil {
 		return JoinToken{}, err
 	}
-	if !s.now().Before(jt.ExpiresAt) {
+	if expired {
 		return JoinToken{}, fmt.Errorf("%w (expired at %s)", ErrTokenInvalid, jt.ExpiresAt.Format(time.RFC3339))
 	}
 	return jt, nil

@@ -355,17 +355,17 @@ func TestJoinTokenOnce(t *testing.T) {
 	if !found {
 		t.Fatal("no j/ record")
 	}
-	if got, err := s.ConsumeJoinToken(tok); err != nil || got.Node != "worker@10.0.0.7" {
+	if got, err := s.ConsumeJoinToken(tok, nil); err != nil || got.Node != "worker@10.0.0.7" {
 		t.Fatalf("first use: %v %+v", err, got)
 	}
-	if _, err := s.ConsumeJoinToken(tok); !errors.Is(err, ErrTokenInvalid) {
+	if _, err := s.ConsumeJoinToken(tok, nil); !errors.Is(err, ErrTokenInvalid) {
 		t.Fatalf("second use: %v", err)
 	}
 	old, _, _ := s.CreateJoinToken("", -time.Second)
-	if _, err := s.ConsumeJoinToken(old); !errors.Is(err, ErrTokenInvalid) {
+	if _, err := s.ConsumeJoinToken(old, nil); !errors.Is(err, ErrTokenInvalid) {
 		t.Fatalf("expired: %v", err)
 	}
-	if _, err := s.ConsumeJoinToken("nonsense"); !errors.Is(err, ErrTokenInvalid) {
+	if _, err := s.ConsumeJoinToken("nonsense", nil); !errors.Is(err, ErrTokenInvalid) {
 		t.Fatalf("unknown: %v", err)
 	}
 }
