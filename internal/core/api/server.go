@@ -37,6 +37,10 @@ const (
 	DefaultMaxArgsBytes = 6 << 20
 	// maxJSONBodyBytes bounds the small JSON bodies (modules, subjects).
 	maxJSONBodyBytes = 64 << 10
+	// maxHeaderBytes bounds a request's headers, read before anything
+	// authenticates the caller (net/http's default is 1 MiB); a bearer
+	// token and a client's usual headers take under 1 KiB.
+	maxHeaderBytes = 64 << 10
 )
 
 // Config assembles a Server. Store is required; everything else has a
@@ -146,6 +150,7 @@ func New(cfg Config) (*Server, error) {
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog: serverErrorLog(cfg.Logger, newNamedLogBucket(s.reg, refusalLogRate, refusalLogBurst,
 			"server_logs_suppressed_total", "net/http error log lines (TLS handshake failures, malformed requests) left out by the rate limit.")),
 	}
