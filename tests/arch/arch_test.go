@@ -1,16 +1,21 @@
 // Package arch_test proves the platform is heterogeneous: `make dist`
-// cross-compiles static binaries for linux/amd64, arm64 and arm v7, and
+// cross-compiles static binaries for linux/amd64, arm64 and arm v7 into
+// its release archives, and
 // the arm64 and arm worker binaries, run under qemu-user-static, join a
 // native amd64 core and run the same .wasm with the same results as a
 // native worker.
 package arch_test
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -63,12 +68,52 @@ func dist(t *testing.T) string {
 		distOut = string(out)
 		if err != nil {
 			distErr = fmt.Errorf("scripts/dist.sh: %v\n%s", err, out)
+			return
+		}
+		// The tests run the binaries the release archives hold.
+		for _, arch := range []string{"amd64", "arm64", "armv7"} {
+			if distErr = unpack(filepath.Join(distDir, "edgefaas-"+testVersion+"-linux-"+arch+".tar.gz"),
+				"edgefaas-"+testVersion+"-linux-"+arch+"/edgefaas", filepath.Join(distDir, "edgefaas-linux-"+arch)); distErr != nil {
+				return
+			}
 		}
 	})
 	if distErr != nil {
 		t.Fatal(distErr)
 	}
 	return distDir
+}
+
+// unpack writes the file name of the .tar.gz archive to dst, executable.
+func unpack(archive, name, dst string) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", archive, err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", archive, name, err)
+		}
+		if h.Name != name {
+			continue
+		}
+		out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, tr); err != nil {
+			out.Close()
+			return fmt.Errorf("%s: %s: %w", archive, name, err)
+		}
+		return out.Close()
+	}
 }
 
 // TestDist checks each binary of `make dist`: its ELF machine, that it is
@@ -108,9 +153,37 @@ func TestDist(t *testing.T) {
 		}
 		f.Close()
 	}
+	// SHA256SUMS names every archive and package, each with its sum.
 	sums, err := os.ReadFile(filepath.Join(dir, "SHA256SUMS"))
-	if err != nil || strings.Count(string(sums), "\n") != 3 {
-		t.Errorf("SHA256SUMS: %v %q", err, sums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(sums)), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			t.Errorf("SHA256SUMS line %q", line)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Errorf("SHA256SUMS names %s: %v", name, err)
+			continue
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(b)); got != sum {
+			t.Errorf("SHA256SUMS: %s is %s, listed %s", name, got, sum)
+		}
+		listed[name] = true
+	}
+	for _, name := range []string{
+		"edgefaas-" + testVersion + "-linux-amd64.tar.gz", "edgefaas-" + testVersion + "-linux-arm64.tar.gz",
+		"edgefaas-" + testVersion + "-linux-armv7.tar.gz", "edgefaas-" + testVersion + "-windows-amd64.zip",
+		"edgefaas_0.0.0+archtest_amd64.deb", "edgefaas_0.0.0+archtest_arm64.deb", "edgefaas_0.0.0+archtest_armhf.deb",
+		"edgefaas-" + testVersion + "-oci.tar",
+	} {
+		if !listed[name] {
+			t.Errorf("SHA256SUMS does not list %s", name)
+		}
 	}
 	out, err := exec.Command(filepath.Join(dir, "edgefaas-linux-amd64"), "--version").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), testVersion) {
