@@ -27,6 +27,8 @@ type activationFlags struct {
 	maxInFlight  int
 	perFunction  int
 	perSubject   int
+	queuedBytes  sizeValue
+	subjectBytes sizeValue
 	maxLabels    int
 	callbackHost []string
 	callbackNet  []string
@@ -42,6 +44,10 @@ func (f *activationFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.maxInFlight, "async-max-in-flight", activations.DefaultMaxInFlight, "asynchronous activations running at once")
 	fl.IntVar(&f.perFunction, "async-per-function", activations.DefaultPerFunction, "asynchronous activations of one function running at once")
 	fl.IntVar(&f.perSubject, "async-per-subject", activations.DefaultPerSubject, "asynchronous activations of one subject running at once")
+	f.queuedBytes = sizeValue{text: "1GiB", bytes: activations.DefaultMaxQueuedBytes}
+	f.subjectBytes = sizeValue{text: "256MiB", bytes: activations.DefaultPerSubjectQueuedBytes}
+	fl.Var(&f.queuedBytes, "async-max-bytes", "the args of the asynchronous calls queued or running, in total, at most (they wait on disk); more are refused with 429; "+sizeHelp)
+	fl.Var(&f.subjectBytes, "async-subject-bytes", "the same for one subject's calls; "+sizeHelp)
 	fl.IntVar(&f.maxLabels, "metrics-max-functions", activations.DefaultFunctionLabels, "functions with their own per-function metric series; the rest are labelled _other")
 	fl.StringSliceVar(&f.callbackHost, "callback-allow-host", nil, "host completion callbacks may be POSTed to (host, host:port, *.domain, * for any public host); default none")
 	fl.StringSliceVar(&f.callbackNet, "callback-allow-net", nil, "internal network completion callbacks may reach, CIDR (default none)")
@@ -69,6 +75,7 @@ func (f *activationFlags) config() (core.ActivationsConfig, error) {
 		NoSyncRecords: noSync, Retention: f.retention, MaxBytes: f.maxBytes, PruneEvery: f.pruneEvery, MaxFunctionLabels: f.maxLabels,
 		Queue: activations.QueueConfig{
 			MaxQueued: f.maxQueued, MaxInFlight: f.maxInFlight, PerFunction: f.perFunction, PerSubject: f.perSubject,
+			MaxQueuedBytes: f.queuedBytes.bytes, PerSubjectQueuedBytes: f.subjectBytes.bytes,
 			Callback: func(ctx context.Context, url string, body []byte) error {
 				resp := policy.Do(ctx, &outbound.Request{Function: "callback", Method: http.MethodPost, URL: url,
 					Header: http.Header{"Content-Type": {"application/json"}}, Body: body})

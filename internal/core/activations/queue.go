@@ -14,20 +14,28 @@ import (
 
 // Defaults of QueueConfig.
 const (
-	DefaultMaxQueued      = 10000
-	DefaultMaxInFlight    = 64
-	DefaultPerFunction    = 16
-	DefaultPerSubject     = 32
-	DefaultMaxWait        = time.Hour
-	DefaultLostRetries    = 3
-	DefaultCallbackTries  = 5
-	defaultRetryBackoff   = 100 * time.Millisecond
-	maxRetryBackoff       = 5 * time.Second
-	defaultCallbackBackof = time.Second
+	DefaultMaxQueued = 10000
+	// DefaultMaxQueuedBytes and DefaultPerSubjectQueuedBytes bound the
+	// args of the calls queued or running (on disk, not in memory): in
+	// total, a share of a small machine's disk; per subject, a quarter of
+	// that, so one tenant's flood leaves room for the others.
+	DefaultMaxQueuedBytes        = 1 << 30
+	DefaultPerSubjectQueuedBytes = DefaultMaxQueuedBytes / 4
+	DefaultMaxInFlight           = 64
+	DefaultPerFunction           = 16
+	DefaultPerSubject            = 32
+	DefaultMaxWait               = time.Hour
+	DefaultLostRetries           = 3
+	DefaultCallbackTries         = 5
+	defaultRetryBackoff          = 100 * time.Millisecond
+	maxRetryBackoff              = 5 * time.Second
+	defaultCallbackBackof        = time.Second
 )
 
-// ErrFull means the queue holds MaxQueued activations: the submit is
-// refused (HTTP 429) and nothing was stored.
+// ErrFull means the queue holds MaxQueued activations, or its calls' args
+// would pass MaxQueuedBytes or the subject's PerSubjectQueuedBytes: the
+// submit is refused (HTTP 429) and nothing was stored. Refusals wrap it
+// with which bound was reached.
 var ErrFull = errors.New("the asynchronous queue is full")
 
 // Outcome is what running one queued activation gave.
@@ -67,6 +75,10 @@ type QueueConfig struct {
 	// ones running; PerFunction and PerSubject the ones running for one
 	// function and for one subject.
 	MaxQueued, MaxInFlight, PerFunction, PerSubject int
+	// MaxQueuedBytes bounds the args of the calls queued or running, in
+	// total; PerSubjectQueuedBytes those of one subject. The args stay on
+	// disk until their call runs: the bounds are about the disk.
+	MaxQueuedBytes, PerSubjectQueuedBytes int64
 	// MaxWait is how long an activation that could not start (no worker,
 	// all busy) keeps being retried before it ends with that status.
 	MaxWait time.Duration
@@ -92,6 +104,8 @@ type Queue struct {
 	inFlight  int
 	perFn     map[string]int
 	perSub    map[string]int
+	bytes     int64            // args of the calls queued, running or being committed
+	subBytes  map[string]int64 // the same per subject
 	stopped   bool
 	running   sync.WaitGroup
 	callbacks sync.WaitGroup
@@ -99,9 +113,12 @@ type Queue struct {
 	done      chan struct{}
 }
 
+// job is a queued call without its args, which stay on disk until it
+// runs (Store.QueuedArgs): the queue holds an index, not the payloads.
 type job struct {
 	rec       storage.Activation
 	call      storage.QueuedCall
+	argsBytes int64
 	notBefore time.Time
 	retries   int
 }
@@ -124,13 +141,19 @@ func NewQueue(cfg QueueConfig) *Queue {
 	def(&cfg.PerSubject, DefaultPerSubject)
 	def(&cfg.LostRetries, DefaultLostRetries)
 	def(&cfg.CallbackTries, DefaultCallbackTries)
+	if cfg.MaxQueuedBytes <= 0 {
+		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if cfg.PerSubjectQueuedBytes <= 0 {
+		cfg.PerSubjectQueuedBytes = min(DefaultPerSubjectQueuedBytes, cfg.MaxQueuedBytes)
+	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = DefaultMaxWait
 	}
 	if cfg.CallbackBackoff <= 0 {
 		cfg.CallbackBackoff = defaultCallbackBackof
 	}
-	q := &Queue{cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), perFn: map[string]int{}, perSub: map[string]int{},
+	q := &Queue{cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), perFn: map[string]int{}, perSub: map[string]int{}, subBytes: map[string]int64{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if cfg.Recorder != nil {
 		cfg.Recorder.cfg.Metrics.setQueue(q)
@@ -150,7 +173,7 @@ func (q *Queue) Start() error {
 	var lost []storage.Activation
 	requeued := 0
 	for _, qa := range left {
-		j := &job{rec: qa.Record, call: qa.Call}
+		j := &job{rec: qa.Record, call: qa.Call, argsBytes: qa.ArgsBytes}
 		if qa.Record.Status == storage.StatusRunning {
 			f, ferr := q.cfg.Store.GetFunction(qa.Call.Module, qa.Call.Function)
 			if ferr != nil || !f.Metadata.Idempotent || qa.Record.Attempts > q.cfg.LostRetries {
@@ -163,6 +186,7 @@ func (q *Queue) Start() error {
 		}
 		j.rec.Status = storage.StatusQueued
 		q.waiting = append(q.waiting, j)
+		q.addBytes(j.call.Subject, j.argsBytes)
 		requeued++
 	}
 	if err := q.cfg.Store.WriteActivations(lost, true); err != nil {
@@ -201,24 +225,52 @@ func (q *Queue) SubmitWith(rec storage.Activation, call storage.QueuedCall, comm
 		q.mu.Unlock()
 		return ErrClosed
 	}
-	if len(q.waiting)+q.inFlight+q.reserved >= q.cfg.MaxQueued {
+	n := int64(len(call.Args))
+	if err := q.admitLocked(call.Subject, n); err != nil {
 		q.mu.Unlock()
-		return ErrFull
+		return err
 	}
 	q.reserved++
+	q.addBytes(call.Subject, n)
 	q.mu.Unlock()
 	rec.Status, rec.Async = storage.StatusQueued, true
 	err := commit(rec, call)
 	q.mu.Lock()
 	q.reserved--
 	if err == nil {
-		q.insertLocked(&job{rec: rec, call: call})
+		index := call
+		index.Args = nil
+		q.insertLocked(&job{rec: rec, call: index, argsBytes: n})
+	} else {
+		q.addBytes(call.Subject, -n)
 	}
 	q.mu.Unlock()
 	if err == nil {
 		q.poke()
 	}
 	return err
+}
+
+// admitLocked refuses a call of n args bytes for subject that a bound
+// leaves no room for.
+func (q *Queue) admitLocked(subject string, n int64) error {
+	switch {
+	case len(q.waiting)+q.inFlight+q.reserved >= q.cfg.MaxQueued:
+		return fmt.Errorf("%w: %d calls", ErrFull, q.cfg.MaxQueued)
+	case q.bytes+n > q.cfg.MaxQueuedBytes:
+		return fmt.Errorf("%w: the queued calls' args would pass %d bytes", ErrFull, q.cfg.MaxQueuedBytes)
+	case q.subBytes[subject]+n > q.cfg.PerSubjectQueuedBytes:
+		return fmt.Errorf("%w: your queued calls' args would pass %d bytes", ErrFull, q.cfg.PerSubjectQueuedBytes)
+	}
+	return nil
+}
+
+// addBytes counts n args bytes (negative: gives them back) for subject.
+func (q *Queue) addBytes(subject string, n int64) {
+	q.bytes += n
+	if q.subBytes[subject] += n; q.subBytes[subject] <= 0 {
+		delete(q.subBytes, subject)
+	}
 }
 
 func (q *Queue) insertLocked(j *job) {
@@ -376,6 +428,8 @@ func (q *Queue) release(j *job, requeue bool) {
 	}
 	if requeue {
 		q.insertLocked(j)
+	} else {
+		q.addBytes(j.call.Subject, -j.argsBytes)
 	}
 	q.mu.Unlock()
 	q.running.Done()
@@ -392,7 +446,17 @@ func (q *Queue) run(j *job) {
 				out.Record.Status, out.Record.Error = storage.StatusRuntimeError, "the core failed internally while running this call"
 			}
 		}()
-		out = q.cfg.Run(context.Background(), j.rec, j.call)
+		// The args are read from disk for the run only.
+		call := j.call
+		args, err := q.cfg.Store.QueuedArgs(j.rec.ID)
+		if err != nil {
+			q.log.Error("could not read a queued call's args", "id", j.rec.ID, "module", j.call.Module, "function", j.call.Function, "err", err)
+			out = Outcome{Record: j.rec}
+			out.Record.Status, out.Record.Error = storage.StatusRuntimeError, "the core could not read this call's arguments"
+			return
+		}
+		call.Args = args
+		out = q.cfg.Run(context.Background(), j.rec, call)
 	}()
 	rec := out.Record
 	rec.ID, rec.Async, rec.Attempts, rec.QueuedAt = j.rec.ID, true, j.rec.Attempts, j.rec.QueuedAt

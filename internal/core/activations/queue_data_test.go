@@ -19,8 +19,10 @@ import (
 // nothing depends on timing. Commands:
 //
 //	queue [max-queued=N] [max-in-flight=N] [per-function=N] [per-subject=N]
+//	      [max-bytes=N] [subject-bytes=N]
 //	                         a new queue (0 or absent: the default)
-//	submit ID fn=M/F subject=S   queued, or the refusal
+//	submit ID fn=M/F subject=S [bytes=N]
+//	                         queued (with N bytes of args), or the refusal
 //	pick [at=SECONDS]        the activations started, oldest first, and the
 //	                         earliest time a waiting one becomes runnable
 //	release ID [retry-at=SECONDS]
@@ -58,14 +60,18 @@ func TestQueueLimitsData(t *testing.T) {
 						cfg.PerFunction = n
 					case "per-subject":
 						cfg.PerSubject = n
+					case "max-bytes":
+						cfg.MaxQueuedBytes = int64(n)
+					case "subject-bytes":
+						cfg.PerSubjectQueuedBytes = int64(n)
 					default:
 						d.Fatalf(t, "unknown argument %s", a.Key)
 					}
 				}
 				q = NewQueue(cfg)
 				started = map[string]*job{}
-				return fmt.Sprintf("max-queued=%d max-in-flight=%d per-function=%d per-subject=%d",
-					q.cfg.MaxQueued, q.cfg.MaxInFlight, q.cfg.PerFunction, q.cfg.PerSubject)
+				return fmt.Sprintf("max-queued=%d max-in-flight=%d per-function=%d per-subject=%d max-bytes=%d subject-bytes=%d",
+					q.cfg.MaxQueued, q.cfg.MaxInFlight, q.cfg.PerFunction, q.cfg.PerSubject, q.cfg.MaxQueuedBytes, q.cfg.PerSubjectQueuedBytes)
 			case "submit":
 				rec := storage.Activation{ID: d.CmdArgs[0].Key}
 				var call storage.QueuedCall
@@ -75,6 +81,12 @@ func TestQueueLimitsData(t *testing.T) {
 						call.Module, call.Function, _ = strings.Cut(a.Vals[0], "/")
 					case "subject":
 						call.Subject = a.Vals[0]
+					case "bytes":
+						n, err := strconv.Atoi(a.Vals[0])
+						if err != nil {
+							d.Fatalf(t, "bytes: %v", err)
+						}
+						call.Args = make([]byte, n)
 					default:
 						d.Fatalf(t, "unknown argument %s", a.Key)
 					}
@@ -139,8 +151,13 @@ func TestQueueLimitsData(t *testing.T) {
 				}
 				slices.Sort(fns)
 				slices.Sort(subs)
-				return fmt.Sprintf("waiting: %s\nrunning: %d (by function %s; by subject %s)",
-					strings.Join(waiting, " "), q.inFlight, strings.Join(fns, " "), strings.Join(subs, " "))
+				bytes := make([]string, 0, len(q.subBytes))
+				for k, v := range q.subBytes {
+					bytes = append(bytes, fmt.Sprintf("%s:%d", k, v))
+				}
+				slices.Sort(bytes)
+				return fmt.Sprintf("waiting: %s\nrunning: %d (by function %s; by subject %s)\nargs bytes: %d (by subject %s)",
+					strings.Join(waiting, " "), q.inFlight, strings.Join(fns, " "), strings.Join(subs, " "), q.bytes, strings.Join(bytes, " "))
 			case "backoff":
 				var first, limit time.Duration
 				var out []string

@@ -68,7 +68,7 @@ func (s *Server) invokeAsync(c *call, call invocation.Call) error {
 		return errorf(http.StatusServiceUnavailable, "Service Unavailable: asynchronous invocation is not enabled on this core")
 	case errors.Is(err, invocation.ErrQueueFull):
 		return &apiError{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"1"}},
-			detail: "Too Many Requests: the asynchronous queue is full; retry shortly"}
+			detail: "Too Many Requests: " + err.Error() + "; retry shortly"}
 	case errors.Is(err, invocation.ErrStopping):
 		return errorf(http.StatusServiceUnavailable, "Service Unavailable: the core is shutting down")
 	case err != nil:

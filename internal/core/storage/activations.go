@@ -157,18 +157,45 @@ func (s *Store) ScanActivations(before string, fn func(Activation) bool) error {
 // call it runs.
 type QueuedActivation struct {
 	Record Activation
-	Call   QueuedCall
+	// Call is the queued call without its Args, which stay on disk
+	// (QueuedArgs reads them); ArgsBytes is their size.
+	Call      QueuedCall
+	ArgsBytes int64
+}
+
+// queuedIndex decodes a stored QueuedCall without keeping its args.
+type queuedIndex struct {
+	Module   string   `json:"module"`
+	Function string   `json:"function"`
+	Subject  string   `json:"subject"`
+	Args     argsSize `json:"args"`
+	Callback string   `json:"callback,omitempty"`
+	Script   string   `json:"script,omitempty"`
+}
+
+// argsSize is a JSON value's size: the decoder hands it the value's bytes
+// in place, so nothing of them is copied.
+type argsSize int64
+
+func (n *argsSize) UnmarshalJSON(b []byte) error {
+	*n = argsSize(len(b))
+	return nil
 }
 
 // QueuedActivations lists the asynchronous activations not finished yet,
-// oldest first: what a restarted core must run again or mark lost.
+// oldest first: what a restarted core must run again or mark lost. It
+// reads their calls' args only to size them: a queue of large calls costs
+// a restart its index, not its payloads.
 func (s *Store) QueuedActivations() ([]QueuedActivation, error) {
 	var out []QueuedActivation
 	err := s.scan(prefixQueued, func(k, v []byte) error {
 		var q QueuedActivation
-		if err := jsonUnmarshal(k, v, &q.Call); err != nil {
+		var ix queuedIndex
+		if err := jsonUnmarshal(k, v, &ix); err != nil {
 			return err
 		}
+		q.Call = QueuedCall{Module: ix.Module, Function: ix.Function, Subject: ix.Subject, Callback: ix.Callback, Script: ix.Script}
+		q.ArgsBytes = int64(ix.Args)
 		id := string(k[len(prefixQueued):])
 		rec, err := s.GetActivation(id)
 		if errors.Is(err, ErrNotFound) {
@@ -182,6 +209,15 @@ func (s *Store) QueuedActivations() ([]QueuedActivation, error) {
 		return nil
 	})
 	return out, err
+}
+
+// QueuedArgs reads a queued call's args (ErrNotFound once it finished).
+func (s *Store) QueuedArgs(id string) (json.RawMessage, error) {
+	var call QueuedCall
+	if err := s.getJSON(keyQueued(id), &call); err != nil {
+		return nil, fmt.Errorf("queued call %s: %w", id, err)
+	}
+	return call.Args, nil
 }
 
 // PruneActivations deletes finished records older than cutoff (by the time
