@@ -34,7 +34,7 @@ Raspberry Pi. Its HTTP API is FunLess-compatible.`,
 	root.PersistentFlags().StringVar(&globalFlags.tlsFingerprint, "tls-fingerprint", "", "pin the core's HTTPS certificate by its SHA-256, as the core logs it (default $"+envTLSPin+", else the config file)")
 	root.PersistentFlags().StringVar(&globalFlags.caFile, "ca-file", "", "verify the core's HTTPS certificate against this CA, PEM (default $"+envCAFile+", else the config file)")
 	root.PersistentFlags().StringVarP(&globalFlags.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(fnCommand(), modCommand(), adminCommand(), nodeCommand(), versionCommand(), configCommand(), activationCommand(), scriptCommand())
+	root.AddCommand(fnCommand(), modCommand(), adminCommand(), nodeCommand(), versionCommand(), doctorCommand(), configCommand(), activationCommand(), scriptCommand())
 	return root
 }
 

@@ -131,3 +131,28 @@ type CoreVersion struct {
 func (c *Client) Version(ctx context.Context) (CoreVersion, error) {
 	return do[CoreVersion](ctx, c, http.MethodGet, "/v1/version", nil)
 }
+
+// AdminStatus is the core's state an operator checks (GET
+// /v1/admin/status, admin token).
+type AdminStatus struct {
+	// DiskFreeBytes and DiskTotalBytes are of the file system holding the
+	// core's database (-1: unknown).
+	DiskFreeBytes  int64 `json:"disk_free_bytes"`
+	DiskTotalBytes int64 `json:"disk_total_bytes"`
+	// QueueLength counts the asynchronous calls queued or running, and
+	// QueueOldestAgeSeconds is how long the oldest has waited (-1: the
+	// core runs no asynchronous queue).
+	QueueLength           int     `json:"queue_length"`
+	QueueOldestAgeSeconds float64 `json:"queue_oldest_age_seconds"`
+	// NodeJoinMode is how workers may join: "any" (a join token or the
+	// cluster cookie), "token", "operator-ca" or "cookie".
+	NodeJoinMode string `json:"node_join_mode"`
+	// Time is the core's clock when it answered.
+	Time time.Time `json:"time"`
+}
+
+// AdminStatus returns the core's disk, queue and node-join state (admin
+// token).
+func (c *Client) AdminStatus(ctx context.Context) (AdminStatus, error) {
+	return do[AdminStatus](ctx, c, http.MethodGet, "/v1/admin/status", nil)
+}

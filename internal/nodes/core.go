@@ -100,7 +100,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		Table: c.table,
 		Log:   log,
 		// A worker of a version this core does not support is refused
-		// (docs/RATIONALE.md, "Version skew at join").
+		// (docs/RATIONALE.md, "Why refuse a worker of another version?").
 		Admit: func(r wire.Report) error { return version.Compatible(self, r.Version) },
 		OnJoin: func(n string) {
 			if p := proc(registry.Name); p != nil {

@@ -75,7 +75,7 @@ type Worker struct {
 }
 
 // Refused is why the worker's node stopped because every core it knew
-// refused it (its version, docs/RATIONALE.md "Version skew at join"); nil
+// refused it (its version, docs/RATIONALE.md "Why refuse a worker of another version?"); nil
 // otherwise.
 func (w *Worker) Refused() error {
 	if r := w.refused.Load(); r != nil {

@@ -29,7 +29,7 @@ func Release(v string) (majorMinor string, ok bool) {
 }
 
 // Compatible says whether a worker built as worker may join a core built
-// as core (docs/RATIONALE.md, "Version skew at join"): equal versions
+// as core (docs/RATIONALE.md, "Why refuse a worker of another version?"): equal versions
 // always may; two releases may when they share major.minor (a patch
 // release changes no message between the nodes); anything else (a
 // development build, a pseudo-version, a dirty tree, another minor) is

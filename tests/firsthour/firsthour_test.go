@@ -27,12 +27,14 @@ import (
 // cliCommands run as the user, with the CLI `make run` built, against the
 // platform it started; each with a string its output must contain.
 // `version --require-core` fails unless the client reached the core
-// through the context `make run` saved.
+// through the context `make run` saved; `doctor` fails unless the core
+// answered and its worker joined.
 var cliCommands = []struct {
 	args []string
 	want string
 }{
 	{[]string{"version", "--require-core"}, "core:   "},
+	{[]string{"doctor"}, "worker core@"},
 	{[]string{"fn", "list"}, "hello"},
 	{[]string{"fn", "invoke", "hello", "-a", "name=firsthour"}, "Hello, firsthour!"},
 }

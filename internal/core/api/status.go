@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 )
@@ -18,10 +19,13 @@ type statusView struct {
 	QueueLength           int     `json:"queue_length"`
 	QueueOldestAgeSeconds float64 `json:"queue_oldest_age_seconds"`
 	NodeJoinMode          string  `json:"node_join_mode"`
+	// Time is the core's clock when it answered, for the client to tell
+	// the skew between the two.
+	Time time.Time `json:"time"`
 }
 
 func (s *Server) adminStatus(c *call) error {
-	out := statusView{DiskFreeBytes: -1, DiskTotalBytes: -1, QueueLength: -1, QueueOldestAgeSeconds: -1, NodeJoinMode: "none"}
+	out := statusView{DiskFreeBytes: -1, DiskTotalBytes: -1, QueueLength: -1, QueueOldestAgeSeconds: -1, NodeJoinMode: "none", Time: time.Now().UTC()}
 	if s.cfg.DataDir != "" {
 		free, total, err := diskSpace(filepath.Clean(s.cfg.DataDir))
 		if err != nil {
