@@ -39,7 +39,7 @@ test-deps:
 deps: test-deps patch-deps
 
 build: patch-deps
-	$(GO) build -trimpath -o $(BIN) ./cmd/edgefaas
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/edgefaas
 
 examples: patch-deps $(EXAMPLES)
 

@@ -29,6 +29,7 @@ type activationFlags struct {
 	perSubject   int
 	queuedBytes  sizeValue
 	subjectBytes sizeValue
+	runBytes     sizeValue
 	maxLabels    int
 	callbackHost []string
 	callbackNet  []string
@@ -48,6 +49,8 @@ func (f *activationFlags) register(cmd *cobra.Command) {
 	f.subjectBytes = sizeValue{text: "256MiB", bytes: activations.DefaultPerSubjectQueuedBytes}
 	fl.Var(&f.queuedBytes, "async-max-bytes", "the args of the asynchronous calls queued or running, in total, at most (they wait on disk); more are refused with 429; "+sizeHelp)
 	fl.Var(&f.subjectBytes, "async-subject-bytes", "the same for one subject's calls; "+sizeHelp)
+	f.runBytes = sizeValue{text: "32MiB", bytes: activations.DefaultMaxInFlightBytes}
+	fl.Var(&f.runBytes, "async-in-flight-bytes", "the args of the asynchronous calls running at once, at most (in memory while they run; a larger call runs alone); "+sizeHelp)
 	fl.IntVar(&f.maxLabels, "metrics-max-functions", activations.DefaultFunctionLabels, "functions with their own per-function metric series; the rest are labelled _other")
 	fl.StringSliceVar(&f.callbackHost, "callback-allow-host", nil, "host completion callbacks may be POSTed to (host, host:port, *.domain, * for any public host); default none")
 	fl.StringSliceVar(&f.callbackNet, "callback-allow-net", nil, "internal network completion callbacks may reach, CIDR (default none)")
@@ -75,7 +78,7 @@ func (f *activationFlags) config() (core.ActivationsConfig, error) {
 		NoSyncRecords: noSync, Retention: f.retention, MaxBytes: f.maxBytes, PruneEvery: f.pruneEvery, MaxFunctionLabels: f.maxLabels,
 		Queue: activations.QueueConfig{
 			MaxQueued: f.maxQueued, MaxInFlight: f.maxInFlight, PerFunction: f.perFunction, PerSubject: f.perSubject,
-			MaxQueuedBytes: f.queuedBytes.bytes, PerSubjectQueuedBytes: f.subjectBytes.bytes,
+			MaxQueuedBytes: f.queuedBytes.bytes, PerSubjectQueuedBytes: f.subjectBytes.bytes, MaxInFlightBytes: f.runBytes.bytes,
 			Callback: func(ctx context.Context, url string, body []byte) error {
 				resp := policy.Do(ctx, &outbound.Request{Function: "callback", Method: http.MethodPost, URL: url,
 					Header: http.Header{"Content-Type": {"application/json"}}, Body: body})

@@ -316,6 +316,9 @@ func TestHeterogeneity(t *testing.T) {
 		{tag: "arm64", host: "127.0.0.2", qemu: "qemu-aarch64-static", binary: filepath.Join(dir, "edgefaas-linux-arm64")},
 		{tag: "arm", host: "127.0.0.3", qemu: "qemu-arm-static", binary: filepath.Join(dir, "edgefaas-linux-armv7")},
 	}
+	// Every node runs the release's binary: a core refuses a worker of
+	// another build.
+	testcluster.UseBinary(t, filepath.Join(dir, "edgefaas-linux-amd64"))
 	start := time.Now()
 	core := testcluster.StartCore(t)
 	nativeWorker := core.StartWorker(t, archs[0].host, "--tag", archs[0].tag)

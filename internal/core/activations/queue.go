@@ -21,15 +21,18 @@ const (
 	// that, so one tenant's flood leaves room for the others.
 	DefaultMaxQueuedBytes        = 1 << 30
 	DefaultPerSubjectQueuedBytes = DefaultMaxQueuedBytes / 4
-	DefaultMaxInFlight           = 64
-	DefaultPerFunction           = 16
-	DefaultPerSubject            = 32
-	DefaultMaxWait               = time.Hour
-	DefaultLostRetries           = 3
-	DefaultCallbackTries         = 5
-	defaultRetryBackoff          = 100 * time.Millisecond
-	maxRetryBackoff              = 5 * time.Second
-	defaultCallbackBackof        = time.Second
+	// DefaultMaxInFlightBytes bounds the args of the calls running at
+	// once, which are in memory while they run.
+	DefaultMaxInFlightBytes = 32 << 20
+	DefaultMaxInFlight      = 64
+	DefaultPerFunction      = 16
+	DefaultPerSubject       = 32
+	DefaultMaxWait          = time.Hour
+	DefaultLostRetries      = 3
+	DefaultCallbackTries    = 5
+	defaultRetryBackoff     = 100 * time.Millisecond
+	maxRetryBackoff         = 5 * time.Second
+	defaultCallbackBackof   = time.Second
 )
 
 // ErrFull means the queue holds MaxQueued activations, or its calls' args
@@ -79,6 +82,9 @@ type QueueConfig struct {
 	// total; PerSubjectQueuedBytes those of one subject. The args stay on
 	// disk until their call runs: the bounds are about the disk.
 	MaxQueuedBytes, PerSubjectQueuedBytes int64
+	// MaxInFlightBytes bounds the args of the calls running at once (read
+	// into memory for their run); a call larger than it runs alone.
+	MaxInFlightBytes int64
 	// MaxWait is how long an activation that could not start (no worker,
 	// all busy) keeps being retried before it ends with that status.
 	MaxWait time.Duration
@@ -105,6 +111,7 @@ type Queue struct {
 	perFn     map[string]int
 	perSub    map[string]int
 	bytes     int64            // args of the calls queued, running or being committed
+	runBytes  int64            // args of the calls running
 	subBytes  map[string]int64 // the same per subject
 	stopped   bool
 	running   sync.WaitGroup
@@ -146,6 +153,9 @@ func NewQueue(cfg QueueConfig) *Queue {
 	}
 	if cfg.PerSubjectQueuedBytes <= 0 {
 		cfg.PerSubjectQueuedBytes = min(DefaultPerSubjectQueuedBytes, cfg.MaxQueuedBytes)
+	}
+	if cfg.MaxInFlightBytes <= 0 {
+		cfg.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = DefaultMaxWait
@@ -365,6 +375,7 @@ func (q *Queue) pick(now time.Time) (batch []*job, next time.Time) {
 		return nil, time.Time{}
 	}
 	keep := q.waiting[:0]
+	bytesHeld := false
 	for i, j := range q.waiting {
 		if q.inFlight >= q.cfg.MaxInFlight {
 			keep = append(keep, q.waiting[i:]...)
@@ -376,8 +387,14 @@ func (q *Queue) pick(now time.Time) (batch []*job, next time.Time) {
 				next = j.notBefore
 			}
 		case q.perFn[j.fnKey()] >= q.cfg.PerFunction, q.perSub[j.call.Subject] >= q.cfg.PerSubject:
+		case bytesHeld || q.inFlight > 0 && q.runBytes+j.argsBytes > q.cfg.MaxInFlightBytes:
+			// First come first served by bytes: once a call waits for
+			// room, younger ones do not take it, or a large call could
+			// wait forever behind a stream of small ones.
+			bytesHeld = true
 		default:
 			q.inFlight++
+			q.runBytes += j.argsBytes
 			q.perFn[j.fnKey()]++
 			q.perSub[j.call.Subject]++
 			q.running.Add(1)
@@ -420,6 +437,7 @@ func (q *Queue) start(batch []*job) {
 func (q *Queue) release(j *job, requeue bool) {
 	q.mu.Lock()
 	q.inFlight--
+	q.runBytes -= j.argsBytes
 	if q.perFn[j.fnKey()]--; q.perFn[j.fnKey()] <= 0 {
 		delete(q.perFn, j.fnKey())
 	}

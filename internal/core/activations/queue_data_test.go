@@ -19,7 +19,7 @@ import (
 // nothing depends on timing. Commands:
 //
 //	queue [max-queued=N] [max-in-flight=N] [per-function=N] [per-subject=N]
-//	      [max-bytes=N] [subject-bytes=N]
+//	      [max-bytes=N] [subject-bytes=N] [in-flight-bytes=N]
 //	                         a new queue (0 or absent: the default)
 //	submit ID fn=M/F subject=S [bytes=N]
 //	                         queued (with N bytes of args), or the refusal
@@ -64,14 +64,16 @@ func TestQueueLimitsData(t *testing.T) {
 						cfg.MaxQueuedBytes = int64(n)
 					case "subject-bytes":
 						cfg.PerSubjectQueuedBytes = int64(n)
+					case "in-flight-bytes":
+						cfg.MaxInFlightBytes = int64(n)
 					default:
 						d.Fatalf(t, "unknown argument %s", a.Key)
 					}
 				}
 				q = NewQueue(cfg)
 				started = map[string]*job{}
-				return fmt.Sprintf("max-queued=%d max-in-flight=%d per-function=%d per-subject=%d max-bytes=%d subject-bytes=%d",
-					q.cfg.MaxQueued, q.cfg.MaxInFlight, q.cfg.PerFunction, q.cfg.PerSubject, q.cfg.MaxQueuedBytes, q.cfg.PerSubjectQueuedBytes)
+				return fmt.Sprintf("max-queued=%d max-in-flight=%d per-function=%d per-subject=%d max-bytes=%d subject-bytes=%d in-flight-bytes=%d",
+					q.cfg.MaxQueued, q.cfg.MaxInFlight, q.cfg.PerFunction, q.cfg.PerSubject, q.cfg.MaxQueuedBytes, q.cfg.PerSubjectQueuedBytes, q.cfg.MaxInFlightBytes)
 			case "submit":
 				rec := storage.Activation{ID: d.CmdArgs[0].Key}
 				var call storage.QueuedCall
@@ -156,8 +158,8 @@ func TestQueueLimitsData(t *testing.T) {
 					bytes = append(bytes, fmt.Sprintf("%s:%d", k, v))
 				}
 				slices.Sort(bytes)
-				return fmt.Sprintf("waiting: %s\nrunning: %d (by function %s; by subject %s)\nargs bytes: %d (by subject %s)",
-					strings.Join(waiting, " "), q.inFlight, strings.Join(fns, " "), strings.Join(subs, " "), q.bytes, strings.Join(bytes, " "))
+				return fmt.Sprintf("waiting: %s\nrunning: %d (by function %s; by subject %s)\nargs bytes: %d, running %d (by subject %s)",
+					strings.Join(waiting, " "), q.inFlight, strings.Join(fns, " "), strings.Join(subs, " "), q.bytes, q.runBytes, strings.Join(bytes, " "))
 			case "backoff":
 				var first, limit time.Duration
 				var out []string

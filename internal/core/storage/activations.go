@@ -212,9 +212,19 @@ func (s *Store) QueuedActivations() ([]QueuedActivation, error) {
 }
 
 // QueuedArgs reads a queued call's args (ErrNotFound once it finished).
+// It decodes from pebble's own buffer, bypassing the read cache: the args
+// are copied once, into the answer.
 func (s *Store) QueuedArgs(id string) (json.RawMessage, error) {
+	v, closer, err := s.db.Get(keyQueued(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("queued call %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queued call %s: %w", id, err)
+	}
+	defer closer.Close()
 	var call QueuedCall
-	if err := s.getJSON(keyQueued(id), &call); err != nil {
+	if err := json.Unmarshal(v, &call); err != nil {
 		return nil, fmt.Errorf("queued call %s: %w", id, err)
 	}
 	return call.Args, nil

@@ -53,6 +53,10 @@ func Build() (string, error) {
 		binary = filepath.Join(dir, "edgefaas")
 		cmd := exec.Command("go", "build", "-o", binary, "./cmd/edgefaas")
 		cmd.Dir = root
+		// As released (scripts/dist.sh) and as make build builds it:
+		// without cgo, so pebble's manually managed memory is Go memory,
+		// under the node's memory limit, not C malloc's arenas.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/edgefaas: %v\n%s", err, out)
 		}

@@ -24,10 +24,24 @@ import (
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
-// Binary returns the edgefaas binary (see Build), failing the test if it
-// cannot be had.
+// release is the binary UseBinary set, if any.
+var release string
+
+// UseBinary makes Binary return path until the test ends: a suite that
+// runs a release's binaries (one version on every node, as a site runs
+// them) starts its core and workers from it. Not for parallel tests.
+func UseBinary(t testing.TB, path string) {
+	release = path
+	t.Cleanup(func() { release = "" })
+}
+
+// Binary returns the edgefaas binary (see Build, or UseBinary), failing
+// the test if it cannot be had.
 func Binary(t testing.TB) string {
 	t.Helper()
+	if release != "" {
+		return release
+	}
 	bin, err := Build()
 	if err != nil {
 		t.Fatal(err)
