@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/testing/openapicheck"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 )
 
@@ -28,6 +29,9 @@ var (
 	echoWasm  []byte // funless ABI reactor
 	helloWasm []byte // WASI command
 	noABI     []byte // valid Wasm with no supported ABI
+	// apiSpec is docs/openapi.yaml: every exchange of the suite is held
+	// to it (openapicheck.Spec.Check).
+	apiSpec *openapicheck.Spec
 )
 
 func TestMain(m *testing.M) {
@@ -41,6 +45,13 @@ func TestMain(m *testing.M) {
 func build(dir string) error {
 	var err error
 	if coreBin, err = testcluster.Build(); err != nil {
+		return err
+	}
+	specPath, err := openapicheck.Path()
+	if err != nil {
+		return err
+	}
+	if apiSpec, err = openapicheck.Load(specPath); err != nil {
 		return err
 	}
 	wasm := func(src string, args ...string) ([]byte, error) {
@@ -177,9 +188,18 @@ func (r response) data(t *testing.T, v any) {
 	}
 }
 
-// do sends a request; token "" sends no Authorization header.
+// do sends a request; token "" sends no Authorization header. The
+// exchange must be one docs/openapi.yaml describes.
 func (c *core) do(method, path, token, contentType string, body io.Reader) response {
 	c.t.Helper()
+	var reqBody []byte
+	if body != nil {
+		var err error
+		if reqBody, err = io.ReadAll(body); err != nil {
+			c.t.Fatal(err)
+		}
+		body = bytes.NewReader(reqBody)
+	}
 	req, err := http.NewRequest(method, c.url+path, body)
 	if err != nil {
 		c.t.Fatal(err)
@@ -198,6 +218,9 @@ func (c *core) do(method, path, token, contentType string, body io.Reader) respo
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		c.t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	if err := apiSpec.Check(req, reqBody, resp, b); err != nil {
+		c.t.Errorf("%s %s: docs/openapi.yaml: %v", method, path, err)
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
