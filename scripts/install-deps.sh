@@ -4,7 +4,8 @@
 # packages: clang, lld and wasi-libc for the C example functions,
 # iproute2 for the network-namespace tests, mosquitto (an MQTT broker) and
 # pouchdb-server (a CouchDB-compatible server, from npm on Debian's nodejs)
-# for the trigger and sink tests. Idempotent and quiet: it does nothing when everything
+# for the trigger and sink tests, lintian for the Debian package's test.
+# Idempotent and quiet: it does nothing when everything
 # is present.
 set -euo pipefail
 
@@ -16,6 +17,7 @@ ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null
 # ip and mosquitto live in /usr/sbin, often not on a normal user's PATH.
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 npm_need=()

@@ -10,8 +10,8 @@
 # point. A stamp (hash of the version and the diffs) makes it a no-op when
 # nothing changed; a changed diff rebuilds the copy from scratch.
 #
-# `make patch-deps` (and so build, examples, test, dist, bench and the
-# Dockerfile) runs it. A plain `go build` without it fails with go's
+# `make patch-deps` (and so build, examples, test, dist, bench and run)
+# runs it. A plain `go build` without it fails with go's
 # "replacement directory ./build/patched-by-make-deps/... does not exist":
 # run `make patch-deps` (or this script).
 #

@@ -1,6 +1,7 @@
-// Package arch_test proves the platform is heterogeneous: `make dist`
-// cross-compiles static binaries for linux/amd64, arm64 and arm v7 into
-// its release archives, and
+// Package arch_test checks what `make dist` ships (archives, the Debian
+// package installed, upgraded and purged, the OCI image run) and proves
+// the platform is heterogeneous: `make dist` cross-compiles static
+// binaries for linux/amd64, arm64 and arm v7 into its release archives, and
 // the arm64 and arm worker binaries, run under qemu-user-static, join a
 // native amd64 core and run the same .wasm with the same results as a
 // native worker.

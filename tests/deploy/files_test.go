@@ -329,69 +329,6 @@ func TestSystemdUnits(t *testing.T) {
 	}
 }
 
-// TestDockerfile is a minimal check (no Docker engine needed): known
-// instructions, a multi-stage build that cross-compiles statically, a
-// distroless non-root final stage, and env/flags that exist.
-func TestDockerfile(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(deployDir(t), "Dockerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	known := map[string]bool{"FROM": true, "ARG": true, "WORKDIR": true, "COPY": true, "RUN": true, "ENV": true, "USER": true,
-		"VOLUME": true, "EXPOSE": true, "ENTRYPOINT": true, "CMD": true, "LABEL": true, "HEALTHCHECK": true}
-	var stages []string
-	var lastUser, entry, build string
-	text := strings.ReplaceAll(string(b), "\\\n", " ")
-	for _, l := range strings.Split(text, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || l[0] == '#' {
-			continue
-		}
-		f := strings.Fields(l)
-		ins := strings.ToUpper(f[0])
-		if !known[ins] {
-			t.Errorf("Dockerfile: unknown instruction %q", f[0])
-		}
-		switch ins {
-		case "FROM":
-			if i := slices.Index(f, "AS"); i > 0 && i+1 < len(f) {
-				stages = append(stages, f[i+1])
-			} else {
-				stages = append(stages, "")
-			}
-			lastUser = ""
-		case "COPY":
-			for _, a := range f[1:] {
-				if from, ok := strings.CutPrefix(a, "--from="); ok && !slices.Contains(stages[:len(stages)-1], from) {
-					t.Errorf("Dockerfile: COPY --from=%s names no earlier stage", from)
-				}
-			}
-		case "USER":
-			lastUser = f[1]
-		case "ENTRYPOINT":
-			entry = l
-		case "RUN":
-			if strings.Contains(l, "go build") {
-				build = l
-			}
-		}
-	}
-	if len(stages) < 2 {
-		t.Errorf("Dockerfile: want a multi-stage build, have %d stage(s)", len(stages))
-	}
-	for _, want := range []string{"CGO_ENABLED=0", "GOARCH=$TARGETARCH", "-trimpath", "-X main.version=", "./cmd/edgefaas"} {
-		if !strings.Contains(build, want) {
-			t.Errorf("Dockerfile: the go build lacks %s: %s", want, build)
-		}
-	}
-	if lastUser == "" || strings.HasPrefix(lastUser, "0") || lastUser == "root" {
-		t.Errorf("Dockerfile: the final stage must run as a non-root USER, has %q", lastUser)
-	}
-	if !strings.Contains(entry, "/usr/local/bin/edgefaas") {
-		t.Errorf("Dockerfile: ENTRYPOINT %q does not run edgefaas", entry)
-	}
-}
-
 // TestInstallScript runs deploy/install.sh into a DESTDIR and checks what
 // it placed: binary, units, env files with this machine's arch as tag.
 func TestInstallScript(t *testing.T) {

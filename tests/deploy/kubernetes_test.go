@@ -1,7 +1,7 @@
 // Package deploy_test validates the deployment files in deploy/: the
 // Kubernetes manifests decode strictly into the Kubernetes API types (a
 // misspelt field fails) and hang together; the environment variables they,
-// the systemd units and the Dockerfile set name real flags; the Grafana
+// and the systemd units set name real flags; the Grafana
 // dashboard and the alert rules query metrics a real core exports; the
 // install script places what it should.
 package deploy_test
