@@ -34,3 +34,10 @@ func nodeBudget(flag string, role membudget.Role, log *slog.Logger) (membudget.B
 func storageOptions(s membudget.Split) storage.Options {
 	return storage.Options{CacheBytes: s.PebbleCache(), MemTableBytes: s.PebbleMemTable(), MaxOpenFiles: 256}
 }
+
+// bodyBudget is what the core's request bodies held at once may take:
+// half of the budget's machinery share (the HTTP server and its buffers
+// are part of it), which the API raises to the largest invocation body.
+func bodyBudget(s membudget.Split) int64 {
+	return s.Machinery / 2
+}

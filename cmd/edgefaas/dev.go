@@ -71,6 +71,7 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 				ServingTLS:  func(fp string) { tlsPin = fp },
 				Inspect:     uploadInspector(st.split.ValidatorConcurrency),
 				Storage:     storageOptions(st.split),
+				BodyBudget:  bodyBudget(st.split),
 				Triggers:    trig.config(wcfg.Egress),
 				Sinks:       sinkOpts.config(wcfg.Egress),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {

@@ -35,6 +35,9 @@ type Config struct {
 	HTTPAddr string
 	// MaxUploadBytes bounds uploaded code; 0 means api.DefaultMaxUploadBytes.
 	MaxUploadBytes int64
+	// BodyBudget bounds the request bodies held at once (api.Config);
+	// 0 means api.DefaultBodyBudget.
+	BodyBudget int64
 	// PublicMetrics serves /metrics without a token (for scrapers that
 	// cannot send one); off by default.
 	PublicMetrics bool
@@ -246,7 +249,7 @@ func (c *assembly) startCluster() error {
 // HTTP API over it, and registers every part's metrics on /metrics.
 func (c *assembly) buildAPI() error {
 	var invoker cluster.Invoker
-	scfg := api.Config{Store: c.store, Logger: c.log, MaxUploadBytes: c.cfg.MaxUploadBytes, PublicMetrics: c.cfg.PublicMetrics,
+	scfg := api.Config{Store: c.store, Logger: c.log, MaxUploadBytes: c.cfg.MaxUploadBytes, BodyBudget: c.cfg.BodyBudget, PublicMetrics: c.cfg.PublicMetrics,
 		Inspect: c.cfg.Inspect, Triggers: c.triggers.manager, DataDir: c.cfg.DataDir}
 	if c.cluster != nil {
 		invoker = c.cluster

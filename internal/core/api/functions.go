@@ -30,6 +30,9 @@ func (s *Server) readUpload(c *call) (upload, error) {
 	if c.r.ContentLength > max+uploadOverhead {
 		return upload{}, errorf(http.StatusRequestEntityTooLarge, "Request Entity Too Large: the body is %d bytes, the code limit is %d bytes", c.r.ContentLength, max)
 	}
+	if err := s.bodies.admit(c, max+uploadOverhead); err != nil {
+		return upload{}, err
+	}
 	body := http.MaxBytesReader(c.w, c.r.Body, max+uploadOverhead)
 	return parseUpload(c.r.Header.Get("Content-Type"), body, max)
 }

@@ -25,6 +25,9 @@ func (s *Server) invoke(c *call) error {
 	if err != nil {
 		return err
 	}
+	if err := s.bodies.admit(c, s.cfg.MaxArgsBytes); err != nil {
+		return err
+	}
 	raw, err := readBody(c, s.cfg.MaxArgsBytes)
 	if err != nil {
 		return err

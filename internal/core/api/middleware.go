@@ -41,6 +41,8 @@ type call struct {
 	r       *http.Request
 	ps      httprouter.Params
 	subject storage.Subject // zero for public routes
+	// release runs when the handler returns (bodyAdmission).
+	release []func()
 }
 
 type handler func(c *call) error
@@ -143,6 +145,11 @@ func (s *Server) handle(method, path string, acc access, h handler) {
 	s.table = append(s.table, Route{Method: method, Path: path, Access: acc.String()})
 	s.router.Handle(method, path, s.wrap(path, method, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		c := &call{w: w, r: r, ps: ps}
+		defer func() {
+			for _, f := range c.release {
+				f()
+			}
+		}()
 		if acc != public {
 			sub, aerr := s.authenticate(r, acc)
 			if aerr != nil {

@@ -54,6 +54,10 @@ type Config struct {
 	MaxUploadBytes int64
 	// MaxArgsBytes bounds an invocation body; 0 means DefaultMaxArgsBytes.
 	MaxArgsBytes int64
+	// BodyBudget bounds the bytes of the invocation and upload bodies held
+	// at once (bodies.go); 0 means DefaultBodyBudget. At least
+	// MaxArgsBytes, so the largest invocation fits.
+	BodyBudget int64
 	// Invocations invokes functions for the API; nil builds one over
 	// Store that runs calls with Invoker (the API alone, in tests).
 	Invocations *invocation.Service
@@ -86,6 +90,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
+	bodies   *bodyAdmission
 	router   *httprouter.Router
 	reg      *prometheus.Registry
 	metrics  *httpMetrics
@@ -128,6 +133,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxArgsBytes <= 0 {
 		cfg.MaxArgsBytes = DefaultMaxArgsBytes
 	}
+	if cfg.BodyBudget <= 0 {
+		cfg.BodyBudget = DefaultBodyBudget
+	}
+	cfg.BodyBudget = max(cfg.BodyBudget, cfg.MaxArgsBytes)
 	inv := cfg.Invocations
 	if inv == nil {
 		var err error
@@ -135,7 +144,8 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), stopping: make(chan struct{}), inv: inv}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), stopping: make(chan struct{}), inv: inv,
+		bodies: newBodyAdmission(cfg.BodyBudget)}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
