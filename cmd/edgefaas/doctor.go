@@ -35,7 +35,7 @@ func doctorCommand() *cobra.Command {
   disk          free space on the core's data directory
   async queue   calls waiting and how long the oldest has
   node joins    whether a worker needs a join token
-  workers       joined, their versions and last reports
+  workers       joined, their versions, clocks and last reports
   toolchains    what 'fn build' can build here (Go, C)
 The disk, queue, clock and node-join checks need an admin token. It exits
 non-zero when a check fails (not for warnings).`,

@@ -42,6 +42,9 @@ type Node struct {
 	Invocations int64 `json:"invocations"`
 	// LastReport is when the worker last reported its state.
 	LastReport time.Time `json:"last_report"`
+	// ClockSkewMS is the worker's clock minus the core's when its last
+	// report arrived, in milliseconds (0: unknown).
+	ClockSkewMS int64 `json:"clock_skew_ms"`
 }
 
 // ListNodes returns the workers connected to the core.

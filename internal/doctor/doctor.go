@@ -222,6 +222,11 @@ func nodes(core string, ns []client.Node, err error, now time.Time) Report {
 			add("worker "+n.Name, Warn, "run the core's version on the worker", "version %s: %v", n.Version, err)
 			continue
 		}
+		if skew := time.Duration(n.ClockSkewMS) * time.Millisecond; abs(skew) > MaxClockSkew {
+			add("worker "+n.Name, Warn, "synchronise the clocks (NTP: systemd-timesyncd or chrony) on the worker and the core",
+				"its clock is %s %s the core's", abs(skew).Round(time.Second), map[bool]string{true: "ahead of", false: "behind"}[skew > 0])
+			continue
+		}
 		if age := now.Sub(n.LastReport); !n.LastReport.IsZero() && age > StaleReport {
 			add("worker "+n.Name, Warn, "check the worker's process and its link to the core",
 				"last report %s ago", age.Round(time.Second))

@@ -60,9 +60,10 @@ func TestDiagnose(t *testing.T) {
 			f.Status.DiskFreeBytes = 1 << 30
 			f.Status.QueueLength, f.Status.QueueOldestAgeSeconds = 12, 3600
 			f.Status.NodeJoinMode = "any"
-			f.Nodes = append(f.Nodes, client.Node{Name: "worker@10.0.0.8", Version: "v1.1.0"}, client.Node{Name: "worker@10.0.0.9", Version: "v1.2.3", LastReport: now.Add(-time.Hour)})
+			f.Nodes = append(f.Nodes, client.Node{Name: "worker@10.0.0.8", Version: "v1.1.0"}, client.Node{Name: "worker@10.0.0.9", Version: "v1.2.3", LastReport: now.Add(-time.Hour)},
+				client.Node{Name: "worker@10.0.0.10", Version: "v1.2.3", LastReport: now, ClockSkewMS: -90000})
 			f.Toolchains = append(f.Toolchains, Toolchain{Name: "c", Found: "clang 14", Problem: "no wasm-ld", Install: "apt-get install lld"}, Toolchain{Name: "rust"})
-		}, "core=ok token=ok client version=warn role=ok clock=warn disk=warn async queue=warn node joins=warn workers=ok worker worker@10.0.0.7=ok worker worker@10.0.0.8=warn worker worker@10.0.0.9=warn toolchain go=ok toolchain c=warn toolchain rust=skip", false},
+		}, "core=ok token=ok client version=warn role=ok clock=warn disk=warn async queue=warn node joins=warn workers=ok worker worker@10.0.0.7=ok worker worker@10.0.0.8=warn worker worker@10.0.0.9=warn worker worker@10.0.0.10=warn toolchain go=ok toolchain c=warn toolchain rust=skip", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := healthy()

@@ -265,7 +265,7 @@ func (c *Core) NodeList() []cluster.NodeInfo {
 			MemoryBudget: w.MemoryBudget, MemoryInUse: w.MemoryInUse, MemoryReserved: w.MemoryReserved,
 			Load:    float64(w.Running+w.Queued+w.InFlight) / float64(max(w.MaxRunning, 1)),
 			Running: w.Running, Queued: w.Queued, MaxRunning: w.MaxRunning,
-			Functions: w.Functions, Invocations: w.Invocations, LastReport: w.Seen,
+			Functions: w.Functions, Invocations: w.Invocations, LastReport: w.Seen, ClockSkewMS: w.ClockSkewMS,
 		}
 	}
 	return out

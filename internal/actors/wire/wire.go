@@ -118,6 +118,10 @@ type Report struct {
 	// a core refuses a worker whose version it does not support
 	// (version.Compatible) and answers it with Refused.
 	Version string
+	// Clock is the worker's wall clock when it sent the report, Unix
+	// milliseconds (0 from a worker that predates it): the core tells the
+	// skew between the clocks (records' times, tokens' expiry).
+	Clock int64
 }
 
 // Refused is sent by a core to a worker's reporter whose report it will

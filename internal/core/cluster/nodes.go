@@ -45,6 +45,9 @@ type NodeInfo struct {
 	Functions      []string  `json:"functions"`   // code hashes compiled there; empty for non-admins
 	Invocations    int       `json:"invocations"` // started there since the worker started
 	LastReport     time.Time `json:"last_report"`
+	// ClockSkewMS is the worker's clock minus the core's when its last
+	// report arrived, milliseconds (0: unknown).
+	ClockSkewMS int64 `json:"clock_skew_ms"`
 }
 
 // NodeAuthority is implemented by a cluster whose core issues node

@@ -39,6 +39,9 @@ type Worker struct {
 	Host           string    `json:"host"`
 	Port           int       `json:"port"`
 	Seen           time.Time `json:"last_report"`
+	// ClockSkewMS is the worker's clock minus the core's when its last
+	// report arrived, milliseconds (0: unknown).
+	ClockSkewMS int64 `json:"clock_skew_ms"`
 }
 
 type entry struct {
@@ -89,6 +92,9 @@ func (t *Table) Update(r wire.Report) bool {
 		MemoryBudget: r.MemoryBudget, MemoryInUse: r.MemoryInUse, MemoryReserved: r.MemoryReserved,
 		Running: r.Running, Queued: r.Queued, MaxRunning: r.MaxRunning,
 		Functions: hashes, Invocations: r.Invocations, Host: r.Host, Port: r.Port, Seen: time.Now(),
+	}
+	if r.Clock != 0 {
+		e.ClockSkewMS = r.Clock - e.Seen.UnixMilli()
 	}
 	e.cached = cached
 	return !ok

@@ -142,7 +142,7 @@ func (a *Actor) Report() wire.Report {
 		MemoryBudget: int(a.Budget), MemoryInUse: int(rss), MemoryReserved: int(reserved),
 		Running: s.Running, Queued: s.Queued, MaxRunning: a.MaxRunning,
 		Cached: wire.JoinList(a.Store.Hashes()), Invocations: int(s.Invocations), Host: a.Host, Port: a.Port,
-		Version: a.Version,
+		Version: a.Version, Clock: time.Now().UnixMilli(),
 	}
 }
 
