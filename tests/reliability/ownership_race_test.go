@@ -262,7 +262,6 @@ func TestRenameRacesModuleRecreate(t *testing.T) {
 // when she deletes m and bob creates m/f: bob does not see her records,
 // and her queued call does not run bob's function with her args.
 func TestModuleNameReuse(t *testing.T) {
-	t.Skip("known failing: records and queued calls are still matched to a module by its name only")
 	core := testcluster.StartCore(t) // no worker yet: the async call stays queued
 	alice, bob, _, _ := twoTenants(t, core)
 	if err := alice.CreateModule(ctxT(t), "m"); err != nil {

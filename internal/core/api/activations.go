@@ -23,23 +23,30 @@ var knownStatuses = map[string]bool{
 	storage.StatusBusy: true, storage.StatusNoWorker: true, storage.StatusLost: true,
 }
 
+// moduleOwners caches, for one request, each module's owner and creation.
+type moduleOwners map[string]storage.Module
+
 // visibleActivation: admins see every record; others the calls they made
-// and the calls of functions in modules they own.
-func (s *Server) visibleActivation(sub storage.Subject, rec storage.Activation, owners map[string]string) bool {
+// and the calls of functions in modules they own, made since the module
+// was created: a module deleted and created again under its name, perhaps
+// by another tenant, does not show its predecessor's records.
+func (s *Server) visibleActivation(sub storage.Subject, rec storage.Activation, owners moduleOwners) bool {
 	if sub.Admin || rec.Subject == sub.Name {
 		return true
 	}
 	if rec.Module == storage.DefaultModule {
 		return false
 	}
-	owner, ok := owners[rec.Module]
+	m, ok := owners[rec.Module]
 	if !ok {
-		if m, err := s.cfg.Store.GetModule(rec.Module); err == nil {
-			owner = m.Owner
-		}
-		owners[rec.Module] = owner
+		m, _ = s.cfg.Store.GetModule(rec.Module) // zero when gone: visible to no owner
+		owners[rec.Module] = m
 	}
-	return owner != "" && owner == sub.Name
+	if m.Owner == "" || m.Owner != sub.Name {
+		return false
+	}
+	made, ok := invocation.ActivationTime(rec.ID)
+	return ok && !made.Before(m.CreatedAt.Truncate(time.Millisecond)) // ids have milliseconds
 }
 
 func (s *Server) getActivation(c *call) error {
@@ -55,7 +62,7 @@ func (s *Server) getActivation(c *call) error {
 	if err != nil {
 		return err
 	}
-	if !s.visibleActivation(c.subject, rec, map[string]string{}) {
+	if !s.visibleActivation(c.subject, rec, moduleOwners{}) {
 		return notFound
 	}
 	return reply(c, http.StatusOK, activationView(rec))
@@ -104,7 +111,7 @@ func (s *Server) listActivations(c *call) error {
 		var changed <-chan struct{}
 		changed = s.inv.RecordsChanged() // before the scan: no commit is missed
 		out := []storage.Activation{}
-		owners := map[string]string{}
+		owners := moduleOwners{}
 		scanned := 0
 		err := s.cfg.Store.ScanActivations(before, func(a storage.Activation) bool {
 			scanned++

@@ -54,7 +54,7 @@ func (s *Service) Enqueue(c Call) (string, error) {
 	now := time.Now().UTC()
 	rec := storage.Activation{ID: s.ids.New(now), Module: f.Module, Function: f.Name, Version: f.Version, Hash: f.Hash,
 		Subject: c.Subject, QueuedAt: now, Logs: []string{}}
-	err := s.queue.Submit(rec, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: c.Subject, Args: args(c.Args), Callback: c.Callback, Script: c.ScriptName})
+	err := s.queue.Submit(rec, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: c.Subject, Args: args(c.Args), Callback: c.Callback, Script: c.ScriptName, FunctionID: f.ID})
 	if err != nil {
 		return "", err
 	}
@@ -81,7 +81,7 @@ func (s *Service) EnqueueTrigger(f storage.Function, a json.RawMessage, info sto
 	now := time.Now().UTC()
 	rec := storage.Activation{ID: s.ids.New(now), Module: f.Module, Function: f.Name, Version: f.Version, Hash: f.Hash,
 		Subject: f.Owner, QueuedAt: now, Logs: []string{}, Trigger: &info}
-	call := storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: f.Owner, Args: args(a)}
+	call := storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: f.Owner, Args: args(a), FunctionID: f.ID}
 	var commit func(storage.Activation, storage.QueuedCall) error
 	if st != nil {
 		if cronKey == "" {
@@ -104,6 +104,11 @@ var _ triggers.EnqueueFunc = (*Service)(nil).EnqueueTrigger
 // which writes it.
 func (s *Service) runQueued(ctx context.Context, rec storage.Activation, qc storage.QueuedCall) activations.Outcome {
 	f, err := s.cfg.Store.GetFunction(qc.Module, qc.Function)
+	if err == nil && qc.FunctionID != "" && f.ID != qc.FunctionID {
+		// Deleted and created again, perhaps by another tenant: not the
+		// function this call was queued for.
+		err = storage.ErrNotFound
+	}
 	if err != nil {
 		rec.Status, rec.Error = storage.StatusRuntimeError, fmt.Sprintf("function %s/%s no longer exists", qc.Module, qc.Function)
 		if !errors.Is(err, storage.ErrNotFound) {

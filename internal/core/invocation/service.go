@@ -165,3 +165,6 @@ func (s *Service) RecordsChanged() <-chan struct{} {
 
 // ValidActivationID reports whether id has an activation id's form.
 func ValidActivationID(id string) bool { return activations.ValidID(id) }
+
+// ActivationTime is when the activation id was made (false: not an id).
+func ActivationTime(id string) (time.Time, bool) { return activations.IDTime(id) }

@@ -65,6 +65,10 @@ type QueuedCall struct {
 	Callback string          `json:"callback,omitempty"`
 	// Script is the APP script the call is placed by ("": the platform's).
 	Script string `json:"script,omitempty"`
+	// FunctionID is the called function's record id when it was queued
+	// ("" from earlier versions): a function deleted and created again
+	// under the same name is another function, which the call must not run.
+	FunctionID string `json:"function_id,omitempty"`
 }
 
 // EnqueueActivation stores a queued activation and its call in one batch
@@ -165,12 +169,13 @@ type QueuedActivation struct {
 
 // queuedIndex decodes a stored QueuedCall without keeping its args.
 type queuedIndex struct {
-	Module   string   `json:"module"`
-	Function string   `json:"function"`
-	Subject  string   `json:"subject"`
-	Args     argsSize `json:"args"`
-	Callback string   `json:"callback,omitempty"`
-	Script   string   `json:"script,omitempty"`
+	Module     string   `json:"module"`
+	Function   string   `json:"function"`
+	Subject    string   `json:"subject"`
+	Args       argsSize `json:"args"`
+	Callback   string   `json:"callback,omitempty"`
+	Script     string   `json:"script,omitempty"`
+	FunctionID string   `json:"function_id,omitempty"`
 }
 
 // argsSize is a JSON value's size: the decoder hands it the value's bytes
@@ -194,7 +199,7 @@ func (s *Store) QueuedActivations() ([]QueuedActivation, error) {
 		if err := jsonUnmarshal(k, v, &ix); err != nil {
 			return err
 		}
-		q.Call = QueuedCall{Module: ix.Module, Function: ix.Function, Subject: ix.Subject, Callback: ix.Callback, Script: ix.Script}
+		q.Call = QueuedCall{Module: ix.Module, Function: ix.Function, Subject: ix.Subject, Callback: ix.Callback, Script: ix.Script, FunctionID: ix.FunctionID}
 		q.ArgsBytes = int64(ix.Args)
 		id := string(k[len(prefixQueued):])
 		rec, err := s.GetActivation(id)
