@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/internal/version"
 )
 
@@ -39,6 +40,11 @@ type Finding struct {
 
 // Report is every check's finding, in the order they ran.
 type Report []Finding
+
+// add appends a finding.
+func (r *Report) add(check string, l Level, fix, format string, a ...any) {
+	*r = append(*r, Finding{Check: check, Level: l, Detail: fmt.Sprintf(format, a...), Fix: fix})
+}
 
 // Failed reports whether a check failed.
 func (r Report) Failed() bool {
@@ -102,49 +108,46 @@ const (
 // Diagnose judges facts; now is the client's clock.
 func Diagnose(f Facts, now time.Time) Report {
 	var r Report
-	add := func(check string, l Level, fix string, format string, a ...any) {
-		r = append(r, Finding{Check: check, Level: l, Detail: fmt.Sprintf(format, a...), Fix: fix})
-	}
 	// Reachability, TLS and the token all show in the first answer.
 	var ue *client.UnreachableError
 	var ae *client.Error
 	switch err := f.CoreErr; {
 	case err == nil && f.Core != nil:
-		add("core", OK, "", "%s answers, version %s", f.Host, f.Core.Version)
+		r.add("core", OK, "", "%s answers, version %s", f.Host, f.Core.Version)
 	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
-		add("core", OK, "", "%s answers", f.Host)
-		add("token", Fail, "get a token from an admin ('edgefaas admin subject rotate NAME') and save it: 'edgefaas config set token TOKEN'",
+		r.add("core", OK, "", "%s answers", f.Host)
+		r.add("token", Fail, "get a token from an admin ('edgefaas admin subject rotate NAME') and save it: 'edgefaas config set token TOKEN'",
 			"the core refused the token: %s", ae.Detail)
 	case isTLS(err):
-		add("core", Fail, "pin the core's certificate: 'edgefaas config set tls-fingerprint SHA256' (the core logs it at start), or trust its CA with --ca-file",
+		r.add("core", Fail, "pin the core's certificate: 'edgefaas config set tls-fingerprint SHA256' (the core logs it at start), or trust its CA with --ca-file",
 			"%s: TLS: %v", f.Host, err)
 	case errors.As(err, &ue):
-		add("core", Fail, "start a core ('make run', 'edgefaas dev') or point the context at one: 'edgefaas config set host URL'",
+		r.add("core", Fail, "start a core ('make run', 'edgefaas dev') or point the context at one: 'edgefaas config set host URL'",
 			"%s does not answer: %v", f.Host, err)
 	default:
-		add("core", Fail, "see the core's log for the error", "%s: %v", f.Host, err)
+		r.add("core", Fail, "see the core's log for the error", "%s: %v", f.Host, err)
 	}
 	if f.Core == nil {
 		r = append(r, toolchains(f.Toolchains)...)
 		return r
 	}
-	add("token", OK, "", "accepted")
+	r.add("token", OK, "", "accepted")
 	if err := version.Compatible(f.Core.Version, f.Client); err != nil {
-		add("client version", Warn, "use the client of the core's version", "client %s, core %s: %v", f.Client, f.Core.Version, err)
+		r.add("client version", Warn, "use the client of the core's version", "client %s, core %s: %v", f.Client, f.Core.Version, err)
 	} else {
-		add("client version", OK, "", "client %s, core %s", f.Client, f.Core.Version)
+		r.add("client version", OK, "", "client %s, core %s", f.Client, f.Core.Version)
 	}
 
 	// The role, and what only an admin can read.
 	var adminOnly bool
 	switch err := f.StatusErr; {
 	case err == nil && f.Status != nil:
-		add("role", OK, "", "admin")
+		r.add("role", OK, "", "admin")
 	case errors.As(err, &ae) && ae.Status == http.StatusForbidden:
-		add("role", OK, "", "user (the checks of disk, queue and node joins need an admin token)")
+		r.add("role", OK, "", "user (the checks of disk, queue and node joins need an admin token)")
 		adminOnly = true
 	default:
-		add("role", Warn, "see the core's log for the error", "the core's status could not be read: %v", err)
+		r.add("role", Warn, "see the core's log for the error", "the core's status could not be read: %v", err)
 		adminOnly = true
 	}
 	if !adminOnly {
@@ -158,45 +161,42 @@ func Diagnose(f Facts, now time.Time) Report {
 // status judges the core's own state.
 func status(s client.AdminStatus, asked, answered time.Time) Report {
 	var r Report
-	add := func(check string, l Level, fix string, format string, a ...any) {
-		r = append(r, Finding{Check: check, Level: l, Detail: fmt.Sprintf(format, a...), Fix: fix})
-	}
 	// The core's clock against the client's, at the middle of the request.
 	if !s.Time.IsZero() && !asked.IsZero() {
 		mid := asked.Add(answered.Sub(asked) / 2)
 		skew := s.Time.Sub(mid)
 		slack := answered.Sub(asked) / 2
 		if abs(skew) > MaxClockSkew+slack {
-			add("clock", Warn, "synchronise the clocks (NTP: systemd-timesyncd or chrony) on the core and this machine",
+			r.add("clock", Warn, "synchronise the clocks (NTP: systemd-timesyncd or chrony) on the core and this machine",
 				"the core's clock is %s %s this machine's", abs(skew).Round(time.Second), map[bool]string{true: "ahead of", false: "behind"}[skew > 0])
 		} else {
-			add("clock", OK, "", "within %s of this machine's", MaxClockSkew)
+			r.add("clock", OK, "", "within %s of this machine's", MaxClockSkew)
 		}
 	}
 	switch {
 	case s.DiskTotalBytes <= 0:
-		add("disk", Skip, "", "the core cannot tell its disk space")
+		r.add("disk", Skip, "", "the core cannot tell its disk space")
 	case float64(s.DiskFreeBytes) < LowDiskFraction*float64(s.DiskTotalBytes):
-		add("disk", Warn, "free space on the core's data directory, or delete functions and old activation records (--activation-max-bytes)",
-			"%s free of %s", bytesText(s.DiskFreeBytes), bytesText(s.DiskTotalBytes))
+		r.add("disk", Warn, "free space on the core's data directory, or delete functions and old activation records (--activation-max-bytes)",
+			"%s free of %s", membudget.FormatSize(s.DiskFreeBytes), membudget.FormatSize(s.DiskTotalBytes))
 	default:
-		add("disk", OK, "", "%s free of %s", bytesText(s.DiskFreeBytes), bytesText(s.DiskTotalBytes))
+		r.add("disk", OK, "", "%s free of %s", membudget.FormatSize(s.DiskFreeBytes), membudget.FormatSize(s.DiskTotalBytes))
 	}
 	switch age := time.Duration(s.QueueOldestAgeSeconds * float64(time.Second)); {
 	case s.QueueLength < 0:
-		add("async queue", Skip, "", "the core runs no asynchronous queue")
+		r.add("async queue", Skip, "", "the core runs no asynchronous queue")
 	case s.QueueLength > 0 && age > OldQueue:
-		add("async queue", Warn, "check that a worker can run the queued functions (their tags, capacity): 'edgefaas node list', 'edgefaas activation list --status queued'",
+		r.add("async queue", Warn, "check that a worker can run the queued functions (their tags, capacity): 'edgefaas node list', 'edgefaas activation list --status queued'",
 			"%d calls waiting, the oldest for %s", s.QueueLength, age.Round(time.Second))
 	default:
-		add("async queue", OK, "", "%d calls waiting", s.QueueLength)
+		r.add("async queue", OK, "", "%d calls waiting", s.QueueLength)
 	}
 	switch s.NodeJoinMode {
 	case "any", "cookie":
-		add("node joins", Warn, "start the core with --node-join token once every worker has joined with a token ('edgefaas node token create'): then revoking a worker shuts it out",
+		r.add("node joins", Warn, "start the core with --node-join token once every worker has joined with a token ('edgefaas node token create'): then revoking a worker shuts it out",
 			"%q: any node holding the cluster cookie may join", s.NodeJoinMode)
 	default:
-		add("node joins", OK, "", "%q", s.NodeJoinMode)
+		r.add("node joins", OK, "", "%q", s.NodeJoinMode)
 	}
 	return r
 }
@@ -204,35 +204,32 @@ func status(s client.AdminStatus, asked, answered time.Time) Report {
 // nodes judges the workers the core lists.
 func nodes(core string, ns []client.Node, err error, now time.Time) Report {
 	var r Report
-	add := func(check string, l Level, fix string, format string, a ...any) {
-		r = append(r, Finding{Check: check, Level: l, Detail: fmt.Sprintf(format, a...), Fix: fix})
-	}
 	if err != nil {
-		add("workers", Skip, "", "not readable with this token: %v", err)
+		r.add("workers", Skip, "", "not readable with this token: %v", err)
 		return r
 	}
 	if len(ns) == 0 {
-		add("workers", Fail, "join one: 'edgefaas node token create' on the core's machine, then 'edgefaas worker --join-token TOKEN --join-api URL'",
+		r.add("workers", Fail, "join one: 'edgefaas node token create' on the core's machine, then 'edgefaas worker --join-token TOKEN --join-api URL'",
 			"no worker has joined: no function can run")
 		return r
 	}
-	add("workers", OK, "", "%d joined", len(ns))
+	r.add("workers", OK, "", "%d joined", len(ns))
 	for _, n := range ns {
 		if err := version.Compatible(core, n.Version); err != nil && n.Version != "" {
-			add("worker "+n.Name, Warn, "run the core's version on the worker", "version %s: %v", n.Version, err)
+			r.add("worker "+n.Name, Warn, "run the core's version on the worker", "version %s: %v", n.Version, err)
 			continue
 		}
 		if skew := time.Duration(n.ClockSkewMS) * time.Millisecond; abs(skew) > MaxClockSkew {
-			add("worker "+n.Name, Warn, "synchronise the clocks (NTP: systemd-timesyncd or chrony) on the worker and the core",
+			r.add("worker "+n.Name, Warn, "synchronise the clocks (NTP: systemd-timesyncd or chrony) on the worker and the core",
 				"its clock is %s %s the core's", abs(skew).Round(time.Second), map[bool]string{true: "ahead of", false: "behind"}[skew > 0])
 			continue
 		}
 		if age := now.Sub(n.LastReport); !n.LastReport.IsZero() && age > StaleReport {
-			add("worker "+n.Name, Warn, "check the worker's process and its link to the core",
+			r.add("worker "+n.Name, Warn, "check the worker's process and its link to the core",
 				"last report %s ago", age.Round(time.Second))
 			continue
 		}
-		add("worker "+n.Name, OK, "", "version %s, %s/%s, load %.2f", orDash(n.Version), n.OS, n.Arch, n.Load)
+		r.add("worker "+n.Name, OK, "", "version %s, %s/%s, load %.2f", orDash(n.Version), n.OS, n.Arch, n.Load)
 	}
 	return r
 }
@@ -274,18 +271,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// bytesText writes n in the largest binary unit that keeps it ≥ 1.
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -85,36 +85,64 @@ func dist(t *testing.T) string {
 	return distDir
 }
 
-// unpack writes the file name of the .tar.gz archive to dst, executable.
-func unpack(archive, name, dst string) error {
-	f, err := os.Open(archive)
+// eachInTarGz calls fn with each entry of the gzipped tar at path, its
+// content readable from r, until fn returns stop or an error.
+func eachInTarGz(path string, fn func(h *tar.Header, r io.Reader) (stop bool, err error)) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	gz, err := gzip.NewReader(f)
 	if err != nil {
-		return fmt.Errorf("%s: %w", archive, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	tr := tar.NewReader(gz)
 	for {
 		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
 		if err != nil {
-			return fmt.Errorf("%s: %s: %w", archive, name, err)
+			return fmt.Errorf("%s: %w", path, err)
 		}
-		if h.Name != name {
-			continue
-		}
-		out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+		stop, err := fn(h, tr)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %s: %w", path, h.Name, err)
 		}
-		if _, err := io.Copy(out, tr); err != nil {
-			out.Close()
-			return fmt.Errorf("%s: %s: %w", archive, name, err)
+		if stop {
+			return nil
 		}
-		return out.Close()
 	}
+}
+
+// unpack writes the file name of the .tar.gz archive to dst, executable.
+func unpack(archive, name, dst string) error {
+	found := false
+	err := eachInTarGz(archive, func(h *tar.Header, r io.Reader) (bool, error) {
+		if h.Name != name {
+			return false, nil
+		}
+		found = true
+		return true, writeFile(dst, r, 0o755)
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("%s: no %s", archive, name)
+	}
+	return err
+}
+
+// writeFile writes r to path with mode.
+func writeFile(path string, r io.Reader, mode os.FileMode) error {
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // TestDist checks each binary of `make dist`: its ELF machine, that it is

@@ -2,10 +2,10 @@ package arch_test
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"context"
 	"debug/elf"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -64,46 +64,26 @@ func blob(t *testing.T, dir, digest string, v any) {
 // unpackLayer writes a gzipped tar layer of the layout into root.
 func unpackLayer(t *testing.T, dir, digest, root string) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "blobs", strings.Replace(digest, ":", "/", 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("layer %s: %v", digest, err)
-	}
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return
-		}
-		if err != nil {
-			t.Fatalf("layer %s: %v", digest, err)
-		}
+	err := eachInTarGz(filepath.Join(dir, "blobs", strings.Replace(digest, ":", "/", 1)), func(h *tar.Header, r io.Reader) (bool, error) {
 		path := filepath.Join(root, filepath.Clean("/"+h.Name))
+		var err error
 		switch h.Typeflag {
 		case tar.TypeDir:
-			err = os.MkdirAll(path, os.FileMode(h.Mode).Perm()|os.ModeDir)
-			if err == nil {
-				err = os.Chmod(path, os.FileMode(h.Mode).Perm()|os.FileMode(h.Mode)&os.ModeSticky)
+			if err = os.MkdirAll(path, 0o755); err == nil {
+				err = os.Chmod(path, h.FileInfo().Mode()) // sticky bit included
 			}
 		case tar.TypeReg:
-			var out *os.File
-			if out, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode).Perm()); err == nil {
-				_, err = io.Copy(out, tr)
-				out.Close()
-			}
+			err = writeFile(path, r, os.FileMode(h.Mode).Perm())
 		default:
-			t.Fatalf("layer %s: %s has type %c", digest, h.Name, h.Typeflag)
+			err = fmt.Errorf("type %c", h.Typeflag)
 		}
 		if err == nil {
 			err = os.Lchown(path, h.Uid, h.Gid)
 		}
-		if err != nil {
-			t.Fatalf("layer %s: %s: %v", digest, h.Name, err)
-		}
+		return false, err
+	})
+	if err != nil {
+		t.Fatalf("layer %s: %v", digest, err)
 	}
 }
 
