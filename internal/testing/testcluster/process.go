@@ -298,14 +298,26 @@ func ReadTokens(dataDir string) (admin, guest string, err error) {
 
 // FreePort returns a TCP port free on host at the time of the call.
 func FreePort(host string) (string, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", fmt.Errorf("listen on %s: %w", host, err)
+	// The kernel may give the same ephemeral port to two listens in a row
+	// (a core once got one port for both its API and its node address):
+	// a port handed out once in this process is not handed out again.
+	for range 100 {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", fmt.Errorf("listen on %s: %w", host, err)
+		}
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		l.Close()
+		key := net.JoinHostPort(host, port)
+		if _, taken := handedOut.LoadOrStore(key, true); !taken {
+			return port, nil
+		}
 	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port, nil
+	return "", fmt.Errorf("no port on %s that this process has not handed out already", host)
 }
+
+// handedOut holds the HOST:PORT pairs FreePort has returned.
+var handedOut sync.Map
 
 // Environ is the test's environment with add appended and, with clean,
 // without the EDGEFAAS_* variables a developer may have set.
