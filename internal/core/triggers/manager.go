@@ -39,7 +39,11 @@ type Config struct {
 	// time it connects; a refusal fails the connection, logged and
 	// retried with backoff, so a bound the admin widens takes effect.
 	Bound func(owner, host string, port int) error
-	Log   *slog.Logger
+	// Active, if set, reports whether a function's owner may have its
+	// triggers run (the subject exists and is not revoked); nil: every
+	// owner may. SubjectChanged applies a change of its answer.
+	Active func(owner string) bool
+	Log    *slog.Logger
 	// RestartBackoff is the first delay before a failed trigger runs
 	// again (doubling to 30 s); 0 means 1 s.
 	RestartBackoff time.Duration
@@ -144,6 +148,29 @@ func (m *Manager) FunctionChanged(ev cluster.FunctionEvent) {
 	}
 }
 
+// SubjectChanged applies a committed change of subject's token: revoked,
+// the triggers of the functions it owns stop and their state (MQTT
+// session, cron state) is dropped, so nothing that happens while it is
+// revoked runs later; given a token again, they start afresh.
+func (m *Manager) SubjectChanged(subject string) error {
+	fns, err := m.cfg.Store.FunctionsWithEvents()
+	if err != nil {
+		return fmt.Errorf("triggers of subject %q: %w", subject, err)
+	}
+	for _, f := range fns {
+		if f.Owner == subject {
+			m.sync(f)
+		}
+	}
+	return nil
+}
+
+// ownerActive reports whether a function's owner may have its triggers
+// run (Config.Active).
+func (m *Manager) ownerActive(owner string) bool {
+	return m.cfg.Active == nil || m.cfg.Active(owner)
+}
+
 // Stop stops every trigger and waits (until ctx ends). MQTT sessions and
 // cron states are kept for the next start.
 func (m *Manager) Stop(ctx context.Context) {
@@ -179,8 +206,10 @@ func fnKey(module, name string) string { return module + "/" + name }
 
 func (m *Manager) sync(f storage.Function) {
 	want := map[string]int{}
-	for i := range f.Events {
-		want[eventspec.Key(f.Module, f.Name, f.Events, i)] = i
+	if m.ownerActive(f.Owner) {
+		for i := range f.Events {
+			want[eventspec.Key(f.Module, f.Name, f.Events, i)] = i
+		}
 	}
 	m.mu.Lock()
 	if m.stopped {
