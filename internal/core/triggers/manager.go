@@ -157,10 +157,16 @@ func (m *Manager) SubjectChanged(subject string) error {
 	if err != nil {
 		return fmt.Errorf("triggers of subject %q: %w", subject, err)
 	}
+	var dropped []<-chan struct{}
 	for _, f := range fns {
 		if f.Owner == subject {
-			m.sync(f)
+			dropped = append(dropped, m.sync(f))
 		}
+	}
+	// The removed triggers' MQTT sessions are gone before this returns: a
+	// message published after it is not kept for them.
+	for _, d := range dropped {
+		<-d
 	}
 	return nil
 }
@@ -204,7 +210,9 @@ func (m *Manager) Count() int {
 
 func fnKey(module, name string) string { return module + "/" + name }
 
-func (m *Manager) sync(f storage.Function) {
+// sync makes f's running triggers what it declares; the channel closes
+// once the removed ones' MQTT sessions are dropped.
+func (m *Manager) sync(f storage.Function) <-chan struct{} {
 	want := map[string]int{}
 	if m.ownerActive(f.Owner) {
 		for i := range f.Events {
@@ -214,7 +222,7 @@ func (m *Manager) sync(f storage.Function) {
 	m.mu.Lock()
 	if m.stopped {
 		m.mu.Unlock()
-		return
+		return closed
 	}
 	cur := m.fns[fnKey(f.Module, f.Name)]
 	if cur == nil {
@@ -250,8 +258,11 @@ func (m *Manager) sync(f storage.Function) {
 	for k := range want {
 		keep[k] = true
 	}
-	m.cleanup(f.Module, f.Name, gone, keep)
+	return m.cleanup(f.Module, f.Name, gone, keep)
 }
+
+// closed is a channel closed from the start.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func (m *Manager) remove(module, name string) {
 	m.mu.Lock()
@@ -271,19 +282,23 @@ func (m *Manager) remove(module, name string) {
 
 // cleanup drops what removed triggers leave: their MQTT sessions on the
 // broker (queued messages for a trigger that no longer exists) and their
-// cron states. Best effort, off the caller's goroutine.
-func (m *Manager) cleanup(module, name string, gone []*runner, keep map[string]bool) {
+// cron states. Best effort, off the caller's goroutine; the channel
+// closes when the sessions are dropped (or the attempts failed).
+func (m *Manager) cleanup(module, name string, gone []*runner, keep map[string]bool) <-chan struct{} {
 	if err := m.cfg.Store.DeleteCronStates(module, name, keep); err != nil {
 		m.log.Warn("could not delete cron states", "module", module, "function", name, "err", err)
 	}
+	var drops sync.WaitGroup
 	for _, r := range gone {
 		if r.event.Type != storage.EventMQTT {
 			continue
 		}
 		r := r
 		m.wg.Add(1)
+		drops.Add(1)
 		go func() {
 			defer m.wg.Done()
+			defer drops.Done()
 			<-r.done
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -292,6 +307,9 @@ func (m *Manager) cleanup(module, name string, gone []*runner, keep map[string]b
 			}
 		}()
 	}
+	done := make(chan struct{})
+	go func() { drops.Wait(); close(done) }()
+	return done
 }
 
 func (m *Manager) startLocked(f storage.Function, key string, i int) *runner {
