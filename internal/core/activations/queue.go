@@ -476,6 +476,13 @@ func (q *Queue) run(j *job) {
 				out.Record.Status, out.Record.Error = storage.StatusRuntimeError, "the core failed internally while running this call"
 			}
 		}()
+		q.mu.Lock()
+		canceled := j.canceled != ""
+		q.mu.Unlock()
+		if canceled { // between pick and run: it does not start
+			out = Outcome{Record: j.rec}
+			return
+		}
 		// The args are read from disk for the run only.
 		call := j.call
 		args, err := q.cfg.Store.QueuedArgs(j.rec.ID)
