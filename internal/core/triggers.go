@@ -96,6 +96,14 @@ func (c *assembly) startTriggers() error {
 			return egress.Permits(c.store.SubjectEgress, owner, "tcp://"+net.JoinHostPort(host, strconv.Itoa(port)))
 		},
 		Enqueue: t.enqueue,
+		Active: func(owner string) bool { // a revoked owner's triggers stop
+			sub, err := c.store.GetSubject(owner)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				log.Warn("triggers: read the owner; running its triggers", "owner", owner, "err", err)
+				return true
+			}
+			return err == nil && !sub.Revoked()
+		},
 	})
 	c.triggers = t
 	return nil

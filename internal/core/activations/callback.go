@@ -30,6 +30,10 @@ func (q *Queue) callback(rec storage.Activation, url string) {
 		return
 	}
 	for try := 1; ; try++ {
+		if q.cfg.Active != nil && !q.cfg.Active(rec.Subject) {
+			q.log.Warn("callback dropped: its subject was revoked", "id", rec.ID, "subject", rec.Subject, "tries", try-1)
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err = q.cfg.Callback(ctx, url, body)
 		cancel()

@@ -111,7 +111,7 @@ type fnSeries struct {
 
 // finalStatuses index fnSeries.status.
 var finalStatuses = [...]string{storage.StatusSuccess, storage.StatusFunctionError, storage.StatusRuntimeError,
-	storage.StatusTimeout, storage.StatusBusy, storage.StatusNoWorker, storage.StatusLost}
+	storage.StatusTimeout, storage.StatusBusy, storage.StatusNoWorker, storage.StatusLost, storage.StatusCanceled}
 
 func statusIndex(s string) int {
 	for i, f := range finalStatuses {

@@ -74,6 +74,10 @@ type QueueConfig struct {
 	// subject's behalf: an error (the operator's per-subject egress bound,
 	// egress.Permits) drops the callback, logged.
 	CallbackBound func(subject, url string) error
+	// Active, if set, reports whether a subject may still have things done
+	// on its behalf; a callback is dropped (logged) when, before any of
+	// its attempts, it says no: the subject was revoked meanwhile.
+	Active func(subject string) bool
 	// MaxQueued bounds the activations queued or running; MaxInFlight the
 	// ones running; PerFunction and PerSubject the ones running for one
 	// function and for one subject.
@@ -105,8 +109,9 @@ type Queue struct {
 	wake chan struct{}
 
 	mu        sync.Mutex
-	waiting   []*job // sorted by ID: oldest first
-	reserved  int    // submits being committed
+	waiting   []*job            // sorted by ID: oldest first
+	runs      map[*job]struct{} // the calls running
+	reserved  int               // submits being committed
 	inFlight  int
 	perFn     map[string]int
 	perSub    map[string]int
@@ -128,6 +133,10 @@ type job struct {
 	argsBytes int64
 	notBefore time.Time
 	retries   int
+	// While it runs (under Queue.mu): cancel ends its run's context, and
+	// canceled, once set by Cancel, is the reason it ends StatusCanceled.
+	cancel   context.CancelFunc
+	canceled string
 }
 
 func (j *job) fnKey() string { return j.call.Module + "/" + j.call.Function }
@@ -163,7 +172,7 @@ func NewQueue(cfg QueueConfig) *Queue {
 	if cfg.CallbackBackoff <= 0 {
 		cfg.CallbackBackoff = defaultCallbackBackof
 	}
-	q := &Queue{cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), perFn: map[string]int{}, perSub: map[string]int{}, subBytes: map[string]int64{},
+	q := &Queue{cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), perFn: map[string]int{}, perSub: map[string]int{}, subBytes: map[string]int64{}, runs: map[*job]struct{}{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if cfg.Recorder != nil {
 		cfg.Recorder.cfg.Metrics.setQueue(q)
@@ -398,6 +407,8 @@ func (q *Queue) pick(now time.Time) (batch []*job, next time.Time) {
 			q.perFn[j.fnKey()]++
 			q.perSub[j.call.Subject]++
 			q.running.Add(1)
+			j.cancel, j.canceled = nil, ""
+			q.runs[j] = struct{}{}
 			batch = append(batch, j)
 			continue
 		}
@@ -436,6 +447,7 @@ func (q *Queue) start(batch []*job) {
 // release gives back j's in-flight slot, and requeues it if asked.
 func (q *Queue) release(j *job, requeue bool) {
 	q.mu.Lock()
+	delete(q.runs, j)
 	q.inFlight--
 	q.runBytes -= j.argsBytes
 	if q.perFn[j.fnKey()]--; q.perFn[j.fnKey()] <= 0 {
@@ -464,6 +476,13 @@ func (q *Queue) run(j *job) {
 				out.Record.Status, out.Record.Error = storage.StatusRuntimeError, "the core failed internally while running this call"
 			}
 		}()
+		q.mu.Lock()
+		canceled := j.canceled != ""
+		q.mu.Unlock()
+		if canceled { // between pick and run: it does not start
+			out = Outcome{Record: j.rec}
+			return
+		}
 		// The args are read from disk for the run only.
 		call := j.call
 		args, err := q.cfg.Store.QueuedArgs(j.rec.ID)
@@ -474,10 +493,28 @@ func (q *Queue) run(j *job) {
 			return
 		}
 		call.Args = args
-		out = q.cfg.Run(context.Background(), j.rec, call)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		q.mu.Lock()
+		j.cancel = cancel
+		if j.canceled != "" {
+			cancel()
+		}
+		q.mu.Unlock()
+		out = q.cfg.Run(ctx, j.rec, call)
 	}()
 	rec := out.Record
 	rec.ID, rec.Async, rec.Attempts, rec.QueuedAt = j.rec.ID, true, j.rec.Attempts, j.rec.QueuedAt
+	q.mu.Lock()
+	reason := j.canceled
+	j.cancel = nil
+	q.mu.Unlock()
+	if reason != "" {
+		// Canceled while it ran: whatever the run gave, it ends here, and
+		// nothing goes out for it (sinks, callback).
+		rec.Status, rec.Error, rec.Result = storage.StatusCanceled, reason, nil
+		out.Sinks = nil
+	}
 	retry := false
 	switch rec.Status {
 	case storage.StatusBusy, storage.StatusNoWorker:
@@ -511,10 +548,68 @@ func (q *Queue) run(j *job) {
 		q.log.Error("could not write a finished asynchronous activation; a restart will recover it", "id", rec.ID, "err", err)
 	}
 	q.release(j, false)
-	if j.call.Callback != "" {
+	if j.call.Callback != "" && rec.Status != storage.StatusCanceled {
 		q.callbacks.Add(1)
 		go q.callback(rec, j.call.Callback)
 	}
+}
+
+// Cancel ends every call queued or running for which match holds, with
+// StatusCanceled and reason as its error: the waiting ones at once, in one
+// synced commit (their records final, their q/ entries gone); the running
+// ones have their run's context canceled and end so when it returns. No
+// callback or sink goes out for a canceled call. It returns how many
+// calls it ended or marked.
+func (q *Queue) Cancel(match func(storage.QueuedCall) bool, reason string) (int, error) {
+	q.mu.Lock()
+	var gone []*job
+	keep := q.waiting[:0]
+	for _, j := range q.waiting {
+		if match(j.call) {
+			gone = append(gone, j)
+			continue
+		}
+		keep = append(keep, j)
+	}
+	clear(q.waiting[len(keep):])
+	q.waiting = keep
+	marked := 0
+	for j := range q.runs {
+		if j.canceled == "" && match(j.call) {
+			j.canceled = reason
+			if j.cancel != nil {
+				j.cancel()
+			}
+			marked++
+		}
+	}
+	// Counted out before the commit: a failed commit leaves them on disk,
+	// where the next start finds them (and ends them, see RunFunc).
+	for _, j := range gone {
+		q.addBytes(j.call.Subject, -j.argsBytes)
+	}
+	q.mu.Unlock()
+	if len(gone) == 0 {
+		return marked, nil
+	}
+	now := time.Now().UTC()
+	recs := make([]storage.Activation, len(gone))
+	for i, j := range gone {
+		rec := j.rec
+		rec.Status, rec.Error, rec.Async, rec.StartedAt, rec.Worker = storage.StatusCanceled, reason, true, nil, ""
+		if rec.QueuedAt.IsZero() {
+			rec.QueuedAt = now
+		}
+		recs[i] = rec
+	}
+	if err := q.cfg.Store.WriteActivations(recs, true); err != nil {
+		return marked, fmt.Errorf("cancel %d queued calls: %w", len(recs), err)
+	}
+	for _, rec := range recs {
+		q.cfg.Recorder.cfg.Metrics.observe(rec)
+	}
+	q.cfg.Recorder.notify()
+	return marked + len(gone), nil
 }
 
 func backoff(first time.Duration, n int, limit time.Duration) time.Duration {

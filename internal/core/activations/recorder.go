@@ -331,6 +331,11 @@ func (r *Recorder) write(recs []storage.Activation, waiters []waiter, jobs []sto
 	for _, w := range waiters {
 		w.done <- err
 	}
+	r.notify()
+}
+
+// notify wakes the callers waiting on Changed: records were committed.
+func (r *Recorder) notify() {
 	r.mu.Lock()
 	close(r.changed)
 	r.changed = make(chan struct{})

@@ -21,6 +21,7 @@ var knownStatuses = map[string]bool{
 	storage.StatusQueued: true, storage.StatusRunning: true, storage.StatusSuccess: true,
 	storage.StatusFunctionError: true, storage.StatusRuntimeError: true, storage.StatusTimeout: true,
 	storage.StatusBusy: true, storage.StatusNoWorker: true, storage.StatusLost: true,
+	storage.StatusCanceled: true,
 }
 
 // moduleOwners caches, for one request, each module's owner and creation.

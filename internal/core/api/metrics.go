@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
+	"github.com/edgefaas/edgefaas/internal/core/invocation"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
 
@@ -104,4 +107,77 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCodeBlobs, prometheus.GaugeValue, float64(st.CodeBlobs))
 	ch <- prometheus.MustNewConstMetric(descCodeBytes, prometheus.GaugeValue, float64(st.CodeBytes))
 	ch <- prometheus.MustNewConstMetric(descDiskBytes, prometheus.GaugeValue, float64(st.DiskBytes))
+}
+
+// serveMetrics answers GET /metrics for its caller. Admins get every
+// series. Anyone else gets the platform's series and only the
+// per-function ones (labels module and function) of the functions it can
+// see through the API: its own; anonymous scrapes (--public-metrics,
+// without a token) get none, and nobody but an admin gets the "_other"
+// series, which sums other tenants' functions. Why: docs/RATIONALE.md,
+// "Who sees which metrics".
+func (s *Server) serveMetrics(c *call) error {
+	sub := c.subject
+	if sub.Name == "" && c.r.Header.Get("Authorization") != "" {
+		// Public metrics with a token: the token's view.
+		var err error
+		if sub, err = s.authenticate(c.r, user); err != nil {
+			return err
+		}
+	}
+	if sub.Admin {
+		s.prom.ServeHTTP(c.w, c.r)
+		return nil
+	}
+	g := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		mfs, err := s.reg.Gather()
+		return s.tenantSeries(sub, mfs), err
+	})
+	promhttp.HandlerFor(g, s.promOpts).ServeHTTP(c.w, c.r)
+	return nil
+}
+
+// tenantSeries keeps, of mfs, what sub may see (serveMetrics); sub is the
+// zero Subject for an anonymous scrape.
+func (s *Server) tenantSeries(sub storage.Subject, mfs []*dto.MetricFamily) []*dto.MetricFamily {
+	seen := map[[2]string]bool{}
+	sees := func(module, function string) bool {
+		k := [2]string{module, function}
+		if v, ok := seen[k]; ok {
+			return v
+		}
+		v := false
+		if m, err := s.cfg.Store.GetModule(module); err == nil && visibleModule(sub, m) {
+			v = true
+			if function != "" {
+				f, err := s.cfg.Store.GetFunction(module, function)
+				v = err == nil && visibleFunction(sub, f)
+			}
+		}
+		seen[k] = v
+		return v
+	}
+	out := mfs[:0]
+	for _, mf := range mfs {
+		kept := mf.Metric[:0]
+		for _, m := range mf.Metric {
+			module, function, perFunction := "", "", false
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "module":
+					module, perFunction = l.GetValue(), true
+				case "function":
+					function = l.GetValue()
+				}
+			}
+			if !perFunction || sub.Name != "" && module != invocation.OtherSeries && sees(module, function) {
+				kept = append(kept, m)
+			}
+		}
+		if len(kept) > 0 {
+			mf.Metric = kept
+			out = append(out, mf)
+		}
+	}
+	return out
 }

@@ -32,8 +32,9 @@ func (s *Server) routes() *httprouter.Router {
 	if s.cfg.PublicMetrics {
 		metricsAccess = public
 	}
-	prom := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}})
-	s.handle(http.MethodGet, "/metrics", metricsAccess, func(c *call) error { prom.ServeHTTP(c.w, c.r); return nil })
+	s.promOpts = promhttp.HandlerOpts{ErrorLog: slogPrinter{s}}
+	s.prom = promhttp.HandlerFor(s.reg, s.promOpts)
+	s.handle(http.MethodGet, "/metrics", metricsAccess, s.serveMetrics)
 
 	s.handle(http.MethodGet, "/v1/version", user, s.version)
 	s.handle(http.MethodGet, "/v1/admin/status", admin, s.adminStatus)
@@ -46,7 +47,7 @@ func (s *Server) routes() *httprouter.Router {
 	s.handle(http.MethodPut, "/v1/admin/subjects/:name/egress", admin, s.setSubjectEgress)
 	s.handle(http.MethodDelete, "/v1/admin/subjects/:name/egress", admin, s.clearSubjectEgress)
 
-	s.handle(http.MethodGet, "/v1/nodes", user, s.listNodes)
+	s.handle(http.MethodGet, "/v1/nodes", admin, s.listNodes)
 	s.handle(http.MethodPost, "/v1/nodes", admin, s.connectNode)
 	s.handle(http.MethodPost, "/v1/nodes/join", public, s.joinNode)
 	s.handle(http.MethodPost, "/v1/admin/join-tokens", admin, s.createJoinToken)

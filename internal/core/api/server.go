@@ -22,6 +22,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/invocation"
@@ -93,6 +94,8 @@ type Server struct {
 	bodies   *bodyAdmission
 	router   *httprouter.Router
 	reg      *prometheus.Registry
+	prom     http.Handler // every series, for admins
+	promOpts promhttp.HandlerOpts
 	metrics  *httpMetrics
 	srv      *http.Server
 	stopping chan struct{}

@@ -54,6 +54,7 @@ func (s *Server) rotateSubject(c *call) error {
 	if err != nil {
 		return err
 	}
+	s.subjectChanged(name) // a revoked subject's triggers start again
 	return reply(c, http.StatusOK, tokenView{Name: name, Token: token})
 }
 
@@ -68,6 +69,25 @@ func (s *Server) revokeSubject(c *call) error {
 	case err != nil:
 		return err
 	}
+	// Nothing more runs on its behalf: its triggers stop and its queued
+	// calls end. Best effort after the commit: a call the cancel misses
+	// is refused when it would run, a trigger when it would queue one.
+	s.subjectChanged(name)
+	n, err := s.inv.CancelSubject(name)
+	if err != nil {
+		s.log.Error("revoke: cancel the subject's queued calls; they end when they would run", "subject", name, "err", err)
+	}
+	s.log.Info("subject revoked", "subject", name, "calls_canceled", n)
 	c.w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// subjectChanged tells the triggers that subject's token changed.
+func (s *Server) subjectChanged(name string) {
+	if s.cfg.Triggers == nil {
+		return
+	}
+	if err := s.cfg.Triggers.SubjectChanged(name); err != nil {
+		s.log.Error("apply a subject's change to its triggers", "subject", name, "err", err)
+	}
 }

@@ -15,6 +15,9 @@ type Triggers interface {
 	Check(events []storage.Event) error
 	// FunctionChanged applies a committed create, update or delete.
 	FunctionChanged(ev cluster.FunctionEvent)
+	// SubjectChanged applies a committed revocation or new token of a
+	// subject to the triggers of the functions it owns.
+	SubjectChanged(subject string) error
 }
 
 // checkEvents answers 400 for events the trigger runtime refuses.

@@ -28,6 +28,13 @@ var (
 // dispatches. Call it once, before serving.
 func (s *Service) StartQueue(cfg activations.QueueConfig) (*activations.Queue, error) {
 	cfg.Store, cfg.Recorder, cfg.Run = s.cfg.Store, s.cfg.Recorder, s.runQueued
+	cfg.Active = func(subject string) bool {
+		active, err := s.SubjectActive(subject)
+		if err != nil {
+			s.log.Warn("async: read subject", "subject", subject, "err", err)
+		}
+		return active
+	}
 	if cfg.Log == nil {
 		cfg.Log = s.log
 	}
@@ -71,12 +78,10 @@ func (s *Service) EnqueueTrigger(f storage.Function, a json.RawMessage, info sto
 	}
 	// Ownership: a trigger runs as the function's owner, so it stops with
 	// the owner's token (revoked or deleted subject).
-	sub, err := s.cfg.Store.GetSubject(f.Owner)
-	if errors.Is(err, storage.ErrNotFound) || err == nil && sub.TokenHash == "" {
-		return "", fmt.Errorf("%w: the function's owner %q is revoked", triggers.ErrRefused, f.Owner)
-	}
-	if err != nil {
+	if active, err := s.SubjectActive(f.Owner); err != nil {
 		return "", err
+	} else if !active {
+		return "", fmt.Errorf("%w: the function's owner %q is revoked", triggers.ErrRefused, f.Owner)
 	}
 	now := time.Now().UTC()
 	rec := storage.Activation{ID: s.ids.New(now), Module: f.Module, Function: f.Name, Version: f.Version, Hash: f.Hash,
@@ -103,6 +108,13 @@ var _ triggers.EnqueueFunc = (*Service)(nil).EnqueueTrigger
 // synchronous call, its record finished here and returned to the queue,
 // which writes it.
 func (s *Service) runQueued(ctx context.Context, rec storage.Activation, qc storage.QueuedCall) activations.Outcome {
+	// A call runs on its subject's behalf: not once the subject is revoked
+	// (the revocation cancels it; this catches a call the core recovered
+	// after it stopped between the two).
+	if active, err := s.SubjectActive(qc.Subject); err == nil && !active {
+		rec.Status, rec.Error = storage.StatusCanceled, revokedReason(qc.Subject)
+		return activations.Outcome{Record: rec}
+	}
 	f, err := s.cfg.Store.GetFunction(qc.Module, qc.Function)
 	if err == nil && qc.FunctionID != "" && f.ID != qc.FunctionID {
 		// Deleted and created again, perhaps by another tenant: not the
@@ -138,6 +150,33 @@ func (s *Service) runQueued(ctx context.Context, rec storage.Activation, qc stor
 	finish(&rec, f, started, res, err)
 	job := s.cfg.Sinks.Admit(f, &rec, res.Output)
 	return activations.Outcome{Record: rec, Idempotent: f.Metadata.Idempotent, Sinks: job}
+}
+
+// SubjectActive reports whether subject may still have calls run on its
+// behalf: it exists and its token is not revoked.
+func (s *Service) SubjectActive(subject string) (bool, error) {
+	sub, err := s.cfg.Store.GetSubject(subject)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read subject %q: %w", subject, err)
+	}
+	return !sub.Revoked(), nil
+}
+
+func revokedReason(subject string) string {
+	return fmt.Sprintf("canceled: subject %q was revoked", subject)
+}
+
+// CancelSubject ends the asynchronous calls queued or running on
+// subject's behalf (StatusCanceled, no callback): called once its token
+// is revoked. It returns how many it ended.
+func (s *Service) CancelSubject(subject string) (int, error) {
+	if s.queue == nil {
+		return 0, nil
+	}
+	return s.queue.Cancel(func(c storage.QueuedCall) bool { return c.Subject == subject }, revokedReason(subject))
 }
 
 // QueueStatus is the asynchronous queue's length (activations queued or

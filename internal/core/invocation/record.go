@@ -6,11 +6,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/core/activations"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/failure"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
+
+// OtherSeries is the module and function label of the per-function
+// series that sum the functions beyond the metrics' bound: every tenant's
+// calls, whatever the name (a module may be called so too).
+const OtherSeries = activations.OtherLabel
 
 // MaxRecordedResult bounds the result kept in an activation record; a
 // longer result is kept as a JSON string of its first bytes, flagged

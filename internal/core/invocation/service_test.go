@@ -26,6 +26,9 @@ func newService(t *testing.T, inv cluster.Invoker) (*Service, storage.Function) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := st.CreateSubject("alice", false); err != nil {
+		t.Fatal(err)
+	}
 	s, err := New(Config{Store: st, Invoker: inv})
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +99,30 @@ func TestNoInvoker(t *testing.T) {
 	if err != cluster.ErrNoWorker {
 		t.Fatalf("got %v", err)
 	}
-	out := s.runQueued(context.Background(), storage.Activation{ID: "q1"}, storage.QueuedCall{Module: f.Module, Function: f.Name})
+	out := s.runQueued(context.Background(), storage.Activation{ID: "q1"}, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: "alice"})
 	if out.Record.Status != storage.StatusNoWorker {
 		t.Fatalf("queued: %+v", out.Record)
+	}
+}
+
+// TestQueuedCallOfRevokedSubject: a queued call whose subject was revoked
+// (or never existed) ends canceled, saying why, and does not run.
+func TestQueuedCallOfRevokedSubject(t *testing.T) {
+	ran := 0
+	s, f := newService(t, invokerFunc(func(cluster.InvokeRequest) (cluster.InvokeResult, error) {
+		ran++
+		return cluster.InvokeResult{Output: json.RawMessage(`{}`)}, nil
+	}))
+	if err := s.cfg.Store.RevokeToken("alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"alice", "nobody"} {
+		out := s.runQueued(context.Background(), storage.Activation{ID: "q1"}, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: sub})
+		if out.Record.Status != storage.StatusCanceled || out.Record.Error != fmt.Sprintf("canceled: subject %q was revoked", sub) {
+			t.Errorf("%s: %+v", sub, out.Record)
+		}
+	}
+	if ran != 0 {
+		t.Fatalf("the invoker ran %d calls of a revoked subject", ran)
 	}
 }

@@ -23,6 +23,9 @@ const (
 	StatusBusy          = "busy"
 	StatusNoWorker      = "no_worker"
 	StatusLost          = "lost"
+	// StatusCanceled ends a queued call that must not run any more: its
+	// subject was revoked. Its error says why.
+	StatusCanceled = "canceled"
 )
 
 // FinalStatus reports whether an activation in status s is finished.

@@ -143,6 +143,31 @@ func (s *Store) InitCronState(key string, st CronState) (CronState, error) {
 	return st, nil
 }
 
+// ShiftCronState moves a cron trigger's last tick from from to to (the
+// wall clock stepped: see eventspec.Follower), unless its state changed
+// meanwhile (ErrTickDone: nothing written). Synced.
+func (s *Store) ShiftCronState(key string, from, to time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.GetCronState(key)
+	if err != nil {
+		return err
+	}
+	if !cur.LastTick.Equal(from) {
+		return fmt.Errorf("%s: its last tick is %s, not %s: %w", key, cur.LastTick.Format(time.RFC3339), from.Format(time.RFC3339), ErrTickDone)
+	}
+	cur.LastTick = to
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := setJSON(b, keyCron(key), cur); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("store cron state %q: %w", key, err)
+	}
+	return nil
+}
+
 // EnqueueCronTick stores a queued activation, its call and the cron
 // trigger's new state in one batch committed with pebble.Sync, unless the
 // state already holds this tick or a later one (ErrTickDone: nothing

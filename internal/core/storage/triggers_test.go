@@ -60,3 +60,37 @@ func TestEnqueueCronTickIdempotent(t *testing.T) {
 		t.Fatalf("state kept after delete: %v", err)
 	}
 }
+
+// TestShiftCronState: after the wall clock stepped back, a tick before
+// the stored one is refused until the state is shifted back with the
+// clock; a shift from a state that changed meanwhile writes nothing.
+func TestShiftCronState(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := s.InitCronState("k", CronState{Module: "m", Function: "f", LastTick: t0, Missed: 2}); err != nil {
+		t.Fatal(err)
+	}
+	back := t0.Add(-time.Hour)
+	rec := Activation{ID: "01AAAAAAAAAAAAAAAAAAAAAAAA", Module: "m", Function: "f", Status: StatusQueued, Async: true}
+	call := QueuedCall{Module: "m", Function: "f", Subject: "s", Args: []byte("{}")}
+	tick := back.Add(time.Minute)
+	if err := s.EnqueueCronTick(rec, call, "k", CronState{Module: "m", Function: "f", LastTick: tick}); !errors.Is(err, ErrTickDone) {
+		t.Fatalf("a tick before the stored one: %v", err)
+	}
+	if err := s.ShiftCronState("k", t0.Add(time.Second), back); !errors.Is(err, ErrTickDone) {
+		t.Fatalf("a shift from another state: %v", err)
+	}
+	if err := s.ShiftCronState("k", t0, back); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.GetCronState("k"); err != nil || !st.LastTick.Equal(back) || st.Missed != 2 || st.Module != "m" {
+		t.Fatalf("shifted state %+v %v", st, err)
+	}
+	if err := s.EnqueueCronTick(rec, call, "k", CronState{Module: "m", Function: "f", LastTick: tick}); err != nil {
+		t.Fatalf("the tick after the shift: %v", err)
+	}
+}

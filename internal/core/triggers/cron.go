@@ -21,24 +21,39 @@ func (m *Manager) runCron(ctx context.Context, log *slog.Logger, r *runner) erro
 		return fmt.Errorf("schedule %q: %w", r.event.Schedule, err) // validated at upload: a bug
 	}
 	f := r.fn.Load()
-	st, err := m.cfg.Store.InitCronState(r.key, storage.CronState{Module: f.Module, Function: f.Name, LastTick: time.Now().UTC()})
+	installed := time.Now().UTC()
+	st, err := m.cfg.Store.InitCronState(r.key, storage.CronState{Module: f.Module, Function: f.Name, LastTick: installed})
 	if err != nil {
 		return err
 	}
+	// The wall clock says which tick is due; the sleeps are monotonic and
+	// bounded, and a step of the wall clock moves the schedule with it
+	// (eventspec.Follower).
+	fl := eventspec.Follower{Schedule: sched, Last: st.LastTick, Local: st.LastTick.Equal(installed)}
+	origin := time.Now()
 	retry := 0
 	for {
 		now := time.Now()
-		tick, missed, next, ok := eventspec.Due(sched, st.LastTick, now)
-		if !ok {
-			if next.IsZero() {
-				<-ctx.Done() // a schedule that never fires again
-				return errStopped
+		step := fl.Look(now.Round(0), now.Sub(origin))
+		if step.Shift != 0 {
+			log.Warn("the wall clock stepped; the cron schedule follows it", "step", step.Shift, "last_tick", fl.Last, "moved", step.Moved)
+			if step.Moved {
+				if err := m.cfg.Store.ShiftCronState(r.key, st.LastTick, fl.Last); err != nil && !errors.Is(err, storage.ErrTickDone) {
+					return err
+				}
+				if st, err = m.cfg.Store.GetCronState(r.key); err != nil {
+					return err
+				}
+				fl.Last = st.LastTick
 			}
-			if !sleep(ctx, time.Until(next)) {
+		}
+		if !step.Due {
+			if !sleep(ctx, step.Wait) {
 				return errStopped
 			}
 			continue
 		}
+		tick, missed := step.Tick, step.Missed
 		f = r.fn.Load()
 		tick = tick.UTC()
 		info := storage.TriggerInfo{Type: storage.EventCron, Index: int(r.index.Load()), Schedule: r.event.Schedule, Tick: &tick, Missed: missed}
@@ -48,6 +63,7 @@ func (m *Manager) runCron(ctx context.Context, log *slog.Logger, r *runner) erro
 		case err == nil:
 			retry = 0
 			st = nst
+			fl.Fired(tick)
 			m.count.add(storage.EventCron, resultQueued, 1)
 			m.count.add(storage.EventCron, resultMissed, missed)
 			if missed > 0 {
@@ -59,6 +75,7 @@ func (m *Manager) runCron(ctx context.Context, log *slog.Logger, r *runner) erro
 			if st, err = m.cfg.Store.GetCronState(r.key); err != nil {
 				return err
 			}
+			fl.Last = st.LastTick
 		default:
 			// The queue is full or stopping: wait and look again; ticks
 			// that pass meanwhile are folded into the next run and counted.

@@ -39,7 +39,11 @@ type Config struct {
 	// time it connects; a refusal fails the connection, logged and
 	// retried with backoff, so a bound the admin widens takes effect.
 	Bound func(owner, host string, port int) error
-	Log   *slog.Logger
+	// Active, if set, reports whether a function's owner may have its
+	// triggers run (the subject exists and is not revoked); nil: every
+	// owner may. SubjectChanged applies a change of its answer.
+	Active func(owner string) bool
+	Log    *slog.Logger
 	// RestartBackoff is the first delay before a failed trigger runs
 	// again (doubling to 30 s); 0 means 1 s.
 	RestartBackoff time.Duration
@@ -144,6 +148,35 @@ func (m *Manager) FunctionChanged(ev cluster.FunctionEvent) {
 	}
 }
 
+// SubjectChanged applies a committed change of subject's token: revoked,
+// the triggers of the functions it owns stop and their state (MQTT
+// session, cron state) is dropped, so nothing that happens while it is
+// revoked runs later; given a token again, they start afresh.
+func (m *Manager) SubjectChanged(subject string) error {
+	fns, err := m.cfg.Store.FunctionsWithEvents()
+	if err != nil {
+		return fmt.Errorf("triggers of subject %q: %w", subject, err)
+	}
+	var dropped []<-chan struct{}
+	for _, f := range fns {
+		if f.Owner == subject {
+			dropped = append(dropped, m.sync(f))
+		}
+	}
+	// The removed triggers' MQTT sessions are gone before this returns: a
+	// message published after it is not kept for them.
+	for _, d := range dropped {
+		<-d
+	}
+	return nil
+}
+
+// ownerActive reports whether a function's owner may have its triggers
+// run (Config.Active).
+func (m *Manager) ownerActive(owner string) bool {
+	return m.cfg.Active == nil || m.cfg.Active(owner)
+}
+
 // Stop stops every trigger and waits (until ctx ends). MQTT sessions and
 // cron states are kept for the next start.
 func (m *Manager) Stop(ctx context.Context) {
@@ -177,15 +210,19 @@ func (m *Manager) Count() int {
 
 func fnKey(module, name string) string { return module + "/" + name }
 
-func (m *Manager) sync(f storage.Function) {
+// sync makes f's running triggers what it declares; the channel closes
+// once the removed ones' MQTT sessions are dropped.
+func (m *Manager) sync(f storage.Function) <-chan struct{} {
 	want := map[string]int{}
-	for i := range f.Events {
-		want[eventspec.Key(f.Module, f.Name, f.Events, i)] = i
+	if m.ownerActive(f.Owner) {
+		for i := range f.Events {
+			want[eventspec.Key(f.Module, f.Name, f.Events, i)] = i
+		}
 	}
 	m.mu.Lock()
 	if m.stopped {
 		m.mu.Unlock()
-		return
+		return closed
 	}
 	cur := m.fns[fnKey(f.Module, f.Name)]
 	if cur == nil {
@@ -221,8 +258,11 @@ func (m *Manager) sync(f storage.Function) {
 	for k := range want {
 		keep[k] = true
 	}
-	m.cleanup(f.Module, f.Name, gone, keep)
+	return m.cleanup(f.Module, f.Name, gone, keep)
 }
+
+// closed is a channel closed from the start.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func (m *Manager) remove(module, name string) {
 	m.mu.Lock()
@@ -242,19 +282,23 @@ func (m *Manager) remove(module, name string) {
 
 // cleanup drops what removed triggers leave: their MQTT sessions on the
 // broker (queued messages for a trigger that no longer exists) and their
-// cron states. Best effort, off the caller's goroutine.
-func (m *Manager) cleanup(module, name string, gone []*runner, keep map[string]bool) {
+// cron states. Best effort, off the caller's goroutine; the channel
+// closes when the sessions are dropped (or the attempts failed).
+func (m *Manager) cleanup(module, name string, gone []*runner, keep map[string]bool) <-chan struct{} {
 	if err := m.cfg.Store.DeleteCronStates(module, name, keep); err != nil {
 		m.log.Warn("could not delete cron states", "module", module, "function", name, "err", err)
 	}
+	var drops sync.WaitGroup
 	for _, r := range gone {
 		if r.event.Type != storage.EventMQTT {
 			continue
 		}
 		r := r
 		m.wg.Add(1)
+		drops.Add(1)
 		go func() {
 			defer m.wg.Done()
+			defer drops.Done()
 			<-r.done
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -263,6 +307,9 @@ func (m *Manager) cleanup(module, name string, gone []*runner, keep map[string]b
 			}
 		}()
 	}
+	done := make(chan struct{})
+	go func() { drops.Wait(); close(done) }()
+	return done
 }
 
 func (m *Manager) startLocked(f storage.Function, key string, i int) *runner {

@@ -1,0 +1,86 @@
+package activations_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/core/activations"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
+)
+
+// TestCancel: Cancel ends one subject's calls and no other's. The
+// waiting ones end at once without running; the running one has its
+// context canceled and ends canceled whatever its run gave. No callback
+// goes out for them; the other subject's call runs and calls back.
+func TestCancel(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	rec := activations.NewRecorder(activations.RecorderConfig{Store: s})
+	defer rec.Close()
+	started := make(chan string, 16)
+	var runs atomic.Int64
+	var callbacks = make(chan string, 16)
+	q := activations.NewQueue(activations.QueueConfig{Store: s, Recorder: rec, PerSubject: 1,
+		Run: func(ctx context.Context, a storage.Activation, c storage.QueuedCall) activations.Outcome {
+			runs.Add(1)
+			started <- a.ID
+			if c.Subject == "alice" {
+				<-ctx.Done() // runs until canceled
+			}
+			a.Status, a.Result = storage.StatusSuccess, json.RawMessage(`{}`)
+			return activations.Outcome{Record: a}
+		},
+		Callback: func(_ context.Context, url string, _ []byte) error { callbacks <- url; return nil },
+	})
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Stop(context.Background())
+	ids := activations.NewIDs()
+	submit := func(subject string) string {
+		t.Helper()
+		id := ids.New(time.Now())
+		call := storage.QueuedCall{Module: "m", Function: "f", Subject: subject, Args: json.RawMessage(`{}`), Callback: "http://x/" + subject}
+		if err := q.Submit(storage.Activation{ID: id, Module: "m", Function: "f", Subject: subject, QueuedAt: time.Now()}, call); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	running := submit("alice")
+	if got := <-started; got != running {
+		t.Fatalf("started %s, want %s", got, running)
+	}
+	// One call per subject at a time: these wait behind the running one.
+	waiting := []string{submit("alice"), submit("alice")}
+	n, err := q.Cancel(func(c storage.QueuedCall) bool { return c.Subject == "alice" }, "canceled: subject \"alice\" was revoked")
+	if err != nil || n != 3 {
+		t.Fatalf("Cancel = %d, %v; want 3", n, err)
+	}
+	for _, id := range append(waiting, running) {
+		if a := waitFinal(t, s, id); a.Status != storage.StatusCanceled || a.Error != `canceled: subject "alice" was revoked` || a.Result != nil {
+			t.Errorf("%s: %+v", id, a)
+		}
+	}
+	bob := submit("bob")
+	if a := waitFinal(t, s, bob); a.Status != storage.StatusSuccess {
+		t.Fatalf("bob's call: %+v", a)
+	}
+	if got := <-callbacks; got != "http://x/bob" {
+		t.Fatalf("callback to %s, want bob's only", got)
+	}
+	if err := wait.Until(context.Background(), 10*time.Second, "an empty queue", func() bool { return q.Depth() == 0 }); err != nil {
+		t.Fatal(err)
+	}
+	if r := runs.Load(); r != 2 {
+		t.Fatalf("%d runs, want 2 (alice's first, bob's)", r)
+	}
+	select {
+	case url := <-callbacks:
+		t.Fatalf("a second callback, to %s", url)
+	default:
+	}
+}
