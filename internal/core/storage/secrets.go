@@ -184,7 +184,7 @@ func (s *Store) needsSealing(sinks []Sink, events []Event) bool {
 			}
 			continue
 		}
-		if p.Password != "" || p.Secret != "" || len(p.Headers) > 0 || strings.Contains(p.URL, "?") {
+		if _, query, _ := strings.Cut(p.URL, "?"); p.Password != "" || p.Secret != "" || len(p.Headers) > 0 || query != "" {
 			return true
 		}
 	}
