@@ -77,7 +77,28 @@ once: hand it to the subject, who can save it with 'edgefaas config set token'.`
 		RunE:    runOnName(true, (*client.Client).RevokeSubject, apiError, "revoked subject %s"),
 	}
 	group(sub, create, list, rotate, revoke, subjectEgressCommand())
-	group(cmd, sub)
+	rotateKey := &cobra.Command{
+		Use:   "rotate-secrets-key",
+		Short: "Seal the secrets the core keeps at rest under a new key",
+		Long: `Seal the secrets the core keeps at rest (sink passwords, webhook secrets,
+header values, URL queries, MQTT trigger passwords) under a new key: the core
+writes the new key in front of the old one in its key file, seals every
+record under it, then drops the old key. Back the key file up afterwards.`,
+		Example: "  edgefaas admin rotate-secrets-key",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rot, err := fetch(cmd, true, (*client.Client).RotateSecretsKey)
+			if err != nil {
+				return apiError(err)
+			}
+			if jsonOutput() {
+				return printJSON(cmd.OutOrStdout(), rot)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "secrets key %s now seals; %d records sealed again\n", rot.KeyID, rot.Resealed)
+			return nil
+		},
+	}
+	group(cmd, sub, rotateKey)
 	quietUsage(cmd)
 	return cmd
 }

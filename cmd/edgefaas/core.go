@@ -23,6 +23,7 @@ import (
 func coreCommand() *cobra.Command {
 	var (
 		dataDir        string
+		secretsKeyFile string
 		httpAddr       string
 		nodeJoin       string
 		maxUploadBytes int64
@@ -85,6 +86,7 @@ store is closed.`,
 				TLSKeyFile:     apiTLS.key,
 				Inspect:        uploadInspector(st.split.ValidatorConcurrency),
 				Storage:        storageOptions(st.split),
+				SecretsKeyFile: secretsKeyFile,
 				Logger:         st.log,
 				Activations:    actCfg,
 				Triggers:       trig.config(st.worker.Egress), // the worker's egress policy also bounds triggers' brokers
@@ -97,6 +99,7 @@ store is closed.`,
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "directory for the database and the tokens file")
+	cmd.Flags().StringVar(&secretsKeyFile, "secrets-key-file", "", "key file that seals sink and trigger secrets at rest, created on first boot (default DATA_DIR/secrets.key; put it on another medium to keep it apart from the database)")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:4000", "address the HTTP API listens on")
 	cmd.Flags().StringVar(&nodeJoin, "node-join", string(nodes.JoinAny), "which workers may join: any (a certificate from the core's CA, got with a join token, or one derived from the cookie) or token (the core's CA only: the cookie alone no longer lets a node in, and revoking a worker shuts it out)")
 	apiTLS.register(cmd)

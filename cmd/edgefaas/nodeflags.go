@@ -93,6 +93,9 @@ func (f *nodeFlags) config(dataDir string, log *slog.Logger, generateCookie bool
 	if cookie == "" {
 		return nodes.NodeConfig{}, nodes.ErrNoCookie
 	}
+	if err := nodes.CheckCookie(cookie); err != nil {
+		return nodes.NodeConfig{}, err
+	}
 	return nodes.NodeConfig{Name: f.name, ListenHost: host, ListenPort: uint16(p), Cookie: cookie, TLS: f.tls, DataDir: dataDir, Log: log}, nil
 }
 

@@ -20,7 +20,7 @@ type triggerFlags struct {
 func (f *triggerFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.broker, "mqtt-broker", "", "run an embedded MQTT broker on HOST:PORT for MQTT triggers (e.g. 127.0.0.1:1883; a non-loopback address needs --mqtt-broker-users)")
-	fl.StringVar(&f.brokerUsers, "mqtt-broker-users", "", "file of username:password lines the embedded broker requires (default: anyone on loopback)")
+	fl.StringVar(&f.brokerUsers, "mqtt-broker-users", "", "file of username:password lines the embedded broker requires; each user may use only the topics NAME and NAME/... (default: anyone on loopback, every topic)")
 }
 
 // config builds the triggers' configuration over the operator's egress

@@ -45,7 +45,7 @@ Every flag can also be set with an EDGEFAAS_* environment variable.`,
   edgefaas worker --join 10.0.0.5:4001 --cookie-file /etc/edgefaas/cookie
   edgefaas worker --join-dns edgefaas-core.edge.svc.cluster.local:4001 --cookie $COOKIE
   edgefaas worker --lan-discovery eth0 --cookie-file /etc/edgefaas/cookie
-  edgefaas worker --node-addr 127.0.0.2:0 --join core@127.0.0.1:4001 --cookie s3cret --tag gpu`,
+  edgefaas worker --node-addr 127.0.0.2:0 --join core@127.0.0.1:4001 --cookie-file /etc/edgefaas/cookie --tag gpu`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error { return flagsFromEnv(cmd.Flags()) },
 		RunE: func(cmd *cobra.Command, _ []string) error {

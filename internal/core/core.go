@@ -20,6 +20,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/api"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/invocation"
+	"github.com/edgefaas/edgefaas/internal/core/secrets"
 	"github.com/edgefaas/edgefaas/internal/core/sinks"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/egress"
@@ -54,6 +55,10 @@ type Config struct {
 	Listening func(addr net.Addr)
 	// Storage sizes the database's memory (zero: pebble's defaults).
 	Storage storage.Options
+	// SecretsKeyFile is the key file that seals the secrets kept at rest
+	// (sink passwords, webhook secrets, MQTT passwords; package secrets),
+	// created on first boot; empty means DataDir/secrets.key.
+	SecretsKeyFile string
 	// TLS says when the API serves HTTPS (default api.TLSAuto: unless it
 	// listens on loopback). TLSCertFile and TLSKeyFile are the operator's
 	// certificate; without them a self-signed one is made on first boot in
@@ -181,14 +186,37 @@ func (c *assembly) openStorage() error {
 	if err := os.MkdirAll(c.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	store, err := storage.OpenWith(filepath.Join(c.cfg.DataDir, "db"), c.log, c.cfg.Storage)
+	keyFile := c.cfg.SecretsKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(c.cfg.DataDir, secrets.FileName)
+	}
+	keys, created, err := secrets.LoadOrCreate(keyFile)
+	if err != nil {
+		return err
+	}
+	if created {
+		c.log.Info("created the secrets key; back it up apart from the database: the sealed secrets cannot be read without it", "path", keyFile)
+	}
+	opts := c.cfg.Storage
+	opts.Secrets = keys
+	store, err := storage.OpenWith(filepath.Join(c.cfg.DataDir, "db"), c.log, opts)
 	if err != nil {
 		return err
 	}
 	c.store = store
 	c.onStop(store.Close)
+	// Secrets written in plain text (by an earlier version) or under a
+	// key a rotation was interrupted before retiring are sealed now,
+	// before anything else writes.
+	n, err := store.SealSecrets()
+	if err != nil {
+		return fmt.Errorf("seal the secrets at rest with %s: %w", keyFile, err)
+	}
+	if n > 0 {
+		c.log.Info("sealed the secrets at rest", "records", n, "key", keys.Current())
+	}
 	tokensPath := filepath.Join(c.cfg.DataDir, storage.TokensFileName)
-	created, err := store.Bootstrap(tokensPath)
+	created, err = store.Bootstrap(tokensPath)
 	if err != nil {
 		return fmt.Errorf("first-boot tokens: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -23,8 +24,10 @@ type TriggersConfig struct {
 	Dial    func(ctx context.Context, host string, port int) (net.Conn, error)
 	Allowed func(host string, port int) error
 	// Broker, when its Addr is set, runs the embedded MQTT broker; its
-	// state file defaults to DataDir/mqtt-broker.db. Triggers may always
-	// reach it.
+	// state file defaults to DataDir/mqtt-broker.db. The operator's
+	// policy permits it (it is the operator's own); owners' egress bounds
+	// apply to it as to any broker, and its ACL gives each owner's
+	// triggers the topics under the owner's name.
 	Broker broker.Config
 }
 
@@ -49,13 +52,15 @@ func (t *triggersPart) enqueue(f storage.Function, args json.RawMessage, info st
 func (c *assembly) startTriggers() error {
 	cfg, log := c.cfg.Triggers, c.log
 	dial, allowed := cfg.Dial, cfg.Allowed
-	embedded := func(string, int) bool { return false }
+	var topic func(owner, host string, port int, topic string) error
+	var login func(owner, host string, port int) (string, string, bool)
 	if cfg.Broker.Addr != "" {
 		bc := cfg.Broker
 		if bc.StatePath == "" {
 			bc.StatePath = filepath.Join(c.cfg.DataDir, "mqtt-broker.db")
 		}
 		bc.Log = log
+		bc.Admin = c.isAdmin
 		b, err := broker.Start(bc)
 		if err != nil {
 			return err
@@ -70,7 +75,19 @@ func (c *assembly) startTriggers() error {
 		isLocal := func(host string, port int) bool {
 			return net.JoinHostPort(host, strconv.Itoa(port)) == local || host == "localhost" && strconv.Itoa(port) == portOf(local)
 		}
-		embedded = isLocal
+		topic = func(owner, host string, port int, t string) error {
+			if !isLocal(host, port) || c.isAdmin(owner) || broker.Permits([]string{owner + "/"}, t) {
+				return nil
+			}
+			return fmt.Errorf("%q: on the core's broker subject %s may use only %s and the topics under %s/", t, owner, owner, owner)
+		}
+		login = func(owner, host string, port int) (string, string, bool) {
+			if !isLocal(host, port) {
+				return "", "", false
+			}
+			u, p := b.TriggerLogin(owner)
+			return u, p, true
+		}
 		outerDial, outerAllowed := dial, allowed
 		dial = func(ctx context.Context, host string, port int) (net.Conn, error) {
 			if isLocal(host, port) || outerDial == nil {
@@ -88,11 +105,8 @@ func (c *assembly) startTriggers() error {
 	}
 	t := &triggersPart{}
 	t.manager = triggers.New(triggers.Config{
-		Store: c.store, Log: log, Dial: dial, Allowed: allowed,
-		Bound: func(owner, host string, port int) error { // the owner's egress bound; not for the embedded broker
-			if embedded(host, port) {
-				return nil
-			}
+		Store: c.store, Log: log, Dial: dial, Allowed: allowed, Topic: topic, Login: login,
+		Bound: func(owner, host string, port int) error { // the owner's egress bound, wherever the broker is
 			return egress.Permits(c.store.SubjectEgress, owner, "tcp://"+net.JoinHostPort(host, strconv.Itoa(port)))
 		},
 		Enqueue: t.enqueue,
@@ -107,6 +121,13 @@ func (c *assembly) startTriggers() error {
 	})
 	c.triggers = t
 	return nil
+}
+
+// isAdmin says whether subject is an admin (its triggers may use every
+// topic of the embedded broker).
+func (c *assembly) isAdmin(subject string) bool {
+	s, err := c.store.GetSubject(subject)
+	return err == nil && s.Admin
 }
 
 func portOf(addr string) string {

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/edgefaas/edgefaas/internal/syncfile"
 )
 
 // MetricsOptions protect a worker's metrics listener like the core's
@@ -27,7 +29,8 @@ type MetricsOptions struct {
 const MetricsTokenFile = "metrics-token"
 
 // LoadOrCreateMetricsToken returns dir/metrics-token, creating a random
-// one (256 bits, mode 0600) on first use.
+// one (256 bits, mode 0600, written crash-safely) on first use or when the
+// file is empty.
 func LoadOrCreateMetricsToken(dir string) (token string, created bool, err error) {
 	path := filepath.Join(dir, MetricsTokenFile)
 	if b, err := os.ReadFile(path); err == nil {
@@ -43,7 +46,7 @@ func LoadOrCreateMetricsToken(dir string) (token string, created bool, err error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", false, err
 	}
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+	if err := syncfile.Write(path, []byte(token+"\n"), 0o600); err != nil {
 		return "", false, fmt.Errorf("write metrics token: %w", err)
 	}
 	return token, true, nil

@@ -29,6 +29,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/ergonode"
+	"github.com/edgefaas/edgefaas/internal/syncfile"
 )
 
 // NodeConfig is what every node needs.
@@ -201,11 +202,15 @@ func (w ergoLog) Write(p []byte) (int, error) {
 }
 
 // LoadOrCreateCookie returns the cookie kept in dir/cookie, creating a
-// random one (0600) on first boot; created reports that it did.
+// random one (0600, written crash-safely) on first boot, or when the file
+// is empty (what a crash during a non-atomic first write left); created
+// reports that it did.
 func LoadOrCreateCookie(dir string) (cookie string, created bool, err error) {
 	path := filepath.Join(dir, "cookie")
 	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), false, nil
+		if c := strings.TrimSpace(string(b)); c != "" {
+			return c, false, nil
+		}
 	}
 	buf := make([]byte, 24)
 	if _, err := rand.Read(buf); err != nil {
@@ -215,8 +220,35 @@ func LoadOrCreateCookie(dir string) (cookie string, created bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", false, err
 	}
-	if err := os.WriteFile(path, []byte(cookie+"\n"), 0o600); err != nil {
+	if err := syncfile.Write(path, []byte(cookie+"\n"), 0o600); err != nil {
 		return "", false, fmt.Errorf("write cookie: %w", err)
 	}
 	return cookie, true, nil
 }
+
+// MinCookieLen is the shortest cookie a node accepts: 32 characters, the
+// 128 bits of `openssl rand -hex 16` (generated cookies have 48).
+const MinCookieLen = 32
+
+// placeholders are words of the cookies deployment examples ship, which
+// an operator who forgot to replace them would otherwise run with.
+var placeholders = []string{"change-me", "changeme", "change_me", "replace-me", "replaceme", "placeholder", "example", "secret", "password", "cookie"}
+
+// CheckCookie refuses a cookie that is short or a placeholder: the cookie
+// lets a node into the cluster and derives its CA (clusterca.go), so a
+// guessable one gives the cluster away.
+func CheckCookie(cookie string) error {
+	lower := strings.ToLower(cookie)
+	for _, p := range placeholders {
+		if strings.Contains(lower, p) {
+			return fmt.Errorf("%w: it contains %q, the word of a placeholder; make one with `openssl rand -hex 32`", ErrWeakCookie, p)
+		}
+	}
+	if len(cookie) < MinCookieLen {
+		return fmt.Errorf("%w: %d characters, fewer than %d; make one with `openssl rand -hex 32`", ErrWeakCookie, len(cookie), MinCookieLen)
+	}
+	return nil
+}
+
+// ErrWeakCookie is CheckCookie's error.
+var ErrWeakCookie = errors.New("node cookie refused")

@@ -71,12 +71,12 @@ func TestLANDiscovery(t *testing.T) {
 // by its node address; the worker then reports to both and runs the
 // second core's functions.
 func TestNodeConnect(t *testing.T) {
-	first := testcluster.StartCore(t, "--cookie", "shared-secret")
-	second := testcluster.StartCore(t, "--cookie", "shared-secret", "--node-name", "core2@127.0.0.1")
+	first := testcluster.StartCore(t, "--cookie", "7f3a9c1e5b2d8f4a6c0e9b7d3f1a5c8e")
+	second := testcluster.StartCore(t, "--cookie", "7f3a9c1e5b2d8f4a6c0e9b7d3f1a5c8e", "--node-name", "core2@127.0.0.1")
 	dir := t.TempDir()
 	port := testcluster.Port(t, "127.0.0.2")
 	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "w"), "--node-addr", "127.0.0.2:"+port,
-		"--join", first.NodeAddr, "--cookie", "shared-secret")
+		"--join", first.NodeAddr, "--cookie", "7f3a9c1e5b2d8f4a6c0e9b7d3f1a5c8e")
 	first.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Has(ns, "worker@127.0.0.2") })
 
 	if _, err := second.Client(second.Admin).ConnectNode(ctx(t), "worker@127.0.0.2:"+port); err != nil {

@@ -94,7 +94,7 @@ func TestNodeJoinRefused(t *testing.T) {
 	// 1. Wrong cookie (valid certificate).
 	wc, wk := ca1.issue(t, dir, "w1", "127.0.0.2")
 	w1 := testcluster.Start(t, t.TempDir(), "worker", "--data-dir", filepath.Join(t.TempDir(), "w"), "--node-addr", "127.0.0.2:0",
-		"--join", core.NodeAddr, "--cookie", "not-the-cookie", "--tls-cert", wc, "--tls-key", wk, "--tls-ca", ca1.pem)
+		"--join", core.NodeAddr, "--cookie", "0000000000000000not-the-cores-cookie", "--tls-cert", wc, "--tls-key", wk, "--tls-ca", ca1.pem)
 	notJoined("wrong cookie", "worker@127.0.0.2", w1)
 	w1.Kill()
 

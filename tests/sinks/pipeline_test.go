@@ -39,7 +39,7 @@ func TestMQTTMessageToCouchDB(t *testing.T) {
 	mw.WriteField("name", "pipeline")
 	fw, _ := mw.CreateFormFile("code", "echo.wasm")
 	fw.Write(testmodules.Read(t, "test/echo"))
-	mw.WriteField("events", fmt.Sprintf(`[{"type":"mqtt","params":{"host":"127.0.0.1","port":%q,"topic":"plant/+/reading"}}]`, port))
+	mw.WriteField("events", fmt.Sprintf(`[{"type":"mqtt","params":{"host":"127.0.0.1","port":%q,"topic":"guest/plant/+/reading"}}]`, port))
 	mw.WriteField("sinks", fmt.Sprintf(`[{"type":"couchdb","params":{"url":%q,"username":"admin","password":"s3cret"}}]`, db))
 	mw.Close()
 	if status, b, _ := do(t, core, http.MethodPost, "/v1/fn/_", mw.FormDataContentType(), &buf); status != http.StatusCreated {
@@ -55,7 +55,7 @@ func TestMQTTMessageToCouchDB(t *testing.T) {
 	defer pub.Disconnect(100)
 	const n = 5
 	for i := range n {
-		tok := pub.Publish(fmt.Sprintf("plant/line%d/reading", i), 1, false, fmt.Sprintf(`{"n":%d,"celsius":%d}`, i, 20+i))
+		tok := pub.Publish(fmt.Sprintf("guest/plant/line%d/reading", i), 1, false, fmt.Sprintf(`{"n":%d,"celsius":%d}`, i, 20+i))
 		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish %d: %v", i, tok.Error())
 		}

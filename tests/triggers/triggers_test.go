@@ -405,19 +405,19 @@ func TestMQTTMosquitto(t *testing.T) {
 func TestMQTTEmbedded(t *testing.T) {
 	port := testcluster.PortNum(t, "127.0.0.1")
 	core := testcluster.StartCore(t, append([]string{"--mqtt-broker", "127.0.0.1:" + strconv.Itoa(port)}, coreFlags...)...)
-	if code, body := upload(t, core, http.MethodPost, "echo", "test/echo", mqttEvents(port, "site/+/echo")); code != 201 {
+	if code, body := upload(t, core, http.MethodPost, "echo", "test/echo", mqttEvents(port, "guest/site/+/echo")); code != 201 {
 		t.Fatalf("create: %d %s", code, body)
 	}
 	core.WaitLog(regexp.MustCompile(`MQTT trigger subscribed.*function=echo`), 30*time.Second)
 	pub := newPublisher(t, port)
 	for i := 0; i < 20; i++ {
-		pub.publish(t, "site/a/echo", []byte(fmt.Sprintf(`{"n":%d}`, i)))
+		pub.publish(t, "guest/site/a/echo", []byte(fmt.Sprintf(`{"n":%d}`, i)))
 	}
 	core.Kill()
 	core.Restart()
 	waitPort(t, port)
 	for i := 20; i < 40; i++ {
-		pub.publish(t, "site/b/echo", []byte(fmt.Sprintf(`{"n":%d}`, i)))
+		pub.publish(t, "guest/site/b/echo", []byte(fmt.Sprintf(`{"n":%d}`, i)))
 	}
 	wait.ForState(t, 120*time.Second, "activations of the messages", func() (bool, string) {
 		got, _ := seen(t, core, "echo")

@@ -95,7 +95,7 @@ func (s *Server) createFunction(c *call) error {
 		Code: up.Code, ABI: string(info.ABI), Metadata: md, Sinks: up.sinksOrNil(),
 	}
 	if up.Events != nil {
-		if err := s.checkEvents(*up.Events); err != nil {
+		if err := s.checkEvents(c.subject.Name, *up.Events); err != nil {
 			return err
 		}
 		nf.Events = *up.Events
@@ -143,7 +143,7 @@ func (s *Server) updateFunction(c *call) error {
 	}
 	u := storage.FunctionUpdate{Metadata: up.Metadata, Events: up.Events}
 	if up.Events != nil {
-		if err := s.checkEvents(*up.Events); err != nil {
+		if err := s.checkEvents(f.Owner, *up.Events); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/core/sinks/sinkspec"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/egress"
@@ -72,7 +73,8 @@ func TestDispatcher(t *testing.T) {
 			return
 		}
 		b, _ := io.ReadAll(r.Body)
-		if r.Header.Get(HeaderSignature) != Signature("k", b) || r.Header.Get("X-Token") != "t" {
+		sig := r.Header.Get(HeaderSignature)
+		if client.VerifyWebhook("k", sig, b, client.WebhookTolerance, time.Now()) != nil || r.Header.Get("X-Token") != "t" {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}

@@ -91,7 +91,7 @@ func (d *Dispatcher) webhook(ctx context.Context, job *storage.SinkJob, s storag
 	h.Set(HeaderActivation, job.ID)
 	h.Set(HeaderFunction, job.Module+"/"+job.Function)
 	if s.Params.Secret != "" {
-		h.Set(HeaderSignature, Signature(s.Params.Secret, job.Result))
+		h.Set(HeaderSignature, Signature(s.Params.Secret, time.Now(), job.Result))
 	}
 	status, err := d.post(ctx, job, s.Params.URL, h, job.Result)
 	if err != nil {
@@ -100,13 +100,18 @@ func (d *Dispatcher) webhook(ctx context.Context, job *storage.SinkJob, s storag
 	return statusError(status)
 }
 
-// Signature is the X-Edgefaas-Signature of a webhook body: "sha256=" and
-// the hex HMAC-SHA256 of the body under the sink's secret, so a receiver
-// can tell a delivery from a forgery.
-func Signature(secret string, body []byte) string {
+// Signature is the X-Edgefaas-Signature of a webhook body sent at t:
+// "t=UNIX,v1=HEX", HEX the HMAC-SHA256 under the sink's secret of the
+// timestamp, a dot and the body (the scheme of Stripe's and Standard
+// Webhooks' signatures). The timestamp is signed, so a receiver that
+// refuses old ones (http/client.VerifyWebhook) cannot be sent a captured
+// delivery again later.
+func Signature(secret string, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
 	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts + "."))
 	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
 }
 
 func (d *Dispatcher) post(ctx context.Context, job *storage.SinkJob, target string, h http.Header, body []byte) (int, error) {
@@ -119,10 +124,27 @@ func (d *Dispatcher) post(ctx context.Context, job *storage.SinkJob, target stri
 		Method: http.MethodPost, URL: target, Header: h, Body: body,
 	})
 	if resp.Err != nil {
-		return 0, classify(resp.Err)
+		err := classify(resp.Err)
+		if u.RawQuery != "" {
+			// The error names the URL ("POST URL: ..."): its query (a
+			// secret, redacted everywhere else) must not reach the record
+			// or the log.
+			err = redacted{err, strings.ReplaceAll(err.Error(), u.RawQuery, "REDACTED")}
+		}
+		return 0, err
 	}
 	return resp.Status, nil
 }
+
+// redacted is err with another message (a secret taken out); errors.Is
+// and errors.As still see err.
+type redacted struct {
+	err error
+	msg string
+}
+
+func (r redacted) Error() string { return r.msg }
+func (r redacted) Unwrap() error { return r.err }
 
 func portOf(u *url.URL) string {
 	if p := u.Port(); p != "" {

@@ -82,7 +82,7 @@ func (s *Store) EnqueueActivation(rec Activation, call QueuedCall) error {
 	if err := b.Set(keyActivation(rec.ID), appendActivation(nil, &rec), nil); err != nil {
 		return fmt.Errorf("enqueue activation %s: %w", rec.ID, err)
 	}
-	if err := setJSON(b, keyQueued(rec.ID), call); err != nil {
+	if err := s.setJSON(b, keyQueued(rec.ID), call); err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {

@@ -31,7 +31,7 @@ func (s *Store) SetSubjectEgress(subject string, hosts []string) error {
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := setJSON(b, keyEgress(subject), egressRecord{Hosts: hosts}); err != nil {
+	if err := s.setJSON(b, keyEgress(subject), egressRecord{Hosts: hosts}); err != nil {
 		return err
 	}
 	return s.commit(b)

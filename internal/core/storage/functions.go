@@ -106,7 +106,7 @@ func (s *Store) applyRefs(b *pebble.Batch, deltas map[string]int64, newCode map[
 			}
 			continue
 		}
-		if err := setJSON(b, keyRef(h), ref); err != nil {
+		if err := s.setJSON(b, keyRef(h), ref); err != nil {
 			return err
 		}
 	}
@@ -159,7 +159,7 @@ func (s *Store) CreateFunction(in Module, nf NewFunction) (Function, error) {
 	if err := s.applyRefs(b, map[string]int64{f.Hash: 1}, map[string][]byte{f.Hash: nf.Code}); err != nil {
 		return Function{}, err
 	}
-	if err := setJSON(b, keyFunction(f.Module, f.Name), f); err != nil {
+	if err := s.setJSON(b, keyFunction(f.Module, f.Name), f); err != nil {
 		return Function{}, err
 	}
 	return f, s.commit(b)
@@ -214,7 +214,7 @@ func (s *Store) UpdateFunction(seen Function, u FunctionUpdate) (FunctionChange,
 	if err := s.applyRefs(b, deltas, newCode); err != nil {
 		return FunctionChange{}, err
 	}
-	if err := setJSON(b, keyFunction(nf.Module, nf.Name), nf); err != nil {
+	if err := s.setJSON(b, keyFunction(nf.Module, nf.Name), nf); err != nil {
 		return FunctionChange{}, err
 	}
 	return FunctionChange{Old: &old, New: &nf}, s.commit(b)

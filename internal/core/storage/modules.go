@@ -46,7 +46,7 @@ func (s *Store) CreateModule(name, owner string) (Module, error) {
 	m := Module{ID: id, Name: name, Owner: owner, CreatedAt: s.now()}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := setJSON(b, keyModule(name), m); err != nil {
+	if err := s.setJSON(b, keyModule(name), m); err != nil {
 		return Module{}, err
 	}
 	return m, s.commit(b)
@@ -104,7 +104,7 @@ func (s *Store) RenameModule(seen Module, to string) ([]FunctionChange, error) {
 	if err := b.Delete(keyModule(from), nil); err != nil {
 		return nil, err
 	}
-	if err := setJSON(b, keyModule(to), m); err != nil {
+	if err := s.setJSON(b, keyModule(to), m); err != nil {
 		return nil, err
 	}
 	changes := make([]FunctionChange, 0, len(fns))
@@ -117,7 +117,7 @@ func (s *Store) RenameModule(seen Module, to string) ([]FunctionChange, error) {
 		if err := b.Delete(keyFunction(from, old.Name), nil); err != nil {
 			return nil, err
 		}
-		if err := setJSON(b, keyFunction(to, nf.Name), nf); err != nil {
+		if err := s.setJSON(b, keyFunction(to, nf.Name), nf); err != nil {
 			return nil, err
 		}
 		changes = append(changes, FunctionChange{Old: &old, New: &nf})

@@ -58,7 +58,7 @@ func (s *Store) CreateJoinToken(node string, ttl time.Duration) (string, JoinTok
 	defer s.mu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := setJSON(b, keyJoinToken(hash), jt); err != nil {
+	if err := s.setJSON(b, keyJoinToken(hash), jt); err != nil {
 		return "", JoinToken{}, err
 	}
 	return token, jt, s.commit(b)
@@ -134,7 +134,7 @@ func (s *Store) UpdateNodeCert(name string, change func(nc *NodeCert, create boo
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := setJSON(b, keyNodeCert(name), nc); err != nil {
+	if err := s.setJSON(b, keyNodeCert(name), nc); err != nil {
 		return NodeCert{}, err
 	}
 	return nc, s.commit(b)

@@ -66,7 +66,7 @@ func (s *Store) CreateScript(sc Script) (Script, error) {
 	if err := b.Set(keyScriptSeq(), strconv.AppendInt(nil, seq, 10), nil); err != nil {
 		return Script{}, err
 	}
-	if err := setJSON(b, keyScript(name), sc); err != nil {
+	if err := s.setJSON(b, keyScript(name), sc); err != nil {
 		return Script{}, err
 	}
 	return sc, s.commit(b)

@@ -45,6 +45,10 @@ type SinkParams struct {
 	Topic    string            `json:"topic,omitempty"`
 	Retain   bool              `json:"retain,omitempty"`
 	TLS      bool              `json:"tls,omitempty"`
+	// Sealed holds, at rest only, the secrets above (password, secret,
+	// headers, the URL's query) sealed by the Store (secrets.go); records
+	// the Store hands out never have it.
+	Sealed string `json:"sealed,omitempty"`
 }
 
 // SinkDelivery is where delivering one activation's result to one sink
@@ -92,13 +96,15 @@ func (s *Store) WriteActivationsWithSinks(recs []Activation, jobs []SinkJob, syn
 	if len(recs) == 0 && len(jobs) == 0 {
 		return nil
 	}
+	s.sealMu.RLock() // a rotation does not pass this job by meanwhile
+	defer s.sealMu.RUnlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := addActivations(b, recs); err != nil {
 		return err
 	}
 	for i := range jobs {
-		if err := setJSON(b, keyOutbox(jobs[i].ID), jobs[i]); err != nil {
+		if err := s.setJSON(b, keyOutbox(jobs[i].ID), jobs[i]); err != nil {
 			return err
 		}
 	}
@@ -118,13 +124,15 @@ func (s *Store) WriteActivationsWithSinks(recs []Activation, jobs []SinkJob, syn
 // a kill -9: a delivered result would be sent again, a refused one tried
 // again). A record already pruned is not written again.
 func (s *Store) UpdateSinkJob(j SinkJob) error {
+	s.sealMu.RLock()
+	defer s.sealMu.RUnlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	if j.Done() {
 		if err := b.Delete(keyOutbox(j.ID), nil); err != nil {
 			return err
 		}
-	} else if err := setJSON(b, keyOutbox(j.ID), j); err != nil {
+	} else if err := s.setJSON(b, keyOutbox(j.ID), j); err != nil {
 		return err
 	}
 	rec, err := s.GetActivation(j.ID)
@@ -134,7 +142,7 @@ func (s *Store) UpdateSinkJob(j SinkJob) error {
 		return err
 	default:
 		rec.Sinks = j.Deliveries
-		if err := setJSON(b, keyActivation(j.ID), rec); err != nil {
+		if err := s.setJSON(b, keyActivation(j.ID), rec); err != nil {
 			return err
 		}
 	}
@@ -147,5 +155,5 @@ func (s *Store) UpdateSinkJob(j SinkJob) error {
 // SinkJobs lists the outbox, oldest first: what a restarted core still
 // has to deliver.
 func (s *Store) SinkJobs() ([]SinkJob, error) {
-	return listJSON[SinkJob](s, prefixOutbox)
+	return listJSON[SinkJob](s, prefixOutbox) // opened by listJSON
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/edgefaas/edgefaas/internal/core/secrets"
 )
 
 // Sentinel errors. Callers test them with errors.Is; the wrapped message
@@ -49,6 +51,13 @@ type Store struct {
 	cache readCache
 
 	scanned atomic.Int64 // keys visited by scans (see KeysScanned)
+
+	// keys seal the secrets of function records and the outbox
+	// (secrets.go); nil stores them as given (tests of other parts).
+	keys *secrets.Keyring
+	// sealMu is held for reading by outbox writes and for writing by a
+	// rotation, which must not miss a job sealed under the old key.
+	sealMu sync.RWMutex
 }
 
 // Options size the database's memory for the node's budget
@@ -63,6 +72,9 @@ type Options struct {
 	// MaxOpenFiles bounds open table files (pebble's default 1000; each
 	// open table keeps its index block in memory).
 	MaxOpenFiles int
+	// Secrets seals the secrets of function records and the outbox at
+	// rest (the core always gives one); nil keeps them as given.
+	Secrets *secrets.Keyring
 }
 
 // Open opens (creating if needed) the pebble database in dir with pebble's
@@ -86,7 +98,7 @@ func OpenWith(dir string, logger *slog.Logger, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database in %s: %w", dir, err)
 	}
-	s := &Store{db: db, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{db: db, now: func() time.Time { return time.Now().UTC() }, keys: o.Secrets}
 	v, err := s.get(keySchema())
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -148,8 +160,8 @@ func (s *Store) getJSON(key []byte, into any) error {
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(v, into); err != nil {
-		return fmt.Errorf("decode %s: %w", key, err)
+	if err := s.decode(key, v, into); err != nil {
+		return err
 	}
 	switch r := into.(type) {
 	case *Function:
@@ -191,7 +203,13 @@ func (s *Store) exists(key []byte) (bool, error) {
 	return err == nil, err
 }
 
-func setJSON(b *pebble.Batch, key []byte, v any) error {
+// setJSON adds v at key to b, its secrets sealed (a Function or a
+// SinkJob, secrets.go).
+func (s *Store) setJSON(b *pebble.Batch, key []byte, v any) error {
+	v, err := s.sealRecord(v)
+	if err != nil {
+		return fmt.Errorf("seal %s: %w", key, err)
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
@@ -250,7 +268,7 @@ func listJSON[T any](s *Store, prefix []byte) ([]T, error) {
 	var out []T
 	err := s.scan(prefix, func(k, v []byte) error {
 		var rec T
-		if err := jsonUnmarshal(k, v, &rec); err != nil {
+		if err := s.decode(k, v, &rec); err != nil {
 			return err
 		}
 		out = append(out, rec)
@@ -305,6 +323,17 @@ func (s *Store) Stats() (Stats, error) {
 	})
 	st.DiskBytes = s.db.Metrics().DiskSpaceUsage()
 	return st, err
+}
+
+// decode decodes the record v stored at key k and opens its secrets.
+func (s *Store) decode(k, v []byte, into any) error {
+	if err := jsonUnmarshal(k, v, into); err != nil {
+		return err
+	}
+	if err := s.openRecord(into); err != nil {
+		return fmt.Errorf("open %s: %w", k, err)
+	}
+	return nil
 }
 
 // jsonUnmarshal decodes the value v stored at key k.

@@ -83,7 +83,7 @@ func (s *Store) CreateSubject(name string, admin bool) (string, error) {
 	sub := Subject{Name: name, Admin: admin, TokenHash: hash, CreatedAt: now, IssuedAt: now}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := setJSON(b, keySubject(name), sub); err != nil {
+	if err := s.setJSON(b, keySubject(name), sub); err != nil {
 		return "", err
 	}
 	if err := b.Set(keyToken(hash), []byte(name), nil); err != nil {
@@ -114,7 +114,7 @@ func (s *Store) RotateToken(name string) (string, error) {
 	}
 	sub.TokenHash = hash
 	sub.IssuedAt = s.now()
-	if err := setJSON(b, keySubject(name), sub); err != nil {
+	if err := s.setJSON(b, keySubject(name), sub); err != nil {
 		return "", err
 	}
 	if err := b.Set(keyToken(hash), []byte(name), nil); err != nil {
@@ -145,7 +145,7 @@ func (s *Store) RevokeToken(name string) error {
 		return err
 	}
 	sub.TokenHash = ""
-	if err := setJSON(b, keySubject(name), sub); err != nil {
+	if err := s.setJSON(b, keySubject(name), sub); err != nil {
 		return err
 	}
 	return s.commit(b)
@@ -228,7 +228,7 @@ func (s *Store) Bootstrap(tokensPath string) (bool, error) {
 				return false, err
 			}
 		}
-		if err := setJSON(b, keySubject(sub.Name), sub); err != nil {
+		if err := s.setJSON(b, keySubject(sub.Name), sub); err != nil {
 			return false, err
 		}
 		if err := b.Set(keyToken(sub.TokenHash), []byte(sub.Name), nil); err != nil {

@@ -38,6 +38,9 @@ type MQTTParams struct {
 	Topic    string `json:"topic"`
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
+	// Sealed holds, at rest only, the password sealed by the Store
+	// (secrets.go); records the Store hands out never have it.
+	Sealed string `json:"sealed,omitempty"`
 }
 
 // TriggerInfo says, in an activation record, what started a triggered
@@ -74,7 +77,7 @@ func (s *Store) FunctionsWithEvents() ([]Function, error) {
 	var fns []Function
 	err := s.scan(prefixAllFuncs, func(k, v []byte) error {
 		var f Function
-		if err := jsonUnmarshal(k, v, &f); err != nil {
+		if err := s.decode(k, v, &f); err != nil {
 			return err
 		}
 		if len(f.Events) > 0 {
@@ -134,7 +137,7 @@ func (s *Store) InitCronState(key string, st CronState) (CronState, error) {
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := setJSON(b, keyCron(key), st); err != nil {
+	if err := s.setJSON(b, keyCron(key), st); err != nil {
 		return st, err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
@@ -159,7 +162,7 @@ func (s *Store) ShiftCronState(key string, from, to time.Time) error {
 	cur.LastTick = to
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := setJSON(b, keyCron(key), cur); err != nil {
+	if err := s.setJSON(b, keyCron(key), cur); err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
@@ -187,13 +190,13 @@ func (s *Store) EnqueueCronTick(rec Activation, call QueuedCall, key string, st 
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := setJSON(b, keyActivation(rec.ID), rec); err != nil {
+	if err := s.setJSON(b, keyActivation(rec.ID), rec); err != nil {
 		return err
 	}
-	if err := setJSON(b, keyQueued(rec.ID), call); err != nil {
+	if err := s.setJSON(b, keyQueued(rec.ID), call); err != nil {
 		return err
 	}
-	if err := setJSON(b, keyCron(key), st); err != nil {
+	if err := s.setJSON(b, keyCron(key), st); err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {

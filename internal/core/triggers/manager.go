@@ -43,7 +43,14 @@ type Config struct {
 	// triggers run (the subject exists and is not revoked); nil: every
 	// owner may. SubjectChanged applies a change of its answer.
 	Active func(owner string) bool
-	Log    *slog.Logger
+	// Topic, if set, checks at upload that a trigger's owner may
+	// subscribe to its topic on its broker (the embedded broker's ACL).
+	Topic func(owner, host string, port int, topic string) error
+	// Login, if set, gives the username and password a trigger of
+	// owner's connects to a broker with, in place of its params' (the
+	// embedded broker's per-subject logins); ok false keeps the params'.
+	Login func(owner, host string, port int) (username, password string, ok bool)
+	Log   *slog.Logger
 	// RestartBackoff is the first delay before a failed trigger runs
 	// again (doubling to 30 s); 0 means 1 s.
 	RestartBackoff time.Duration
@@ -116,16 +123,23 @@ func (m *Manager) Start() error {
 	return nil
 }
 
-// Check refuses events whose broker the operator's egress policy does not
-// permit (the upload answers 400).
-func (m *Manager) Check(events []storage.Event) error {
-	if m.cfg.Allowed == nil {
-		return nil
-	}
+// Check refuses events of owner's function whose broker the operator's
+// egress policy does not permit, or whose topic the broker would not let
+// owner subscribe to (the upload answers 400).
+func (m *Manager) Check(owner string, events []storage.Event) error {
 	for i, ev := range events {
-		if ev.Type == storage.EventMQTT && ev.Params != nil {
-			if err := m.cfg.Allowed(ev.Params.Host, ev.Params.Port); err != nil {
+		if ev.Type != storage.EventMQTT || ev.Params == nil {
+			continue
+		}
+		p := ev.Params
+		if m.cfg.Allowed != nil {
+			if err := m.cfg.Allowed(p.Host, p.Port); err != nil {
 				return &eventspec.FieldError{Field: fmt.Sprintf("events[%d].params.host", i), Msg: err.Error()}
+			}
+		}
+		if m.cfg.Topic != nil {
+			if err := m.cfg.Topic(owner, p.Host, p.Port, p.Topic); err != nil {
+				return &eventspec.FieldError{Field: fmt.Sprintf("events[%d].params.topic", i), Msg: err.Error()}
 			}
 		}
 	}

@@ -56,6 +56,11 @@ func (m *Manager) options(ctx context.Context, r *runner, id string, clean bool)
 	if p.Username != "" {
 		opts.SetUsername(p.Username).SetPassword(p.Password)
 	}
+	if f := r.fn.Load(); m.cfg.Login != nil && f != nil {
+		if u, pw, ok := m.cfg.Login(f.Owner, p.Host, p.Port); ok {
+			opts.SetUsername(u).SetPassword(pw)
+		}
+	}
 	return opts
 }
 
@@ -79,7 +84,7 @@ func (m *Manager) runMQTT(ctx context.Context, log *slog.Logger, r *runner) erro
 			go func() {
 				if !tok.WaitTimeout(30 * time.Second) {
 					log.Warn("MQTT subscribe not acknowledged in time; the broker may still hold it", "topic", p.Topic)
-				} else if err := tok.Error(); err != nil {
+				} else if err := subscribeError(tok); err != nil {
 					select { // the supervisor starts a new client after its backoff
 					case failed <- fmt.Errorf("subscribe to %q refused: %w", p.Topic, err):
 					default:
@@ -124,6 +129,22 @@ func (m *Manager) runMQTT(ctx context.Context, log *slog.Logger, r *runner) erro
 		c.Disconnect(250)
 		return err
 	}
+}
+
+// subscribeError is a subscription's error: paho's, or the broker's
+// refusal in its SUBACK (a code of 0x80 or more: its ACL, a bad filter).
+func subscribeError(tok mqtt.Token) error {
+	if err := tok.Error(); err != nil {
+		return err
+	}
+	if st, ok := tok.(*mqtt.SubscribeToken); ok {
+		for topic, code := range st.Result() {
+			if code >= 0x80 {
+				return fmt.Errorf("the broker refused the subscription to %q (SUBACK code %#x)", topic, code)
+			}
+		}
+	}
+	return nil
 }
 
 // deliver queues one message as an activation, retrying while the queue

@@ -9,6 +9,7 @@ package broker
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +20,6 @@ import (
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -37,13 +37,17 @@ type Config struct {
 	// StatePath is the bolt file for sessions and messages in flight;
 	// empty keeps them in memory.
 	StatePath string
-	Log       *slog.Logger
+	// Admin says whether a subject is an admin, whose triggers may use
+	// every topic; nil: none is.
+	Admin func(subject string) bool
+	Log   *slog.Logger
 }
 
 // Broker is a running embedded broker.
 type Broker struct {
 	srv  *mqtt.Server
 	addr string
+	acl  *acl
 }
 
 // Start listens on cfg.Addr and serves until Close.
@@ -58,21 +62,24 @@ func Start(cfg Config) (*Broker, error) {
 	ip, perr := netip.ParseAddr(host)
 	loopback := perr == nil && ip.IsLoopback() || host == "localhost"
 	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: cfg.Log.With("component", "mqtt-broker")})
+	h := &acl{triggerKey: make([]byte, 32), admin: cfg.Admin}
+	if _, err := rand.Read(h.triggerKey); err != nil {
+		return nil, fmt.Errorf("mqtt broker: %w", err)
+	}
 	if cfg.UsersFile != "" {
 		users, err := readUsers(cfg.UsersFile)
 		if err != nil {
 			return nil, err
 		}
-		if err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Users: users}}); err != nil {
-			return nil, fmt.Errorf("mqtt broker auth: %w", err)
-		}
+		h.users = users
 	} else {
 		if !loopback {
 			return nil, fmt.Errorf("--mqtt-broker %s is not a loopback address: give --mqtt-broker-users FILE (username:password lines) so clients must authenticate", cfg.Addr)
 		}
-		if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-			return nil, fmt.Errorf("mqtt broker auth: %w", err)
-		}
+		h.anonymous = true
+	}
+	if err := srv.AddHook(h, nil); err != nil {
+		return nil, fmt.Errorf("mqtt broker auth: %w", err)
 	}
 	if cfg.StatePath != "" {
 		if err := srv.AddHook(&boltState{Hook: new(bolt.Hook)}, &bolt.Options{Path: cfg.StatePath, Options: &bbolt.Options{Timeout: 0}}); err != nil {
@@ -89,7 +96,15 @@ func Start(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("mqtt broker: %w", err)
 	}
 	cfg.Log.Info("embedded MQTT broker listening", "addr", ln.Address(), "authenticated", cfg.UsersFile != "")
-	return &Broker{srv: srv, addr: ln.Address()}, nil
+	return &Broker{srv: srv, addr: ln.Address(), acl: h}, nil
+}
+
+// TriggerLogin is the username and password a trigger of subject's
+// functions connects with: the broker then gives it subject's topics
+// (every topic for an admin's). The password is an HMAC under a key made
+// at each start, so only this core's triggers have it.
+func (b *Broker) TriggerLogin(subject string) (username, password string) {
+	return TriggerUserPrefix + subject, triggerPassword(b.acl.triggerKey, subject)
 }
 
 // Addr is the address the broker listens on.
@@ -99,12 +114,12 @@ func (b *Broker) Addr() string { return b.addr }
 // remain for the next start).
 func (b *Broker) Close() error { return b.srv.Close() }
 
-func readUsers(path string) (auth.Users, error) {
+func readUsers(path string) (map[string]user, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--mqtt-broker-users: %w", err)
 	}
-	users := auth.Users{}
+	users := map[string]user{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -115,7 +130,10 @@ func readUsers(path string) (auth.Users, error) {
 		if !ok || u == "" || p == "" {
 			return nil, fmt.Errorf("--mqtt-broker-users %s line %d: want username:password", path, n)
 		}
-		users[u] = auth.UserRule{Username: auth.RString(u), Password: auth.RString(p)}
+		if strings.HasPrefix(u, TriggerUserPrefix) || strings.ContainsAny(u, "/+#") {
+			return nil, fmt.Errorf("--mqtt-broker-users %s line %d: user %q: a name may not start with %q or hold / + #", path, n, u, TriggerUserPrefix)
+		}
+		users[u] = user{password: p, grants: []string{u + "/"}}
 	}
 	if len(users) == 0 {
 		return nil, errors.New("--mqtt-broker-users " + path + ": no users")
