@@ -105,6 +105,9 @@ func (s *Store) TriggerInstance() (string, error) {
 		return "", err
 	}
 	id := hex.EncodeToString(b[:])
+	if err := s.guard.admit(len(keyTriggerPrefix) + len(id)); err != nil {
+		return "", fmt.Errorf("store trigger instance: %w", err)
+	}
 	if err := s.db.Set(keyTriggerPrefix, []byte(id), pebble.Sync); err != nil {
 		return "", fmt.Errorf("store trigger instance: %w", err)
 	}
@@ -136,6 +139,9 @@ func (s *Store) InitCronState(key string, st CronState) (CronState, error) {
 	defer b.Close()
 	if err := setJSON(b, keyCron(key), st); err != nil {
 		return st, err
+	}
+	if err := s.guard.admit(b.Len()); err != nil {
+		return st, fmt.Errorf("store cron state %q: %w", key, err)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return st, fmt.Errorf("store cron state %q: %w", key, err)
@@ -170,6 +176,9 @@ func (s *Store) EnqueueCronTick(rec Activation, call QueuedCall, key string, st 
 	}
 	if err := setJSON(b, keyCron(key), st); err != nil {
 		return err
+	}
+	if err := s.guard.admit(b.Len()); err != nil {
+		return fmt.Errorf("enqueue cron tick %s: %w", rec.ID, err)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("enqueue cron tick %s: %w", rec.ID, err)
