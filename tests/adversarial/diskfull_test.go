@@ -25,7 +25,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
-// TestDiskFull: the single box's data directory is a 32 MiB tmpfs the test
+// TestDiskFull: the single box's data directory is a 48 MiB tmpfs the test
 // mounts. The guest user uploads 1 MiB functions until the core refuses
 // one; the refusal must be a 507, not a hang nor a crash. Then another
 // program (the test) takes nearly all the space left: an asynchronous call
@@ -38,7 +38,7 @@ import (
 // upload is still there.
 func TestDiskFull(t *testing.T) {
 	const (
-		diskBytes = 32 << 20
+		diskBytes = 48 << 20
 		padBytes  = 1 << 20
 		most      = 64 // uploads to try: twice what fits
 	)

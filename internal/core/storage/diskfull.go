@@ -36,14 +36,14 @@ var ErrDiskFull = errors.New("the disk holding the database is full: delete func
 const (
 	// minFloor and maxFloor bound the free-space floor, a 32nd of the
 	// file system otherwise.
-	minFloor = 2 << 20
+	minFloor = 4 << 20
 	maxFloor = 1 << 30
 	// reserveName is the reserve file, beside the database directory.
 	reserveName = "disk-reserve"
 )
 
 // FloorFor is the free space the guard keeps on a file system of total
-// bytes: a 32nd of it, at least 2 MiB and at most 1 GiB. The reserve file
+// bytes: a 32nd of it, at least 4 MiB and at most 1 GiB. The reserve file
 // is half of it.
 func FloorFor(total uint64) uint64 {
 	return min(max(total/32, minFloor), maxFloor)
@@ -84,6 +84,8 @@ func (g *diskGuard) beforeOpen() {
 		return
 	}
 	if u.AvailBytes < FloorFor(u.TotalBytes) {
+		g.becameFull("the disk is below its free-space floor at start",
+			"free_bytes", u.AvailBytes, "total_bytes", u.TotalBytes)
 		g.dropReserve("the disk is below its free-space floor at start")
 	}
 }
@@ -91,66 +93,69 @@ func (g *diskGuard) beforeOpen() {
 // admit is called before a write of n bytes that makes the database grow:
 // ErrDiskFull (wrapped with the figures) when the free space after the
 // write would be below the floor. A refusal makes the disk full; it stays
-// full until a write fits above the floor plus the reserve's size. Each
+// full until the reserve file is back in place and the write fits above
+// the floor plus half of it again (hysteresis: the small activation
+// records of running calls do not flip the state at every call). Each
 // change between full and not full is logged once.
 func (g *diskGuard) admit(n int) error {
 	u, err := g.usage()
 	if err != nil {
 		return nil // unknown: pebble's own errors still stand
 	}
-	floor := FloorFor(u.TotalBytes)
+	floor, reserve := FloorFor(u.TotalBytes), FloorFor(u.TotalBytes)/2
 	need := floor + 2*uint64(max(n, 0))
-	if g.full.Load() {
-		// Hysteresis: once full, writes wait for room for the reserve too,
-		// so small writes do not flip the state back and forth.
+	full := g.full.Load()
+	if full {
 		need += floor / 2
 	}
-	if u.AvailBytes < need {
-		g.refused.Add(1)
-		if !g.full.Swap(true) {
-			g.log.Warn("disk full: refusing writes until space is freed", "dir", g.dir,
-				"free_bytes", u.AvailBytes, "total_bytes", u.TotalBytes, "floor_bytes", floor)
+	kept := g.keepReserve(u.AvailBytes >= need+reserve, reserve)
+	if kept && u.AvailBytes >= need+reserve {
+		if u, err = g.usage(); err != nil {
+			return nil
 		}
+	}
+	if u.AvailBytes < need || full && !kept {
+		g.refused.Add(1)
+		g.becameFull("a write would pass the free-space floor",
+			"free_bytes", u.AvailBytes, "total_bytes", u.TotalBytes, "floor_bytes", floor)
 		return fmt.Errorf("%w (%d bytes free of %d; %d kept free for deletes and compactions)", ErrDiskFull, u.AvailBytes, u.TotalBytes, floor)
 	}
-	if g.full.Load() || !g.reserveKept() {
-		g.recover(u, floor)
+	if g.full.Swap(false) {
+		g.log.Info("disk space freed: writes accepted again", "dir", g.dir, "free_bytes", u.AvailBytes, "floor_bytes", floor)
 	}
 	return nil
 }
 
-// reserveKept reports whether the reserve file was made.
-func (g *diskGuard) reserveKept() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.reserveBytes > 0
+// becameFull marks the disk full, logging the change (once, whatever
+// the cause, until space returns).
+func (g *diskGuard) becameFull(cause string, attrs ...any) {
+	if !g.full.Swap(true) {
+		g.log.Warn("disk full: refusing writes until space is freed", append([]any{"dir", g.dir, "cause", cause}, attrs...)...)
+	}
 }
 
-// recover runs when there is room again: it logs the change and makes the
-// reserve file again if there is room for it too.
-func (g *diskGuard) recover(u vfs.DiskUsage, floor uint64) {
+// keepReserve reports whether the reserve file is in place, making it
+// (size bytes) first if room says there is room for it.
+func (g *diskGuard) keepReserve(room bool, size uint64) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.full.Swap(false) {
-		g.log.Info("disk space freed: writes accepted again", "dir", g.dir, "free_bytes", u.AvailBytes, "floor_bytes", floor)
-	}
 	if g.reserveBytes > 0 {
-		return
+		return true
 	}
-	size := floor / 2
 	if fi, err := os.Stat(g.reserve); err == nil && uint64(fi.Size()) >= size {
 		g.reserveBytes = uint64(fi.Size())
-		return
+		return true
 	}
-	if u.AvailBytes < floor+size {
-		return // not yet: the next write that fits tries again
+	if !room {
+		return false
 	}
 	if err := writeReserve(g.reserve, size); err != nil {
 		os.Remove(g.reserve)
 		g.log.Warn("could not make the disk reserve file", "path", g.reserve, "err", err)
-		return
+		return false
 	}
 	g.reserveBytes = size
+	return true
 }
 
 // dropReserve removes the reserve file, giving its space to pebble.
@@ -173,9 +178,7 @@ func (g *diskGuard) dropReserve(why string) {
 // ENOSPC. The reserve goes, so pebble's retry finds room, and growing
 // writes are refused until space is freed.
 func (g *diskGuard) onDiskFull() {
-	if !g.full.Swap(true) {
-		g.log.Warn("disk full: the database met ENOSPC; refusing writes until space is freed", "dir", g.dir)
-	}
+	g.becameFull("the database met ENOSPC")
 	g.dropReserve("the database met ENOSPC")
 }
 
@@ -184,9 +187,7 @@ func (g *diskGuard) onDiskFull() {
 // guard reports once, not an error per retry.
 func (g *diskGuard) backgroundError(err error) {
 	if vfs.IsNoSpaceError(err) {
-		if !g.full.Swap(true) {
-			g.log.Warn("disk full: a flush or compaction met ENOSPC; refusing writes until space is freed", "dir", g.dir, "err", err)
-		}
+		g.becameFull("a flush or compaction met ENOSPC")
 		return
 	}
 	g.log.Error("database background error", "err", err)

@@ -43,7 +43,7 @@ func openLogged(t *testing.T, dir string) (*Store, *bytes.Buffer) {
 
 func TestFloorFor(t *testing.T) {
 	for _, c := range []struct{ total, want uint64 }{
-		{32 << 20, 2 << 20},  // small: at least 2 MiB
+		{32 << 20, 4 << 20},  // small: at least 4 MiB
 		{256 << 20, 8 << 20}, // a 32nd
 		{64 << 30, 1 << 30},  // large: at most 1 GiB
 	} {
@@ -125,7 +125,7 @@ func TestDiskFullRefusesGrowingWrites(t *testing.T) {
 // The reserve file is made once there is room for it; pebble's disk-full
 // hook removes it; Open removes it on a disk already below the floor.
 func TestDiskReserve(t *testing.T) {
-	const total = 64 << 20 // floor 2 MiB, reserve 1 MiB
+	const total = 64 << 20 // floor 4 MiB, reserve 2 MiB
 	d := useFakeDisk(t, total, 50<<20)
 	dir := filepath.Join(t.TempDir(), "db")
 	reserve := filepath.Join(filepath.Dir(dir), reserveName)
@@ -136,8 +136,8 @@ func TestDiskReserve(t *testing.T) {
 	if _, err := s.CreateModule("m", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(reserve); err != nil || fi.Size() != 1<<20 {
-		t.Fatalf("reserve after the first write: %v, %v; want 1 MiB", fi, err)
+	if fi, err := os.Stat(reserve); err != nil || fi.Size() != 2<<20 {
+		t.Fatalf("reserve after the first write: %v, %v; want 2 MiB", fi, err)
 	}
 	s.guard.onDiskFull()
 	if _, err := os.Stat(reserve); !errors.Is(err, os.ErrNotExist) {
@@ -156,7 +156,7 @@ func TestDiskReserve(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d.free.Store(1 << 20) // below the floor at start
+	d.free.Store(3 << 20) // below the floor at start
 	s2, _ := openLogged(t, dir)
 	if _, err := os.Stat(reserve); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("reserve after opening below the floor: %v; want it removed", err)
