@@ -1,18 +1,21 @@
 package adversarial
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,11 +99,14 @@ func TestDiskFull(t *testing.T) {
 	_, err := b.User.InvokeAsync(ctx, client.DefaultModule, "fill1", json.RawMessage(`{}`), "")
 	wantStatus(t, "an asynchronous call on a full disk", err, http.StatusInsufficientStorage)
 	wantStatus(t, "a small upload on a full disk", upload(b.User, "small", echo), http.StatusInsufficientStorage)
+	if status, sent := uploadExpecting(t, b, "continued", padded(t, echo, padBytes)); status != http.StatusInsufficientStorage || sent != 0 {
+		t.Errorf("an upload with Expect: 100-continue on a full disk: %d after %d body bytes sent; want 507 before the body", status, sent)
+	}
 	if _, err := b.User.GetFunction(ctx, client.DefaultModule, "fill1"); err != nil {
 		t.Errorf("reading a function on a full disk: %v", err)
 	}
-	if refused := metric(t, b, "edgefaas_storage_writes_refused_total"); refused < 3 {
-		t.Errorf("edgefaas_storage_writes_refused_total %v after three refusals", refused)
+	if refused := metric(t, b, "edgefaas_storage_writes_refused_total"); refused < 4 {
+		t.Errorf("edgefaas_storage_writes_refused_total %v after four refusals", refused)
 	}
 	if full := metric(t, b, "edgefaas_storage_disk_full"); full != 1 {
 		t.Errorf("edgefaas_storage_disk_full %v on a full disk", full)
@@ -192,6 +198,48 @@ func upload(c *client.Client, name string, code []byte) error {
 	defer cancel()
 	_, err := c.CreateFunction(ctx, client.DefaultModule, client.Upload{Name: name, Code: code})
 	return err
+}
+
+// uploadExpecting uploads code as the guest with "Expect: 100-continue"
+// and returns the answer's status and how many body bytes the client sent.
+func uploadExpecting(t *testing.T, b *cgroupbox.Box, name string, code []byte) (status int, sent int64) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("name", name)
+	fw, _ := mw.CreateFormFile("code", name+".wasm")
+	fw.Write(code)
+	mw.Close()
+	cr := &countingReader{r: &body}
+	req, err := http.NewRequest(http.MethodPost, b.URL+"/v1/fn/_", cr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(body.Len())
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+b.Guest)
+	req.Header.Set("Expect", "100-continue")
+	// The client waits for the server's word before it sends the body;
+	// the wait is long, so the test sees the server's choice, not a timer.
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{ExpectContinueTimeout: 30 * time.Second}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("upload with Expect: 100-continue: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, cr.n.Load()
+}
+
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // padded is code with a custom section of pad random bytes appended: a

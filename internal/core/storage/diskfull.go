@@ -231,6 +231,13 @@ func (s *Store) reclaim(hashes []string) {
 	}
 }
 
+// CheckSpace is the free-space check a growing write of n bytes will meet,
+// made early: the API asks it before reading an upload's body. A refusal
+// is counted as one.
+func (s *Store) CheckSpace(n int64) error {
+	return s.guard.admit(int(min(max(n, 0), 1<<40)))
+}
+
 // DiskFull reports whether writes are being refused for want of space, and
 // how many were refused since Open.
 func (s *Store) DiskFull() (full bool, refused int64) {
