@@ -208,7 +208,13 @@ func (q *Queue) Start() error {
 		q.addBytes(j.call.Subject, j.argsBytes)
 		requeued++
 	}
-	if err := q.cfg.Store.WriteActivations(lost, true); err != nil {
+	switch err := q.cfg.Store.WriteActivations(lost, true); {
+	case errors.Is(err, storage.ErrDiskFull):
+		// The core must start on a full disk: the records stay as they
+		// are (their calls are not requeued) and the next start marks them.
+		q.log.Warn("could not mark lost asynchronous activations: the disk is full", "count", len(lost))
+		lost = nil
+	case err != nil:
 		return fmt.Errorf("mark lost activations: %w", err)
 	}
 	for _, rec := range lost {
@@ -429,8 +435,11 @@ func (q *Queue) start(batch []*job) {
 		recs[i] = j.rec
 	}
 	if err := q.cfg.Store.WriteActivations(recs, true); err != nil {
-		// Nothing started: put them back and retry after a pause.
-		q.log.Error("could not mark asynchronous activations running", "count", len(batch), "err", err)
+		// Nothing started: put them back and retry after a pause. A full
+		// disk is logged by the store, once.
+		if !errors.Is(err, storage.ErrDiskFull) {
+			q.log.Error("could not mark asynchronous activations running", "count", len(batch), "err", err)
+		}
 		for _, j := range batch {
 			j.rec.Status, j.rec.StartedAt = storage.StatusQueued, nil
 			j.rec.Attempts--

@@ -314,9 +314,13 @@ func (r *Recorder) flush() {
 
 func (r *Recorder) write(recs []storage.Activation, waiters []waiter, jobs []storage.SinkJob) {
 	err := r.cfg.Store.WriteActivationsWithSinks(recs, jobs, len(waiters) > 0)
-	if err != nil {
+	switch {
+	case errors.Is(err, storage.ErrDiskFull):
+		// Refused on a full disk: the store logs that once and counts it;
+		// a line per batch would flood the log for as long as it lasts.
+	case err != nil:
 		r.cfg.Log.Error("writing activation records failed", "records", len(recs), "err", err)
-	} else {
+	default:
 		r.cfg.Metrics.written.Add(float64(len(recs)))
 	}
 	if len(jobs) > 0 && r.cfg.Sinks != nil {

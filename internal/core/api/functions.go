@@ -30,6 +30,11 @@ func (s *Server) readUpload(c *call) (upload, error) {
 	if c.r.ContentLength > max+uploadOverhead {
 		return upload{}, errorf(http.StatusRequestEntityTooLarge, "Request Entity Too Large: the body is %d bytes, the code limit is %d bytes", c.r.ContentLength, max)
 	}
+	// On a full disk the upload is refused before its body is read: a
+	// client that sent "Expect: 100-continue" does not send it at all.
+	if err := s.cfg.Store.CheckSpace(c.r.ContentLength); err != nil {
+		return upload{}, err
+	}
 	if err := s.bodies.admit(c, max+uploadOverhead); err != nil {
 		return upload{}, err
 	}

@@ -88,15 +88,20 @@ var (
 	descCodeBlobs = prometheus.NewDesc("edgefaas_code_blobs", "Distinct code blobs stored (one per sha256).", nil, nil)
 	descCodeBytes = prometheus.NewDesc("edgefaas_code_bytes", "Total size of the distinct code blobs, in bytes.", nil, nil)
 	descDiskBytes = prometheus.NewDesc("edgefaas_storage_disk_bytes", "Disk space used by the database, in bytes.", nil, nil)
+	descRefused   = prometheus.NewDesc("edgefaas_storage_writes_refused_total", "Writes refused because the disk holding the database was full (answered 507).", nil, nil)
+	descDiskFull  = prometheus.NewDesc("edgefaas_storage_disk_full", "1 while writes are refused because the disk holding the database is full, else 0.", nil, nil)
 )
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descModules, descFunctions, descCodeBlobs, descCodeBytes, descDiskBytes} {
+	for _, d := range []*prometheus.Desc{descModules, descFunctions, descCodeBlobs, descCodeBytes, descDiskBytes, descRefused, descDiskFull} {
 		ch <- d
 	}
 }
 
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
+	full, refused := c.store.DiskFull()
+	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(refused))
+	ch <- prometheus.MustNewConstMetric(descDiskFull, prometheus.GaugeValue, map[bool]float64{true: 1}[full])
 	st, err := c.store.Stats()
 	if err != nil {
 		c.log.Warn("metrics: cannot read storage statistics", "err", err)

@@ -252,8 +252,9 @@ func (s *Server) checkToken(r *http.Request, acc access) (storage.Subject, error
 	return sub, nil
 }
 
-// writeAPIError answers with err's status and detail; unexpected errors
-// are logged and answered with a generic 500.
+// writeAPIError answers with err's status and detail; a full disk
+// (storage.ErrDiskFull) with 507; unexpected errors are logged and answered
+// with a generic 500.
 func (s *Server) writeAPIError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
@@ -268,6 +269,13 @@ func (s *Server) writeAPIError(w http.ResponseWriter, r *http.Request, err error
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large: the body exceeds the limit of %d bytes", mbe.Limit))
+		return
+	}
+	if errors.Is(err, storage.ErrDiskFull) {
+		// The one place a full disk becomes an answer, whichever write met
+		// it (upload, async call, record); the store logs each change
+		// between full and not full once, and counts every refusal.
+		writeError(w, http.StatusInsufficientStorage, "Insufficient Storage: "+storage.ErrDiskFull.Error())
 		return
 	}
 	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -85,6 +85,9 @@ func (s *Store) EnqueueActivation(rec Activation, call QueuedCall) error {
 	if err := s.setJSON(b, keyQueued(rec.ID), call); err != nil {
 		return err
 	}
+	if err := s.guard.admit(b.Len()); err != nil {
+		return fmt.Errorf("enqueue activation %s: %w", rec.ID, err)
+	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("enqueue activation %s: %w", rec.ID, err)
 	}

@@ -50,7 +50,7 @@ func (s *Store) ClearSubjectEgress(subject string) error {
 	if err := b.Delete(keyEgress(subject), nil); err != nil {
 		return err
 	}
-	return s.commit(b)
+	return s.commitFreeing(b)
 }
 
 // SubjectEgress returns the hosts the operator permits for subject and

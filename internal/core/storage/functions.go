@@ -69,8 +69,9 @@ type FunctionChange struct {
 
 // applyRefs adds deltas to the reference counts of code blobs in batch b,
 // writing newCode[hash] for a blob that gets its first reference and
-// deleting a blob that loses its last. Callers hold s.mu.
-func (s *Store) applyRefs(b *pebble.Batch, deltas map[string]int64, newCode map[string][]byte) error {
+// deleting a blob that loses its last; it returns the hashes deleted, for
+// reclaim once the batch is committed. Callers hold s.mu.
+func (s *Store) applyRefs(b *pebble.Batch, deltas map[string]int64, newCode map[string][]byte) (freed []string, err error) {
 	hashes := make([]string, 0, len(deltas))
 	for h := range deltas {
 		hashes = append(hashes, h)
@@ -87,30 +88,31 @@ func (s *Store) applyRefs(b *pebble.Batch, deltas map[string]int64, newCode map[
 		case errors.Is(err, ErrNotFound):
 			code, ok := newCode[h]
 			if !ok || d < 0 {
-				return fmt.Errorf("code %s has no reference count: database inconsistent", h)
+				return nil, fmt.Errorf("code %s has no reference count: database inconsistent", h)
 			}
 			if err := b.Set(keyCode(h), code, nil); err != nil {
-				return err
+				return nil, err
 			}
 			ref = codeRef{Size: int64(len(code))}
 		case err != nil:
-			return err
+			return nil, err
 		}
 		ref.Refs += d
 		if ref.Refs <= 0 {
 			if err := b.Delete(keyCode(h), nil); err != nil {
-				return err
+				return nil, err
 			}
 			if err := b.Delete(keyRef(h), nil); err != nil {
-				return err
+				return nil, err
 			}
+			freed = append(freed, h)
 			continue
 		}
 		if err := s.setJSON(b, keyRef(h), ref); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return freed, nil
 }
 
 // NewFunction is what a client uploads to create a function.
@@ -156,7 +158,7 @@ func (s *Store) CreateFunction(in Module, nf NewFunction) (Function, error) {
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := s.applyRefs(b, map[string]int64{f.Hash: 1}, map[string][]byte{f.Hash: nf.Code}); err != nil {
+	if _, err := s.applyRefs(b, map[string]int64{f.Hash: 1}, map[string][]byte{f.Hash: nf.Code}); err != nil {
 		return Function{}, err
 	}
 	if err := s.setJSON(b, keyFunction(f.Module, f.Name), f); err != nil {
@@ -211,13 +213,18 @@ func (s *Store) UpdateFunction(seen Function, u FunctionUpdate) (FunctionChange,
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := s.applyRefs(b, deltas, newCode); err != nil {
+	freed, err := s.applyRefs(b, deltas, newCode)
+	if err != nil {
 		return FunctionChange{}, err
 	}
 	if err := s.setJSON(b, keyFunction(nf.Module, nf.Name), nf); err != nil {
 		return FunctionChange{}, err
 	}
-	return FunctionChange{Old: &old, New: &nf}, s.commit(b)
+	if err := s.commit(b); err != nil {
+		return FunctionChange{}, err
+	}
+	s.reclaim(freed)
+	return FunctionChange{Old: &old, New: &nf}, nil
 }
 
 // GetFunction returns one function's record.
@@ -258,10 +265,15 @@ func (s *Store) DeleteFunction(seen Function) (Function, error) {
 	if err := b.Delete(keyFunction(f.Module, f.Name), nil); err != nil {
 		return Function{}, err
 	}
-	if err := s.applyRefs(b, map[string]int64{f.Hash: -1}, nil); err != nil {
+	freed, err := s.applyRefs(b, map[string]int64{f.Hash: -1}, nil)
+	if err != nil {
 		return Function{}, err
 	}
-	return f, s.commit(b)
+	if err := s.commitFreeing(b); err != nil {
+		return Function{}, err
+	}
+	s.reclaim(freed)
+	return f, nil
 }
 
 // Code returns the code stored under a sha256 hex hash. Workers that lack a

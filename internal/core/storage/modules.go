@@ -152,11 +152,16 @@ func (s *Store) DeleteModule(seen Module) ([]Function, error) {
 			return nil, err
 		}
 	}
-	if err := s.applyRefs(b, deltas, nil); err != nil {
+	freed, err := s.applyRefs(b, deltas, nil)
+	if err != nil {
 		return nil, err
 	}
 	if err := b.Delete(keyModule(name), nil); err != nil {
 		return nil, err
 	}
-	return fns, s.commit(b)
+	if err := s.commitFreeing(b); err != nil {
+		return nil, err
+	}
+	s.reclaim(freed)
+	return fns, nil
 }

@@ -101,5 +101,5 @@ func (s *Store) DeleteScript(seen Script) (Script, error) {
 	if err := b.Delete(keyScript(name), nil); err != nil {
 		return Script{}, err
 	}
-	return sc, s.commit(b)
+	return sc, s.commitFreeing(b)
 }

@@ -112,6 +112,9 @@ func (s *Store) WriteActivationsWithSinks(recs []Activation, jobs []SinkJob, syn
 	if sync {
 		opt = pebble.Sync
 	}
+	if err := s.guard.admit(b.Len()); err != nil {
+		return fmt.Errorf("write %d activations and %d sink jobs: %w", len(recs), len(jobs), err)
+	}
 	if err := b.Commit(opt); err != nil {
 		return fmt.Errorf("write %d activations and %d sink jobs: %w", len(recs), len(jobs), err)
 	}
@@ -144,6 +147,11 @@ func (s *Store) UpdateSinkJob(j SinkJob) error {
 		rec.Sinks = j.Deliveries
 		if err := s.setJSON(b, keyActivation(j.ID), rec); err != nil {
 			return err
+		}
+	}
+	if !j.Done() { // a finished job frees its outbox entry
+		if err := s.guard.admit(b.Len()); err != nil {
+			return fmt.Errorf("update sink deliveries of %s: %w", j.ID, err)
 		}
 	}
 	if err := b.Commit(pebble.Sync); err != nil {

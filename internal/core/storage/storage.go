@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/edgefaas/edgefaas/internal/core/secrets"
 )
@@ -49,6 +50,7 @@ type Store struct {
 	mu    sync.Mutex // serialises mutations
 	now   func() time.Time
 	cache readCache
+	guard *diskGuard // refuses growing writes on a full disk (diskfull.go)
 
 	scanned atomic.Int64 // keys visited by scans (see KeysScanned)
 
@@ -91,14 +93,18 @@ func OpenWith(dir string, logger *slog.Logger, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
+	guard := newDiskGuard(dir, vfs.Default, logger.With("component", "storage"))
+	guard.beforeOpen()
 	opts := &pebble.Options{Logger: pebbleLogger{logger.With("component", "pebble")},
 		CacheSize: o.CacheBytes, MemTableSize: uint64(max(o.MemTableBytes, 0)), MaxOpenFiles: o.MaxOpenFiles,
-		MemTableStopWritesThreshold: 2}
+		MemTableStopWritesThreshold: 2,
+		FS:                          vfs.OnDiskFull(vfs.Default, guard.onDiskFull),
+		EventListener:               &pebble.EventListener{BackgroundError: guard.backgroundError}}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open database in %s: %w", dir, err)
 	}
-	s := &Store{db: db, now: func() time.Time { return time.Now().UTC() }, keys: o.Secrets}
+	s := &Store{db: db, now: func() time.Time { return time.Now().UTC() }, guard: guard, keys: o.Secrets}
 	v, err := s.get(keySchema())
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -218,7 +224,19 @@ func (s *Store) setJSON(b *pebble.Batch, key []byte, v any) error {
 }
 
 // commit applies b with fsync: the caller acknowledges the write only after.
+// A batch that makes the database grow is refused with ErrDiskFull on a
+// full disk (diskfull.go); commitFreeing is for batches that free space.
 func (s *Store) commit(b *pebble.Batch) error {
+	if err := s.guard.admit(b.Len()); err != nil {
+		return err
+	}
+	return s.commitFreeing(b)
+}
+
+// commitFreeing is commit without the free-space check: for batches that
+// delete (with at most small records beside), which must run on a full
+// disk so that space can be freed.
+func (s *Store) commitFreeing(b *pebble.Batch) error {
 	err := b.Commit(pebble.Sync)
 	s.cache.invalidate() // even on error: the batch may be partly visible
 	if err != nil {

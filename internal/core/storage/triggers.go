@@ -108,6 +108,9 @@ func (s *Store) TriggerInstance() (string, error) {
 		return "", err
 	}
 	id := hex.EncodeToString(b[:])
+	if err := s.guard.admit(len(keyTriggerPrefix) + len(id)); err != nil {
+		return "", fmt.Errorf("store trigger instance: %w", err)
+	}
 	if err := s.db.Set(keyTriggerPrefix, []byte(id), pebble.Sync); err != nil {
 		return "", fmt.Errorf("store trigger instance: %w", err)
 	}
@@ -139,6 +142,9 @@ func (s *Store) InitCronState(key string, st CronState) (CronState, error) {
 	defer b.Close()
 	if err := s.setJSON(b, keyCron(key), st); err != nil {
 		return st, err
+	}
+	if err := s.guard.admit(b.Len()); err != nil {
+		return st, fmt.Errorf("store cron state %q: %w", key, err)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return st, fmt.Errorf("store cron state %q: %w", key, err)
@@ -198,6 +204,9 @@ func (s *Store) EnqueueCronTick(rec Activation, call QueuedCall, key string, st 
 	}
 	if err := s.setJSON(b, keyCron(key), st); err != nil {
 		return err
+	}
+	if err := s.guard.admit(b.Len()); err != nil {
+		return fmt.Errorf("enqueue cron tick %s: %w", rec.ID, err)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("enqueue cron tick %s: %w", rec.ID, err)

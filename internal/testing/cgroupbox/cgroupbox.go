@@ -27,10 +27,11 @@ type Box struct {
 	Group *memcgroup.Group
 	Proc  *testcluster.Proc
 	// URL is the core's HTTP address; Admin and User are clients with the
-	// admin token and the guest user's token, Guest that token itself.
-	URL         string
-	Admin, User *client.Client
-	Guest       string
+	// admin token and the guest user's token, Guest and AdminToken those
+	// tokens themselves.
+	URL               string
+	Admin, User       *client.Client
+	Guest, AdminToken string
 	// Limit is the cgroup's limit as the kernel keeps it.
 	Limit int64
 }
@@ -39,6 +40,14 @@ type Box struct {
 // (its PID is written to cgroup.procs before it execs), with extra flags.
 // Where no memory cgroup can be made the test is skipped with the reason.
 func Start(t *testing.T, limit int64, extra ...string) *Box {
+	t.Helper()
+	return StartOn(t, limit, "", extra...)
+}
+
+// StartOn is Start with the core's data directory at dataDir (a file
+// system the test made, such as a small tmpfs); "" is a fresh temporary
+// directory.
+func StartOn(t *testing.T, limit int64, dataDir string, extra ...string) *Box {
 	t.Helper()
 	testcluster.Binary(t) // built outside the cgroup
 	g, err := memcgroup.New(fmt.Sprintf("edgefaas-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-")), limit)
@@ -55,8 +64,11 @@ func Start(t *testing.T, limit int64, extra ...string) *Box {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	if dataDir == "" {
+		dataDir = filepath.Join(dir, "core")
+	}
 	httpAddr, nodeAddr := "127.0.0.1:"+testcluster.Port(t, "127.0.0.1"), "127.0.0.1:"+testcluster.Port(t, "127.0.0.1")
-	args := append([]string{"core", "--with-worker", "--data-dir", filepath.Join(dir, "core"),
+	args := append([]string{"core", "--with-worker", "--data-dir", dataDir,
 		"--http-addr", httpAddr, "--node-addr", nodeAddr, "--allow-net", "127.0.0.0/8", "--egress-allow", "*"}, extra...)
 	b.Proc = testcluster.StartWith(t, g.Wrap(), dir, args...)
 	t.Cleanup(func() {
@@ -66,11 +78,11 @@ func Start(t *testing.T, limit int64, extra ...string) *Box {
 		}
 	})
 	b.URL = "http://" + b.Proc.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
-	admin, guest, err := testcluster.ReadTokens(filepath.Join(dir, "core"))
+	admin, guest, err := testcluster.ReadTokens(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Guest = guest
+	b.Guest, b.AdminToken = guest, admin
 	if b.Admin, err = client.New(b.URL, admin); err != nil {
 		t.Fatal(err)
 	}
