@@ -212,3 +212,43 @@ func TestJoinChecksTheTokenFirst(t *testing.T) {
 		t.Fatalf("the token used twice: %v", err)
 	}
 }
+
+// TestEnrollRefusesTakenNames: a join token buys a new name only. The
+// core's role (its own name or any core@…), a name that already has a
+// record (a live worker's: its record would be overwritten and the worker
+// locked out) and a revoked name (a revocation is final) are refused, and
+// the refusal leaves the token unspent and the records as they were.
+func TestEnrollRefusesTakenNames(t *testing.T) {
+	dir := t.TempDir()
+	st := storetest.Open(t, filepath.Join(dir, "db"), nil)
+	a, _, err := newAuthority(st, dir, JoinToken, "cookie-1", "core@127.0.0.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const live, revoked = "worker@10.0.0.7", "worker@10.0.0.8"
+	for _, w := range []string{live, revoked} {
+		tok, _, _ := st.CreateJoinToken("", time.Hour)
+		if _, err := a.Enroll(tok, w, csrFor(t, w)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.RevokeNode(revoked); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.GetNodeCert(live)
+	tok, _, _ := st.CreateJoinToken("", time.Hour)
+	for _, name := range []string{"core@127.0.0.1", "core@10.0.0.9", live, revoked} {
+		if _, err := a.Enroll(tok, name, csrFor(t, name)); !errors.Is(err, cluster.ErrJoinRefused) {
+			t.Errorf("enroll as %s: %v, want refused", name, err)
+		}
+	}
+	if after, _ := st.GetNodeCert(live); after.Serial != before.Serial || after.Revoked {
+		t.Fatalf("the live worker's record changed: %+v → %+v", before, after)
+	}
+	if nc, _ := st.GetNodeCert(revoked); !nc.Revoked {
+		t.Fatal("the revoked name was un-revoked")
+	}
+	if _, err := a.Enroll(tok, "worker@10.0.0.10", csrFor(t, "worker@10.0.0.10")); err != nil {
+		t.Fatalf("a new name with the token after the refusals: %v; want it unspent", err)
+	}
+}
