@@ -148,6 +148,10 @@ func newAuthority(store *storage.Store, dataDir string, mode JoinMode, cookie, n
 	if statErr != nil && log != nil {
 		log.Info("created the node CA; workers join with a one-time token from 'edgefaas node token create'", "path", caDir(dataDir), "join_mode", string(mode))
 	}
+	if mode == JoinAny && log != nil {
+		log.Warn("node join mode any: any node holding the cluster cookie may join under a name of its choosing, so a revoked worker can come back under another; once every worker has joined with a token, start the core with --node-join token",
+			"join_mode", string(mode))
+	}
 	a := &authority{store: store, mode: mode, ca: ca, key: key, cookie: cookie, self: name}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -250,5 +251,24 @@ func TestEnrollRefusesTakenNames(t *testing.T) {
 	}
 	if _, err := a.Enroll(tok, "worker@10.0.0.10", csrFor(t, "worker@10.0.0.10")); err != nil {
 		t.Fatalf("a new name with the token after the refusals: %v; want it unspent", err)
+	}
+}
+
+// TestJoinAnyWarns: a core that admits cookie certificates says at start
+// that revocation does not hold there; one in JoinToken does not.
+func TestJoinAnyWarns(t *testing.T) {
+	for _, c := range []struct {
+		mode JoinMode
+		warn bool
+	}{{JoinAny, true}, {JoinToken, false}} {
+		dir := t.TempDir()
+		st := storetest.Open(t, filepath.Join(dir, "db"), nil)
+		var buf bytes.Buffer
+		if _, _, err := newAuthority(st, dir, c.mode, "cookie-1", "core@127.0.0.1", slog.New(slog.NewTextHandler(&buf, nil))); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(buf.String(), "level=WARN") && strings.Contains(buf.String(), "--node-join token"); got != c.warn {
+			t.Errorf("%s: warned %v, want %v:\n%s", c.mode, got, c.warn, buf.String())
+		}
 	}
 }
