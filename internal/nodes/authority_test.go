@@ -272,3 +272,44 @@ func TestJoinAnyWarns(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenModeCookieMintsNothing: in JoinToken what a worker holds (its
+// key, its certificate, the CA bundle and the cookie it was given) mints
+// no identity anyone accepts: the bundle holds the core's CA only, and a
+// certificate the cookie's CA signs, for any name, is refused.
+func TestTokenModeCookieMintsNothing(t *testing.T) {
+	dir := t.TempDir()
+	st := storetest.Open(t, filepath.Join(dir, "db"), nil)
+	a, _, err := newAuthority(st, dir, JoinToken, "cookie-1", "core@127.0.0.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const w = "worker@10.0.0.7"
+	tok, _, _ := st.CreateJoinToken("", time.Hour)
+	enr, err := a.Enroll(tok, w, csrFor(t, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookieCA, _, _ := clusterCA(enr.Cookie)
+	var cas int
+	for rest := []byte(enr.CA); ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		cas++
+		if bytes.Equal(b.Bytes, cookieCA.Raw) {
+			t.Fatal("the CA bundle a worker gets holds the cookie's CA")
+		}
+	}
+	if cas != 1 {
+		t.Fatalf("the CA bundle holds %d certificates, want the core's only", cas)
+	}
+	for _, name := range []string{w, "worker@10.0.0.99", "core@127.0.0.1"} {
+		cc, _, _ := clusterCert(enr.Cookie, name)
+		leaf, _ := x509.ParseCertificate(cc.Certificate[0])
+		if err := a.check(name, leaf); !errors.Is(err, errRefused) {
+			t.Errorf("a cookie certificate for %s: %v, want refused", name, err)
+		}
+	}
+}

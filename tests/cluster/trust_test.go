@@ -1,10 +1,12 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -65,6 +67,17 @@ func TestForgedMessagesRefused(t *testing.T) {
 	forgerBin, err := testcluster.BuildProgram("./tests/cluster/forger", "forgery")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The forger's accessors exist only under the forgery tag: the binary
+	// the tests run (built as released) has none of them.
+	for bin, want := range map[string]bool{forgerBin: true, testcluster.Binary(t): false} {
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(b, []byte("ForgeryNode")); got != want {
+			t.Fatalf("%s holds the forgery accessors: %v, want %v", bin, got, want)
+		}
 	}
 	core := testcluster.StartCore(t)
 	metricsAddr := "127.0.0.2:" + testcluster.Port(t, "127.0.0.2")
