@@ -238,7 +238,7 @@ func TestEnrollRefusesTakenNames(t *testing.T) {
 	}
 	before, _ := st.GetNodeCert(live)
 	tok, _, _ := st.CreateJoinToken("", time.Hour)
-	for _, name := range []string{"core@127.0.0.1", "core@10.0.0.9", live, revoked} {
+	for _, name := range []string{"core@127.0.0.1", "core@10.0.0.9", "core2@10.0.0.9", live, revoked} {
 		if _, err := a.Enroll(tok, name, csrFor(t, name)); !errors.Is(err, cluster.ErrJoinRefused) {
 			t.Errorf("enroll as %s: %v, want refused", name, err)
 		}

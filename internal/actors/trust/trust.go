@@ -103,9 +103,14 @@ func (r *Refusals) Collect(ch chan<- prometheus.Metric) {
 		float64(gen.EdgefaasForeignSenders.Load()), "any", ForeignSender)
 }
 
-// CoreRole reports whether a node's name carries the core role
-// ("core@HOST"): the name a core has unless the operator gave another.
-func CoreRole(node string) bool { return strings.HasPrefix(node, "core@") }
+// CoreRole reports whether a node's name carries the core role: its role
+// (the part before "@") starts with "core", as a core's name does
+// ("core@HOST", or a second core's "core2@HOST"). A worker's may not (a
+// join token never buys such a name).
+func CoreRole(node string) bool {
+	role, _, ok := strings.Cut(node, "@")
+	return ok && strings.HasPrefix(role, "core")
+}
 
 // Cores is the set of nodes a worker takes commands from: its own node
 // (a single box's core shares it), the cores it was started with, and the

@@ -22,8 +22,10 @@ func TestCores(t *testing.T) {
 	if !c.Has("edge-core@y") {
 		t.Error("an added core is not trusted")
 	}
-	if !CoreRole("core@y") || CoreRole("worker@core") || CoreRole("xcore@y") {
-		t.Error("CoreRole reads the role before @")
+	for name, want := range map[string]bool{"core@y": true, "core2@y": true, "worker@core": false, "xcore@y": false, "core": false} {
+		if CoreRole(name) != want {
+			t.Errorf("CoreRole(%q) = %v, want %v", name, !want, want)
+		}
 	}
 }
 
