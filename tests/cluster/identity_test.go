@@ -32,11 +32,12 @@ func TestNodeIdentityRefusals(t *testing.T) {
 		return jt.Token
 	}
 	// enroll runs a worker that joins with a token under name and expects
-	// its refusal (the worker exits) naming why.
+	// its refusal (the worker exits) naming why; a worker the core let in
+	// runs on, and is killed when the test's context ends.
 	enroll := func(name, host, why string) {
 		t.Helper()
 		dir := t.TempDir()
-		out, err := exec.Command(testcluster.Binary(t), "worker", "--data-dir", dir, "--node-name", name,
+		out, err := exec.CommandContext(ctx(t), testcluster.Binary(t), "worker", "--data-dir", dir, "--node-name", name,
 			"--node-addr", host+":"+testcluster.Port(t, host), "--join", core.NodeAddr,
 			"--join-token", token(""), "--join-api", core.URL).CombinedOutput()
 		if err == nil || !bytes.Contains(out, []byte(why)) {
