@@ -91,7 +91,7 @@ var rules = []rule{
 // shared are the packages both roles use, directly under internal/.
 // (internal/core/cluster is the core's seam, with a rule of its own.)
 var shared = []string{
-	"internal/actors/wire", "internal/actors/send", "internal/actors/discovery",
+	"internal/actors/wire", "internal/actors/send", "internal/actors/discovery", "internal/actors/trust",
 	"internal/egress", "internal/outbound", "internal/supervisors", "internal/membudget", "internal/ergonode",
 	"internal/syncfile", "internal/matrix", "internal/version", "internal/wasm/...",
 }

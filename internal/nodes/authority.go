@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/actors/trust"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/syncfile"
@@ -55,6 +56,7 @@ type authority struct {
 	caPEM    []byte // what enrolled workers trust: the core's CA, and in JoinAny the cookie's
 	cookieCA *x509.Certificate
 	cookie   string
+	self     string // the core's own node name, never issued to a worker
 	// disconnect drops a node's link; send delivers a rotated certificate
 	// to a node's reporter. Both set once the node runs.
 	disconnect func(name string) error
@@ -146,7 +148,11 @@ func newAuthority(store *storage.Store, dataDir string, mode JoinMode, cookie, n
 	if statErr != nil && log != nil {
 		log.Info("created the node CA; workers join with a one-time token from 'edgefaas node token create'", "path", caDir(dataDir), "join_mode", string(mode))
 	}
-	a := &authority{store: store, mode: mode, ca: ca, key: key, cookie: cookie}
+	if mode == JoinAny && log != nil {
+		log.Warn("node join mode any: any node holding the cluster cookie may join under a name of its choosing, so a revoked worker can come back under another; once every worker has joined with a token, start the core with --node-join token",
+			"join_mode", string(mode))
+	}
+	a := &authority{store: store, mode: mode, ca: ca, key: key, cookie: cookie, self: name}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
 	a.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
@@ -260,6 +266,9 @@ func (a *authority) Enroll(token, name string, csrDER []byte) (cluster.Enrollmen
 		if jt.Node != "" && jt.Node != name {
 			return fmt.Errorf("%w: the token is for node %q, not %q", cluster.ErrJoinRefused, jt.Node, name)
 		}
+		if err := a.newName(name); err != nil {
+			return err
+		}
 		var err error
 		csr, err = checkJoinRequest(csrDER)
 		return err
@@ -274,7 +283,10 @@ func (a *authority) Enroll(token, name string, csrDER []byte) (cluster.Enrollmen
 	if err != nil {
 		return cluster.Enrollment{}, err
 	}
-	if _, err := a.store.UpdateNodeCert(name, func(r *storage.NodeCert, _ bool) error {
+	if _, err := a.store.UpdateNodeCert(name, func(r *storage.NodeCert, create bool) error {
+		if !create { // a join with another token won the name meanwhile
+			return fmt.Errorf("%w: node %s has joined meanwhile", cluster.ErrJoinRefused, name)
+		}
 		*r = storage.NodeCert{Name: name, Serial: serial, IssuedAt: time.Now().UTC()}
 		return nil
 	}); err != nil {
@@ -284,6 +296,27 @@ func (a *authority) Enroll(token, name string, csrDER []byte) (cluster.Enrollmen
 		Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 		CA:          string(a.caPEM), Cookie: a.cookie, Serial: serial,
 	}, nil
+}
+
+// newName refuses a join under a name a token cannot buy: the core's own
+// or any with the core role (workers take commands from cores), and one
+// that already has a record: a live worker's (its record would be
+// replaced and the worker locked out) or a revoked one's (a revocation is
+// final: the box must come back under a new name, with a new token).
+func (a *authority) newName(name string) error {
+	if name == a.self || trust.CoreRole(name) {
+		return fmt.Errorf("%w: %s carries the core role; a worker joins as worker@HOST or another name", cluster.ErrJoinRefused, name)
+	}
+	nc, err := a.store.GetNodeCert(name)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read the record of %s: %w", name, err)
+	case nc.Revoked:
+		return fmt.Errorf("%w: %s was revoked at %s, and a revocation is final: join under another name", cluster.ErrJoinRefused, name, nc.RevokedAt.Format(time.RFC3339))
+	}
+	return fmt.Errorf("%w: %s has already joined (since %s); a name is issued once: 'edgefaas node rotate' renews its certificate", cluster.ErrJoinRefused, name, nc.IssuedAt.Format(time.RFC3339))
 }
 
 // checkJoinRequest parses a joining worker's certificate request and
@@ -334,7 +367,7 @@ func (a *authority) RotateNode(name string) (string, error) {
 		return "", err
 	}
 	if nc.Revoked {
-		return "", fmt.Errorf("%s is revoked: join it again with a new token", name)
+		return "", fmt.Errorf("%s is revoked: a revocation is final; join the box again under a new name with a new token", name)
 	}
 	if a.send == nil {
 		return "", errors.New("the core's node is not running")

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -210,5 +211,105 @@ func TestJoinChecksTheTokenFirst(t *testing.T) {
 	}
 	if _, err := a.Enroll(tok, w, csrFor(t, w)); !errors.Is(err, cluster.ErrJoinRefused) {
 		t.Fatalf("the token used twice: %v", err)
+	}
+}
+
+// TestEnrollRefusesTakenNames: a join token buys a new name only. The
+// core's role (its own name or any core@…), a name that already has a
+// record (a live worker's: its record would be overwritten and the worker
+// locked out) and a revoked name (a revocation is final) are refused, and
+// the refusal leaves the token unspent and the records as they were.
+func TestEnrollRefusesTakenNames(t *testing.T) {
+	dir := t.TempDir()
+	st := storetest.Open(t, filepath.Join(dir, "db"), nil)
+	a, _, err := newAuthority(st, dir, JoinToken, "cookie-1", "core@127.0.0.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const live, revoked = "worker@10.0.0.7", "worker@10.0.0.8"
+	for _, w := range []string{live, revoked} {
+		tok, _, _ := st.CreateJoinToken("", time.Hour)
+		if _, err := a.Enroll(tok, w, csrFor(t, w)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.RevokeNode(revoked); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.GetNodeCert(live)
+	tok, _, _ := st.CreateJoinToken("", time.Hour)
+	for _, name := range []string{"core@127.0.0.1", "core@10.0.0.9", "core2@10.0.0.9", live, revoked} {
+		if _, err := a.Enroll(tok, name, csrFor(t, name)); !errors.Is(err, cluster.ErrJoinRefused) {
+			t.Errorf("enroll as %s: %v, want refused", name, err)
+		}
+	}
+	if after, _ := st.GetNodeCert(live); after.Serial != before.Serial || after.Revoked {
+		t.Fatalf("the live worker's record changed: %+v → %+v", before, after)
+	}
+	if nc, _ := st.GetNodeCert(revoked); !nc.Revoked {
+		t.Fatal("the revoked name was un-revoked")
+	}
+	if _, err := a.Enroll(tok, "worker@10.0.0.10", csrFor(t, "worker@10.0.0.10")); err != nil {
+		t.Fatalf("a new name with the token after the refusals: %v; want it unspent", err)
+	}
+}
+
+// TestJoinAnyWarns: a core that admits cookie certificates says at start
+// that revocation does not hold there; one in JoinToken does not.
+func TestJoinAnyWarns(t *testing.T) {
+	for _, c := range []struct {
+		mode JoinMode
+		warn bool
+	}{{JoinAny, true}, {JoinToken, false}} {
+		dir := t.TempDir()
+		st := storetest.Open(t, filepath.Join(dir, "db"), nil)
+		var buf bytes.Buffer
+		if _, _, err := newAuthority(st, dir, c.mode, "cookie-1", "core@127.0.0.1", slog.New(slog.NewTextHandler(&buf, nil))); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(buf.String(), "level=WARN") && strings.Contains(buf.String(), "--node-join token"); got != c.warn {
+			t.Errorf("%s: warned %v, want %v:\n%s", c.mode, got, c.warn, buf.String())
+		}
+	}
+}
+
+// TestTokenModeCookieMintsNothing: in JoinToken what a worker holds (its
+// key, its certificate, the CA bundle and the cookie it was given) mints
+// no identity anyone accepts: the bundle holds the core's CA only, and a
+// certificate the cookie's CA signs, for any name, is refused.
+func TestTokenModeCookieMintsNothing(t *testing.T) {
+	dir := t.TempDir()
+	st := storetest.Open(t, filepath.Join(dir, "db"), nil)
+	a, _, err := newAuthority(st, dir, JoinToken, "cookie-1", "core@127.0.0.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const w = "worker@10.0.0.7"
+	tok, _, _ := st.CreateJoinToken("", time.Hour)
+	enr, err := a.Enroll(tok, w, csrFor(t, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookieCA, _, _ := clusterCA(enr.Cookie)
+	var cas int
+	for rest := []byte(enr.CA); ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		cas++
+		if bytes.Equal(b.Bytes, cookieCA.Raw) {
+			t.Fatal("the CA bundle a worker gets holds the cookie's CA")
+		}
+	}
+	if cas != 1 {
+		t.Fatalf("the CA bundle holds %d certificates, want the core's only", cas)
+	}
+	for _, name := range []string{w, "worker@10.0.0.99", "core@127.0.0.1"} {
+		cc, _, _ := clusterCert(enr.Cookie, name)
+		leaf, _ := x509.ParseCertificate(cc.Certificate[0])
+		if err := a.check(name, leaf); !errors.Is(err, errRefused) {
+			t.Errorf("a cookie certificate for %s: %v, want refused", name, err)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/actors/discovery"
 	"github.com/edgefaas/edgefaas/internal/actors/send"
+	"github.com/edgefaas/edgefaas/internal/actors/trust"
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/core/actors/invoker"
 	"github.com/edgefaas/edgefaas/internal/core/actors/registry"
@@ -60,6 +61,9 @@ type Core struct {
 	registry *registry.Actor
 	sender   *send.Sender
 	ca       *authority // nil: an operator CA, or no store
+	// refusals counts cluster messages refused because of their sender,
+	// on this node (the single box's worker counts into it too).
+	refusals *trust.Refusals
 }
 
 var _ cluster.Cluster = (*Core)(nil)
@@ -82,7 +86,8 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	if cfg.Node.Name == "" {
 		cfg.Node.Name = "core@" + cfg.Node.ListenHost
 	}
-	c := &Core{table: scheduler.NewTable(), pending: invoker.NewPending(), metrics: invoker.NewMetrics(), cfg: cfg}
+	c := &Core{table: scheduler.NewTable(), pending: invoker.NewPending(), metrics: invoker.NewMetrics(), cfg: cfg,
+		refusals: trust.NewRefusals(log)}
 	// Actor callbacks (OnJoin, the notifier, the local worker) look
 	// processes up through live, which is set once the node runs: c.node is
 	// written after start returns, while those callbacks may already run.
@@ -101,7 +106,8 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		Log:   log,
 		// A worker of a version this core does not support is refused
 		// (docs/RATIONALE.md, "Why refuse a worker of another version?").
-		Admit: func(r wire.Report) error { return version.Compatible(self, r.Version) },
+		Admit:    func(r wire.Report) error { return version.Compatible(self, r.Version) },
+		Refusals: c.refusals,
 		OnJoin: func(n string) {
 			if p := proc(registry.Name); p != nil {
 				p.Send(p.Self(), registry.Prefetch{Node: n})
@@ -123,7 +129,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	c.registry, c.sender = reg, sender
 	var routers []supervisors.Child
 	for i := range cfg.Invokers {
-		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log},
+		routers = append(routers, supervisors.Child{Name: invoker.RouterName(i), Behavior: &invoker.Router{Pending: c.pending, Log: log, Refusals: c.refusals},
 			Fallback: invoker.OverflowName})
 	}
 	failCalls := func(n string) {
@@ -150,7 +156,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 			Announce: &discovery.Beacon{Node: cfg.Node.Name, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort)},
 		}})
 	}
-	overflow := supervisors.Child{Name: invoker.OverflowName, Behavior: &invoker.Overflow{Pending: c.pending, Log: log}}
+	overflow := supervisors.Child{Name: invoker.OverflowName, Behavior: &invoker.Overflow{Log: log, Refusals: c.refusals}}
 	apps := []gen.ApplicationBehavior{supervisors.Core(sched, reg, overflow, routers, extra...)}
 	if cfg.Store != nil && cfg.Node.TLS.CertFile == "" && cfg.Node.TLS.CAFile == "" && cfg.Node.DataDir != "" {
 		a, auth, err := newAuthority(cfg.Store, cfg.Node.DataDir, cfg.JoinMode, cfg.Node.Cookie, cfg.Node.Name, log)
@@ -164,7 +170,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	if cfg.WithWorker != nil {
 		wcfg := *cfg.WithWorker
 		wcfg.Node = cfg.Node
-		app, w, err := workerApp(wcfg, membudget.SingleBox, cfg.Node.Name, []string{cfg.Node.Name}, proc, nil)
+		app, w, err := workerApp(wcfg, membudget.SingleBox, cfg.Node.Name, []string{cfg.Node.Name}, proc, nil, c.refusals)
 		if err != nil {
 			return nil, err
 		}

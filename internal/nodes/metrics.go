@@ -25,6 +25,7 @@ var (
 func (c *Core) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descWorkers
 	ch <- descInFlight
+	c.refusals.Describe(ch)
 	for _, m := range c.metrics.Collectors() {
 		m.Describe(ch)
 	}
@@ -37,6 +38,7 @@ func (c *Core) Describe(ch chan<- *prometheus.Desc) {
 func (c *Core) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(c.table.Len()))
 	ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(c.pending.Len()))
+	c.refusals.Collect(ch)
 	for _, m := range c.metrics.Collectors() {
 		m.Collect(ch)
 	}
@@ -50,6 +52,9 @@ func (c *Core) Collect(ch chan<- prometheus.Metric) {
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRunning, descQueued, descModules, descStarted, descFailed, descCompiles, descCreated, descReused} {
 		ch <- d
+	}
+	if w.ownRefusals {
+		w.refusals.Describe(ch)
 	}
 	w.Egress.Describe(ch)
 }
@@ -69,6 +74,9 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	counter(descCompiles, s.Compiles)
 	counter(descCreated, s.InstancesCreated)
 	counter(descReused, s.InstancesReused)
+	if w.ownRefusals {
+		w.refusals.Collect(ch)
+	}
 	w.Egress.Collect(ch)
 }
 

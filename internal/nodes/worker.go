@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/internal/actors/discovery"
 	"github.com/edgefaas/edgefaas/internal/actors/send"
+	"github.com/edgefaas/edgefaas/internal/actors/trust"
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/egress"
 	"github.com/edgefaas/edgefaas/internal/membudget"
@@ -72,6 +73,10 @@ type Worker struct {
 	// keepOnRefusal: the worker discovers cores, so a refusal by those it
 	// knows does not stop it (another may appear).
 	keepOnRefusal bool
+	// refusals counts messages refused because of their sender; a single
+	// box's worker shares the core's (ownRefusals false: the core exports it).
+	refusals    *trust.Refusals
+	ownRefusals bool
 }
 
 // Refused is why the worker's node stopped because every core it knew
@@ -95,12 +100,19 @@ func (w *Worker) refuse(reason string) {
 
 // workerApp builds the worker application; cores are the nodes to report
 // to; join, if not nil, attaches a discovered core.
-func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []string, proc func(string) gen.Process, join func(Peer)) (*supervisors.App, *Worker, error) {
+// refusals counts the messages the worker refuses because of their sender;
+// nil: the worker counts them itself (a single box shares the core's).
+func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []string, proc func(string) gen.Process, join func(Peer), refusals *trust.Refusals) (*supervisors.App, *Worker, error) {
 	log := cfg.Node.Log
 	if log == nil {
 		log = slog.Default()
 	}
 	log = log.With("node", self)
+	ownRefusals := refusals == nil
+	if ownRefusals {
+		refusals = trust.NewRefusals(log)
+	}
+	trusted := trust.NewCores(self, cores)
 	ecfg := cfg.Engine
 	if ecfg.CacheDir == "" && cfg.Node.DataDir != "" {
 		ecfg.CacheDir = filepath.Join(cfg.Node.DataDir, "compiled")
@@ -145,7 +157,8 @@ func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []strin
 		maxRunning = 64
 	}
 	usage := &runner.Usage{}
-	run := &runner.Actor{Engine: engine, Store: store, Usage: usage, Node: self, Log: log, Ctx: ctx, Process: proc}
+	run := &runner.Actor{Engine: engine, Store: store, Usage: usage, Node: self, Log: log, Ctx: ctx, Process: proc,
+		Cores: trusted, Refusals: refusals}
 	extra := []supervisors.Child{ // cache's overflow answerer (supervisors.OverflowSuffix)
 		{Name: cache.OverflowName, Behavior: &cache.Overflow{Store: store, Node: self, Log: log}, Mailbox: supervisors.MailboxOverflow},
 	}
@@ -156,15 +169,16 @@ func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []strin
 		}})
 	}
 	w := &Worker{Engine: engine, Store: store, Egress: policy, runner: run, cancel: cancel,
+		refusals: refusals, ownRefusals: ownRefusals,
 		keepOnRefusal: cfg.Discovery.Interface != "" || len(cfg.Discovery.DNS) > 0}
 	app := supervisors.Worker(supervisors.WorkerActors{
 		RunnerOverflow: &runner.Overflow{Node: self},
-		Cache:          &cache.Actor{Store: store, Node: self, Log: log, Process: proc},
+		Cache:          &cache.Actor{Store: store, Node: self, Log: log, Process: proc, Cores: trusted, Refusals: refusals},
 		Runner:         run,
 		Reporter: &reporter.Actor{Cores: cores, Engine: engine, Store: store, Usage: usage, Node: self, Tags: cfg.Tags,
 			Budget: budget.Bytes, GuestMemory: ecfg.MemoryBudget, RSS: membudget.RSS, MaxRunning: maxRunning, Host: cfg.Node.ListenHost, Port: int(cfg.Node.ListenPort), Log: log,
 			Sender: &send.Sender{Timeout: 2 * time.Second}, OnCert: onCert,
-			Version: version.Get().Version, OnRefused: w.refuse},
+			Version: version.Get().Version, OnRefused: w.refuse, Trusted: trusted, Refusals: refusals},
 		HTTPClient:   &httpclient.Actor{Policy: policy, Log: log},
 		HTTPOverflow: &httpclient.Overflow{},
 	}, extra...)
@@ -233,7 +247,7 @@ func StartWorker(cfg WorkerConfig) (*Worker, error) {
 			r.Send(r.Self(), wire.Join{Node: p.Name})
 		}
 	}
-	app, w, err := workerApp(cfg, membudget.Worker, name, cores, proc, join)
+	app, w, err := workerApp(cfg, membudget.Worker, name, cores, proc, join, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -63,3 +63,38 @@ func Build() (string, error) {
 	})
 	return binary, buildErr
 }
+
+var (
+	programsMu sync.Mutex
+	programs   = map[string]string{}
+)
+
+// BuildProgram builds the command in package pkg (e.g. "./tests/cluster/forger")
+// with build tags tags, once per test binary, into a temporary directory:
+// for test-only programs that never ship (a hostile peer built with a tag
+// the release binary is never built with).
+func BuildProgram(pkg, tags string) (string, error) {
+	programsMu.Lock()
+	defer programsMu.Unlock()
+	key := pkg + "|" + tags
+	if bin, ok := programs[key]; ok {
+		return bin, nil
+	}
+	root, err := Root()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "edgefaas-prog-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build -tags %s %s: %v\n%s", tags, pkg, err, out)
+	}
+	programs[key] = bin
+	return bin, nil
+}

@@ -89,8 +89,15 @@ func Start(t testing.TB, dir string, args ...string) *Proc {
 // StartWith runs the binary behind a command prefix, e.g. "ip netns exec NS".
 func StartWith(t testing.TB, prefix []string, dir string, args ...string) *Proc {
 	t.Helper()
+	return StartProgram(t, Binary(t), prefix, dir, args...)
+}
+
+// StartProgram runs another binary (see BuildProgram) as StartWith runs
+// edgefaas.
+func StartProgram(t testing.TB, binary string, prefix []string, dir string, args ...string) *Proc {
+	t.Helper()
 	p := &Proc{t: t, Dir: dir, Process: &Process{
-		Binary: Binary(t),
+		Binary: binary,
 		Args:   args,
 		Prefix: prefix,
 		Env:    Environ(false, "XDG_CONFIG_HOME="+filepath.Join(dir, "config")),

@@ -68,28 +68,51 @@ func (p *Pending) remove(id int) {
 	s.mu.Unlock()
 }
 
-// Deliver hands a worker's answer to its caller; unknown IDs (the caller
-// gave up) are dropped, and so are IDs this table never hands out (zero or
-// negative: a worker's bug or a hostile peer must not crash the core's
-// routers). A status outside the wire's range becomes a platform error, so
-// a worker cannot pose as the core's own "worker lost". It reports whether
-// a caller took the answer.
-func (p *Pending) Deliver(r wire.Result) bool {
+// Delivery is what Deliver did with an answer.
+type Delivery int
+
+const (
+	// Delivered: the caller took the answer.
+	Delivered Delivery = iota
+	// Unknown: no call has that ID (the caller gave up, or the table never
+	// handed it out).
+	Unknown
+	// WrongSender: the call went to another node than the one that sent
+	// the answer; the call keeps waiting for its own.
+	WrongSender
+)
+
+// Deliver hands a worker's answer, sent by node from, to its caller.
+// Only the node the call was sent to may answer it: an answer from any
+// other node is refused and the call keeps waiting, so a peer cannot
+// answer for another worker by guessing the (sequential) IDs. Unknown IDs
+// (the caller gave up) are dropped, and so are IDs this table never hands
+// out (zero or negative: a worker's bug or a hostile peer must not crash
+// the core's routers). A status outside the wire's range becomes a
+// platform error, so a worker cannot pose as the core's own "worker lost".
+func (p *Pending) Deliver(from string, r wire.Result) Delivery {
 	if r.ID <= 0 {
-		return false
+		return Unknown
 	}
 	if r.Status < wire.StatusOK || r.Status > wire.StatusTimeout {
-		r.Status, r.Error = wire.StatusError, []byte(fmt.Sprintf("worker %s answered with an unknown status %d", r.Node, r.Status))
+		r.Status, r.Error = wire.StatusError, []byte(fmt.Sprintf("worker %s answered with an unknown status %d", from, r.Status))
 	}
 	s := p.shard(r.ID)
 	s.mu.Lock()
 	c, ok := s.calls[r.ID]
+	switch {
+	case !ok:
+		s.mu.Unlock()
+		return Unknown
+	case c.node != from:
+		s.mu.Unlock()
+		return WrongSender
+	}
 	delete(s.calls, r.ID)
 	s.mu.Unlock()
-	if ok {
-		c.reply <- r
-	}
-	return ok
+	r.Node = from // the answer names the node that sent it, whatever its body says
+	c.reply <- r
+	return Delivered
 }
 
 // FailNode answers every call in flight on node with "worker lost".

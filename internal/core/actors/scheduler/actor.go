@@ -8,6 +8,7 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 
+	"github.com/edgefaas/edgefaas/internal/actors/trust"
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
 )
 
@@ -35,6 +36,9 @@ type Actor struct {
 	// version, version.Compatible): a refused worker is not added to the
 	// table, and is told why (wire.Refused) so that it stops reporting here.
 	Admit func(r wire.Report) error
+	// Refusals counts reports refused because of their sender (nil: not
+	// counted).
+	Refusals *trust.Refusals
 
 	runners map[string]etf.Ref // runner monitors, by worker node
 	// refused holds the version each refused worker was refused at, so a
@@ -58,6 +62,19 @@ func (a *Actor) Init(p *gen.ServerProcess, _ ...etf.Term) error {
 	a.refused = map[string]string{}
 	p.SendAfter(p.Self(), sweep{}, a.StaleAfter/5)
 	return nil
+}
+
+// Receive checks a report against its sender before the mailbox (ergo
+// patch 0003): a node reports only for itself, so a report whose Node is
+// not the sending process's node (another worker's load, a phantom
+// worker) is refused and counted. Every message routed to the live
+// scheduler passes here, so the reports HandleInfo sees were checked.
+func (a *Actor) Receive(from etf.Pid, msg etf.Term) bool {
+	if m, ok := msg.(wire.Report); ok && m.Node != string(from.Node) {
+		a.Refusals.Refuse("report", trust.WrongSender, string(from.Node))
+		return true
+	}
+	return false
 }
 
 // HandleInfo handles reports, node-down monitors and the sweep.

@@ -9,6 +9,7 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 
+	"github.com/edgefaas/edgefaas/internal/actors/trust"
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
@@ -33,11 +34,35 @@ type Actor struct {
 	// whose cache process was restarted during the compile is sent from
 	// its successor.
 	Process func(name string) gen.Process
+	// Cores are the nodes this worker takes pushes and evictions from;
+	// Refusals counts the others (both nil in unit tests: every node).
+	Cores    *trust.Cores
+	Refusals *trust.Refusals
 
 	compiling sync.Mutex // one pushed compile at a time (each already uses every core)
 }
 
-// HandleInfo handles Cache and Evict.
+// Receive checks Cache and Evict against their sender before the mailbox
+// (ergo patch 0003): only the worker's cores may push or evict code; the
+// others' are refused and counted. What passes goes to the mailbox.
+func (a *Actor) Receive(from etf.Pid, msg etf.Term) bool {
+	var kind string
+	switch msg.(type) {
+	case wire.Cache:
+		kind = "cache"
+	case wire.Evict:
+		kind = "evict"
+	default:
+		return false
+	}
+	if a.Cores.Has(string(from.Node)) {
+		return false
+	}
+	a.Refusals.Refuse(kind, trust.NotACore, string(from.Node))
+	return true
+}
+
+// HandleInfo handles Cache and Evict (checked by Receive).
 func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
 	switch m := msg.(type) {
 	case wire.Cache:

@@ -17,6 +17,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/edgefaas/edgefaas/internal/actors/send"
+	"github.com/edgefaas/edgefaas/internal/actors/trust"
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 	"github.com/edgefaas/edgefaas/internal/worker/actors/cache"
@@ -66,6 +67,54 @@ type Actor struct {
 	// OnRefused is called when a core refused this worker (wire.Refused)
 	// and no core is left to report to; nil: only logged.
 	OnRefused func(reason string)
+	// Trusted are the nodes this worker takes commands from (a core that
+	// attaches it with Join is added); Refusals counts the messages of
+	// others (both nil in unit tests: every node).
+	Trusted  *trust.Cores
+	Refusals *trust.Refusals
+}
+
+// Receive checks Join, Refused and NodeCert against their sender before
+// the mailbox (ergo patch 0003). A remote Join must name its sender and
+// come from a core (one of the worker's, or a node with the core role:
+// `edgefaas node connect`); Refused and NodeCert only from the worker's
+// cores, and Refused only for the core that sends it. The others are
+// refused and counted; what passes goes to the mailbox.
+func (a *Actor) Receive(from etf.Pid, msg etf.Term) bool {
+	sender := string(from.Node)
+	local := a.Trusted == nil || sender == a.Trusted.Local()
+	var kind, reason string
+	switch m := msg.(type) {
+	case wire.Join:
+		kind = "join"
+		switch {
+		case local:
+		case m.Node != sender:
+			reason = trust.WrongSender
+		case !a.Trusted.Has(sender) && !trust.CoreRole(sender):
+			reason = trust.NotACore
+		}
+	case wire.Refused:
+		kind = "refused"
+		switch {
+		case !a.Trusted.Has(sender):
+			reason = trust.NotACore
+		case !local && m.Core != sender:
+			reason = trust.WrongSender
+		}
+	case wire.NodeCert:
+		kind = "node_cert"
+		if !a.Trusted.Has(sender) {
+			reason = trust.NotACore
+		}
+	default:
+		return false
+	}
+	if reason == "" {
+		return false
+	}
+	a.Refusals.Refuse(kind, reason, sender)
+	return true
 }
 
 // Init schedules the first report right away.
@@ -86,6 +135,9 @@ func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus 
 	case Changed:
 		a.report(p)
 	case wire.Join:
+		if a.Trusted != nil {
+			a.Trusted.Add(m.Node) // checked by Receive
+		}
 		if !slices.Contains(a.Cores, m.Node) {
 			a.Cores = append(a.Cores, m.Node)
 			a.Log.Info("attached to core", "core", m.Node, "node", a.Node)

@@ -17,6 +17,7 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 
+	"github.com/edgefaas/edgefaas/internal/actors/trust"
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/failure"
 	"github.com/edgefaas/edgefaas/internal/wasm"
@@ -49,6 +50,10 @@ type Actor struct {
 	// ProcessByName): an answer whose runner was restarted while the call
 	// ran is sent from its successor.
 	Process func(name string) gen.Process
+	// Cores are the nodes this worker takes invocations and cancels from;
+	// Refusals counts the others (both nil in unit tests: every node).
+	Cores    *trust.Cores
+	Refusals *trust.Refusals
 
 	calls sync.Map                          // callID → context.CancelFunc of the calls running
 	self  atomic.Pointer[gen.ServerProcess] // the live incarnation, for Receive
@@ -70,9 +75,31 @@ func (a *Actor) Terminate(p *gen.ServerProcess, _ string) { a.self.CompareAndSwa
 // Receive takes wire.Invoke and wire.Cancel on the goroutine that routes
 // them (ergo patch 0003: for a remote core, the link's decoder), so a call
 // is handed off once, to the goroutine that runs it, and never waits in
-// the mailbox or for gen.Server's per-message goroutine. Before Init (and
-// after Terminate) it leaves them to the mailbox and HandleInfo.
-func (a *Actor) Receive(_ etf.Pid, msg etf.Term) bool {
+// the mailbox or for gen.Server's per-message goroutine. Both are taken
+// only from the worker's cores (Cores), and a Cancel only for the calls of
+// the core that sends it; the others are refused and counted. Before Init
+// (and after Terminate) it leaves the checked ones to the mailbox and
+// HandleInfo.
+func (a *Actor) Receive(from etf.Pid, msg etf.Term) bool {
+	sender := string(from.Node)
+	switch m := msg.(type) {
+	case wire.Invoke:
+		if !a.Cores.Has(sender) {
+			a.Refusals.Refuse("invoke", trust.NotACore, sender)
+			return true
+		}
+	case wire.Cancel:
+		if !a.Cores.Has(sender) {
+			a.Refusals.Refuse("cancel", trust.NotACore, sender)
+			return true
+		}
+		if sender != a.Cores.Local() && m.Core != sender {
+			a.Refusals.Refuse("cancel", trust.WrongSender, sender)
+			return true
+		}
+	default:
+		return false
+	}
 	p := a.self.Load()
 	if p == nil {
 		return false
@@ -82,14 +109,12 @@ func (a *Actor) Receive(_ etf.Pid, msg etf.Term) bool {
 		a.start(p, m)
 	case wire.Cancel:
 		a.cancel(m)
-	default:
-		return false
 	}
 	return true
 }
 
 // HandleInfo handles wire.Invoke and wire.Cancel that reached the mailbox
-// (sent before Init, or by a node without Receive).
+// (sent before Init): Receive checked their sender on the way.
 func (a *Actor) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus {
 	switch m := msg.(type) {
 	case wire.Invoke:
