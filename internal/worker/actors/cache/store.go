@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,8 +58,42 @@ func NewStore(engine *wasm.Engine, dir string, maxBytes int, changed func()) (*S
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("code directory: %w", err)
 		}
+		if err := s.reopen(); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// reopen takes back the code a previous run kept in s.dir, so that a
+// restarted worker reports it (the core's placement prefers a worker that
+// has a version, and would otherwise never send the restarted one a call
+// while another has it). A version's file is trusted by its name here and
+// checked against its hash when it is read (Get); a torn temporary file
+// or a file that names no hash is removed. The least recently written
+// versions beyond the byte budget are dropped, as at run time.
+func (s *Store) reopen() error {
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("code directory: %w", err)
+	}
+	for _, de := range des {
+		name := de.Name()
+		hash, isCode := strings.CutSuffix(name, ".wasm")
+		info, err := de.Info()
+		if err != nil || !de.Type().IsRegular() || !isCode || !ValidHash(hash) {
+			if de.Type().IsRegular() {
+				os.Remove(filepath.Join(s.dir, name))
+			}
+			continue
+		}
+		s.entries[hash] = &entry{size: int(info.Size()), lastUsed: info.ModTime()}
+		s.bytes += int(info.Size())
+	}
+	for _, v := range s.overBudget("") {
+		os.Remove(s.path(v))
+	}
+	return nil
 }
 
 func (s *Store) path(hash string) string { return filepath.Join(s.dir, hash+".wasm") }

@@ -79,3 +79,80 @@ func TestPushWithinBudget(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestReopenedStoreKnowsItsCode: a worker restarted on its data directory
+// lists the code it kept on disk (so the core places calls on it again
+// without pushing the code), drops a torn temporary file and a file whose
+// name is not a hash, and still honours its byte budget.
+func TestReopenedStoreKnowsItsCode(t *testing.T) {
+	ctx := context.Background()
+	echo := testmodules.Read(t, "test/echo")
+	legacy := testmodules.Read(t, "test/legacyhttp")
+	dir := t.TempDir()
+	codeDir := filepath.Join(dir, "code")
+	e, err := wasm.NewEngine(ctx, wasm.Config{Interpreter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	s, err := cache.NewStore(e, codeDir, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range [][]byte{echo, legacy} {
+		if _, err := s.Push(ctx, code, wasm.Limits{}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	torn := filepath.Join(codeDir, wasm.Hash(echo)[:10]+"0.wasm.tmp")
+	stray := filepath.Join(codeDir, "notes.txt")
+	for _, f := range []string{torn, stray} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The process restarts: a new engine and store on the same directory.
+	e2, err := wasm.NewEngine(ctx, wasm.Config{Interpreter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close(ctx)
+	s2, err := cache.NewStore(e2, codeDir, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{wasm.Hash(echo), wasm.Hash(legacy)}
+	slices.Sort(want)
+	if got := s2.Hashes(); !slices.Equal(got, want) {
+		t.Fatalf("reopened store lists %v, want %v", got, want)
+	}
+	if _, err := os.Stat(torn); !os.IsNotExist(err) {
+		t.Fatalf("torn temporary file kept: %v", err)
+	}
+	m, err := s2.Get(ctx, wasm.Hash(echo), wasm.Limits{})
+	if err != nil {
+		t.Fatalf("get after reopening: %v", err)
+	}
+	if res, err := e2.Invoke(ctx, m, wasm.Invocation{Function: "t/echo", Input: []byte(`"again"`)}); err != nil || string(res.Output) != `"again"` {
+		t.Fatalf("echo after reopening: %v %v", res, err)
+	}
+
+	// Reopened with a budget that holds one of them: the other is dropped.
+	e3, err := wasm.NewEngine(ctx, wasm.Config{Interpreter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e3.Close(ctx)
+	s3, err := cache.NewStore(e3, codeDir, max(len(echo), len(legacy)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s3.Hashes(); len(got) != 1 {
+		t.Fatalf("reopened within a one-module budget lists %v", got)
+	}
+	files, _ := filepath.Glob(filepath.Join(codeDir, "*.wasm"))
+	if len(files) != 1 {
+		t.Fatalf("files left beyond the budget: %v", files)
+	}
+}
