@@ -48,7 +48,8 @@ type Store struct {
 	now   func() time.Time
 	cache readCache
 
-	scanned atomic.Int64 // keys visited by scans (see KeysScanned)
+	scanned  atomic.Int64  // keys visited by scans (see KeysScanned)
+	logIndex atomic.Uint64 // in a core group, the log entry being applied (replica.go)
 }
 
 // Options size the database's memory for the node's budget
@@ -201,6 +202,9 @@ func setJSON(b *pebble.Batch, key []byte, v any) error {
 
 // commit applies b with fsync: the caller acknowledges the write only after.
 func (s *Store) commit(b *pebble.Batch) error {
+	if err := s.addLogIndex(b); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
 	err := b.Commit(pebble.Sync)
 	s.cache.invalidate() // even on error: the batch may be partly visible
 	if err != nil {
