@@ -1,0 +1,155 @@
+package replication
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+)
+
+// Command is one storage write as a log entry. It carries all the write
+// takes from outside the database, so applying it is deterministic: the
+// same command on the same state makes the same change on every member.
+// Its compare-and-set (the record the caller checked) is checked when it
+// is applied, against the state the log has built up to it.
+type Command interface {
+	op() op
+	apply(s *storage.Store) (any, error)
+}
+
+// op names a command in its encoding; the values are part of the log's
+// format and never change meaning.
+type op byte
+
+const (
+	opCreateModule   op = 1
+	opRenameModule   op = 2
+	opDeleteModule   op = 3
+	opCreateFunction op = 4
+	opUpdateFunction op = 5
+	opDeleteFunction op = 6
+)
+
+// CreateModule is storage.Store.CreateModule.
+type CreateModule struct {
+	Name  string        `json:"name"`
+	Owner string        `json:"owner"`
+	Stamp storage.Stamp `json:"stamp"`
+}
+
+// RenameModule is storage.Store.RenameModule.
+type RenameModule struct {
+	Seen storage.Module `json:"seen"`
+	To   string         `json:"to"`
+	At   time.Time      `json:"at"`
+}
+
+// DeleteModule is storage.Store.DeleteModule.
+type DeleteModule struct {
+	Seen storage.Module `json:"seen"`
+}
+
+// CreateFunction is storage.Store.CreateFunction; the code travels in the
+// entry.
+type CreateFunction struct {
+	In    storage.Module      `json:"in"`
+	New   storage.NewFunction `json:"new"`
+	Stamp storage.Stamp       `json:"stamp"`
+}
+
+// UpdateFunction is storage.Store.UpdateFunction.
+type UpdateFunction struct {
+	Seen   storage.Function       `json:"seen"`
+	Update storage.FunctionUpdate `json:"update"`
+	At     time.Time              `json:"at"`
+}
+
+// DeleteFunction is storage.Store.DeleteFunction.
+type DeleteFunction struct {
+	Seen storage.Function `json:"seen"`
+}
+
+func (CreateModule) op() op   { return opCreateModule }
+func (RenameModule) op() op   { return opRenameModule }
+func (DeleteModule) op() op   { return opDeleteModule }
+func (CreateFunction) op() op { return opCreateFunction }
+func (UpdateFunction) op() op { return opUpdateFunction }
+func (DeleteFunction) op() op { return opDeleteFunction }
+
+func (c CreateModule) apply(s *storage.Store) (any, error) {
+	return s.CreateModuleStamped(c.Name, c.Owner, c.Stamp)
+}
+
+func (c RenameModule) apply(s *storage.Store) (any, error) {
+	return s.RenameModuleAt(c.Seen, c.To, c.At)
+}
+
+func (c DeleteModule) apply(s *storage.Store) (any, error) { return s.DeleteModule(c.Seen) }
+
+func (c CreateFunction) apply(s *storage.Store) (any, error) {
+	return s.CreateFunctionStamped(c.In, c.New, c.Stamp)
+}
+
+func (c UpdateFunction) apply(s *storage.Store) (any, error) {
+	return s.UpdateFunctionAt(c.Seen, c.Update, c.At)
+}
+
+func (c DeleteFunction) apply(s *storage.Store) (any, error) { return s.DeleteFunction(c.Seen) }
+
+// Encode returns a command's log entry: its op, one byte, then its JSON
+// (Go encodes a struct's fields in declaration order and a map's keys
+// sorted, so one command has one encoding).
+func Encode(c Command) ([]byte, error) {
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %d: %w", c.op(), err)
+	}
+	return append([]byte{byte(c.op())}, body...), nil
+}
+
+// errBadCommand means a log entry is not a command this build knows.
+var errBadCommand = errors.New("not a known command")
+
+// Decode returns the command in a log entry.
+func Decode(b []byte) (Command, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("empty entry: %w", errBadCommand)
+	}
+	var c Command
+	switch op(b[0]) {
+	case opCreateModule:
+		c = decodeAs[CreateModule](b[1:])
+	case opRenameModule:
+		c = decodeAs[RenameModule](b[1:])
+	case opDeleteModule:
+		c = decodeAs[DeleteModule](b[1:])
+	case opCreateFunction:
+		c = decodeAs[CreateFunction](b[1:])
+	case opUpdateFunction:
+		c = decodeAs[UpdateFunction](b[1:])
+	case opDeleteFunction:
+		c = decodeAs[DeleteFunction](b[1:])
+	default:
+		return nil, fmt.Errorf("op %d: %w", b[0], errBadCommand)
+	}
+	if e, ok := c.(decodeError); ok {
+		return nil, fmt.Errorf("op %d: %w", b[0], e.err)
+	}
+	return c, nil
+}
+
+// decodeError is what decodeAs returns for a body that does not decode.
+type decodeError struct{ err error }
+
+func (decodeError) op() op                              { return 0 }
+func (e decodeError) apply(*storage.Store) (any, error) { return nil, e.err }
+
+func decodeAs[T Command](body []byte) Command {
+	var c T
+	if err := json.Unmarshal(body, &c); err != nil {
+		return decodeError{fmt.Errorf("%w: %w", errBadCommand, err)}
+	}
+	return c
+}
