@@ -124,9 +124,9 @@ func (m *Member) FSM() *FSM { return m.fsm }
 // to the leader (Leader says which one this member believes leads).
 var ErrNotLeader = errors.New("this core does not lead the group")
 
-// ErrUnknownOutcome means the leader lost its leadership after taking the
-// write: the write may or may not have been committed. The caller reads
-// again before retrying.
+// ErrUnknownOutcome means the leader lost its leadership, or stopped,
+// after taking the write: the write may or may not have been committed.
+// The caller reads again before retrying.
 var ErrUnknownOutcome = errors.New("leadership lost while writing: the outcome is unknown")
 
 // Apply proposes c and, once a majority has it and this member applied
@@ -142,7 +142,7 @@ func (m *Member) Apply(c Command, timeout time.Duration) (any, error) {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader):
 			return nil, fmt.Errorf("apply: %w", ErrNotLeader)
-		case errors.Is(err, raft.ErrLeadershipLost):
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
 			return nil, fmt.Errorf("apply: %w", ErrUnknownOutcome)
 		}
 		return nil, fmt.Errorf("apply: %w", err)
