@@ -30,6 +30,13 @@ const (
 	opCreateFunction op = 4
 	opUpdateFunction op = 5
 	opDeleteFunction op = 6
+	opCreateSubject  op = 7
+	opRotateToken    op = 8
+	opRevokeToken    op = 9
+	opSetEgress      op = 10
+	opClearEgress    op = 11
+	opCreateScript   op = 12
+	opDeleteScript   op = 13
 )
 
 // CreateModule is storage.Store.CreateModule.
@@ -71,12 +78,63 @@ type DeleteFunction struct {
 	Seen storage.Function `json:"seen"`
 }
 
-func (CreateModule) op() op   { return opCreateModule }
-func (RenameModule) op() op   { return opRenameModule }
-func (DeleteModule) op() op   { return opDeleteModule }
-func (CreateFunction) op() op { return opCreateFunction }
-func (UpdateFunction) op() op { return opUpdateFunction }
-func (DeleteFunction) op() op { return opDeleteFunction }
+// CreateSubject is storage.Store.CreateSubject; the entry carries the
+// token's hash, never the token (storage.NewToken, on the proposing core).
+type CreateSubject struct {
+	Name      string    `json:"name"`
+	Admin     bool      `json:"admin"`
+	TokenHash string    `json:"token_hash"`
+	At        time.Time `json:"at"`
+}
+
+// RotateToken is storage.Store.RotateToken, with the new token's hash.
+type RotateToken struct {
+	Name      string    `json:"name"`
+	TokenHash string    `json:"token_hash"`
+	At        time.Time `json:"at"`
+}
+
+// RevokeToken is storage.Store.RevokeToken.
+type RevokeToken struct {
+	Name string `json:"name"`
+}
+
+// SetSubjectEgress is storage.Store.SetSubjectEgress.
+type SetSubjectEgress struct {
+	Subject string   `json:"subject"`
+	Hosts   []string `json:"hosts"`
+}
+
+// ClearSubjectEgress is storage.Store.ClearSubjectEgress.
+type ClearSubjectEgress struct {
+	Subject string `json:"subject"`
+}
+
+// CreateScript is storage.Store.CreateScript; the script's id is the
+// group's counter, given when the entry is applied.
+type CreateScript struct {
+	Script storage.Script `json:"script"`
+	At     time.Time      `json:"at"`
+}
+
+// DeleteScript is storage.Store.DeleteScript.
+type DeleteScript struct {
+	Seen storage.Script `json:"seen"`
+}
+
+func (CreateModule) op() op       { return opCreateModule }
+func (RenameModule) op() op       { return opRenameModule }
+func (DeleteModule) op() op       { return opDeleteModule }
+func (CreateFunction) op() op     { return opCreateFunction }
+func (UpdateFunction) op() op     { return opUpdateFunction }
+func (DeleteFunction) op() op     { return opDeleteFunction }
+func (CreateSubject) op() op      { return opCreateSubject }
+func (RotateToken) op() op        { return opRotateToken }
+func (RevokeToken) op() op        { return opRevokeToken }
+func (SetSubjectEgress) op() op   { return opSetEgress }
+func (ClearSubjectEgress) op() op { return opClearEgress }
+func (CreateScript) op() op       { return opCreateScript }
+func (DeleteScript) op() op       { return opDeleteScript }
 
 func (c CreateModule) apply(s *storage.Store) (any, error) {
 	return s.CreateModuleStamped(c.Name, c.Owner, c.Stamp)
@@ -97,6 +155,28 @@ func (c UpdateFunction) apply(s *storage.Store) (any, error) {
 }
 
 func (c DeleteFunction) apply(s *storage.Store) (any, error) { return s.DeleteFunction(c.Seen) }
+
+func (c CreateSubject) apply(s *storage.Store) (any, error) {
+	return nil, s.CreateSubjectHashed(c.Name, c.Admin, c.TokenHash, c.At)
+}
+
+func (c RotateToken) apply(s *storage.Store) (any, error) {
+	return nil, s.RotateTokenHashed(c.Name, c.TokenHash, c.At)
+}
+
+func (c RevokeToken) apply(s *storage.Store) (any, error) { return nil, s.RevokeToken(c.Name) }
+
+func (c SetSubjectEgress) apply(s *storage.Store) (any, error) {
+	return nil, s.SetSubjectEgress(c.Subject, c.Hosts)
+}
+
+func (c ClearSubjectEgress) apply(s *storage.Store) (any, error) {
+	return nil, s.ClearSubjectEgress(c.Subject)
+}
+
+func (c CreateScript) apply(s *storage.Store) (any, error) { return s.CreateScriptAt(c.Script, c.At) }
+
+func (c DeleteScript) apply(s *storage.Store) (any, error) { return s.DeleteScript(c.Seen) }
 
 // Encode returns a command's log entry: its op, one byte, then its JSON
 // (Go encodes a struct's fields in declaration order and a map's keys
@@ -131,6 +211,20 @@ func Decode(b []byte) (Command, error) {
 		c = decodeAs[UpdateFunction](b[1:])
 	case opDeleteFunction:
 		c = decodeAs[DeleteFunction](b[1:])
+	case opCreateSubject:
+		c = decodeAs[CreateSubject](b[1:])
+	case opRotateToken:
+		c = decodeAs[RotateToken](b[1:])
+	case opRevokeToken:
+		c = decodeAs[RevokeToken](b[1:])
+	case opSetEgress:
+		c = decodeAs[SetSubjectEgress](b[1:])
+	case opClearEgress:
+		c = decodeAs[ClearSubjectEgress](b[1:])
+	case opCreateScript:
+		c = decodeAs[CreateScript](b[1:])
+	case opDeleteScript:
+		c = decodeAs[DeleteScript](b[1:])
 	default:
 		return nil, fmt.Errorf("op %d: %w", b[0], errBadCommand)
 	}

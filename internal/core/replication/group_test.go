@@ -171,7 +171,22 @@ func dump(t *testing.T, s *storage.Store) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]any{"modules": mods}
+	subs, err := s.ListSubjects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scripts, err := s.ListScripts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]any{"modules": mods, "subjects": subs, "scripts": scripts}
+	for _, sub := range subs {
+		hosts, set, err := s.SubjectEgress(sub.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out["e/"+sub.Name] = map[string]any{"hosts": hosts, "set": set}
+	}
 	for _, m := range mods {
 		fns, err := s.ListFunctions(m.Name)
 		if err != nil {

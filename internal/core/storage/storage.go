@@ -32,7 +32,16 @@ var (
 	ErrAdminRevoke = errors.New("an admin token cannot be revoked, only rotated")
 	// ErrUnauthenticated means a token matches no active subject.
 	ErrUnauthenticated = errors.New("token matches no subject")
+	// ErrInvalid marks a write refused for what it was given (its own
+	// message says what), as opposed to a failure of the database.
+	ErrInvalid = errors.New("invalid input")
 )
+
+// invalid is an ErrInvalid with its own message.
+type invalid string
+
+func (e invalid) Error() string        { return string(e) }
+func (e invalid) Is(target error) bool { return target == ErrInvalid }
 
 const schemaVersion = "1"
 
