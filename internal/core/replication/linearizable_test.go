@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/anishathalye/porcupine"
-	"github.com/hashicorp/raft"
 
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
@@ -118,22 +117,21 @@ func TestModelRejectsLostUpdate(t *testing.T) {
 	}
 }
 
-// linearRead reads a function as of a moment between the call and the
-// answer: on the leader, after a barrier (every committed entry applied),
-// confirmed by the leader still leading after the read.
+// linearRead reads a function with LinearizableRead on whichever member
+// leads.
 func (g *testGroup) linearRead(name string) (storage.Function, error) {
 	var f storage.Function
 	var err error
 	werr := wait.Until(g.t.Context(), limit, "a leader to read from", func() bool {
 		for _, tm := range g.live() {
-			if tm.m.Raft().State() != raft.Leader || tm.m.Raft().Barrier(limit).Error() != nil {
-				continue
+			err = tm.m.LinearizableRead(func(s *storage.Store) error {
+				var rerr error
+				f, rerr = s.GetFunction(storage.DefaultModule, name)
+				return rerr
+			})
+			if !errors.Is(err, ErrNotLeader) {
+				return true
 			}
-			f, err = tm.store.GetFunction(storage.DefaultModule, name)
-			if tm.m.Raft().VerifyLeader().Error() != nil {
-				continue
-			}
-			return true
 		}
 		return false
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -35,9 +36,13 @@ type Config struct {
 
 // Member is one running member: its Raft, its FSM and its log.
 type Member struct {
-	raft *raft.Raft
-	fsm  *FSM
-	logs *LogStore
+	raft    *raft.Raft
+	fsm     *FSM
+	logs    *LogStore
+	forward *Transport // set by Transport.ServeForwarded
+
+	closed    chan struct{} // closed by Close, ends waits on Raft's futures
+	closeOnce sync.Once
 }
 
 // snapshotsKept is how many snapshots a member keeps on disk: the newest
@@ -81,7 +86,7 @@ func Start(c Config) (*Member, error) {
 		logs.Close()
 		return nil, fmt.Errorf("start raft member %s: %w", c.ID, err)
 	}
-	return &Member{raft: r, fsm: fsm, logs: logs}, nil
+	return &Member{raft: r, fsm: fsm, logs: logs, closed: make(chan struct{})}, nil
 }
 
 // restoreOnStart reports whether Raft must restore its newest snapshot
@@ -154,6 +159,39 @@ func (m *Member) Apply(c Command, timeout time.Duration) (any, error) {
 	return res.Value, res.Err
 }
 
+// wait waits for f, or for the member to close: hashicorp/raft does not
+// answer a leadership check queued as it shuts down.
+func (m *Member) wait(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-m.closed:
+		return raft.ErrRaftShutdown
+	}
+}
+
+// LinearizableRead runs read on this member's store as of a moment between
+// the call and the return: on the leader, after every entry committed
+// before the call is applied, and confirmed by a majority still following
+// it afterwards. Elsewhere it returns ErrNotLeader. Reads need not be
+// linearizable (a core reads its own store); this is for the few that
+// must see every acknowledged write.
+func (m *Member) LinearizableRead(read func(*storage.Store) error) error {
+	if m.raft.State() != raft.Leader {
+		return fmt.Errorf("read: %w", ErrNotLeader)
+	}
+	if err := m.wait(m.raft.Barrier(applyTimeout)); err != nil {
+		return fmt.Errorf("read: %w", ErrNotLeader)
+	}
+	rerr := read(m.fsm.Store())
+	if err := m.wait(m.raft.VerifyLeader()); err != nil {
+		return fmt.Errorf("read: %w", ErrNotLeader)
+	}
+	return rerr
+}
+
 // Leader returns the address and ID of the member this one believes
 // leads, empty if it knows of none.
 func (m *Member) Leader() (raft.ServerAddress, raft.ServerID) { return m.raft.LeaderWithID() }
@@ -161,6 +199,7 @@ func (m *Member) Leader() (raft.ServerAddress, raft.ServerID) { return m.raft.Le
 // Close stops the member's Raft and closes its log. The store stays open:
 // it is the caller's.
 func (m *Member) Close() error {
+	m.closeOnce.Do(func() { close(m.closed) })
 	err := m.raft.Shutdown().Error()
 	if cerr := m.logs.Close(); err == nil {
 		err = cerr

@@ -5,9 +5,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -48,13 +50,27 @@ const transportPool = 3
 // by the snapshot's size (Raft's rule).
 const transportTimeout = 10 * time.Second
 
-// handshakeTimeout bounds a TLS handshake, so a peer that stops mid-way
-// cannot hold a connection.
+// handshakeTimeout bounds a TLS handshake and the byte after it, so a
+// peer that stops mid-way cannot hold a connection.
 const handshakeTimeout = 10 * time.Second
 
-// NewTLSTransport listens on c.Bind and returns Raft's network transport
+// Transport is a member's listener: Raft's network transport, and the
+// forwarding of writes from followers to the leader on the same port. The
+// first byte a dialer sends after the handshake says which:
+// connRaft or connForward.
+type Transport struct {
+	*raft.NetworkTransport
+	s *tlsStream
+}
+
+const (
+	connRaft    = 'R'
+	connForward = 'F'
+)
+
+// NewTLSTransport listens on c.Bind and returns the member's transport
 // over mutual TLS.
-func NewTLSTransport(c TransportConfig) (*raft.NetworkTransport, error) {
+func NewTLSTransport(c TransportConfig) (*Transport, error) {
 	if c.TLS == nil {
 		return nil, errors.New("group transport: no TLS configuration")
 	}
@@ -82,38 +98,107 @@ func NewTLSTransport(c TransportConfig) (*raft.NetworkTransport, error) {
 	if peer == nil {
 		peer = func(*x509.Certificate) error { return errors.New("no peer is accepted") }
 	}
-	s := &tlsStream{ln: ln, addr: addr, cfg: c.TLS, peer: peer}
+	s := &tlsStream{ln: ln, addr: addr, cfg: c.TLS, peer: peer, log: c.Logger.With("component", "raft-net"),
+		raftConns: make(chan net.Conn), closed: make(chan struct{})}
+	go s.serve()
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft-net", Level: hclog.Error, DisableTime: true,
-		Output: slogWriter{c.Logger.With("component", "raft-net")}})
-	return raft.NewNetworkTransportWithLogger(s, transportPool, transportTimeout, hl), nil
+		Output: slogWriter{s.log}})
+	return &Transport{NetworkTransport: raft.NewNetworkTransportWithLogger(s, transportPool, transportTimeout, hl), s: s}, nil
 }
 
 // tlsStream is a raft.StreamLayer: a TCP listener whose connections are
-// mutual TLS, and a dialer of the same.
+// mutual TLS, routed by their first byte to Raft or to the forwarding
+// handler, and a dialer of the same.
 type tlsStream struct {
 	ln   net.Listener
 	addr net.Addr
 	cfg  *tls.Config
 	peer PeerCheck
+	log  *slog.Logger
+
+	raftConns chan net.Conn
+	closed    chan struct{}
+	closeOnce sync.Once
+	forward   atomic.Pointer[func(net.Conn)]
 }
 
-// Accept returns the next connection; its handshake and peer check run
-// on its first read, in the goroutine Raft gives the connection, so one
-// slow peer does not hold the others.
-func (s *tlsStream) Accept() (net.Conn, error) {
-	c, err := s.ln.Accept()
-	if err != nil {
-		return nil, err
+// serve accepts connections and routes each in its own goroutine, so one
+// slow handshake holds only its own connection.
+func (s *tlsStream) serve() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.closed:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("group transport: accept", "err", err)
+			continue
+		}
+		go s.route(c)
 	}
-	return &checkedConn{Conn: tls.Server(c, s.cfg), peer: s.peer}, nil
 }
 
-func (s *tlsStream) Close() error   { return s.ln.Close() }
+func (s *tlsStream) route(c net.Conn) {
+	cc := &checkedConn{Conn: tls.Server(c, s.cfg), peer: s.peer}
+	if err := cc.check(); err != nil {
+		s.log.Debug("group transport: connection refused", "remote", c.RemoteAddr().String(), "err", err)
+		return
+	}
+	var kind [1]byte
+	cc.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	if _, err := io.ReadFull(cc, kind[:]); err != nil {
+		cc.Close()
+		return
+	}
+	cc.SetReadDeadline(time.Time{})
+	switch kind[0] {
+	case connRaft:
+		select {
+		case s.raftConns <- cc:
+		case <-s.closed:
+			cc.Close()
+		}
+	case connForward:
+		if f := s.forward.Load(); f != nil {
+			(*f)(cc)
+			return
+		}
+		cc.Close()
+	default:
+		cc.Close()
+	}
+}
+
+// Accept returns the next Raft connection.
+func (s *tlsStream) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.raftConns:
+		return c, nil
+	case <-s.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (s *tlsStream) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	return s.ln.Close()
+}
+
 func (s *tlsStream) Addr() net.Addr { return s.addr }
 
-// Dial connects to a member and checks its certificate before Raft
-// writes to it.
+// Dial connects to a member for Raft.
 func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return s.dial(address, timeout, connRaft)
+}
+
+// dial connects to a member, checks its certificate and says what the
+// connection is for.
+func (s *tlsStream) dial(address raft.ServerAddress, timeout time.Duration, kind byte) (net.Conn, error) {
 	d := &net.Dialer{Timeout: timeout}
 	c, err := d.Dial("tcp", string(address))
 	if err != nil {
@@ -121,6 +206,10 @@ func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net
 	}
 	cc := &checkedConn{Conn: tls.Client(c, s.cfg), peer: s.peer}
 	if err := cc.check(); err != nil {
+		return nil, fmt.Errorf("group transport: %s: %w", address, err)
+	}
+	if _, err := cc.Write([]byte{kind}); err != nil {
+		cc.Close()
 		return nil, fmt.Errorf("group transport: %s: %w", address, err)
 	}
 	return cc, nil

@@ -12,7 +12,9 @@ import (
 	"math/big"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,17 +95,21 @@ func onlyCores(c *x509.Certificate) error {
 	return errors.New("the certificate names no core")
 }
 
-// TestGroupOverMutualTLS: three members on loopback TCP, every link mutual
-// TLS with certificates of one node CA, elect a leader and replicate.
-func TestGroupOverMutualTLS(t *testing.T) {
+type tlsMember struct {
+	id    raft.ServerID
+	m     *Member
+	tr    *Transport
+	store *storage.Store
+}
+
+// startTLSGroup starts n members on loopback TCP, every link mutual TLS
+// with certificates of one node CA, forwarding writes to the leader.
+func startTLSGroup(t *testing.T, n int) []*tlsMember {
+	t.Helper()
 	ca := newTestCA(t)
-	type member struct {
-		m     *Member
-		store *storage.Store
-	}
-	var members []member
+	var members []*tlsMember
 	var servers []raft.Server
-	for i := 0; i < 3; i++ {
+	for i := 0; i < n; i++ {
 		id := raft.ServerID(fmt.Sprintf("core@10.0.0.%d", i+1))
 		tr, err := NewTLSTransport(TransportConfig{Bind: "127.0.0.1:0", TLS: ca.tlsFor(t, string(id), ca), Peer: onlyCores})
 		if err != nil {
@@ -118,39 +124,169 @@ func TestGroupOverMutualTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			m.Close()
-			tr.Close()
-			store.Close()
-		})
-		members = append(members, member{m, store})
+		tr.ServeForwarded(m)
+		tm := &tlsMember{id: id, m: m, tr: tr, store: store}
+		t.Cleanup(func() { tm.stop() })
+		members = append(members, tm)
 		servers = append(servers, raft.Server{ID: id, Address: tr.LocalAddr()})
 	}
 	if err := members[0].m.Bootstrap(servers...); err != nil {
 		t.Fatal(err)
 	}
-	var f storage.Function
-	wait.For(t, limit, "a leader to take a write over TLS", func() bool {
-		for _, mb := range members {
-			if mb.m.Raft().State() != raft.Leader {
-				continue
-			}
-			v, err := mb.m.Apply(CreateFunction{In: storage.Module{Name: storage.DefaultModule},
-				New: newFunction("f", "code"), Stamp: stamp(t, mb.store)}, limit)
-			if err != nil {
-				t.Logf("apply: %v", err)
+	wait.For(t, limit, "every member to know the leader", func() bool {
+		for _, tm := range members {
+			if addr, _ := tm.m.Leader(); addr == "" {
 				return false
 			}
-			f = v.(storage.Function)
-			return true
 		}
-		return false
+		return true
 	})
-	for i, mb := range members {
-		wait.For(t, limit, fmt.Sprintf("member %d to hold the function", i), func() bool {
-			got, err := mb.store.GetFunction(storage.DefaultModule, "f")
+	return members
+}
+
+func (tm *tlsMember) stop() {
+	if tm.m == nil {
+		return
+	}
+	tm.m.Close()
+	tm.tr.Close()
+	tm.store.Close()
+	tm.m = nil
+}
+
+// follower returns a member that does not lead.
+func follower(t *testing.T, members []*tlsMember, not ...*tlsMember) *tlsMember {
+	t.Helper()
+	for _, tm := range members {
+		if tm.m != nil && tm.m.Raft().State() != raft.Leader && !slices.Contains(not, tm) {
+			return tm
+		}
+	}
+	t.Fatal("no follower")
+	return nil
+}
+
+// propose retries a write while the group elects a leader; it may be
+// called from any goroutine.
+func propose(t *testing.T, tm *tlsMember, c Command) (any, error) {
+	var v any
+	var err error
+	werr := wait.Until(t.Context(), limit, "a leader to take the write", func() bool {
+		v, err = tm.m.Propose(c)
+		return !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrNotLeader)
+	})
+	if werr != nil {
+		return nil, werr
+	}
+	return v, err
+}
+
+// TestGroupOverMutualTLS: three members on loopback TCP over mutual TLS
+// elect a leader; a write made on a follower is forwarded to the leader,
+// answers the record the leader wrote, and reaches every member.
+func TestGroupOverMutualTLS(t *testing.T) {
+	members := startTLSGroup(t, 3)
+	fo := follower(t, members)
+	v, err := propose(t, fo, CreateFunction{In: storage.Module{Name: storage.DefaultModule},
+		New: newFunction("f", "code"), Stamp: stamp(t, fo.store)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := v.(storage.Function)
+	if !ok || f.Name != "f" || f.Version != 1 {
+		t.Fatalf("the forwarded write answered %#v", v)
+	}
+	for _, tm := range members {
+		wait.For(t, limit, fmt.Sprintf("%s to hold the function", tm.id), func() bool {
+			got, err := tm.store.GetFunction(storage.DefaultModule, "f")
 			return err == nil && got.ID == f.ID
 		})
+	}
+	if _, err := propose(t, fo, CreateFunction{In: storage.Module{Name: storage.DefaultModule},
+		New: newFunction("f", "code"), Stamp: stamp(t, fo.store)}); !errors.Is(err, storage.ErrExists) {
+		t.Errorf("a forwarded create of a taken name: %v, want ErrExists", err)
+	}
+}
+
+// TestForwardedCompareAndSetRace: two followers read the same function
+// from their own stores and each writes the record it read, both
+// forwarded: one winner, and the other gets ErrChanged across the wire.
+func TestForwardedCompareAndSetRace(t *testing.T) {
+	members := startTLSGroup(t, 3)
+	a := follower(t, members)
+	v, err := propose(t, a, CreateFunction{In: storage.Module{Name: storage.DefaultModule},
+		New: newFunction("f", "code"), Stamp: stamp(t, a.store)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := v.(storage.Function).ID
+	for round := 0; round < 10; round++ {
+		a, b := follower(t, members), follower(t, members, follower(t, members))
+		var seen [2]storage.Function
+		for i, tm := range []*tlsMember{a, b} {
+			wait.For(t, limit, fmt.Sprintf("%s to hold version %d", tm.id, round+1), func() bool {
+				f, err := tm.store.GetFunction(storage.DefaultModule, "f")
+				seen[i] = f
+				return err == nil && f.ID == id && f.Version == uint64(round+1)
+			})
+		}
+		var errs [2]error
+		var wg sync.WaitGroup
+		for i, tm := range []*tlsMember{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				md := storage.Metadata{Tag: fmt.Sprintf("round %d by %s", round, tm.id)}
+				_, errs[i] = propose(t, tm, UpdateFunction{Seen: seen[i], Update: storage.FunctionUpdate{Metadata: &md}, At: tm.store.Now()})
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, storage.ErrChanged):
+				t.Fatalf("round %d: %v, want nil or ErrChanged", round, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d winners (%v), want 1", round, won, errs)
+		}
+	}
+}
+
+// TestNoMajorityRefusesWritesKeepsReads: with two of three members
+// stopped, the survivor refuses writes with ErrNoLeader (the API's 503)
+// and still reads its own store.
+func TestNoMajorityRefusesWritesKeepsReads(t *testing.T) {
+	members := startTLSGroup(t, 3)
+	fo := follower(t, members)
+	if _, err := propose(t, fo, CreateFunction{In: storage.Module{Name: storage.DefaultModule},
+		New: newFunction("f", "code"), Stamp: stamp(t, fo.store)}); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, limit, "the follower to hold the function", func() bool {
+		_, err := fo.store.GetFunction(storage.DefaultModule, "f")
+		return err == nil
+	})
+	for _, tm := range members {
+		if tm != fo {
+			tm.stop()
+		}
+	}
+	i := 0
+	wait.ForState(t, limit, "the survivor to refuse writes with ErrNoLeader", func() (bool, string) {
+		i++
+		_, err := fo.m.Propose(CreateFunction{In: storage.Module{Name: storage.DefaultModule},
+			New: newFunction(fmt.Sprintf("g%d", i), "code"), Stamp: stamp(t, fo.store)})
+		if err == nil {
+			t.Fatal("a write was accepted without a majority")
+		}
+		return errors.Is(err, ErrNoLeader), err.Error()
+	})
+	if _, err := fo.store.GetFunction(storage.DefaultModule, "f"); err != nil {
+		t.Errorf("the survivor cannot read: %v", err)
 	}
 }
 
