@@ -220,14 +220,15 @@ func TestForwardedCompareAndSetRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := v.(storage.Function).ID
+	version := uint64(1)
 	for round := 0; round < 10; round++ {
 		a, b := follower(t, members), follower(t, members, follower(t, members))
 		var seen [2]storage.Function
 		for i, tm := range []*tlsMember{a, b} {
-			wait.For(t, limit, fmt.Sprintf("%s to hold version %d", tm.id, round+1), func() bool {
+			wait.For(t, limit, fmt.Sprintf("%s to hold version %d", tm.id, version), func() bool {
 				f, err := tm.store.GetFunction(storage.DefaultModule, "f")
 				seen[i] = f
-				return err == nil && f.ID == id && f.Version == uint64(round+1)
+				return err == nil && f.ID == id && f.Version == version
 			})
 		}
 		var errs [2]error
@@ -241,18 +242,20 @@ func TestForwardedCompareAndSetRace(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		won := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				won++
-			case !errors.Is(err, storage.ErrChanged):
-				t.Fatalf("round %d: %v, want nil or ErrChanged", round, err)
-			}
+		var applied uint64
+		for _, tm := range members {
+			applied = max(applied, tm.m.FSM().Applied())
 		}
-		if won != 1 {
-			t.Fatalf("round %d: %d winners (%v), want 1", round, won, errs)
-		}
+		var f storage.Function
+		wait.For(t, limit, "both members to apply the round", func() bool {
+			fa, erra := a.store.GetFunction(storage.DefaultModule, "f")
+			fb, errb := b.store.GetFunction(storage.DefaultModule, "f")
+			f = fa
+			return erra == nil && errb == nil && fa.Version == fb.Version &&
+				a.m.FSM().Applied() >= applied && b.m.FSM().Applied() >= applied
+		})
+		checkRace(t, round, errs[:], f.Version-seen[0].Version)
+		version = f.Version
 	}
 }
 
