@@ -222,6 +222,12 @@ func (g *testGroup) converged(want *testMember) {
 	})
 }
 
+// waitState is wait.ForState with the tests' limit.
+func waitState(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	wait.ForState(t, limit, what, cond)
+}
+
 func stamp(t *testing.T, s *storage.Store) storage.Stamp {
 	t.Helper()
 	st, err := s.NewStamp()
