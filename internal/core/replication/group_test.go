@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -479,5 +480,43 @@ func TestNewMemberCatchesUpFromSnapshot(t *testing.T) {
 	g.converged(l)
 	if _, err := nm.store.GetFunction(storage.DefaultModule, "after"); err != nil {
 		t.Errorf("the new member: %v", err)
+	}
+}
+
+// TestMemberWithEmptiedStoreRestoresOnStart: a member whose state
+// database was lost (its Raft directory kept) restores the newest
+// snapshot on start instead of replaying only the log after it, and
+// holds every record again.
+func TestMemberWithEmptiedStoreRestoresOnStart(t *testing.T) {
+	g := newGroup(t, 3, func(c *raft.Config) {
+		c.TrailingLogs = 5
+		c.SnapshotThreshold = 1 << 30
+	})
+	l := g.leader()
+	in := storage.Module{Name: storage.DefaultModule}
+	for i := 0; i < 50; i++ {
+		name := fmt.Sprintf("f%d", i)
+		if _, err := g.apply(CreateFunction{In: in, New: newFunction(name, "code "+name), Stamp: stamp(t, l.store)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.converged(l)
+	var fo *testMember
+	for _, tm := range g.live() {
+		if tm != l {
+			fo = tm
+		}
+	}
+	if err := fo.m.Raft().Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	g.stop(fo)
+	if err := os.RemoveAll(filepath.Join(fo.dir, "db")); err != nil {
+		t.Fatal(err)
+	}
+	back := g.start(fo.id, fo.dir)
+	g.converged(l)
+	if back.m.FSM().Restores() != 1 {
+		t.Errorf("the member restored %d snapshots on start, want 1", back.m.FSM().Restores())
 	}
 }
