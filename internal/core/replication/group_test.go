@@ -285,6 +285,21 @@ func TestWritesOnTheLeaderReachFollowers(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.converged(l)
+	leads := 0
+	for _, tm := range g.live() {
+		st := tm.m.Status()
+		if st.Role == "leader" {
+			leads++
+		} else if st.Role != "follower" {
+			t.Errorf("%s: role %q", tm.id, st.Role)
+		}
+		if st.Leader != l.id || st.Term == 0 || st.Applied < l.m.FSM().Applied() || st.Lag != 0 {
+			t.Errorf("%s: status %+v; the leader is %s at %d", tm.id, st, l.id, l.m.FSM().Applied())
+		}
+	}
+	if leads != 1 {
+		t.Errorf("%d members say they lead", leads)
+	}
 	for _, tm := range g.live() {
 		if n, _ := tm.store.CodeRefs(storage.HashCode([]byte("code1"))); n != 0 {
 			t.Errorf("%s: code1 still has %d references", tm.id, n)
