@@ -16,9 +16,10 @@ import (
 )
 
 // Forwarding: a write taken by a follower goes to the leader over the
-// member's transport (a connection that starts with connForward), one
-// write per connection: the command as its log entry, then the leader's
-// answer as JSON. The caller does not need to know which core leads.
+// member's transport (a connection that starts with connForward, kept
+// for the next write): the command as its log entry, then the leader's
+// answer as JSON, one write at a time per connection. The caller does
+// not need to know which core leads.
 
 // ErrNoLeader means this member knows of no leader: the group has no
 // majority it can reach. The write is refused; reads and invocations go
@@ -99,15 +100,29 @@ func (m *Member) Propose(c Command) (any, error) {
 			return v, err
 		}
 	}
-	addr, _ := m.raft.LeaderWithID()
-	if addr == "" {
-		return nil, fmt.Errorf("write: %w", ErrNoLeader)
-	}
 	if m.forward == nil {
 		return nil, fmt.Errorf("write: %w (no transport to forward it)", ErrNotLeader)
 	}
-	return m.forward.forward(addr, c)
+	// A member that lost the lead as the write reached it answers
+	// ErrNotLeader without applying it: ask the leader known now, a few
+	// times, before giving the caller the refusal.
+	var err error
+	for range forwardTries {
+		addr, _ := m.raft.LeaderWithID()
+		if addr == "" {
+			return nil, fmt.Errorf("write: %w", ErrNoLeader)
+		}
+		var v any
+		v, err = m.forward.forward(addr, c)
+		if !errors.Is(err, ErrNotLeader) {
+			return v, err
+		}
+	}
+	return nil, err
 }
+
+// forwardTries bounds how many leaders a forwarded write is offered to.
+const forwardTries = 3
 
 // ServeForwarded makes t take writes forwarded by other members and apply
 // them through m, and makes m forward its writes through t.
@@ -117,26 +132,102 @@ func (t *Transport) ServeForwarded(m *Member) {
 	t.s.forward.Store(&f)
 }
 
+// forwardConn is an idle forwarding connection, kept for the next write
+// to the same leader: a TLS handshake per write cost more than the write.
+type forwardConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+// forwardIdle bounds the idle forwarding connections kept per leader.
+const forwardIdle = 4
+
+// getConn returns an idle connection to addr or dials one.
+func (t *Transport) getConn(addr raft.ServerAddress) (*forwardConn, error) {
+	t.mu.Lock()
+	if conns := t.idle[addr]; len(conns) > 0 {
+		c := conns[len(conns)-1]
+		t.idle[addr] = conns[:len(conns)-1]
+		t.mu.Unlock()
+		return c, nil
+	}
+	t.mu.Unlock()
+	conn, err := t.s.dial(addr, handshakeTimeout, connForward)
+	if err != nil {
+		return nil, err
+	}
+	return &forwardConn{Conn: conn, r: bufio.NewReader(conn)}, nil
+}
+
+// putConn keeps c for the next write to addr, or closes it.
+func (t *Transport) putConn(addr raft.ServerAddress, c *forwardConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.idle == nil {
+		t.idle = map[raft.ServerAddress][]*forwardConn{}
+	}
+	if len(t.idle[addr]) >= forwardIdle {
+		c.Close()
+		return
+	}
+	t.idle[addr] = append(t.idle[addr], c)
+}
+
+// dropIdle closes the idle connections to addr: one failed, the others
+// may be as stale (the member restarted).
+func (t *Transport) dropIdle(addr raft.ServerAddress) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.idle[addr] {
+		c.Close()
+	}
+	delete(t.idle, addr)
+}
+
+// closeIdle closes every idle forwarding connection.
+func (t *Transport) closeIdle() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, conns := range t.idle {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	t.idle = nil
+}
+
+// Close closes the transport and its idle forwarding connections.
+func (t *Transport) Close() error {
+	t.closeIdle()
+	return t.NetworkTransport.Close()
+}
+
 // forward sends c to the member at addr and returns its answer.
 func (t *Transport) forward(addr raft.ServerAddress, c Command) (any, error) {
 	data, err := Encode(c)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := t.s.dial(addr, handshakeTimeout, connForward)
+	conn, err := t.getConn(addr)
 	if err != nil {
 		return nil, fmt.Errorf("forward the write to the leader: %w", ErrNoLeader)
 	}
-	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(forwardTimeout))
 	if err := writeFrame(conn, data); err != nil {
-		return nil, fmt.Errorf("forward the write to %s: %w", addr, err)
+		conn.Close()
+		t.dropIdle(addr)
+		// An idle connection the leader closed: nothing was applied.
+		return nil, fmt.Errorf("forward the write to %s: %v: %w", addr, err, ErrNotLeader)
 	}
-	b, err := readFrame(bufio.NewReader(conn))
+	b, err := readFrame(conn.r)
 	if err != nil {
+		conn.Close()
+		t.dropIdle(addr)
 		// Sent, but the answer was lost: the write may have been applied.
 		return nil, fmt.Errorf("forward the write to %s: %v: %w", addr, err, ErrUnknownOutcome)
 	}
+	conn.SetDeadline(time.Time{})
+	t.putConn(addr, conn)
 	var r forwardReply
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("forwarded write's answer from %s: %v: %w", addr, err, ErrUnknownOutcome)
@@ -169,16 +260,34 @@ func (t *Transport) forward(addr raft.ServerAddress, c Command) (any, error) {
 	return nil, fmt.Errorf("forwarded write: unexpected answer %T", into)
 }
 
-// serveForwarded applies one forwarded write and answers it. Only a
-// leader applies: a member that lost the lead answers ErrNotLeader, and
-// the forwarding member's caller tries again.
+// serveForwarded applies the writes forwarded on one connection, one at
+// a time, and answers each. Only a leader applies: a member that lost the
+// lead answers ErrNotLeader, and the forwarding member asks the leader it
+// knows now.
 func (m *Member) serveForwarded(conn net.Conn) {
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(forwardTimeout))
-	data, err := readFrame(bufio.NewReader(conn))
-	if err != nil {
-		return
+	r := bufio.NewReader(conn)
+	for {
+		// An idle connection waits for its next write until the member
+		// closes (its listener's connections close with it) or the peer
+		// goes; a write, once its first byte came, has forwardTimeout.
+		conn.SetDeadline(time.Time{})
+		if _, err := r.Peek(1); err != nil {
+			return
+		}
+		conn.SetDeadline(time.Now().Add(forwardTimeout))
+		data, err := readFrame(r)
+		if err != nil {
+			return
+		}
+		if err := writeFrame(conn, m.answerForwarded(data)); err != nil {
+			return
+		}
 	}
+}
+
+// answerForwarded applies one forwarded entry and encodes the answer.
+func (m *Member) answerForwarded(data []byte) []byte {
 	var r forwardReply
 	c, err := Decode(data)
 	var v any
@@ -200,9 +309,9 @@ func (m *Member) serveForwarded(conn net.Conn) {
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
-		return
+		b, _ = json.Marshal(forwardReply{Error: fmt.Sprintf("encode the answer: %v", err)})
 	}
-	writeFrame(conn, b)
+	return b
 }
 
 func writeFrame(w io.Writer, b []byte) error {

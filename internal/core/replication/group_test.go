@@ -229,7 +229,7 @@ func waitState(t *testing.T, what string, cond func() (bool, string)) {
 	wait.ForState(t, limit, what, cond)
 }
 
-func stamp(t *testing.T, s *storage.Store) storage.Stamp {
+func stamp(t testing.TB, s *storage.Store) storage.Stamp {
 	t.Helper()
 	st, err := s.NewStamp()
 	if err != nil {

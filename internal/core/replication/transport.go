@@ -61,6 +61,9 @@ const handshakeTimeout = 10 * time.Second
 type Transport struct {
 	*raft.NetworkTransport
 	s *tlsStream
+
+	mu   sync.Mutex
+	idle map[raft.ServerAddress][]*forwardConn // forward.go
 }
 
 const (
@@ -120,6 +123,9 @@ type tlsStream struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	forward   atomic.Pointer[func(net.Conn)]
+
+	mu       sync.Mutex
+	forwards map[net.Conn]struct{} // open forwarding connections, closed with the stream
 }
 
 // serve accepts connections and routes each in its own goroutine, so one
@@ -164,11 +170,13 @@ func (s *tlsStream) route(c net.Conn) {
 			cc.Close()
 		}
 	case connForward:
-		if f := s.forward.Load(); f != nil {
-			(*f)(cc)
+		f := s.forward.Load()
+		if f == nil || !s.track(cc) {
+			cc.Close()
 			return
 		}
-		cc.Close()
+		defer s.untrack(cc)
+		(*f)(cc)
 	default:
 		cc.Close()
 	}
@@ -184,8 +192,38 @@ func (s *tlsStream) Accept() (net.Conn, error) {
 	}
 }
 
+// track records an open forwarding connection; false once the stream
+// is closed.
+func (s *tlsStream) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.closed:
+		return false
+	default:
+	}
+	if s.forwards == nil {
+		s.forwards = map[net.Conn]struct{}{}
+	}
+	s.forwards[c] = struct{}{}
+	return true
+}
+
+func (s *tlsStream) untrack(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.forwards, c)
+}
+
+// Close stops accepting and closes the forwarding connections; Raft's
+// own connections are Raft's to close.
 func (s *tlsStream) Close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
+	s.mu.Lock()
+	for c := range s.forwards {
+		c.Close()
+	}
+	s.mu.Unlock()
 	return s.ln.Close()
 }
 

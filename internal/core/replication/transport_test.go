@@ -31,7 +31,7 @@ type testCA struct {
 	key  *ecdsa.PrivateKey
 }
 
-func newTestCA(t *testing.T) testCA {
+func newTestCA(t testing.TB) testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -54,7 +54,7 @@ func newTestCA(t *testing.T) testCA {
 // tlsFor returns the mutual-TLS configuration of the node name, with its
 // certificate from ca, verifying peers against trust (as node links do:
 // the chain, not a host name).
-func (ca testCA) tlsFor(t *testing.T, name string, trust testCA) *tls.Config {
+func (ca testCA) tlsFor(t testing.TB, name string, trust testCA) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -104,7 +104,7 @@ type tlsMember struct {
 
 // startTLSGroup starts n members on loopback TCP, every link mutual TLS
 // with certificates of one node CA, forwarding writes to the leader.
-func startTLSGroup(t *testing.T, n int) []*tlsMember {
+func startTLSGroup(t testing.TB, n int) []*tlsMember {
 	t.Helper()
 	ca := newTestCA(t)
 	var members []*tlsMember
@@ -155,7 +155,7 @@ func (tm *tlsMember) stop() {
 }
 
 // follower returns a member that does not lead.
-func follower(t *testing.T, members []*tlsMember, not ...*tlsMember) *tlsMember {
+func follower(t testing.TB, members []*tlsMember, not ...*tlsMember) *tlsMember {
 	t.Helper()
 	for _, tm := range members {
 		if tm.m != nil && tm.m.Raft().State() != raft.Leader && !slices.Contains(not, tm) {
