@@ -87,7 +87,8 @@ func (g *testGroup) start(id raft.ServerID, dir string) *testMember {
 		trans.Connect(o.trans.LocalAddr(), o.trans)
 		o.trans.Connect(trans.LocalAddr(), trans)
 	}
-	m, err := Start(Config{ID: id, Dir: filepath.Join(dir, "raft"), Store: store, Transport: trans, Tune: g.tune})
+	m, err := Start(Config{ID: id, Dir: filepath.Join(dir, "raft"), Store: store, Transport: trans, Tune: g.tune,
+		Log: LogOptions{CacheBytes: 1 << 20, MemTableBytes: 1 << 20}})
 	if err != nil {
 		g.t.Fatal(err)
 	}

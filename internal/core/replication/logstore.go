@@ -37,15 +37,30 @@ const (
 // missing key: it compares the message, not the value.
 var errStableNotFound = errors.New("not found")
 
-// OpenLogStore opens (creating if needed) the log database in dir.
+// LogOptions size the log database's memory for the node's budget, as
+// storage.Options do the state's; zero fields take pebble's defaults
+// (8 MiB of block cache, 4 MiB memtables).
+type LogOptions struct {
+	CacheBytes    int64
+	MemTableBytes int64
+}
+
+// OpenLogStore opens (creating if needed) the log database in dir with
+// pebble's default sizes.
 func OpenLogStore(dir string, logger *slog.Logger) (*LogStore, error) {
+	return OpenLogStoreWith(dir, logger, LogOptions{})
+}
+
+// OpenLogStoreWith is OpenLogStore with the database's memory sized by o.
+func OpenLogStoreWith(dir string, logger *slog.Logger, o LogOptions) (*LogStore, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create the raft log directory: %w", err)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{logger.With("component", "raft-log")}})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{logger.With("component", "raft-log")},
+		CacheSize: o.CacheBytes, MemTableSize: uint64(max(o.MemTableBytes, 0)), MemTableStopWritesThreshold: 2})
 	if err != nil {
 		return nil, fmt.Errorf("open the raft log in %s: %w", dir, err)
 	}

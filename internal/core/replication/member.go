@@ -29,6 +29,8 @@ type Config struct {
 	Transport raft.Transport
 	// Logger receives Raft's warnings and errors; nil is slog.Default().
 	Logger *slog.Logger
+	// Log sizes the log database's memory (LogOptions).
+	Log LogOptions
 	// Tune, if not nil, changes Raft's configuration (hashicorp/raft's
 	// defaults, meant for a LAN) before the member starts.
 	Tune func(*raft.Config)
@@ -70,7 +72,7 @@ func Start(c Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	logs, err := OpenLogStore(filepath.Join(c.Dir, "log"), c.Logger)
+	logs, err := OpenLogStoreWith(filepath.Join(c.Dir, "log"), c.Logger, c.Log)
 	if err != nil {
 		return nil, err
 	}
