@@ -58,19 +58,64 @@ type DeleteModule struct {
 	Seen storage.Module `json:"seen"`
 }
 
-// CreateFunction is storage.Store.CreateFunction; the code travels in the
-// entry.
+// CreateFunction is storage.Store.CreateFunction. The code travels in the
+// entry unless the group holds it already: then CodeHash names it and
+// New.Code is empty (see withoutStoredCode).
 type CreateFunction struct {
-	In    storage.Module      `json:"in"`
-	New   storage.NewFunction `json:"new"`
-	Stamp storage.Stamp       `json:"stamp"`
+	In       storage.Module      `json:"in"`
+	New      storage.NewFunction `json:"new"`
+	Stamp    storage.Stamp       `json:"stamp"`
+	CodeHash string              `json:"code_hash,omitempty"`
 }
 
-// UpdateFunction is storage.Store.UpdateFunction.
+// UpdateFunction is storage.Store.UpdateFunction; its code, like
+// CreateFunction's, may be named by CodeHash instead.
 type UpdateFunction struct {
-	Seen   storage.Function       `json:"seen"`
-	Update storage.FunctionUpdate `json:"update"`
-	At     time.Time              `json:"at"`
+	Seen     storage.Function       `json:"seen"`
+	Update   storage.FunctionUpdate `json:"update"`
+	At       time.Time              `json:"at"`
+	CodeHash string                 `json:"code_hash,omitempty"`
+}
+
+// ErrCodeMissing answers a write that named its code by hash when the
+// store no longer held it (its last function went in between): the
+// proposer sends it again with the code.
+var ErrCodeMissing = errors.New("the code named by hash is not stored")
+
+// storedCode returns the code stored under hash, ErrCodeMissing if none.
+func storedCode(s *storage.Store, hash string) ([]byte, error) {
+	code, err := s.Code(hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("code %s: %w", hash, ErrCodeMissing)
+	}
+	return code, err
+}
+
+// withoutStoredCode returns c with its code named by hash instead of
+// carried when s holds that code already (code is stored once per hash,
+// so the log need not carry it again), and whether it changed c.
+func withoutStoredCode(s *storage.Store, c Command) (Command, bool) {
+	held := func(code []byte) (string, bool) {
+		if len(code) == 0 {
+			return "", false
+		}
+		h := storage.HashCode(code)
+		n, err := s.CodeRefs(h)
+		return h, err == nil && n > 0
+	}
+	switch c := c.(type) {
+	case CreateFunction:
+		if h, ok := held(c.New.Code); ok {
+			c.CodeHash, c.New.Code = h, nil
+			return c, true
+		}
+	case UpdateFunction:
+		if h, ok := held(c.Update.Code); ok {
+			c.CodeHash, c.Update.Code = h, nil
+			return c, true
+		}
+	}
+	return c, false
 }
 
 // DeleteFunction is storage.Store.DeleteFunction.
@@ -147,10 +192,24 @@ func (c RenameModule) apply(s *storage.Store) (any, error) {
 func (c DeleteModule) apply(s *storage.Store) (any, error) { return s.DeleteModule(c.Seen) }
 
 func (c CreateFunction) apply(s *storage.Store) (any, error) {
+	if c.CodeHash != "" {
+		code, err := storedCode(s, c.CodeHash)
+		if err != nil {
+			return nil, err
+		}
+		c.New.Code = code
+	}
 	return s.CreateFunctionStamped(c.In, c.New, c.Stamp)
 }
 
 func (c UpdateFunction) apply(s *storage.Store) (any, error) {
+	if c.CodeHash != "" {
+		code, err := storedCode(s, c.CodeHash)
+		if err != nil {
+			return nil, err
+		}
+		c.Update.Code = code
+	}
 	return s.UpdateFunctionAt(c.Seen, c.Update, c.At)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -25,6 +26,7 @@ func every(t *testing.T) []Command {
 		DeleteModule{Seen: storage.Module{ID: "id1", Name: "n", Owner: "alice", CreatedAt: at}},
 		CreateFunction{In: storage.Module{Name: storage.DefaultModule}, New: newFunction("f", "code"), Stamp: storage.Stamp{ID: "id2", At: at}},
 		UpdateFunction{Seen: storage.Function{ID: "id2", Name: "f", Version: 1}, Update: storage.FunctionUpdate{Code: []byte{0, 1, 255}, ABI: "wasi", Metadata: &md, Events: &evs}, At: at},
+		UpdateFunction{Seen: storage.Function{ID: "id2", Name: "f", Version: 2}, Update: storage.FunctionUpdate{ABI: "wasi"}, At: at, CodeHash: strings.Repeat("ef", 32)},
 		DeleteFunction{Seen: storage.Function{ID: "id2", Name: "f", Version: 2}},
 		CreateSubject{Name: "bob", TokenHash: strings.Repeat("ab", 32), At: at},
 		RotateToken{Name: "bob", TokenHash: strings.Repeat("cd", 32), At: at},
@@ -39,12 +41,13 @@ func every(t *testing.T) []Command {
 // TestCommandsRoundTrip: every command decodes to itself, and encodes to
 // the same bytes twice.
 func TestCommandsRoundTrip(t *testing.T) {
-	seen := map[op]bool{}
+	types := map[op]string{}
 	for _, c := range every(t) {
-		if seen[c.op()] {
-			t.Fatalf("%T: op %d used twice", c, c.op())
+		name := fmt.Sprintf("%T", c)
+		if other, ok := types[c.op()]; ok && other != name {
+			t.Fatalf("%s and %s share op %d", name, other, c.op())
 		}
-		seen[c.op()] = true
+		types[c.op()] = name
 		b, err := Encode(c)
 		if err != nil {
 			t.Fatalf("%T: %v", c, err)
@@ -139,6 +142,82 @@ func TestEveryCommandReplicates(t *testing.T) {
 			if bytes.Contains(e.Data, []byte(token)) {
 				t.Errorf("%s: log entry %d holds the token", tm.id, i)
 			}
+		}
+	}
+}
+
+// lastCommand returns the data of the last command entry in tm's log.
+func lastCommand(t *testing.T, tm *testMember) []byte {
+	t.Helper()
+	last, err := tm.m.logs.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := last; i > 0; i-- {
+		var e raft.Log
+		if err := tm.m.logs.GetLog(i, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == raft.LogCommand {
+			return e.Data
+		}
+	}
+	t.Fatal("no command in the log")
+	return nil
+}
+
+// TestStoredCodeIsNotLoggedAgain: code is stored once per hash, and the
+// log carries it once too: a second function with the same code, or an
+// update to code the group holds, is an entry naming the hash; every
+// member stores the function with its code. Naming code the store does
+// not hold is answered ErrCodeMissing on every member alike.
+func TestStoredCodeIsNotLoggedAgain(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	l := g.leader()
+	code := bytes.Repeat([]byte("wasm"), 16<<10) // 64 KiB
+	in := storage.Module{Name: storage.DefaultModule}
+	nf := storage.NewFunction{Name: "f1", Owner: "alice", Code: code, ABI: "funless"}
+	if _, err := l.m.Propose(CreateFunction{In: in, New: nf, Stamp: stamp(t, l.store)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(lastCommand(t, l)); n < len(code) {
+		t.Fatalf("the first function's entry is %d bytes, less than its code", n)
+	}
+	nf.Name = "f2"
+	v, err := l.m.Propose(CreateFunction{In: in, New: nf, Stamp: stamp(t, l.store)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(lastCommand(t, l)); n >= len(code)/4 {
+		t.Errorf("the second function's entry is %d bytes: it carries the code again", n)
+	}
+	f2 := v.(storage.Function)
+	if _, err := l.m.Propose(UpdateFunction{Seen: f2, Update: storage.FunctionUpdate{Code: code, ABI: "wasi"}, At: l.store.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(lastCommand(t, l)); n >= len(code)/4 {
+		t.Errorf("the update's entry is %d bytes: it carries the code again", n)
+	}
+	other := []byte("code no function has")
+	_, err = g.apply(CreateFunction{In: in, New: storage.NewFunction{Name: "f3", Owner: "alice", ABI: "funless"},
+		Stamp: stamp(t, l.store), CodeHash: storage.HashCode(other)})
+	if !errors.Is(err, ErrCodeMissing) {
+		t.Errorf("naming code that is not stored: %v, want ErrCodeMissing", err)
+	}
+	g.converged(l)
+	for _, tm := range g.live() {
+		for _, name := range []string{"f1", "f2"} {
+			f, err := tm.store.GetFunction(storage.DefaultModule, name)
+			if err != nil {
+				t.Fatalf("%s: %v", tm.id, err)
+			}
+			got, err := tm.store.Code(f.Hash)
+			if err != nil || !bytes.Equal(got, code) || f.Size != int64(len(code)) {
+				t.Errorf("%s: %s has %d bytes of code (%v), size %d", tm.id, name, len(got), err, f.Size)
+			}
+		}
+		if n, _ := tm.store.CodeRefs(storage.HashCode(code)); n != 2 {
+			t.Errorf("%s: the code has %d references, want 2", tm.id, n)
 		}
 	}
 }

@@ -50,6 +50,7 @@ var errorKinds = map[string]error{
 	"not_leader":     ErrNotLeader,
 	"no_leader":      ErrNoLeader,
 	"unknown":        ErrUnknownOutcome,
+	"code_missing":   ErrCodeMissing,
 }
 
 // forwardReply is a forwarded write's answer.
@@ -94,6 +95,16 @@ func replyValue(o op) any {
 // method answered; ErrNoLeader when no leader is known, ErrUnknownOutcome
 // when the leader was lost after taking the write.
 func (m *Member) Propose(c Command) (any, error) {
+	if lean, ok := withoutStoredCode(m.fsm.Store(), c); ok {
+		v, err := m.propose(lean)
+		if !errors.Is(err, ErrCodeMissing) {
+			return v, err
+		}
+	}
+	return m.propose(c)
+}
+
+func (m *Member) propose(c Command) (any, error) {
 	if m.raft.State() == raft.Leader {
 		v, err := m.Apply(c, applyTimeout)
 		if !errors.Is(err, ErrNotLeader) {

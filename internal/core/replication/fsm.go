@@ -73,7 +73,7 @@ func (f *FSM) Restores() int64 { return f.restores.Load() }
 // alike, rather than a failure of this member's disk.
 func domainError(err error) bool {
 	for _, e := range []error{storage.ErrNotFound, storage.ErrExists, storage.ErrChanged,
-		storage.ErrInvalidName, storage.ErrDefaultModule, storage.ErrAdminRevoke, storage.ErrInvalid, errBadCommand} {
+		storage.ErrInvalidName, storage.ErrDefaultModule, storage.ErrAdminRevoke, storage.ErrInvalid, errBadCommand, ErrCodeMissing} {
 		if errors.Is(err, e) {
 			return true
 		}
