@@ -536,3 +536,43 @@ func TestMemberWithEmptiedStoreRestoresOnStart(t *testing.T) {
 		t.Errorf("the member restored %d snapshots on start, want 1", back.m.FSM().Restores())
 	}
 }
+
+// TestWholeGroupRestartsFromDisk: every member stopped and started again
+// from its directories elects a leader from its own log and stable
+// values, skips the entries its store holds, and takes writes again.
+func TestWholeGroupRestartsFromDisk(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	l := g.leader()
+	in := storage.Module{Name: storage.DefaultModule}
+	for i := 0; i < 10; i++ {
+		name := fmt.Sprintf("f%d", i)
+		if _, err := g.apply(CreateFunction{In: in, New: newFunction(name, "code "+name), Stamp: stamp(t, l.store)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.converged(l)
+	want := dump(t, l.store)
+	old := g.live()
+	for _, tm := range old {
+		g.stop(tm)
+	}
+	for _, tm := range old {
+		g.start(tm.id, tm.dir)
+	}
+	l = g.leader()
+	if _, err := g.apply(CreateFunction{In: in, New: newFunction("after", "code after"), Stamp: stamp(t, l.store)}); err != nil {
+		t.Fatal(err)
+	}
+	g.converged(l)
+	for _, tm := range g.live() {
+		if tm.m.FSM().Skipped() < 10 {
+			t.Errorf("%s skipped %d entries on start, want at least 10", tm.id, tm.m.FSM().Skipped())
+		}
+		if _, err := tm.store.GetFunction(storage.DefaultModule, "f9"); err != nil {
+			t.Errorf("%s: %v", tm.id, err)
+		}
+	}
+	if got := dump(t, l.store); got == want {
+		t.Error("the write after the restart is missing")
+	}
+}
