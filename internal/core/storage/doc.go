@@ -13,6 +13,8 @@
 //	meta/schema             schema version
 //	meta/bootstrapped       when first boot created the admin and guest subjects
 //	meta/script_seq         the last Script id given
+//	meta/log_index          in a core group: the replicated log's last entry applied (8 bytes, big endian)
+//	meta/restoring          in a core group: present while a snapshot replaces the contents
 //	m/<module>              Module (JSON)
 //	f/<module>/<function>   Function (JSON); a module's functions are a prefix scan of f/<module>/
 //	c/<sha256 hex>          code bytes, stored once per hash

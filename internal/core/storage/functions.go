@@ -129,6 +129,16 @@ type NewFunction struct {
 // synced batch, in module in as the caller saw it (from GetModule):
 // ErrNotFound if it is gone, ErrChanged if it is another module now.
 func (s *Store) CreateFunction(in Module, nf NewFunction) (Function, error) {
+	st, err := s.NewStamp()
+	if err != nil {
+		return Function{}, err
+	}
+	return s.CreateFunctionStamped(in, nf, st)
+}
+
+// CreateFunctionStamped is CreateFunction with the new record's identity
+// and time given (see CreateModuleStamped).
+func (s *Store) CreateFunctionStamped(in Module, nf NewFunction, st Stamp) (Function, error) {
 	if err := CheckName("function", nf.Name); err != nil {
 		return Function{}, err
 	}
@@ -144,13 +154,9 @@ func (s *Store) CreateFunction(in Module, nf NewFunction) (Function, error) {
 	if ok {
 		return Function{}, fmt.Errorf("function %q in module %q: %w", nf.Name, in.Name, ErrExists)
 	}
-	id, err := newID()
-	if err != nil {
-		return Function{}, err
-	}
-	now := s.now()
+	now := st.At
 	f := Function{
-		ID: id, Module: in.Name, Name: nf.Name, Owner: nf.Owner,
+		ID: st.ID, Module: in.Name, Name: nf.Name, Owner: nf.Owner,
 		Hash: HashCode(nf.Code), ABI: nf.ABI, Size: int64(len(nf.Code)),
 		Metadata: nf.Metadata, Version: 1, CreatedAt: now, UpdatedAt: now,
 		Events: nf.Events,
@@ -183,6 +189,12 @@ type FunctionUpdate struct {
 // bumps its version and moves the code reference, in one synced batch:
 // ErrNotFound if it is gone, ErrChanged if the stored record is not seen.
 func (s *Store) UpdateFunction(seen Function, u FunctionUpdate) (FunctionChange, error) {
+	return s.UpdateFunctionAt(seen, u, s.now())
+}
+
+// UpdateFunctionAt is UpdateFunction with the update time given (see
+// CreateModuleStamped).
+func (s *Store) UpdateFunctionAt(seen Function, u FunctionUpdate, now time.Time) (FunctionChange, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, err := s.checkFunction(seen)
@@ -191,7 +203,7 @@ func (s *Store) UpdateFunction(seen Function, u FunctionUpdate) (FunctionChange,
 	}
 	nf := old
 	nf.Version++
-	nf.UpdatedAt = s.now()
+	nf.UpdatedAt = now
 	deltas := map[string]int64{}
 	var newCode map[string][]byte
 	if u.Code != nil {

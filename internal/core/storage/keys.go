@@ -9,6 +9,8 @@ const (
 	layoutSchema          = "meta/schema"
 	layoutBootstrapped    = "meta/bootstrapped"
 	layoutScriptSeq       = "meta/script_seq"
+	layoutLogIndex        = "meta/log_index"
+	layoutRestoring       = "meta/restoring"
 	layoutTriggerInstance = "g/instance"
 
 	// Prefixes.
@@ -32,6 +34,8 @@ const (
 func keySchema() []byte               { return []byte(layoutSchema) }
 func keyBootstrapped() []byte         { return []byte(layoutBootstrapped) }
 func keyScriptSeq() []byte            { return []byte(layoutScriptSeq) }
+func keyLogIndex() []byte             { return []byte(layoutLogIndex) }
+func keyRestoring() []byte            { return []byte(layoutRestoring) }
 func keyModule(m string) []byte       { return []byte(layoutModules + m) }
 func keyFunction(m, f string) []byte  { return []byte(layoutFunctions + m + "/" + f) }
 func prefixFunctions(m string) []byte { return []byte(layoutFunctions + m + "/") }

@@ -24,6 +24,17 @@ type Module struct {
 
 // CreateModule stores a new module owned by owner.
 func (s *Store) CreateModule(name, owner string) (Module, error) {
+	st, err := s.NewStamp()
+	if err != nil {
+		return Module{}, err
+	}
+	return s.CreateModuleStamped(name, owner, st)
+}
+
+// CreateModuleStamped is CreateModule with the new record's identity and
+// time given: a core group's state machine applies it with the stamp the
+// proposing core chose, so every member writes the same record.
+func (s *Store) CreateModuleStamped(name, owner string, st Stamp) (Module, error) {
 	if err := CheckName("module", name); err != nil {
 		return Module{}, err
 	}
@@ -39,11 +50,7 @@ func (s *Store) CreateModule(name, owner string) (Module, error) {
 	if ok {
 		return Module{}, fmt.Errorf("module %q: %w", name, ErrExists)
 	}
-	id, err := newID()
-	if err != nil {
-		return Module{}, err
-	}
-	m := Module{ID: id, Name: name, Owner: owner, CreatedAt: s.now()}
+	m := Module{ID: st.ID, Name: name, Owner: owner, CreatedAt: st.At}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := s.setJSON(b, keyModule(name), m); err != nil {
@@ -71,6 +78,12 @@ func (s *Store) ListModules() ([]Module, error) {
 // the stored module is not seen. It returns every function's old and new
 // record.
 func (s *Store) RenameModule(seen Module, to string) ([]FunctionChange, error) {
+	return s.RenameModuleAt(seen, to, s.now())
+}
+
+// RenameModuleAt is RenameModule with the functions' update time given
+// (see CreateModuleStamped).
+func (s *Store) RenameModuleAt(seen Module, to string, now time.Time) ([]FunctionChange, error) {
 	from := seen.Name
 	if from == DefaultModule || to == DefaultModule {
 		return nil, fmt.Errorf("rename %q to %q: %w", from, to, ErrDefaultModule)
@@ -108,7 +121,6 @@ func (s *Store) RenameModule(seen Module, to string) ([]FunctionChange, error) {
 		return nil, err
 	}
 	changes := make([]FunctionChange, 0, len(fns))
-	now := s.now()
 	for i := range fns {
 		old := fns[i]
 		nf := old

@@ -48,7 +48,7 @@ func (s *Store) CreateJoinToken(node string, ttl time.Duration) (string, JoinTok
 			return "", JoinToken{}, err
 		}
 	}
-	token, hash, err := newToken()
+	token, hash, err := NewToken()
 	if err != nil {
 		return "", JoinToken{}, err
 	}

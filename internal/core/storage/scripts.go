@@ -33,12 +33,18 @@ type Script struct {
 // the store sets ID and CreatedAt); ErrExists if the name is taken. The
 // record and the id counter are one synced batch.
 func (s *Store) CreateScript(sc Script) (Script, error) {
+	return s.CreateScriptAt(sc, s.now())
+}
+
+// CreateScriptAt is CreateScript with the creation time given (see
+// CreateModuleStamped).
+func (s *Store) CreateScriptAt(sc Script, now time.Time) (Script, error) {
 	name := sc.Name
 	if err := CheckName("script", name); err != nil {
 		return Script{}, err
 	}
 	if !json.Valid(sc.Script) {
-		return Script{}, errors.New("create script: the normalised script is not JSON")
+		return Script{}, invalid("create script: the normalised script is not JSON")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -60,7 +66,7 @@ func (s *Store) CreateScript(sc Script) (Script, error) {
 		}
 	}
 	seq++
-	sc.ID, sc.CreatedAt = seq, s.now()
+	sc.ID, sc.CreatedAt = seq, now
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := b.Set(keyScriptSeq(), strconv.AppendInt(nil, seq, 10), nil); err != nil {

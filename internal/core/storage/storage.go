@@ -35,7 +35,16 @@ var (
 	ErrAdminRevoke = errors.New("an admin token cannot be revoked, only rotated")
 	// ErrUnauthenticated means a token matches no active subject.
 	ErrUnauthenticated = errors.New("token matches no subject")
+	// ErrInvalid marks a write refused for what it was given (its own
+	// message says what), as opposed to a failure of the database.
+	ErrInvalid = errors.New("invalid input")
 )
+
+// invalid is an ErrInvalid with its own message.
+type invalid string
+
+func (e invalid) Error() string        { return string(e) }
+func (e invalid) Is(target error) bool { return target == ErrInvalid }
 
 const schemaVersion = "1"
 
@@ -52,7 +61,8 @@ type Store struct {
 	cache readCache
 	guard *diskGuard // refuses growing writes on a full disk (diskfull.go)
 
-	scanned atomic.Int64 // keys visited by scans (see KeysScanned)
+	scanned  atomic.Int64  // keys visited by scans (see KeysScanned)
+	logIndex atomic.Uint64 // in a core group, the log entry being applied (replica.go)
 
 	// keys seal the secrets of function records and the outbox
 	// (secrets.go); nil stores them as given (tests of other parts).
@@ -237,6 +247,9 @@ func (s *Store) commit(b *pebble.Batch) error {
 // delete (with at most small records beside), which must run on a full
 // disk so that space can be freed.
 func (s *Store) commitFreeing(b *pebble.Batch) error {
+	if err := s.addLogIndex(b); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
 	err := b.Commit(pebble.Sync)
 	s.cache.invalidate() // even on error: the batch may be partly visible
 	if err != nil {

@@ -409,3 +409,61 @@ func (s *Store) seenFunction(module, name string) Function {
 	}
 	return f
 }
+
+// TestCheckpointReplace: a store's contents replaced by another's
+// checkpoint are that store's, keys it lacks are gone, and no restore is
+// left marked.
+func TestCheckpointReplace(t *testing.T) {
+	a := open(t, t.TempDir())
+	defer a.Close()
+	b := open(t, t.TempDir())
+	defer b.Close()
+	if _, err := a.CreateFunction(Module{Name: DefaultModule}, NewFunction{Name: "fa", Owner: "alice", Code: []byte("a"), ABI: "funless"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CreateFunction(Module{Name: DefaultModule}, NewFunction{Name: "fb", Owner: "alice", Code: []byte("b"), ABI: "funless"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "cp")
+	if err := a.Checkpoint(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Replace(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GetFunction(DefaultModule, "fa"); err != nil {
+		t.Errorf("the replaced store lacks fa: %v", err)
+	}
+	if _, err := b.GetFunction(DefaultModule, "fb"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the replaced store still holds fb: %v", err)
+	}
+	if n := refs(t, b, "b"); n != 0 {
+		t.Errorf("code b still has %d references", n)
+	}
+	if r, err := b.Restoring(); err != nil || r {
+		t.Errorf("Restoring = %v, %v after a whole replace", r, err)
+	}
+}
+
+// TestLogIndexIsWrittenWithTheWrite: once SetLogIndex is called, a write
+// records the index in its batch; a store that never set one reads 0.
+func TestLogIndexIsWrittenWithTheWrite(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	if i, err := s.LogIndex(); err != nil || i != 0 {
+		t.Fatalf("LogIndex = %d, %v on a new store", i, err)
+	}
+	if _, err := s.CreateModule("m", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if i, _ := s.LogIndex(); i != 0 {
+		t.Fatalf("a single core's write recorded log index %d", i)
+	}
+	s.SetLogIndex(42)
+	if _, err := s.CreateModule("n", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if i, err := s.LogIndex(); err != nil || i != 42 {
+		t.Errorf("LogIndex = %d, %v, want 42", i, err)
+	}
+}

@@ -41,8 +41,8 @@ type Subject struct {
 // Revoked reports whether the subject currently has no valid token.
 func (s Subject) Revoked() bool { return s.TokenHash == "" }
 
-// newToken returns a fresh random token and the hex sha256 that is stored.
-func newToken() (token, hash string, err error) {
+// NewToken returns a fresh random token and the hex sha256 that is stored.
+func NewToken() (token, hash string, err error) {
 	buf := make([]byte, tokenBytes)
 	// A token that starts with '-' reads as a flag on command lines
 	// (`edgefaas config set token -X...`): draw again (1 time in 64).
@@ -63,64 +63,76 @@ func hashToken(token string) string {
 // CreateSubject creates a subject and returns its token, which is not
 // stored and cannot be recovered.
 func (s *Store) CreateSubject(name string, admin bool) (string, error) {
-	if err := CheckName("subject", name); err != nil {
+	token, hash, err := NewToken()
+	if err != nil {
 		return "", err
+	}
+	return token, s.CreateSubjectHashed(name, admin, hash, s.now())
+}
+
+// CreateSubjectHashed is CreateSubject with the token's hash (NewToken)
+// and the time given (see CreateModuleStamped): a core group's log
+// carries the hash, never the token.
+func (s *Store) CreateSubjectHashed(name string, admin bool, hash string, now time.Time) error {
+	if err := CheckName("subject", name); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ok, err := s.exists(keySubject(name))
 	if err != nil {
-		return "", err
+		return err
 	}
 	if ok {
-		return "", fmt.Errorf("subject %q: %w", name, ErrExists)
+		return fmt.Errorf("subject %q: %w", name, ErrExists)
 	}
-	token, hash, err := newToken()
-	if err != nil {
-		return "", err
-	}
-	now := s.now()
 	sub := Subject{Name: name, Admin: admin, TokenHash: hash, CreatedAt: now, IssuedAt: now}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := s.setJSON(b, keySubject(name), sub); err != nil {
-		return "", err
+		return err
 	}
 	if err := b.Set(keyToken(hash), []byte(name), nil); err != nil {
-		return "", err
+		return err
 	}
-	return token, s.commit(b)
+	return s.commit(b)
 }
 
 // RotateToken issues a new token for a subject (also one whose token was
 // revoked); the old token stops working in the same batch.
 func (s *Store) RotateToken(name string) (string, error) {
+	token, hash, err := NewToken()
+	if err != nil {
+		return "", err
+	}
+	return token, s.RotateTokenHashed(name, hash, s.now())
+}
+
+// RotateTokenHashed is RotateToken with the new token's hash and the time
+// given (see CreateSubjectHashed).
+func (s *Store) RotateTokenHashed(name, hash string, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sub, err := s.GetSubject(name)
 	if err != nil {
-		return "", err
-	}
-	token, hash, err := newToken()
-	if err != nil {
-		return "", err
+		return err
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if sub.TokenHash != "" {
 		if err := b.Delete(keyToken(sub.TokenHash), nil); err != nil {
-			return "", err
+			return err
 		}
 	}
 	sub.TokenHash = hash
 	sub.IssuedAt = s.now()
 	if err := s.setJSON(b, keySubject(name), sub); err != nil {
-		return "", err
+		return err
 	}
 	if err := b.Set(keyToken(hash), []byte(name), nil); err != nil {
-		return "", err
+		return err
 	}
-	return token, s.commit(b)
+	return s.commit(b)
 }
 
 // RevokeToken invalidates a subject's token. The subject and its modules
@@ -201,11 +213,11 @@ func (s *Store) Bootstrap(tokensPath string) (bool, error) {
 	if err != nil || done {
 		return false, err
 	}
-	adminToken, adminHash, err := newToken()
+	adminToken, adminHash, err := NewToken()
 	if err != nil {
 		return false, err
 	}
-	guestToken, guestHash, err := newToken()
+	guestToken, guestHash, err := NewToken()
 	if err != nil {
 		return false, err
 	}

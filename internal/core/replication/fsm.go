@@ -1,0 +1,156 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+)
+
+// Result is what applying one command gave: the storage method's value
+// and error. The member that proposed the command hands it to its caller;
+// the others drop it.
+type Result struct {
+	Value any
+	Err   error
+}
+
+// FSM applies the log's commands to one member's storage.Store: the
+// raft.FSM. Raft calls Apply, Snapshot and Restore from one goroutine.
+type FSM struct {
+	store   *storage.Store
+	scratch string // directory for checkpoints being sent or received
+
+	skipTo   uint64 // entries up to this index are already in the store
+	applied  atomic.Uint64
+	restores atomic.Int64
+	skipped  atomic.Int64
+	seq      atomic.Uint64 // names scratch directories
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// NewFSM returns the state machine over store, using scratch (created if
+// needed, emptied) for snapshots' checkpoints. Entries the store already
+// holds (its meta/log_index) are skipped when Raft replays them.
+func NewFSM(store *storage.Store, scratch string) (*FSM, error) {
+	if err := os.RemoveAll(scratch); err != nil {
+		return nil, fmt.Errorf("empty the snapshot scratch directory: %w", err)
+	}
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
+		return nil, fmt.Errorf("create the snapshot scratch directory: %w", err)
+	}
+	i, err := store.LogIndex()
+	if err != nil {
+		return nil, err
+	}
+	f := &FSM{store: store, scratch: scratch, skipTo: i}
+	f.applied.Store(i)
+	return f, nil
+}
+
+// Store is the state the FSM applies to; reads go to it directly.
+func (f *FSM) Store() *storage.Store { return f.store }
+
+// Applied is the index of the last entry applied (or found applied).
+func (f *FSM) Applied() uint64 { return f.applied.Load() }
+
+// Skipped counts the entries Raft replayed on start that the store
+// already held.
+func (f *FSM) Skipped() int64 { return f.skipped.Load() }
+
+// Restores counts the snapshots this FSM has restored since it was made.
+func (f *FSM) Restores() int64 { return f.restores.Load() }
+
+// domainError reports whether err is an answer of the state (the record
+// changed, exists, is gone, a name is bad), which every member reaches
+// alike, rather than a failure of this member's disk.
+func domainError(err error) bool {
+	for _, e := range []error{storage.ErrNotFound, storage.ErrExists, storage.ErrChanged,
+		storage.ErrInvalidName, storage.ErrDefaultModule, storage.ErrAdminRevoke, storage.ErrInvalid, errBadCommand, ErrCodeMissing} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply applies one committed entry. A command the state refuses (see
+// domainError) is an answer and the entry is done; any other error means
+// this member could not write what the others did, and it stops (panics)
+// rather than serve a state that has diverged: restarted, it replays the
+// entry, which its store does not record as applied.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	if l.Index <= f.skipTo {
+		f.skipped.Add(1)
+		return Result{Err: fmt.Errorf("entry %d: already applied before a restart", l.Index)}
+	}
+	defer f.applied.Store(l.Index)
+	c, err := Decode(l.Data)
+	if err != nil {
+		return Result{Err: fmt.Errorf("entry %d: %w", l.Index, err)}
+	}
+	f.store.SetLogIndex(l.Index)
+	v, err := c.apply(f.store)
+	if err != nil && !domainError(err) {
+		panic(fmt.Sprintf("replication: entry %d could not be applied to the local store: %v", l.Index, err))
+	}
+	return Result{Value: v, Err: err}
+}
+
+// Snapshot checkpoints the store (hard links, quick) for Raft to persist
+// while Apply continues.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	dir := filepath.Join(f.scratch, fmt.Sprintf("out-%d", f.seq.Add(1)))
+	if err := f.store.Checkpoint(dir); err != nil {
+		return nil, err
+	}
+	return &snapshot{dir: dir}, nil
+}
+
+// Restore replaces the store's contents with a snapshot's (see
+// storage.Store.Replace).
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	dir := filepath.Join(f.scratch, fmt.Sprintf("in-%d", f.seq.Add(1)))
+	defer os.RemoveAll(dir)
+	if err := untarDir(rc, dir); err != nil {
+		return fmt.Errorf("receive snapshot: %w", err)
+	}
+	f.store.SetLogIndex(0)
+	if err := f.store.Replace(dir); err != nil {
+		return err
+	}
+	i, err := f.store.LogIndex()
+	if err != nil {
+		return err
+	}
+	f.skipTo = i
+	f.applied.Store(i)
+	f.restores.Add(1)
+	return nil
+}
+
+// snapshot is a checkpoint directory waiting to be streamed.
+type snapshot struct{ dir string }
+
+// Persist streams the checkpoint as a tar into sink.
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := tarDir(s.dir, sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release removes the checkpoint.
+func (s *snapshot) Release() { os.RemoveAll(s.dir) }
