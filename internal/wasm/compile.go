@@ -52,10 +52,14 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 	if err := limits.within(e.cfg.Maxima); err != nil {
 		return nil, err
 	}
+	key := moduleKey{Hash(code), limits.MemoryPages}
+	code, script, err := scriptModule(code)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkHeader(code); err != nil {
 		return nil, err
 	}
-	key := moduleKey{Hash(code), limits.MemoryPages}
 
 	e.mu.Lock()
 	if e.closed {
@@ -77,7 +81,7 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 	e.mu.Unlock()
 
 	if err == nil {
-		c.mod, err = e.compile(ctx, r, code, key, limits)
+		c.mod, err = e.compile(ctx, r, code, script, key, limits)
 	}
 	c.err = err
 	close(c.done)
@@ -95,7 +99,11 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 // CodeBytes is the memory a compiled module of n bytes of wasm is counted for.
 func CodeBytes(n int) int64 { return codeOverhead + int64(n)*CodeBytesPerWasmByte }
 
-func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, key moduleKey, limits Limits) (*Module, error) {
+// A JavaScript function (script not nil) compiles the engine module: in one
+// runtime, wazero compiles the same bytes once and every JS function of
+// that memory limit shares the machine code, so each is counted for its
+// script only.
+func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []byte, key moduleKey, limits Limits) (*Module, error) {
 	// Admission: a compile slot, then the code's memory and the compiler's
 	// working set from the code budget (one compile at a time when the
 	// budget is small: each one takes tens of MiB while it runs).
@@ -105,7 +113,11 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, key
 		return nil, fmt.Errorf("waiting to compile: %w", ctx.Err())
 	}
 	defer func() { <-e.compiles }()
-	keep := e.codeMem.fit(CodeBytes(len(code)))
+	size := len(code)
+	if script != nil {
+		size = len(script)
+	}
+	keep := e.codeMem.fit(CodeBytes(size))
 	work := e.codeMem.fit(keep+int64(len(code))*compileBytesPerWasmByte) - keep
 	if err := e.reserveCode(ctx, keep+work); err != nil {
 		return nil, err
@@ -125,8 +137,11 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, key
 		e.codeMem.release(keep)
 		return nil, err
 	}
+	if script != nil {
+		info.ABI, info.Exports, info.Imports = ABIJS, nil, nil
+	}
 	e.stats.compiles.Add(1)
-	m := &Module{Hash: key.hash, Info: info, Limits: limits, engine: e, compiled: cm, rt: r, life: newLife(key, keep)}
+	m := &Module{Hash: key.hash, Info: info, Limits: limits, engine: e, compiled: cm, rt: r, life: newLife(key, keep), script: script}
 	e.log.Debug("compiled", "hash", key.hash[:12], "abi", info.ABI, "pages", key.pages, "bytes", keep, "took", time.Since(start))
 	return m, nil
 }

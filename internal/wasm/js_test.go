@@ -1,0 +1,63 @@
+package wasm_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/jsengine"
+	"github.com/edgefaas/edgefaas/internal/wasm"
+)
+
+// needEngine skips where the binary under test has no JavaScript engine
+// (a plain `go test` without scripts/build-jsengine.sh); the test goals
+// build it, and tests/functions/js fails without it.
+func needEngine(t *testing.T) {
+	t.Helper()
+	if !jsengine.Available() {
+		t.Skip(jsengine.ErrUnavailable)
+	}
+}
+
+// TestJSShapes runs the three shapes of JavaScript function and checks
+// the upload-time syntax check, in the engine, without a cluster.
+func TestJSShapes(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	limits := wasm.Limits{Timeout: 20 * time.Second}
+	for _, c := range []struct{ name, src, want string }{
+		{"funless", `module.exports.fl_main = function (input) { console.log("hi", input.name); return { greeting: "Hello " + input.name } }`, `{"greeting":"Hello Ada"}`},
+		{"openwhisk", `function main(params) { return { n: params.name.length } }`, `{"n":3}`},
+		{"esm", `export default function (args) { return [args.name] }`, `["Ada"]`},
+		{"esm async", `export default async function (args) { await null; return args.name }`, `"Ada"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code := jsengine.Wrap([]byte(c.src))
+			info, err := wasm.Inspect(ctx, code)
+			if err != nil || info.ABI != wasm.ABIJS {
+				t.Fatalf("Inspect: %+v, %v", info, err)
+			}
+			m, err := e.Compile(ctx, code, limits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				res, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/" + c.name, Input: []byte(`{"name":"Ada"}`)})
+				if err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				if string(res.Output) != c.want {
+					t.Fatalf("call %d: output %s, want %s (logs %q)", i, res.Output, c.want, res.Logs)
+				}
+			}
+		})
+	}
+	_, err := wasm.Inspect(ctx, jsengine.Wrap([]byte("function main() {\n  return (1 + ;\n}")))
+	if !errors.Is(err, wasm.ErrCompile) || !strings.Contains(err.Error(), "syntax error at line 2") {
+		t.Fatalf("syntax error: %v", err)
+	}
+	t.Log(err)
+}

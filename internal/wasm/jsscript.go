@@ -1,0 +1,120 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/edgefaas/edgefaas/internal/jsengine"
+)
+
+// ABIJS is a JavaScript function: a script (jsengine.Wrap) run by the
+// engine module jsengine embeds, which follows the funless ABI. Its
+// instances are pooled like funless ones, per function and owner.
+const ABIJS ABI = "js"
+
+// jsCheckMemoryPages bounds the syntax check's engine instance (64 MiB).
+const jsCheckMemoryPages = 1024
+
+// inspectScript validates a JavaScript function at upload: the engine is
+// there, and the script parses (a syntax error is ErrCompile with its
+// line). It runs the engine in wazero's interpreter, which compiles the
+// module at once; parsing a script is short work even interpreted.
+func inspectScript(ctx context.Context, script []byte) (ModuleInfo, error) {
+	engine, err := jsengine.Wasm()
+	if err != nil {
+		return ModuleInfo{}, fmt.Errorf("%w: %v", ErrUnsupportedABI, err)
+	}
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithMemoryLimitPages(jsCheckMemoryPages).WithCloseOnContextDone(true))
+	defer r.Close(ctx)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
+		return ModuleInfo{}, fmt.Errorf("check the script: %w", err)
+	}
+	cm, err := r.CompileModule(ctx, engine)
+	if err != nil {
+		return ModuleInfo{}, fmt.Errorf("check the script: compile the engine: %w", err)
+	}
+	info, err := describe(cm)
+	if err != nil {
+		return ModuleInfo{}, fmt.Errorf("check the script: the engine: %w", err)
+	}
+	info.ABI, info.Exports, info.Imports = ABIJS, nil, nil
+
+	input := jsengine.Frame('c', script, nil)
+	var response, failure []byte
+	var logs strings.Builder
+	fl := r.NewHostModuleBuilder(ImportModuleFunless)
+	hostFn := func(name string, params int, body func(m api.Module, stack []uint64)) {
+		fl.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, m api.Module, stack []uint64) {
+			body(m, stack)
+		}), i32s(params), nil).Export(name)
+	}
+	hostFn("__get_input_data", 1, func(m api.Module, s []uint64) { write(m, "__get_input_data", api.DecodeU32(s[0]), input) })
+	hostFn("__insert_response", 2, func(m api.Module, s []uint64) {
+		response = append([]byte(nil), read(m, "__insert_response", api.DecodeU32(s[0]), api.DecodeU32(s[1]))...)
+	})
+	hostFn("__insert_error", 2, func(m api.Module, s []uint64) {
+		failure = append([]byte(nil), read(m, "__insert_error", api.DecodeU32(s[0]), min(api.DecodeU32(s[1]), 4096))...)
+	})
+	hostFn("__console_log", 2, func(m api.Module, s []uint64) {})
+	hostFn("__http_request", 10, func(m api.Module, s []uint64) {})
+	if _, err := fl.Instantiate(ctx); err != nil {
+		return ModuleInfo{}, fmt.Errorf("check the script: %w", err)
+	}
+	mod, err := r.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStderr(&logs).WithStartFunctions("_initialize"))
+	if err != nil {
+		return ModuleInfo{}, fmt.Errorf("check the script: start the engine: %w", err)
+	}
+	res, err := mod.ExportedFunction("__invoke").Call(ctx, uint64(len(input)))
+	switch {
+	case err != nil && isOutOfMemory(logs.String()):
+		return info, fmt.Errorf("%w: the script is too large to parse within %d MiB", ErrCompile, jsCheckMemoryPages/16)
+	case err != nil:
+		var ab *abort
+		if errors.As(err, &ab) {
+			return info, fmt.Errorf("check the script: %w", ab.err)
+		}
+		return info, fmt.Errorf("check the script: %w", err)
+	case failure != nil:
+		return info, scriptError(string(failure))
+	case len(res) != 1 || res[0] != 0 || response == nil:
+		return info, fmt.Errorf("check the script: the engine answered no verdict")
+	}
+	return info, nil
+}
+
+// scriptModule returns the engine's code when code is a JavaScript
+// function, with its script; code itself otherwise.
+func scriptModule(code []byte) (wasmCode, script []byte, err error) {
+	script, ok := jsengine.Source(code)
+	if !ok {
+		return code, nil, nil
+	}
+	engine, err := jsengine.Wasm()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrUnsupportedABI, err)
+	}
+	return engine, script, nil
+}
+
+// scriptLine finds the line of a parse error in QuickJS's stack.
+var scriptLine = regexp.MustCompile(`at ` + regexp.QuoteMeta(jsScriptName) + `:(\d+)`)
+
+// jsScriptName is the file name the runner gives the script.
+const jsScriptName = "function.js"
+
+// scriptError turns the engine's verdict on a script that does not parse
+// ("SyntaxError: ...\n    at function.js:LINE") into ErrCompile with the line.
+func scriptError(verdict string) error {
+	first, _, _ := strings.Cut(strings.TrimSpace(verdict), "\n")
+	if m := scriptLine.FindStringSubmatch(verdict); m != nil {
+		return fmt.Errorf("%w: JavaScript syntax error at line %s: %s", ErrCompile, m[1], first)
+	}
+	return fmt.Errorf("%w: JavaScript: %s", ErrCompile, first)
+}
