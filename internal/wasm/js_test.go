@@ -61,3 +61,24 @@ func TestJSShapes(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestJSModuleDetection: an ES module whose first statement is not an
+// import or export is still run as a module, and a classic script's
+// syntax error names its own line.
+func TestJSModuleDetection(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	m, err := e.Compile(ctx, jsengine.Wrap([]byte("// a comment\nconst k = 2;\nexport default (a) => a.n * k;\n")), wasm.Limits{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/esm", Input: []byte(`{"n":21}`)})
+	if err != nil || string(res.Output) != "42" {
+		t.Fatalf("module: %v, %v", res, err)
+	}
+	_, err = wasm.Inspect(ctx, jsengine.Wrap([]byte("// x\nconst a = 1;\nexport default function () {\n  return (;\n}\n")))
+	if !errors.Is(err, wasm.ErrCompile) || !strings.Contains(err.Error(), "line 4") {
+		t.Fatalf("a module's syntax error: %v", err)
+	}
+}

@@ -127,18 +127,48 @@ static JSValue js_log(JSContext *c, JSValueConst this_val, int argc, JSValueCons
     return JS_UNDEFINED;
 }
 
+static JSModuleDef *compiled_module;
+
 // load_module gives an ES module script its one module, the function
-// itself: anything else must be bundled into the script.
+// itself (compiled by compile_script): anything else must be bundled into
+// the script.
 static JSModuleDef *load_module(JSContext *c, const char *name, void *opaque) {
-    if (strcmp(name, SCRIPT_NAME) != 0) {
+    if (strcmp(name, SCRIPT_NAME) != 0 || compiled_module == NULL) {
         JS_ThrowReferenceError(c, "cannot import '%s': bundle dependencies into the script", name);
         return NULL;
     }
-    JSValue m = JS_Eval(c, script, script_len, SCRIPT_NAME, JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
-    if (JS_IsException(m)) return NULL;
-    JSModuleDef *def = JS_VALUE_GET_PTR(m);
-    JS_FreeValue(c, m);
-    return def;
+    return compiled_module;
+}
+
+// compile_script compiles the script as an ES module or a classic script:
+// a module if QuickJS's look at its first token says so, else a classic
+// script, else (an import or export further down) a module. A script that
+// is neither reports the error that names its line best: the module's when
+// the classic parse stumbled on import or export. It returns the compiled
+// classic script (to run), JS_UNDEFINED for a module (kept in
+// compiled_module), or JS_EXCEPTION.
+static JSValue compile_script(void) {
+    int flags = JS_EVAL_FLAG_COMPILE_ONLY;
+    if (!JS_DetectModule(script, script_len)) {
+        JSValue v = JS_Eval(ctx, script, script_len, SCRIPT_NAME, JS_EVAL_TYPE_GLOBAL | flags);
+        if (!JS_IsException(v)) return v;
+        JSValue exc = JS_GetException(ctx);
+        JSValue msg = JS_GetPropertyStr(ctx, exc, "message");
+        const char *m = JS_ToCString(ctx, msg);
+        int keyword = m && (strstr(m, "export") || strstr(m, "import"));
+        JS_FreeCString(ctx, m);
+        JS_FreeValue(ctx, msg);
+        if (!keyword) {
+            JS_Throw(ctx, exc);
+            return JS_EXCEPTION;
+        }
+        JS_FreeValue(ctx, exc);
+    }
+    JSValue mod = JS_Eval(ctx, script, script_len, SCRIPT_NAME, JS_EVAL_TYPE_MODULE | flags);
+    if (JS_IsException(mod)) return mod;
+    compiled_module = JS_VALUE_GET_PTR(mod);
+    JS_FreeValue(ctx, mod);
+    return JS_UNDEFINED;
 }
 
 static int run_jobs(void) {
@@ -158,7 +188,6 @@ static int setup(int check_only) {
     JS_SetModuleLoaderFunc(rt, NULL, load_module, NULL);
     ctx = JS_NewContext(rt);
     if (ctx == NULL) out_of_memory();
-    int module = JS_DetectModule(script, script_len);
     JSValue make = JS_Eval(ctx, prelude, sizeof prelude - 1, "<edgefaas>", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(make)) out_of_memory();
     JSValue log = JS_NewCFunction(ctx, js_log, "log", 1);
@@ -167,45 +196,37 @@ static int setup(int check_only) {
     JS_FreeValue(ctx, make);
     if (JS_IsException(glue)) out_of_memory();
 
+    JSValue compiled = compile_script();
+    if (JS_IsException(compiled)) {
+        reply_exception();
+        return -1;
+    }
     if (check_only) {
-        JSValue v = JS_Eval(ctx, script, script_len, SCRIPT_NAME,
-                            (module ? JS_EVAL_TYPE_MODULE : JS_EVAL_TYPE_GLOBAL) | JS_EVAL_FLAG_COMPILE_ONLY);
-        if (JS_IsException(v)) {
-            reply_exception();
-            return -1;
-        }
-        JS_FreeValue(ctx, v);
+        JS_FreeValue(ctx, compiled);
         return 0;
     }
-
     JSValue ns = JS_UNDEFINED;
-    if (module) {
+    JSValue v;
+    if (compiled_module != NULL) {
         static const char importer[] =
             "import * as ns from '" SCRIPT_NAME "'; globalThis.__edgefaas_ns = ns;";
-        JSValue v = JS_Eval(ctx, importer, sizeof importer - 1, "<edgefaas-import>", JS_EVAL_TYPE_MODULE);
-        if (JS_IsException(v)) {
-            reply_exception();
-            return -1;
-        }
-        JS_FreeValue(ctx, v);
-        if (run_jobs() < 0) {
-            reply_exception();
-            return -1;
-        }
+        v = JS_Eval(ctx, importer, sizeof importer - 1, "<edgefaas-import>", JS_EVAL_TYPE_MODULE);
+    } else {
+        v = JS_EvalFunction(ctx, compiled);
+    }
+    if (JS_IsException(v)) {
+        reply_exception();
+        return -1;
+    }
+    JS_FreeValue(ctx, v);
+    if (run_jobs() < 0) {
+        reply_exception();
+        return -1;
+    }
+    if (compiled_module != NULL) {
         JSValue global = JS_GetGlobalObject(ctx);
         ns = JS_GetPropertyStr(ctx, global, "__edgefaas_ns");
         JS_FreeValue(ctx, global);
-    } else {
-        JSValue v = JS_Eval(ctx, script, script_len, SCRIPT_NAME, JS_EVAL_TYPE_GLOBAL);
-        if (JS_IsException(v)) {
-            reply_exception();
-            return -1;
-        }
-        JS_FreeValue(ctx, v);
-        if (run_jobs() < 0) {
-            reply_exception();
-            return -1;
-        }
     }
     JSValue find = JS_GetPropertyStr(ctx, glue, "find");
     handler = JS_Call(ctx, find, glue, 1, &ns);
