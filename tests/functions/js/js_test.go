@@ -149,6 +149,13 @@ func TestShapes(t *testing.T) {
 			}
 		})
 	}
+	// The example, as its comment deploys it.
+	if _, err := cli(t, "fn", "create", "hellojs", filepath.Join("..", "..", "..", "examples", "hellojs", "hello.js")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := invoke(t, "hellojs", `{"name":"edge"}`); err != nil || out != `{"message":"Hello, edge!"}` {
+		t.Errorf("examples/hellojs: %s, %v", out, err)
+	}
 	out, err := cli(t, "fn", "get", "js_template", "-o", "json")
 	var f client.Function
 	if err != nil || json.Unmarshal([]byte(out), &f) != nil || f.ABI != "js" {
