@@ -156,8 +156,20 @@ func TestShapes(t *testing.T) {
 	if out, err := invoke(t, "hellojs", `{"name":"edge"}`); err != nil || out != `{"message":"Hello, edge!"}` {
 		t.Errorf("examples/hellojs: %s, %v", out, err)
 	}
+	// Over the API, a script sent as a .js file is a JavaScript function.
+	raw, err := os.ReadFile(filepath.Join("testdata", "openwhisk.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := guest(t).CreateFunction(context.Background(), client.DefaultModule, client.Upload{Name: "js_api", Code: raw, Filename: "words.js"})
+	if err != nil || f.ABI != "js" {
+		t.Fatalf("upload of a .js file over the API: %+v, %v", f, err)
+	}
+	if out, err := invoke(t, "js_api", `{"text":"a b"}`); err != nil || out != `{"words":2,"first":"a"}` {
+		t.Errorf("js_api: %s, %v", out, err)
+	}
 	out, err := cli(t, "fn", "get", "js_template", "-o", "json")
-	var f client.Function
+	f = client.Function{}
 	if err != nil || json.Unmarshal([]byte(out), &f) != nil || f.ABI != "js" {
 		t.Errorf("fn get js_template: ABI %q (%v):\n%s", f.ABI, err, out)
 	}
