@@ -24,7 +24,7 @@ SRC_DIR=package/deps/quickjs_2021_03_27
 QJS_VERSION=2021-03-27
 CFLAGS=(--target=wasm32-wasi -O2 -D_GNU_SOURCE "-DCONFIG_VERSION=\"$QJS_VERSION\"")
 # 1 MiB of stack (clang's default is 64 KiB); the runner lets QuickJS use
-# 768 KiB of it and throws a RangeError beyond.
+# 768 KiB of it and throws "InternalError: stack overflow" beyond.
 LDFLAGS=(-mexec-model=reactor -s -Wl,-z,stack-size=1048576)
 
 cd "$(dirname "$0")/.."

@@ -82,3 +82,21 @@ func TestJSModuleDetection(t *testing.T) {
 		t.Fatalf("a module's syntax error: %v", err)
 	}
 }
+
+// TestJSStackOverflow: unbounded recursion is QuickJS's "InternalError:
+// stack overflow", a function error with its stack cut to 32 frames, not
+// a trap of the engine's own stack.
+func TestJSStackOverflow(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	m, err := e.Compile(ctx, jsengine.Wrap([]byte("function deep(n) { return deep(n + 1) + 1 }\nfunction main() { return deep(0) }\n")), wasm.Limits{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Invoke(ctx, m, wasm.Invocation{Function: "t/deep"})
+	var fe *wasm.FunctionError
+	if !errors.As(err, &fe) || !strings.HasPrefix(fe.Message, "InternalError: stack overflow\n") || !strings.HasSuffix(fe.Message, " more frames") {
+		t.Fatalf("recursion: %v", err)
+	}
+}

@@ -37,8 +37,10 @@ static size_t script_len;
 // CommonJS module object, finding the handler and settling its result.
 static const char prelude[] =
     "(function (log) {\n"
+    "  const frames = s => { const l = String(s).trimEnd().split('\\n');\n"
+    "    return l.length <= 32 ? l.join('\\n') : l.slice(0, 32).join('\\n') + '\\n    ... ' + (l.length - 32) + ' more frames'; };\n"
     "  const show = v => { if (typeof v === 'string') return v;\n"
-    "    if (v instanceof Error) return String(v) + (v.stack ? '\\n' + v.stack.trimEnd() : '');\n"
+    "    if (v instanceof Error) return String(v) + (v.stack ? '\\n' + frames(v.stack) : '');\n"
     "    try { const s = JSON.stringify(v); return s === undefined ? String(v) : s; } catch (e) { return String(v); } };\n"
     "  const line = a => Array.prototype.map.call(a, show).join(' ');\n"
     "  const out = function () { log(line(arguments)); };\n"
