@@ -99,10 +99,8 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 // CodeBytes is the memory a compiled module of n bytes of wasm is counted for.
 func CodeBytes(n int) int64 { return codeOverhead + int64(n)*CodeBytesPerWasmByte }
 
-// A JavaScript function (script not nil) compiles the engine module: in one
-// runtime, wazero compiles the same bytes once and every JS function of
-// that memory limit shares the machine code, so each is counted for its
-// script only.
+// A JavaScript function (script not nil) shares the engine module compiled
+// once per runtime (see sharedEngine) and is counted for its script only.
 func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []byte, key moduleKey, limits Limits) (*Module, error) {
 	// Admission: a compile slot, then the code's memory and the compiler's
 	// working set from the code budget (one compile at a time when the
@@ -113,11 +111,10 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []b
 		return nil, fmt.Errorf("waiting to compile: %w", ctx.Err())
 	}
 	defer func() { <-e.compiles }()
-	size := len(code)
 	if script != nil {
-		size = len(script)
+		return e.compileScript(ctx, r, code, script, key, limits)
 	}
-	keep := e.codeMem.fit(CodeBytes(size))
+	keep := e.codeMem.fit(CodeBytes(len(code)))
 	work := e.codeMem.fit(keep+int64(len(code))*compileBytesPerWasmByte) - keep
 	if err := e.reserveCode(ctx, keep+work); err != nil {
 		return nil, err
@@ -137,11 +134,8 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []b
 		e.codeMem.release(keep)
 		return nil, err
 	}
-	if script != nil {
-		info.ABI, info.Exports, info.Imports = ABIJS, nil, nil
-	}
 	e.stats.compiles.Add(1)
-	m := &Module{Hash: key.hash, Info: info, Limits: limits, engine: e, compiled: cm, rt: r, life: newLife(key, keep), script: script}
+	m := &Module{Hash: key.hash, Info: info, Limits: limits, engine: e, compiled: cm, rt: r, life: newLife(key, keep)}
 	e.log.Debug("compiled", "hash", key.hash[:12], "abi", info.ABI, "pages", key.pages, "bytes", keep, "took", time.Since(start))
 	return m, nil
 }

@@ -3,11 +3,13 @@ package wasm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/jsengine"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
@@ -99,4 +101,45 @@ func TestJSStackOverflow(t *testing.T) {
 	if !errors.As(err, &fe) || !strings.HasPrefix(fe.Message, "InternalError: stack overflow\n") || !strings.HasSuffix(fe.Message, " more frames") {
 		t.Fatalf("recursion: %v", err)
 	}
+}
+
+// TestJSEngineShared: JavaScript functions of one memory limit share one
+// compiled engine, counted once against the code budget beside each
+// script; evicting one leaves the others running, and the last one's
+// eviction frees the engine's code.
+func TestJSEngineShared(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	engine, _ := jsengine.Wasm()
+	limits := wasm.Limits{Timeout: 20 * time.Second}
+	a := jsengine.Wrap([]byte("function main() { return 'a' }"))
+	b := jsengine.Wrap([]byte("function main() { return 'b' }"))
+	ma, err := e.Compile(ctx, a, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := e.Compile(ctx, b, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wasm.CodeBytes(len(engine)) + wasm.CodeBytes(len(a)-4) + wasm.CodeBytes(len(b)-4)
+	if got := e.Stats().CodeBytes; got != want {
+		t.Fatalf("code budget held for two JS functions: %d, want the engine once and each script: %d", got, want)
+	}
+	for _, m := range []*wasm.Module{ma, mb} {
+		if _, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Evict(ctx, ma.Hash)
+	res, err := e.Invoke(ctx, mb, wasm.Invocation{Function: "t/b"})
+	if err != nil || string(res.Output) != `"b"` {
+		t.Fatalf("the other function after an eviction: %v, %v", res, err)
+	}
+	e.Evict(ctx, mb.Hash)
+	wait.ForState(t, time.Minute, "the code budget to be free once both are evicted (closed after their calls)", func() (bool, string) {
+		got := e.Stats().CodeBytes
+		return got == 0, fmt.Sprintf("%d bytes held", got)
+	})
 }

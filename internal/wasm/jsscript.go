@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/edgefaas/edgefaas/internal/jsengine"
@@ -117,4 +119,94 @@ func scriptError(verdict string) error {
 		return fmt.Errorf("%w: JavaScript syntax error at line %s: %s", ErrCompile, m[1], first)
 	}
 	return fmt.Errorf("%w: JavaScript: %s", ErrCompile, first)
+}
+
+// jsShared is the engine module compiled for one runtime (memory limit),
+// shared by every JavaScript function of that limit: its machine code
+// and its decoded module (about 1 MiB of Go heap, which a compile per
+// function would repeat) exist once. It is closed with the last function.
+type jsShared struct {
+	cm    wazero.CompiledModule
+	info  ModuleInfo
+	refs  int
+	bytes int64 // code budget held for the engine's code
+}
+
+// compileScript makes a JavaScript function's module: the shared engine of
+// r and the script, counted against the code budget for the script.
+func (e *Engine) compileScript(ctx context.Context, r wazero.Runtime, engine, script []byte, key moduleKey, limits Limits) (*Module, error) {
+	keep := e.codeMem.fit(CodeBytes(len(script)))
+	if err := e.reserveCode(ctx, keep); err != nil {
+		return nil, err
+	}
+	sh, err := e.sharedEngine(ctx, r, key.pages, engine)
+	if err != nil {
+		e.codeMem.release(keep)
+		return nil, err
+	}
+	e.stats.compiles.Add(1)
+	m := &Module{Hash: key.hash, Info: sh.info, Limits: limits, engine: e, compiled: sh.cm, rt: r, life: newLife(key, keep), script: script, js: sh}
+	e.log.Debug("compiled", "hash", key.hash[:12], "abi", ABIJS, "pages", key.pages, "bytes", keep)
+	return m, nil
+}
+
+// sharedEngine returns the engine compiled for the runtime of pages,
+// compiling it first if no JavaScript function of that limit is compiled,
+// and counts one more user. The engine's code is reserved from the code
+// budget before jsMu is taken: making room may close a JavaScript
+// function, whose release takes jsMu.
+func (e *Engine) sharedEngine(ctx context.Context, r wazero.Runtime, pages uint32, engine []byte) (*jsShared, error) {
+	e.jsMu.Lock()
+	if sh := e.js[pages]; sh != nil {
+		sh.refs++
+		e.jsMu.Unlock()
+		return sh, nil
+	}
+	e.jsMu.Unlock()
+
+	keep := e.codeMem.fit(CodeBytes(len(engine)))
+	work := e.codeMem.fit(keep+int64(len(engine))*compileBytesPerWasmByte) - keep
+	if err := e.reserveCode(ctx, keep+work); err != nil {
+		return nil, err
+	}
+	defer e.codeMem.release(work)
+	e.jsMu.Lock()
+	defer e.jsMu.Unlock()
+	if sh := e.js[pages]; sh != nil { // compiled meanwhile
+		sh.refs++
+		e.codeMem.release(keep)
+		return sh, nil
+	}
+	start := time.Now()
+	cm, err := r.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompilationWorkers), engine)
+	if err != nil {
+		e.codeMem.release(keep)
+		return nil, fmt.Errorf("%w: the JavaScript engine: %v", ErrCompile, err)
+	}
+	info, err := describe(cm)
+	if err != nil {
+		cm.Close(ctx)
+		e.codeMem.release(keep)
+		return nil, fmt.Errorf("the JavaScript engine: %w", err)
+	}
+	info.ABI, info.Exports, info.Imports = ABIJS, nil, nil
+	sh := &jsShared{cm: cm, info: info, refs: 1, bytes: keep}
+	e.js[pages] = sh
+	e.log.Debug("compiled the JavaScript engine", "pages", pages, "bytes", keep, "took", time.Since(start))
+	return sh, nil
+}
+
+// releaseEngine drops one user of a shared engine; the last closes it.
+func (e *Engine) releaseEngine(ctx context.Context, sh *jsShared, pages uint32) {
+	e.jsMu.Lock()
+	sh.refs--
+	last := sh.refs == 0
+	if last && e.js[pages] == sh {
+		delete(e.js, pages)
+	}
+	e.jsMu.Unlock()
+	if last {
+		sh.cm.Close(ctx)
+		e.codeMem.release(sh.bytes)
+	}
 }

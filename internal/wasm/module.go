@@ -23,8 +23,9 @@ type Module struct {
 	engine   *Engine
 	compiled wazero.CompiledModule
 	rt       wazero.Runtime
-	life     *life  // shared by every view of the module (withLimits)
-	script   []byte // a JavaScript function's script (ABIJS), run by the engine module
+	life     *life     // shared by every view of the module (withLimits)
+	script   []byte    // a JavaScript function's script (ABIJS), run by the engine module
+	js       *jsShared // a JavaScript function's shared engine (compiled is its)
 }
 
 // life lets invocations hold a module open while Evict retires it: the
@@ -181,6 +182,10 @@ func (m *Module) close(ctx context.Context) {
 	for _, p := range pools {
 		p.closeAll(ctx)
 	}
-	m.compiled.Close(ctx)
+	if m.js != nil {
+		m.engine.releaseEngine(ctx, m.js, l.key.pages)
+	} else {
+		m.compiled.Close(ctx)
+	}
 	m.engine.codeMem.release(l.codeBytes)
 }
