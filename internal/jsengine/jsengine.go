@@ -56,16 +56,20 @@ var (
 
 // Wasm returns the engine module, or ErrUnavailable.
 func Wasm() ([]byte, error) {
-	once.Do(func() {
-		b, err := fs.ReadFile(dist, "dist/engine.wasm")
-		if err == nil && len(b) > 0 {
-			engine = b
-		}
-	})
+	once.Do(func() { engine = load(dist) })
 	if engine == nil {
 		return nil, ErrUnavailable
 	}
 	return engine, nil
+}
+
+// load reads the engine from fsys; nil if it is not there.
+func load(fsys fs.FS) []byte {
+	b, err := fs.ReadFile(fsys, "dist/engine.wasm")
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // Available reports whether this binary carries the engine.
