@@ -181,7 +181,7 @@ lint:
 
 # The release in dist/ (docs/packaging.md): archives for linux, darwin and
 # windows, Debian packages, the multi-arch OCI image, SHA256SUMS.
-dist: deps
+dist: deps jsengine
 	@bash scripts/dist.sh
 
 # Long forms of tests/reliability (more kill rounds, a 5-minute soak) after
