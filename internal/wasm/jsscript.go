@@ -24,16 +24,26 @@ const ABIJS ABI = "js"
 // jsCheckMemoryPages bounds the syntax check's engine instance (64 MiB).
 const jsCheckMemoryPages = 1024
 
+// jsCheckInterpretedBytes is the largest script whose syntax check runs
+// the engine in wazero's interpreter: compiling the engine that way takes
+// about 0.3 s against 2 s optimised, but parsing runs some 15 times
+// slower (a 1 MiB script: 30 s interpreted, on the loaded 2-core machine).
+const jsCheckInterpretedBytes = 64 << 10
+
 // inspectScript validates a JavaScript function at upload: the engine is
 // there, and the script parses (a syntax error is ErrCompile with its
-// line). It runs the engine in wazero's interpreter, which compiles the
-// module at once; parsing a script is short work even interpreted.
+// line). A small script is parsed by the engine in wazero's interpreter,
+// a large one by the engine compiled (jsCheckInterpretedBytes).
 func inspectScript(ctx context.Context, script []byte) (ModuleInfo, error) {
 	engine, err := jsengine.Wasm()
 	if err != nil {
 		return ModuleInfo{}, fmt.Errorf("%w: %v", ErrUnsupportedABI, err)
 	}
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithMemoryLimitPages(jsCheckMemoryPages).WithCloseOnContextDone(true))
+	cfg := wazero.NewRuntimeConfigInterpreter()
+	if len(script) > jsCheckInterpretedBytes {
+		cfg = wazero.NewRuntimeConfigCompiler()
+	}
+	r := wazero.NewRuntimeWithConfig(ctx, cfg.WithMemoryLimitPages(jsCheckMemoryPages).WithCloseOnContextDone(true))
 	defer r.Close(ctx)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
 		return ModuleInfo{}, fmt.Errorf("check the script: %w", err)
