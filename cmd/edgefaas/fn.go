@@ -109,6 +109,9 @@ func (m *metadataFlags) wait() *bool {
 	return &w
 }
 
+// codeExtensions are the files fn create and fn update deploy.
+var codeExtensions = []string{"wasm", "js", "mjs", "cjs"}
+
 // readCode reads a function's code: a .wasm file, whose magic number is
 // checked so that a wrong file is named before anything is sent, or a
 // JavaScript script (.js, .mjs, .cjs), sent as a JavaScript function
@@ -186,7 +189,7 @@ unless --no-wait is given.`,
 		Args: cobra.ExactArgs(2),
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 1 {
-				return []string{"wasm", "js", "mjs", "cjs"}, cobra.ShellCompDirectiveFilterFileExt
+				return codeExtensions, cobra.ShellCompDirectiveFilterFileExt
 			}
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
@@ -250,12 +253,13 @@ func fnUpdateCommand() *cobra.Command {
 		sinks  string
 	)
 	cmd := &cobra.Command{
-		Use:   "update NAME [FILE.wasm]",
+		Use:   "update NAME [FILE.wasm|FILE.js]",
 		Short: "Replace a function's code and/or change its settings",
 		Long: `Replace a function's code and/or change its settings. Settings not given
 keep their values; --allow-host replaces the whole list (--allow-host ''
 empties it).`,
 		Example: `  edgefaas fn update hello build/wasm/hello.wasm
+  edgefaas fn update hellojs examples/hellojs/hello.js
   edgefaas fn update hello --timeout 10s
   edgefaas fn update fetch -m tools --allow-host api.example.com --allow-host cdn.example.com`,
 		Args:              cobra.RangeArgs(1, 2),
@@ -597,10 +601,11 @@ func completeFunctions(cmd *cobra.Command, args []string, _ string) ([]string, c
 	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
-// completeFunctionThenFile completes a function name, then a .wasm file.
+// completeFunctionThenFile completes a function name, then a .wasm or
+// JavaScript file.
 func completeFunctionThenFile(cmd *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
 	if len(args) == 1 {
-		return []string{"wasm"}, cobra.ShellCompDirectiveFilterFileExt
+		return codeExtensions, cobra.ShellCompDirectiveFilterFileExt
 	}
 	return completeFunctions(cmd, args, s)
 }

@@ -156,6 +156,14 @@ func TestShapes(t *testing.T) {
 	if out, err := invoke(t, "hellojs", `{"name":"edge"}`); err != nil || out != `{"message":"Hello, edge!"}` {
 		t.Errorf("examples/hellojs: %s, %v", out, err)
 	}
+	// fn update replaces a JavaScript function's script.
+	if _, err := cli(t, "fn", "update", "hellojs", filepath.Join("testdata", "openwhisk.js")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := invoke(t, "hellojs", `{"text":"x y z"}`); err != nil || out != `{"words":3,"first":"x"}` {
+		t.Errorf("hellojs updated to openwhisk.js: %s, %v", out, err)
+	}
+
 	// Over the API, a script sent as a .js file is a JavaScript function.
 	raw, err := os.ReadFile(filepath.Join("testdata", "openwhisk.js"))
 	if err != nil {
