@@ -143,3 +143,40 @@ func TestJSEngineShared(t *testing.T) {
 		return got == 0, fmt.Sprintf("%d bytes held", got)
 	})
 }
+
+// TestJSTimers: setTimeout callbacks run in order of their due times
+// while the handler's Promise waits, clearTimeout cancels one, and a
+// timer's throw is the call's error.
+func TestJSTimers(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	limits := wasm.Limits{Timeout: 20 * time.Second}
+	for _, c := range []struct{ name, src, want, err string }{
+		{"order", `export default () => new Promise(done => {
+  const seen = [];
+  setTimeout(() => seen.push("b"), 30);
+  setTimeout(() => seen.push("a"), 10);
+  const x = setTimeout(() => seen.push("never"), 20);
+  clearTimeout(x);
+  setTimeout((s) => done(seen.concat(s)), 60, "end");
+})`, `["a","b","end"]`, ""},
+		{"throws", `export default () => new Promise(() => { setTimeout(() => { throw new TypeError("late") }, 5) })`, "", "TypeError: late"},
+		{"never", `export default () => new Promise(() => {})`, "", "never settled"},
+	} {
+		m, err := e.Compile(ctx, jsengine.Wrap([]byte(c.src)), limits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/" + c.name})
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: %v, want an error with %q", c.name, err, c.err)
+			}
+			continue
+		}
+		if err != nil || string(res.Output) != c.want {
+			t.Errorf("%s: %v, %v; want %s", c.name, res, err, c.want)
+		}
+	}
+}

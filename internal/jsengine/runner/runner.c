@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "quickjs.h"
 
@@ -45,6 +46,11 @@ static const char prelude[] =
     "  const line = a => Array.prototype.map.call(a, show).join(' ');\n"
     "  const out = function () { log(line(arguments)); };\n"
     "  globalThis.console = { log: out, info: out, debug: out, warn: out, error: out, trace: out };\n"
+    "  let timers = [], nextId = 1;\n"
+    "  globalThis.setTimeout = function (fn, ms, ...args) {\n"
+    "    if (typeof fn !== 'function') throw new TypeError('setTimeout: the callback is not a function');\n"
+    "    const id = nextId++; timers.push({ id, at: Date.now() + Math.max(0, Number(ms) || 0), fn, args }); return id; };\n"
+    "  globalThis.clearTimeout = function (id) { timers = timers.filter(t => t.id !== id); };\n"
     "  globalThis.module = { exports: {} };\n"
     "  globalThis.exports = globalThis.module.exports;\n"
     "  const pick = o => (o === null || o === undefined) ? null :\n"
@@ -65,6 +71,11 @@ static const char prelude[] =
     "      return s;\n"
     "    },\n"
     "    describe(e) { return e instanceof Error ? show(e) : 'Uncaught ' + show(e); },\n"
+    "    wait() { if (timers.length === 0) return -1;\n"
+    "      return Math.max(0, Math.min(...timers.map(t => t.at)) - Date.now()); },\n"
+    "    fire() { const now = Date.now(); const due = timers.filter(t => t.at <= now).sort((a, b) => a.at - b.at || a.id - b.id);\n"
+    "      timers = timers.filter(t => t.at > now); for (const t of due) t.fn(...t.args); },\n"
+    "    clear() { timers = []; },\n"
     "  };\n"
     "})";
 
@@ -247,6 +258,41 @@ static int setup(int check_only) {
     return 0;
 }
 
+static int glue_call(const char *name, JSValue *result) {
+    JSValue fn = JS_GetPropertyStr(ctx, glue, name);
+    JSValue r = JS_Call(ctx, fn, glue, 0, NULL);
+    JS_FreeValue(ctx, fn);
+    if (JS_IsException(r)) return -1;
+    if (result) *result = r; else JS_FreeValue(ctx, r);
+    return 0;
+}
+
+// wait_for runs the timers the handler set until its result settles or
+// none is left: it sleeps (WASI poll_oneoff, which gives the call's CPU
+// slot up) in steps of at most 50 ms, so a call past its timeout is
+// stopped within a step. -1 with an exception pending if a timer threw.
+static int wait_for(JSValueConst state) {
+    for (;;) {
+        JSValue done = JS_GetPropertyStr(ctx, state, "done");
+        int is_done = JS_ToBool(ctx, done);
+        JS_FreeValue(ctx, done);
+        if (is_done) return 0;
+        JSValue w;
+        if (glue_call("wait", &w) < 0) return -1;
+        double ms;
+        JS_ToFloat64(ctx, &ms, w);
+        JS_FreeValue(ctx, w);
+        if (ms < 0) return 0;
+        if (ms > 0) {
+            if (ms > 50) ms = 50;
+            struct timespec ts = {0, (long)(ms * 1e6)};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (glue_call("fire", NULL) < 0 || run_jobs() < 0) return -1;
+    }
+}
+
 // call runs the handler on args and replies with its JSON result.
 static int call(const char *args, size_t args_len) {
     // JS_ParseJSON wants a NUL-terminated buffer.
@@ -260,6 +306,8 @@ static int call(const char *args, size_t args_len) {
         reply_exception();
         return 1;
     }
+    // Timers a call left behind do not run in the next one.
+    if (glue_call("clear", NULL) < 0) out_of_memory();
     JSValue r = JS_Call(ctx, handler, JS_UNDEFINED, 1, &in);
     JS_FreeValue(ctx, in);
     if (JS_IsException(r)) {
@@ -274,7 +322,7 @@ static int call(const char *args, size_t args_len) {
         reply_exception();
         return 1;
     }
-    if (run_jobs() < 0) {
+    if (run_jobs() < 0 || wait_for(state) < 0) {
         JS_FreeValue(ctx, state);
         reply_exception();
         return 1;
@@ -288,8 +336,8 @@ static int call(const char *args, size_t args_len) {
     JS_FreeValue(ctx, state);
     if (!is_done) {
         JS_FreeValue(ctx, value);
-        reply_errorf("the handler's Promise never settled: it waits for something this engine does not provide "
-                     "(timers and fetch are not available to JavaScript functions yet)");
+        reply_errorf("the handler's Promise never settled: no timer is left and nothing else can settle it "
+                     "(fetch is not available to JavaScript functions yet)");
         return 1;
     }
     if (!is_ok) {

@@ -291,3 +291,47 @@ func TestRunaways(t *testing.T) {
 	default:
 	}
 }
+
+// TestSleepHoldsNoSlot: a function waiting on setTimeout holds no CPU
+// slot. Eight concurrent 1 s sleeps on this worker (as many slots as
+// CPUs, 2 on the test machine) take less than 2.5 times one sleep
+// measured in the same run; holding a slot each they would take 4. A
+// sleep past the function's timeout is stopped at it.
+func TestSleepHoldsNoSlot(t *testing.T) {
+	deploy(t, "js_sleep", "sleep.mjs")
+	deploy(t, "js_sleep_short", "sleep.mjs", "--timeout", "1s")
+	if out, err := invoke(t, "js_sleep", `{"ms":1}`); err != nil || out != `{"slept":1}` { // warm the code
+		t.Fatalf("sleep 1 ms: %s, %v", out, err)
+	}
+	t0 := time.Now()
+	if out, err := invoke(t, "js_sleep", `{"ms":1000}`); err != nil || out != `{"slept":1000}` {
+		t.Fatalf("sleep 1 s: %s, %v", out, err)
+	}
+	one := time.Since(t0)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	t0 = time.Now()
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := invoke(t, "js_sleep", `{"ms":1000}`); err != nil || out != `{"slept":1000}` {
+				errs <- fmt.Errorf("%s, %v", out, err)
+			}
+		}()
+	}
+	wg.Wait()
+	all := time.Since(t0)
+	close(errs)
+	for err := range errs {
+		t.Errorf("a concurrent sleep: %v", err)
+	}
+	t.Logf("one sleep %s; %d at once %s (%.2f×)", one, n, all, float64(all)/float64(one))
+	if float64(all) >= 2.5*float64(one) {
+		t.Errorf("%d concurrent sleeps took %s, %.2f× one sleep (%s): waiting holds a slot", n, all, float64(all)/float64(one), one)
+	}
+	if _, err := invoke(t, "js_sleep_short", `{"ms":600000}`); err == nil || !strings.Contains(err.Error(), "timed out") && !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("a sleep past the timeout: %v; want a timeout", err)
+	}
+}
