@@ -86,9 +86,18 @@ func cli(t *testing.T, args ...string) (string, error) {
 // deploy creates the function name from testdata/file with the CLI.
 func deploy(t *testing.T, name, file string, flags ...string) {
 	t.Helper()
-	out, err := cli(t, append([]string{"fn", "create", name, filepath.Join("testdata", file)}, flags...)...)
+	deployPath(t, name, filepath.Join("testdata", file), flags...)
+}
+
+// example is the path of a file under examples/.
+func example(dir, file string) string { return filepath.Join("..", "..", "..", "examples", dir, file) }
+
+// deployPath creates the function name from the script at path.
+func deployPath(t *testing.T, name, path string, flags ...string) {
+	t.Helper()
+	out, err := cli(t, append([]string{"fn", "create", name, path}, flags...)...)
 	if err != nil {
-		t.Fatalf("fn create %s %s: %v", name, file, err)
+		t.Fatalf("fn create %s %s: %v", name, path, err)
 	}
 	if !strings.Contains(out, ", js ABI, ") {
 		t.Fatalf("fn create %s: %q does not name the js ABI", name, out)
@@ -292,14 +301,48 @@ func TestRunaways(t *testing.T) {
 	}
 }
 
+// TestMatrixMult: the paper's matrixMult in JavaScript gives the sum that
+// Node.js (V8) computes from the same file, where node is installed.
+func TestMatrixMult(t *testing.T) {
+	path := example("matrixmultjs", "matrix.js")
+	deployPath(t, "matrixmultjs", path)
+	out, err := invoke(t, "matrixmultjs", `{"n":100,"seed":42}`)
+	var got struct {
+		N        int     `json:"n"`
+		Checksum float64 `json:"checksum"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.N != 100 || got.Checksum <= 0 {
+		t.Fatalf("matrixmultjs: %s, %v", out, err)
+	}
+	if _, err := invoke(t, "matrixmultjs", `{"n":0}`); err == nil || !strings.Contains(err.Error(), "RangeError: n must be an integer") {
+		t.Errorf("n = 0: %v", err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skipf("no node to compare with: %v", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := exec.Command(node, "-e", `process.stdout.write(JSON.stringify(require(process.argv[1]).fl_main({n: 100, seed: 42})))`, abs).Output()
+	var want struct{ Checksum float64 }
+	if err != nil || json.Unmarshal(b, &want) != nil {
+		t.Fatalf("node: %s, %v", b, err)
+	}
+	if got.Checksum != want.Checksum {
+		t.Errorf("checksum %v in edgefaas, %v in node", got.Checksum, want.Checksum)
+	}
+}
+
 // TestSleepHoldsNoSlot: a function waiting on setTimeout holds no CPU
 // slot. Eight concurrent 1 s sleeps on this worker (as many slots as
 // CPUs, 2 on the test machine) take less than 2.5 times one sleep
 // measured in the same run; holding a slot each they would take 4. A
 // sleep past the function's timeout is stopped at it.
 func TestSleepHoldsNoSlot(t *testing.T) {
-	deploy(t, "js_sleep", "sleep.mjs")
-	deploy(t, "js_sleep_short", "sleep.mjs", "--timeout", "1s")
+	deployPath(t, "js_sleep", example("sleepjs", "sleep.mjs"))
+	deployPath(t, "js_sleep_short", example("sleepjs", "sleep.mjs"), "--timeout", "1s")
 	if out, err := invoke(t, "js_sleep", `{"ms":1}`); err != nil || out != `{"slept":1}` { // warm the code
 		t.Fatalf("sleep 1 ms: %s, %v", out, err)
 	}

@@ -1,5 +1,5 @@
-// The FunLess paper's sleep, in JavaScript: waits on a timer, holding no
-// CPU slot while it waits.
+// sleepjs: the FunLess paper's sleep workload in JavaScript. It waits on a
+// timer, holding no CPU slot while it waits: {"ms": 3000} sleeps 3 s.
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
 
 export default async function (args) {
