@@ -20,7 +20,7 @@ EXAMPLES := $(GO_REACTORS:%=$(WASM)/%.wasm) $(GO_COMMANDS:%=$(WASM)/%.wasm) $(C_
 TESTMODS := $(TEST_C_REACTORS:%=$(WASM)/test/%.wasm) $(TEST_C_COMMANDS:%=$(WASM)/test/%.wasm)
 SDK_SRC  := $(filter-out %_test.go,$(wildcard sdk/go/*.go)) sdk/go/go.mod
 
-.PHONY: all build test run examples testmodules bench lint deps patch-deps test-deps clean dist fuzz race
+.PHONY: all build test run examples testmodules bench lint deps patch-deps test-deps clean dist fuzz race jsengine
 
 all: build examples
 
@@ -38,12 +38,19 @@ test-deps:
 
 deps: test-deps patch-deps
 
-build: patch-deps
+build: patch-deps jsengine
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/edgefaas
+
+# The JavaScript engine the binary embeds (internal/jsengine): fetched,
+# checked and compiled once, then cached under build/jsengine/. Without
+# npm or a wasm32-wasi clang, build goes on without JavaScript, saying so in
+# a line; the test goals need it (JSENGINE_REQUIRED) and install its tools.
+jsengine:
+	@$(if $(NEED_C),JSENGINE_REQUIRED=1 )bash scripts/build-jsengine.sh
 
 examples: patch-deps $(EXAMPLES)
 
-testmodules: test-deps patch-deps $(TESTMODS)
+testmodules: test-deps patch-deps jsengine $(TESTMODS)
 
 # The test goals build the C modules after test-deps installed clang, and
 # fail without it; elsewhere (make build, examples, run) the C example is
@@ -51,7 +58,7 @@ testmodules: test-deps patch-deps $(TESTMODS)
 TEST_GOALS := test test-patched testmodules fuzz bench bench-quick bench-edge reliability
 ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
 NEED_C := 1
-$(WASM)/hello-c.wasm $(TESTMODS): | test-deps
+$(WASM)/hello-c.wasm $(TESTMODS) jsengine: | test-deps
 endif
 
 $(WASM)/%.wasm: examples/%/main.go $(SDK_SRC)
@@ -174,7 +181,7 @@ lint:
 
 # The release in dist/ (docs/packaging.md): archives for linux, darwin and
 # windows, Debian packages, the multi-arch OCI image, SHA256SUMS.
-dist: deps
+dist: deps jsengine
 	@bash scripts/dist.sh
 
 # Long forms of tests/reliability (more kill rounds, a 5-minute soak) after

@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/jsengine"
 )
 
 // fnCommand builds `edgefaas fn`: FunLess's `fl fn` verbs plus new/build.
@@ -107,9 +109,14 @@ func (m *metadataFlags) wait() *bool {
 	return &w
 }
 
-// readWasm reads a .wasm file and checks its magic number, so that a wrong
-// file is named before anything is sent.
-func readWasm(path string) ([]byte, error) {
+// codeExtensions are the files fn create and fn update deploy.
+var codeExtensions = []string{"wasm", "js", "mjs", "cjs"}
+
+// readCode reads a function's code: a .wasm file, whose magic number is
+// checked so that a wrong file is named before anything is sent, or a
+// JavaScript script (.js, .mjs, .cjs), sent as a JavaScript function
+// (jsengine.Wrap) that the core checks for syntax.
+func readCode(path string) ([]byte, error) {
 	code, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -117,8 +124,18 @@ func readWasm(path string) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("read the code: %w", err)
 	}
+	switch filepath.Ext(path) {
+	case ".js", ".mjs", ".cjs":
+		if bytes.HasPrefix(code, []byte("\x00asm")) {
+			return nil, fmt.Errorf("%s is a WebAssembly module, not a script: name it .wasm", path)
+		}
+		if !utf8.Valid(code) {
+			return nil, fmt.Errorf("%s is not a script: it is not UTF-8 text", path)
+		}
+		return jsengine.Wrap(code), nil
+	}
 	if !bytes.HasPrefix(code, []byte("\x00asm")) {
-		return nil, fmt.Errorf("%s is not a WebAssembly module (it does not start with \\0asm); build one with 'edgefaas fn build'", path)
+		return nil, fmt.Errorf("%s is not a WebAssembly module (it does not start with \\0asm); build one with 'edgefaas fn build', or give a JavaScript script as a .js file", path)
 	}
 	return code, nil
 }
@@ -149,30 +166,35 @@ func fnCreateCommand(verb string) *cobra.Command {
 		events string
 		sinks  string
 	)
-	short := "Deploy a .wasm file as a new function"
+	short := "Deploy a .wasm file or a .js script as a new function"
 	if verb == "upload" {
-		short = "Deploy a .wasm file as a new function (FunLess's name for create)"
+		short = "Deploy a .wasm file or a .js script as a new function (FunLess's name for create)"
 	}
 	cmd := &cobra.Command{
-		Use:   verb + " NAME FILE.wasm",
+		Use:   verb + " NAME FILE.wasm|FILE.js",
 		Short: short,
 		Long: short + `.
 
 The code is checked by the core (it must compile and export a supported
-ABI: funless's __invoke, or a WASI command's _start). On a terminal the
+ABI: funless's __invoke, or a WASI command's _start). A .js, .mjs or .cjs
+file is a JavaScript function (ABI js), run in the engine the binary
+embeds: the script sets module.exports.fl_main, defines a global
+function main, or is an ES module whose default export is the handler;
+a syntax error is refused with its line. On a terminal the
 upload shows its progress, then waits for the workers to compile the code
 unless --no-wait is given.`,
 		Example: fmt.Sprintf(`  edgefaas fn %[1]s hello build/wasm/hello.wasm
+  edgefaas fn %[1]s hellojs hello.js
   edgefaas fn %[1]s fetch fetch.wasm -m tools --memory 64 --timeout 5s --allow-host api.example.com`, verb),
 		Args: cobra.ExactArgs(2),
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 1 {
-				return []string{"wasm"}, cobra.ShellCompDirectiveFilterFileExt
+				return codeExtensions, cobra.ShellCompDirectiveFilterFileExt
 			}
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := readWasm(args[1])
+			code, err := readCode(args[1])
 			if err != nil {
 				return err
 			}
@@ -231,12 +253,13 @@ func fnUpdateCommand() *cobra.Command {
 		sinks  string
 	)
 	cmd := &cobra.Command{
-		Use:   "update NAME [FILE.wasm]",
+		Use:   "update NAME [FILE.wasm|FILE.js]",
 		Short: "Replace a function's code and/or change its settings",
 		Long: `Replace a function's code and/or change its settings. Settings not given
 keep their values; --allow-host replaces the whole list (--allow-host ''
 empties it).`,
 		Example: `  edgefaas fn update hello build/wasm/hello.wasm
+  edgefaas fn update hellojs examples/hellojs/hello.js
   edgefaas fn update hello --timeout 10s
   edgefaas fn update fetch -m tools --allow-host api.example.com --allow-host cdn.example.com`,
 		Args:              cobra.RangeArgs(1, 2),
@@ -245,7 +268,7 @@ empties it).`,
 			up := client.Upload{Name: args[0], WaitForWorkers: md.wait()}
 			label := "updating " + args[0]
 			if len(args) == 2 {
-				code, err := readWasm(args[1])
+				code, err := readCode(args[1])
 				if err != nil {
 					return err
 				}
@@ -578,10 +601,11 @@ func completeFunctions(cmd *cobra.Command, args []string, _ string) ([]string, c
 	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
-// completeFunctionThenFile completes a function name, then a .wasm file.
+// completeFunctionThenFile completes a function name, then a .wasm or
+// JavaScript file.
 func completeFunctionThenFile(cmd *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
 	if len(args) == 1 {
-		return []string{"wasm"}, cobra.ShellCompDirectiveFilterFileExt
+		return codeExtensions, cobra.ShellCompDirectiveFilterFileExt
 	}
 	return completeFunctions(cmd, args, s)
 }

@@ -32,7 +32,8 @@ type Function struct {
 	Owner string `json:"owner"`
 	// Hash is the sha256 of the code, in hex.
 	Hash string `json:"hash"`
-	// ABI is the calling convention found in the code ("funless", "wasi").
+	// ABI is the calling convention found in the code ("funless", "wasi"), or
+	// "js" for a JavaScript function.
 	ABI string `json:"abi"`
 	// Size is the code's size in bytes.
 	Size int64 `json:"size"`

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/jsengine"
 	"github.com/edgefaas/edgefaas/internal/testing/workloadtargets"
 )
 
@@ -218,6 +219,13 @@ func (e *env) setup(ctx context.Context) error {
 		}
 		e.code[f] = b
 	}
+	// hellojs, where this build has the JavaScript engine: its cold start
+	// beside the Go and C hellos'.
+	if js, err := os.ReadFile(filepath.Join(e.o.Root, "examples", "hellojs", "hello.js")); err == nil && jsengine.Available() {
+		e.code["hellojs"] = jsengine.Wrap(js)
+	} else {
+		e.logf("no JavaScript rows: %v", errors.Join(err, jsengineMissing()))
+	}
 	var err error
 	if e.echo, err = workloadtargets.StartEcho(); err != nil {
 		return err
@@ -401,6 +409,11 @@ func (e *env) checks() []work {
 // mark makes code distinct (a new hash) without changing what it does:
 // it appends a custom section with random bytes.
 func mark(code []byte) []byte {
+	if _, ok := jsengine.Source(code); ok { // a script: a comment changes its hash
+		payload := make([]byte, 16)
+		rand.Read(payload)
+		return append(append([]byte(nil), code...), fmt.Sprintf("\n// edgefaas-bench %x\n", payload)...)
+	}
 	name := "edgefaas-bench"
 	payload := make([]byte, 16)
 	rand.Read(payload)
@@ -447,4 +460,12 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, b, 0o644)
+}
+
+// jsengineMissing is why this build has no JavaScript engine, or nil.
+func jsengineMissing() error {
+	if jsengine.Available() {
+		return nil
+	}
+	return jsengine.ErrUnavailable
 }

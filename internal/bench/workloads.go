@@ -165,13 +165,17 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // coldStart times upload → first invoke on the cluster, then the first
 // invoke after its workers restart (compile cache on disk), for a Go and
-// a C function; and compile → first invoke in process, the floor.
+// a C function and, where the engine is built, the JavaScript hellojs; and
+// compile → first invoke in process, the floor.
 func (e *env) coldStart(ctx context.Context) error {
 	t := e.byName[tEdgefaas]
 	pl := t.pl
 	fns := []struct{ label, example, args, want string }{
 		{"go (hello.wasm)", "hello", `{"name":"cold"}`, "Hello, cold!"},
 		{"c (hello-c.wasm)", "hello-c", `{"name":"cold"}`, "Hello, cold!"},
+	}
+	if _, ok := e.code["hellojs"]; ok {
+		fns = append(fns, struct{ label, example, args, want string }{"js (hellojs, hello.js)", "hellojs", `{"name":"cold"}`, "Hello, cold!"})
 	}
 	names := make([]string, len(fns))
 	for i, f := range fns {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/edgefaas/edgefaas/internal/jsengine"
 )
 
 // ABI names the calling convention a function module follows. It is
@@ -117,7 +119,8 @@ func uleb32(b []byte) (v uint32, n int, ok bool) {
 	return 0, n, false
 }
 
-// Inspect validates code the way an upload must: it is Wasm, it decodes and
+// Inspect validates code the way an upload must (a JavaScript function,
+// made by jsengine.Wrap, is checked by inspectScript instead): it is Wasm, it decodes and
 // validates as the compiler requires (every function body type-checked) and
 // it follows one of the supported ABIs with only the imports edgefaas
 // provides. It does not compile: wazero.ValidateModule (an edgefaas patch,
@@ -126,6 +129,9 @@ func uleb32(b []byte) (v uint32, n int, ok bool) {
 // interpreter), so the core can afford it on every upload, on a small
 // machine too.
 func Inspect(ctx context.Context, code []byte) (ModuleInfo, error) {
+	if script, ok := jsengine.Source(code); ok {
+		return inspectScript(ctx, script)
+	}
 	if err := checkHeader(code); err != nil {
 		return ModuleInfo{}, err
 	}

@@ -52,10 +52,14 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 	if err := limits.within(e.cfg.Maxima); err != nil {
 		return nil, err
 	}
+	key := moduleKey{Hash(code), limits.MemoryPages}
+	code, script, err := scriptModule(code)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkHeader(code); err != nil {
 		return nil, err
 	}
-	key := moduleKey{Hash(code), limits.MemoryPages}
 
 	e.mu.Lock()
 	if e.closed {
@@ -77,7 +81,7 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 	e.mu.Unlock()
 
 	if err == nil {
-		c.mod, err = e.compile(ctx, r, code, key, limits)
+		c.mod, err = e.compile(ctx, r, code, script, key, limits)
 	}
 	c.err = err
 	close(c.done)
@@ -95,7 +99,9 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 // CodeBytes is the memory a compiled module of n bytes of wasm is counted for.
 func CodeBytes(n int) int64 { return codeOverhead + int64(n)*CodeBytesPerWasmByte }
 
-func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, key moduleKey, limits Limits) (*Module, error) {
+// A JavaScript function (script not nil) shares the engine module compiled
+// once per runtime (see sharedEngine) and is counted for its script only.
+func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []byte, key moduleKey, limits Limits) (*Module, error) {
 	// Admission: a compile slot, then the code's memory and the compiler's
 	// working set from the code budget (one compile at a time when the
 	// budget is small: each one takes tens of MiB while it runs).
@@ -105,6 +111,9 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, key
 		return nil, fmt.Errorf("waiting to compile: %w", ctx.Err())
 	}
 	defer func() { <-e.compiles }()
+	if script != nil {
+		return e.compileScript(ctx, r, code, script, key, limits)
+	}
 	keep := e.codeMem.fit(CodeBytes(len(code)))
 	work := e.codeMem.fit(keep+int64(len(code))*compileBytesPerWasmByte) - keep
 	if err := e.reserveCode(ctx, keep+work); err != nil {

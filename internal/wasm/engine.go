@@ -33,6 +33,9 @@ type Engine struct {
 	runtimes map[uint32]wazero.Runtime // one per memory limit: the limit is runtime-wide in wazero
 	modules  map[moduleKey]*compileCall
 
+	jsMu sync.Mutex
+	js   map[uint32]*jsShared // the JavaScript engine compiled per runtime (jsscript.go)
+
 	stats counters
 	stop  chan struct{}
 	done  chan struct{}
@@ -109,6 +112,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		compiles:  make(chan struct{}, cfg.MaxCompiles),
 		runtimes:  map[uint32]wazero.Runtime{},
 		modules:   map[moduleKey]*compileCall{},
+		js:        map[uint32]*jsShared{},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}

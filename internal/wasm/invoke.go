@@ -12,6 +12,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/edgefaas/edgefaas/internal/jsengine"
 )
 
 // Invocation is one call of a function.
@@ -83,9 +85,12 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		cpu:      &cpuHold{slots: e.slots},
 		prio:     &threadPrio{},
 	}
+	if m.Info.ABI == ABIJS {
+		st.input = jsengine.Frame('r', m.script, inv.Input)
+	}
 	var p *pool
 	var in *instance
-	if m.Info.ABI == ABIFunless {
+	if m.Info.ABI == ABIFunless || m.Info.ABI == ABIJS {
 		p = m.life.pool(inv.Owner)
 		defer p.done()
 		in = e.warm(p, m)
@@ -129,7 +134,7 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 	var err error
 	guestThread(st.prio, func() { // long guests at a lower OS priority (nice_linux.go)
 		switch m.Info.ABI {
-		case ABIFunless:
+		case ABIFunless, ABIJS:
 			warm, err = e.callReactor(callCtx, m, p, in, acct, st)
 		case ABIWasi:
 			err = e.runCommand(callCtx, m, acct, st)

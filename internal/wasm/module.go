@@ -23,7 +23,9 @@ type Module struct {
 	engine   *Engine
 	compiled wazero.CompiledModule
 	rt       wazero.Runtime
-	life     *life // shared by every view of the module (withLimits)
+	life     *life     // shared by every view of the module (withLimits)
+	script   []byte    // a JavaScript function's script (ABIJS), run by the engine module
+	js       *jsShared // a JavaScript function's shared engine (compiled is its)
 }
 
 // life lets invocations hold a module open while Evict retires it: the
@@ -44,7 +46,7 @@ type life struct {
 	peak      atomic.Int64 // the most linear memory an instance ended a call with
 
 	poolsMu sync.Mutex
-	pools   map[string]*pool // funless ABI: warm instances per owner
+	pools   map[string]*pool // funless and js ABIs: warm instances per owner
 }
 
 func newLife(key moduleKey, codeBytes int64) *life {
@@ -180,6 +182,10 @@ func (m *Module) close(ctx context.Context) {
 	for _, p := range pools {
 		p.closeAll(ctx)
 	}
-	m.compiled.Close(ctx)
+	if m.js != nil {
+		m.engine.releaseEngine(ctx, m.js, l.key.pages)
+	} else {
+		m.compiled.Close(ctx)
+	}
 	m.engine.codeMem.release(l.codeBytes)
 }

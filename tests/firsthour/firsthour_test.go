@@ -171,6 +171,9 @@ func TestMakeRunAsUserWithGoMakeGit(t *testing.T) {
 	if !strings.Contains(out.String(), "skipping examples/hello-c") {
 		t.Errorf("make run did not say it skipped the C example (no clang on PATH):\n%s", out)
 	}
+	if !strings.Contains(out.String(), "building edgefaas without JavaScript functions") {
+		t.Errorf("make run did not say it built without the JavaScript engine (no clang on PATH):\n%s", out)
+	}
 
 	for _, c := range cliCommands {
 		cmd := as(filepath.Join(src, "build", "edgefaas"), c.args...)

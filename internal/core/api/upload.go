@@ -8,12 +8,14 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 
 	"github.com/edgefaas/edgefaas/internal/core/sinks/sinkspec"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/core/triggers/eventspec"
+	"github.com/edgefaas/edgefaas/internal/jsengine"
 )
 
 // Limits on the small multipart fields.
@@ -104,6 +106,13 @@ func (up *upload) readField(field string, part *multipart.Part, maxCode int64) e
 		}
 		if v == nil {
 			v = []byte{}
+		}
+		// A script sent as a .js, .mjs or .cjs file is a JavaScript
+		// function: stored as jsengine.Wrap makes it (the CLI sends it so).
+		if isScriptName(part.FileName()) && !bytes.HasPrefix(v, []byte("\x00asm")) {
+			if _, wrapped := jsengine.Source(v); !wrapped {
+				v = jsengine.Wrap(v)
+			}
 		}
 		up.Code = v
 	case "metadata":
@@ -253,4 +262,14 @@ func checkHost(h string) error {
 		}
 	}
 	return nil
+}
+
+// isScriptName reports whether an uploaded file's name is a JavaScript
+// script's.
+func isScriptName(name string) bool {
+	switch path.Ext(name) {
+	case ".js", ".mjs", ".cjs":
+		return true
+	}
+	return false
 }

@@ -1,0 +1,402 @@
+// The JavaScript runner: QuickJS compiled with this file to wasm32-wasi is
+// the engine module every JS function runs in. It follows the funless ABI
+// (exports __invoke, imports fl_imps.*), so a JS function runs under the
+// same limits, countdown check, slots and memory budget as any guest.
+//
+// Its input is a frame the host builds (internal/wasm, jsframe.go):
+//   byte 0      mode: 'r' run the handler, 'c' only check the script
+//   bytes 1..4  the script's length n, little-endian
+//   n bytes     the script (UTF-8 source)
+//   the rest    the invocation's args, JSON
+// An instance evaluates the script once, on its first call, and keeps the
+// handler for the calls after it (an instance serves one function only).
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "quickjs.h"
+
+#define FL_IMPORT(name) __attribute__((import_module("fl_imps"), import_name(#name)))
+FL_IMPORT(__get_input_data) void fl_get_input_data(uint32_t ptr);
+FL_IMPORT(__insert_response) void fl_insert_response(uint32_t ptr, uint32_t len);
+FL_IMPORT(__insert_error) void fl_insert_error(uint32_t ptr, uint32_t len);
+FL_IMPORT(__console_log) void fl_console_log(uint32_t ptr, uint32_t len);
+#define P(x) ((uint32_t)(uintptr_t)(x))
+
+#define SCRIPT_NAME "function.js"
+
+static JSRuntime *rt;
+static JSContext *ctx;
+static JSValue handler;
+static int ready;
+static const char *script;
+static size_t script_len;
+
+// The glue between the host and the function, in JS: console, the
+// CommonJS module object, finding the handler and settling its result.
+static const char prelude[] =
+    "(function (log) {\n"
+    "  const frames = s => { const l = String(s).trimEnd().split('\\n');\n"
+    "    return l.length <= 32 ? l.join('\\n') : l.slice(0, 32).join('\\n') + '\\n    ... ' + (l.length - 32) + ' more frames'; };\n"
+    "  const show = v => { if (typeof v === 'string') return v;\n"
+    "    if (v instanceof Error) return String(v) + (v.stack ? '\\n' + frames(v.stack) : '');\n"
+    "    try { const s = JSON.stringify(v); return s === undefined ? String(v) : s; } catch (e) { return String(v); } };\n"
+    "  const line = a => Array.prototype.map.call(a, show).join(' ');\n"
+    "  const out = function () { log(line(arguments)); };\n"
+    "  globalThis.console = { log: out, info: out, debug: out, warn: out, error: out, trace: out };\n"
+    "  let timers = [], nextId = 1;\n"
+    "  globalThis.setTimeout = function (fn, ms, ...args) {\n"
+    "    if (typeof fn !== 'function') throw new TypeError('setTimeout: the callback is not a function');\n"
+    "    const id = nextId++; timers.push({ id, at: Date.now() + Math.max(0, Number(ms) || 0), fn, args }); return id; };\n"
+    "  globalThis.clearTimeout = function (id) { timers = timers.filter(t => t.id !== id); };\n"
+    "  globalThis.module = { exports: {} };\n"
+    "  globalThis.exports = globalThis.module.exports;\n"
+    "  const pick = o => (o === null || o === undefined) ? null :\n"
+    "    typeof o.fl_main === 'function' ? o.fl_main : typeof o.main === 'function' ? o.main :\n"
+    "    typeof o.default === 'function' ? o.default : null;\n"
+    "  return {\n"
+    "    find(ns) {\n"
+    "      const m = globalThis.module && globalThis.module.exports;\n"
+    "      return (ns && pick(ns)) || (typeof m === 'function' ? m : pick(m)) ||\n"
+    "        (typeof globalThis.main === 'function' ? globalThis.main : null);\n"
+    "    },\n"
+    "    settle(r) {\n"
+    "      const s = { done: false, ok: false, value: undefined };\n"
+    "      if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {\n"
+    "        Promise.resolve(r).then(v => { s.done = true; s.ok = true; s.value = v; },\n"
+    "                                e => { s.done = true; s.value = e; });\n"
+    "      } else { s.done = true; s.ok = true; s.value = r; }\n"
+    "      return s;\n"
+    "    },\n"
+    "    describe(e) { return e instanceof Error ? show(e) : 'Uncaught ' + show(e); },\n"
+    "    wait() { if (timers.length === 0) return -1;\n"
+    "      return Math.max(0, Math.min(...timers.map(t => t.at)) - Date.now()); },\n"
+    "    fire() { const now = Date.now(); const due = timers.filter(t => t.at <= now).sort((a, b) => a.at - b.at || a.id - b.id);\n"
+    "      timers = timers.filter(t => t.at > now); for (const t of due) t.fn(...t.args); },\n"
+    "    clear() { timers = []; },\n"
+    "  };\n"
+    "})";
+
+static JSValue glue = JS_UNDEFINED;
+
+static void reply_error(const char *msg, size_t n) { fl_insert_error(P(msg), (uint32_t)n); }
+
+static void reply_errorf(const char *msg) { reply_error(msg, strlen(msg)); }
+
+// out_of_memory ends the call with a trap: the host then reports the
+// function's memory limit (the line on stderr names the cause).
+static void out_of_memory(void) {
+    fputs("out of memory\n", stderr);
+    fflush(stderr);
+    __builtin_trap();
+}
+
+// exception_text describes the pending exception: "Name: message" and the
+// stack for an Error, else the thrown value.
+static char *exception_text(size_t *n) {
+    JSValue exc = JS_GetException(ctx);
+    const char *s = NULL;
+    if (JS_IsError(ctx, exc)) {
+        JSValue msg = JS_GetPropertyStr(ctx, exc, "message");
+        const char *m = JS_ToCString(ctx, msg);
+        if (m && strcmp(m, "out of memory") == 0) out_of_memory();
+        JS_FreeCString(ctx, m);
+        JS_FreeValue(ctx, msg);
+    }
+    JSValue fn = JS_GetPropertyStr(ctx, glue, "describe");
+    JSValue text = JS_Call(ctx, fn, glue, 1, &exc);
+    JS_FreeValue(ctx, fn);
+    if (JS_IsException(text)) {
+        JS_FreeValue(ctx, JS_GetException(ctx));
+        s = JS_ToCStringLen(ctx, n, exc);
+    } else {
+        s = JS_ToCStringLen(ctx, n, text);
+    }
+    JS_FreeValue(ctx, text);
+    JS_FreeValue(ctx, exc);
+    if (s == NULL) out_of_memory();
+    char *copy = malloc(*n + 1);
+    if (copy == NULL) out_of_memory();
+    memcpy(copy, s, *n + 1);
+    JS_FreeCString(ctx, s);
+    return copy;
+}
+
+static void reply_exception(void) {
+    size_t n;
+    char *s = exception_text(&n);
+    reply_error(s, n);
+    free(s);
+}
+
+static JSValue js_log(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv) {
+    size_t n;
+    const char *s = JS_ToCStringLen(c, &n, argv[0]);
+    if (s == NULL) return JS_EXCEPTION;
+    fl_console_log(P(s), (uint32_t)n);
+    JS_FreeCString(c, s);
+    return JS_UNDEFINED;
+}
+
+static JSModuleDef *compiled_module;
+
+// load_module gives an ES module script its one module, the function
+// itself (compiled by compile_script): anything else must be bundled into
+// the script.
+static JSModuleDef *load_module(JSContext *c, const char *name, void *opaque) {
+    if (strcmp(name, SCRIPT_NAME) != 0 || compiled_module == NULL) {
+        JS_ThrowReferenceError(c, "cannot import '%s': bundle dependencies into the script", name);
+        return NULL;
+    }
+    return compiled_module;
+}
+
+// compile_script compiles the script as an ES module or a classic script:
+// a module if QuickJS's look at its first token says so, else a classic
+// script, else (an import or export further down) a module. A script that
+// is neither reports the error that names its line best: the module's when
+// the classic parse stumbled on import or export. It returns the compiled
+// classic script (to run), JS_UNDEFINED for a module (kept in
+// compiled_module), or JS_EXCEPTION.
+static JSValue compile_script(void) {
+    int flags = JS_EVAL_FLAG_COMPILE_ONLY;
+    if (!JS_DetectModule(script, script_len)) {
+        JSValue v = JS_Eval(ctx, script, script_len, SCRIPT_NAME, JS_EVAL_TYPE_GLOBAL | flags);
+        if (!JS_IsException(v)) return v;
+        JSValue exc = JS_GetException(ctx);
+        JSValue msg = JS_GetPropertyStr(ctx, exc, "message");
+        const char *m = JS_ToCString(ctx, msg);
+        int keyword = m && (strstr(m, "export") || strstr(m, "import"));
+        JS_FreeCString(ctx, m);
+        JS_FreeValue(ctx, msg);
+        if (!keyword) {
+            JS_Throw(ctx, exc);
+            return JS_EXCEPTION;
+        }
+        JS_FreeValue(ctx, exc);
+    }
+    JSValue mod = JS_Eval(ctx, script, script_len, SCRIPT_NAME, JS_EVAL_TYPE_MODULE | flags);
+    if (JS_IsException(mod)) return mod;
+    compiled_module = JS_VALUE_GET_PTR(mod);
+    JS_FreeValue(ctx, mod);
+    return JS_UNDEFINED;
+}
+
+static int run_jobs(void) {
+    JSContext *c;
+    for (;;) {
+        int r = JS_ExecutePendingJob(rt, &c);
+        if (r <= 0) return r;
+    }
+}
+
+// setup makes the runtime and evaluates the script; 0 on success, else it
+// has replied with the error.
+static int setup(int check_only) {
+    rt = JS_NewRuntime();
+    if (rt == NULL) out_of_memory();
+    JS_SetMaxStackSize(rt, 768 << 10);
+    JS_SetModuleLoaderFunc(rt, NULL, load_module, NULL);
+    ctx = JS_NewContext(rt);
+    if (ctx == NULL) out_of_memory();
+    JSValue make = JS_Eval(ctx, prelude, sizeof prelude - 1, "<edgefaas>", JS_EVAL_TYPE_GLOBAL);
+    if (JS_IsException(make)) out_of_memory();
+    JSValue log = JS_NewCFunction(ctx, js_log, "log", 1);
+    glue = JS_Call(ctx, make, JS_UNDEFINED, 1, &log);
+    JS_FreeValue(ctx, log);
+    JS_FreeValue(ctx, make);
+    if (JS_IsException(glue)) out_of_memory();
+
+    JSValue compiled = compile_script();
+    if (JS_IsException(compiled)) {
+        reply_exception();
+        return -1;
+    }
+    if (check_only) {
+        JS_FreeValue(ctx, compiled);
+        return 0;
+    }
+    JSValue ns = JS_UNDEFINED;
+    JSValue v;
+    if (compiled_module != NULL) {
+        static const char importer[] =
+            "import * as ns from '" SCRIPT_NAME "'; globalThis.__edgefaas_ns = ns;";
+        v = JS_Eval(ctx, importer, sizeof importer - 1, "<edgefaas-import>", JS_EVAL_TYPE_MODULE);
+    } else {
+        v = JS_EvalFunction(ctx, compiled);
+    }
+    if (JS_IsException(v)) {
+        reply_exception();
+        return -1;
+    }
+    JS_FreeValue(ctx, v);
+    if (run_jobs() < 0) {
+        reply_exception();
+        return -1;
+    }
+    if (compiled_module != NULL) {
+        JSValue global = JS_GetGlobalObject(ctx);
+        ns = JS_GetPropertyStr(ctx, global, "__edgefaas_ns");
+        JS_FreeValue(ctx, global);
+    }
+    JSValue find = JS_GetPropertyStr(ctx, glue, "find");
+    handler = JS_Call(ctx, find, glue, 1, &ns);
+    JS_FreeValue(ctx, find);
+    JS_FreeValue(ctx, ns);
+    if (JS_IsException(handler)) {
+        reply_exception();
+        return -1;
+    }
+    if (!JS_IsFunction(ctx, handler)) {
+        reply_errorf("the script defines no handler: set module.exports.fl_main, define a global function main, "
+                     "or export a default function from an ES module");
+        return -1;
+    }
+    ready = 1;
+    return 0;
+}
+
+static int glue_call(const char *name, JSValue *result) {
+    JSValue fn = JS_GetPropertyStr(ctx, glue, name);
+    JSValue r = JS_Call(ctx, fn, glue, 0, NULL);
+    JS_FreeValue(ctx, fn);
+    if (JS_IsException(r)) return -1;
+    if (result) *result = r; else JS_FreeValue(ctx, r);
+    return 0;
+}
+
+// wait_for runs the timers the handler set until its result settles or
+// none is left: it sleeps (WASI poll_oneoff, which gives the call's CPU
+// slot up) in steps of at most 50 ms, so a call past its timeout is
+// stopped within a step. -1 with an exception pending if a timer threw.
+static int wait_for(JSValueConst state) {
+    for (;;) {
+        JSValue done = JS_GetPropertyStr(ctx, state, "done");
+        int is_done = JS_ToBool(ctx, done);
+        JS_FreeValue(ctx, done);
+        if (is_done) return 0;
+        JSValue w;
+        if (glue_call("wait", &w) < 0) return -1;
+        double ms;
+        JS_ToFloat64(ctx, &ms, w);
+        JS_FreeValue(ctx, w);
+        if (ms < 0) return 0;
+        if (ms > 0) {
+            if (ms > 50) ms = 50;
+            struct timespec ts = {0, (long)(ms * 1e6)};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (glue_call("fire", NULL) < 0 || run_jobs() < 0) return -1;
+    }
+}
+
+// call runs the handler on args and replies with its JSON result.
+static int call(const char *args, size_t args_len) {
+    // JS_ParseJSON wants a NUL-terminated buffer.
+    char *buf = malloc(args_len + 1);
+    if (buf == NULL) out_of_memory();
+    memcpy(buf, args, args_len);
+    buf[args_len] = 0;
+    JSValue in = JS_ParseJSON(ctx, buf, args_len, "<args>");
+    free(buf);
+    if (JS_IsException(in)) {
+        reply_exception();
+        return 1;
+    }
+    // Timers a call left behind do not run in the next one.
+    if (glue_call("clear", NULL) < 0) out_of_memory();
+    JSValue r = JS_Call(ctx, handler, JS_UNDEFINED, 1, &in);
+    JS_FreeValue(ctx, in);
+    if (JS_IsException(r)) {
+        reply_exception();
+        return 1;
+    }
+    JSValue settle = JS_GetPropertyStr(ctx, glue, "settle");
+    JSValue state = JS_Call(ctx, settle, glue, 1, &r);
+    JS_FreeValue(ctx, settle);
+    JS_FreeValue(ctx, r);
+    if (JS_IsException(state)) {
+        reply_exception();
+        return 1;
+    }
+    if (run_jobs() < 0 || wait_for(state) < 0) {
+        JS_FreeValue(ctx, state);
+        reply_exception();
+        return 1;
+    }
+    JSValue done = JS_GetPropertyStr(ctx, state, "done");
+    JSValue ok = JS_GetPropertyStr(ctx, state, "ok");
+    JSValue value = JS_GetPropertyStr(ctx, state, "value");
+    int is_done = JS_ToBool(ctx, done), is_ok = JS_ToBool(ctx, ok);
+    JS_FreeValue(ctx, done);
+    JS_FreeValue(ctx, ok);
+    JS_FreeValue(ctx, state);
+    if (!is_done) {
+        JS_FreeValue(ctx, value);
+        reply_errorf("the handler's Promise never settled: no timer is left and nothing else can settle it "
+                     "(fetch is not available to JavaScript functions yet)");
+        return 1;
+    }
+    if (!is_ok) {
+        JS_Throw(ctx, value);
+        reply_exception();
+        return 1;
+    }
+    JSValue json = JS_JSONStringify(ctx, value, JS_UNDEFINED, JS_UNDEFINED);
+    JS_FreeValue(ctx, value);
+    if (JS_IsException(json)) {
+        reply_exception();
+        return 1;
+    }
+    if (JS_IsUndefined(json)) {
+        fl_insert_response(P("null"), 4);
+        return 0;
+    }
+    size_t n;
+    const char *s = JS_ToCStringLen(ctx, &n, json);
+    JS_FreeValue(ctx, json);
+    if (s == NULL) out_of_memory();
+    fl_insert_response(P(s), (uint32_t)n);
+    JS_FreeCString(ctx, s);
+    return 0;
+}
+
+__attribute__((export_name("__invoke"))) int invoke(int input_len) {
+    static char *input;
+    if (input_len < 5) {
+        reply_errorf("the JavaScript runner's input frame is too short");
+        return 1;
+    }
+    free(input);
+    input = malloc((size_t)input_len + 1);
+    if (input == NULL) out_of_memory();
+    fl_get_input_data(P(input));
+    input[input_len] = 0;
+    char mode = input[0];
+    uint32_t n = (uint32_t)(uint8_t)input[1] | (uint32_t)(uint8_t)input[2] << 8 |
+                 (uint32_t)(uint8_t)input[3] << 16 | (uint32_t)(uint8_t)input[4] << 24;
+    if (n > (uint32_t)input_len - 5) {
+        reply_errorf("the JavaScript runner's input frame is malformed");
+        return 1;
+    }
+    if (!ready) {
+        // The script stays in memory while the instance lives: an ES
+        // module's loader reads it when the importer asks for it.
+        static char *kept;
+        kept = malloc(n + 1);
+        if (kept == NULL) out_of_memory();
+        memcpy(kept, input + 5, n);
+        kept[n] = 0;
+        script = kept;
+        script_len = n;
+        if (setup(mode == 'c') != 0) return 1;
+        if (mode == 'c') {
+            fl_insert_response(P("null"), 4);
+            return 0;
+        }
+    }
+    return call(input + 5 + n, (size_t)input_len - 5 - n);
+}

@@ -1,0 +1,182 @@
+package wasm_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/jsengine"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
+	"github.com/edgefaas/edgefaas/internal/wasm"
+)
+
+// needEngine skips where the binary under test has no JavaScript engine
+// (a plain `go test` without scripts/build-jsengine.sh); the test goals
+// build it, and tests/functions/js fails without it.
+func needEngine(t *testing.T) {
+	t.Helper()
+	if !jsengine.Available() {
+		t.Skip(jsengine.ErrUnavailable)
+	}
+}
+
+// TestJSShapes runs the three shapes of JavaScript function and checks
+// the upload-time syntax check, in the engine, without a cluster.
+func TestJSShapes(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	limits := wasm.Limits{Timeout: 20 * time.Second}
+	for _, c := range []struct{ name, src, want string }{
+		{"funless", `module.exports.fl_main = function (input) { console.log("hi", input.name); return { greeting: "Hello " + input.name } }`, `{"greeting":"Hello Ada"}`},
+		{"openwhisk", `function main(params) { return { n: params.name.length } }`, `{"n":3}`},
+		{"esm", `export default function (args) { return [args.name] }`, `["Ada"]`},
+		{"esm async", `export default async function (args) { await null; return args.name }`, `"Ada"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code := jsengine.Wrap([]byte(c.src))
+			info, err := wasm.Inspect(ctx, code)
+			if err != nil || info.ABI != wasm.ABIJS {
+				t.Fatalf("Inspect: %+v, %v", info, err)
+			}
+			m, err := e.Compile(ctx, code, limits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				res, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/" + c.name, Input: []byte(`{"name":"Ada"}`)})
+				if err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				if string(res.Output) != c.want {
+					t.Fatalf("call %d: output %s, want %s (logs %q)", i, res.Output, c.want, res.Logs)
+				}
+			}
+		})
+	}
+	_, err := wasm.Inspect(ctx, jsengine.Wrap([]byte("function main() {\n  return (1 + ;\n}")))
+	if !errors.Is(err, wasm.ErrCompile) || !strings.Contains(err.Error(), "syntax error at line 2") {
+		t.Fatalf("syntax error: %v", err)
+	}
+	t.Log(err)
+}
+
+// TestJSModuleDetection: an ES module whose first statement is not an
+// import or export is still run as a module, and a classic script's
+// syntax error names its own line.
+func TestJSModuleDetection(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	m, err := e.Compile(ctx, jsengine.Wrap([]byte("// a comment\nconst k = 2;\nexport default (a) => a.n * k;\n")), wasm.Limits{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/esm", Input: []byte(`{"n":21}`)})
+	if err != nil || string(res.Output) != "42" {
+		t.Fatalf("module: %v, %v", res, err)
+	}
+	_, err = wasm.Inspect(ctx, jsengine.Wrap([]byte("// x\nconst a = 1;\nexport default function () {\n  return (;\n}\n")))
+	if !errors.Is(err, wasm.ErrCompile) || !strings.Contains(err.Error(), "line 4") {
+		t.Fatalf("a module's syntax error: %v", err)
+	}
+}
+
+// TestJSStackOverflow: unbounded recursion is QuickJS's "InternalError:
+// stack overflow", a function error with its stack cut to 32 frames, not
+// a trap of the engine's own stack.
+func TestJSStackOverflow(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	m, err := e.Compile(ctx, jsengine.Wrap([]byte("function deep(n) { return deep(n + 1) + 1 }\nfunction main() { return deep(0) }\n")), wasm.Limits{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Invoke(ctx, m, wasm.Invocation{Function: "t/deep"})
+	var fe *wasm.FunctionError
+	if !errors.As(err, &fe) || !strings.HasPrefix(fe.Message, "InternalError: stack overflow\n") || !strings.HasSuffix(fe.Message, " more frames") {
+		t.Fatalf("recursion: %v", err)
+	}
+}
+
+// TestJSEngineShared: JavaScript functions of one memory limit share one
+// compiled engine, counted once against the code budget beside each
+// script; evicting one leaves the others running, and the last one's
+// eviction frees the engine's code.
+func TestJSEngineShared(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	engine, _ := jsengine.Wasm()
+	limits := wasm.Limits{Timeout: 20 * time.Second}
+	a := jsengine.Wrap([]byte("function main() { return 'a' }"))
+	b := jsengine.Wrap([]byte("function main() { return 'b' }"))
+	ma, err := e.Compile(ctx, a, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := e.Compile(ctx, b, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wasm.CodeBytes(len(engine)) + wasm.CodeBytes(len(a)-4) + wasm.CodeBytes(len(b)-4)
+	if got := e.Stats().CodeBytes; got != want {
+		t.Fatalf("code budget held for two JS functions: %d, want the engine once and each script: %d", got, want)
+	}
+	for _, m := range []*wasm.Module{ma, mb} {
+		if _, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Evict(ctx, ma.Hash)
+	res, err := e.Invoke(ctx, mb, wasm.Invocation{Function: "t/b"})
+	if err != nil || string(res.Output) != `"b"` {
+		t.Fatalf("the other function after an eviction: %v, %v", res, err)
+	}
+	e.Evict(ctx, mb.Hash)
+	wait.ForState(t, time.Minute, "the code budget to be free once both are evicted (closed after their calls)", func() (bool, string) {
+		got := e.Stats().CodeBytes
+		return got == 0, fmt.Sprintf("%d bytes held", got)
+	})
+}
+
+// TestJSTimers: setTimeout callbacks run in order of their due times
+// while the handler's Promise waits, clearTimeout cancels one, and a
+// timer's throw is the call's error.
+func TestJSTimers(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	limits := wasm.Limits{Timeout: 20 * time.Second}
+	for _, c := range []struct{ name, src, want, err string }{
+		{"order", `export default () => new Promise(done => {
+  const seen = [];
+  setTimeout(() => seen.push("b"), 30);
+  setTimeout(() => seen.push("a"), 10);
+  const x = setTimeout(() => seen.push("never"), 20);
+  clearTimeout(x);
+  setTimeout((s) => done(seen.concat(s)), 60, "end");
+})`, `["a","b","end"]`, ""},
+		{"throws", `export default () => new Promise(() => { setTimeout(() => { throw new TypeError("late") }, 5) })`, "", "TypeError: late"},
+		{"never", `export default () => new Promise(() => {})`, "", "never settled"},
+	} {
+		m, err := e.Compile(ctx, jsengine.Wrap([]byte(c.src)), limits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/" + c.name})
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: %v, want an error with %q", c.name, err, c.err)
+			}
+			continue
+		}
+		if err != nil || string(res.Output) != c.want {
+			t.Errorf("%s: %v, %v; want %s", c.name, res, err, c.want)
+		}
+	}
+}
