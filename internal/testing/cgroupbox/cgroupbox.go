@@ -33,6 +33,8 @@ type Box struct {
 	Guest       string
 	// Limit is the cgroup's limit as the kernel keeps it.
 	Limit int64
+	// DataDir is the box's --data-dir.
+	DataDir string
 }
 
 // Start makes a cgroup of limit bytes and starts the real binary in it
@@ -51,12 +53,13 @@ func Start(t *testing.T, limit int64, extra ...string) *Box {
 		}
 	})
 	b := &Box{Group: g}
+	dir := t.TempDir()
+	b.DataDir = filepath.Join(dir, "core")
 	if b.Limit, err = g.Limit(); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	httpAddr, nodeAddr := "127.0.0.1:"+testcluster.Port(t, "127.0.0.1"), "127.0.0.1:"+testcluster.Port(t, "127.0.0.1")
-	args := append([]string{"core", "--with-worker", "--data-dir", filepath.Join(dir, "core"),
+	args := append([]string{"core", "--with-worker", "--data-dir", b.DataDir,
 		"--http-addr", httpAddr, "--node-addr", nodeAddr, "--allow-net", "127.0.0.0/8", "--egress-allow", "*"}, extra...)
 	b.Proc = testcluster.StartWith(t, g.Wrap(), dir, args...)
 	t.Cleanup(func() {
@@ -66,7 +69,7 @@ func Start(t *testing.T, limit int64, extra ...string) *Box {
 		}
 	})
 	b.URL = "http://" + b.Proc.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
-	admin, guest, err := testcluster.ReadTokens(filepath.Join(dir, "core"))
+	admin, guest, err := testcluster.ReadTokens(b.DataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
