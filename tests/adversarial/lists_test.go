@@ -29,7 +29,13 @@ func metric(t *testing.T, b *cgroupbox.Box, name string) float64 {
 		t.Fatalf("metrics: %v", err)
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	return readMetric(t, resp.Body, name)
+}
+
+// readMetric finds one unlabelled series in a Prometheus exposition.
+func readMetric(t *testing.T, r io.Reader, name string) float64 {
+	t.Helper()
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
