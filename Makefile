@@ -13,7 +13,7 @@ FUZZ      := ./internal/core/api/:FuzzParseUpload ./internal/core/api/:FuzzDecod
 GO_REACTORS := hello sleep matrixmult server-reply network
 GO_COMMANDS := hello-wasi-go
 C_COMMANDS  := hello-c
-TEST_C_REACTORS := spin calltree matmul trap stackbomb membomb outbomb nonjson fail logflood wildptr echo legacyhttp abifuzz envfile emptylog newlines bigmin
+TEST_C_REACTORS := spin calltree matmul trap stackbomb membomb outbomb nonjson fail logflood wildptr echo legacyhttp abifuzz envfile emptylog newlines bigmin ctlbloat
 TEST_C_COMMANDS := sandbox cfail
 
 EXAMPLES := $(GO_REACTORS:%=$(WASM)/%.wasm) $(GO_COMMANDS:%=$(WASM)/%.wasm) $(C_COMMANDS:%=$(WASM)/%.wasm)

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -76,8 +77,46 @@ type ActivationFilter struct {
 	Wait time.Duration
 }
 
-// ListActivations returns records newest first.
+// ListActivations returns records newest first, at most f.Limit (the
+// core's default, 50, if 0). The core answers in pages bounded by bytes;
+// ListActivations follows each page's cursor until it has the records
+// asked for or there are no more.
 func (c *Client) ListActivations(ctx context.Context, f ActivationFilter) ([]Activation, error) {
+	want := f.Limit
+	if want <= 0 {
+		want = defaultListLimit
+	}
+	var all []Activation
+	for {
+		f.Limit = want - len(all)
+		page, err := c.ListActivationsPage(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Activations...)
+		if page.NextBefore == "" || len(all) >= want {
+			return all, nil
+		}
+		// The rest of the same list: older records, no waiting.
+		f.Before, f.Wait = page.NextBefore, 0
+	}
+}
+
+// defaultListLimit is the core's page length when none is asked for.
+const defaultListLimit = 50
+
+// ActivationPage is one answer of the core to a list request.
+type ActivationPage struct {
+	Activations []Activation
+	// NextBefore, if not empty, is where the page stopped before the end
+	// of the list (the limit, the core's bound on a page's bytes, or on
+	// the records one request examines): list again with Before set to
+	// it, and the same filters, for the rest.
+	NextBefore string
+}
+
+// ListActivationsPage returns one page of records, newest first.
+func (c *Client) ListActivationsPage(ctx context.Context, f ActivationFilter) (ActivationPage, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{"module": f.Module, "function": f.Function, "status": f.Status, "before": f.Before, "after": f.After} {
 		if v != "" {
@@ -94,5 +133,19 @@ func (c *Client) ListActivations(ctx context.Context, f ActivationFilter) ([]Act
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	return do[[]Activation](ctx, c, http.MethodGet, path, nil)
+	_, raw, err := c.send(ctx, request{method: http.MethodGet, path: path, size: -1})
+	if err != nil {
+		return ActivationPage{}, err
+	}
+	var page struct {
+		Data       *[]Activation `json:"data"`
+		NextBefore string        `json:"next_before"`
+	}
+	if err := json.Unmarshal(raw, &page); err != nil {
+		return ActivationPage{}, fmt.Errorf("GET %s: the answer is not JSON: %w", path, err)
+	}
+	if page.Data == nil {
+		return ActivationPage{}, fmt.Errorf(`GET %s: the answer has no "data" member`, path)
+	}
+	return ActivationPage{Activations: *page.Data, NextBefore: page.NextBefore}, nil
 }

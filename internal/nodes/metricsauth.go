@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/edgefaas/edgefaas/internal/syncfile"
 )
 
@@ -27,6 +29,9 @@ type MetricsOptions struct {
 // MetricsTokenFile is the worker's generated metrics token, in its data
 // directory.
 const MetricsTokenFile = "metrics-token"
+
+// maxMetricsConns bounds the metrics listener's connections at once.
+const maxMetricsConns = 32
 
 // LoadOrCreateMetricsToken returns dir/metrics-token, creating a random
 // one (256 bits, mode 0600, written crash-safely) on first use or when the
@@ -57,7 +62,10 @@ func serveMetrics(addr string, h http.Handler, o MetricsOptions) (net.Addr, erro
 	if err != nil {
 		return nil, err
 	}
-	go metricsServer(h, o).Serve(l)
+	// A scrape needs one connection: a few dozen are plenty, and beyond
+	// them a client waits in the kernel's queue, not in the worker's
+	// descriptors.
+	go metricsServer(h, o).Serve(netutil.LimitListener(l, maxMetricsConns))
 	return l.Addr(), nil
 }
 

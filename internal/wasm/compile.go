@@ -123,7 +123,7 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []b
 
 	start := time.Now()
 	cctx := experimental.WithCompilationWorkers(ctx, e.cfg.CompilationWorkers)
-	cm, err := r.CompileModule(cctx, code)
+	cm, err := compileModule(cctx, r, code)
 	if err != nil {
 		e.codeMem.release(keep)
 		return nil, fmt.Errorf("%w: %v", ErrCompile, err)
@@ -135,6 +135,7 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []b
 		return nil, err
 	}
 	e.stats.compiles.Add(1)
+	e.pruneCache()
 	m := &Module{Hash: key.hash, Info: info, Limits: limits, engine: e, compiled: cm, rt: r, life: newLife(key, keep)}
 	e.log.Debug("compiled", "hash", key.hash[:12], "abi", info.ABI, "pages", key.pages, "bytes", keep, "took", time.Since(start))
 	return m, nil
@@ -253,4 +254,17 @@ func (e *Engine) Has(hash string) bool {
 		}
 	}
 	return false
+}
+
+// compileModule is wazero's CompileModule with a panic of the compiler
+// made the module's error (the compiler's own goroutines recover theirs:
+// patches/README.md), so a module that trips the compiler fails to
+// compile instead of ending the node.
+func compileModule(ctx context.Context, r wazero.Runtime, code []byte) (cm wazero.CompiledModule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cm, err = nil, fmt.Errorf("compiler panic: %v", p)
+		}
+	}()
+	return r.CompileModule(ctx, code)
 }

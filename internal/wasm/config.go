@@ -24,7 +24,12 @@ type Limits struct {
 // chosen for a small edge machine.
 type Config struct {
 	// CacheDir keeps compiled code across restarts. Empty: memory only.
+	// A damaged entry is deleted and the module compiled again.
 	CacheDir string
+	// CacheMaxBytes bounds the files in CacheDir: after each compile the
+	// least recently used are deleted while they take more (default 0: a
+	// tenth of the file system holding CacheDir; negative: unbounded).
+	CacheMaxBytes int64
 	// Defaults apply to functions that ask for nothing (defaults: 2048 pages =
 	// 128 MiB, 60 s like FunLess, 6 MiB in, 6 MiB out, 64 KiB of logs).
 	Defaults Limits

@@ -36,6 +36,11 @@ type Engine struct {
 	jsMu sync.Mutex
 	js   map[uint32]*jsShared // the JavaScript engine compiled per runtime (jsscript.go)
 
+	// cacheMax bounds the disk cache (Config.CacheMaxBytes resolved);
+	// pruneMu lets one prune run at a time.
+	cacheMax int64
+	pruneMu  sync.Mutex
+
 	stats counters
 	stop  chan struct{}
 	done  chan struct{}
@@ -48,6 +53,7 @@ type counters struct {
 	reruns                            atomic.Int64
 	codeEvictions, idleReclaimed      atomic.Int64
 	live                              atomic.Int64
+	cachePruned                       atomic.Int64
 }
 
 // Stats are an engine's counters since it started, for metrics and tests.
@@ -81,6 +87,9 @@ type Stats struct {
 	// budget or after CodeIdleTTL unused; IdleReclaimed counts idle pooled
 	// instances closed early because a call needed their memory.
 	CodeEvictions, IdleReclaimed int64
+	// CachePruned counts disk cache entries deleted to keep the cache
+	// within CacheMaxBytes.
+	CachePruned int64
 	// Reruns counts calls run a second time because their guest was
 	// refused memory by the node's budget before any outbound request.
 	Reruns int64
@@ -125,6 +134,8 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("compile cache %s: %w", cfg.CacheDir, err)
 		}
 		e.cache = c
+		e.cacheMax = cacheMaxBytes(cfg.CacheDir, cfg.CacheMaxBytes)
+		e.pruneCache()
 	} else {
 		e.cache = wazero.NewCompilationCache()
 	}
@@ -177,6 +188,7 @@ func (e *Engine) Stats() Stats {
 		CodeBytes:          code,
 		InstancesLive:      e.stats.live.Load(),
 		CodeEvictions:      e.stats.codeEvictions.Load(),
+		CachePruned:        e.stats.cachePruned.Load(),
 		IdleReclaimed:      e.stats.idleReclaimed.Load(),
 		Reruns:             e.stats.reruns.Load(),
 		LongWaits:          e.longWaits(),

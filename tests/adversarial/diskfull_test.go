@@ -12,8 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -321,20 +319,7 @@ func metric(t *testing.T, b *cgroupbox.Box, series string) float64 {
 		t.Fatalf("metrics: %v", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
-	if m == nil {
-		t.Errorf("metrics: no series %s", series)
-		return -1
-	}
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	if err != nil {
-		t.Fatalf("metrics: %s: %v", m[0], err)
-	}
-	return v
+	return readMetric(t, resp.Body, series)
 }
 
 // count is how many lines of log contain s.

@@ -617,7 +617,7 @@ func (q *Queue) Cancel(match func(storage.QueuedCall) bool, reason string) (int,
 	for _, rec := range recs {
 		q.cfg.Recorder.cfg.Metrics.observe(rec)
 	}
-	q.cfg.Recorder.notify()
+	q.cfg.Recorder.wakeWatches(recs)
 	return marked + len(gone), nil
 }
 

@@ -75,11 +75,19 @@ type Recorder struct {
 	mu      sync.Mutex
 	pending []storage.Activation
 	spare   []storage.Activation
-	waiters []waiter      // RecordWaits among pending, by index
-	jobs    []outboxJob   // sink jobs of records among pending, by index
-	changed chan struct{} // closed after each commit, then replaced
+	waiters []waiter    // RecordWaits among pending, by index
+	jobs    []outboxJob // sink jobs of records among pending, by index
+	// watches are the long polls' wake-ups, by the function they wait
+	// for: a commit closes only those its records match, so a poll on an
+	// idle function is not woken (and does not rescan) at every commit.
+	watches map[WatchKey]*watchEntry
 	closed  bool
 }
+
+// WatchKey names what a long poll waits for: a function (Module and
+// Function), any function of a module (Function empty), a function name in
+// any module (Module empty), or any record (both empty).
+type WatchKey struct{ Module, Function string }
 
 // waiter is a RecordWait's record (pending[i]) and where to answer it;
 // the batch holding it is committed with Sync.
@@ -124,7 +132,7 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 		cfg.PruneEvery = DefaultPruneEvery
 	}
 	r := &Recorder{cfg: cfg, wake: make(chan struct{}, 1), now: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{}), watches: map[WatchKey]*watchEntry{},
 		pending: make([]storage.Activation, 0, min(cfg.Buffer, 256)), spare: make([]storage.Activation, 0, min(cfg.Buffer, 256))}
 	go r.loop()
 	return r
@@ -215,12 +223,107 @@ func (r *Recorder) RecordWaitWithSinks(ctx context.Context, a storage.Activation
 	}
 }
 
-// Changed returns a channel closed after the next commit of records, for
-// callers that wait for new activations (long polls).
-func (r *Recorder) Changed() <-chan struct{} {
+// Watch registers a long poll's interest in the records k matches; the
+// caller waits on the Watcher's C and calls Close when done. A commit
+// wakes only the watchers its records match, so a poll on an idle
+// function is not woken (and does not rescan) by other functions' calls.
+func (r *Recorder) Watch(k WatchKey) *Watcher {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.changed
+	e, ok := r.watches[k]
+	if !ok {
+		e = &watchEntry{cur: &watchGen{ch: make(chan struct{})}}
+		r.watches[k] = e
+	}
+	e.refs++
+	return &Watcher{r: r, k: k, cur: e.cur}
+}
+
+// watchEntry is a key's current generation and how many Watchers use it.
+type watchEntry struct {
+	refs int
+	cur  *watchGen
+}
+
+// watchGen is one wake-up: ch is closed by the commit of a record the key
+// matches, after minID (the oldest such record's id in that commit) and
+// next (the key's following generation) are set.
+type watchGen struct {
+	ch    chan struct{}
+	minID string
+	next  *watchGen
+}
+
+// Watcher is one long poll's registration (Recorder.Watch).
+type Watcher struct {
+	r   *Recorder
+	k   WatchKey
+	cur *watchGen
+}
+
+// C is closed when a record the watcher's key matches has been committed
+// since the watcher was made or since the last Next.
+func (w *Watcher) C() <-chan struct{} { return w.cur.ch }
+
+// Next, after C was closed, moves the watcher past every commit so far and
+// returns the oldest id among the matching records those commits held:
+// a scan down to it sees every record committed since, even one whose id
+// is older than records committed before it (ids are taken when a call
+// starts, records are written when it ends).
+func (w *Watcher) Next() (oldest string) {
+	for {
+		select {
+		case <-w.cur.ch:
+		default:
+			return oldest
+		}
+		if oldest == "" || w.cur.minID < oldest {
+			oldest = w.cur.minID
+		}
+		w.cur = w.cur.next
+	}
+}
+
+// Close ends the registration.
+func (w *Watcher) Close() {
+	w.r.mu.Lock()
+	defer w.r.mu.Unlock()
+	if e, ok := w.r.watches[w.k]; ok {
+		if e.refs--; e.refs <= 0 {
+			delete(w.r.watches, w.k)
+		}
+	}
+}
+
+// wakeWatches wakes the watches recs match: per record, its function's,
+// its module's, its name's and the one for any record. The cost is four
+// map lookups per record committed, whatever the number of polls.
+func (r *Recorder) wakeWatches(recs []storage.Activation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.watches) == 0 {
+		return
+	}
+	var woken []*watchEntry
+	for _, a := range recs {
+		for _, k := range [...]WatchKey{{a.Module, a.Function}, {a.Module, ""}, {"", a.Function}, {}} {
+			e, ok := r.watches[k]
+			if !ok {
+				continue
+			}
+			if e.cur.next == nil {
+				e.cur.next = &watchGen{ch: make(chan struct{})}
+				e.cur.minID = a.ID
+				woken = append(woken, e)
+			} else if a.ID < e.cur.minID {
+				e.cur.minID = a.ID
+			}
+		}
+	}
+	for _, e := range woken {
+		close(e.cur.ch)
+		e.cur = e.cur.next
+	}
 }
 
 // Prune runs retention now; the writer also runs it every PruneEvery.
@@ -335,13 +438,5 @@ func (r *Recorder) write(recs []storage.Activation, waiters []waiter, jobs []sto
 	for _, w := range waiters {
 		w.done <- err
 	}
-	r.notify()
-}
-
-// notify wakes the callers waiting on Changed: records were committed.
-func (r *Recorder) notify() {
-	r.mu.Lock()
-	close(r.changed)
-	r.changed = make(chan struct{})
-	r.mu.Unlock()
+	r.wakeWatches(recs)
 }

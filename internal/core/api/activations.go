@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,6 +18,11 @@ const (
 	maxListLimit     = 1000
 	maxListScan      = 200000 // records examined by one list request
 	maxListWait      = 60 * time.Second
+	// maxListPageBytes bounds the records one list page holds (by
+	// recordBytes); listPageReserve is what a page reserves from the body
+	// budget: the bound plus one record of the largest logs and result.
+	maxListPageBytes = 1 << 20
+	listPageReserve  = 3 << 20
 )
 
 var knownStatuses = map[string]bool{
@@ -79,6 +87,14 @@ func activationView(a storage.Activation) storage.Activation {
 // listActivations answers GET /v1/activations: newest first, filtered by
 // module, function and status, below ?before=ID; with ?after=ID only newer
 // ones, and with &wait=SECONDS it waits (long poll) until there is one.
+//
+// A page holds at most maxListPageBytes of records (one record at least)
+// and examines at most maxListScan of them; a page that stops before the
+// end of what was asked carries next_before, the id to ask before= with
+// (after= and the filters unchanged) for the rest. While a long poll
+// waits it is woken only by commits of records of its module and function
+// (invocation.RecordWatch), and then it examines only what was committed
+// since, not everything down to after= again.
 func (s *Server) listActivations(c *call) error {
 	q := c.r.URL.Query()
 	module, function, status := q.Get("module"), q.Get("function"), q.Get("status")
@@ -107,34 +123,72 @@ func (s *Server) listActivations(c *call) error {
 		}
 		wait = time.Duration(n) * time.Second
 	}
+	var watch invocation.RecordWatch
+	if wait > 0 {
+		// Before the first scan: no commit after it is missed.
+		if watch = s.inv.WatchRecords(module, function); watch != nil {
+			defer watch.Close()
+		}
+	}
+	reserve := min(listPageReserve, s.bodies.budget)
 	deadline := time.Now().Add(wait)
+	floor := "" // after a wake-up: the oldest id committed since the last scan
 	for {
-		var changed <-chan struct{}
-		changed = s.inv.RecordsChanged() // before the scan: no commit is missed
+		// The page's records are held until they are written: reserve
+		// their bytes from the request bodies' budget.
+		if !s.bodies.sem.TryAcquire(reserve) {
+			return &apiError{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"1"}},
+				detail: "Too Many Requests: the core is answering as many lists as its memory allows; retry shortly"}
+		}
 		out := []storage.Activation{}
 		owners := moduleOwners{}
-		scanned := 0
+		scanned, held := 0, 0
+		next, last := "", ""
 		err := s.cfg.Store.ScanActivations(before, func(a storage.Activation) bool {
-			scanned++
-			if after != "" && a.ID <= after {
+			if (after != "" && a.ID <= after) || (floor != "" && a.ID < floor) {
 				return false
 			}
+			scanned++
+			last = a.ID
 			if (module == "" || a.Module == module) && (function == "" || a.Function == function) &&
 				(status == "" || a.Status == status) && s.visibleActivation(c.subject, a, owners) {
+				size := recordBytes(a)
+				if len(out) > 0 && held+size > maxListPageBytes {
+					next = out[len(out)-1].ID
+					return false
+				}
+				held += size
 				out = append(out, activationView(a))
 			}
-			return len(out) < limit && scanned < maxListScan
+			if len(out) >= limit || scanned >= maxListScan {
+				next = last
+				return false
+			}
+			return true
 		})
+		s.metrics.listScanned.Add(float64(scanned))
 		if err != nil {
+			s.bodies.sem.Release(reserve)
 			return err
 		}
 		left := time.Until(deadline)
-		if len(out) > 0 || left <= 0 || changed == nil {
-			return reply(c, http.StatusOK, out)
+		if len(out) > 0 || left <= 0 || watch == nil {
+			writeList(c.w, out, next, s.log)
+			s.bodies.sem.Release(reserve)
+			return nil
 		}
+		s.bodies.sem.Release(reserve)
 		timer := time.NewTimer(left)
 		select {
-		case <-changed:
+		case <-watch.C():
+			if status == "" {
+				// A record that did not match before cannot match now
+				// unless its status changed, and then it is committed
+				// again: start below what was committed since.
+				floor = watch.Next()
+			} else {
+				watch.Next()
+			}
 		case <-timer.C:
 		case <-c.r.Context().Done():
 			timer.Stop()
@@ -144,4 +198,43 @@ func (s *Server) listActivations(c *call) error {
 		}
 		timer.Stop()
 	}
+}
+
+// recordBytes is about what a record takes in memory.
+func recordBytes(a storage.Activation) int {
+	n := 512 + len(a.Result) + len(a.Error)
+	for _, l := range a.Logs {
+		n += 16 + len(l)
+	}
+	return n
+}
+
+// writeList streams {"data":[records],"next_before":ID} one record at a
+// time: escaping (a control byte in logs is six bytes of JSON) happens on
+// the way out, not in a buffer of the whole answer.
+func writeList(w http.ResponseWriter, list []storage.Activation, next string, log *slog.Logger) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	bw.WriteString(`{"data":[`)
+	for i, a := range list {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		if err := enc.Encode(a); err != nil {
+			// Nothing else can be answered now: the client sees an
+			// answer that is not JSON.
+			log.Error("encoding an activation record failed", "id", a.ID, "err", err)
+			bw.Flush()
+			return
+		}
+	}
+	bw.WriteString("]")
+	if next != "" {
+		bw.WriteString(`,"next_before":"` + next + `"`)
+	}
+	bw.WriteString("}\n")
+	bw.Flush()
 }

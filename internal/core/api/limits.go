@@ -68,4 +68,7 @@ func (s *Server) checkStoredMemory(ctx context.Context, f storage.Function, md s
 const (
 	readTimeout  = 10 * time.Minute
 	writeTimeout = 15*time.Minute + time.Minute
+	// jsonBodyTimeout is what a small JSON body (at most maxJSONBodyBytes,
+	// 64 KiB: 17 kbit/s) has to arrive once its handler reads it.
+	jsonBodyTimeout = 30 * time.Second
 )

@@ -19,6 +19,9 @@ import (
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// listScanned counts the records list requests examined: what
+	// listing and long polls cost the store.
+	listScanned prometheus.Counter
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -32,8 +35,12 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Help:    "Time to answer an HTTP request, by route pattern and method.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"route", "method"}),
+		listScanned: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "edgefaas", Subsystem: "activation", Name: "list_scanned_total",
+			Help: "Activation records examined by list requests and long polls.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	reg.MustRegister(m.requests, m.latency, m.listScanned)
 	return m
 }
 

@@ -101,6 +101,10 @@ func reply(c *call, status int, v any) error {
 // readJSON reads a small JSON body (at most maxJSONBodyBytes) strictly
 // into v; what names the body in errors.
 func readJSON(c *call, v any, what string) error {
+	// A small body has jsonBodyTimeout to arrive, not the server's
+	// readTimeout, which is sized for uploads: a public route (the node
+	// join) cannot be held open for minutes by a trickle.
+	http.NewResponseController(c.w).SetReadDeadline(time.Now().Add(jsonBodyTimeout))
 	raw, err := readBody(c, maxJSONBodyBytes)
 	if err != nil {
 		return err
@@ -131,6 +135,10 @@ func (w *statusWriter) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {

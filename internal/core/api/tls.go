@@ -186,10 +186,14 @@ func (s *Server) Listen(cfg ListenConfig) (net.Listener, string, error) {
 			return nil, "", err
 		}
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	if n := nofile(); n > 0 && n <= fdReserve {
+		return nil, "", fmt.Errorf("the open files limit (RLIMIT_NOFILE) is %d: the core needs more than %d for its store and nodes before it can take a connection; raise it (systemd LimitNOFILE=, ulimit -n)", n, fdReserve)
+	}
+	tcp, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	ln := net.Listener(newConnLimiter(tcp, func() int { return connBound(nofile()) }))
 	if tlsCfg == nil {
 		return ln, "", nil
 	}

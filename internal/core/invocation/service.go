@@ -154,13 +154,23 @@ func args(a json.RawMessage) json.RawMessage {
 	return a
 }
 
-// RecordsChanged is closed at the next commit of records (for long polls);
-// nil without a Recorder.
-func (s *Service) RecordsChanged() <-chan struct{} {
+// RecordWatch is a long poll's registration for new records
+// (activations.Watcher): C is closed when one was committed, Next moves
+// past the commits so far and returns the oldest id they held, Close ends
+// it.
+type RecordWatch interface {
+	C() <-chan struct{}
+	Next() string
+	Close()
+}
+
+// WatchRecords registers a long poll for the records of module and
+// function (either empty: any); nil without a Recorder.
+func (s *Service) WatchRecords(module, function string) RecordWatch {
 	if s.cfg.Recorder == nil {
 		return nil
 	}
-	return s.cfg.Recorder.Changed()
+	return s.cfg.Recorder.Watch(activations.WatchKey{Module: module, Function: function})
 }
 
 // ValidActivationID reports whether id has an activation id's form.

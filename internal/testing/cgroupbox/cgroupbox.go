@@ -34,6 +34,8 @@ type Box struct {
 	Guest, AdminToken string
 	// Limit is the cgroup's limit as the kernel keeps it.
 	Limit int64
+	// DataDir is the box's --data-dir.
+	DataDir string
 }
 
 // Start makes a cgroup of limit bytes and starts the real binary in it
@@ -67,6 +69,7 @@ func StartOn(t *testing.T, limit int64, dataDir string, extra ...string) *Box {
 	if dataDir == "" {
 		dataDir = filepath.Join(dir, "core")
 	}
+	b.DataDir = dataDir
 	httpAddr, nodeAddr := "127.0.0.1:"+testcluster.Port(t, "127.0.0.1"), "127.0.0.1:"+testcluster.Port(t, "127.0.0.1")
 	args := append([]string{"core", "--with-worker", "--data-dir", dataDir,
 		"--http-addr", httpAddr, "--node-addr", nodeAddr, "--allow-net", "127.0.0.0/8", "--egress-allow", "*"}, extra...)
