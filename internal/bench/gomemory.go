@@ -69,7 +69,7 @@ func (e *env) goMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 	}
 	metricsAddr := "127.0.0.2:" + port
 	pl, err := startPlatformArgs(ctx, nil, "go-memory", e.o.Binary, filepath.Join(e.dataDir, "go-memory"), "127.0.0.1", 1, nil,
-		[]string{"--metrics-addr", metricsAddr, "--public-metrics"})
+		append([]string{"--metrics-addr", metricsAddr, "--public-metrics"}, e.o.GoMemoryWorkerArgs...))
 	if err != nil {
 		return err
 	}

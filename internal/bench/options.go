@@ -47,6 +47,9 @@ type Options struct {
 	// GoMemoryOnly runs only the edge-budget section's account of what a
 	// Go function costs a worker (RunEdgeBudget).
 	GoMemoryOnly bool
+	// GoMemoryWorkerArgs are given to that account's worker besides its
+	// own (e.g. --memory 64MiB: a worker with an edge node's budget).
+	GoMemoryWorkerArgs []string
 
 	// Log receives progress lines (nil: discarded).
 	Log io.Writer
