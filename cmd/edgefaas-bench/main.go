@@ -4,6 +4,7 @@
 //
 //	edgefaas-bench [--quick] [--workers N] [--sustained 10m] [--memory 60s] [--out DIR]
 //	edgefaas-bench --only-edge-budget [--edge-memory 20s]   (just the edge-budget section)
+//	edgefaas-bench --only-edge-budget --only-go-memory      (just what a Go function costs a worker)
 package main
 
 import (
@@ -44,6 +45,8 @@ func main() {
 	only := flag.String("only", "", "run only these steps, comma-separated (artifacts, sleep, server-reply, matrixmult, network, invocation path, records, throughput, memory, cold start, sustained)")
 	flag.DurationVar(&o.EdgeMemoryFor, "edge-memory", 0, "the edge-budget section's memory run (hello, 4 threads; default 20s, quick 3s)")
 	onlyEdge := flag.Bool("only-edge-budget", false, "run only the edge-budget section (idle and peak RSS, memory run, smallest cgroup limit); writes edge-budget.md")
+	flag.BoolVar(&o.GoMemoryOnly, "only-go-memory", false, "with --only-edge-budget: only what a Go function costs a worker (its breakdown, memory run and six Go examples)")
+	goMemWorker := flag.String("go-memory-worker-args", "", "arguments given to the Go-memory account's worker besides its own, space-separated (e.g. \"--memory 64MiB\")")
 	replot := flag.String("replot", "", "only redraw the RSS, throughput and sustained plots of a results folder from its results.json")
 	flag.Parse()
 	if *replot != "" {
@@ -53,6 +56,7 @@ func main() {
 		}
 		return
 	}
+	o.GoMemoryWorkerArgs = strings.Fields(*goMemWorker)
 	if *only != "" {
 		for _, s := range strings.Split(*only, ",") {
 			o.Only = append(o.Only, strings.TrimSpace(s))

@@ -27,7 +27,7 @@ func TestQuick(t *testing.T) {
 	}
 	root := testmodules.Root(t) // builds the examples
 	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	r, err := bench.Run(ctx, bench.Options{
 		Binary:  testcluster.Binary(t),
@@ -49,7 +49,7 @@ func TestQuick(t *testing.T) {
 	}
 	for _, section := range []string{"| CPU |", "load average at start", "## Summary", "### sleep", "### server-reply",
 		"### matrixmult", "### network", "### hello (memory run)", "## Throughput", "## Memory", "## Cold start",
-		"## Sustained", "## Artifact sizes", "## Edge budget", "## Activation records", "No request failed"} {
+		"## Sustained", "## Artifact sizes", "## Edge budget", "### What a Go function costs a worker", "## Activation records", "No request failed"} {
 		if !strings.Contains(string(report), section) {
 			t.Errorf("report lacks %q", section)
 		}

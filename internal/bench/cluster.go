@@ -18,7 +18,8 @@ import (
 // path's CPU profiles.
 type proc struct {
 	*testcluster.Process
-	pprof string
+	pprof   string
+	dataDir string // a worker's --data-dir
 }
 
 // newProc prepares (does not start) the binary with args behind prefix,
@@ -72,6 +73,12 @@ func startPlatform(ctx context.Context, name, binary, dir, coreHost string, work
 // startPlatformWith is startPlatform with the core started behind prefix
 // and given coreArgs besides its own.
 func startPlatformWith(ctx context.Context, prefix []string, name, binary, dir, coreHost string, workers int, coreArgs ...string) (*platform, error) {
+	return startPlatformArgs(ctx, prefix, name, binary, dir, coreHost, workers, coreArgs, nil)
+}
+
+// startPlatformArgs is startPlatformWith with workerArgs given to every
+// worker besides its own.
+func startPlatformArgs(ctx context.Context, prefix []string, name, binary, dir, coreHost string, workers int, coreArgs, workerArgs []string) (*platform, error) {
 	pl := &platform{name: name}
 	nodePort, err := testcluster.FreePort(coreHost)
 	if err != nil {
@@ -106,8 +113,9 @@ func startPlatformWith(ctx context.Context, prefix []string, name, binary, dir, 
 			return nil, err
 		}
 		wdir := filepath.Join(dir, fmt.Sprintf("worker%d", i+1))
-		w := newProc(binary, wdir, nil, "worker", "--data-dir", wdir, "--node-addr", host+":"+port,
-			"--join", pl.nodeAddr, "--cookie-file", filepath.Join(coreDir, "cookie"), "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
+		w := newProc(binary, wdir, nil, append([]string{"worker", "--data-dir", wdir, "--node-addr", host + ":" + port,
+			"--join", pl.nodeAddr, "--cookie-file", filepath.Join(coreDir, "cookie"), "--allow-net", "127.0.0.0/8", "--egress-allow", "*"}, workerArgs...)...)
+		w.dataDir = wdir
 		if err := w.start(); err != nil {
 			pl.stop()
 			return nil, err

@@ -39,6 +39,8 @@ type EdgeBudget struct {
 	SmallestMiB int          `json:"smallest_limit_mib"`
 	// CgroupNote says why no limit was tried, when none could be.
 	CgroupNote string `json:"cgroup_note,omitempty"`
+	// GoMemory is what a Go function costs a worker, part by part.
+	GoMemory *GoMemory `json:"go_memory,omitempty"`
 }
 
 // IdleRSS is one process at rest.
@@ -138,6 +140,9 @@ func (e *env) edgeBudget(ctx context.Context) error {
 	}
 	eb := &EdgeBudget{MemoryRunFor: e.o.EdgeMemoryFor}
 	e.r.EdgeBudget = eb
+	if e.o.GoMemoryOnly {
+		return e.goMemory(ctx, eb, sz)
+	}
 	dir := filepath.Join(e.dataDir, "edge")
 	for _, shape := range []struct {
 		name, host string
@@ -223,6 +228,9 @@ func (e *env) edgeBudget(ctx context.Context) error {
 		s := summarize(pl.name, "hello (edge memory run)", r, 0)
 		e.logf("edge budget   %-11s memory run %s: %.0f req/s, %d errors, peak %s", pl.name, e.o.EdgeMemoryFor, s.Throughput, s.Errors, peakList(series))
 		pl.stop()
+	}
+	if err := e.goMemory(ctx, eb, sz); err != nil {
+		return err
 	}
 	return e.smallestLimit(ctx, eb, sz)
 }
@@ -405,6 +413,9 @@ func (eb *EdgeBudget) markdown() string {
 			continue
 		}
 		w("| %s | %s | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB |\n", s.Target, s.Process, s.IdleMiB, slices.Min(s.RSSMiB), slices.Max(s.RSSMiB), s.RSSMiB[len(s.RSSMiB)-1])
+	}
+	if eb.GoMemory != nil {
+		w("\n%s", eb.GoMemory.markdown())
 	}
 	w("\nSmallest memory cgroup limit in which the single box (`core --with-worker`) uploads the seven examples and runs every workload at 4 and 16 connections with no OOM kill and every request answered (200, or 429 beyond the queue at 16 connections): ")
 	switch {

@@ -44,6 +44,12 @@ type Options struct {
 	Only []string
 	// EdgeMemoryFor is the edge-budget section's memory run (20 s; quick 3 s).
 	EdgeMemoryFor time.Duration
+	// GoMemoryOnly runs only the edge-budget section's account of what a
+	// Go function costs a worker (RunEdgeBudget).
+	GoMemoryOnly bool
+	// GoMemoryWorkerArgs are given to that account's worker besides its
+	// own (e.g. --memory 64MiB: a worker with an edge node's budget).
+	GoMemoryWorkerArgs []string
 
 	// Log receives progress lines (nil: discarded).
 	Log io.Writer

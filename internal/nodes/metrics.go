@@ -18,6 +18,10 @@ var (
 	descCompiles = prometheus.NewDesc("edgefaas_worker_compiles_total", "Compilations on this worker (from source or the disk cache).", nil, nil)
 	descCreated  = prometheus.NewDesc("edgefaas_worker_instances_created_total", "Wasm instances created on this worker.", nil, nil)
 	descReused   = prometheus.NewDesc("edgefaas_worker_instances_reused_total", "Invocations served by a warm instance.", nil, nil)
+	descLive     = prometheus.NewDesc("edgefaas_worker_instances_live", "Wasm instances alive on this worker, running or idle in a pool.", nil, nil)
+	descLinear   = prometheus.NewDesc("edgefaas_worker_linear_memory_bytes", "Linear memory committed by the live instances.", nil, nil)
+	descCode     = prometheus.NewDesc("edgefaas_worker_code_bytes", "Compiled code counted against the code budget (held modules and compilations in progress).", nil, nil)
+	descReserved = prometheus.NewDesc("edgefaas_worker_memory_reserved_bytes", "Memory reserved from the engine's budget: instances' linear memory plus compiled code.", nil, nil)
 )
 
 // Describe implements prometheus.Collector: the core's invocation metrics
@@ -50,7 +54,7 @@ func (c *Core) Collect(ch chan<- prometheus.Metric) {
 // Describe implements prometheus.Collector: the runtime's counters and
 // the outbound requests.
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRunning, descQueued, descModules, descStarted, descFailed, descCompiles, descCreated, descReused} {
+	for _, d := range []*prometheus.Desc{descRunning, descQueued, descModules, descStarted, descFailed, descCompiles, descCreated, descReused, descLive, descLinear, descCode, descReserved} {
 		ch <- d
 	}
 	if w.ownRefusals {
@@ -74,6 +78,10 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	counter(descCompiles, s.Compiles)
 	counter(descCreated, s.InstancesCreated)
 	counter(descReused, s.InstancesReused)
+	gauge(descLive, float64(s.InstancesLive))
+	gauge(descLinear, float64(s.LinearMemory))
+	gauge(descCode, float64(s.CodeBytes))
+	gauge(descReserved, float64(s.MemoryReserved))
 	if w.ownRefusals {
 		w.refusals.Collect(ch)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -120,6 +121,11 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []b
 		return nil, err
 	}
 	defer e.codeMem.release(work)
+	// The compiler's working set is garbage once it returns: several times
+	// the module's size, which the Go runtime would otherwise keep for
+	// minutes (its scavenger returns idle heap slowly) and count against
+	// nothing. Return it before its reservation is released.
+	defer debug.FreeOSMemory()
 
 	start := time.Now()
 	cctx := experimental.WithCompilationWorkers(ctx, e.cfg.CompilationWorkers)

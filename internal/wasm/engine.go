@@ -54,6 +54,7 @@ type counters struct {
 	codeEvictions, idleReclaimed      atomic.Int64
 	live                              atomic.Int64
 	cachePruned                       atomic.Int64
+	linear                            atomic.Int64 // linear memory committed by live instances, bytes
 }
 
 // Stats are an engine's counters since it started, for metrics and tests.
@@ -83,6 +84,10 @@ type Stats struct {
 	CodeBytes int64
 	// InstancesLive counts instances alive now, running or idle.
 	InstancesLive int64
+	// LinearMemory is the linear memory those instances have committed
+	// now, bytes: the most they can have resident (a page counts in the
+	// process's RSS only once the guest touched it).
+	LinearMemory int64
 	// CodeEvictions counts compiled modules closed to stay within the code
 	// budget or after CodeIdleTTL unused; IdleReclaimed counts idle pooled
 	// instances closed early because a call needed their memory.
@@ -187,6 +192,7 @@ func (e *Engine) Stats() Stats {
 		MemoryReservedPeak: e.total.high.Load(),
 		CodeBytes:          code,
 		InstancesLive:      e.stats.live.Load(),
+		LinearMemory:       e.stats.linear.Load(),
 		CodeEvictions:      e.stats.codeEvictions.Load(),
 		CachePruned:        e.stats.cachePruned.Load(),
 		IdleReclaimed:      e.stats.idleReclaimed.Load(),

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"math/bits"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
@@ -13,23 +14,25 @@ import (
 // from the instance's account, so a guest can never grow past what
 // admission granted it.
 type allocator struct {
-	acct *account
-	mem  *linearMemory // the memory Allocate made, freed by instance.close
+	acct      *account
+	committed *atomic.Int64 // the engine's total of committed linear memory
+	mem       *linearMemory // the memory Allocate made, freed by instance.close
 }
 
 // Allocate implements experimental.MemoryAllocator.
 func (a *allocator) Allocate(_, max uint64) experimental.LinearMemory {
-	a.mem = &linearMemory{acct: a.acct, max: max}
+	a.mem = &linearMemory{acct: a.acct, committed: a.committed, max: max}
 	return a.mem
 }
 
 // linearMemory is one instance's memory: a reserved mapping whose first
 // len(buf) bytes are committed (readable and writable).
 type linearMemory struct {
-	acct *account
-	max  uint64
-	m    mapping
-	buf  []byte
+	acct      *account
+	committed *atomic.Int64 // nil: not counted
+	max       uint64
+	m         mapping
+	buf       []byte
 }
 
 // reserveAll reports whether a mapping may reserve the memory's whole
@@ -70,6 +73,7 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 	if err := l.m.commit(size); err != nil {
 		return nil
 	}
+	l.count(int64(size) - int64(len(l.buf)))
 	l.buf = l.m.bytes(size)
 	return l.buf
 }
@@ -78,7 +82,15 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 // instance closes. The account is released by the engine, which knows
 // when the instance is gone for good.
 func (l *linearMemory) Free() {
+	l.count(-int64(len(l.buf)))
 	l.m.free()
 	l.m = mapping{}
 	l.buf = nil
+}
+
+// count adds n bytes to the engine's committed total.
+func (l *linearMemory) count(n int64) {
+	if l.committed != nil {
+		l.committed.Add(n)
+	}
 }
