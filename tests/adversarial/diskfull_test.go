@@ -146,8 +146,10 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("the neighbour while the disk filled: %d ok, wrong %v", got.ok, got.wrong)
 	}
 	log := b.Proc.Log()
-	if full, freed := count(log, "disk full: refusing writes"), count(log, "writes accepted again"); full != 1 || freed != 1 {
-		t.Errorf("the log says %d times that the disk is full and %d times that writes are accepted again; want once each", full, freed)
+	// A compaction may free space between two refusals, so the state can
+	// change a few times; what must not happen is a line per write.
+	if full, freed := count(log, "disk full: refusing writes"), count(log, "writes accepted again"); full < 1 || full > 3 || freed < 1 || freed > 3 {
+		t.Errorf("the log says %d times that the disk is full and %d times that writes are accepted again; want 1-3 each", full, freed)
 	}
 	// A compaction after a delete may still meet ENOSPC and say so; a
 	// flood (a line per retry) is what must not happen.

@@ -243,3 +243,23 @@ func (s *Store) CheckSpace(n int64) error {
 func (s *Store) DiskFull() (full bool, refused int64) {
 	return s.guard.full.Load(), s.guard.refused.Load()
 }
+
+// flushAfterBytes is the batch size (code, mostly) after which the
+// memtable is flushed at once.
+const flushAfterBytes = 1 << 20
+
+// flushLarge starts a flush of the memtable after a batch of n bytes, if
+// it is large, so that large values (code) sit in tables rather than in
+// the WAL. A core killed on a full disk replays and flushes its WAL when
+// it opens, before it serves; the reserve file, released before that,
+// must hold what the flush writes, and code in the WAL made it larger
+// than the reserve (the Open then failed, and pebble v2.1.7 panics in a
+// compaction its replay started).
+func (s *Store) flushLarge(n int) {
+	if n < flushAfterBytes {
+		return
+	}
+	if _, err := s.db.AsyncFlush(); err != nil {
+		s.guard.log.Warn("flush after a large write failed", "dir", s.guard.dir, "bytes", n, "err", err)
+	}
+}

@@ -240,7 +240,11 @@ func (s *Store) commit(b *pebble.Batch) error {
 	if err := s.guard.admit(b.Len()); err != nil {
 		return err
 	}
-	return s.commitFreeing(b)
+	if err := s.commitFreeing(b); err != nil {
+		return err
+	}
+	s.flushLarge(b.Len())
+	return nil
 }
 
 // commitFreeing is commit without the free-space check: for batches that
