@@ -34,7 +34,10 @@ func TestCancel(t *testing.T) {
 			a.Status, a.Result = storage.StatusSuccess, json.RawMessage(`{}`)
 			return activations.Outcome{Record: a}
 		},
-		Callback: func(_ context.Context, url string, _ []byte) error { callbacks <- url; return nil },
+		Callbacks: callbackFunc(func(_ storage.Activation, url string, job *storage.SinkJob) *storage.SinkJob {
+			callbacks <- url
+			return job
+		}),
 	})
 	if err := q.Start(); err != nil {
 		t.Fatal(err)
@@ -83,4 +86,11 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("a second callback, to %s", url)
 	default:
 	}
+}
+
+// callbackFunc is an activations.CallbackOutbox that calls itself.
+type callbackFunc func(rec storage.Activation, url string, job *storage.SinkJob) *storage.SinkJob
+
+func (f callbackFunc) AdmitCallback(rec storage.Activation, url string, job *storage.SinkJob) *storage.SinkJob {
+	return f(rec, url, job)
 }
