@@ -59,10 +59,12 @@ type RunFunc func(ctx context.Context, rec storage.Activation, call storage.Queu
 // CallbackOutbox admits completion callbacks into the durable outbox
 // (package sinks' Dispatcher): AdmitCallback adds the delivery of rec to
 // url to job (nil: a new one) and returns the job to write with the
-// record, or job as it was when the callback is refused. It must not
-// block.
+// record, or job as it was when the callback is refused. The recorder
+// reports the jobs it writes; Queue.Start reports those of the calls it
+// ends lost (Committed, Dropped). No call may block.
 type CallbackOutbox interface {
 	AdmitCallback(rec storage.Activation, url string, job *storage.SinkJob) *storage.SinkJob
+	SinkOutbox
 }
 
 // QueueConfig configures a Queue. Store, Recorder and Run are required.
@@ -178,6 +180,7 @@ func (q *Queue) Start() error {
 		return fmt.Errorf("recover the asynchronous queue: %w", err)
 	}
 	var lost []storage.Activation
+	var lostJobs []storage.SinkJob
 	requeued := 0
 	for _, qa := range left {
 		j := &job{rec: qa.Record, call: qa.Call, argsBytes: qa.ArgsBytes}
@@ -188,6 +191,12 @@ func (q *Queue) Start() error {
 				rec.Status = storage.StatusLost
 				rec.Error = "the core stopped while this call was running; it may or may not have run"
 				lost = append(lost, rec)
+				// Its caller hears of it like of any end: by its callback.
+				if qa.Call.Callback != "" && q.cfg.Callbacks != nil {
+					if job := q.cfg.Callbacks.AdmitCallback(rec, qa.Call.Callback, nil); job != nil {
+						lostJobs = append(lostJobs, *job)
+					}
+				}
 				continue
 			}
 		}
@@ -196,7 +205,15 @@ func (q *Queue) Start() error {
 		q.addBytes(j.call.Subject, j.argsBytes)
 		requeued++
 	}
-	switch err := q.cfg.Store.WriteActivations(lost, true); {
+	err = q.cfg.Store.WriteActivationsWithSinks(lost, lostJobs, true)
+	if err != nil {
+		for _, j := range lostJobs {
+			q.cfg.Callbacks.Dropped(j)
+		}
+	} else if len(lostJobs) > 0 {
+		q.cfg.Callbacks.Committed(lostJobs)
+	}
+	switch {
 	case errors.Is(err, storage.ErrDiskFull):
 		// The core must start on a full disk: the records stay as they
 		// are (their calls are not requeued) and the next start marks them.
