@@ -79,17 +79,17 @@ func (f *activationFlags) config() (core.ActivationsConfig, error) {
 		Queue: activations.QueueConfig{
 			MaxQueued: f.maxQueued, MaxInFlight: f.maxInFlight, PerFunction: f.perFunction, PerSubject: f.perSubject,
 			MaxQueuedBytes: f.queuedBytes.bytes, PerSubjectQueuedBytes: f.subjectBytes.bytes, MaxInFlightBytes: f.runBytes.bytes,
-			Callback: func(ctx context.Context, url string, body []byte) error {
-				resp := policy.Do(ctx, &outbound.Request{Function: "callback", Method: http.MethodPost, URL: url,
-					Header: http.Header{"Content-Type": {"application/json"}}, Body: body})
-				if resp.Err != nil {
-					return resp.Err
-				}
-				if resp.Status < 200 || resp.Status > 299 {
-					return errors.New("callback answered " + http.StatusText(resp.Status))
-				}
-				return nil
-			},
+		},
+		Callback: func(ctx context.Context, url string, body []byte) error {
+			resp := policy.Do(ctx, &outbound.Request{Function: "callback", Method: http.MethodPost, URL: url,
+				Header: http.Header{"Content-Type": {"application/json"}}, Body: body})
+			if resp.Err != nil {
+				return resp.Err
+			}
+			if resp.Status < 200 || resp.Status > 299 {
+				return errors.New("callback answered " + http.StatusText(resp.Status))
+			}
+			return nil
 		},
 	}, nil
 }

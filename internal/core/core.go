@@ -96,9 +96,13 @@ type ActivationsConfig struct {
 	// NoSyncRecords keeps no record of synchronous invocations (see
 	// invocation.Config.NoSyncRecords).
 	NoSyncRecords bool
-	// Queue holds the queue's limits and its callback sender (Store,
-	// Recorder and Run are filled in).
+	// Queue holds the queue's limits (Store, Recorder, Run and Callbacks
+	// are filled in).
 	Queue activations.QueueConfig
+	// Callback POSTs completion callbacks under the operator's callback
+	// egress policy; the sinks' dispatcher delivers them from its outbox
+	// (nil: callbacks fail, logged).
+	Callback sinks.CallbackFunc
 }
 
 // ErrClusterStopped is Run's error when the core's node stopped on its
@@ -232,6 +236,20 @@ func (c *assembly) bound(subject, url string) error {
 	return egress.Permits(c.store.SubjectEgress, subject, url)
 }
 
+// subjectActive reports whether subject exists and is not revoked (an
+// error reading it counts as not active, logged).
+func (c *assembly) subjectActive(subject string) bool {
+	sub, err := c.store.GetSubject(subject)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false
+	case err != nil:
+		c.log.Warn("read subject", "subject", subject, "err", err)
+		return false
+	}
+	return !sub.Revoked()
+}
+
 // startRecords starts the sinks' dispatcher and the activation recorder
 // (which carries the sinks' outbox). The recorder closes after the queue
 // and the cluster stopped; the dispatcher after the queue, whose last
@@ -240,6 +258,13 @@ func (c *assembly) startRecords() error {
 	c.metrics = activations.NewMetrics(c.cfg.Activations.MaxFunctionLabels)
 	sc := c.cfg.Sinks
 	sc.Store, sc.Log, sc.Bound = c.store, c.log, c.bound
+	if sc.Callback == nil {
+		sc.Callback = c.cfg.Activations.Callback
+	}
+	if sc.Active == nil {
+		// A callback goes out on its subject's behalf: not once revoked.
+		sc.Active = c.subjectActive
+	}
 	c.dispatcher = sinks.New(sc)
 	c.recorder = activations.NewRecorder(activations.RecorderConfig{
 		Store: c.store, Log: c.log, Metrics: c.metrics, Sinks: c.dispatcher,
@@ -315,9 +340,10 @@ func (c *assembly) buildAPI() error {
 // stops before the cluster (running activations use it).
 func (c *assembly) startQueue() error {
 	qcfg := c.cfg.Activations.Queue
-	if qcfg.CallbackBound == nil {
-		// Callbacks go out on the submitter's behalf: within its egress bound.
-		qcfg.CallbackBound = c.bound
+	if qcfg.Callbacks == nil {
+		// Callbacks go to the sinks' outbox with their records and out
+		// through its bounded pool, within the submitter's egress bound.
+		qcfg.Callbacks = c.dispatcher
 	}
 	queue, err := c.invocations.StartQueue(qcfg)
 	if err != nil {

@@ -29,10 +29,8 @@ const (
 	DefaultPerSubject       = 32
 	DefaultMaxWait          = time.Hour
 	DefaultLostRetries      = 3
-	DefaultCallbackTries    = 5
 	defaultRetryBackoff     = 100 * time.Millisecond
 	maxRetryBackoff         = 5 * time.Second
-	defaultCallbackBackof   = time.Second
 )
 
 // ErrFull means the queue holds MaxQueued activations, or its calls' args
@@ -58,9 +56,16 @@ type Outcome struct {
 // RunFunc runs one queued activation through the platform's invoker.
 type RunFunc func(ctx context.Context, rec storage.Activation, call storage.QueuedCall) Outcome
 
-// CallbackFunc POSTs a finished record to a callback URL under the
-// operator's egress policy; a non-nil error is retried with backoff.
-type CallbackFunc func(ctx context.Context, url string, body []byte) error
+// CallbackOutbox admits completion callbacks into the durable outbox
+// (package sinks' Dispatcher): AdmitCallback adds the delivery of rec to
+// url to job (nil: a new one) and returns the job to write with the
+// record, or job as it was when the callback is refused. The recorder
+// reports the jobs it writes; Queue.Start reports those of the calls it
+// ends lost (Committed, Dropped). No call may block.
+type CallbackOutbox interface {
+	AdmitCallback(rec storage.Activation, url string, job *storage.SinkJob) *storage.SinkJob
+	SinkOutbox
+}
 
 // QueueConfig configures a Queue. Store, Recorder and Run are required.
 type QueueConfig struct {
@@ -68,16 +73,11 @@ type QueueConfig struct {
 	Recorder *Recorder
 	Run      RunFunc
 	Log      *slog.Logger
-	// Callback delivers completion callbacks; nil drops them (logged).
-	Callback CallbackFunc
-	// CallbackBound, if set, is asked once before a callback is sent on
-	// subject's behalf: an error (the operator's per-subject egress bound,
-	// egress.Permits) drops the callback, logged.
-	CallbackBound func(subject, url string) error
-	// Active, if set, reports whether a subject may still have things done
-	// on its behalf; a callback is dropped (logged) when, before any of
-	// its attempts, it says no: the subject was revoked meanwhile.
-	Active func(subject string) bool
+	// Callbacks takes the completion callbacks of finished calls: they
+	// are written to the outbox with the final record, in the same
+	// synced batch, and delivered from there by a bounded pool. Nil
+	// drops them (logged).
+	Callbacks CallbackOutbox
 	// MaxQueued bounds the activations queued or running; MaxInFlight the
 	// ones running; PerFunction and PerSubject the ones running for one
 	// function and for one subject.
@@ -94,11 +94,6 @@ type QueueConfig struct {
 	MaxWait time.Duration
 	// LostRetries bounds the reruns of an idempotent function's lost call.
 	LostRetries int
-	// CallbackTries bounds the delivery attempts of a callback.
-	CallbackTries int
-	// CallbackBackoff is the first retry delay of a callback (doubled each
-	// time).
-	CallbackBackoff time.Duration
 }
 
 // Queue runs asynchronous activations: oldest first, bounded in flight per
@@ -108,21 +103,20 @@ type Queue struct {
 	log  *slog.Logger
 	wake chan struct{}
 
-	mu        sync.Mutex
-	waiting   []*job            // sorted by ID: oldest first
-	runs      map[*job]struct{} // the calls running
-	reserved  int               // submits being committed
-	inFlight  int
-	perFn     map[string]int
-	perSub    map[string]int
-	bytes     int64            // args of the calls queued, running or being committed
-	runBytes  int64            // args of the calls running
-	subBytes  map[string]int64 // the same per subject
-	stopped   bool
-	running   sync.WaitGroup
-	callbacks sync.WaitGroup
-	stop      chan struct{}
-	done      chan struct{}
+	mu       sync.Mutex
+	waiting  []*job            // sorted by ID: oldest first
+	runs     map[*job]struct{} // the calls running
+	reserved int               // submits being committed
+	inFlight int
+	perFn    map[string]int
+	perSub   map[string]int
+	bytes    int64            // args of the calls queued, running or being committed
+	runBytes int64            // args of the calls running
+	subBytes map[string]int64 // the same per subject
+	stopped  bool
+	running  sync.WaitGroup
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // job is a queued call without its args, which stay on disk until it
@@ -156,7 +150,6 @@ func NewQueue(cfg QueueConfig) *Queue {
 	def(&cfg.PerFunction, DefaultPerFunction)
 	def(&cfg.PerSubject, DefaultPerSubject)
 	def(&cfg.LostRetries, DefaultLostRetries)
-	def(&cfg.CallbackTries, DefaultCallbackTries)
 	if cfg.MaxQueuedBytes <= 0 {
 		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
@@ -168,9 +161,6 @@ func NewQueue(cfg QueueConfig) *Queue {
 	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = DefaultMaxWait
-	}
-	if cfg.CallbackBackoff <= 0 {
-		cfg.CallbackBackoff = defaultCallbackBackof
 	}
 	q := &Queue{cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), perFn: map[string]int{}, perSub: map[string]int{}, subBytes: map[string]int64{}, runs: map[*job]struct{}{},
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -190,6 +180,7 @@ func (q *Queue) Start() error {
 		return fmt.Errorf("recover the asynchronous queue: %w", err)
 	}
 	var lost []storage.Activation
+	var lostJobs []storage.SinkJob
 	requeued := 0
 	for _, qa := range left {
 		j := &job{rec: qa.Record, call: qa.Call, argsBytes: qa.ArgsBytes}
@@ -200,6 +191,12 @@ func (q *Queue) Start() error {
 				rec.Status = storage.StatusLost
 				rec.Error = "the core stopped while this call was running; it may or may not have run"
 				lost = append(lost, rec)
+				// Its caller hears of it like of any end: by its callback.
+				if qa.Call.Callback != "" && q.cfg.Callbacks != nil {
+					if job := q.cfg.Callbacks.AdmitCallback(rec, qa.Call.Callback, nil); job != nil {
+						lostJobs = append(lostJobs, *job)
+					}
+				}
 				continue
 			}
 		}
@@ -208,7 +205,15 @@ func (q *Queue) Start() error {
 		q.addBytes(j.call.Subject, j.argsBytes)
 		requeued++
 	}
-	switch err := q.cfg.Store.WriteActivations(lost, true); {
+	err = q.cfg.Store.WriteActivationsWithSinks(lost, lostJobs, true)
+	if err != nil {
+		for _, j := range lostJobs {
+			q.cfg.Callbacks.Dropped(j)
+		}
+	} else if len(lostJobs) > 0 {
+		q.cfg.Callbacks.Committed(lostJobs)
+	}
+	switch {
 	case errors.Is(err, storage.ErrDiskFull):
 		// The core must start on a full disk: the records stay as they
 		// are (their calls are not requeued) and the next start marks them.
@@ -323,7 +328,7 @@ func (q *Queue) OldestAge() time.Duration {
 }
 
 // Stop stops dispatching and waits (until ctx ends) for the running
-// activations and callbacks. Activations still running when ctx ends are
+// activations. Activations still running when ctx ends are
 // recovered (lost or rerun) by the next Start.
 func (q *Queue) Stop(ctx context.Context) {
 	q.mu.Lock()
@@ -336,7 +341,7 @@ func (q *Queue) Stop(ctx context.Context) {
 	close(q.stop)
 	<-q.done
 	finished := make(chan struct{})
-	go func() { q.running.Wait(); q.callbacks.Wait(); close(finished) }()
+	go func() { q.running.Wait(); close(finished) }()
 	select {
 	case <-finished:
 	case <-ctx.Done():
@@ -553,14 +558,17 @@ func (q *Queue) run(j *job) {
 	if out.Sinks != nil {
 		out.Sinks.ID = rec.ID
 	}
+	if j.call.Callback != "" && rec.Status != storage.StatusCanceled {
+		if q.cfg.Callbacks == nil {
+			q.log.Warn("activation has a callback but the core has no callback outbox", "id", rec.ID)
+		} else {
+			out.Sinks = q.cfg.Callbacks.AdmitCallback(rec, j.call.Callback, out.Sinks)
+		}
+	}
 	if err := q.cfg.Recorder.RecordWaitWithSinks(context.Background(), rec, out.Sinks); err != nil {
 		q.log.Error("could not write a finished asynchronous activation; a restart will recover it", "id", rec.ID, "err", err)
 	}
 	q.release(j, false)
-	if j.call.Callback != "" && rec.Status != storage.StatusCanceled {
-		q.callbacks.Add(1)
-		go q.callback(rec, j.call.Callback)
-	}
 }
 
 // Cancel ends every call queued or running for which match holds, with

@@ -28,13 +28,6 @@ var (
 // dispatches. Call it once, before serving.
 func (s *Service) StartQueue(cfg activations.QueueConfig) (*activations.Queue, error) {
 	cfg.Store, cfg.Recorder, cfg.Run = s.cfg.Store, s.cfg.Recorder, s.runQueued
-	cfg.Active = func(subject string) bool {
-		active, err := s.SubjectActive(subject)
-		if err != nil {
-			s.log.Warn("async: read subject", "subject", subject, "err", err)
-		}
-		return active
-	}
 	if cfg.Log == nil {
 		cfg.Log = s.log
 	}

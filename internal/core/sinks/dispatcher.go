@@ -23,7 +23,11 @@ const (
 	DefaultConcurrency     = 8
 	DefaultMaxPendingBytes = 64 << 20
 	DefaultTimeout         = 10 * time.Second
-	mqttIdle               = time.Minute
+	// DefaultPerSubjectCallbacks and DefaultPerSubjectCallbackBytes bound
+	// one subject's completion callbacks waiting for delivery.
+	DefaultPerSubjectCallbacks     = 1000
+	DefaultPerSubjectCallbackBytes = DefaultMaxPendingBytes / 4
+	mqttIdle                       = time.Minute
 )
 
 // Config configures a Dispatcher. Store is required; without HTTP (or
@@ -50,7 +54,25 @@ type Config struct {
 	// function's owner grants, so it must lie within that owner's bound,
 	// like the function's own allowed_hosts. A refusal fails the delivery.
 	Bound func(subject, rawURL string) error
+	// Callback POSTs an asynchronous call's finished record to its
+	// callback URL under the operator's callback egress policy; a non-nil
+	// error is retried under Policy. Nil fails every callback delivery.
+	Callback CallbackFunc
+	// Active, if set, reports whether a subject may still have things
+	// done on its behalf: a callback of a subject revoked meanwhile is
+	// not sent (its delivery fails).
+	Active func(subject string) bool
+	// PerSubjectCallbacks and PerSubjectCallbackBytes bound one
+	// subject's callbacks waiting for delivery (count, and bytes of
+	// their bodies); past either, a new callback is refused: it is not
+	// sent, counted in edgefaas_callbacks_refused_total and logged.
+	PerSubjectCallbacks     int
+	PerSubjectCallbackBytes int64
 }
+
+// CallbackFunc POSTs body to a completion callback URL; a non-nil error
+// is retried.
+type CallbackFunc func(ctx context.Context, url string, body []byte) error
 
 // Dispatcher delivers finished activations' results to their sinks: off
 // the invocation's path, from the outbox (o/<id> in the store, written
@@ -69,17 +91,31 @@ type Dispatcher struct {
 	due      []task // sorted by at
 	inFlight int
 	pending  int64 // bytes of results admitted and not finished
-	stopped  bool
-	running  sync.WaitGroup
+	// perSub counts, per subject, the deliveries in progress (fairness)
+	// and the callbacks waiting (their bounds).
+	perSub  map[string]int
+	cbSub   map[string]*backlog
+	stopped bool
+	running sync.WaitGroup
 
 	deliveries *prometheus.CounterVec
+	refused    prometheus.Counter
 	backlog    prometheus.GaugeFunc
+}
+
+// backlog is one subject's callbacks waiting for delivery.
+type backlog struct {
+	n     int
+	bytes int64
 }
 
 type jobState struct {
 	mu   sync.Mutex // serialises the job's store updates
 	job  storage.SinkJob
 	size int64
+	// cb is the callback's share of size while the callback is pending
+	// (0 once final, or without one): counted in its subject's backlog.
+	cb int64
 }
 
 type task struct {
@@ -102,18 +138,29 @@ func New(cfg Config) *Dispatcher {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.PerSubjectCallbacks <= 0 {
+		cfg.PerSubjectCallbacks = DefaultPerSubjectCallbacks
+	}
+	if cfg.PerSubjectCallbackBytes <= 0 {
+		cfg.PerSubjectCallbackBytes = min(DefaultPerSubjectCallbackBytes, cfg.MaxPendingBytes)
+	}
 	cfg.Policy = cfg.Policy.withDefaults()
 	d := &Dispatcher{cfg: cfg, log: cfg.Log.With("component", "sinks"), mqtt: newMQTTPool(cfg.Dial, cfg.Timeout, mqttIdle),
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), jobs: map[string]*jobState{}}
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), jobs: map[string]*jobState{},
+		perSub: map[string]int{}, cbSub: map[string]*backlog{}}
 	d.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edgefaas_sink_deliveries_total",
 		Help: "Delivery attempts of results to sinks, by sink type and result (delivered, retry, failed).",
 	}, []string{"type", "result"})
-	for _, t := range []string{storage.SinkCouchDB, storage.SinkWebhook, storage.SinkMQTT} {
+	for _, t := range []string{storage.SinkCouchDB, storage.SinkWebhook, storage.SinkMQTT, storage.SinkCallback} {
 		for _, r := range []string{"delivered", "retry", "failed"} {
 			d.deliveries.WithLabelValues(t, r) // exported from the start, for alerts
 		}
 	}
+	d.refused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edgefaas_callbacks_refused_total",
+		Help: "Completion callbacks not sent because their subject's callback backlog (or the core's) was full.",
+	})
 	d.backlog = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "edgefaas_sink_backlog_bytes",
 		Help: "Bytes of results waiting for delivery to sinks.",
@@ -124,12 +171,14 @@ func New(cfg Config) *Dispatcher {
 // Describe implements prometheus.Collector.
 func (d *Dispatcher) Describe(ch chan<- *prometheus.Desc) {
 	d.deliveries.Describe(ch)
+	d.refused.Describe(ch)
 	d.backlog.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
 func (d *Dispatcher) Collect(ch chan<- prometheus.Metric) {
 	d.deliveries.Collect(ch)
+	d.refused.Collect(ch)
 	d.backlog.Collect(ch)
 }
 
@@ -164,11 +213,65 @@ func (d *Dispatcher) Admit(f storage.Function, rec *storage.Activation, output j
 	}
 }
 
+// AdmitCallback adds to job (nil: a new one) the delivery of rec, an
+// asynchronous call's finished record, to its callback url, and returns
+// the job to write with the record: the callback is then durable with it
+// (at least once, like the sinks). When the subject's callback backlog,
+// or the core's backlog, is full, the callback is refused (counted,
+// logged) and job is returned as it was. It never blocks.
+func (d *Dispatcher) AdmitCallback(rec storage.Activation, url string, job *storage.SinkJob) *storage.SinkJob {
+	if d == nil {
+		return job
+	}
+	body, err := json.Marshal(map[string]any{"data": rec})
+	if err != nil {
+		d.log.Error("encode a callback body", "id", rec.ID, "err", err)
+		return job
+	}
+	size := int64(len(body))
+	d.mu.Lock()
+	b := d.cbSub[rec.Subject]
+	if b == nil {
+		b = &backlog{}
+	}
+	var full string
+	switch {
+	case b.n >= d.cfg.PerSubjectCallbacks:
+		full = fmt.Sprintf("the subject has %d callbacks waiting", b.n)
+	case b.bytes+size > d.cfg.PerSubjectCallbackBytes:
+		full = fmt.Sprintf("the subject's waiting callbacks would pass %d bytes", d.cfg.PerSubjectCallbackBytes)
+	case d.pending+size > d.cfg.MaxPendingBytes:
+		full = fmt.Sprintf("the core's backlog would pass %d bytes", d.cfg.MaxPendingBytes)
+	default:
+		b.n++
+		b.bytes += size
+		d.cbSub[rec.Subject] = b
+		d.pending += size
+	}
+	d.mu.Unlock()
+	if full != "" {
+		d.refused.Inc()
+		d.log.Warn("callback refused: backlog full", "id", rec.ID, "subject", rec.Subject, "reason", full)
+		return job
+	}
+	if job == nil {
+		job = &storage.SinkJob{ID: rec.ID, Module: rec.Module, Function: rec.Function, Subject: rec.Subject, FinishedAt: time.Now().UTC()}
+	}
+	job.Callback = body
+	job.Sinks = append(job.Sinks, storage.Sink{Type: storage.SinkCallback, Params: storage.SinkParams{URL: url}})
+	job.Deliveries = append(job.Deliveries, storage.SinkDelivery{Type: storage.SinkCallback, Target: sinkspec.Target(storage.Sink{Type: storage.SinkCallback, Params: storage.SinkParams{URL: url}}), Status: storage.SinkPending})
+	return job
+}
+
 // Dropped gives back what Admit reserved for a job whose record was not
 // written (the recorder's buffer was full, or the write failed).
 func (d *Dispatcher) Dropped(job storage.SinkJob) {
 	d.mu.Lock()
 	d.pending -= int64(len(job.Result))
+	if cb := int64(len(job.Callback)); cb > 0 {
+		d.pending -= cb
+		d.releaseCallbackLocked(job.Subject, cb)
+	}
 	d.mu.Unlock()
 	d.log.Warn("activation record not written: its sink deliveries are dropped", "module", job.Module, "function", job.Function, "id", job.ID)
 }
@@ -185,8 +288,35 @@ func (d *Dispatcher) Committed(jobs []storage.SinkJob) {
 	d.poke()
 }
 
+// releaseCallbackLocked takes a callback of n bytes out of subject's
+// backlog.
+func (d *Dispatcher) releaseCallbackLocked(subject string, n int64) {
+	b := d.cbSub[subject]
+	if b == nil {
+		return
+	}
+	b.n--
+	b.bytes -= n
+	if b.n <= 0 {
+		delete(d.cbSub, subject)
+	}
+}
+
+// callbackPending reports whether j's callback waits for delivery.
+func callbackPending(j storage.SinkJob) bool {
+	for _, del := range j.Deliveries {
+		if del.Type == storage.SinkCallback && del.Status == storage.SinkPending {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *Dispatcher) addLocked(j storage.SinkJob, now time.Time) {
-	st := &jobState{job: j, size: int64(len(j.Result))}
+	st := &jobState{job: j, size: int64(len(j.Result) + len(j.Callback))}
+	if callbackPending(j) {
+		st.cb = int64(len(j.Callback))
+	}
 	d.jobs[j.ID] = st
 	for i, del := range j.Deliveries {
 		if del.Status == storage.SinkPending {
@@ -228,7 +358,16 @@ func (d *Dispatcher) Start() error {
 			expired = append(expired, j)
 			continue
 		}
-		d.pending += int64(len(j.Result))
+		d.pending += int64(len(j.Result) + len(j.Callback))
+		if callbackPending(j) {
+			b := d.cbSub[j.Subject]
+			if b == nil {
+				b = &backlog{}
+				d.cbSub[j.Subject] = b
+			}
+			b.n++
+			b.bytes += int64(len(j.Callback))
+		}
 		d.addLocked(j, now)
 	}
 	d.mu.Unlock()
@@ -309,24 +448,40 @@ func (d *Dispatcher) loop() {
 
 // startDue starts the due tasks within Concurrency and returns when the
 // next one is due (zero: none waiting, or all slots busy).
+//
+// Fairness: one subject has at most half the slots (rounded up) at once,
+// so a subject whose receiver hangs leaves the others room; its due
+// tasks wait their turn in place.
 func (d *Dispatcher) startDue(now time.Time) time.Time {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for len(d.due) > 0 && d.inFlight < d.cfg.Concurrency && !d.stopped {
-		t := d.due[0]
+	perSubject := (d.cfg.Concurrency + 1) / 2
+	keep := d.due[:0]
+	var next time.Time
+	i := 0
+	for ; i < len(d.due) && d.inFlight < d.cfg.Concurrency && !d.stopped; i++ {
+		t := d.due[i]
 		if t.at.After(now) {
-			return t.at
+			next = t.at
+			break
 		}
-		d.due = d.due[1:]
 		st := d.jobs[t.id]
 		if st == nil {
 			continue
 		}
+		if d.perSub[st.job.Subject] >= perSubject {
+			keep = append(keep, t)
+			continue
+		}
 		d.inFlight++
+		d.perSub[st.job.Subject]++
 		d.running.Add(1)
 		go d.attempt(st, t.i)
 	}
-	return time.Time{}
+	keep = append(keep, d.due[i:]...)
+	clear(d.due[len(keep):])
+	d.due = keep
+	return next
 }
 
 func (d *Dispatcher) attempt(st *jobState, i int) {
@@ -350,30 +505,42 @@ func (d *Dispatcher) attempt(st *jobState, i int) {
 	st.mu.Lock()
 	del := &st.job.Deliveries[i]
 	del.Attempts++
+	wasPending := st.cb
 	log := d.log.With("module", job.Module, "function", job.Function, "id", job.ID, "type", del.Type, "target", del.Target, "attempts", del.Attempts)
+	what := "sink delivery"
+	if del.Type == storage.SinkCallback {
+		what = "callback"
+	}
 	var retryAt time.Time
 	switch {
 	case err == nil:
 		t := now.UTC()
 		del.Status, del.LastError, del.DeliveredAt = storage.SinkDelivered, "", &t
 		d.deliveries.WithLabelValues(del.Type, "delivered").Inc()
-		log.Debug("result delivered to sink")
+		log.Debug(what + " delivered")
 	default:
 		del.LastError = err.Error()
 		at, ok := d.cfg.Policy.Retry(err, del.Attempts, job.FinishedAt, now)
 		if ok {
 			retryAt = at
 			d.deliveries.WithLabelValues(del.Type, "retry").Inc()
-			log.Info("sink delivery failed; retrying", "err", err, "retry_in", at.Sub(now).Round(time.Millisecond))
+			log.Info(what+" failed; retrying", "err", err, "retry_in", at.Sub(now).Round(time.Millisecond))
 		} else {
 			del.Status = storage.SinkFailed
 			d.deliveries.WithLabelValues(del.Type, "failed").Inc()
-			log.Warn("sink delivery failed; giving up", "err", err, "permanent", IsPermanent(err))
+			if del.Type == storage.SinkCallback {
+				log.Warn("callback not delivered; giving up", "err", err, "permanent", IsPermanent(err))
+			} else {
+				log.Warn("sink delivery failed; giving up", "err", err, "permanent", IsPermanent(err))
+			}
 		}
 	}
 	snapshot := st.job
 	snapshot.Deliveries = append([]storage.SinkDelivery(nil), st.job.Deliveries...)
 	werr := d.cfg.Store.UpdateSinkJob(snapshot)
+	if del.Type == storage.SinkCallback && del.Status != storage.SinkPending {
+		st.cb = 0
+	}
 	st.mu.Unlock()
 	if werr != nil {
 		log.Error("could not store a sink delivery's state", "err", werr)
@@ -381,6 +548,12 @@ func (d *Dispatcher) attempt(st *jobState, i int) {
 
 	d.mu.Lock()
 	d.inFlight--
+	if d.perSub[job.Subject]--; d.perSub[job.Subject] <= 0 {
+		delete(d.perSub, job.Subject)
+	}
+	if wasPending > 0 && job.Deliveries[i].Type == storage.SinkCallback && retryAt.IsZero() {
+		d.releaseCallbackLocked(job.Subject, wasPending)
+	}
 	if !retryAt.IsZero() {
 		d.scheduleLocked(task{id: job.ID, i: i, at: retryAt})
 	} else if snapshot.Done() {

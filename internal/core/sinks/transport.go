@@ -43,6 +43,9 @@ const (
 // deliver sends job's result to sink i.
 func (d *Dispatcher) deliver(ctx context.Context, job *storage.SinkJob, i int) error {
 	s := job.Sinks[i]
+	if s.Type == storage.SinkCallback {
+		return d.callback(ctx, job, s.Params.URL)
+	}
 	if d.cfg.Bound != nil && job.Owner != "" {
 		dest := s.Params.URL
 		if s.Type == storage.SinkMQTT {
@@ -61,6 +64,28 @@ func (d *Dispatcher) deliver(ctx context.Context, job *storage.SinkJob, i int) e
 		return d.mqtt.publish(ctx, s, job.Result)
 	}
 	return Permanent(fmt.Errorf("unknown sink type %q", s.Type))
+}
+
+// callback POSTs job's finished record to an asynchronous call's callback
+// url, on behalf of the call's subject: not once the subject is revoked,
+// and within its egress bound.
+func (d *Dispatcher) callback(ctx context.Context, job *storage.SinkJob, url string) error {
+	if d.cfg.Active != nil && !d.cfg.Active(job.Subject) {
+		return Permanent(fmt.Errorf("not sent: subject %q was revoked", job.Subject))
+	}
+	if d.cfg.Bound != nil {
+		if err := d.cfg.Bound(job.Subject, url); err != nil {
+			d.log.Warn("callback refused by the subject's egress bound", "id", job.ID, "subject", job.Subject, "err", err)
+			return Permanent(fmt.Errorf("refused by the egress bound of %s: %w", job.Subject, err))
+		}
+	}
+	if d.cfg.Callback == nil {
+		return Permanent(errors.New("the core has no egress for callbacks"))
+	}
+	if err := d.cfg.Callback(ctx, url, job.Callback); err != nil {
+		return classify(err)
+	}
+	return nil
 }
 
 func (d *Dispatcher) couch(ctx context.Context, job *storage.SinkJob, s storage.Sink) error {

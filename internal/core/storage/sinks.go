@@ -14,6 +14,11 @@ const (
 	SinkCouchDB = "couchdb"
 	SinkWebhook = "webhook"
 	SinkMQTT    = "mqtt"
+	// SinkCallback is an asynchronous call's completion callback: its
+	// finished record POSTed to the call's callback URL. It rides the
+	// same outbox and dispatcher as the function's sinks but is not one
+	// of them: it is never listed in the record's "sinks".
+	SinkCallback = "callback"
 )
 
 // Sink delivery statuses, per sink of an activation.
@@ -77,6 +82,21 @@ type SinkJob struct {
 	Result     json.RawMessage `json:"result"`
 	Sinks      []Sink          `json:"sinks"`
 	Deliveries []SinkDelivery  `json:"deliveries"`
+	// Callback is the body of the SinkCallback delivery ({"data": record}),
+	// when the job has one; the sinks' deliveries send Result.
+	Callback json.RawMessage `json:"callback,omitempty"`
+}
+
+// RecordSinks is the record's view of j's deliveries: the function's
+// sinks, without the completion callback.
+func (j *SinkJob) RecordSinks() []SinkDelivery {
+	var out []SinkDelivery
+	for _, d := range j.Deliveries {
+		if d.Type != SinkCallback {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Done reports whether every delivery of j is final.
@@ -144,7 +164,7 @@ func (s *Store) UpdateSinkJob(j SinkJob) error {
 	case err != nil:
 		return err
 	default:
-		rec.Sinks = j.Deliveries
+		rec.Sinks = j.RecordSinks()
 		if err := s.setJSON(b, keyActivation(j.ID), rec); err != nil {
 			return err
 		}
