@@ -102,6 +102,26 @@ type tlsMember struct {
 	store *storage.Store
 }
 
+// startTLSMember starts one member on loopback TCP with a certificate of
+// ca for id, on a store of its own; it is not bootstrapped.
+func startTLSMember(t testing.TB, ca testCA, id raft.ServerID) *tlsMember {
+	t.Helper()
+	tr, err := NewTLSTransport(TransportConfig{Bind: "127.0.0.1:0", TLS: ca.tlsFor(t, string(id), ca), Peer: onlyCores})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	store, err := storage.Open(filepath.Join(dir, "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Start(Config{ID: id, Dir: filepath.Join(dir, "raft"), Store: store, Transport: tr, Tune: fastElections})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tlsMember{id: id, m: m, tr: tr, store: store}
+}
+
 // startTLSGroup starts n members on loopback TCP, every link mutual TLS
 // with certificates of one node CA, forwarding writes to the leader.
 func startTLSGroup(t testing.TB, n int) []*tlsMember {
@@ -110,25 +130,11 @@ func startTLSGroup(t testing.TB, n int) []*tlsMember {
 	var members []*tlsMember
 	var servers []raft.Server
 	for i := 0; i < n; i++ {
-		id := raft.ServerID(fmt.Sprintf("core@10.0.0.%d", i+1))
-		tr, err := NewTLSTransport(TransportConfig{Bind: "127.0.0.1:0", TLS: ca.tlsFor(t, string(id), ca), Peer: onlyCores})
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		store, err := storage.Open(filepath.Join(dir, "db"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := Start(Config{ID: id, Dir: filepath.Join(dir, "raft"), Store: store, Transport: tr, Tune: fastElections})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr.ServeForwarded(m)
-		tm := &tlsMember{id: id, m: m, tr: tr, store: store}
+		tm := startTLSMember(t, ca, raft.ServerID(fmt.Sprintf("core@10.0.0.%d", i+1)))
+		tm.tr.ServeForwarded(tm.m)
 		t.Cleanup(func() { tm.stop() })
 		members = append(members, tm)
-		servers = append(servers, raft.Server{ID: id, Address: tr.LocalAddr()})
+		servers = append(servers, raft.Server{ID: tm.id, Address: tm.tr.LocalAddr()})
 	}
 	if err := members[0].m.Bootstrap(servers...); err != nil {
 		t.Fatal(err)
@@ -300,23 +306,12 @@ func TestNoMajorityRefusesWritesKeepsReads(t *testing.T) {
 func TestGroupTransportRefusesOtherPeers(t *testing.T) {
 	ca, other := newTestCA(t), newTestCA(t)
 	const id = "core@10.0.0.1"
-	tr, err := NewTLSTransport(TransportConfig{Bind: "127.0.0.1:0", TLS: ca.tlsFor(t, id, ca), Peer: onlyCores})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	store, err := storage.Open(filepath.Join(dir, "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Start(Config{ID: id, Dir: filepath.Join(dir, "raft"), Store: store, Transport: tr, Tune: fastElections})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tm := startTLSMember(t, ca, id)
+	m, tr := tm.m, tm.tr
 	defer func() {
 		m.Close()
 		tr.Close()
-		store.Close()
+		tm.store.Close()
 	}()
 	if err := m.Bootstrap(raft.Server{ID: id, Address: tr.LocalAddr()}); err != nil {
 		t.Fatal(err)
