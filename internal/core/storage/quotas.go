@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -151,21 +153,57 @@ func (s *Store) SubjectUsage(subject string) (Usage, error) {
 }
 
 // usage counts subject's functions, leaving out the function module/name
-// (the one a write replaces); a scan of every function record.
+// (the one a write replaces): a scan of every function record. A record
+// without the subject's `"owner":"NAME"` (as json.Marshal writes it) is
+// not the subject's and is skipped undecoded; the others are decoded only
+// as far as the count needs (no secrets opened) and their owner checked.
 func (s *Store) usage(subject, module, name string) (Usage, error) {
+	owner, err := json.Marshal(subject)
+	if err != nil {
+		return Usage{}, err
+	}
+	needle := append([]byte(`"owner":`), owner...)
 	var u Usage
-	err := s.scan(prefixAllFuncs, func(k, v []byte) error {
-		var f Function
-		if err := s.decode(k, v, &f); err != nil {
+	err = s.scan(prefixAllFuncs, func(k, v []byte) error {
+		if !bytes.Contains(v, needle) {
+			return nil
+		}
+		var f usageFields
+		if err := jsonUnmarshal(k, v, &f); err != nil {
 			return err
 		}
 		if f.Owner != subject || (f.Module == module && f.Name == name) {
 			return nil
 		}
-		u.add(f)
+		u.addFields(f)
 		return nil
 	})
 	return u, err
+}
+
+// usageFields are the fields of a stored Function the quota counts.
+type usageFields struct {
+	Module string `json:"module"`
+	Name   string `json:"name"`
+	Owner  string `json:"owner"`
+	Size   int64  `json:"size"`
+	Events []struct {
+		Type string `json:"type"`
+	} `json:"events"`
+	Sinks []json.RawMessage `json:"sinks"`
+}
+
+func (u *Usage) addFields(f usageFields) {
+	u.Functions++
+	u.CodeBytes += f.Size
+	for _, ev := range f.Events {
+		if ev.Type == EventCron {
+			u.CronTriggers++
+		}
+	}
+	n := int64(len(f.Sinks))
+	u.Sinks += n
+	u.MaxSinksPerFunction = max(u.MaxSinksPerFunction, n)
 }
 
 func (u *Usage) add(f Function) {

@@ -169,3 +169,51 @@ func TestQuotaLastSlotRace(t *testing.T) {
 		t.Fatalf("%d creates won the last slot, want 1", won)
 	}
 }
+
+// BenchmarkQuotaUsage is the count a create or update pays: a scan of
+// 1000 function records, 10 of them the subject's.
+func BenchmarkQuotaUsage(b *testing.B) {
+	s, err := Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 1000 {
+		owner := fmt.Sprintf("s%d", i%100)
+		if _, err := s.CreateFunction(s.seenModule(DefaultModule), NewFunction{Name: fmt.Sprintf("f%d", i), Owner: owner, Code: []byte("x"), ABI: "funless"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		u, err := s.SubjectUsage("s7")
+		if err != nil || u.Functions != 10 {
+			b.Fatal(u, err)
+		}
+	}
+}
+
+// TestQuotaOwnerOnly: the scan's byte prefilter on "owner" does not count
+// a record that names the subject elsewhere (a cron trigger's args), nor
+// one whose owner's name merely starts with the subject's.
+func TestQuotaOwnerOnly(t *testing.T) {
+	q := DefaultQuota
+	q.Functions = 1
+	s := quotaStore(t, q)
+	if _, err := s.CreateSubject("alice2", false); err != nil {
+		t.Fatal(err)
+	}
+	decoy := []Event{{Type: EventCron, Schedule: "@every 1m", Args: []byte(`{"owner":"alice"}`)}}
+	for _, owner := range []string{"bob", "alice2"} {
+		if _, err := s.CreateFunction(s.seenModule(DefaultModule), NewFunction{Name: "by" + owner, Owner: owner, Code: []byte("x"), ABI: "funless", Events: decoy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := s.SubjectUsage("alice")
+	if err != nil || u != (Usage{}) {
+		t.Fatalf("alice's usage %+v, %v; want none", u, err)
+	}
+	if _, err := s.CreateFunction(s.seenModule(DefaultModule), NewFunction{Name: "a", Owner: "alice", Code: []byte("x"), ABI: "funless"}); err != nil {
+		t.Fatal(err)
+	}
+}
