@@ -76,7 +76,7 @@ once: hand it to the subject, who can save it with 'edgefaas config set token'.`
 		Args:    cobra.ExactArgs(1),
 		RunE:    runOnName(true, (*client.Client).RevokeSubject, apiError, "revoked subject %s"),
 	}
-	group(sub, create, list, rotate, revoke, subjectEgressCommand())
+	group(sub, create, list, rotate, revoke, subjectEgressCommand(), subjectQuotaCommand())
 	rotateKey := &cobra.Command{
 		Use:   "rotate-secrets-key",
 		Short: "Seal the secrets the core keeps at rest under a new key",

@@ -10,10 +10,19 @@ import (
 )
 
 // TestEvents: fn create --events sets a cron trigger that fires (its
-// records appear), fn get shows it, a bad trigger is refused naming its
+// records appear) once the admin lifts the subject's minimum cron period
+// (`admin subject quota set`), fn get shows it, a bad trigger is refused naming its
 // field, and fn update --events '[]' removes the triggers.
 func TestEvents(t *testing.T) {
 	u := guest(t)
+	u.fail("min_cron_period_seconds 10", "fn", "create", "ticker", testmodules.Path(t, "test/echo"), "--events", `[{"type":"cron","schedule":"@every 1s"}]`)
+	// The trigger ticks every second: the admin lifts the minimum period
+	// (and restores the default after, for the package's other tests).
+	adm := admin(t)
+	if out := adm.ok("admin", "subject", "quota", "set", "guest", "--min-cron-period", "0s"); !strings.Contains(out, "min cron period     0s") {
+		t.Fatalf("quota set:\n%s", out)
+	}
+	t.Cleanup(func() { adm.ok("admin", "subject", "quota", "clear", "guest") })
 	u.fail("events[0].schedule", "fn", "create", "badcron", testmodules.Path(t, "test/echo"), "--events", `[{"type":"cron","schedule":"sometimes"}]`)
 	u.ok("fn", "create", "ticker", testmodules.Path(t, "test/echo"), "--events", `[{"type":"cron","schedule":"@every 1s","args":{"from":"cron"}}]`)
 	if out := u.ok("fn", "get", "ticker"); !strings.Contains(out, `"schedule":"@every 1s"`) {

@@ -42,6 +42,13 @@ func TestRevokedSubjectStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice := core.Client(creds.Token)
+	// The triggers tick every second: below the default quota's minimum period.
+	zero := int64(0)
+	for _, name := range []string{"alice", "guest"} {
+		if _, err := adm.SetSubjectQuota(ctxT(t), name, client.QuotaChange{MinCronPeriodSeconds: &zero}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	echo := testmodules.Read(t, "test/echo")
 	events := fmt.Sprintf(`[{"type":"cron","schedule":"@every 1s"},{"type":"mqtt","params":{"host":"127.0.0.1","port":%d,"topic":"alice/#"}}]`, broker)
 	if _, err := alice.CreateFunction(ctxT(t), "_", client.Upload{Name: "aecho", Code: echo, Events: json.RawMessage(events)}); err != nil {

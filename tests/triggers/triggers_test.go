@@ -443,6 +443,10 @@ func TestMQTTEmbedded(t *testing.T) {
 // last is accounted for (run, or counted as missed).
 func TestCronAcrossRestart(t *testing.T) {
 	core := testcluster.StartCore(t, coreFlags...)
+	// Ticks every second: below the default quota's minimum period.
+	if code, b := callAs(t, core, core.Admin, http.MethodPut, "/v1/admin/subjects/guest/quota", strings.NewReader(`{"min_cron_period_seconds":0}`), "application/json"); code != 200 {
+		t.Fatalf("lift guest's minimum cron period: %d %s", code, b)
+	}
 	ev := `[{"type":"cron","schedule":"@every 1s","args":{"n":7}}]`
 	if code, body := upload(t, core, http.MethodPost, "tick", "test/echo", ev); code != 201 {
 		t.Fatalf("create: %d %s", code, body)

@@ -279,6 +279,12 @@ func (s *Server) writeAPIError(w http.ResponseWriter, r *http.Request, err error
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large: the body exceeds the limit of %d bytes", mbe.Limit))
 		return
 	}
+	if errors.Is(err, storage.ErrQuota) {
+		// A quota is the operator's decision, not a passing condition:
+		// 403, not 429 (docs/RATIONALE.md#why-per-subject-quotas-and-their-defaults).
+		writeError(w, http.StatusForbidden, "Forbidden: "+err.Error()+"; an admin can raise it (PUT /v1/admin/subjects/:name/quota)")
+		return
+	}
 	if errors.Is(err, storage.ErrDiskFull) {
 		// The one place a full disk becomes an answer, whichever write met
 		// it (upload, async call, record); the store logs each change

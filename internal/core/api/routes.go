@@ -47,6 +47,9 @@ func (s *Server) routes() *httprouter.Router {
 	s.handle(http.MethodGet, "/v1/admin/subjects/:name/egress", admin, s.getSubjectEgress)
 	s.handle(http.MethodPut, "/v1/admin/subjects/:name/egress", admin, s.setSubjectEgress)
 	s.handle(http.MethodDelete, "/v1/admin/subjects/:name/egress", admin, s.clearSubjectEgress)
+	s.handle(http.MethodGet, "/v1/admin/subjects/:name/quota", admin, s.getSubjectQuota)
+	s.handle(http.MethodPut, "/v1/admin/subjects/:name/quota", admin, s.setSubjectQuota)
+	s.handle(http.MethodDelete, "/v1/admin/subjects/:name/quota", admin, s.clearSubjectQuota)
 
 	s.handle(http.MethodGet, "/v1/nodes", admin, s.listNodes)
 	s.handle(http.MethodPost, "/v1/nodes", admin, s.connectNode)

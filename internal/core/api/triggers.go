@@ -23,6 +23,9 @@ type Triggers interface {
 
 // checkEvents answers 400 for events the trigger runtime refuses.
 func (s *Server) checkEvents(owner string, events []storage.Event) error {
+	if err := s.checkCronPeriods(owner, events); err != nil {
+		return err
+	}
 	if s.cfg.Triggers == nil || len(events) == 0 {
 		return nil
 	}

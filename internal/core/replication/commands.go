@@ -37,6 +37,8 @@ const (
 	opClearEgress    op = 11
 	opCreateScript   op = 12
 	opDeleteScript   op = 13
+	opSetQuota       op = 14
+	opClearQuota     op = 15
 )
 
 // CreateModule is storage.Store.CreateModule.
@@ -155,6 +157,17 @@ type ClearSubjectEgress struct {
 	Subject string `json:"subject"`
 }
 
+// SetSubjectQuota is storage.Store.SetSubjectQuota.
+type SetSubjectQuota struct {
+	Subject string        `json:"subject"`
+	Quota   storage.Quota `json:"quota"`
+}
+
+// ClearSubjectQuota is storage.Store.ClearSubjectQuota.
+type ClearSubjectQuota struct {
+	Subject string `json:"subject"`
+}
+
 // CreateScript is storage.Store.CreateScript; the script's id is the
 // group's counter, given when the entry is applied.
 type CreateScript struct {
@@ -180,6 +193,8 @@ func (SetSubjectEgress) op() op   { return opSetEgress }
 func (ClearSubjectEgress) op() op { return opClearEgress }
 func (CreateScript) op() op       { return opCreateScript }
 func (DeleteScript) op() op       { return opDeleteScript }
+func (SetSubjectQuota) op() op    { return opSetQuota }
+func (ClearSubjectQuota) op() op  { return opClearQuota }
 
 func (c CreateModule) apply(s *storage.Store) (any, error) {
 	return s.CreateModuleStamped(c.Name, c.Owner, c.Stamp)
@@ -233,6 +248,14 @@ func (c ClearSubjectEgress) apply(s *storage.Store) (any, error) {
 	return nil, s.ClearSubjectEgress(c.Subject)
 }
 
+func (c SetSubjectQuota) apply(s *storage.Store) (any, error) {
+	return nil, s.SetSubjectQuota(c.Subject, c.Quota)
+}
+
+func (c ClearSubjectQuota) apply(s *storage.Store) (any, error) {
+	return nil, s.ClearSubjectQuota(c.Subject)
+}
+
 func (c CreateScript) apply(s *storage.Store) (any, error) { return s.CreateScriptAt(c.Script, c.At) }
 
 func (c DeleteScript) apply(s *storage.Store) (any, error) { return s.DeleteScript(c.Seen) }
@@ -284,6 +307,10 @@ func Decode(b []byte) (Command, error) {
 		c = decodeAs[CreateScript](b[1:])
 	case opDeleteScript:
 		c = decodeAs[DeleteScript](b[1:])
+	case opSetQuota:
+		c = decodeAs[SetSubjectQuota](b[1:])
+	case opClearQuota:
+		c = decodeAs[ClearSubjectQuota](b[1:])
 	default:
 		return nil, fmt.Errorf("op %d: %w", b[0], errBadCommand)
 	}

@@ -33,6 +33,8 @@ func every(t *testing.T) []Command {
 		RevokeToken{Name: "bob"},
 		SetSubjectEgress{Subject: "bob", Hosts: []string{"*.example.org"}},
 		ClearSubjectEgress{Subject: "bob"},
+		SetSubjectQuota{Subject: "bob", Quota: storage.Quota{Functions: 3, CodeBytes: 1 << 20, MinCronPeriodSeconds: 60}},
+		ClearSubjectQuota{Subject: "bob"},
 		CreateScript{Script: storage.Script{Name: "s", Owner: "alice", Script: json.RawMessage(`{"a":1}`), Source: "a: 1"}, At: at},
 		DeleteScript{Seen: storage.Script{ID: 1, Name: "s", Owner: "alice", Script: json.RawMessage(`{"a":1}`)}},
 	}
@@ -97,18 +99,36 @@ func TestEveryCommandReplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bobQuota := storage.DefaultQuota
+	bobQuota.Functions = 3
 	for _, c := range []Command{
 		CreateSubject{Name: "bob", TokenHash: hash, At: l.store.Now()},
 		CreateSubject{Name: "carol", TokenHash: strings.Repeat("ab", 32), At: l.store.Now()},
 		SetSubjectEgress{Subject: "bob", Hosts: []string{"*.example.org"}},
 		SetSubjectEgress{Subject: "carol", Hosts: []string{"a.example.org"}},
 		ClearSubjectEgress{Subject: "carol"},
+		SetSubjectQuota{Subject: "bob", Quota: bobQuota},
+		SetSubjectQuota{Subject: "carol", Quota: storage.Quota{Functions: 4}},
+		ClearSubjectQuota{Subject: "carol"},
 		RevokeToken{Name: "carol"},
 		CreateScript{Script: storage.Script{Name: "s1", Owner: "bob", Script: json.RawMessage(`{"a":1}`), Source: "a: 1"}, At: l.store.Now()},
 		CreateScript{Script: storage.Script{Name: "s2", Owner: "bob", Script: json.RawMessage(`{"a":2}`), Source: "a: 2"}, At: l.store.Now()},
 	} {
 		if _, err := g.apply(c); err != nil {
 			t.Fatalf("%T: %v", c, err)
+		}
+	}
+	// A write past a quota is an answer every member reaches, not a
+	// failure that stops one.
+	in := storage.Module{Name: storage.DefaultModule}
+	for i := range 4 {
+		nf := storage.NewFunction{Name: fmt.Sprintf("b%d", i), Owner: "bob", Code: []byte("x"), ABI: "funless"}
+		_, err := g.apply(CreateFunction{In: in, New: nf, Stamp: stamp(t, l.store)})
+		if i < 3 && err != nil {
+			t.Fatalf("bob's function %d: %v", i, err)
+		}
+		if i == 3 && !errors.Is(err, storage.ErrQuota) {
+			t.Fatalf("bob's fourth function: %v, want ErrQuota", err)
 		}
 	}
 	s1, err := l.store.GetScript("s1")
@@ -129,6 +149,12 @@ func TestEveryCommandReplicates(t *testing.T) {
 		}
 		if sc, err := tm.store.GetScript("s2"); err != nil || sc.ID != 2 {
 			t.Errorf("%s: script s2 has id %d (%v), want 2", tm.id, sc.ID, err)
+		}
+		if q, set, err := tm.store.SubjectQuota("bob"); err != nil || !set || q.Functions != 3 {
+			t.Errorf("%s: bob's quota %+v set %v (%v), want 3 functions", tm.id, q, set, err)
+		}
+		if _, set, err := tm.store.SubjectQuota("carol"); err != nil || set {
+			t.Errorf("%s: carol's quota still set (%v)", tm.id, err)
 		}
 		last, err := tm.m.logs.LastIndex()
 		if err != nil {

@@ -51,6 +51,7 @@ var errorKinds = map[string]error{
 	"no_leader":      ErrNoLeader,
 	"unknown":        ErrUnknownOutcome,
 	"code_missing":   ErrCodeMissing,
+	"quota":          storage.ErrQuota,
 }
 
 // forwardReply is a forwarded write's answer.

@@ -69,11 +69,11 @@ func (f *FSM) Skipped() int64 { return f.skipped.Load() }
 func (f *FSM) Restores() int64 { return f.restores.Load() }
 
 // domainError reports whether err is an answer of the state (the record
-// changed, exists, is gone, a name is bad), which every member reaches
-// alike, rather than a failure of this member's disk.
+// changed, exists, is gone, a name is bad, a quota is reached), which
+// every member reaches alike, rather than a failure of this member's disk.
 func domainError(err error) bool {
 	for _, e := range []error{storage.ErrNotFound, storage.ErrExists, storage.ErrChanged,
-		storage.ErrInvalidName, storage.ErrDefaultModule, storage.ErrAdminRevoke, storage.ErrInvalid, errBadCommand, ErrCodeMissing} {
+		storage.ErrInvalidName, storage.ErrDefaultModule, storage.ErrAdminRevoke, storage.ErrInvalid, storage.ErrQuota, errBadCommand, ErrCodeMissing} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -465,6 +466,17 @@ func TestNewMemberCatchesUpFromSnapshot(t *testing.T) {
 	})
 	l := g.leader()
 	const n = 200
+	// alice owns more functions than the default quota allows.
+	q := storage.DefaultQuota
+	q.Functions = 2 * n
+	for _, c := range []Command{
+		CreateSubject{Name: "alice", TokenHash: strings.Repeat("ab", 32), At: l.store.Now()},
+		SetSubjectQuota{Subject: "alice", Quota: q},
+	} {
+		if _, err := g.apply(c); err != nil {
+			t.Fatalf("%T: %v", c, err)
+		}
+	}
 	in := storage.Module{Name: storage.DefaultModule}
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("f%d", i)

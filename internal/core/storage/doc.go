@@ -1,7 +1,7 @@
 // Package storage keeps the core's durable state in one pebble database:
 // modules, function records, content-addressed code, API subjects, APP
 // scripts, activation records and the async queue, the sinks' outbox,
-// trigger state, per-subject egress bounds and node credentials.
+// trigger state, per-subject egress bounds and quotas, and node credentials.
 //
 // Every mutation the API acknowledges is written as one synced pebble batch,
 // so a function record, its code and the code's reference count change
@@ -22,6 +22,7 @@
 //	s/<subject>             Subject (JSON), holding the sha256 of its token
 //	t/<sha256 hex of token> subject name: the token lookup index
 //	e/<subject>             the subject's egress bound (JSON host list)
+//	quota/<subject>         Quota (JSON): the subject's quota, set by an admin (none: DefaultQuota)
 //	app/<script>            Script (JSON): an APP scheduling script
 //	a/<activation id>       Activation (binary codec, or JSON before it); ids sort by time
 //	q/<activation id>       QueuedCall (JSON): an async call whose record is not final yet

@@ -162,6 +162,9 @@ func (s *Store) CreateFunctionStamped(in Module, nf NewFunction, st Stamp) (Func
 		Events: nf.Events,
 		Sinks:  nf.Sinks,
 	}
+	if err := s.checkQuota(f, nil); err != nil {
+		return Function{}, err
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if _, err := s.applyRefs(b, map[string]int64{f.Hash: 1}, map[string][]byte{f.Hash: nf.Code}); err != nil {
@@ -222,6 +225,9 @@ func (s *Store) UpdateFunctionAt(seen Function, u FunctionUpdate, now time.Time)
 	}
 	if u.Sinks != nil {
 		nf.Sinks = *u.Sinks
+	}
+	if err := s.checkQuota(nf, &old); err != nil {
+		return FunctionChange{}, err
 	}
 	b := s.db.NewBatch()
 	defer b.Close()

@@ -25,6 +25,7 @@ const (
 	layoutQueued      = "q/"
 	layoutOutbox      = "o/"
 	layoutEgress      = "e/"
+	layoutQuotas      = "quota/"
 	layoutJoinTokens  = "j/"
 	layoutNodeCerts   = "n/"
 	layoutCron        = "g/cron/"
@@ -48,6 +49,7 @@ func keyActivation(id string) []byte  { return []byte(layoutActivations + id) }
 func keyQueued(id string) []byte      { return []byte(layoutQueued + id) }
 func keyOutbox(id string) []byte      { return []byte(layoutOutbox + id) }
 func keyEgress(subject string) []byte { return []byte(layoutEgress + subject) }
+func keyQuota(subject string) []byte  { return []byte(layoutQuotas + subject) }
 func keyJoinToken(hash string) []byte { return []byte(layoutJoinTokens + hash) }
 func keyNodeCert(name string) []byte  { return []byte(layoutNodeCerts + name) }
 func keyCron(key string) []byte       { return []byte(layoutCron + key) }

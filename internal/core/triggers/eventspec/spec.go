@@ -336,3 +336,36 @@ func Due(s cron.Schedule, last, now time.Time) (tick time.Time, missed int, next
 		t = n
 	}
 }
+
+// MinPeriod returns the shortest time between two ticks of the cron
+// expression expr: the delay of "@every", else the least gap among the
+// first ticks after a fixed instant (up to 1024 ticks within 8 days of
+// the first, which covers every weekly pattern and any sub-minute one).
+// The API compares it with the owner's quota (min_cron_period_seconds).
+func MinPeriod(expr string) (time.Duration, error) {
+	s, err := ParseSchedule(expr)
+	if err != nil {
+		return 0, err
+	}
+	if c, ok := s.(cron.ConstantDelaySchedule); ok {
+		return c.Delay, nil
+	}
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := s.Next(start)
+	if first.IsZero() {
+		return 0, fmt.Errorf("schedule %q never ticks", expr)
+	}
+	least := time.Duration(0)
+	t := first
+	for i := 0; i < 1024 && t.Sub(first) <= 8*24*time.Hour; i++ {
+		n := s.Next(t)
+		if n.IsZero() {
+			break
+		}
+		if d := n.Sub(t); least == 0 || d < least {
+			least = d
+		}
+		t = n
+	}
+	return least, nil
+}

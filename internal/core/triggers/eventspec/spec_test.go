@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
@@ -90,5 +91,26 @@ func TestRedact(t *testing.T) {
 	r := Redact(evs)
 	if r[0].Params.Password == "secret" || evs[0].Params.Password != "secret" {
 		t.Fatal("redaction wrong or mutated the input")
+	}
+}
+
+func TestMinPeriod(t *testing.T) {
+	for expr, want := range map[string]time.Duration{
+		"@every 1s":             time.Second,
+		"@every 90s":            90 * time.Second,
+		"* * * * *":             time.Minute,
+		"*/5 * * * * *":         5 * time.Second,
+		"0,1 0 * * * *":         time.Second,
+		"@hourly":               time.Hour,
+		"0 9 * * 1-5":           24 * time.Hour,
+		"CRON_TZ=UTC 0 0 * * *": 24 * time.Hour,
+	} {
+		got, err := MinPeriod(expr)
+		if err != nil || got != want {
+			t.Errorf("MinPeriod(%q) = %v, %v; want %v", expr, got, err, want)
+		}
+	}
+	if _, err := MinPeriod("sometimes"); err == nil {
+		t.Error("MinPeriod accepted a bad expression")
 	}
 }
