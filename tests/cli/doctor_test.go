@@ -21,7 +21,7 @@ func TestDoctor(t *testing.T) {
 		finding("OK", "token", "accepted"),
 		finding("OK", "role", "admin"),
 		finding("OK", "clock", "within"),
-		finding("OK", "disk", "free of"),
+		finding("(OK|WARN)", "disk", "free of"), // WARN on a nearly full build machine
 		finding("OK", "async queue", "calls waiting"),
 		finding("(OK|WARN)", "node joins", `"`),
 		finding("OK", "workers", "1 joined"),

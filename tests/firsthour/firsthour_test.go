@@ -34,7 +34,7 @@ var cliCommands = []struct {
 	want string
 }{
 	{[]string{"version", "--require-core"}, "core:   "},
-	{[]string{"doctor"}, "worker core@"},
+	{[]string{"doctor"}, "answers, version "},
 	{[]string{"fn", "list"}, "hello"},
 	{[]string{"fn", "invoke", "hello", "-a", "name=firsthour"}, "Hello, firsthour!"},
 }
