@@ -15,6 +15,7 @@ import (
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/cgroupbox"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
 // TestConnectionFlood: the box's open files limit is lowered to 1024 on
@@ -88,7 +89,13 @@ func TestConnectionFlood(t *testing.T) {
 		t.Errorf("an upload on the kept connection during the flood: %v", err)
 	}
 	got := stop()
-	after := metricVia(t, kept, b)
+	// Records are written off the request path, in batches: wait until
+	// the calls' records are in (or the limit says the store lost them).
+	var after float64
+	wait.ForState(t, time.Minute, "the calls' records to be written", func() (bool, string) {
+		after = metricVia(t, kept, b)
+		return after-written >= calls, fmt.Sprintf("%.0f of %d", after-written, calls)
+	})
 	select {
 	case <-b.Proc.Process.Done():
 		t.Fatalf("the box died during the flood (OOM kills: %s)", b.OOMKills())
