@@ -6,7 +6,7 @@ BIN       := build/edgefaas
 WASM      := build/wasm
 GO_WASM   := GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w'
 CLANG     := clang --target=wasm32-wasi -O2 -s
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 5s
 # Fuzz targets, as package:Target; `make test` runs each for FUZZTIME.
 FUZZ      := ./internal/core/api/:FuzzParseUpload ./internal/core/api/:FuzzDecodeJSON ./internal/core/api/:FuzzValidName ./internal/wasm/:FuzzHostABI ./internal/wasm/:FuzzInspect ./internal/actors/wire/:FuzzDecode
 
