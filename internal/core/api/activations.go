@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -84,6 +85,19 @@ func activationView(a storage.Activation) storage.Activation {
 	return a
 }
 
+// awaitPageMemory is for a long poll whose page memory is taken by other
+// lists (several polls woken by one commit): it waits for the memory
+// until the poll's own deadline, where a plain list is answered 429 at
+// once. It reports whether the memory was reserved.
+func (s *Server) awaitPageMemory(ctx context.Context, polling bool, n int64, deadline time.Time) bool {
+	if !polling {
+		return false
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	return s.bodies.sem.Acquire(ctx, n) == nil
+}
+
 // listActivations answers GET /v1/activations: newest first, filtered by
 // module, function and status, below ?before=ID; with ?after=ID only newer
 // ones, and with &wait=SECONDS it waits (long poll) until there is one.
@@ -136,7 +150,7 @@ func (s *Server) listActivations(c *call) error {
 	for {
 		// The page's records are held until they are written: reserve
 		// their bytes from the request bodies' budget.
-		if !s.bodies.sem.TryAcquire(reserve) {
+		if !s.bodies.sem.TryAcquire(reserve) && !s.awaitPageMemory(c.r.Context(), watch != nil, reserve, deadline) {
 			return &apiError{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"1"}},
 				detail: "Too Many Requests: the core is answering as many lists as its memory allows; retry shortly"}
 		}
