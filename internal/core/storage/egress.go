@@ -21,25 +21,21 @@ type egressRecord struct {
 // *.domain, *) the operator permits for subject; an empty list permits
 // nothing. The subject must exist. Effective for the next call.
 func (s *Store) SetSubjectEgress(subject string, hosts []string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.GetSubject(subject); err != nil {
-		return err
-	}
 	if hosts == nil {
 		hosts = []string{}
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := s.setJSON(b, keyEgress(subject), egressRecord{Hosts: hosts}); err != nil {
-		return err
-	}
-	return s.commit(b)
+	return s.putSubjectRecord(subject, keyEgress(subject), egressRecord{Hosts: hosts})
 }
 
 // ClearSubjectEgress removes subject's bound: its functions are then
 // bounded by the node-wide policy only.
 func (s *Store) ClearSubjectEgress(subject string) error {
+	return s.deleteSubjectRecord(subject, keyEgress(subject))
+}
+
+// putSubjectRecord stores v at key, a record of subject's (its egress
+// bound, its quota); the subject must exist.
+func (s *Store) putSubjectRecord(subject string, key []byte, v any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := s.GetSubject(subject); err != nil {
@@ -47,7 +43,23 @@ func (s *Store) ClearSubjectEgress(subject string) error {
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := b.Delete(keyEgress(subject), nil); err != nil {
+	if err := s.setJSON(b, key, v); err != nil {
+		return err
+	}
+	return s.commit(b)
+}
+
+// deleteSubjectRecord removes key, a record of subject's; the subject
+// must exist. It frees space, so a full disk does not refuse it.
+func (s *Store) deleteSubjectRecord(subject string, key []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.GetSubject(subject); err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := b.Delete(key, nil); err != nil {
 		return err
 	}
 	return s.commitFreeing(b)

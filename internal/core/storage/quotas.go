@@ -106,32 +106,12 @@ func (s *Store) SetSubjectQuota(subject string, q Quota) error {
 	if err := q.Check(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.GetSubject(subject); err != nil {
-		return err
-	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := s.setJSON(b, keyQuota(subject), q); err != nil {
-		return err
-	}
-	return s.commit(b)
+	return s.putSubjectRecord(subject, keyQuota(subject), q)
 }
 
 // ClearSubjectQuota removes subject's quota: DefaultQuota applies again.
 func (s *Store) ClearSubjectQuota(subject string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.GetSubject(subject); err != nil {
-		return err
-	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := b.Delete(keyQuota(subject), nil); err != nil {
-		return err
-	}
-	return s.commitFreeing(b)
+	return s.deleteSubjectRecord(subject, keyQuota(subject))
 }
 
 // SubjectQuota returns subject's quota and whether the operator set it
@@ -194,29 +174,32 @@ type usageFields struct {
 }
 
 func (u *Usage) addFields(f usageFields) {
-	u.Functions++
-	u.CodeBytes += f.Size
+	cron := 0
 	for _, ev := range f.Events {
 		if ev.Type == EventCron {
-			u.CronTriggers++
+			cron++
 		}
 	}
-	n := int64(len(f.Sinks))
-	u.Sinks += n
-	u.MaxSinksPerFunction = max(u.MaxSinksPerFunction, n)
+	u.addCounts(f.Size, cron, len(f.Sinks))
 }
 
 func (u *Usage) add(f Function) {
-	u.Functions++
-	u.CodeBytes += f.Size
+	cron := 0
 	for _, ev := range f.Events {
 		if ev.Type == EventCron {
-			u.CronTriggers++
+			cron++
 		}
 	}
-	n := int64(len(f.Sinks))
-	u.Sinks += n
-	u.MaxSinksPerFunction = max(u.MaxSinksPerFunction, n)
+	u.addCounts(f.Size, cron, len(f.Sinks))
+}
+
+// addCounts adds one function of size bytes with cron triggers and sinks.
+func (u *Usage) addCounts(size int64, cron, sinks int) {
+	u.Functions++
+	u.CodeBytes += size
+	u.CronTriggers += int64(cron)
+	u.Sinks += int64(sinks)
+	u.MaxSinksPerFunction = max(u.MaxSinksPerFunction, int64(sinks))
 }
 
 // checkQuota refuses writing f (replacing old, nil for a creation) when
