@@ -143,7 +143,11 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 			iv.Metrics.retried("busy")
 			continue
 		default:
-			return last, &cluster.RuntimeError{Message: string(res.Error)}
+			detail := string(res.Error)
+			if detail == "" { // an error always names its cause
+				detail = fmt.Sprintf("worker %s answered status %d without a reason", node, res.Status)
+			}
+			return last, &cluster.RuntimeError{Message: detail}
 		}
 	}
 	if lastErr != nil {
@@ -177,7 +181,16 @@ func (iv *Invoker) call(ctx context.Context, node string, msg wire.Invoke, wait 
 		return wire.Result{}, fmt.Errorf("code %s for %s: %w", msg.Hash[:12], msg.Function, err)
 	}
 	msg.Code = code
-	return iv.roundTrip(ctx, node, msg, wait)
+	res, err = iv.roundTrip(ctx, node, msg, wait)
+	if err == nil && res.Status == wire.StatusNoCode {
+		// The worker dropped the version again between taking the code
+		// and running it (its compiled code closed for room, or the
+		// version replaced): nothing ran, so the call is busy there, and
+		// is tried elsewhere or answered 429.
+		res.Status = wire.StatusBusy
+		res.Error = []byte(fmt.Sprintf("worker %s dropped the code of %s again after it was resent (short of memory for compiled code)", node, msg.Function))
+	}
+	return res, err
 }
 
 func (iv *Invoker) roundTrip(ctx context.Context, node string, msg wire.Invoke, wait time.Duration) (wire.Result, error) {
