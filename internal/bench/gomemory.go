@@ -35,6 +35,10 @@ type GoMemory struct {
 	MemoryRun    MemorySeries  `json:"memory_run"`
 	MemoryRunFor time.Duration `json:"memory_run_ns"`
 	MemoryRunRPS float64       `json:"memory_run_rps"`
+	// MemoryRunMaxPssMiB is the memory run's largest proportional set
+	// size: pages mapped more than once (an instance's shared data image)
+	// counted once, as the kernel holds them.
+	MemoryRunMaxPssMiB float64 `json:"memory_run_max_pss_mib"`
 	// SixGo is the worker's peak RSS (VmHWM reset first) while the six Go
 	// examples, all deployed, are each invoked at 4 connections in turn.
 	SixGoPeakMiB float64 `json:"six_go_peak_mib"`
@@ -47,6 +51,10 @@ type GoMemoryPhase struct {
 	// From smaps_rollup: resident, of it anonymous, and file-backed (Rss
 	// minus Anonymous).
 	RSS, Anon, File int64
+	// Pss is the proportional set size: a page mapped at several places
+	// (each instance's copy-on-write data image) counts once, where Rss
+	// counts it at each.
+	Pss int64
 	// The worker's Go heap: in use, and held but not returned to the OS
 	// (idle minus released).
 	HeapInuse, HeapHeld int64
@@ -86,8 +94,8 @@ func (e *env) goMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 		}
 		gm.Phases = append(gm.Phases, p)
 		e.heapProfile(w, name)
-		e.logf("edge budget   go memory %-28s rss %.1f anon %.1f file %.1f heap %.1f held %.1f linear %.1f MiB, %d instances", name,
-			mib(p.RSS), mib(p.Anon), mib(p.File), mib(p.HeapInuse), mib(p.HeapHeld), mib(p.LinearMemory), p.Instances)
+		e.logf("edge budget   go memory %-28s rss %.1f pss %.1f anon %.1f file %.1f heap %.1f held %.1f linear %.1f MiB, %d instances", name,
+			mib(p.RSS), mib(p.Pss), mib(p.Anon), mib(p.File), mib(p.HeapInuse), mib(p.HeapHeld), mib(p.LinearMemory), p.Instances)
 		return nil
 	}
 	if err := phase("fresh"); err != nil {
@@ -135,6 +143,9 @@ func (e *env) goMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 		for {
 			gm.MemoryRun.Seconds = append(gm.MemoryRun.Seconds, time.Since(start).Seconds())
 			gm.MemoryRun.RSSMiB = append(gm.MemoryRun.RSSMiB, mib(procRSS(w.pid())))
+			if roll, err := smapsRollup(w.pid()); err == nil {
+				gm.MemoryRunMaxPssMiB = max(gm.MemoryRunMaxPssMiB, mib(roll["Pss"]))
+			}
 			select {
 			case <-stop:
 				return
@@ -147,7 +158,7 @@ func (e *env) goMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 	wg.Wait()
 	s := summarize(pl.name, "hello (go memory run)", r, 0)
 	gm.MemoryRunRPS = s.Throughput
-	e.logf("edge budget   go memory run %s: %.0f req/s, %d errors, worker max %.1f MiB", e.o.EdgeMemoryFor, s.Throughput, s.Errors, slices.Max(gm.MemoryRun.RSSMiB))
+	e.logf("edge budget   go memory run %s: %.0f req/s, %d errors, worker max %.1f MiB (PSS %.1f MiB)", e.o.EdgeMemoryFor, s.Throughput, s.Errors, slices.Max(gm.MemoryRun.RSSMiB), gm.MemoryRunMaxPssMiB)
 	if err := phase("after the memory run"); err != nil {
 		return err
 	}
@@ -183,6 +194,7 @@ func readPhase(ctx context.Context, name string, pid int, metricsURL string) (Go
 	}
 	p.RSS, p.Anon = roll["Rss"], roll["Anonymous"]
 	p.File = p.RSS - p.Anon
+	p.Pss = roll["Pss"]
 	m, err := scrape(ctx, metricsURL)
 	if err != nil {
 		return p, err
@@ -271,20 +283,20 @@ func (gm *GoMemory) markdown() string {
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("### What a Go function costs a worker\n\n")
 	w("A core and one worker as separate processes; the worker holds the Go hello (%.1f MB of wasm) alone, later the six Go examples. Resident memory from /proc/PID/smaps_rollup (file-backed = Rss − Anonymous), the worker's Go heap (in use; held = idle but not returned to the OS) and the engine's counters from its /metrics. Each phase after 2 s of rest.\n\n", float64(gm.WasmBytes)/1e6)
-	w("| phase | RSS | anonymous | file-backed | Go heap in use | Go heap held | linear memory committed | instances live (made) | code counted |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	w("| phase | RSS | PSS | anonymous | file-backed | Go heap in use | Go heap held | linear memory committed | instances live (made) | code counted |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, p := range gm.Phases {
-		w("| %s | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %d (%d) | %.1f MiB |\n", p.Phase, mib(p.RSS), mib(p.Anon), mib(p.File), mib(p.HeapInuse), mib(p.HeapHeld), mib(p.LinearMemory), p.Instances, p.InstancesMade, mib(p.CodeBytes))
+		w("| %s | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %d (%d) | %.1f MiB |\n", p.Phase, mib(p.RSS), mib(p.Pss), mib(p.Anon), mib(p.File), mib(p.HeapInuse), mib(p.HeapHeld), mib(p.LinearMemory), p.Instances, p.InstancesMade, mib(p.CodeBytes))
 	}
 	w("\nThe compile cache on disk after hello: %.1f MiB (machine code and its metadata).\n\n", mib(gm.CompiledOnDisk))
 	if d, ok := gm.perModule(); ok {
 		w("Per Go module (hello uploaded − fresh): RSS +%.1f MiB, of it anonymous +%.1f MiB, file-backed +%.1f MiB; Go heap in use +%.1f MiB.\n\n", mib(d.RSS), mib(d.Anon), mib(d.File), mib(d.HeapInuse))
 	}
 	if per, lin, ok := gm.perInstance(); ok {
-		w("Per additional warm Go instance (after 8 connections against 1 instance after 2000 calls): RSS +%.2f MiB, linear memory committed +%.2f MiB.\n\n", mib(per), mib(lin))
+		w("Per additional warm Go instance (after 8 connections against 1 instance after 2000 calls): RSS +%.2f MiB, PSS +%.2f MiB, anonymous +%.2f MiB, linear memory committed +%.2f MiB.\n\n", mib(per.RSS), mib(per.Pss), mib(per.Anon), mib(lin))
 	}
 	if len(gm.MemoryRun.RSSMiB) > 0 {
-		w("The memory run with hello alone (4 connections, %s): worker max %.1f MiB, %.0f req/s.",
-			gm.MemoryRunFor, slices.Max(gm.MemoryRun.RSSMiB), gm.MemoryRunRPS)
+		w("The memory run with hello alone (4 connections, %s): worker max %.1f MiB (PSS %.1f MiB), %.0f req/s.",
+			gm.MemoryRunFor, slices.Max(gm.MemoryRun.RSSMiB), gm.MemoryRunMaxPssMiB, gm.MemoryRunRPS)
 		if gm.SixGoPeakMiB > 0 {
 			w(" The six Go examples deployed, each invoked at 4 connections in turn: worker peak %.1f MiB, %d errors.", gm.SixGoPeakMiB, gm.SixGoErrors)
 		}
@@ -312,16 +324,17 @@ func (gm *GoMemory) perModule() (GoMemoryPhase, bool) {
 	return GoMemoryPhase{RSS: b.RSS - a.RSS, Anon: b.Anon - a.Anon, File: b.File - a.File, HeapInuse: b.HeapInuse - a.HeapInuse}, true
 }
 
-// perInstance is the RSS and linear memory each warm instance beyond the
-// first added.
-func (gm *GoMemory) perInstance() (rss, linear int64, ok bool) {
+// perInstance is the memory (RSS, PSS, anonymous) and linear memory each
+// warm instance beyond the first added.
+func (gm *GoMemory) perInstance() (mem GoMemoryPhase, linear int64, ok bool) {
 	a, ok1 := gm.phase("1 instance, 2000 calls")
 	b, ok2 := gm.phase("after 8 connections")
 	if !ok1 || !ok2 || b.Instances <= a.Instances {
-		return 0, 0, false
+		return GoMemoryPhase{}, 0, false
 	}
 	n := b.Instances - a.Instances
-	return (b.RSS - a.RSS) / n, (b.LinearMemory - a.LinearMemory) / n, true
+	mem = GoMemoryPhase{RSS: (b.RSS - a.RSS) / n, Pss: (b.Pss - a.Pss) / n, Anon: (b.Anon - a.Anon) / n}
+	return mem, (b.LinearMemory - a.LinearMemory) / n, true
 }
 
 // heapProfile saves the process's heap profile (in use, after a GC) as

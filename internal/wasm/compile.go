@@ -140,9 +140,15 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []b
 		e.codeMem.release(keep)
 		return nil, err
 	}
+	img, err := newDataImage(e.cfg.CacheDir, code)
+	if err != nil {
+		// Instances start as wazero makes them, each with its own copy.
+		e.log.Warn("data image not made", "hash", key.hash[:12], "err", err)
+	}
 	e.stats.compiles.Add(1)
 	e.pruneCache()
 	m := &Module{Hash: key.hash, Info: info, Limits: limits, engine: e, compiled: cm, rt: r, life: newLife(key, keep)}
+	m.life.image = img
 	e.log.Debug("compiled", "hash", key.hash[:12], "abi", info.ABI, "pages", key.pages, "bytes", keep, "took", time.Since(start))
 	return m, nil
 }

@@ -205,7 +205,7 @@ func (e *Engine) bound(m *Module) int64 {
 // instantiate makes an instance of m whose memory is off the Go heap and
 // within acct.
 func (e *Engine) instantiate(ctx context.Context, m *Module, acct *account, cfg wazero.ModuleConfig) (*instance, error) {
-	alloc := &allocator{acct: acct, committed: &e.stats.linear}
+	alloc := &allocator{acct: acct, committed: &e.stats.linear, image: m.life.image}
 	in := &instance{acct: acct, engine: e}
 	mod, err := m.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, alloc), m.compiled, cfg)
 	in.mod, in.mem = mod, alloc.mem

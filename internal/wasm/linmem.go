@@ -17,11 +17,12 @@ type allocator struct {
 	acct      *account
 	committed *atomic.Int64 // the engine's total of committed linear memory
 	mem       *linearMemory // the memory Allocate made, freed by instance.close
+	image     *dataImage    // the module's data image, or nil
 }
 
 // Allocate implements experimental.MemoryAllocator.
 func (a *allocator) Allocate(_, max uint64) experimental.LinearMemory {
-	a.mem = &linearMemory{acct: a.acct, committed: a.committed, max: max}
+	a.mem = &linearMemory{acct: a.acct, committed: a.committed, max: max, image: a.image}
 	return a.mem
 }
 
@@ -33,6 +34,7 @@ type linearMemory struct {
 	max       uint64
 	m         mapping
 	buf       []byte
+	image     *dataImage // mapped at the start of the first reservation, if it fits
 }
 
 // reserveAll reports whether a mapping may reserve the memory's whole
@@ -59,6 +61,9 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 		m, err := newMapping(want)
 		if err != nil {
 			return nil
+		}
+		if reserveAll && len(l.buf) == 0 && size >= l.image.len() {
+			m.mapImage(l.image)
 		}
 		if n := uint64(len(l.buf)); n > 0 {
 			if err := m.commit(n); err != nil {

@@ -2,7 +2,9 @@ package wasm
 
 import (
 	"fmt"
+	"runtime"
 	"syscall"
+	"unsafe"
 )
 
 // mapping is address space reserved with mmap(PROT_NONE, MAP_NORESERVE):
@@ -50,4 +52,23 @@ func (m *mapping) free() {
 		syscall.Munmap(m.mem)
 		m.mem, m.committed = nil, 0
 	}
+}
+
+// mapImage maps the first img.size bytes of an uncommitted reservation
+// from img's file, private and copy-on-write, readable and writable: they
+// read as the file until the guest writes them. False if the reservation
+// already holds committed memory or the kernel refuses.
+func (m *mapping) mapImage(img *dataImage) bool {
+	if img == nil || m.committed != 0 || img.size > m.len() {
+		return false
+	}
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(m.mem)))
+	_, _, errno := syscall.Syscall6(syscall.SYS_MMAP, addr, uintptr(img.size),
+		syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_FIXED, img.f.Fd(), 0)
+	runtime.KeepAlive(img.f)
+	if errno != 0 {
+		return false
+	}
+	m.committed = img.size
+	return true
 }

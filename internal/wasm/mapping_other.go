@@ -20,3 +20,6 @@ func (m *mapping) commit(n uint64) error {
 func (m *mapping) bytes(n uint64) []byte { return m.mem[:n:n] }
 
 func (m *mapping) free() { m.mem = nil }
+
+// mapImage: no copy-on-write images here; wazero copies the data.
+func (m *mapping) mapImage(*dataImage) bool { return false }

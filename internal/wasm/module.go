@@ -44,6 +44,7 @@ type life struct {
 	codeBytes int64        // reserved from the code budget
 	lastUsed  atomic.Int64 // unix nanoseconds of the last Lookup or call
 	peak      atomic.Int64 // the most linear memory an instance ended a call with
+	image     *dataImage   // the data segments, mapped copy-on-write by each instance
 
 	poolsMu sync.Mutex
 	pools   map[string]*pool // funless and js ABIs: warm instances per owner
@@ -187,5 +188,6 @@ func (m *Module) close(ctx context.Context) {
 	} else {
 		m.compiled.Close(ctx)
 	}
+	l.image.close()
 	m.engine.codeMem.release(l.codeBytes)
 }

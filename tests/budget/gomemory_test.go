@@ -3,11 +3,15 @@ package budget
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,6 +63,117 @@ func TestGoFunctionCodeMappedFromCache(t *testing.T) {
 	if grown > 2*compiled {
 		t.Errorf("the worker's anonymous memory grew by %d bytes after the upload and a call; the compiled code is %d bytes", grown, compiled)
 	}
+}
+
+// TestWarmGoInstancesShareTheirData: an additional warm Go instance costs
+// the worker less than 3 MiB of memory that only it holds. The Go sleep
+// function is called once (one warm instance), then by 8 calls at once
+// (each sleeping 2 s, so they overlap: the live instances are counted). Each
+// instance maps its module's data image copy-on-write (one mapping of the
+// image file per instance in /proc/PID/maps) and the worker's anonymous
+// memory grows by less than 3 MiB per additional instance, and by less than
+// half the linear memory each one committed: the pages a Go guest only
+// reads (most of its data segments) stay one shared copy.
+func TestWarmGoInstancesShareTheirData(t *testing.T) {
+	code := testmodules.Read(t, "sleep")
+	core := testcluster.StartCore(t)
+	metrics := "127.0.0.2:" + testcluster.Port(t, "127.0.0.2")
+	w := core.StartWorker(t, "127.0.0.2", "--metrics-addr", metrics, "--public-metrics")
+	usr := core.Client(core.Guest)
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+	if _, err := usr.CreateFunction(ctx, client.DefaultModule, client.Upload{Name: "sleep", Code: code, WaitForWorkers: new(true)}); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	call := func(ms int) error {
+		out, err := usr.Invoke(ctx, client.DefaultModule, "sleep", fmt.Appendf(nil, `{"ms":%d}`, ms))
+		if err == nil && !strings.Contains(string(out), "Slept") {
+			err = fmt.Errorf("answer %q", out)
+		}
+		return err
+	}
+	if err := call(0); err != nil {
+		t.Fatalf("first call: %v", err)
+	}
+	one, oneLive, oneLinear := anonymous(t, w.Pid()), metric(t, metrics, "edgefaas_worker_instances_live"), metric(t, metrics, "edgefaas_worker_linear_memory_bytes")
+
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- call(2000)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("call: %v", err)
+		}
+	}
+	all, live, linear := anonymous(t, w.Pid()), metric(t, metrics, "edgefaas_worker_instances_live"), metric(t, metrics, "edgefaas_worker_linear_memory_bytes")
+	images := int64(imageMappings(t, w.Pid()))
+	if oneLive != 1 || live < 4 {
+		t.Fatalf("%d warm instances after one call, %d after %d calls at once", oneLive, live, n)
+	}
+	per := (all - one) / (live - oneLive)
+	perLinear := (linear - oneLinear) / (live - oneLive)
+	t.Logf("anonymous memory: %.1f MiB with %d warm instance, %.1f MiB with %d: %.2f MiB per additional instance, which committed %.2f MiB of linear memory; %d mappings of a data image",
+		float64(one)/(1<<20), oneLive, float64(all)/(1<<20), live, float64(per)/(1<<20), float64(perLinear)/(1<<20), images)
+	if images < live {
+		t.Errorf("%d instances live, %d mappings of a data image in the worker", live, images)
+	}
+	if per >= 3<<20 {
+		t.Errorf("each additional warm Go instance holds %.2f MiB of anonymous memory (bound: 3 MiB)", float64(per)/(1<<20))
+	}
+	if per >= perLinear/2 {
+		t.Errorf("each additional warm Go instance holds %.2f MiB of anonymous memory, more than half the %.2f MiB of linear memory it committed", float64(per)/(1<<20), float64(perLinear)/(1<<20))
+	}
+}
+
+// metric reads an unlabelled sample from the worker's metrics.
+func metric(t *testing.T, addr, name string) int64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int64(f)
+		}
+	}
+	t.Fatalf("no %s in %s/metrics", name, addr)
+	return 0
+}
+
+// imageMappings counts the mappings of a data image file (unlinked,
+// named .data-image-*) in /proc/PID/maps.
+func imageMappings(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "/.data-image-") {
+			n++
+		}
+	}
+	return n
 }
 
 // anonymous is a process's anonymous resident memory (smaps_rollup).

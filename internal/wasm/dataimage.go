@@ -1,0 +1,206 @@
+package wasm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// dataImage is a module's linear memory as its active data segments leave
+// it, in an unlinked file: each instance maps it copy-on-write as the start
+// of its memory (mapping.mapImage), and wazero, finding the segments'
+// bytes already there, writes none of them (wazero patch 0302). The pages
+// an instance only reads (a Go guest's read-only data, type information
+// and function tables: most of its segments) stay one clean file-backed
+// copy shared by every instance, which the kernel may drop and read back;
+// only the pages an instance writes become its own.
+type dataImage struct {
+	f    *os.File
+	size uint64 // bytes, a multiple of imagePage
+}
+
+// imagePage is the granularity of an image: Linux's page size on the
+// platforms edgefaas runs on, and a divisor of the wasm page (64 KiB).
+const imagePage = 4096
+
+// minImageBytes: below this, mapping a file costs more than copying.
+const minImageBytes = 64 << 10
+
+// segment is an active data segment of memory 0 at a constant offset.
+type segment struct {
+	offset uint32
+	init   []byte
+}
+
+// newDataImage writes code's data image to an unlinked file in dir (the
+// OS's temporary folder if empty) and syncs it, so its pages are clean.
+// It returns nil, nil when the module has no image worth mapping: too
+// little data, or a segment whose offset is not a constant (an imported
+// global); the instance then starts as wazero makes it.
+func newDataImage(dir string, code []byte) (*dataImage, error) {
+	segs := activeSegments(code)
+	if len(segs) == 0 {
+		return nil, nil
+	}
+	var end, data uint64
+	for _, s := range segs {
+		end = max(end, uint64(s.offset)+uint64(len(s.init)))
+		data += uint64(len(s.init))
+	}
+	if data < minImageBytes {
+		return nil, nil
+	}
+	size := (end + imagePage - 1) &^ (imagePage - 1)
+	img := make([]byte, size)
+	for _, s := range segs {
+		copy(img[s.offset:], s.init)
+	}
+	f, err := os.CreateTemp(dir, ".data-image-*")
+	if err != nil {
+		return nil, fmt.Errorf("data image: %w", err)
+	}
+	os.Remove(f.Name())
+	if _, err := f.Write(img); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data image: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data image: %w", err)
+	}
+	return &dataImage{f: f, size: size}, nil
+}
+
+// len is the image's size in bytes, 0 for no image.
+func (d *dataImage) len() uint64 {
+	if d == nil {
+		return 0
+	}
+	return d.size
+}
+
+// close releases the file; instances that mapped it keep their mappings.
+func (d *dataImage) close() {
+	if d != nil {
+		d.f.Close()
+	}
+}
+
+// activeSegments reads the active data segments of memory 0 from a wasm
+// binary already validated by wazero. A segment at a non-constant offset
+// (an imported global) or anything unexpected means no image (nil).
+func activeSegments(code []byte) []segment {
+	if len(code) < 8 || !bytes.Equal(code[:4], []byte("\x00asm")) {
+		return nil
+	}
+	r := &reader{b: code[8:]}
+	for r.more() {
+		id := r.byte()
+		n := r.u32()
+		body := r.take(n)
+		if r.err != nil {
+			return nil
+		}
+		if id != 11 { // the data section
+			continue
+		}
+		s := &reader{b: body}
+		count := s.u32()
+		var segs []segment
+		for i := uint32(0); i < count && s.err == nil; i++ {
+			switch s.u32() {
+			case 0:
+			case 1: // passive: not in the image
+				s.take(s.u32())
+				continue
+			case 2:
+				if s.u32() != 0 {
+					return nil
+				}
+			default:
+				return nil
+			}
+			if s.byte() != 0x41 { // i32.const
+				return nil
+			}
+			off := s.s32()
+			if s.byte() != 0x0b { // end
+				return nil
+			}
+			init := s.take(s.u32())
+			if off < 0 {
+				return nil
+			}
+			segs = append(segs, segment{offset: uint32(off), init: init})
+		}
+		if s.err != nil {
+			return nil
+		}
+		return segs
+	}
+	return nil
+}
+
+// reader decodes the few wasm encodings activeSegments needs.
+type reader struct {
+	b   []byte
+	err error
+}
+
+var errShort = errors.New("truncated")
+
+func (r *reader) more() bool { return r.err == nil && len(r.b) > 0 }
+
+func (r *reader) byte() byte {
+	if r.err != nil || len(r.b) == 0 {
+		r.err = errShort
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *reader) take(n uint32) []byte {
+	if r.err != nil || uint64(n) > uint64(len(r.b)) {
+		r.err = errShort
+		return nil
+	}
+	out := r.b[:n:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) u32() uint32 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || n > 5 || v > 1<<32-1 {
+		r.err = errShort
+		return 0
+	}
+	r.b = r.b[n:]
+	return uint32(v)
+}
+
+// s32 decodes a signed LEB128 of at most 5 bytes.
+func (r *reader) s32() int32 {
+	var v int64
+	var shift uint
+	for i := 0; i < 5; i++ {
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= int64(c&0x7f) << shift
+		shift += 7
+		if c&0x80 == 0 {
+			if shift < 64 && c&0x40 != 0 {
+				v |= -1 << shift
+			}
+			return int32(v)
+		}
+	}
+	r.err = errShort
+	return 0
+}
