@@ -129,6 +129,9 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []b
 
 	start := time.Now()
 	cctx := experimental.WithCompilationWorkers(ctx, e.cfg.CompilationWorkers)
+	// Fewer, larger data segments: the same module for the guest, and
+	// less of the worker's heap for as long as the module is loaded.
+	code = coalesceData(code)
 	cm, err := compileModule(cctx, r, code)
 	if err != nil {
 		e.codeMem.release(keep)
