@@ -129,24 +129,29 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []b
 
 	start := time.Now()
 	cctx := experimental.WithCompilationWorkers(ctx, e.cfg.CompilationWorkers)
-	// Fewer, larger data segments: the same module for the guest, and
-	// less of the worker's heap for as long as the module is loaded.
-	code = coalesceData(code)
+	// A module's data goes to an image its instances map (dataimage.go);
+	// wazero compiles the rest. Without an image, the module as it is.
+	var img *dataImage
+	if rest, segs := splitData(code); segs != nil {
+		var err error
+		if img, err = newDataImage(e.cfg.CacheDir, segs); err == nil {
+			code = rest
+		} else {
+			e.log.Warn("data image not made: instances copy their data", "hash", key.hash[:12], "err", err)
+		}
+	}
 	cm, err := compileModule(cctx, r, code)
 	if err != nil {
+		img.close()
 		e.codeMem.release(keep)
 		return nil, fmt.Errorf("%w: %v", ErrCompile, err)
 	}
 	info, err := describe(cm)
 	if err != nil {
+		img.close()
 		cm.Close(ctx)
 		e.codeMem.release(keep)
 		return nil, err
-	}
-	img, err := newDataImage(e.cfg.CacheDir, code)
-	if err != nil {
-		// Instances start as wazero makes them, each with its own copy.
-		e.log.Warn("data image not made", "hash", key.hash[:12], "err", err)
 	}
 	e.stats.compiles.Add(1)
 	e.pruneCache()

@@ -2,22 +2,22 @@ package wasm
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 )
 
 // dataImage is a module's linear memory as its active data segments leave
-// it, in an unlinked file: each instance maps it copy-on-write as the start
-// of its memory (mapping.mapImage), and wazero, finding the segments'
-// bytes already there, writes none of them (wazero patch 0302). The pages
-// an instance only reads (a Go guest's read-only data, type information
-// and function tables: most of its segments) stay one clean file-backed
-// copy shared by every instance, which the kernel may drop and read back;
-// only the pages an instance writes become its own.
+// it, in an unlinked file. The engine compiles the module without its data
+// section (splitData) and each instance's memory starts as a private
+// copy-on-write mapping of the image (mapping.mapImage), or, where the
+// kernel refuses the mapping, as a copy read from it. The pages an
+// instance only reads (a Go guest's read-only data, type information and
+// function tables: most of its data) stay one clean file-backed copy
+// shared by every instance, which the kernel may drop and read back; only
+// the pages an instance writes become its own; and wazero keeps no
+// decoded copy of the segments for as long as the module is loaded.
 type dataImage struct {
 	f    *os.File
 	size uint64 // bytes, a multiple of imagePage
@@ -36,23 +36,72 @@ type segment struct {
 	init   []byte
 }
 
-// newDataImage writes code's data image to an unlinked file in dir (the
-// OS's temporary folder if empty) and syncs it, so its pages are clean.
-// It returns nil, nil when the module has no image worth mapping: too
-// little data, or a segment whose offset is not a constant (an imported
-// global); the instance then starts as wazero makes it.
-func newDataImage(dir string, code []byte) (*dataImage, error) {
-	segs := activeSegments(code)
-	if len(segs) == 0 {
-		return nil, nil
+// splitData returns code without its data section and the section's
+// segments, or code itself and nil when the module's data is not all an
+// image can hold: a segment that is passive (memory.init may copy it at
+// any time) or at a non-constant offset, a data count section, a memory
+// that is imported or shared, a segment past the memory's declared
+// minimum (instantiating must fail as before), or less than minImageBytes
+// of data. Without its data section the module is the same to its code:
+// no instruction names an active segment once it has been applied.
+func splitData(code []byte) (rest []byte, segs []segment) {
+	if len(code) < 8 || !bytes.Equal(code[:4], []byte("\x00asm")) {
+		return code, nil
 	}
-	var end, data uint64
+	r := &reader{b: code[8:]}
+	var start, end int // the data section, id byte to end
+	var minBytes uint64
+	memories := 0
+	for r.more() {
+		at := len(code) - len(r.b)
+		id := r.byte()
+		body := r.take(r.u32())
+		if r.err != nil {
+			return code, nil
+		}
+		switch id {
+		case 5: // memories: one, not shared
+			m := &reader{b: body}
+			memories = int(m.u32())
+			flags := m.u32()
+			minBytes = uint64(m.u32()) * PageSize
+			if m.err != nil || flags&^1 != 0 {
+				return code, nil
+			}
+		case 11:
+			start, end = at, len(code)-len(r.b)
+		case 12: // a data count section: segments may be named
+			return code, nil
+		}
+	}
+	if start == 0 || memories != 1 {
+		return code, nil
+	}
+	segs = activeSegments(code)
+	var data uint64
 	for _, s := range segs {
-		end = max(end, uint64(s.offset)+uint64(len(s.init)))
+		if uint64(s.offset)+uint64(len(s.init)) > minBytes {
+			return code, nil
+		}
 		data += uint64(len(s.init))
 	}
-	if data < minImageBytes {
-		return nil, nil
+	cnt := &reader{b: code[start+1:]}
+	cnt.u32()
+	if data < minImageBytes || cnt.u32() != uint32(len(segs)) {
+		return code, nil // little data, or a passive segment
+	}
+	rest = make([]byte, 0, len(code)-(end-start))
+	rest = append(rest, code[:start]...)
+	return append(rest, code[end:]...), segs
+}
+
+// newDataImage writes the memory segs leave to an unlinked file in dir
+// (the OS's temporary folder if empty) and syncs it, so its pages are
+// clean.
+func newDataImage(dir string, segs []segment) (*dataImage, error) {
+	var end uint64
+	for _, s := range segs {
+		end = max(end, uint64(s.offset)+uint64(len(s.init)))
 	}
 	size := (end + imagePage - 1) &^ (imagePage - 1)
 	img := make([]byte, size)
@@ -81,6 +130,15 @@ func (d *dataImage) len() uint64 {
 		return 0
 	}
 	return d.size
+}
+
+// readInto copies the image to the start of mem.
+func (d *dataImage) readInto(mem []byte) error {
+	if uint64(len(mem)) < d.size {
+		return fmt.Errorf("data image of %d bytes: memory of %d", d.size, len(mem))
+	}
+	_, err := d.f.ReadAt(mem[:d.size], 0)
+	return err
 }
 
 // close releases the file; instances that mapped it keep their mappings.
@@ -205,107 +263,4 @@ func (r *reader) s32() int32 {
 	}
 	r.err = errShort
 	return 0
-}
-
-// mergeGap is the widest run of zeros between two data segments that
-// coalesceData fills to make one segment of them: each segment wazero
-// decodes costs the worker about 100 bytes of Go heap (its struct, its
-// offset expression and its own allocation of bytes), more than the zeros.
-const mergeGap = 64
-
-// coalesceData returns code with its data segments merged where only a
-// few zeros lie between them, or code itself when that would not be the
-// same module. A Go guest's linker writes tens of thousands of small
-// segments (36,660 for the Go hello, 906 KB in all), which wazero decodes
-// and keeps for as long as the module is loaded; merged there are about
-// ten. The memory an instance starts with is the same: a module's own
-// memory starts zeroed, and the segments are applied in order only when
-// they overlap, which is left alone. Only a module with no data count
-// section is rewritten (without one, no instruction may name a segment),
-// whose segments are all active in memory 0 at constant offsets.
-func coalesceData(code []byte) []byte {
-	if len(code) < 8 {
-		return code
-	}
-	r := &reader{b: code[8:]}
-	var start, end int // the data section, id byte to end
-	for r.more() {
-		at := len(code) - len(r.b)
-		id := r.byte()
-		n := r.u32()
-		r.take(n)
-		if r.err != nil {
-			return code
-		}
-		switch id {
-		case 12: // a data count section: segments may be named
-			return code
-		case 11:
-			start, end = at, len(code)-len(r.b)
-		}
-	}
-	if start == 0 {
-		return code
-	}
-	segs := activeSegments(code)
-	s := &reader{b: code[start+1:]}
-	s.u32()
-	if s.u32() != uint32(len(segs)) || len(segs) < 2 {
-		return code // a passive segment, or nothing to merge
-	}
-	slices.SortStableFunc(segs, func(a, b segment) int { return cmp.Compare(a.offset, b.offset) })
-	// groups[i] is the index in segs of the first segment of merged segment i.
-	var groups []int
-	for i := range segs {
-		if i > 0 {
-			prevEnd := uint64(segs[i-1].offset) + uint64(len(segs[i-1].init))
-			if uint64(segs[i].offset) < prevEnd {
-				return code // overlapping: their order matters
-			}
-			if uint64(segs[i].offset)-prevEnd <= mergeGap {
-				continue
-			}
-		}
-		groups = append(groups, i)
-	}
-	if len(groups) == len(segs) {
-		return code
-	}
-	body := binary.AppendUvarint(nil, uint64(len(groups)))
-	for g, first := range groups {
-		last := len(segs)
-		if g+1 < len(groups) {
-			last = groups[g+1]
-		}
-		from := segs[first].offset
-		size := uint64(segs[last-1].offset) + uint64(len(segs[last-1].init)) - uint64(from)
-		body = append(body, 0, 0x41)
-		body = appendS32(body, int32(from))
-		body = append(body, 0x0b)
-		body = binary.AppendUvarint(body, size)
-		at := len(body)
-		body = append(body, make([]byte, size)...)
-		for _, sg := range segs[first:last] {
-			copy(body[at+int(sg.offset-from):], sg.init)
-		}
-	}
-	out := make([]byte, 0, len(code)-(end-start)+len(body)+6)
-	out = append(out, code[:start]...)
-	out = append(out, 11)
-	out = binary.AppendUvarint(out, uint64(len(body)))
-	out = append(out, body...)
-	return append(out, code[end:]...)
-}
-
-// appendS32 appends v as a signed LEB128.
-func appendS32(b []byte, v int32) []byte {
-	x := int64(v)
-	for {
-		c := byte(x & 0x7f)
-		x >>= 7
-		if (x == 0 && c&0x40 == 0) || (x == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
 }

@@ -22,37 +22,68 @@ func image(segs []segment) []byte {
 	return out
 }
 
-// TestCoalesceData: the Go hello's tens of thousands of data segments
-// become a few, which leave the same memory, and wazero compiles the
-// rewritten module. A module whose segments overlap is left alone.
-func TestCoalesceData(t *testing.T) {
+// TestSplitData: the Go hello's data section is taken out whole (wazero
+// compiles the rest) and its image is the memory the segments leave; a
+// module whose data an image cannot stand for is left as it is.
+func TestSplitData(t *testing.T) {
 	code := testmodules.Read(t, "hello")
-	before := activeSegments(code)
-	merged := coalesceData(code)
-	after := activeSegments(merged)
-	t.Logf("%d segments (%d bytes of wasm) → %d (%d bytes)", len(before), len(code), len(after), len(merged))
-	if len(before) < 1000 || len(after) > len(before)/100 {
-		t.Errorf("%d segments became %d", len(before), len(after))
+	rest, segs := splitData(code)
+	t.Logf("%d bytes of wasm: %d without the data section, %d segments", len(code), len(rest), len(segs))
+	if len(segs) < 1000 || len(activeSegments(rest)) != 0 || len(rest) >= len(code) {
+		t.Fatalf("%d segments split off; %d left in the module", len(segs), len(activeSegments(rest)))
 	}
-	if !bytes.Equal(image(before), image(after)) {
-		t.Error("the merged segments leave another memory")
+	if !bytes.Equal(image(segs), image(activeSegments(code))) {
+		t.Error("the split segments leave another memory")
+	}
+	img, err := newDataImage(t.TempDir(), segs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.close()
+	mem := make([]byte, img.len())
+	if err := img.readInto(mem); err != nil || !bytes.HasPrefix(mem, image(segs)) || img.len()%imagePage != 0 {
+		t.Errorf("image of %d bytes read back: %v", img.len(), err)
 	}
 	r := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
 	defer r.Close(context.Background())
-	if _, err := r.CompileModule(context.Background(), merged); err != nil {
-		t.Errorf("the rewritten module: %v", err)
+	if _, err := r.CompileModule(context.Background(), rest); err != nil {
+		t.Errorf("the module without its data: %v", err)
 	}
 
-	// Two segments over the same bytes: their order matters, no rewrite.
-	overlap := []byte("\x00asm\x01\x00\x00\x00" +
-		"\x05\x03\x01\x00\x01" + // memory 0: 1 page
-		"\x0b\x0f\x02" + // data: 2 segments
-		"\x00\x41\x00\x0b\x02ab" +
-		"\x00\x41\x01\x0b\x02cd")
-	if got := coalesceData(overlap); !bytes.Equal(got, overlap) {
-		t.Errorf("overlapping segments rewritten: %x", got)
+	big := bytes.Repeat([]byte{7}, minImageBytes)
+	module := func(memory, data string) []byte {
+		return []byte("\x00asm\x01\x00\x00\x00" + memory + data)
 	}
-	if segs := activeSegments(overlap); len(segs) != 2 || string(image(segs)) != "acd" {
-		t.Errorf("segments read: %+v", segs)
+	dataSection := func(offset string, seg []byte) string {
+		body := "\x01\x00\x41" + offset + "\x0b" + string(uleb(len(seg))) + string(seg)
+		return "\x0b" + string(uleb(len(body))) + body
+	}
+	for _, tc := range []struct {
+		name  string
+		code  []byte
+		split bool
+	}{
+		{"fits", module("\x05\x03\x01\x00\x02", dataSection("\x00", big)), true},
+		{"past the minimum", module("\x05\x03\x01\x00\x01", dataSection("\x01", big)), false},
+		{"little data", module("\x05\x03\x01\x00\x01", dataSection("\x00", big[:100])), false},
+		{"shared memory", module("\x05\x04\x01\x03\x02\x02", dataSection("\x00", big)), false},
+		{"no memory section", module("", dataSection("\x00", big)), false},
+	} {
+		rest, segs := splitData(tc.code)
+		if (segs != nil) != tc.split || (segs == nil && !bytes.Equal(rest, tc.code)) {
+			t.Errorf("%s: %d segments split off, %d of %d bytes left", tc.name, len(segs), len(rest), len(tc.code))
+		}
+	}
+}
+
+func uleb(n int) []byte {
+	var b []byte
+	for {
+		c := byte(n & 0x7f)
+		n >>= 7
+		if n == 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
 	}
 }

@@ -34,7 +34,7 @@ type linearMemory struct {
 	max       uint64
 	m         mapping
 	buf       []byte
-	image     *dataImage // mapped at the start of the first reservation, if it fits
+	image     *dataImage // the memory's first bytes: mapped, or read where mapping fails
 }
 
 // reserveAll reports whether a mapping may reserve the memory's whole
@@ -53,6 +53,7 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 	if l.acct != nil && !l.acct.grow(int64(size)) {
 		return nil
 	}
+	first, mapped := len(l.buf) == 0 && l.m.len() == 0, false
 	if size > l.m.len() {
 		want := l.max
 		if !reserveAll {
@@ -62,8 +63,8 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 		if err != nil {
 			return nil
 		}
-		if reserveAll && len(l.buf) == 0 && size >= l.image.len() {
-			m.mapImage(l.image)
+		if first && reserveAll && size >= l.image.len() {
+			mapped = m.mapImage(l.image)
 		}
 		if n := uint64(len(l.buf)); n > 0 {
 			if err := m.commit(n); err != nil {
@@ -77,6 +78,11 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 	}
 	if err := l.m.commit(size); err != nil {
 		return nil
+	}
+	if first && l.image != nil && !mapped {
+		if err := l.image.readInto(l.m.bytes(size)); err != nil {
+			return nil
+		}
 	}
 	l.count(int64(size) - int64(len(l.buf)))
 	l.buf = l.m.bytes(size)
