@@ -294,6 +294,7 @@ func (gm *GoMemory) markdown() string {
 	if per, lin, ok := gm.perInstance(); ok {
 		w("Per additional warm Go instance (after 8 connections against 1 instance after 2000 calls): RSS +%.2f MiB, PSS +%.2f MiB, anonymous +%.2f MiB, linear memory committed +%.2f MiB.\n\n", mib(per.RSS), mib(per.Pss), mib(per.Anon), mib(lin))
 	}
+	gm.goals(w)
 	if len(gm.MemoryRun.RSSMiB) > 0 {
 		w("The memory run with hello alone (4 connections, %s): worker max %.1f MiB (PSS %.1f MiB), %.0f req/s.",
 			gm.MemoryRunFor, slices.Max(gm.MemoryRun.RSSMiB), gm.MemoryRunMaxPssMiB, gm.MemoryRunRPS)
@@ -358,4 +359,28 @@ func (e *env) heapProfile(p *proc, phase string) {
 		return
 	}
 	os.WriteFile(filepath.Join(dir, "go-memory-heap-"+strings.ReplaceAll(strings.ReplaceAll(phase, " ", "-"), ",", "")+".pprof"), b, 0o644)
+}
+
+// goals renders the figures a Go function's cost is held to, beside
+// FunLess's published one where it has one.
+func (gm *GoMemory) goals(w func(string, ...any)) {
+	up, ok := gm.phase("hello uploaded")
+	if !ok {
+		return
+	}
+	w("| figure | this run | goal | FunLess (published) |\n| --- | ---: | ---: | ---: |\n")
+	if len(gm.MemoryRun.RSSMiB) > 0 {
+		// FunLess's worker running a hello on a Raspberry Pi 3B+: ~438 MB
+		// RSS, ~300 MB of it the OS.
+		w("| worker max in the memory run, Go hello alone: RSS (PSS) | %.1f (%.1f) MiB | ≤ 48 MiB | ~138 MB above the OS (its worker, a hello) |\n",
+			slices.Max(gm.MemoryRun.RSSMiB), gm.MemoryRunMaxPssMiB)
+	}
+	w("| worker after uploading the Go hello, idle: RSS (PSS) | %.1f (%.1f) MiB | ≤ 32 MiB | – |\n", mib(up.RSS), mib(up.Pss))
+	if per, _, ok := gm.perInstance(); ok {
+		w("| each additional warm Go instance: RSS (PSS) | %.2f (%.2f) MiB | ≤ 3 MiB | – |\n", mib(per.RSS), mib(per.Pss))
+	}
+	if gm.SixGoPeakMiB > 0 {
+		w("| six Go examples deployed, each at 4 connections in turn: peak RSS | %.1f MiB | ≤ 64 MiB | – |\n", gm.SixGoPeakMiB)
+	}
+	w("\n")
 }
