@@ -3,10 +3,12 @@
 // (exports __invoke, imports fl_imps.*), so a JS function runs under the
 // same limits, countdown check, slots and memory budget as any guest.
 //
-// Its input is a frame the host builds (internal/wasm, jsframe.go):
-//   byte 0      mode: 'r' run the handler, 'c' only check the script
+// Its input is a frame the host builds (internal/jsengine, Frame):
+//   byte 0      mode: 'r' run the handler of a script, 'x' run the handler
+//               of a compiled script, 'c' only check the script, 'b'
+//               compile the script and answer its bytecode
 //   bytes 1..4  the script's length n, little-endian
-//   n bytes     the script (UTF-8 source)
+//   n bytes     the script (UTF-8 source, or for 'x' the bytecode 'b' made)
 //   the rest    the invocation's args, JSON
 // An instance evaluates the script once, on its first call, and keeps the
 // handler for the calls after it (an instance serves one function only).
@@ -40,8 +42,10 @@ static const char prelude[] =
     "(function (log) {\n"
     "  const frames = s => { const l = String(s).trimEnd().split('\\n');\n"
     "    return l.length <= 32 ? l.join('\\n') : l.slice(0, 32).join('\\n') + '\\n    ... ' + (l.length - 32) + ' more frames'; };\n"
+    "  const stack = v => (v instanceof SyntaxError && typeof v.columnNumber === 'number') ?\n"
+    "    String(v.stack).replace(/^(\\s*at [^\\n]*:\\d+)$/m, '$1:' + v.columnNumber) : v.stack;\n"
     "  const show = v => { if (typeof v === 'string') return v;\n"
-    "    if (v instanceof Error) return String(v) + (v.stack ? '\\n' + frames(v.stack) : '');\n"
+    "    if (v instanceof Error) return String(v) + (v.stack ? '\\n' + frames(stack(v)) : '');\n"
     "    try { const s = JSON.stringify(v); return s === undefined ? String(v) : s; } catch (e) { return String(v); } };\n"
     "  const line = a => Array.prototype.map.call(a, show).join(' ');\n"
     "  const out = function () { log(line(arguments)); };\n"
@@ -141,6 +145,7 @@ static JSValue js_log(JSContext *c, JSValueConst this_val, int argc, JSValueCons
 }
 
 static JSModuleDef *compiled_module;
+static int compiled_bytecode; // the script is bytecode (mode 'x')
 
 // load_module gives an ES module script its one module, the function
 // itself (compiled by compile_script): anything else must be bundled into
@@ -162,6 +167,17 @@ static JSModuleDef *load_module(JSContext *c, const char *name, void *opaque) {
 // compiled_module), or JS_EXCEPTION.
 static JSValue compile_script(void) {
     int flags = JS_EVAL_FLAG_COMPILE_ONLY;
+    if (compiled_bytecode) {
+        // Made by mode 'b' of this same engine: a module or a script.
+        JSValue v = JS_ReadObject(ctx, (const uint8_t *)script, script_len, JS_READ_OBJ_BYTECODE);
+        if (JS_IsException(v)) return v;
+        if (JS_VALUE_GET_TAG(v) == JS_TAG_MODULE) {
+            compiled_module = JS_VALUE_GET_PTR(v);
+            JS_FreeValue(ctx, v);
+            return JS_UNDEFINED;
+        }
+        return v;
+    }
     if (!JS_DetectModule(script, script_len)) {
         JSValue v = JS_Eval(ctx, script, script_len, SCRIPT_NAME, JS_EVAL_TYPE_GLOBAL | flags);
         if (!JS_IsException(v)) return v;
@@ -192,9 +208,24 @@ static int run_jobs(void) {
     }
 }
 
+// write_bytecode answers the compiled script's bytecode (mode 'b').
+static int write_bytecode(JSValueConst compiled) {
+    JSValue obj = compiled_module != NULL ? JS_MKPTR(JS_TAG_MODULE, compiled_module) : compiled;
+    size_t n;
+    uint8_t *b = JS_WriteObject(ctx, &n, obj, JS_WRITE_OBJ_BYTECODE);
+    if (b == NULL) {
+        reply_exception();
+        return -1;
+    }
+    fl_insert_response(P(b), (uint32_t)n);
+    js_free(ctx, b);
+    return 0;
+}
+
 // setup makes the runtime and evaluates the script; 0 on success, else it
-// has replied with the error.
-static int setup(int check_only) {
+// has replied with the error. For mode 'c' it only compiles the script,
+// for 'b' it answers its bytecode.
+static int setup(char mode) {
     rt = JS_NewRuntime();
     if (rt == NULL) out_of_memory();
     JS_SetMaxStackSize(rt, 768 << 10);
@@ -214,9 +245,10 @@ static int setup(int check_only) {
         reply_exception();
         return -1;
     }
-    if (check_only) {
+    if (mode == 'c' || mode == 'b') {
+        int r = mode == 'b' ? write_bytecode(compiled) : 0;
         JS_FreeValue(ctx, compiled);
-        return 0;
+        return r;
     }
     JSValue ns = JS_UNDEFINED;
     JSValue v;
@@ -392,11 +424,13 @@ __attribute__((export_name("__invoke"))) int invoke(int input_len) {
         kept[n] = 0;
         script = kept;
         script_len = n;
-        if (setup(mode == 'c') != 0) return 1;
+        compiled_bytecode = mode == 'x';
+        if (setup(mode) != 0) return 1;
         if (mode == 'c') {
             fl_insert_response(P("null"), 4);
             return 0;
         }
+        if (mode == 'b') return 0;
     }
     return call(input + 5 + n, (size_t)input_len - 5 - n);
 }
