@@ -71,23 +71,35 @@ func inspectScript(ctx context.Context, script []byte) (ModuleInfo, error) {
 	input := jsengine.Frame('b', script, nil)
 	var response, failure []byte
 	var logs strings.Builder
-	fl := r.NewHostModuleBuilder(ImportModuleFunless)
-	hostFn := func(name string, params int, body func(m api.Module, stack []uint64)) {
-		fl.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, m api.Module, stack []uint64) {
-			body(m, stack)
-		}), i32s(params), nil).Export(name)
+	// The engine's imports: the input and the verdict; the others (logs,
+	// outbound requests) are never called while a script compiles.
+	bodies := map[string]func(m api.Module, stack []uint64){
+		"fl_imps.__get_input_data": func(m api.Module, s []uint64) { write(m, "__get_input_data", api.DecodeU32(s[0]), input) },
+		"fl_imps.__insert_response": func(m api.Module, s []uint64) {
+			response = append([]byte(nil), read(m, "__insert_response", api.DecodeU32(s[0]), api.DecodeU32(s[1]))...)
+		},
+		"fl_imps.__insert_error": func(m api.Module, s []uint64) {
+			failure = append([]byte(nil), read(m, "__insert_error", api.DecodeU32(s[0]), min(api.DecodeU32(s[1]), 4096))...)
+		},
 	}
-	hostFn("__get_input_data", 1, func(m api.Module, s []uint64) { write(m, "__get_input_data", api.DecodeU32(s[0]), input) })
-	hostFn("__insert_response", 2, func(m api.Module, s []uint64) {
-		response = append([]byte(nil), read(m, "__insert_response", api.DecodeU32(s[0]), api.DecodeU32(s[1]))...)
-	})
-	hostFn("__insert_error", 2, func(m api.Module, s []uint64) {
-		failure = append([]byte(nil), read(m, "__insert_error", api.DecodeU32(s[0]), min(api.DecodeU32(s[1]), 4096))...)
-	})
-	hostFn("__console_log", 2, func(m api.Module, s []uint64) {})
-	hostFn("__http_request", 10, func(m api.Module, s []uint64) {})
-	if _, err := fl.Instantiate(ctx); err != nil {
-		return ModuleInfo{}, fmt.Errorf("check the script: %w", err)
+	builders := map[string]wazero.HostModuleBuilder{}
+	for full, sig := range hostSignatures {
+		mod, name, _ := strings.Cut(full, ".")
+		if builders[mod] == nil {
+			builders[mod] = r.NewHostModuleBuilder(mod)
+		}
+		body := bodies[full]
+		if body == nil {
+			body = func(api.Module, []uint64) {}
+		}
+		builders[mod].NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, m api.Module, stack []uint64) {
+			body(m, stack)
+		}), sig.params, sig.results).Export(name)
+	}
+	for _, b := range builders {
+		if _, err := b.Instantiate(ctx); err != nil {
+			return ModuleInfo{}, fmt.Errorf("check the script: %w", err)
+		}
 	}
 	mod, err := r.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStderr(&logs).WithStartFunctions("_initialize"))
 	if err != nil {

@@ -52,8 +52,11 @@ func setup(dir string) (func() error, error) {
 	data := filepath.Join(dir, "core")
 	p := &testcluster.Process{
 		Binary: bin,
-		Args:   []string{"core", "--data-dir", data, "--http-addr", "127.0.0.1:0", "--node-addr", "127.0.0.1:0", "--with-worker"},
-		Env:    testcluster.Environ(true),
+		// The worker lets functions reach 127.0.0.2 (TestFetch's server)
+		// when they grant it; every other internal address is refused.
+		Args: []string{"core", "--data-dir", data, "--http-addr", "127.0.0.1:0", "--node-addr", "127.0.0.1:0", "--with-worker",
+			"--allow-net", "127.0.0.2/32", "--egress-allow", "*"},
+		Env: testcluster.Environ(true),
 	}
 	if core, err = testcluster.LaunchCore(p, data, 60*time.Second); err != nil {
 		return nil, err
