@@ -254,6 +254,9 @@ func TestJSBytecode(t *testing.T) {
 // asserts only that both answer; the figures are logged (-v).
 func TestJSBytecodeFirstCall(t *testing.T) {
 	needEngine(t)
+	if testing.Short() {
+		t.Skip("a measurement; skipped with -short")
+	}
 	ctx := context.Background()
 	e := newEngine(t, wasm.Config{})
 	limits := wasm.Limits{Timeout: 20 * time.Second}
