@@ -5,6 +5,7 @@
 //	edgefaas-bench [--quick] [--workers N] [--sustained 10m] [--memory 60s] [--out DIR]
 //	edgefaas-bench --only-edge-budget [--edge-memory 20s]   (just the edge-budget section)
 //	edgefaas-bench --only-edge-budget --only-go-memory      (just what a Go function costs a worker)
+//	edgefaas-bench --only-edge-budget --only-js-memory      (just what JavaScript functions cost a worker)
 package main
 
 import (
@@ -46,6 +47,7 @@ func main() {
 	flag.DurationVar(&o.EdgeMemoryFor, "edge-memory", 0, "the edge-budget section's memory run (hello, 4 threads; default 20s, quick 3s)")
 	onlyEdge := flag.Bool("only-edge-budget", false, "run only the edge-budget section (idle and peak RSS, memory run, smallest cgroup limit); writes edge-budget.md")
 	flag.BoolVar(&o.GoMemoryOnly, "only-go-memory", false, "with --only-edge-budget: only what a Go function costs a worker (its breakdown, memory run and six Go examples)")
+	flag.BoolVar(&o.JSMemoryOnly, "only-js-memory", false, "with --only-edge-budget: only what JavaScript functions cost a worker (hellojs's memory run, first call, 100 JS functions)")
 	goMemWorker := flag.String("go-memory-worker-args", "", "arguments given to the Go-memory account's worker besides its own, space-separated (e.g. \"--memory 64MiB\")")
 	replot := flag.String("replot", "", "only redraw the RSS, throughput and sustained plots of a results folder from its results.json")
 	flag.Parse()

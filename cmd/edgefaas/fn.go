@@ -115,7 +115,7 @@ var codeExtensions = []string{"wasm", "js", "mjs", "cjs"}
 // readCode reads a function's code: a .wasm file, whose magic number is
 // checked so that a wrong file is named before anything is sent, or a
 // JavaScript script (.js, .mjs, .cjs), sent as a JavaScript function
-// (jsengine.Wrap) that the core checks for syntax.
+// (jsengine.Wrap) that the core compiles to bytecode.
 func readCode(path string) ([]byte, error) {
 	code, err := os.ReadFile(path)
 	if err != nil {
@@ -180,7 +180,8 @@ ABI: funless's __invoke, or a WASI command's _start). A .js, .mjs or .cjs
 file is a JavaScript function (ABI js), run in the engine the binary
 embeds: the script sets module.exports.fl_main, defines a global
 function main, or is an ES module whose default export is the handler;
-a syntax error is refused with its line. On a terminal the
+the core compiles it to the engine's bytecode once, at upload, and a
+syntax error is refused with its line and column. On a terminal the
 upload shows its progress, then waits for the workers to compile the code
 unless --no-wait is given.`,
 		Example: fmt.Sprintf(`  edgefaas fn %[1]s hello build/wasm/hello.wasm

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/edgefaas/edgefaas/internal/jsbuild"
 )
 
 // sdkModule is the Go SDK's module, a module of its own (sdk/go/go.mod)
@@ -22,7 +24,7 @@ const (
 )
 
 // languages are the templates `fn new` knows.
-var languages = []string{"go", "c", "wasi-go"}
+var languages = []string{"go", "c", "wasi-go", "js"}
 
 // projectName is a valid function name (and so a valid file name).
 var projectName = regexp.MustCompile(`^[_a-zA-Z0-9]{1,160}$`)
@@ -39,12 +41,15 @@ func fnNewCommand() *cobra.Command {
   c        a WASI command in C reading JSON on stdin, writing JSON on stdout,
            built with clang --target=wasm32-wasi
   wasi-go  a plain Go WASI command (no SDK): JSON on stdin and stdout
+  js       a JavaScript function in FunLess's template (module.exports.fl_main)
+           with a package.json: npm packages it requires are bundled
 
 Build it with 'edgefaas fn build NAME'. --sdk points the Go template's
 go.mod at the SDK of a local checkout of edgefaas (a replace directive to
 its sdk/go), for offline builds or SDK development.`,
 		Example: `  edgefaas fn new hello
   edgefaas fn new resize --lang c
+  edgefaas fn new hellojs --lang js
   edgefaas fn new hello --sdk ~/src/edgefaas`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -81,7 +86,7 @@ its sdk/go), for offline builds or SDK development.`,
 				fmt.Fprintf(out, "  %s\n", filepath.Join(dir, n))
 			}
 			fmt.Fprintf(out, "next:\n  edgefaas fn build %s\n  edgefaas fn create %s %s\n  edgefaas fn invoke %s -a name=Ada\n",
-				dir, name, filepath.Join(dir, name+".wasm"), name)
+				dir, name, filepath.Join(dir, name+outputExt(lang)), name)
 			return nil
 		},
 	}
@@ -132,8 +137,19 @@ func templateFiles(lang, name, sdk string) (map[string]string, error) {
 		}, nil
 	case "c":
 		return map[string]string{"main.c": cTemplate(name), ".gitignore": gitignore}, nil
+	case "js":
+		return jsbuild.Template(name), nil
 	}
 	return nil, fmt.Errorf("unknown --lang %q; choose one of %s", lang, strings.Join(languages, ", "))
+}
+
+// outputExt is the extension of what a project of lang builds: a script
+// for JavaScript, a module otherwise.
+func outputExt(lang string) string {
+	if lang == "js" {
+		return ".js"
+	}
+	return ".wasm"
 }
 
 func goTemplate(name string) string {
@@ -233,17 +249,22 @@ func fnBuildCommand() *cobra.Command {
 	var lang, output string
 	cmd := &cobra.Command{
 		Use:   "build [DIR] [-- COMPILER FLAGS...]",
-		Short: "Compile a function project to a .wasm module",
-		Long: `Compile the function project in DIR (default .) to DIR/<name>.wasm and print
-its size. The language is found from the files (a go.mod importing the SDK:
-go; another go.mod: wasi-go; .c files: c) unless --lang is given:
+		Short: "Compile a function project to a .wasm module (or a JavaScript bundle)",
+		Long: `Compile the function project in DIR (default .) to DIR/<name>.wasm (a
+JavaScript project: DIR/<name>.js) and print its size. The language is
+found from the files (a go.mod importing the SDK: go; another go.mod:
+wasi-go; .c files: c; a package.json, index.js or index.mjs: js) unless
+--lang is given:
 
   go       GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w'
   wasi-go  GOOS=wasip1 GOARCH=wasm go build -trimpath -ldflags='-s -w'
   c        clang --target=wasm32-wasi -O2 -s *.c   ($EDGEFAAS_CLANG overrides clang)
+  js       esbuild, built into edgefaas: package.json's main (or index.js)
+           and the packages it requires or imports from node_modules (run
+           npm install first), bundled into one CommonJS script for ES2020
 
-Arguments after -- are passed to the compiler. The compiler's messages go to
-standard error.`,
+Arguments after -- are passed to the compiler (not for js). The compiler's
+messages go to standard error.`,
 		Example: `  edgefaas fn build hello
   edgefaas fn build . -o /tmp/fn.wasm
   edgefaas fn build resize -- -mexec-model=reactor`,
@@ -279,7 +300,7 @@ standard error.`,
 				}
 			}
 			if output == "" {
-				output = filepath.Join(abs, filepath.Base(abs)+".wasm")
+				output = filepath.Join(abs, filepath.Base(abs)+outputExt(lang))
 			}
 			if output, err = filepath.Abs(output); err != nil {
 				return fmt.Errorf("output path: %w", err)
@@ -305,7 +326,7 @@ standard error.`,
 		},
 	}
 	cmd.Flags().StringVarP(&lang, "lang", "l", "", "the language ("+strings.Join(languages, ", ")+"); found from the files if not given")
-	cmd.Flags().StringVarP(&output, "output-file", "O", "", "the .wasm file to write (default DIR/<dir name>.wasm)")
+	cmd.Flags().StringVarP(&output, "output-file", "O", "", "the .wasm file (or .js bundle) to write (default DIR/<dir name>.wasm, .js for js)")
 	cmd.RegisterFlagCompletionFunc("lang", cobra.FixedCompletions(languages, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -325,13 +346,18 @@ func detectLanguage(dir string) (string, error) {
 	if cs, _ := filepath.Glob(filepath.Join(dir, "*.c")); len(cs) > 0 {
 		return "c", nil
 	}
-	return "", fmt.Errorf("%s has no go.mod and no .c file, so there is nothing to build; create a project with 'edgefaas fn new NAME'", dir)
+	if jsbuild.IsProject(dir) {
+		return "js", nil
+	}
+	return "", fmt.Errorf("%s has no go.mod, no .c file and no package.json or index.js, so there is nothing to build; create a project with 'edgefaas fn new NAME'", dir)
 }
 
 // buildProject runs the language's compiler.
 func buildProject(cmd *cobra.Command, dir, lang, output string, extra []string) error {
 	var c *exec.Cmd
 	switch lang {
+	case "js":
+		return bundleJS(cmd, dir, output, extra)
 	case "go", "wasi-go":
 		gobin, err := exec.LookPath("go")
 		if err != nil {
@@ -375,6 +401,24 @@ func buildProject(cmd *cobra.Command, dir, lang, output string, extra []string) 
 			hint = " (if it cannot find stdio.h or the wasm32-wasi target, install wasi-libc and lld)"
 		}
 		return fmt.Errorf("%s build failed: %v%s", lang, err, hint)
+	}
+	return nil
+}
+
+// bundleJS bundles a JavaScript project into the script output.
+func bundleJS(cmd *cobra.Command, dir, output string, extra []string) error {
+	if len(extra) > 0 {
+		return fmt.Errorf("a js build takes no compiler arguments (got %s)", strings.Join(extra, " "))
+	}
+	if entry, err := jsbuild.Entry(dir); err == nil && entry == output {
+		return fmt.Errorf("the bundle would overwrite the entry script %s: give another -O", output)
+	}
+	warnings, err := jsbuild.Bundle(dir, output)
+	for _, w := range warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
+	if err != nil {
+		return fmt.Errorf("js build failed:\n%w", err)
 	}
 	return nil
 }

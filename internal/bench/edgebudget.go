@@ -41,6 +41,8 @@ type EdgeBudget struct {
 	CgroupNote string `json:"cgroup_note,omitempty"`
 	// GoMemory is what a Go function costs a worker, part by part.
 	GoMemory *GoMemory `json:"go_memory,omitempty"`
+	// JSMemory is what JavaScript functions cost a worker.
+	JSMemory *JSMemory `json:"js_memory,omitempty"`
 }
 
 // IdleRSS is one process at rest.
@@ -128,6 +130,11 @@ func RunEdgeBudget(ctx context.Context, o Options) (*EdgeBudget, error) {
 // processes: the suite's others have served every workload already).
 func (e *env) edgeBudget(ctx context.Context) error {
 	sz := e.o.edgeSizes()
+	if e.o.JSMemoryOnly {
+		eb := &EdgeBudget{MemoryRunFor: e.o.EdgeMemoryFor}
+		e.r.EdgeBudget = eb
+		return e.jsMemory(ctx, eb, sz)
+	}
 	for _, f := range append(slices.Clone(functions), "hello-wasi-go") {
 		if e.code[f] != nil {
 			continue
@@ -230,6 +237,9 @@ func (e *env) edgeBudget(ctx context.Context) error {
 		pl.stop()
 	}
 	if err := e.goMemory(ctx, eb, sz); err != nil {
+		return err
+	}
+	if err := e.jsMemory(ctx, eb, sz); err != nil {
 		return err
 	}
 	return e.smallestLimit(ctx, eb, sz)
@@ -416,6 +426,9 @@ func (eb *EdgeBudget) markdown() string {
 	}
 	if eb.GoMemory != nil {
 		w("\n%s", eb.GoMemory.markdown())
+	}
+	if eb.JSMemory != nil {
+		w("\n%s", eb.JSMemory.markdown())
 	}
 	w("\nSmallest memory cgroup limit in which the single box (`core --with-worker`) uploads the seven examples and runs every workload at 4 and 16 connections with no OOM kill and every request answered (200, or 429 beyond the queue at 16 connections): ")
 	switch {

@@ -47,6 +47,9 @@ type Options struct {
 	// GoMemoryOnly runs only the edge-budget section's account of what a
 	// Go function costs a worker (RunEdgeBudget).
 	GoMemoryOnly bool
+	// JSMemoryOnly runs only the edge-budget section's account of what
+	// JavaScript functions cost a worker (RunEdgeBudget).
+	JSMemoryOnly bool
 	// GoMemoryWorkerArgs are given to that account's worker besides its
 	// own (e.g. --memory 64MiB: a worker with an edge node's budget).
 	GoMemoryWorkerArgs []string

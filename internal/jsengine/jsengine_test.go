@@ -41,3 +41,25 @@ func TestMissingEngine(t *testing.T) {
 		t.Fatal("the engine was not found")
 	}
 }
+
+// TestCompiled: the stored form with bytecode round-trips its parts, its
+// source is the script's, and one cut short is an error, not a script.
+func TestCompiled(t *testing.T) {
+	id := [IDSize]byte{1, 2, 3, 4, 5, 6, 7, 8}
+	code := Compiled(id, []byte("src"), []byte{9, 9})
+	s, ok, err := Parse(code)
+	if !ok || err != nil || string(s.Source) != "src" || !bytes.Equal(s.Bytecode, []byte{9, 9}) || s.Engine != id || !IsCompiled(code) {
+		t.Fatalf("Parse(Compiled) = %+v, %v, %v", s, ok, err)
+	}
+	if src, ok := Source(code); !ok || string(src) != "src" {
+		t.Fatalf("Source(Compiled) = %q, %v", src, ok)
+	}
+	for _, n := range []int{5, len(code) - 3} {
+		if _, ok, err := Parse(code[:n]); !ok || err == nil {
+			t.Fatalf("Parse of %d bytes: %v, %v; want an error", n, ok, err)
+		}
+	}
+	if IsCompiled(Wrap([]byte("x"))) {
+		t.Fatal("a wrapped script is taken for a compiled one")
+	}
+}

@@ -62,6 +62,9 @@ type ModuleInfo struct {
 	// memory limit below it can never instantiate, so the API refuses a
 	// capacity that small at upload.
 	MinMemoryPages uint32
+	// Stored, if not nil, is what to store in place of the uploaded code:
+	// a JavaScript function with its bytecode (jsengine.Compiled).
+	Stored []byte `json:",omitempty"`
 }
 
 var wasmHeader = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
@@ -120,7 +123,8 @@ func uleb32(b []byte) (v uint32, n int, ok bool) {
 }
 
 // Inspect validates code the way an upload must (a JavaScript function,
-// made by jsengine.Wrap, is checked by inspectScript instead): it is Wasm, it decodes and
+// made by jsengine.Wrap, is compiled by inspectScript instead, which
+// returns its bytecode in ModuleInfo.Stored): it is Wasm, it decodes and
 // validates as the compiler requires (every function body type-checked) and
 // it follows one of the supported ABIs with only the imports edgefaas
 // provides. It does not compile: wazero.ValidateModule (an edgefaas patch,
@@ -129,8 +133,11 @@ func uleb32(b []byte) (v uint32, n int, ok bool) {
 // interpreter), so the core can afford it on every upload, on a small
 // machine too.
 func Inspect(ctx context.Context, code []byte) (ModuleInfo, error) {
-	if script, ok := jsengine.Source(code); ok {
-		return inspectScript(ctx, script)
+	if s, ok, err := jsengine.Parse(code); ok {
+		if err != nil {
+			return ModuleInfo{}, fmt.Errorf("%w: %v", ErrCompile, err)
+		}
+		return inspectScript(ctx, s.Source)
 	}
 	if err := checkHeader(code); err != nil {
 		return ModuleInfo{}, err

@@ -102,7 +102,7 @@ func CodeBytes(n int) int64 { return codeOverhead + int64(n)*CodeBytesPerWasmByt
 
 // A JavaScript function (script not nil) shares the engine module compiled
 // once per runtime (see sharedEngine) and is counted for its script only.
-func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code, script []byte, key moduleKey, limits Limits) (*Module, error) {
+func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, script *jsScript, key moduleKey, limits Limits) (*Module, error) {
 	// Admission: a compile slot, then the code's memory and the compiler's
 	// working set from the code budget (one compile at a time when the
 	// budget is small: each one takes tens of MiB while it runs).

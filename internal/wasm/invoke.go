@@ -86,7 +86,7 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		prio:     &threadPrio{},
 	}
 	if m.Info.ABI == ABIJS {
-		st.input = jsengine.Frame('r', m.script, inv.Input)
+		st.input = jsengine.Frame(m.script.mode, m.script.code, inv.Input)
 	}
 	var p *pool
 	var in *instance

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,10 +41,10 @@ func TestJSShapes(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			code := jsengine.Wrap([]byte(c.src))
 			info, err := wasm.Inspect(ctx, code)
-			if err != nil || info.ABI != wasm.ABIJS {
+			if err != nil || info.ABI != wasm.ABIJS || info.Stored == nil {
 				t.Fatalf("Inspect: %+v, %v", info, err)
 			}
-			m, err := e.Compile(ctx, code, limits)
+			m, err := e.Compile(ctx, info.Stored, limits)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +60,7 @@ func TestJSShapes(t *testing.T) {
 		})
 	}
 	_, err := wasm.Inspect(ctx, jsengine.Wrap([]byte("function main() {\n  return (1 + ;\n}")))
-	if !errors.Is(err, wasm.ErrCompile) || !strings.Contains(err.Error(), "syntax error at line 2") {
+	if !errors.Is(err, wasm.ErrCompile) || !strings.Contains(err.Error(), "syntax error at line 2, column 15") {
 		t.Fatalf("syntax error: %v", err)
 	}
 	t.Log(err)
@@ -180,3 +182,126 @@ func TestJSTimers(t *testing.T) {
 		}
 	}
 }
+
+// compiled is the stored form of a script: what Inspect makes of it at
+// upload, with its bytecode.
+func compiled(t testing.TB, src string) jsengine.Script {
+	t.Helper()
+	info, err := wasm.Inspect(context.Background(), jsengine.Wrap([]byte(src)))
+	if err != nil {
+		t.Fatalf("Inspect: %v", err)
+	}
+	s, ok, err := jsengine.Parse(info.Stored)
+	if !ok || err != nil || s.Bytecode == nil || s.Engine != jsengine.ID() || string(s.Source) != src {
+		t.Fatalf("stored %d bytes: %+v, %v, %v", len(info.Stored), s.Engine, ok, err)
+	}
+	return s
+}
+
+// TestJSBytecode: a script is stored with the bytecode the engine made of
+// it at upload, and a worker runs that bytecode (a stored form whose
+// source no longer parses still runs) with its lines in stacks; bytecode
+// of another engine build is not read, the source is run instead; a
+// compiled form cut short is refused.
+func TestJSBytecode(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	limits := wasm.Limits{Timeout: 20 * time.Second}
+	run := func(code []byte, input string) (string, error) {
+		t.Helper()
+		m, err := e.Compile(ctx, code, limits)
+		if err != nil {
+			return "", err
+		}
+		res, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/bytecode", Input: []byte(input)})
+		if err != nil {
+			return "", err
+		}
+		return string(res.Output), nil
+	}
+	const src = "function main(p) {\n  if (p.fail) {\n    throw new Error(\"no\")\n  }\n  return p.n * 2\n}\n"
+	s := compiled(t, src)
+	broken := []byte("function main( {")
+	if out, err := run(jsengine.Compiled(jsengine.ID(), broken, s.Bytecode), `{"n":21}`); err != nil || out != "42" {
+		t.Fatalf("the bytecode beside a source that does not parse: %q, %v", out, err)
+	}
+	var fe *wasm.FunctionError
+	if _, err := run(jsengine.Compiled(jsengine.ID(), []byte(src), s.Bytecode), `{"fail":true}`); !errors.As(err, &fe) || !strings.Contains(fe.Message, "function.js:3") {
+		t.Fatalf("a throw from bytecode: %v, want its line in the stack", err)
+	}
+	other := jsengine.ID()
+	other[0] ^= 0xff
+	if out, err := run(jsengine.Compiled(other, []byte(src), []byte("not bytecode")), `{"n":2}`); err != nil || out != "4" {
+		t.Fatalf("another engine's bytecode: %q, %v; want the source run", out, err)
+	}
+	es := compiled(t, "export default async (a) => { await null; return a.n + 1 }\n")
+	if out, err := run(jsengine.Compiled(jsengine.ID(), broken, es.Bytecode), `{"n":1}`); err != nil || out != "2" {
+		t.Fatalf("an ES module's bytecode: %q, %v", out, err)
+	}
+	stored := jsengine.Compiled(jsengine.ID(), []byte(src), s.Bytecode)
+	if _, err := wasm.Inspect(ctx, stored[:10]); !errors.Is(err, wasm.ErrCompile) {
+		t.Fatalf("a compiled form cut short: %v", err)
+	}
+	if _, err := e.Compile(ctx, stored[:10], limits); !errors.Is(err, wasm.ErrCompile) {
+		t.Fatalf("compiling a compiled form cut short: %v", err)
+	}
+}
+
+// TestJSBytecodeFirstCall measures what the bytecode buys a new instance:
+// the first call on it (instantiate, load the script, call), from the
+// source and from the bytecode, for the examples and a large script. It
+// asserts only that both answer; the figures are logged (-v).
+func TestJSBytecodeFirstCall(t *testing.T) {
+	needEngine(t)
+	if testing.Short() {
+		t.Skip("a measurement; skipped with -short")
+	}
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	limits := wasm.Limits{Timeout: 20 * time.Second}
+	read := func(dir, file string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	var big strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&big, "function f%d(a, b) { const o = { k: a, v: [b, %d, 'x%d'] }; return o.v.length > 1 ? o.k + b * %d : f%d(b, a) }\n", i, i, i, i, max(i-1, 0))
+	}
+	big.WriteString("function main(p) { return f1999(1, 2) }\n")
+	const rounds = 20
+	for _, c := range []struct{ name, src, input string }{
+		{"hellojs", read("hellojs", "hello.js"), `{"name":"Ada"}`},
+		{"matrixmultjs", read("matrixmultjs", "matrix.js"), `{"n":10}`},
+		{"2000 functions", big.String(), `{}`},
+	} {
+		s := compiled(t, c.src)
+		var took [2]time.Duration
+		for i := range rounds {
+			// A new module each round (the comment), the two forms in
+			// turns.
+			src := []byte(c.src + fmt.Sprintf("\n// %d", i))
+			codes := [2][]byte{jsengine.Wrap(src), jsengine.Compiled(jsengine.ID(), src, s.Bytecode)}
+			for j := range 2 {
+				k := (i + j) % 2
+				m, err := e.Compile(ctx, codes[k], limits)
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				if _, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/first", Input: []byte(c.input)}); err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				took[k] += time.Since(start)
+				e.Evict(ctx, m.Hash)
+			}
+		}
+		t.Logf("%s (%d bytes, bytecode %d): a new instance's first call %.2f ms from the source, %.2f ms from the bytecode",
+			c.name, len(c.src), len(s.Bytecode), ms(took[0]/rounds), ms(took[1]/rounds))
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

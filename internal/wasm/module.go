@@ -24,7 +24,7 @@ type Module struct {
 	compiled wazero.CompiledModule
 	rt       wazero.Runtime
 	life     *life     // shared by every view of the module (withLimits)
-	script   []byte    // a JavaScript function's script (ABIJS), run by the engine module
+	script   *jsScript // a JavaScript function's script (ABIJS), run by the engine module
 	js       *jsShared // a JavaScript function's shared engine (compiled is its)
 }
 

@@ -324,8 +324,9 @@ type arch struct {
 
 // TestHeterogeneity joins an arm64 and an arm v7 worker (under qemu) and a
 // native amd64 worker to a native core, uploads the same code once per
-// architecture pinned by tag, invokes each copy, and checks the results are
-// identical and ran where they were pinned. It logs the latency under
+// architecture pinned by tag (a JavaScript function among them: its
+// engine is Wasm, one build for every architecture), invokes each copy,
+// and checks the results are identical and ran where they were pinned. It logs the latency under
 // emulation relative to native; it asserts nothing about timing.
 func TestHeterogeneity(t *testing.T) {
 	if testing.Short() {
@@ -415,16 +416,29 @@ func TestHeterogeneity(t *testing.T) {
 	funcs := []struct {
 		module, args string
 		calls        int
+		script       string // a JavaScript function: its script, under examples/
 	}{
-		{"hello-c", `{"name":"edge"}`, 10},
-		{"matrixmult", `{"n":30,"seed":7}`, 3},
+		{"hello-c", `{"name":"edge"}`, 10, ""},
+		{"matrixmult", `{"n":30,"seed":7}`, 3, ""},
+		// The JS engine is Wasm too: one build runs on every architecture.
+		{"hellojs", `{"name":"edge"}`, 3, "hellojs/hello.js"},
 	}
 	for _, f := range funcs {
-		code := testmodules.Read(t, f.module)
+		var code []byte
+		file := ""
+		if f.script != "" {
+			var err error
+			if code, err = os.ReadFile(filepath.Join(testmodules.Root(t), "examples", f.script)); err != nil {
+				t.Fatal(err)
+			}
+			file = filepath.Base(f.script)
+		} else {
+			code = testmodules.Read(t, f.module)
+		}
 		for _, a := range live {
 			t0 := time.Now()
 			name := strings.ReplaceAll(f.module, "-", "") + "_" + a.tag
-			if _, err := guest.CreateFunction(ctx, "_", client.Upload{Name: name, Code: code, Metadata: &client.Metadata{Tag: a.tag}}); err != nil {
+			if _, err := guest.CreateFunction(ctx, "_", client.Upload{Name: name, Code: code, Filename: file, Metadata: &client.Metadata{Tag: a.tag}}); err != nil {
 				t.Fatalf("upload %s: %v", name, err)
 			}
 			t.Logf("upload %-18s (%d bytes) %6.2f s", name, len(code), time.Since(t0).Seconds())

@@ -88,6 +88,9 @@ func (s *Server) createFunction(c *call) error {
 	if err != nil {
 		return err
 	}
+	if info.Stored != nil { // a script, stored with its bytecode
+		up.Code = info.Stored
+	}
 	var md storage.Metadata
 	if up.Metadata != nil {
 		md = *up.Metadata
@@ -169,6 +172,9 @@ func (s *Server) updateFunction(c *call) error {
 			return err
 		}
 		u.Code, u.ABI = up.Code, string(info.ABI)
+		if info.Stored != nil {
+			u.Code = info.Stored
+		}
 	} else if memoryPages(md) < memoryPages(f.Metadata) {
 		// A smaller memory limit for the stored code: check it against
 		// the module's declared minimum.

@@ -109,6 +109,9 @@ func (up *upload) readField(field string, part *multipart.Part, maxCode int64) e
 		}
 		// A script sent as a .js, .mjs or .cjs file is a JavaScript
 		// function: stored as jsengine.Wrap makes it (the CLI sends it so).
+		if jsengine.IsCompiled(v) {
+			return errorf(http.StatusBadRequest, "Bad Request: the code is compiled JavaScript, which only the core makes; upload the script")
+		}
 		if isScriptName(part.FileName()) && !bytes.HasPrefix(v, []byte("\x00asm")) {
 			if _, wrapped := jsengine.Source(v); !wrapped {
 				v = jsengine.Wrap(v)

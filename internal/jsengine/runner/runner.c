@@ -3,10 +3,12 @@
 // (exports __invoke, imports fl_imps.*), so a JS function runs under the
 // same limits, countdown check, slots and memory budget as any guest.
 //
-// Its input is a frame the host builds (internal/wasm, jsframe.go):
-//   byte 0      mode: 'r' run the handler, 'c' only check the script
+// Its input is a frame the host builds (internal/jsengine, Frame):
+//   byte 0      mode: 'r' run the handler of a script, 'x' run the handler
+//               of a compiled script, 'c' only check the script, 'b'
+//               compile the script and answer its bytecode
 //   bytes 1..4  the script's length n, little-endian
-//   n bytes     the script (UTF-8 source)
+//   n bytes     the script (UTF-8 source, or for 'x' the bytecode 'b' made)
 //   the rest    the invocation's args, JSON
 // An instance evaluates the script once, on its first call, and keeps the
 // handler for the calls after it (an instance serves one function only).
@@ -23,6 +25,11 @@ FL_IMPORT(__get_input_data) void fl_get_input_data(uint32_t ptr);
 FL_IMPORT(__insert_response) void fl_insert_response(uint32_t ptr, uint32_t len);
 FL_IMPORT(__insert_error) void fl_insert_error(uint32_t ptr, uint32_t len);
 FL_IMPORT(__console_log) void fl_console_log(uint32_t ptr, uint32_t len);
+#define EF_IMPORT(name) __attribute__((import_module("edgefaas"), import_name(#name)))
+EF_IMPORT(http_request) int ef_http_request(uint32_t method, uint32_t method_len, uint32_t url, uint32_t url_len,
+                                            uint32_t hdr, uint32_t hdr_len, uint32_t body, uint32_t body_len,
+                                            uint32_t status_ptr, uint32_t len_ptr);
+EF_IMPORT(response_read) uint32_t ef_response_read(uint32_t ptr, uint32_t cap);
 #define P(x) ((uint32_t)(uintptr_t)(x))
 
 #define SCRIPT_NAME "function.js"
@@ -34,14 +41,19 @@ static int ready;
 static const char *script;
 static size_t script_len;
 
-// The glue between the host and the function, in JS: console, the
-// CommonJS module object, finding the handler and settling its result.
+// The glue between the host and the function, in JS: console, timers,
+// fetch, the CommonJS module object, finding the handler and settling its
+// result. fetch() only queues its request; the runner sends the queue
+// (pump) once the function waits, through the host, which holds no CPU
+// slot while the request is out.
 static const char prelude[] =
-    "(function (log) {\n"
+    "(function (log, http) {\n"
     "  const frames = s => { const l = String(s).trimEnd().split('\\n');\n"
     "    return l.length <= 32 ? l.join('\\n') : l.slice(0, 32).join('\\n') + '\\n    ... ' + (l.length - 32) + ' more frames'; };\n"
+    "  const stack = v => (v instanceof SyntaxError && typeof v.columnNumber === 'number') ?\n"
+    "    String(v.stack).replace(/^(\\s*at [^\\n]*:\\d+)$/m, '$1:' + v.columnNumber) : v.stack;\n"
     "  const show = v => { if (typeof v === 'string') return v;\n"
-    "    if (v instanceof Error) return String(v) + (v.stack ? '\\n' + frames(v.stack) : '');\n"
+    "    if (v instanceof Error) return String(v) + (v.stack ? '\\n' + frames(stack(v)) : '');\n"
     "    try { const s = JSON.stringify(v); return s === undefined ? String(v) : s; } catch (e) { return String(v); } };\n"
     "  const line = a => Array.prototype.map.call(a, show).join(' ');\n"
     "  const out = function () { log(line(arguments)); };\n"
@@ -51,6 +63,31 @@ static const char prelude[] =
     "    if (typeof fn !== 'function') throw new TypeError('setTimeout: the callback is not a function');\n"
     "    const id = nextId++; timers.push({ id, at: Date.now() + Math.max(0, Number(ms) || 0), fn, args }); return id; };\n"
     "  globalThis.clearTimeout = function (id) { timers = timers.filter(t => t.id !== id); };\n"
+    "  let fetches = [];\n"
+    "  const noHeaders = Object.freeze({ get: () => null, has: () => false, forEach() {}, entries: () => [][Symbol.iterator]() });\n"
+    "  class Response {\n"
+    "    constructor(status, body, url) { this.status = status; this.ok = status >= 200 && status < 300; this.statusText = '';\n"
+    "      this.url = url; this.redirected = false; this.headers = noHeaders; this.bodyUsed = false; this._body = body; }\n"
+    "    _take() { if (this.bodyUsed) return Promise.reject(new TypeError('the body was already read'));\n"
+    "      this.bodyUsed = true; return Promise.resolve(this._body); }\n"
+    "    text() { return this._take(); }\n"
+    "    json() { return this._take().then(JSON.parse); }\n"
+    "  }\n"
+    "  const headerText = h => { if (h === undefined || h === null) return '';\n"
+    "    const pairs = Array.isArray(h) ? h : typeof h.entries === 'function' ? Array.from(h.entries()) : Object.entries(h);\n"
+    "    return pairs.map(([k, v]) => { k = String(k); v = String(v);\n"
+    "      if (/[\\r\\n:]/.test(k) || /[\\r\\n]/.test(v)) throw new TypeError('fetch: invalid header ' + JSON.stringify(k));\n"
+    "      return k + ':' + v; }).join('\\n'); };\n"
+    "  globalThis.fetch = function (resource, init) {\n"
+    "    return new Promise((resolve, reject) => {\n"
+    "      init = init || {};\n"
+    "      const url = String(resource !== null && typeof resource === 'object' && 'url' in resource ? resource.url : resource);\n"
+    "      const method = String(init.method || 'GET').toUpperCase();\n"
+    "      let body = init.body === undefined || init.body === null ? '' : init.body;\n"
+    "      if (typeof body !== 'string') throw new TypeError('fetch: the body must be a string (JSON.stringify an object)');\n"
+    "      fetches.push({ url, method, headers: headerText(init.headers), body, resolve, reject });\n"
+    "    });\n"
+    "  };\n"
     "  globalThis.module = { exports: {} };\n"
     "  globalThis.exports = globalThis.module.exports;\n"
     "  const pick = o => (o === null || o === undefined) ? null :\n"
@@ -75,7 +112,11 @@ static const char prelude[] =
     "      return Math.max(0, Math.min(...timers.map(t => t.at)) - Date.now()); },\n"
     "    fire() { const now = Date.now(); const due = timers.filter(t => t.at <= now).sort((a, b) => a.at - b.at || a.id - b.id);\n"
     "      timers = timers.filter(t => t.at > now); for (const t of due) t.fn(...t.args); },\n"
-    "    clear() { timers = []; },\n"
+    "    clear() { timers = []; fetches = []; },\n"
+    "    fetching() { return fetches.length > 0; },\n"
+    "    pump() { const q = fetches; fetches = [];\n"
+    "      for (const f of q) { const [ok, status, text] = http(f.method, f.url, f.headers, f.body);\n"
+    "        if (ok) f.resolve(new Response(status, text, f.url)); else f.reject(new TypeError('fetch failed: ' + text)); } },\n"
     "  };\n"
     "})";
 
@@ -140,7 +181,42 @@ static JSValue js_log(JSContext *c, JSValueConst this_val, int argc, JSValueCons
     return JS_UNDEFINED;
 }
 
+// js_http sends one request through the host (edgefaas.http_request,
+// under the function's egress policy) and returns [ok, status, text]:
+// the response body, or why the request failed.
+static JSValue js_http(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv) {
+    size_t n[4];
+    const char *a[4] = {0};
+    JSValue ret = JS_EXCEPTION;
+    for (int i = 0; i < 4; i++) {
+        a[i] = JS_ToCStringLen(c, &n[i], argv[i]);
+        if (a[i] == NULL) goto done;
+    }
+    uint32_t status = 0, len = 0;
+    int failed = ef_http_request(P(a[0]), (uint32_t)n[0], P(a[1]), (uint32_t)n[1], P(a[2]), (uint32_t)n[2],
+                                 P(a[3]), (uint32_t)n[3], P(&status), P(&len));
+    char *body = malloc((size_t)len + 1);
+    if (body == NULL) out_of_memory();
+    size_t got = 0;
+    while (got < len) {
+        uint32_t r = ef_response_read(P(body + got), len - (uint32_t)got);
+        if (r == 0) break;
+        got += r;
+    }
+    JSValue text = JS_NewStringLen(c, body, got);
+    free(body);
+    if (JS_IsException(text)) goto done;
+    ret = JS_NewArray(c);
+    JS_SetPropertyUint32(c, ret, 0, JS_NewBool(c, !failed));
+    JS_SetPropertyUint32(c, ret, 1, JS_NewInt32(c, (int32_t)status));
+    JS_SetPropertyUint32(c, ret, 2, text);
+done:
+    for (int i = 0; i < 4; i++) JS_FreeCString(c, a[i]);
+    return ret;
+}
+
 static JSModuleDef *compiled_module;
+static int compiled_bytecode; // the script is bytecode (mode 'x')
 
 // load_module gives an ES module script its one module, the function
 // itself (compiled by compile_script): anything else must be bundled into
@@ -162,6 +238,17 @@ static JSModuleDef *load_module(JSContext *c, const char *name, void *opaque) {
 // compiled_module), or JS_EXCEPTION.
 static JSValue compile_script(void) {
     int flags = JS_EVAL_FLAG_COMPILE_ONLY;
+    if (compiled_bytecode) {
+        // Made by mode 'b' of this same engine: a module or a script.
+        JSValue v = JS_ReadObject(ctx, (const uint8_t *)script, script_len, JS_READ_OBJ_BYTECODE);
+        if (JS_IsException(v)) return v;
+        if (JS_VALUE_GET_TAG(v) == JS_TAG_MODULE) {
+            compiled_module = JS_VALUE_GET_PTR(v);
+            JS_FreeValue(ctx, v);
+            return JS_UNDEFINED;
+        }
+        return v;
+    }
     if (!JS_DetectModule(script, script_len)) {
         JSValue v = JS_Eval(ctx, script, script_len, SCRIPT_NAME, JS_EVAL_TYPE_GLOBAL | flags);
         if (!JS_IsException(v)) return v;
@@ -192,9 +279,24 @@ static int run_jobs(void) {
     }
 }
 
+// write_bytecode answers the compiled script's bytecode (mode 'b').
+static int write_bytecode(JSValueConst compiled) {
+    JSValue obj = compiled_module != NULL ? JS_MKPTR(JS_TAG_MODULE, compiled_module) : compiled;
+    size_t n;
+    uint8_t *b = JS_WriteObject(ctx, &n, obj, JS_WRITE_OBJ_BYTECODE);
+    if (b == NULL) {
+        reply_exception();
+        return -1;
+    }
+    fl_insert_response(P(b), (uint32_t)n);
+    js_free(ctx, b);
+    return 0;
+}
+
 // setup makes the runtime and evaluates the script; 0 on success, else it
-// has replied with the error.
-static int setup(int check_only) {
+// has replied with the error. For mode 'c' it only compiles the script,
+// for 'b' it answers its bytecode.
+static int setup(char mode) {
     rt = JS_NewRuntime();
     if (rt == NULL) out_of_memory();
     JS_SetMaxStackSize(rt, 768 << 10);
@@ -203,9 +305,10 @@ static int setup(int check_only) {
     if (ctx == NULL) out_of_memory();
     JSValue make = JS_Eval(ctx, prelude, sizeof prelude - 1, "<edgefaas>", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(make)) out_of_memory();
-    JSValue log = JS_NewCFunction(ctx, js_log, "log", 1);
-    glue = JS_Call(ctx, make, JS_UNDEFINED, 1, &log);
-    JS_FreeValue(ctx, log);
+    JSValue fns[2] = {JS_NewCFunction(ctx, js_log, "log", 1), JS_NewCFunction(ctx, js_http, "http", 4)};
+    glue = JS_Call(ctx, make, JS_UNDEFINED, 2, fns);
+    JS_FreeValue(ctx, fns[0]);
+    JS_FreeValue(ctx, fns[1]);
     JS_FreeValue(ctx, make);
     if (JS_IsException(glue)) out_of_memory();
 
@@ -214,9 +317,10 @@ static int setup(int check_only) {
         reply_exception();
         return -1;
     }
-    if (check_only) {
+    if (mode == 'c' || mode == 'b') {
+        int r = mode == 'b' ? write_bytecode(compiled) : 0;
         JS_FreeValue(ctx, compiled);
-        return 0;
+        return r;
     }
     JSValue ns = JS_UNDEFINED;
     JSValue v;
@@ -267,16 +371,26 @@ static int glue_call(const char *name, JSValue *result) {
     return 0;
 }
 
-// wait_for runs the timers the handler set until its result settles or
-// none is left: it sleeps (WASI poll_oneoff, which gives the call's CPU
-// slot up) in steps of at most 50 ms, so a call past its timeout is
-// stopped within a step. -1 with an exception pending if a timer threw.
+// wait_for sends the requests the handler fetched and runs the timers it
+// set until its result settles or nothing is left: a request blocks in
+// the host, and between timers it sleeps (WASI poll_oneoff), both without
+// the call's CPU slot; it sleeps in steps of at most 50 ms, so a call
+// past its timeout is stopped within a step. -1 with an exception pending
+// if a timer or a callback threw.
 static int wait_for(JSValueConst state) {
     for (;;) {
         JSValue done = JS_GetPropertyStr(ctx, state, "done");
         int is_done = JS_ToBool(ctx, done);
         JS_FreeValue(ctx, done);
         if (is_done) return 0;
+        JSValue f;
+        if (glue_call("fetching", &f) < 0) return -1;
+        int fetching = JS_ToBool(ctx, f);
+        JS_FreeValue(ctx, f);
+        if (fetching) {
+            if (glue_call("pump", NULL) < 0 || run_jobs() < 0) return -1;
+            continue;
+        }
         JSValue w;
         if (glue_call("wait", &w) < 0) return -1;
         double ms;
@@ -336,8 +450,7 @@ static int call(const char *args, size_t args_len) {
     JS_FreeValue(ctx, state);
     if (!is_done) {
         JS_FreeValue(ctx, value);
-        reply_errorf("the handler's Promise never settled: no timer is left and nothing else can settle it "
-                     "(fetch is not available to JavaScript functions yet)");
+        reply_errorf("the handler's Promise never settled: no timer or fetch is left to settle it");
         return 1;
     }
     if (!is_ok) {
@@ -392,11 +505,13 @@ __attribute__((export_name("__invoke"))) int invoke(int input_len) {
         kept[n] = 0;
         script = kept;
         script_len = n;
-        if (setup(mode == 'c') != 0) return 1;
+        compiled_bytecode = mode == 'x';
+        if (setup(mode) != 0) return 1;
         if (mode == 'c') {
             fl_insert_response(P("null"), 4);
             return 0;
         }
+        if (mode == 'b') return 0;
     }
     return call(input + 5 + n, (size_t)input_len - 5 - n);
 }

@@ -8,6 +8,8 @@ package js_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,8 +52,11 @@ func setup(dir string) (func() error, error) {
 	data := filepath.Join(dir, "core")
 	p := &testcluster.Process{
 		Binary: bin,
-		Args:   []string{"core", "--data-dir", data, "--http-addr", "127.0.0.1:0", "--node-addr", "127.0.0.1:0", "--with-worker"},
-		Env:    testcluster.Environ(true),
+		// The worker lets functions reach 127.0.0.2 (TestFetch's server)
+		// when they grant it; every other internal address is refused.
+		Args: []string{"core", "--data-dir", data, "--http-addr", "127.0.0.1:0", "--node-addr", "127.0.0.1:0", "--with-worker",
+			"--allow-net", "127.0.0.2/32", "--egress-allow", "*"},
+		Env: testcluster.Environ(true),
 	}
 	if core, err = testcluster.LaunchCore(p, data, 60*time.Second); err != nil {
 		return nil, err
@@ -228,10 +233,10 @@ func TestErrors(t *testing.T) {
 }
 
 // TestSyntaxErrorRefused: a script that does not parse is refused at
-// upload (400) with its line, and nothing is created.
+// upload (400) with its line and column, and nothing is created.
 func TestSyntaxErrorRefused(t *testing.T) {
 	_, err := cli(t, "fn", "create", "js_syntax", filepath.Join("testdata", "syntax.js"))
-	if err == nil || !strings.Contains(err.Error(), "Bad Request") || !strings.Contains(err.Error(), "syntax error at line 4") {
+	if err == nil || !strings.Contains(err.Error(), "Bad Request") || !strings.Contains(err.Error(), "syntax error at line 4, column 3") {
 		t.Fatalf("upload of a syntax error: %v", err)
 	}
 	if _, err := cli(t, "fn", "get", "js_syntax"); err == nil || !strings.Contains(err.Error(), "does not exist") {
@@ -376,5 +381,37 @@ func TestSleepHoldsNoSlot(t *testing.T) {
 	}
 	if _, err := invoke(t, "js_sleep_short", `{"ms":600000}`); err == nil || !strings.Contains(err.Error(), "timed out") && !strings.Contains(err.Error(), "timeout") {
 		t.Errorf("a sleep past the timeout: %v; want a timeout", err)
+	}
+}
+
+// TestStoredBytecode: the core stores a script with its bytecode, compiled
+// at upload, not the script as sent (whose stored form would be \0ejs and
+// the source), and the worker runs what it stored; an upload of bytecode
+// is refused.
+func TestStoredBytecode(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "openwhisk.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy(t, "js_stored", "openwhisk.js")
+	f, err := guest(t).GetFunction(context.Background(), client.DefaultModule, "js_stored")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asSent := sha256.Sum256(append([]byte("\x00ejs"), src...))
+	if f.ABI != "js" || f.Hash == hex.EncodeToString(asSent[:]) || f.Size <= int64(len(asSent)+len(src)) {
+		t.Fatalf("stored %+v: the script as sent (%d bytes), not with its bytecode", f, len(src))
+	}
+	if out, err := invoke(t, "js_stored", `{"text":"to be"}`); err != nil || out != `{"words":2,"first":"to"}` {
+		t.Fatalf("the stored bytecode's call: %q, %v", out, err)
+	}
+	// Only the core makes bytecode: an upload of the compiled form (magic
+	// \0ejc, an engine's ID, the source's length, the source, bytecode)
+	// is refused.
+	forged := append([]byte("\x00ejc12345678\x03\x00\x00\x00abc"), 0x02, 0xff, 0xff)
+	_, err = guest(t).CreateFunction(context.Background(), client.DefaultModule, client.Upload{Name: "js_forged", Code: forged})
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Detail, "compiled JavaScript") {
+		t.Fatalf("an upload of bytecode: %v", err)
 	}
 }
