@@ -77,6 +77,10 @@ type Config struct {
 	// Triggers configures functions' events (MQTT, cron) and the
 	// embedded MQTT broker.
 	Triggers TriggersConfig
+	// Group, if set, makes the core a member of a core group (group.go):
+	// its writes go through the group's replicated log. Nil: a single
+	// core, exactly as without groups.
+	Group *GroupConfig
 	// Sinks configures the delivery of results to functions' sinks: its
 	// HTTP and Dial reach them under the operator's egress policy (Store
 	// and Log are filled in).
@@ -160,6 +164,7 @@ type assembly struct {
 	cluster     cluster.Cluster // nil: the API alone
 	invocations *invocation.Service
 	server      *api.Server
+	group       *groupPart // nil: a single core
 }
 
 // onStop registers how to stop the part just started.
@@ -218,6 +223,10 @@ func (c *assembly) openStorage() error {
 	}
 	if n > 0 {
 		c.log.Info("sealed the secrets at rest", "records", n, "key", keys.Current())
+	}
+	if c.cfg.Group != nil {
+		// A group's first tokens are written through its log.
+		return c.startGroup()
 	}
 	tokensPath := filepath.Join(c.cfg.DataDir, storage.TokensFileName)
 	created, err = store.Bootstrap(tokensPath)
@@ -304,6 +313,9 @@ func (c *assembly) buildAPI() error {
 	var invoker cluster.Invoker
 	scfg := api.Config{Store: c.store, Logger: c.log, MaxUploadBytes: c.cfg.MaxUploadBytes, BodyBudget: c.cfg.BodyBudget, PublicMetrics: c.cfg.PublicMetrics,
 		Inspect: c.cfg.Inspect, Triggers: c.triggers.manager, DataDir: c.cfg.DataDir}
+	if c.group != nil {
+		scfg.Writes = c.group.member.Writes()
+	}
 	if c.cluster != nil {
 		invoker = c.cluster
 		scfg.Notifier, scfg.Ready, scfg.Nodes = c.cluster, c.cluster.Ready, c.cluster

@@ -214,35 +214,44 @@ func (t *Transport) Close() error {
 	return t.NetworkTransport.Close()
 }
 
-// forward sends c to the member at addr and returns its answer.
-func (t *Transport) forward(addr raft.ServerAddress, c Command) (any, error) {
-	data, err := Encode(c)
-	if err != nil {
-		return nil, err
-	}
+// roundTrip sends one frame to the member at addr and returns its answer.
+func (t *Transport) roundTrip(addr raft.ServerAddress, data []byte) (forwardReply, error) {
+	var r forwardReply
 	conn, err := t.getConn(addr)
 	if err != nil {
-		return nil, fmt.Errorf("forward the write to the leader: %w", ErrNoLeader)
+		return r, fmt.Errorf("forward the write to the leader: %w", ErrNoLeader)
 	}
 	conn.SetDeadline(time.Now().Add(forwardTimeout))
 	if err := writeFrame(conn, data); err != nil {
 		conn.Close()
 		t.dropIdle(addr)
 		// An idle connection the leader closed: nothing was applied.
-		return nil, fmt.Errorf("forward the write to %s: %v: %w", addr, err, ErrNotLeader)
+		return r, fmt.Errorf("forward the write to %s: %v: %w", addr, err, ErrNotLeader)
 	}
 	b, err := readFrame(conn.r)
 	if err != nil {
 		conn.Close()
 		t.dropIdle(addr)
 		// Sent, but the answer was lost: the write may have been applied.
-		return nil, fmt.Errorf("forward the write to %s: %v: %w", addr, err, ErrUnknownOutcome)
+		return r, fmt.Errorf("forward the write to %s: %v: %w", addr, err, ErrUnknownOutcome)
 	}
 	conn.SetDeadline(time.Time{})
 	t.putConn(addr, conn)
-	var r forwardReply
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("forwarded write's answer from %s: %v: %w", addr, err, ErrUnknownOutcome)
+		return r, fmt.Errorf("forwarded write's answer from %s: %v: %w", addr, err, ErrUnknownOutcome)
+	}
+	return r, nil
+}
+
+// forward sends c to the member at addr and returns its answer.
+func (t *Transport) forward(addr raft.ServerAddress, c Command) (any, error) {
+	data, err := Encode(c)
+	if err != nil {
+		return nil, err
+	}
+	r, err := t.roundTrip(addr, data)
+	if err != nil {
+		return nil, err
 	}
 	if r.Error != "" {
 		return nil, remoteError{msg: r.Error, kind: errorKinds[r.Kind]}
@@ -298,13 +307,19 @@ func (m *Member) serveForwarded(conn net.Conn) {
 	}
 }
 
-// answerForwarded applies one forwarded entry and encodes the answer.
+// answerForwarded applies one forwarded entry, or takes a request to
+// join, and encodes the answer.
 func (m *Member) answerForwarded(data []byte) []byte {
 	var r forwardReply
-	c, err := Decode(data)
 	var v any
-	if err == nil {
-		v, err = m.Apply(c, applyTimeout)
+	var err error
+	if len(data) > 0 && data[0] == joinFrame {
+		err = m.answerJoin(data[1:])
+	} else {
+		var c Command
+		if c, err = Decode(data); err == nil {
+			v, err = m.Apply(c, applyTimeout)
+		}
 	}
 	if err != nil {
 		r.Error = err.Error()

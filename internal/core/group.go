@@ -1,0 +1,161 @@
+package core
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/edgefaas/edgefaas/internal/core/replication"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/syncfile"
+)
+
+// GroupConfig makes the core a member of a core group: its state is
+// replicated by Raft (internal/core/replication) to every member, its
+// writes go through the group's log and its singletons run on the leader
+// only. Nil: a single core, which opens no log.
+type GroupConfig struct {
+	// ID names the member in the group; it never changes.
+	ID string
+	// Addr is the group transport's listen address (host:port), which
+	// the other members dial: a concrete address, not a wildcard.
+	Addr string
+	// Join is the address of a member of an existing group to join; empty
+	// makes a new group of this core alone on its first start.
+	Join string
+	// TLS and Peer are the transport's mutual TLS and its check of a
+	// peer's certificate (nodes.GroupTLS).
+	TLS  *tls.Config
+	Peer func(*x509.Certificate) error
+	// Tune, if set, changes Raft's configuration (tests).
+	Tune func(*raft.Config)
+}
+
+// groupPart is the running member.
+type groupPart struct {
+	member    *replication.Member
+	transport *replication.Transport
+	cancel    context.CancelFunc // ends the join loop and the singletons
+}
+
+// startGroup starts this core's member of the group over its open store:
+// the transport, Raft, and on a first start the group's bootstrap (or the
+// request to join). It stops before the store closes.
+func (c *assembly) startGroup() error {
+	g := c.cfg.Group
+	if g.ID == "" || g.Addr == "" {
+		return errors.New("a core group member needs an ID and a group address")
+	}
+	t, err := replication.NewTLSTransport(replication.TransportConfig{Bind: g.Addr, TLS: g.TLS,
+		Peer: replication.PeerCheck(g.Peer), Logger: c.log})
+	if err != nil {
+		return err
+	}
+	m, err := replication.Start(replication.Config{ID: raft.ServerID(g.ID), Dir: filepath.Join(c.cfg.DataDir, "group"),
+		Store: c.store, Transport: t, Logger: c.log, Tune: g.Tune})
+	if err != nil {
+		t.Close()
+		return err
+	}
+	t.ServeForwarded(m)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.group = &groupPart{member: m, transport: t, cancel: cancel}
+	c.onStop(func() error {
+		cancel()
+		err := m.Close()
+		if terr := t.Close(); err == nil && terr != nil {
+			err = fmt.Errorf("close the group transport: %w", terr)
+		}
+		return err
+	})
+	go m.RunWhileLeader(ctx, func(lctx context.Context) {
+		c.log.Info("core group: this core leads", "id", g.ID, "term", m.Status().Term)
+		<-lctx.Done()
+		c.log.Info("core group: this core no longer leads", "id", g.ID)
+	})
+	fresh := m.Raft().LastIndex() == 0
+	switch {
+	case !fresh:
+		c.log.Info("core group: member resumes", "id", g.ID, "addr", g.Addr)
+	case g.Join == "":
+		if err := m.Bootstrap(raft.Server{ID: raft.ServerID(g.ID), Address: t.LocalAddr()}); err != nil {
+			return err
+		}
+		c.log.Info("core group: made a new group of this core", "id", g.ID, "addr", g.Addr)
+	default:
+		c.log.Info("core group: asking to join", "id", g.ID, "addr", g.Addr, "via", g.Join)
+		go c.joinGroup(ctx, g)
+	}
+	if fresh && g.Join == "" {
+		return c.groupTokens(ctx)
+	}
+	return nil
+}
+
+// joinGroup asks the member at g.Join to add this core until one adds it.
+func (c *assembly) joinGroup(ctx context.Context, g *GroupConfig) {
+	for {
+		err := c.group.transport.Join(raft.ServerAddress(g.Join), raft.ServerID(g.ID), c.group.transport.LocalAddr())
+		if err == nil {
+			c.log.Info("core group: joined", "id", g.ID, "via", g.Join)
+			return
+		}
+		c.log.Warn("core group: join refused or unanswered; trying again", "via", g.Join, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(replication.JoinRetry):
+		}
+	}
+}
+
+// groupTokens writes the first tokens of a new group on the member that
+// made it: the tokens file (written and synced first, as a single core
+// does), then the admin and guest subjects through the log, so every
+// member holds them. A member that joins receives them with the state.
+func (c *assembly) groupTokens(ctx context.Context) error {
+	if _, err := c.store.GetSubject(storage.AdminSubject); err == nil {
+		return nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	// A new group of one elects itself within Raft's election timeout.
+	deadline := time.Now().Add(30 * time.Second)
+	for c.group.member.Raft().State() != raft.Leader {
+		if time.Now().After(deadline) {
+			return errors.New("core group: this core did not become the leader of its new group")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	adminToken, adminHash, err := storage.NewToken()
+	if err != nil {
+		return err
+	}
+	guestToken, guestHash, err := storage.NewToken()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(c.cfg.DataDir, storage.TokensFileName)
+	if err := syncfile.Write(path, []byte("Admin="+adminToken+"\nGuest="+guestToken+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write tokens file: %w", err)
+	}
+	w := c.group.member.Writes()
+	if err := w.CreateSubjectHashed(storage.AdminSubject, true, adminHash); err != nil {
+		return fmt.Errorf("core group: first tokens: %w", err)
+	}
+	if err := w.CreateSubjectHashed(storage.GuestSubject, false, guestHash); err != nil {
+		return fmt.Errorf("core group: first tokens: %w", err)
+	}
+	c.log.Info("first boot of the group: wrote the admin and guest tokens; keep the file secret", "path", path)
+	return nil
+}

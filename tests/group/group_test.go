@@ -1,0 +1,287 @@
+// Package group_test runs a core group of three real edgefaas cores on
+// 127.0.0.1–3 and a worker joined to all of them: a function created
+// through one core is invocable through every core, a follower forwards
+// writes to the leader, and after kill -9 of the leader a survivor takes
+// writes again with no acknowledged write lost.
+package group_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
+)
+
+// member is one core of the group.
+type member struct {
+	*testcluster.Proc
+	host      string
+	url       string
+	nodeAddr  string
+	groupAddr string
+}
+
+// group is a running group and its admin token.
+type group struct {
+	cores  []*member
+	admin  string
+	cookie string
+}
+
+// startGroup starts three cores: the first makes the group, the others
+// join it through the first; it returns once every core answers the
+// first core's admin token (it holds the replicated subjects).
+func startGroup(t *testing.T) *group {
+	t.Helper()
+	g := &group{}
+	for i, host := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
+		dir := t.TempDir()
+		m := &member{host: host, nodeAddr: host + ":" + testcluster.Port(t, host), groupAddr: host + ":" + testcluster.Port(t, host)}
+		args := []string{"core", "--data-dir", filepath.Join(dir, "core"), "--http-addr", host + ":" + testcluster.Port(t, host),
+			"--node-addr", m.nodeAddr, "--group-addr", m.groupAddr}
+		if i > 0 {
+			args = append(args, "--join-group", g.cores[0].groupAddr, "--cookie-file", g.cookie)
+		}
+		m.Proc = testcluster.Start(t, dir, args...)
+		m.url = "http://" + m.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
+		if i == 0 {
+			g.cookie = filepath.Join(dir, "core", "cookie")
+			var err error
+			if g.admin, _, err = testcluster.ReadTokens(filepath.Join(dir, "core")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g.cores = append(g.cores, m)
+	}
+	for _, m := range g.cores {
+		cl := g.client(t, m)
+		wait.For(t, 60*time.Second, m.host+" holds the group's subjects", func() bool {
+			_, err := cl.ListModules(ctxT(t, 5*time.Second))
+			return err == nil
+		})
+	}
+	return g
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return c
+}
+
+func (g *group) client(t *testing.T, m *member) *client.Client {
+	t.Helper()
+	cl, err := client.New(m.url, g.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// startWorker starts a worker joined to every core of the group.
+func (g *group) startWorker(t *testing.T, host string) {
+	t.Helper()
+	dir := t.TempDir()
+	args := []string{"worker", "--data-dir", filepath.Join(dir, "worker"), "--node-addr", host + ":" + testcluster.Port(t, host),
+		"--cookie-file", g.cookie}
+	for _, m := range g.cores {
+		args = append(args, "--join", m.nodeAddr)
+	}
+	testcluster.Start(t, dir, args...)
+	for _, m := range g.cores {
+		cl := g.client(t, m)
+		wait.For(t, 60*time.Second, "core "+m.host+" lists worker@"+host, func() bool {
+			ns, err := cl.ListNodes(ctxT(t, 5*time.Second))
+			return err == nil && testcluster.Has(ns, "worker@"+host)
+		})
+	}
+}
+
+var leadsRE = regexp.MustCompile(`core group: this core (leads|no longer leads)`)
+
+// leader is the live core whose last word on leadership is that it leads.
+func (g *group) leader(t *testing.T, dead map[*member]bool) *member {
+	t.Helper()
+	var found *member
+	wait.For(t, 30*time.Second, "a core leads", func() bool {
+		for _, m := range g.cores {
+			if dead[m] {
+				continue
+			}
+			ms := leadsRE.FindAllStringSubmatch(m.Log(), -1)
+			if len(ms) > 0 && ms[len(ms)-1][1] == "leads" {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// create uploads code as function name of module demo through cl,
+// without waiting for workers.
+func create(ctx context.Context, cl *client.Client, name string, code []byte) error {
+	no := false
+	_, err := cl.CreateFunction(ctx, "demo", client.Upload{Name: name, Code: code, WaitForWorkers: &no})
+	return err
+}
+
+// TestGroupServesOneState: a function created through the leader is
+// invocable through every core; one created through a follower is
+// forwarded to the leader and is then on every core too.
+func TestGroupServesOneState(t *testing.T) {
+	g := startGroup(t)
+	g.startWorker(t, "127.0.0.4")
+	lead := g.leader(t, nil)
+	code := testmodules.Read(t, "hello")
+	if err := g.client(t, lead).CreateModule(ctxT(t, 30*time.Second), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(ctxT(t, 60*time.Second), g.client(t, lead), "hello", code); err != nil {
+		t.Fatalf("create through the leader %s: %v", lead.host, err)
+	}
+	var follower *member
+	for _, m := range g.cores {
+		if m != lead {
+			follower = m
+		}
+	}
+	if err := create(ctxT(t, 60*time.Second), g.client(t, follower), "hello2", code); err != nil {
+		t.Fatalf("create through the follower %s (forwarded): %v", follower.host, err)
+	}
+	for _, m := range g.cores {
+		cl := g.client(t, m)
+		for _, fn := range []string{"hello", "hello2"} {
+			var out json.RawMessage
+			wait.ForState(t, 60*time.Second, fn+" answers through "+m.host, func() (bool, string) {
+				var err error
+				out, err = cl.Invoke(ctxT(t, 30*time.Second), "demo", fn, json.RawMessage(`{"name":"group"}`))
+				return err == nil, fmt.Sprint(err)
+			})
+			if string(out) != `{"message":"Hello, group!"}` {
+				t.Fatalf("%s through %s: %s", fn, m.host, out)
+			}
+		}
+	}
+}
+
+// TestLeaderKilledLosesNoAcknowledgedWrite: creates stream through every
+// core; the leader is killed with SIGKILL mid-stream; a survivor accepts
+// a write again, and every create acknowledged by any core is on both
+// survivors.
+func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
+	g := startGroup(t)
+	lead := g.leader(t, nil)
+	code := testmodules.Read(t, "hello")
+	if err := g.client(t, lead).CreateModule(ctxT(t, 30*time.Second), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu       sync.Mutex
+		acked    []string
+		refused  = map[string]int{} // answers other than 201, by kind
+		killed   bool
+		afterAck = map[*member]int{} // acknowledgements after the kill, by core
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, m := range g.cores {
+		wg.Add(1)
+		go func(m *member) {
+			defer wg.Done()
+			cl := g.client(t, m)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := fmt.Sprintf("f%s-%d", strings.ReplaceAll(m.host, ".", ""), i)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := create(ctx, cl, name, code)
+				cancel()
+				mu.Lock()
+				switch {
+				case err == nil:
+					acked = append(acked, name)
+					if killed {
+						afterAck[m]++
+					}
+				case client.IsStatus(err, 503):
+					refused["503"]++
+				default:
+					refused["other"]++
+				}
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}(m)
+	}
+	// Some writes acknowledged through every core before the kill.
+	wait.For(t, 60*time.Second, "creates acknowledged before the kill", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 6
+	})
+	mu.Lock()
+	before := len(acked)
+	killed = true
+	mu.Unlock()
+	lead.Kill()
+	killedAt := time.Now()
+	dead := map[*member]bool{lead: true}
+	// A survivor takes writes again (each survivor's stream goes on).
+	wait.For(t, 30*time.Second, "a survivor acknowledges a write after the kill", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for m, c := range afterAck {
+			if !dead[m] {
+				n += c
+			}
+		}
+		return n >= 3
+	})
+	failover := time.Since(killedAt)
+	close(stop)
+	wg.Wait()
+	next := g.leader(t, dead)
+	t.Logf("acknowledged %d creates before the kill, %d in all; refusals %v; new leader %s; three writes acknowledged by survivors %v after the kill",
+		before, len(acked), refused, next.host, failover.Round(100*time.Millisecond))
+	for _, m := range g.cores {
+		if dead[m] {
+			continue
+		}
+		cl := g.client(t, m)
+		wait.ForState(t, 30*time.Second, "every acknowledged create on "+m.host, func() (bool, string) {
+			mod, err := cl.GetModule(ctxT(t, 10*time.Second), "demo")
+			if err != nil {
+				return false, err.Error()
+			}
+			have := map[string]bool{}
+			for _, f := range mod.Functions {
+				have[f.Name] = true
+			}
+			var missing []string
+			for _, name := range acked {
+				if !have[name] {
+					missing = append(missing, name)
+				}
+			}
+			return len(missing) == 0, fmt.Sprintf("missing %v", missing)
+		})
+	}
+}
