@@ -371,7 +371,11 @@ func (c *assembly) startQueue() error {
 }
 
 // runTriggers starts the triggers; they stop before the queue they feed.
+// In a core group they run while this core leads (group.go).
 func (c *assembly) runTriggers() error {
+	if c.group != nil {
+		return c.runGroupTriggers()
+	}
 	if err := c.triggers.manager.Start(); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/replication"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/syncfile"
@@ -157,5 +158,123 @@ func (c *assembly) groupTokens(ctx context.Context) error {
 		return fmt.Errorf("core group: first tokens: %w", err)
 	}
 	c.log.Info("first boot of the group: wrote the admin and guest tokens; keep the file secret", "path", path)
+	return nil
+}
+
+// groupChange is a function change or a subject's token change applied
+// from the group's log, for the triggers.
+type groupChange struct {
+	fn      *cluster.FunctionEvent
+	subject string
+}
+
+// followLog makes the member's applied changes reach the triggers, in
+// the log's order, off Raft's applying goroutine: a change made through
+// another core of the group is not seen by this core's API.
+func (c *assembly) followLog(ctx context.Context) {
+	ch := make(chan groupChange, 1024)
+	c.group.member.FSM().OnApplied(func(cmd replication.Command, v any) {
+		for _, gc := range changesOf(cmd, v) {
+			select {
+			case ch <- gc:
+			default:
+				// The triggers fell far behind: reload them all, as a new
+				// leader does, rather than block the log.
+				select {
+				case ch <- groupChange{}:
+				default:
+				}
+			}
+		}
+	})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case gc := <-ch:
+				switch {
+				case gc.fn != nil:
+					c.triggers.manager.FunctionChanged(*gc.fn)
+				case gc.subject != "":
+					if err := c.triggers.manager.SubjectChanged(gc.subject); err != nil {
+						c.log.Warn("triggers of a subject whose token changed", "subject", gc.subject, "err", err)
+					}
+				}
+			}
+		}
+	}()
+}
+
+// changesOf is what an applied command changed that the triggers follow.
+func changesOf(cmd replication.Command, v any) []groupChange {
+	fn := func(k cluster.EventKind, f storage.Function, prev *storage.Function) groupChange {
+		return groupChange{fn: &cluster.FunctionEvent{Kind: k, Function: f, Previous: prev}}
+	}
+	switch cmd := cmd.(type) {
+	case replication.CreateFunction:
+		if f, ok := v.(storage.Function); ok {
+			return []groupChange{fn(cluster.FunctionCreated, f, nil)}
+		}
+	case replication.UpdateFunction:
+		if ch, ok := v.(storage.FunctionChange); ok && ch.New != nil {
+			return []groupChange{fn(cluster.FunctionUpdated, *ch.New, ch.Old)}
+		}
+	case replication.DeleteFunction:
+		if f, ok := v.(storage.Function); ok {
+			return []groupChange{fn(cluster.FunctionDeleted, f, nil)}
+		}
+	case replication.RenameModule:
+		chs, _ := v.([]storage.FunctionChange)
+		var out []groupChange
+		for _, ch := range chs {
+			if ch.New != nil {
+				out = append(out, fn(cluster.FunctionUpdated, *ch.New, ch.Old))
+			}
+		}
+		return out
+	case replication.DeleteModule:
+		fs, _ := v.([]storage.Function)
+		var out []groupChange
+		for _, f := range fs {
+			out = append(out, fn(cluster.FunctionDeleted, f, nil))
+		}
+		return out
+	case replication.RotateToken:
+		return []groupChange{{subject: cmd.Name}}
+	case replication.RevokeToken:
+		return []groupChange{{subject: cmd.Name}}
+	}
+	return nil
+}
+
+// runGroupTriggers runs the triggers (cron, MQTT) while this core leads
+// the group, and pauses them when it stops leading: one core of the group
+// runs each trigger.
+func (c *assembly) runGroupTriggers() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := c.triggers.manager
+	gctx, gcancel := c.grace(c.cfg.ShutdownGrace)
+	m.Pause(gctx)
+	gcancel()
+	c.followLog(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.group.member.RunWhileLeader(ctx, func(lctx context.Context) {
+			if err := m.Resume(); err != nil {
+				c.log.Error("core group: start the triggers on the new leader", "err", err)
+			}
+			<-lctx.Done()
+			pctx, pcancel := c.grace(c.cfg.ShutdownGrace)
+			defer pcancel()
+			m.Pause(pctx)
+		})
+	}()
+	c.onStop(func() error {
+		cancel()
+		<-done
+		return nil
+	})
 	return nil
 }

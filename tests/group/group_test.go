@@ -207,7 +207,7 @@ func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 					return
 				default:
 				}
-				name := fmt.Sprintf("f%s-%d", strings.ReplaceAll(m.host, ".", ""), i)
+				name := fmt.Sprintf("f%s_%d", strings.ReplaceAll(m.host, ".", ""), i)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				err := create(ctx, cl, name, code)
 				cancel()
@@ -222,6 +222,9 @@ func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 					refused["503"]++
 				default:
 					refused["other"]++
+					if refused["other"] <= 5 {
+						t.Logf("create %s through %s: %v", name, m.host, err)
+					}
 				}
 				mu.Unlock()
 				if err != nil {
@@ -231,10 +234,10 @@ func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 		}(m)
 	}
 	// Some writes acknowledged through every core before the kill.
-	wait.For(t, 60*time.Second, "creates acknowledged before the kill", func() bool {
+	wait.ForState(t, 60*time.Second, "creates acknowledged before the kill", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(acked) >= 6
+		return len(acked) >= 6, fmt.Sprintf("acknowledged %d, refused %v", len(acked), refused)
 	})
 	mu.Lock()
 	before := len(acked)
@@ -283,5 +286,74 @@ func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 			}
 			return len(missing) == 0, fmt.Sprintf("missing %v", missing)
 		})
+	}
+}
+
+// TestCronFiresOnTheLeaderOnly: a cron trigger is a singleton of the
+// group: created through a follower, its ticks are queued by the leader
+// alone, never by the core that took the write nor once per core.
+func TestCronFiresOnTheLeaderOnly(t *testing.T) {
+	g := startGroup(t)
+	lead := g.leader(t, nil)
+	var follower *member
+	for _, m := range g.cores {
+		if m != lead {
+			follower = m
+		}
+	}
+	cl := g.client(t, follower)
+	if err := cl.CreateModule(ctxT(t, 30*time.Second), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	wait.For(t, 30*time.Second, "module demo on "+follower.host, func() bool {
+		_, err := cl.GetModule(ctxT(t, 10*time.Second), "demo")
+		return err == nil
+	})
+	if _, err := cl.CreateFunction(ctxT(t, 60*time.Second), "demo", client.Upload{Name: "tick", Code: testmodules.Read(t, "test/echo"),
+		Events: json.RawMessage(`[{"type":"cron","schedule":"@every 1s","args":{"n":7}}]`), WaitForWorkers: &no}); err != nil {
+		t.Fatal(err)
+	}
+	// Records per core, and each tick's queuing core.
+	perCore := func() (map[string]int, map[string][]string) {
+		counts := map[string]int{}
+		ticks := map[string][]string{}
+		for _, m := range g.cores {
+			rs, err := g.client(t, m).ListActivations(ctxT(t, 10*time.Second), client.ActivationFilter{Module: "demo", Function: "tick", Limit: 1000})
+			if err != nil {
+				continue
+			}
+			counts[m.host] = len(rs)
+			for _, r := range rs {
+				var tr struct {
+					Tick *time.Time `json:"tick"`
+				}
+				if json.Unmarshal(r.Trigger, &tr) == nil && tr.Tick != nil {
+					k := tr.Tick.UTC().Format(time.RFC3339Nano)
+					ticks[k] = append(ticks[k], m.host)
+				}
+			}
+		}
+		return counts, ticks
+	}
+	wait.ForState(t, 60*time.Second, "5 ticks queued in the group", func() (bool, string) {
+		counts, _ := perCore()
+		n := 0
+		for _, c := range counts {
+			n += c
+		}
+		return n >= 5, fmt.Sprint(counts)
+	})
+	counts, ticks := perCore()
+	t.Logf("tick records per core: %v", counts)
+	for k, hosts := range ticks {
+		if len(hosts) > 1 {
+			t.Errorf("tick %s queued %d times, by %v", k, len(hosts), hosts)
+		}
+	}
+	for _, m := range g.cores {
+		if m != lead && counts[m.host] > 0 {
+			t.Errorf("follower %s queued %d ticks; only the leader %s runs cron", m.host, counts[m.host], lead.host)
+		}
 	}
 }
