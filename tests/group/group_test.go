@@ -6,9 +6,12 @@
 package group_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -139,7 +142,9 @@ func create(ctx context.Context, cl *client.Client, name string, code []byte) er
 
 // TestGroupServesOneState: a function created through the leader is
 // invocable through every core; one created through a follower is
-// forwarded to the leader and is then on every core too.
+// forwarded to the leader and is then on every core too. With the two
+// other cores killed, the last one refuses writes (503, Retry-After) and
+// still invokes.
 func TestGroupServesOneState(t *testing.T) {
 	g := startGroup(t)
 	g.startWorker(t, "127.0.0.4")
@@ -172,6 +177,36 @@ func TestGroupServesOneState(t *testing.T) {
 			if string(out) != `{"message":"Hello, group!"}` {
 				t.Fatalf("%s through %s: %s", fn, m.host, out)
 			}
+		}
+	}
+
+	// Without a majority: the last core refuses writes with 503 and
+	// Retry-After, and still invokes the functions it holds.
+	for _, m := range g.cores {
+		if m != follower {
+			m.Kill()
+		}
+	}
+	req, err := http.NewRequest(http.MethodPost, follower.url+"/v1/fn", strings.NewReader(`{"module":{"name":"lonely"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+g.admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a write without a majority: %d Retry-After=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	t.Logf("a write without a majority: %d Retry-After=%s %s", resp.StatusCode, resp.Header.Get("Retry-After"), bytes.TrimSpace(body))
+	for _, fn := range []string{"hello", "hello2"} {
+		out, err := g.client(t, follower).Invoke(ctxT(t, 30*time.Second), "demo", fn, json.RawMessage(`{"name":"alone"}`))
+		if err != nil || string(out) != `{"message":"Hello, alone!"}` {
+			t.Fatalf("%s without a majority: %s %v", fn, out, err)
 		}
 	}
 }
