@@ -53,6 +53,30 @@ func nodeCommand() *cobra.Command {
 			})
 		},
 	}
+	cores := &cobra.Command{
+		Use:     "cores",
+		Aliases: []string{"group"},
+		Short:   "List the cores of the core group: role, term, commit and applied index, lag",
+		Example: "  edgefaas node cores\n  edgefaas node cores -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ms, err := fetch(cmd, true, (*client.Client).GroupMembers)
+			if err != nil {
+				return err
+			}
+			if len(ms) == 0 && !jsonOutput() {
+				fmt.Fprintln(cmd.ErrOrStderr(), "this core is not a member of a core group (edgefaas core --group-addr)")
+			}
+			const header = "ID\tROLE\tTERM\tCOMMIT\tAPPLIED\tLAG\tLEADER\tNOTE"
+			return printTable(cmd.OutOrStdout(), ms, header, func(m client.GroupMember) string {
+				note := m.Error
+				if m.Self {
+					note = "this core"
+				}
+				return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s", m.ID, m.Role, m.Term, m.CommitIndex, m.AppliedIndex, m.Lag, orDash(m.Leader), orDash(note))
+			})
+		},
+	}
 	connect := &cobra.Command{
 		Use:   "connect NAME@HOST:PORT",
 		Short: "Attach a worker by its address (when discovery cannot find it)",
@@ -83,7 +107,7 @@ networks where automatic discovery does not reach it. Needs an admin token.`,
 			return nil
 		},
 	}
-	group(cmd, list, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
+	group(cmd, list, cores, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
 	quietUsage(cmd)
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/edgefaas/edgefaas/internal/core/api"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/replication"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
@@ -277,4 +278,18 @@ func (c *assembly) runGroupTriggers() error {
 		return nil
 	})
 	return nil
+}
+
+// members is the group's members for GET /v1/admin/group.
+func (g *groupPart) members() ([]api.GroupMember, error) {
+	ms, err := g.member.Members()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.GroupMember, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, api.GroupMember{ID: string(m.ID), Address: string(m.Address), Voter: m.Voter, Self: m.Self,
+			Role: m.Role, Term: m.Term, CommitIndex: m.Commit, AppliedIndex: m.Applied, Lag: m.Lag, Leader: string(m.Leader), Error: m.Error})
+	}
+	return out, nil
 }

@@ -85,6 +85,9 @@ type Config struct {
 	// Writes makes the handlers' writes; nil means Store (a single core).
 	// A core group's member writes through its log.
 	Writes Writer
+	// Group, if set, lists the core group's members (GET /v1/admin/group);
+	// nil: a single core, no members.
+	Group func() ([]GroupMember, error)
 	// DataDir is the core's data directory: GET /v1/admin/status reports
 	// the free space of its file system. Empty: unknown.
 	DataDir string

@@ -313,9 +313,12 @@ func (m *Member) answerForwarded(data []byte) []byte {
 	var r forwardReply
 	var v any
 	var err error
-	if len(data) > 0 && data[0] == joinFrame {
+	switch {
+	case len(data) > 0 && data[0] == joinFrame:
 		err = m.answerJoin(data[1:])
-	} else {
+	case len(data) == 1 && data[0] == statusFrame:
+		v = m.Status()
+	default:
 		var c Command
 		if c, err = Decode(data); err == nil {
 			v, err = m.Apply(c, applyTimeout)
