@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
@@ -47,10 +49,12 @@ type group struct {
 func startGroup(t *testing.T) *group {
 	t.Helper()
 	g := &group{}
+	disk := dataDisk(t)
 	for i, host := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
 		dir := t.TempDir()
+		data := filepath.Join(disk, host)
 		m := &member{host: host, nodeAddr: host + ":" + testcluster.Port(t, host), groupAddr: host + ":" + testcluster.Port(t, host)}
-		args := []string{"core", "--data-dir", filepath.Join(dir, "core"), "--http-addr", host + ":" + testcluster.Port(t, host),
+		args := []string{"core", "--data-dir", filepath.Join(data, "core"), "--http-addr", host + ":" + testcluster.Port(t, host),
 			"--node-addr", m.nodeAddr, "--group-addr", m.groupAddr}
 		if i > 0 {
 			args = append(args, "--join-group", g.cores[0].groupAddr, "--cookie-file", g.cookie)
@@ -58,9 +62,9 @@ func startGroup(t *testing.T) *group {
 		m.Proc = testcluster.Start(t, dir, args...)
 		m.url = "http://" + m.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
 		if i == 0 {
-			g.cookie = filepath.Join(dir, "core", "cookie")
+			g.cookie = filepath.Join(data, "core", "cookie")
 			var err error
-			if g.admin, _, err = testcluster.ReadTokens(filepath.Join(dir, "core")); err != nil {
+			if g.admin, _, err = testcluster.ReadTokens(filepath.Join(data, "core")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -74,6 +78,25 @@ func startGroup(t *testing.T) *group {
 		})
 	}
 	return g
+}
+
+// dataDisk is where the cores keep their data: a tmpfs of the test's
+// own, so their free-space floors and reserve files are sized from it
+// and not from a shared disk; a plain temporary directory if the test
+// cannot mount one.
+func dataDisk(t *testing.T) string {
+	t.Helper()
+	disk := t.TempDir()
+	if err := unix.Mount("tmpfs", disk, "tmpfs", 0, "size=1g,mode=0700"); err != nil {
+		t.Logf("data on the temporary directory's disk: cannot mount a tmpfs: %v", err)
+		return disk
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(disk, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", disk, err)
+		}
+	})
+	return disk
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -142,7 +165,8 @@ func create(ctx context.Context, cl *client.Client, name string, code []byte) er
 
 // TestGroupServesOneState: a function created through the leader is
 // invocable through every core; one created through a follower is
-// forwarded to the leader and is then on every core too. With the two
+// forwarded to the leader and is then on every core too. A cron trigger
+// created through a follower runs on the leader only. With the two
 // other cores killed, the last one refuses writes (503, Retry-After) and
 // still invokes.
 func TestGroupServesOneState(t *testing.T) {
@@ -179,6 +203,8 @@ func TestGroupServesOneState(t *testing.T) {
 			}
 		}
 	}
+
+	cronOnTheLeaderOnly(t, g, lead, follower)
 
 	// Every core lists the three members, one leader, each with its term
 	// and applied index (GET /v1/admin/group, `edgefaas node cores`).
@@ -370,22 +396,12 @@ func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 }
 
-// TestCronFiresOnTheLeaderOnly: a cron trigger is a singleton of the
-// group: created through a follower, its ticks are queued by the leader
-// alone, never by the core that took the write nor once per core.
-func TestCronFiresOnTheLeaderOnly(t *testing.T) {
-	g := startGroup(t)
-	lead := g.leader(t, nil)
-	var follower *member
-	for _, m := range g.cores {
-		if m != lead {
-			follower = m
-		}
-	}
+// cronOnTheLeaderOnly: a cron trigger is a singleton of the group:
+// created through a follower, its ticks are queued by the leader alone,
+// never by the core that took the write nor once per core.
+func cronOnTheLeaderOnly(t *testing.T, g *group, lead, follower *member) {
+	t.Helper()
 	cl := g.client(t, follower)
-	if err := cl.CreateModule(ctxT(t, 30*time.Second), "demo"); err != nil {
-		t.Fatal(err)
-	}
 	no := false
 	wait.For(t, 30*time.Second, "module demo on "+follower.host, func() bool {
 		_, err := cl.GetModule(ctxT(t, 10*time.Second), "demo")
