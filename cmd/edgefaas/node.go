@@ -77,6 +77,26 @@ func nodeCommand() *cobra.Command {
 			})
 		},
 	}
+	removeCore := &cobra.Command{
+		Use:   "remove-core ID",
+		Short: "Remove a core from the core group (its ID is its --group-addr, as 'node cores' lists it)",
+		Long: `Remove a core from the core group: the group stops counting it in its
+majority (remove a box that is gone for good, before a replacement joins).
+Any core of the group takes the request and passes it to the leader.`,
+		Example: "  edgefaas node remove-core 10.0.0.3:4002",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd, true)
+			if err != nil {
+				return err
+			}
+			if err := c.RemoveGroupMember(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from the core group\n", args[0])
+			return nil
+		},
+	}
 	connect := &cobra.Command{
 		Use:   "connect NAME@HOST:PORT",
 		Short: "Attach a worker by its address (when discovery cannot find it)",
@@ -107,7 +127,7 @@ networks where automatic discovery does not reach it. Needs an admin token.`,
 			return nil
 		},
 	}
-	group(cmd, list, cores, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
+	group(cmd, list, cores, removeCore, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
 	quietUsage(cmd)
 	return cmd
 }

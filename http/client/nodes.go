@@ -76,6 +76,12 @@ func (c *Client) GroupMembers(ctx context.Context) ([]GroupMember, error) {
 	return v.Members, err
 }
 
+// RemoveGroupMember removes the member id (its --group-addr) from the
+// core's group (admin token).
+func (c *Client) RemoveGroupMember(ctx context.Context, id string) error {
+	return c.callJSON(ctx, http.MethodDelete, pathOf("v1", "admin", "group", id), nil, nil)
+}
+
 // ConnectNode asks the core to attach the worker at address, written
 // "name@host:port" (admin token). The core answers once the worker is
 // attached (200) or the attempt has started (202); accepted tells which.

@@ -314,7 +314,7 @@ func (c *assembly) buildAPI() error {
 	scfg := api.Config{Store: c.store, Logger: c.log, MaxUploadBytes: c.cfg.MaxUploadBytes, BodyBudget: c.cfg.BodyBudget, PublicMetrics: c.cfg.PublicMetrics,
 		Inspect: c.cfg.Inspect, Triggers: c.triggers.manager, DataDir: c.cfg.DataDir}
 	if c.group != nil {
-		scfg.Writes, scfg.Group = c.group.member.Writes(), c.group.members
+		scfg.Writes, scfg.Group, scfg.GroupRemove = c.group.member.Writes(), c.group.members, c.group.remove
 	}
 	if c.cluster != nil {
 		invoker = c.cluster

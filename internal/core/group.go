@@ -293,3 +293,12 @@ func (g *groupPart) members() ([]api.GroupMember, error) {
 	}
 	return out, nil
 }
+
+// remove removes a member of the group, for DELETE /v1/admin/group/:id.
+func (g *groupPart) remove(id string) error {
+	err := g.member.RemoveMember(raft.ServerID(id))
+	if errors.Is(err, replication.ErrNoMember) {
+		return fmt.Errorf("%w: %s", api.ErrNoGroupMember, id)
+	}
+	return g.member.AsUnavailable(err)
+}

@@ -268,7 +268,8 @@ func TestGroupServesOneState(t *testing.T) {
 // TestLeaderKilledLosesNoAcknowledgedWrite: creates stream through every
 // core; the leader is killed with SIGKILL mid-stream; a survivor accepts
 // a write again, and every create acknowledged by any core is on both
-// survivors.
+// survivors. The dead core is then removed from the group through a
+// follower.
 func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 	g := startGroup(t)
 	lead := g.leader(t, nil)
@@ -371,6 +372,24 @@ func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 	next := g.leader(t, dead)
 	t.Logf("acknowledged %d creates before the kill, %d in all; refusals %v; new leader %s; first write acknowledged by a survivor %v after the kill",
 		before, len(acked), refused, next.host, firstAck.Sub(killedAt).Round(100*time.Millisecond))
+	// The dead core is removed from the group through a survivor, which
+	// passes the request to the leader: two members remain.
+	var other *member
+	for _, m := range g.cores {
+		if !dead[m] && m != next {
+			other = m
+		}
+	}
+	if err := g.client(t, other).RemoveGroupMember(ctxT(t, 30*time.Second), lead.groupAddr); err != nil {
+		t.Fatalf("remove the dead core through %s: %v", other.host, err)
+	}
+	if err := g.client(t, other).RemoveGroupMember(ctxT(t, 30*time.Second), "10.9.9.9:1"); !client.IsStatus(err, http.StatusNotFound) {
+		t.Fatalf("remove a member the group does not have: %v, want 404", err)
+	}
+	wait.ForState(t, 30*time.Second, "two members listed by "+next.host, func() (bool, string) {
+		ms, err := g.client(t, next).GroupMembers(ctxT(t, 30*time.Second))
+		return err == nil && len(ms) == 2, fmt.Sprintf("%+v %v", ms, err)
+	})
 	for _, m := range g.cores {
 		if dead[m] {
 			continue

@@ -1,6 +1,13 @@
 package api
 
-import "net/http"
+import (
+	"errors"
+	"net/http"
+)
+
+// ErrNoGroupMember answers the removal of a member the group does not
+// have (404).
+var ErrNoGroupMember = errors.New("the core group has no member of this ID")
 
 // GroupMember is one core of the core group this core belongs to, as GET
 // /v1/admin/group shows it: its ID and address from the group's
@@ -35,4 +42,20 @@ func (s *Server) groupStatus(c *call) error {
 		out.Members = append(out.Members, ms...)
 	}
 	return reply(c, http.StatusOK, out)
+}
+
+func (s *Server) removeGroupMember(c *call) error {
+	id := c.ps.ByName("id")
+	if s.cfg.GroupRemove == nil {
+		return errorf(http.StatusNotFound, "Not Found: this core is not a member of a core group")
+	}
+	err := s.cfg.GroupRemove(id)
+	if errors.Is(err, ErrNoGroupMember) {
+		return errorf(http.StatusNotFound, "Not Found: the core group has no member %q; list them with GET /v1/admin/group", id)
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("core group: member removed by request", "id", id, "subject", c.subject.Name)
+	return reply(c, http.StatusOK, map[string]string{"id": id})
 }

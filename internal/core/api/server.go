@@ -88,6 +88,9 @@ type Config struct {
 	// Group, if set, lists the core group's members (GET /v1/admin/group);
 	// nil: a single core, no members.
 	Group func() ([]GroupMember, error)
+	// GroupRemove removes a member of the core group (DELETE
+	// /v1/admin/group/:id): ErrNoGroupMember if there is none of that ID.
+	GroupRemove func(id string) error
 	// DataDir is the core's data directory: GET /v1/admin/status reports
 	// the free space of its file system. Empty: unknown.
 	DataDir string

@@ -52,6 +52,7 @@ var errorKinds = map[string]error{
 	"unknown":        ErrUnknownOutcome,
 	"code_missing":   ErrCodeMissing,
 	"quota":          storage.ErrQuota,
+	"no_member":      ErrNoMember,
 }
 
 // forwardReply is a forwarded write's answer.
@@ -316,6 +317,8 @@ func (m *Member) answerForwarded(data []byte) []byte {
 	switch {
 	case len(data) > 0 && data[0] == joinFrame:
 		err = m.answerJoin(data[1:])
+	case len(data) > 0 && data[0] == removeFrame:
+		err = m.answerRemove(data[1:])
 	case len(data) == 1 && data[0] == statusFrame:
 		v = m.Status()
 	default:

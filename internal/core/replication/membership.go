@@ -46,16 +46,58 @@ func (m *Member) AddMember(id raft.ServerID, addr raft.ServerAddress) error {
 	return m.forward.Join(leader, id, addr)
 }
 
-// RemoveMember removes a member from the group (on the leader, or asked
-// of it is not supported: call it on the leader).
+// ErrNoMember means the group's configuration holds no member of that ID.
+var ErrNoMember = errors.New("no member of the group has this ID")
+
+// RemoveMember removes a member from the group: on the leader, through
+// Raft's configuration change; elsewhere, asked of the leader.
+// ErrNoMember if the group has no such member.
 func (m *Member) RemoveMember(id raft.ServerID) error {
-	if m.raft.State() != raft.Leader {
-		return fmt.Errorf("remove member %s: %w", id, ErrNotLeader)
+	if m.raft.State() == raft.Leader {
+		f := m.raft.GetConfiguration()
+		if err := m.wait(f); err != nil {
+			return fmt.Errorf("remove member %s: %w", id, err)
+		}
+		found := false
+		for _, s := range f.Configuration().Servers {
+			found = found || s.ID == id
+		}
+		if !found {
+			return fmt.Errorf("remove member %s: %w", id, ErrNoMember)
+		}
+		if err := m.wait(m.raft.RemoveServer(id, 0, applyTimeout)); err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				return fmt.Errorf("remove member %s: %w", id, ErrNotLeader)
+			}
+			return fmt.Errorf("remove member %s: %w", id, err)
+		}
+		return nil
 	}
-	if err := m.wait(m.raft.RemoveServer(id, 0, applyTimeout)); err != nil {
-		return fmt.Errorf("remove member %s: %w", id, err)
+	if m.forward == nil {
+		return fmt.Errorf("remove member %s: %w (no transport to forward it)", id, ErrNotLeader)
 	}
-	return nil
+	leader, _ := m.raft.LeaderWithID()
+	if leader == "" {
+		return fmt.Errorf("remove member %s: %w", id, ErrNoLeader)
+	}
+	body, err := json.Marshal(joinRequest{ID: id})
+	if err != nil {
+		return err
+	}
+	return m.forward.request(leader, append([]byte{removeFrame}, body...))
+}
+
+// removeFrame starts a forwarded frame that asks the leader to remove a
+// member.
+const removeFrame = 0xF2
+
+// answerRemove takes a forwarded request to remove a member.
+func (m *Member) answerRemove(body []byte) error {
+	var j joinRequest
+	if err := json.Unmarshal(body, &j); err != nil || j.ID == "" {
+		return fmt.Errorf("remove request: %w", errBadCommand)
+	}
+	return m.RemoveMember(j.ID)
 }
 
 // answerJoin takes a forwarded request to join.
@@ -75,7 +117,12 @@ func (t *Transport) Join(target raft.ServerAddress, id raft.ServerID, addr raft.
 	if err != nil {
 		return err
 	}
-	r, err := t.roundTrip(target, append([]byte{joinFrame}, body...))
+	return t.request(target, append([]byte{joinFrame}, body...))
+}
+
+// request sends a frame that answers no value to the member at addr.
+func (t *Transport) request(addr raft.ServerAddress, frame []byte) error {
+	r, err := t.roundTrip(addr, frame)
 	if err != nil {
 		return err
 	}

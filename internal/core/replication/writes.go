@@ -31,16 +31,24 @@ func (u *Unavailable) Error() string  { return u.err.Error() }
 func (u *Unavailable) Unwrap() error  { return u.err }
 func (u *Unavailable) Leader() string { return u.leader }
 
+// AsUnavailable returns err as an *Unavailable, naming the leader m
+// believes in, when it says the group could not take a write or a change
+// of membership now (ErrNoLeader, ErrNotLeader, ErrUnknownOutcome);
+// other errors unchanged.
+func (m *Member) AsUnavailable(err error) error {
+	if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrNotLeader) {
+		_, id := m.Leader()
+		return &Unavailable{err: err, leader: string(id)}
+	}
+	return err
+}
+
 // proposeAs proposes c and returns its answer as a T.
 func proposeAs[T any](w *Writes, c Command) (T, error) {
 	var zero T
 	v, err := w.m.Propose(c)
 	if err != nil {
-		if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrNotLeader) {
-			_, id := w.m.Leader()
-			return zero, &Unavailable{err: err, leader: string(id)}
-		}
-		return zero, err
+		return zero, w.m.AsUnavailable(err)
 	}
 	if v == nil {
 		return zero, nil
