@@ -166,7 +166,8 @@ func create(ctx context.Context, cl *client.Client, name string, code []byte) er
 // TestGroupServesOneState: a function created through the leader is
 // invocable through every core; one created through a follower is
 // forwarded to the leader and is then on every core too. A cron trigger
-// created through a follower runs on the leader only. With the two
+// created through a follower runs on the leader only; a call queued
+// through a follower runs. With the two
 // other cores killed, the last one refuses writes (503, Retry-After) and
 // still invokes.
 func TestGroupServesOneState(t *testing.T) {
@@ -203,6 +204,24 @@ func TestGroupServesOneState(t *testing.T) {
 			}
 		}
 	}
+
+	// An asynchronous call queued through a follower runs from that
+	// core's queue (the queue is per core).
+	fcl := g.client(t, follower)
+	id, err := fcl.InvokeAsync(ctxT(t, 30*time.Second), "demo", "hello", json.RawMessage(`{"name":"later"}`), "")
+	if err != nil {
+		t.Fatalf("queue a call through %s: %v", follower.host, err)
+	}
+	wait.ForState(t, 60*time.Second, "the queued call to finish", func() (bool, string) {
+		a, err := fcl.GetActivation(ctxT(t, 10*time.Second), id)
+		if err != nil {
+			return false, err.Error()
+		}
+		if a.Final() && (a.Status != "success" || string(a.Result) != `{"message":"Hello, later!"}`) {
+			t.Fatalf("queued call: %+v", a)
+		}
+		return a.Final(), a.Status
+	})
 
 	cronOnTheLeaderOnly(t, g, lead, follower)
 
@@ -268,8 +287,8 @@ func TestGroupServesOneState(t *testing.T) {
 // TestLeaderKilledLosesNoAcknowledgedWrite: creates stream through every
 // core; the leader is killed with SIGKILL mid-stream; a survivor accepts
 // a write again, and every create acknowledged by any core is on both
-// survivors. The dead core is then removed from the group through a
-// follower.
+// survivors. The killed core restarts and catches up; it is then
+// removed from the group through a follower.
 func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 	g := startGroup(t)
 	lead := g.leader(t, nil)
@@ -372,30 +391,10 @@ func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 	next := g.leader(t, dead)
 	t.Logf("acknowledged %d creates before the kill, %d in all; refusals %v; new leader %s; first write acknowledged by a survivor %v after the kill",
 		before, len(acked), refused, next.host, firstAck.Sub(killedAt).Round(100*time.Millisecond))
-	// The dead core is removed from the group through a survivor, which
-	// passes the request to the leader: two members remain.
-	var other *member
-	for _, m := range g.cores {
-		if !dead[m] && m != next {
-			other = m
-		}
-	}
-	if err := g.client(t, other).RemoveGroupMember(ctxT(t, 30*time.Second), lead.groupAddr); err != nil {
-		t.Fatalf("remove the dead core through %s: %v", other.host, err)
-	}
-	if err := g.client(t, other).RemoveGroupMember(ctxT(t, 30*time.Second), "10.9.9.9:1"); !client.IsStatus(err, http.StatusNotFound) {
-		t.Fatalf("remove a member the group does not have: %v, want 404", err)
-	}
-	wait.ForState(t, 30*time.Second, "two members listed by "+next.host, func() (bool, string) {
-		ms, err := g.client(t, next).GroupMembers(ctxT(t, 30*time.Second))
-		return err == nil && len(ms) == 2, fmt.Sprintf("%+v %v", ms, err)
-	})
-	for _, m := range g.cores {
-		if dead[m] {
-			continue
-		}
+	hasAcked := func(m *member) {
+		t.Helper()
 		cl := g.client(t, m)
-		wait.ForState(t, 30*time.Second, "every acknowledged create on "+m.host, func() (bool, string) {
+		wait.ForState(t, 60*time.Second, "every acknowledged create on "+m.host, func() (bool, string) {
 			mod, err := cl.GetModule(ctxT(t, 10*time.Second), "demo")
 			if err != nil {
 				return false, err.Error()
@@ -413,6 +412,38 @@ func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 			return len(missing) == 0, fmt.Sprintf("missing %v", missing)
 		})
 	}
+	for _, m := range g.cores {
+		if !dead[m] {
+			hasAcked(m)
+		}
+	}
+
+	// The killed core restarts on its data and catches up as a follower.
+	from := lead.Process.Log.Len()
+	lead.Restart()
+	if _, err := lead.Process.WaitLog(testcluster.ListeningRE, from, 60*time.Second); err != nil {
+		t.Fatalf("the killed core does not listen again: %v", err)
+	}
+	hasAcked(lead)
+
+	// A core is removed from the group through a follower, which passes
+	// the request to the leader: two members remain.
+	var other *member
+	for _, m := range g.cores {
+		if m != lead && m != next {
+			other = m
+		}
+	}
+	if err := g.client(t, other).RemoveGroupMember(ctxT(t, 30*time.Second), lead.groupAddr); err != nil {
+		t.Fatalf("remove %s through %s: %v", lead.groupAddr, other.host, err)
+	}
+	if err := g.client(t, other).RemoveGroupMember(ctxT(t, 30*time.Second), "10.9.9.9:1"); !client.IsStatus(err, http.StatusNotFound) {
+		t.Fatalf("remove a member the group does not have: %v, want 404", err)
+	}
+	wait.ForState(t, 30*time.Second, "two members listed by "+next.host, func() (bool, string) {
+		ms, err := g.client(t, next).GroupMembers(ctxT(t, 30*time.Second))
+		return err == nil && len(ms) == 2, fmt.Sprintf("%+v %v", ms, err)
+	})
 }
 
 // cronOnTheLeaderOnly: a cron trigger is a singleton of the group:
