@@ -101,14 +101,17 @@ func (c *assembly) startGroup() error {
 }
 
 // joinGroup asks the member at g.Join to add this core until one adds it.
+// A refusal is logged at the first try and every 30th, not every second.
 func (c *assembly) joinGroup(ctx context.Context, g *GroupConfig) {
-	for {
+	for try := 0; ; try++ {
 		err := c.group.transport.Join(raft.ServerAddress(g.Join), raft.ServerID(g.ID), c.group.transport.LocalAddr())
 		if err == nil {
 			c.log.Info("core group: joined", "id", g.ID, "via", g.Join)
 			return
 		}
-		c.log.Warn("core group: join refused or unanswered; trying again", "via", g.Join, "err", err)
+		if try%30 == 0 {
+			c.log.Warn("core group: join refused or unanswered; trying again every second", "via", g.Join, "tries", try+1, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
