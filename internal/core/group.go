@@ -94,10 +94,24 @@ func (c *assembly) startGroup() error {
 		c.log.Info("core group: asking to join", "id", g.ID, "addr", g.Addr, "via", g.Join)
 		go c.joinGroup(ctx, g)
 	}
-	if fresh && g.Join == "" {
+	// The first tokens, on the core that made the group: on its first
+	// start, or on a later one if it stopped before writing them (the
+	// group is still this core alone; groupTokens does nothing if the
+	// subjects are there).
+	if g.Join == "" && (fresh || alone(m, raft.ServerID(g.ID))) {
 		return c.groupTokens(ctx)
 	}
 	return nil
+}
+
+// alone reports whether the group's configuration is this member only.
+func alone(m *replication.Member, id raft.ServerID) bool {
+	f := m.Raft().GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	s := f.Configuration().Servers
+	return len(s) == 1 && s[0].ID == id
 }
 
 // joinGroup asks the member at g.Join to add this core until one adds it.

@@ -504,3 +504,47 @@ func cronOnTheLeaderOnly(t *testing.T, g *group, lead, follower *member) {
 		}
 	}
 }
+
+// TestGroupOfOneRestarts: a core that made a group and stays its only
+// member restarts on its data: it leads again, keeps its tokens (the
+// tokens file is not rewritten) and takes writes.
+func TestGroupOfOneRestarts(t *testing.T) {
+	disk := dataDisk(t)
+	dir := t.TempDir()
+	data := filepath.Join(disk, "core")
+	host := "127.0.0.1"
+	p := testcluster.Start(t, dir, "core", "--data-dir", data, "--http-addr", host+":"+testcluster.Port(t, host),
+		"--node-addr", host+":"+testcluster.Port(t, host), "--group-addr", host+":"+testcluster.Port(t, host))
+	url := "http://" + p.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
+	admin, _, err := testcluster.ReadTokens(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(url, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.CreateModule(ctxT(t, 30*time.Second), "before"); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop()
+	from := p.Process.Log.Len()
+	p.Restart()
+	if _, err := p.Process.WaitLog(testcluster.ListeningRE, from, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := testcluster.ReadTokens(data)
+	if err != nil || again != admin {
+		t.Fatalf("the tokens file changed on restart: %v", err)
+	}
+	wait.ForState(t, 30*time.Second, "a write after the restart", func() (bool, string) {
+		err := cl.CreateModule(ctxT(t, 30*time.Second), "after")
+		return err == nil || client.IsStatus(err, http.StatusConflict), fmt.Sprint(err)
+	})
+	if _, err := cl.GetModule(ctxT(t, 10*time.Second), "before"); err != nil {
+		t.Fatalf("the module written before the restart: %v", err)
+	}
+	if n := strings.Count(p.Log(), "first boot of the group"); n != 1 {
+		t.Fatalf("first tokens written %d times", n)
+	}
+}
