@@ -287,14 +287,26 @@ func TestGroupServesOneState(t *testing.T) {
 // TestLeaderKilledLosesNoAcknowledgedWrite: creates stream through every
 // core; the leader is killed with SIGKILL mid-stream; a survivor accepts
 // a write again, and every create acknowledged by any core is on both
-// survivors. The killed core restarts and catches up; it is then
-// removed from the group through a follower.
+// survivors. Synchronous calls stream through every core meanwhile: none
+// through a survivor fails. The killed core restarts and catches up; it
+// is then removed from the group through a follower.
 func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 	g := startGroup(t)
+	g.startWorker(t, "127.0.0.4")
 	lead := g.leader(t, nil)
 	code := testmodules.Read(t, "hello")
 	if err := g.client(t, lead).CreateModule(ctxT(t, 30*time.Second), "demo"); err != nil {
 		t.Fatal(err)
+	}
+	if err := create(ctxT(t, 60*time.Second), g.client(t, lead), "hello", code); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range g.cores {
+		cl := g.client(t, m)
+		wait.ForState(t, 60*time.Second, "hello answers through "+m.host, func() (bool, string) {
+			_, err := cl.Invoke(ctxT(t, 30*time.Second), "demo", "hello", json.RawMessage(`{"name":"x"}`))
+			return err == nil, fmt.Sprint(err)
+		})
 	}
 	for _, m := range g.cores {
 		cl := g.client(t, m)
@@ -314,6 +326,42 @@ func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	// Synchronous calls through every core, counted by core after the kill.
+	var (
+		callMu      sync.Mutex
+		callsOK     = map[*member]int{}
+		callsFailed = map[*member][]string{}
+	)
+	for _, m := range g.cores {
+		wg.Add(1)
+		go func(m *member) {
+			defer wg.Done()
+			cl := g.client(t, m)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				out, err := cl.Invoke(ctx, "demo", "hello", json.RawMessage(`{"name":"k"}`))
+				cancel()
+				mu.Lock()
+				after := killed
+				mu.Unlock()
+				if !after {
+					continue
+				}
+				callMu.Lock()
+				if err == nil && string(out) == `{"message":"Hello, k!"}` {
+					callsOK[m]++
+				} else {
+					callsFailed[m] = append(callsFailed[m], fmt.Sprintf("%s %v", out, err))
+				}
+				callMu.Unlock()
+			}
+		}(m)
+	}
 	for _, m := range g.cores {
 		wg.Add(1)
 		go func(m *member) {
@@ -388,9 +436,23 @@ func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 	})
 	close(stop)
 	wg.Wait()
+	for _, m := range g.cores {
+		if dead[m] {
+			continue
+		}
+		if len(callsFailed[m]) > 0 || callsOK[m] == 0 {
+			t.Errorf("calls through survivor %s after the kill: %d answered, failed: %v", m.host, callsOK[m], callsFailed[m])
+		}
+	}
 	next := g.leader(t, dead)
-	t.Logf("acknowledged %d creates before the kill, %d in all; refusals %v; new leader %s; first write acknowledged by a survivor %v after the kill",
-		before, len(acked), refused, next.host, firstAck.Sub(killedAt).Round(100*time.Millisecond))
+	answered := map[string]int{}
+	for _, m := range g.cores {
+		if !dead[m] {
+			answered[m.host] = callsOK[m]
+		}
+	}
+	t.Logf("acknowledged %d creates before the kill, %d in all; refusals %v; new leader %s; first write acknowledged by a survivor %v after the kill; calls answered through survivors after the kill %v",
+		before, len(acked), refused, next.host, firstAck.Sub(killedAt).Round(100*time.Millisecond), answered)
 	hasAcked := func(m *member) {
 		t.Helper()
 		cl := g.client(t, m)
