@@ -20,6 +20,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/api"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/invocation"
+	"github.com/edgefaas/edgefaas/internal/core/replication"
 	"github.com/edgefaas/edgefaas/internal/core/secrets"
 	"github.com/edgefaas/edgefaas/internal/core/sinks"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
@@ -165,6 +166,7 @@ type assembly struct {
 	invocations *invocation.Service
 	server      *api.Server
 	group       *groupPart // nil: a single core
+	logOpts     replication.LogOptions
 }
 
 // onStop registers how to stop the part just started.
@@ -207,6 +209,10 @@ func (c *assembly) openStorage() error {
 		c.log.Info("created the secrets key; back it up apart from the database: the sealed secrets cannot be read without it", "path", keyFile)
 	}
 	opts := c.cfg.Storage
+	if c.cfg.Group != nil {
+		// The group's log database is sized from the store's share.
+		opts, c.logOpts = splitForLog(opts)
+	}
 	opts.Secrets = keys
 	store, err := storage.OpenWith(filepath.Join(c.cfg.DataDir, "db"), c.log, opts)
 	if err != nil {

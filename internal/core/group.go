@@ -60,7 +60,7 @@ func (c *assembly) startGroup() error {
 		return err
 	}
 	m, err := replication.Start(replication.Config{ID: raft.ServerID(g.ID), Dir: filepath.Join(c.cfg.DataDir, "group"),
-		Store: c.store, Transport: t, Logger: c.log, Tune: g.Tune})
+		Store: c.store, Transport: t, Logger: c.log, Tune: g.Tune, Log: c.logOpts})
 	if err != nil {
 		t.Close()
 		return err
@@ -318,4 +318,22 @@ func (g *groupPart) remove(id string) error {
 		return fmt.Errorf("%w: %s", api.ErrNoGroupMember, id)
 	}
 	return g.member.AsUnavailable(err)
+}
+
+// splitForLog takes the group's log database's memory out of the store's
+// share, so a member stays within the budget a single core has: a quarter
+// of the block cache and half a memtable (the log is written in order and
+// read back only by followers behind). Zero sizes (pebble's defaults)
+// stay zero on both.
+func splitForLog(o storage.Options) (storage.Options, replication.LogOptions) {
+	var l replication.LogOptions
+	if o.CacheBytes > 0 {
+		l.CacheBytes = o.CacheBytes / 4
+		o.CacheBytes -= l.CacheBytes
+	}
+	if o.MemTableBytes > 0 {
+		l.MemTableBytes = o.MemTableBytes / 2
+		o.MemTableBytes -= l.MemTableBytes
+	}
+	return o, l
 }
