@@ -186,6 +186,7 @@ dist: deps jsengine
 
 # Long forms of tests/reliability (more kill rounds, a 5-minute soak) after
 # longer fuzz runs; writes the figures table to tests/results/reliability.md.
+# Then the core group's long tests (a leader cut off in network namespaces).
 RELIABILITY_FUZZTIME ?= 60s
 .PHONY: reliability
 reliability: test-deps patch-deps examples testmodules
@@ -197,6 +198,7 @@ reliability: test-deps patch-deps examples testmodules
 	done
 	$(GO) test -count=1 -timeout 60m -v ./tests/reliability/ -args -reliability.long \
 	  -reliability.results $(CURDIR)/tests/results/reliability.md -reliability.fuzzlog $(CURDIR)/build/reliability-fuzz.txt
+	$(GO) test -count=1 -timeout 10m -v ./tests/group/ -args -group.long
 
 clean:
 	rm -rf build

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +36,8 @@ func coreCommand() *cobra.Command {
 		trig           triggerFlags
 		sinkOpts       sinkFlags
 		apiTLS         apiTLSFlags
+		groupAddr      string
+		joinGroup      string
 	)
 	cmd := &cobra.Command{
 		Use:   "core",
@@ -73,9 +76,14 @@ store is closed.`,
 			if err != nil {
 				return err
 			}
+			group, err := groupConfig(groupAddr, joinGroup, st.node.Cookie)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return core.Run(ctx, core.Config{
+				Group:          group,
 				DataDir:        dataDir,
 				HTTPAddr:       httpAddr,
 				MaxUploadBytes: maxUploadBytes,
@@ -106,12 +114,45 @@ store is closed.`,
 	cmd.Flags().Int64Var(&maxUploadBytes, "max-upload-bytes", api.DefaultMaxUploadBytes, "largest accepted function code, in bytes (larger uploads get 413)")
 	node.register(cmd, "127.0.0.1:4001")
 	cmd.Flags().BoolVar(&publicMetrics, "public-metrics", false, "serve /metrics without a token (it shows counts, never function data)")
+	cmd.Flags().StringVar(&groupAddr, "group-addr", "", "make this core a member of a core group: the address (HOST:PORT, not a wildcard) its replication listens on and other cores dial; it also names the member. Without --join-group, the first start makes a new group of this core. Every core of the group holds the same cookie")
+	cmd.Flags().StringVar(&joinGroup, "join-group", "", "with --group-addr: on the first start, join the core group of the core whose --group-addr is HOST:PORT (it receives the group's state)")
 	cmd.Flags().BoolVar(&withWorker, "with-worker", false, "also run a worker on this node (a single-box edge site; remote workers can still join)")
 	worker.register(cmd)
 	acts.register(cmd)
 	trig.register(cmd)
 	sinkOpts.register(cmd)
 	return cmd
+}
+
+// groupConfig is the core group membership the flags ask for, nil for a
+// single core.
+func groupConfig(addr, join, cookie string) (*core.GroupConfig, error) {
+	if addr == "" {
+		if join != "" {
+			return nil, fmt.Errorf("--join-group %s needs --group-addr: the address this core's replication listens on", join)
+		}
+		return nil, nil
+	}
+	for _, a := range []struct{ flag, v string }{{"--group-addr", addr}, {"--join-group", join}} {
+		if a.v == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(a.v)
+		if err != nil || port == "" || port == "0" {
+			return nil, fmt.Errorf("%s %q: want HOST:PORT with a port", a.flag, a.v)
+		}
+		if ip := net.ParseIP(host); a.flag == "--group-addr" && (host == "" || ip != nil && ip.IsUnspecified()) {
+			return nil, fmt.Errorf("--group-addr %q: other cores dial it, so it must name this host, not a wildcard", a.v)
+		}
+	}
+	if join == addr {
+		return nil, fmt.Errorf("--join-group %s is this core's own --group-addr: name another member", join)
+	}
+	tlsCfg, peer, err := nodes.GroupTLS(cookie, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &core.GroupConfig{ID: addr, Addr: addr, Join: join, TLS: tlsCfg, Peer: peer}, nil
 }
 
 // flagsFromEnv sets every flag not given on the command line from its

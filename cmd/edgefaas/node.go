@@ -53,6 +53,50 @@ func nodeCommand() *cobra.Command {
 			})
 		},
 	}
+	cores := &cobra.Command{
+		Use:     "cores",
+		Aliases: []string{"group"},
+		Short:   "List the cores of the core group: role, term, commit and applied index, lag",
+		Example: "  edgefaas node cores\n  edgefaas node cores -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ms, err := fetch(cmd, true, (*client.Client).GroupMembers)
+			if err != nil {
+				return err
+			}
+			if len(ms) == 0 && !jsonOutput() {
+				fmt.Fprintln(cmd.ErrOrStderr(), "this core is not a member of a core group (edgefaas core --group-addr)")
+			}
+			const header = "ID\tROLE\tTERM\tCOMMIT\tAPPLIED\tLAG\tLEADER\tNOTE"
+			return printTable(cmd.OutOrStdout(), ms, header, func(m client.GroupMember) string {
+				note := m.Error
+				if m.Self {
+					note = "this core"
+				}
+				return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s", m.ID, m.Role, m.Term, m.CommitIndex, m.AppliedIndex, m.Lag, orDash(m.Leader), orDash(note))
+			})
+		},
+	}
+	removeCore := &cobra.Command{
+		Use:   "remove-core ID",
+		Short: "Remove a core from the core group (its ID is its --group-addr, as 'node cores' lists it)",
+		Long: `Remove a core from the core group: the group stops counting it in its
+majority (remove a box that is gone for good, before a replacement joins).
+Any core of the group takes the request and passes it to the leader.`,
+		Example: "  edgefaas node remove-core 10.0.0.3:4002",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd, true)
+			if err != nil {
+				return err
+			}
+			if err := c.RemoveGroupMember(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from the core group\n", args[0])
+			return nil
+		},
+	}
 	connect := &cobra.Command{
 		Use:   "connect NAME@HOST:PORT",
 		Short: "Attach a worker by its address (when discovery cannot find it)",
@@ -83,7 +127,7 @@ networks where automatic discovery does not reach it. Needs an admin token.`,
 			return nil
 		},
 	}
-	group(cmd, list, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
+	group(cmd, list, cores, removeCore, connect, nodeTokenCommand(), nodeRevokeCommand(), nodeRotateCommand(), nodeCertsCommand())
 	quietUsage(cmd)
 	return cmd
 }

@@ -52,6 +52,36 @@ func (c *Client) ListNodes(ctx context.Context) ([]Node, error) {
 	return do[[]Node](ctx, c, http.MethodGet, "/v1/nodes", nil)
 }
 
+// GroupMember is one core of a core group (GET /v1/admin/group).
+type GroupMember struct {
+	ID           string `json:"id"`
+	Address      string `json:"address"`
+	Voter        bool   `json:"voter"`
+	Self         bool   `json:"self"`
+	Role         string `json:"role"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Lag          uint64 `json:"lag"`
+	Leader       string `json:"leader"`
+	Error        string `json:"error,omitempty"`
+}
+
+// GroupMembers returns the members of the core's group, none for a
+// single core (admin token).
+func (c *Client) GroupMembers(ctx context.Context) ([]GroupMember, error) {
+	v, err := do[struct {
+		Members []GroupMember `json:"members"`
+	}](ctx, c, http.MethodGet, "/v1/admin/group", nil)
+	return v.Members, err
+}
+
+// RemoveGroupMember removes the member id (its --group-addr) from the
+// core's group (admin token).
+func (c *Client) RemoveGroupMember(ctx context.Context, id string) error {
+	return c.callJSON(ctx, http.MethodDelete, pathOf("v1", "admin", "group", id), nil, nil)
+}
+
 // ConnectNode asks the core to attach the worker at address, written
 // "name@host:port" (admin token). The core answers once the worker is
 // attached (200) or the attempt has started (202); accepted tells which.

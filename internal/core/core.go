@@ -20,6 +20,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core/api"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
 	"github.com/edgefaas/edgefaas/internal/core/invocation"
+	"github.com/edgefaas/edgefaas/internal/core/replication"
 	"github.com/edgefaas/edgefaas/internal/core/secrets"
 	"github.com/edgefaas/edgefaas/internal/core/sinks"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
@@ -77,6 +78,10 @@ type Config struct {
 	// Triggers configures functions' events (MQTT, cron) and the
 	// embedded MQTT broker.
 	Triggers TriggersConfig
+	// Group, if set, makes the core a member of a core group (group.go):
+	// its writes go through the group's replicated log. Nil: a single
+	// core, exactly as without groups.
+	Group *GroupConfig
 	// Sinks configures the delivery of results to functions' sinks: its
 	// HTTP and Dial reach them under the operator's egress policy (Store
 	// and Log are filled in).
@@ -160,6 +165,8 @@ type assembly struct {
 	cluster     cluster.Cluster // nil: the API alone
 	invocations *invocation.Service
 	server      *api.Server
+	group       *groupPart // nil: a single core
+	logOpts     replication.LogOptions
 }
 
 // onStop registers how to stop the part just started.
@@ -202,6 +209,10 @@ func (c *assembly) openStorage() error {
 		c.log.Info("created the secrets key; back it up apart from the database: the sealed secrets cannot be read without it", "path", keyFile)
 	}
 	opts := c.cfg.Storage
+	if c.cfg.Group != nil {
+		// The group's log database is sized from the store's share.
+		opts, c.logOpts = splitForLog(opts)
+	}
 	opts.Secrets = keys
 	store, err := storage.OpenWith(filepath.Join(c.cfg.DataDir, "db"), c.log, opts)
 	if err != nil {
@@ -218,6 +229,10 @@ func (c *assembly) openStorage() error {
 	}
 	if n > 0 {
 		c.log.Info("sealed the secrets at rest", "records", n, "key", keys.Current())
+	}
+	if c.cfg.Group != nil {
+		// A group's first tokens are written through its log.
+		return c.startGroup()
 	}
 	tokensPath := filepath.Join(c.cfg.DataDir, storage.TokensFileName)
 	created, err = store.Bootstrap(tokensPath)
@@ -304,6 +319,9 @@ func (c *assembly) buildAPI() error {
 	var invoker cluster.Invoker
 	scfg := api.Config{Store: c.store, Logger: c.log, MaxUploadBytes: c.cfg.MaxUploadBytes, BodyBudget: c.cfg.BodyBudget, PublicMetrics: c.cfg.PublicMetrics,
 		Inspect: c.cfg.Inspect, Triggers: c.triggers.manager, DataDir: c.cfg.DataDir}
+	if c.group != nil {
+		scfg.Writes, scfg.Group, scfg.GroupRemove = c.group.member.Writes(), c.group.members, c.group.remove
+	}
 	if c.cluster != nil {
 		invoker = c.cluster
 		scfg.Notifier, scfg.Ready, scfg.Nodes = c.cluster, c.cluster.Ready, c.cluster
@@ -359,7 +377,11 @@ func (c *assembly) startQueue() error {
 }
 
 // runTriggers starts the triggers; they stop before the queue they feed.
+// In a core group they run while this core leads (group.go).
 func (c *assembly) runTriggers() error {
+	if c.group != nil {
+		return c.runGroupTriggers()
+	}
 	if err := c.triggers.manager.Start(); err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ func (s *Server) setSubjectEgress(c *call) error {
 			return errorf(http.StatusBadRequest, "Bad Request: hosts: %v", err)
 		}
 	}
-	if err := s.cfg.Store.SetSubjectEgress(name, *body.Hosts); err != nil {
+	if err := s.writes.SetSubjectEgress(name, *body.Hosts); err != nil {
 		return err
 	}
 	s.log.Info("subject egress bound set", "subject", name, "hosts", *body.Hosts, "by", c.subject.Name)
@@ -77,7 +77,7 @@ func (s *Server) clearSubjectEgress(c *call) error {
 	if err := s.subjectOr404(name); err != nil {
 		return err
 	}
-	if err := s.cfg.Store.ClearSubjectEgress(name); err != nil {
+	if err := s.writes.ClearSubjectEgress(name); err != nil {
 		return err
 	}
 	s.log.Info("subject egress bound cleared", "subject", name, "by", c.subject.Name)

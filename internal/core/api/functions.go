@@ -108,7 +108,7 @@ func (s *Server) createFunction(c *call) error {
 		}
 		nf.Events = *up.Events
 	}
-	f, err := s.cfg.Store.CreateFunction(m, nf)
+	f, err := s.writes.CreateFunction(m, nf)
 	switch {
 	case errors.Is(err, storage.ErrExists):
 		if s.seesFunction(c, m.Name, *up.Name) {
@@ -182,7 +182,7 @@ func (s *Server) updateFunction(c *call) error {
 			return err
 		}
 	}
-	ch, err := s.cfg.Store.UpdateFunction(f, u)
+	ch, err := s.writes.UpdateFunction(f, u)
 	if err != nil {
 		return s.functionWriteError(c, f, err)
 	}
@@ -195,7 +195,7 @@ func (s *Server) deleteFunction(c *call) error {
 	if err != nil {
 		return err
 	}
-	deleted, err := s.cfg.Store.DeleteFunction(f)
+	deleted, err := s.writes.DeleteFunction(f)
 	if err != nil {
 		return s.functionWriteError(c, f, err)
 	}

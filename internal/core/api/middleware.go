@@ -261,9 +261,13 @@ func (s *Server) checkToken(r *http.Request, acc access) (storage.Subject, error
 }
 
 // writeAPIError answers with err's status and detail; a full disk
-// (storage.ErrDiskFull) with 507; unexpected errors are logged and answered
+// (storage.ErrDiskFull) with 507; a write the core group could not take
+// (Unavailable) with 503 and Retry-After; unexpected errors are logged and answered
 // with a generic 500.
 func (s *Server) writeAPIError(w http.ResponseWriter, r *http.Request, err error) {
+	if u, ok := unavailableError(err); ok {
+		err = u
+	}
 	var ae *apiError
 	if errors.As(err, &ae) {
 		for k, vs := range ae.header {

@@ -74,7 +74,7 @@ func (s *Server) createModule(c *call) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.cfg.Store.CreateModule(name, c.subject.Name)
+	_, err = s.writes.CreateModule(name, c.subject.Name)
 	if errors.Is(err, storage.ErrExists) {
 		return s.moduleExists(c, name)
 	}
@@ -138,7 +138,7 @@ func (s *Server) renameModule(c *call) error {
 	if err != nil {
 		return err
 	}
-	changes, err := s.cfg.Store.RenameModule(m, to)
+	changes, err := s.writes.RenameModule(m, to)
 	switch {
 	case errors.Is(err, storage.ErrDefaultModule):
 		return errorf(http.StatusBadRequest, "Bad Request: the default module _ cannot be renamed, and no module can be renamed to _")
@@ -162,7 +162,7 @@ func (s *Server) deleteModule(c *call) error {
 	if err != nil {
 		return err
 	}
-	fns, err := s.cfg.Store.DeleteModule(m)
+	fns, err := s.writes.DeleteModule(m)
 	switch {
 	case errors.Is(err, storage.ErrDefaultModule):
 		return errorf(http.StatusBadRequest, "Bad Request: the default module _ cannot be deleted")

@@ -88,7 +88,7 @@ func (s *Server) setSubjectQuota(c *call) error {
 	if err := q.Check(); err != nil {
 		return errorf(http.StatusBadRequest, "Bad Request: %v", err)
 	}
-	if err := s.cfg.Store.SetSubjectQuota(name, q); err != nil {
+	if err := s.writes.SetSubjectQuota(name, q); err != nil {
 		return err
 	}
 	s.log.Info("subject quota set", "subject", name, "quota", q, "by", c.subject.Name)
@@ -104,7 +104,7 @@ func (s *Server) clearSubjectQuota(c *call) error {
 	if err := s.subjectOr404(name); err != nil {
 		return err
 	}
-	if err := s.cfg.Store.ClearSubjectQuota(name); err != nil {
+	if err := s.writes.ClearSubjectQuota(name); err != nil {
 		return err
 	}
 	s.log.Info("subject quota cleared", "subject", name, "by", c.subject.Name)

@@ -38,6 +38,8 @@ func (s *Server) routes() *httprouter.Router {
 
 	s.handle(http.MethodGet, "/v1/version", user, s.version)
 	s.handle(http.MethodGet, "/v1/admin/status", admin, s.adminStatus)
+	s.handle(http.MethodGet, "/v1/admin/group", admin, s.groupStatus)
+	s.handle(http.MethodDelete, "/v1/admin/group/:id", admin, s.removeGroupMember)
 	s.handle(http.MethodPost, "/v1/admin/secrets/rotate", admin, s.rotateSecretsKey)
 
 	s.handle(http.MethodGet, "/v1/admin/subjects", admin, s.listSubjects)

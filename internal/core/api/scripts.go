@@ -87,7 +87,7 @@ func (s *Server) deleteScript(c *call) error {
 	if !c.subject.Admin && sc.Owner != c.subject.Name {
 		return errorf(http.StatusForbidden, "Forbidden: APP script %q is shared by an admin; only its owner or an admin can delete it", sc.Name)
 	}
-	_, err = s.cfg.Store.DeleteScript(sc)
+	_, err = s.writes.DeleteScript(sc)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return errorf(http.StatusNotFound, "Not Found: APP script %q does not exist", sc.Name)
@@ -119,7 +119,7 @@ func (s *Server) createScript(c *call) error {
 	if err != nil {
 		return fmt.Errorf("encode APP script: %w", err)
 	}
-	sc, err := s.cfg.Store.CreateScript(storage.Script{Name: name, Owner: c.subject.Name, Shared: c.subject.Admin, Script: norm, Source: string(src)})
+	sc, err := s.writes.CreateScript(storage.Script{Name: name, Owner: c.subject.Name, Shared: c.subject.Admin, Script: norm, Source: string(src)})
 	if errors.Is(err, storage.ErrExists) {
 		if _, lerr := s.loadScript(c.subject, name); lerr != nil {
 			return nameTaken("APP script", name, "")

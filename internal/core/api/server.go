@@ -82,6 +82,15 @@ type Config struct {
 	// Triggers, if set, runs functions' events; nil stores events without
 	// running them.
 	Triggers Triggers
+	// Writes makes the handlers' writes; nil means Store (a single core).
+	// A core group's member writes through its log.
+	Writes Writer
+	// Group, if set, lists the core group's members (GET /v1/admin/group);
+	// nil: a single core, no members.
+	Group func() ([]GroupMember, error)
+	// GroupRemove removes a member of the core group (DELETE
+	// /v1/admin/group/:id): ErrNoGroupMember if there is none of that ID.
+	GroupRemove func(id string) error
 	// DataDir is the core's data directory: GET /v1/admin/status reports
 	// the free space of its file system. Empty: unknown.
 	DataDir string
@@ -105,6 +114,7 @@ type Server struct {
 	refusalLog *logBucket // rate of "request refused" lines
 	table      []Route
 	inv        *invocation.Service
+	writes     Writer // cfg.Writes, or cfg.Store
 }
 
 // SetFingerprint records the SHA-256 of the API's HTTPS certificate; join
@@ -140,6 +150,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.BodyBudget = DefaultBodyBudget
 	}
 	cfg.BodyBudget = max(cfg.BodyBudget, cfg.MaxArgsBytes)
+	if cfg.Writes == nil {
+		cfg.Writes = cfg.Store
+	}
 	inv := cfg.Invocations
 	if inv == nil {
 		var err error
@@ -148,7 +161,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), stopping: make(chan struct{}), inv: inv,
-		bodies: newBodyAdmission(cfg.BodyBudget)}
+		bodies: newBodyAdmission(cfg.BodyBudget), writes: cfg.Writes}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -35,7 +35,7 @@ func (s *Server) createSubject(c *call) error {
 	if err != nil {
 		return err
 	}
-	token, err := s.cfg.Store.CreateSubject(name, false)
+	token, err := s.writes.CreateSubject(name, false)
 	if errors.Is(err, storage.ErrExists) {
 		return errorf(http.StatusConflict, "Conflict: subject %q already exists; rotate its token with PUT /v1/admin/subjects/%s", name, name)
 	}
@@ -47,7 +47,7 @@ func (s *Server) createSubject(c *call) error {
 
 func (s *Server) rotateSubject(c *call) error {
 	name := c.ps.ByName("name")
-	token, err := s.cfg.Store.RotateToken(name)
+	token, err := s.writes.RotateToken(name)
 	if errors.Is(err, storage.ErrNotFound) {
 		return errorf(http.StatusNotFound, "Not Found: subject %q does not exist", name)
 	}
@@ -60,7 +60,7 @@ func (s *Server) rotateSubject(c *call) error {
 
 func (s *Server) revokeSubject(c *call) error {
 	name := c.ps.ByName("name")
-	err := s.cfg.Store.RevokeToken(name)
+	err := s.writes.RevokeToken(name)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return errorf(http.StatusNotFound, "Not Found: subject %q does not exist", name)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -52,6 +53,7 @@ var errorKinds = map[string]error{
 	"unknown":        ErrUnknownOutcome,
 	"code_missing":   ErrCodeMissing,
 	"quota":          storage.ErrQuota,
+	"no_member":      ErrNoMember,
 }
 
 // forwardReply is a forwarded write's answer.
@@ -125,7 +127,10 @@ func (m *Member) propose(c Command) (any, error) {
 			return nil, fmt.Errorf("write: %w", ErrNoLeader)
 		}
 		var v any
-		v, err = m.forward.forward(addr, c)
+		v, err = m.forward.forward(addr, c, func() bool {
+			now, _ := m.raft.LeaderWithID()
+			return now != addr
+		})
 		if !errors.Is(err, ErrNotLeader) {
 			return v, err
 		}
@@ -214,35 +219,112 @@ func (t *Transport) Close() error {
 	return t.NetworkTransport.Close()
 }
 
-// forward sends c to the member at addr and returns its answer.
-func (t *Transport) forward(addr raft.ServerAddress, c Command) (any, error) {
+// roundTrip sends one frame to the member at addr and returns its answer.
+func (t *Transport) roundTrip(addr raft.ServerAddress, data []byte) (forwardReply, error) {
+	return t.roundTripWhile(addr, data, nil)
+}
+
+// leaderCheck is how often a forwarded write checks that the member it
+// went to still leads, as this member sees it.
+const leaderCheck = 100 * time.Millisecond
+
+// roundTripWhile is roundTrip that gives up as soon as gone reports that
+// addr no longer leads: a leader cut off by a partition answers nothing,
+// and the write would otherwise wait for forwardTimeout while another
+// member already leads. Given up before the frame was sent, it is
+// ErrNotLeader (nothing was applied: the caller asks the new leader);
+// after, ErrUnknownOutcome. A nil gone never gives up early.
+func (t *Transport) roundTripWhile(addr raft.ServerAddress, data []byte, gone func() bool) (forwardReply, error) {
+	type answer struct {
+		r   forwardReply
+		err error
+	}
+	var (
+		mu      sync.Mutex
+		conn    *forwardConn
+		sent    bool
+		aborted bool
+	)
+	done := make(chan answer, 1)
+	go func() {
+		var r forwardReply
+		c, err := t.getConn(addr)
+		if err != nil {
+			done <- answer{r, fmt.Errorf("forward the write to the leader: %w", ErrNoLeader)}
+			return
+		}
+		mu.Lock()
+		if aborted {
+			mu.Unlock()
+			c.Close()
+			done <- answer{r, fmt.Errorf("forward the write to %s: %w", addr, ErrNotLeader)}
+			return
+		}
+		conn, sent = c, true
+		mu.Unlock()
+		c.SetDeadline(time.Now().Add(forwardTimeout))
+		if err := writeFrame(c, data); err != nil {
+			c.Close()
+			t.dropIdle(addr)
+			// An idle connection the leader closed: nothing was applied.
+			done <- answer{r, fmt.Errorf("forward the write to %s: %v: %w", addr, err, ErrNotLeader)}
+			return
+		}
+		b, err := readFrame(c.r)
+		if err != nil {
+			c.Close()
+			t.dropIdle(addr)
+			// Sent, but the answer was lost: the write may have been applied.
+			done <- answer{r, fmt.Errorf("forward the write to %s: %v: %w", addr, err, ErrUnknownOutcome)}
+			return
+		}
+		c.SetDeadline(time.Time{})
+		t.putConn(addr, c)
+		if err := json.Unmarshal(b, &r); err != nil {
+			done <- answer{r, fmt.Errorf("forwarded write's answer from %s: %v: %w", addr, err, ErrUnknownOutcome)}
+			return
+		}
+		done <- answer{r, nil}
+	}()
+	if gone == nil {
+		a := <-done
+		return a.r, a.err
+	}
+	tick := time.NewTicker(leaderCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case a := <-done:
+			return a.r, a.err
+		case <-tick.C:
+			if !gone() {
+				continue
+			}
+			mu.Lock()
+			aborted = true
+			wasSent := sent
+			if conn != nil {
+				conn.Close()
+			}
+			mu.Unlock()
+			if wasSent {
+				return forwardReply{}, fmt.Errorf("forward the write to %s: it no longer leads: %w", addr, ErrUnknownOutcome)
+			}
+			return forwardReply{}, fmt.Errorf("forward the write to %s: it no longer leads: %w", addr, ErrNotLeader)
+		}
+	}
+}
+
+// forward sends c to the member at addr and returns its answer; it gives
+// up when gone reports that addr no longer leads (see roundTripWhile).
+func (t *Transport) forward(addr raft.ServerAddress, c Command, gone func() bool) (any, error) {
 	data, err := Encode(c)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := t.getConn(addr)
+	r, err := t.roundTripWhile(addr, data, gone)
 	if err != nil {
-		return nil, fmt.Errorf("forward the write to the leader: %w", ErrNoLeader)
-	}
-	conn.SetDeadline(time.Now().Add(forwardTimeout))
-	if err := writeFrame(conn, data); err != nil {
-		conn.Close()
-		t.dropIdle(addr)
-		// An idle connection the leader closed: nothing was applied.
-		return nil, fmt.Errorf("forward the write to %s: %v: %w", addr, err, ErrNotLeader)
-	}
-	b, err := readFrame(conn.r)
-	if err != nil {
-		conn.Close()
-		t.dropIdle(addr)
-		// Sent, but the answer was lost: the write may have been applied.
-		return nil, fmt.Errorf("forward the write to %s: %v: %w", addr, err, ErrUnknownOutcome)
-	}
-	conn.SetDeadline(time.Time{})
-	t.putConn(addr, conn)
-	var r forwardReply
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("forwarded write's answer from %s: %v: %w", addr, err, ErrUnknownOutcome)
+		return nil, err
 	}
 	if r.Error != "" {
 		return nil, remoteError{msg: r.Error, kind: errorKinds[r.Kind]}
@@ -298,13 +380,24 @@ func (m *Member) serveForwarded(conn net.Conn) {
 	}
 }
 
-// answerForwarded applies one forwarded entry and encodes the answer.
+// answerForwarded applies one forwarded entry, or takes a request to
+// join, and encodes the answer.
 func (m *Member) answerForwarded(data []byte) []byte {
 	var r forwardReply
-	c, err := Decode(data)
 	var v any
-	if err == nil {
-		v, err = m.Apply(c, applyTimeout)
+	var err error
+	switch {
+	case len(data) > 0 && data[0] == joinFrame:
+		err = m.answerJoin(data[1:])
+	case len(data) > 0 && data[0] == removeFrame:
+		err = m.answerRemove(data[1:])
+	case len(data) == 1 && data[0] == statusFrame:
+		v = m.Status()
+	default:
+		var c Command
+		if c, err = Decode(data); err == nil {
+			v, err = m.Apply(c, applyTimeout)
+		}
 	}
 	if err != nil {
 		r.Error = err.Error()

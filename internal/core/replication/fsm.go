@@ -32,7 +32,15 @@ type FSM struct {
 	restores atomic.Int64
 	skipped  atomic.Int64
 	seq      atomic.Uint64 // names scratch directories
+
+	onApplied atomic.Pointer[func(Command, any)] // OnApplied
 }
+
+// OnApplied makes f call fn after each command it applied without a
+// refusal, with the storage method's value, on Raft's applying goroutine
+// (fn must not block). A member hears so of every change, whichever
+// member's caller made it: its singletons follow the state.
+func (f *FSM) OnApplied(fn func(c Command, value any)) { f.onApplied.Store(&fn) }
 
 var _ raft.FSM = (*FSM)(nil)
 
@@ -103,6 +111,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 	v, err := c.apply(f.store)
 	if err != nil && !domainError(err) {
 		panic(fmt.Sprintf("replication: entry %d could not be applied to the local store: %v", l.Index, err))
+	}
+	if fn := f.onApplied.Load(); fn != nil && err == nil {
+		(*fn)(c, v)
 	}
 	return Result{Value: v, Err: err}
 }

@@ -38,6 +38,7 @@ type Config struct {
 
 // Member is one running member: its Raft, its FSM and its log.
 type Member struct {
+	id      raft.ServerID
 	raft    *raft.Raft
 	fsm     *FSM
 	logs    *LogStore
@@ -88,7 +89,7 @@ func Start(c Config) (*Member, error) {
 		logs.Close()
 		return nil, fmt.Errorf("start raft member %s: %w", c.ID, err)
 	}
-	return &Member{raft: r, fsm: fsm, logs: logs, closed: make(chan struct{})}, nil
+	return &Member{id: c.ID, raft: r, fsm: fsm, logs: logs, closed: make(chan struct{})}, nil
 }
 
 // restoreOnStart reports whether Raft must restore its newest snapshot

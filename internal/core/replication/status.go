@@ -1,6 +1,9 @@
 package replication
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -10,15 +13,74 @@ import (
 // Status is what a member says of itself, for `node list` and metrics.
 type Status struct {
 	// Role is leader, follower, candidate or shutdown.
-	Role string
+	Role string `json:"role"`
 	// Term is the member's current Raft term.
-	Term uint64
+	Term uint64 `json:"term"`
 	// Commit is the last index the member knows committed; Applied the
 	// last the member applied (to its store, or to Raft itself for the
 	// entries that are not commands). Lag = Commit - Applied.
-	Commit, Applied, Lag uint64
+	Commit  uint64 `json:"commit_index"`
+	Applied uint64 `json:"applied_index"`
+	Lag     uint64 `json:"lag"`
 	// Leader is the member this one believes leads, empty if none.
-	Leader raft.ServerID
+	Leader raft.ServerID `json:"leader"`
+}
+
+// MemberStatus is one member of the group as another sees it: its ID and
+// address from the group's configuration, and its own Status, asked of it
+// (Error says why not).
+type MemberStatus struct {
+	ID      raft.ServerID      `json:"id"`
+	Address raft.ServerAddress `json:"address"`
+	Voter   bool               `json:"voter"`
+	Self    bool               `json:"self"`
+	Status
+	Error string `json:"error,omitempty"`
+}
+
+// statusFrame starts a forwarded frame that asks a member for its Status.
+const statusFrame = 0xF1
+
+// Members returns every member of the group's configuration with its
+// status: this member's own, the others' asked over the group's transport
+// (one at a time, each bounded by the forwarding timeout; an unreachable
+// member has Error set and role "unreachable").
+func (m *Member) Members() ([]MemberStatus, error) {
+	f := m.raft.GetConfiguration()
+	if err := m.wait(f); err != nil {
+		return nil, fmt.Errorf("read the group's configuration: %w", err)
+	}
+	var out []MemberStatus
+	for _, s := range f.Configuration().Servers {
+		ms := MemberStatus{ID: s.ID, Address: s.Address, Voter: s.Suffrage == raft.Voter}
+		if s.ID == m.id {
+			ms.Self, ms.Status = true, m.Status()
+		} else if m.forward == nil {
+			ms.Role, ms.Error = "unknown", "no transport to ask it"
+		} else if st, err := m.forward.status(s.Address); err != nil {
+			ms.Role, ms.Error = "unreachable", err.Error()
+		} else {
+			ms.Status = st
+		}
+		out = append(out, ms)
+	}
+	return out, nil
+}
+
+// status asks the member at addr for its Status.
+func (t *Transport) status(addr raft.ServerAddress) (Status, error) {
+	var st Status
+	r, err := t.roundTrip(addr, []byte{statusFrame})
+	if err != nil {
+		return st, err
+	}
+	if r.Error != "" {
+		return st, errors.New(r.Error)
+	}
+	if err := json.Unmarshal(r.Value, &st); err != nil {
+		return st, fmt.Errorf("status of %s: %w", addr, err)
+	}
+	return st, nil
 }
 
 // Status returns the member's role, term, indexes and leader.

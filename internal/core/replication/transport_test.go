@@ -126,6 +126,13 @@ func startTLSMember(t testing.TB, ca testCA, id raft.ServerID) *tlsMember {
 // with certificates of one node CA, forwarding writes to the leader.
 func startTLSGroup(t testing.TB, n int) []*tlsMember {
 	t.Helper()
+	members, _ := startTLSGroupCA(t, n)
+	return members
+}
+
+// startTLSGroupCA is startTLSGroup, and the members' CA for more members.
+func startTLSGroupCA(t testing.TB, n int) ([]*tlsMember, testCA) {
+	t.Helper()
 	ca := newTestCA(t)
 	var members []*tlsMember
 	var servers []raft.Server
@@ -147,7 +154,7 @@ func startTLSGroup(t testing.TB, n int) []*tlsMember {
 		}
 		return true
 	})
-	return members
+	return members, ca
 }
 
 func (tm *tlsMember) stop() {

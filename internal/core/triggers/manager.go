@@ -69,6 +69,7 @@ type Manager struct {
 	mu      sync.Mutex
 	fns     map[string]map[string]*runner // "module/function" → key → runner
 	stopped bool
+	paused  bool // stopped by Pause, until Resume
 	wg      sync.WaitGroup
 }
 
@@ -209,6 +210,31 @@ func (m *Manager) Stop(ctx context.Context) {
 	case <-ctx.Done():
 		m.log.Warn("triggers did not stop in time")
 	}
+}
+
+// Pause stops every trigger, as Stop does, until Resume: in a core group
+// the triggers run on the leader only, paused on the other members.
+// While paused, changes are not applied; Resume reloads them all.
+func (m *Manager) Pause(ctx context.Context) {
+	m.mu.Lock()
+	m.paused = true
+	m.mu.Unlock()
+	m.Stop(ctx)
+	m.mu.Lock()
+	clear(m.fns)
+	m.mu.Unlock()
+}
+
+// Resume starts the triggers again after Pause, from the store (Start).
+func (m *Manager) Resume() error {
+	m.mu.Lock()
+	if !m.paused {
+		m.mu.Unlock()
+		return nil
+	}
+	m.paused, m.stopped = false, false
+	m.mu.Unlock()
+	return m.Start()
 }
 
 // Count is the number of triggers running (for tests and metrics).

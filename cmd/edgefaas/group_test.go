@@ -1,0 +1,35 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestGroupFlags: the group flags' bad combinations and addresses are
+// refused with an error naming the flag; no flag is a single core.
+func TestGroupFlags(t *testing.T) {
+	const cookie = "3f9a1c77e2b04d5a8e61c0d9b7f24a18c5e3d6f0a9b8c7d6e5f4a3b2c1d0e9f8"
+	for _, tc := range []struct {
+		addr, join, want string
+	}{
+		{"", "10.0.0.1:4002", "--join-group 10.0.0.1:4002 needs --group-addr"},
+		{"10.0.0.2", "", `--group-addr "10.0.0.2": want HOST:PORT`},
+		{"10.0.0.2:0", "", `--group-addr "10.0.0.2:0": want HOST:PORT`},
+		{"0.0.0.0:4002", "", "must name this host, not a wildcard"},
+		{":4002", "", "must name this host, not a wildcard"},
+		{"10.0.0.2:4002", "10.0.0.1", `--join-group "10.0.0.1": want HOST:PORT`},
+		{"10.0.0.2:4002", "10.0.0.2:4002", "is this core's own --group-addr"},
+	} {
+		_, err := groupConfig(tc.addr, tc.join, cookie)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("--group-addr %q --join-group %q: %v, want %q", tc.addr, tc.join, err, tc.want)
+		}
+	}
+	if g, err := groupConfig("", "", cookie); g != nil || err != nil {
+		t.Errorf("no flags: %+v %v, want a single core", g, err)
+	}
+	g, err := groupConfig("10.0.0.2:4002", "10.0.0.1:4002", cookie)
+	if err != nil || g.ID != "10.0.0.2:4002" || g.Join != "10.0.0.1:4002" || g.TLS == nil || g.Peer == nil {
+		t.Fatalf("a member: %+v %v", g, err)
+	}
+}

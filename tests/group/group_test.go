@@ -1,0 +1,612 @@
+// Package group_test runs a core group of three real edgefaas cores on
+// 127.0.0.1–3 and a worker joined to all of them: a function created
+// through one core is invocable through every core, a follower forwards
+// writes to the leader, and after kill -9 of the leader a survivor takes
+// writes again with no acknowledged write lost.
+package group_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
+)
+
+// member is one core of the group.
+type member struct {
+	*testcluster.Proc
+	host      string
+	url       string
+	nodeAddr  string
+	groupAddr string
+}
+
+// group is a running group and its admin token.
+type group struct {
+	cores  []*member
+	admin  string
+	cookie string
+}
+
+// startGroup starts three cores: the first makes the group, the others
+// join it through the first; it returns once every core answers the
+// first core's admin token (it holds the replicated subjects).
+func startGroup(t *testing.T) *group {
+	t.Helper()
+	g := &group{}
+	disk := dataDisk(t)
+	for i, host := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
+		dir := t.TempDir()
+		data := filepath.Join(disk, host)
+		m := &member{host: host, nodeAddr: host + ":" + testcluster.Port(t, host), groupAddr: host + ":" + testcluster.Port(t, host)}
+		args := []string{"core", "--data-dir", filepath.Join(data, "core"), "--http-addr", host + ":" + testcluster.Port(t, host),
+			"--node-addr", m.nodeAddr, "--group-addr", m.groupAddr}
+		if i > 0 {
+			args = append(args, "--join-group", g.cores[0].groupAddr, "--cookie-file", g.cookie)
+		}
+		m.Proc = testcluster.Start(t, dir, args...)
+		m.url = "http://" + m.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
+		if i == 0 {
+			g.cookie = filepath.Join(data, "core", "cookie")
+			var err error
+			if g.admin, _, err = testcluster.ReadTokens(filepath.Join(data, "core")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g.cores = append(g.cores, m)
+	}
+	for _, m := range g.cores {
+		cl := g.client(t, m)
+		wait.For(t, 60*time.Second, m.host+" holds the group's subjects", func() bool {
+			_, err := cl.ListModules(ctxT(t, 5*time.Second))
+			return err == nil
+		})
+	}
+	return g
+}
+
+// dataDisk is where the cores keep their data: a tmpfs of the test's
+// own, so their free-space floors and reserve files are sized from it
+// and not from a shared disk; a plain temporary directory if the test
+// cannot mount one.
+func dataDisk(t *testing.T) string {
+	t.Helper()
+	disk := t.TempDir()
+	if err := unix.Mount("tmpfs", disk, "tmpfs", 0, "size=1g,mode=0700"); err != nil {
+		t.Logf("data on the temporary directory's disk: cannot mount a tmpfs: %v", err)
+		return disk
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(disk, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", disk, err)
+		}
+	})
+	return disk
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return c
+}
+
+func (g *group) client(t *testing.T, m *member) *client.Client {
+	t.Helper()
+	cl, err := client.New(m.url, g.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// startWorker starts a worker joined to every core of the group.
+func (g *group) startWorker(t *testing.T, host string) {
+	t.Helper()
+	dir := t.TempDir()
+	args := []string{"worker", "--data-dir", filepath.Join(dir, "worker"), "--node-addr", host + ":" + testcluster.Port(t, host),
+		"--cookie-file", g.cookie}
+	for _, m := range g.cores {
+		args = append(args, "--join", m.nodeAddr)
+	}
+	testcluster.Start(t, dir, args...)
+	for _, m := range g.cores {
+		cl := g.client(t, m)
+		wait.For(t, 60*time.Second, "core "+m.host+" lists worker@"+host, func() bool {
+			ns, err := cl.ListNodes(ctxT(t, 5*time.Second))
+			return err == nil && testcluster.Has(ns, "worker@"+host)
+		})
+	}
+}
+
+var leadsRE = regexp.MustCompile(`core group: this core (leads|no longer leads)`)
+
+// leader is the live core whose last word on leadership is that it leads.
+func (g *group) leader(t *testing.T, dead map[*member]bool) *member {
+	t.Helper()
+	var found *member
+	wait.For(t, 30*time.Second, "a core leads", func() bool {
+		for _, m := range g.cores {
+			if dead[m] {
+				continue
+			}
+			ms := leadsRE.FindAllStringSubmatch(m.Log(), -1)
+			if len(ms) > 0 && ms[len(ms)-1][1] == "leads" {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// create uploads code as function name of module demo through cl,
+// without waiting for workers.
+func create(ctx context.Context, cl *client.Client, name string, code []byte) error {
+	no := false
+	_, err := cl.CreateFunction(ctx, "demo", client.Upload{Name: name, Code: code, WaitForWorkers: &no})
+	return err
+}
+
+// TestGroupServesOneState: a function created through the leader is
+// invocable through every core; one created through a follower is
+// forwarded to the leader and is then on every core too. A cron trigger
+// created through a follower runs on the leader only; a call queued
+// through a follower runs. With the two
+// other cores killed, the last one refuses writes (503, Retry-After) and
+// still invokes.
+func TestGroupServesOneState(t *testing.T) {
+	g := startGroup(t)
+	g.startWorker(t, "127.0.0.4")
+	lead := g.leader(t, nil)
+	code := testmodules.Read(t, "hello")
+	if err := g.client(t, lead).CreateModule(ctxT(t, 30*time.Second), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(ctxT(t, 60*time.Second), g.client(t, lead), "hello", code); err != nil {
+		t.Fatalf("create through the leader %s: %v", lead.host, err)
+	}
+	var follower *member
+	for _, m := range g.cores {
+		if m != lead {
+			follower = m
+		}
+	}
+	if err := create(ctxT(t, 60*time.Second), g.client(t, follower), "hello2", code); err != nil {
+		t.Fatalf("create through the follower %s (forwarded): %v", follower.host, err)
+	}
+	for _, m := range g.cores {
+		cl := g.client(t, m)
+		for _, fn := range []string{"hello", "hello2"} {
+			var out json.RawMessage
+			wait.ForState(t, 60*time.Second, fn+" answers through "+m.host, func() (bool, string) {
+				var err error
+				out, err = cl.Invoke(ctxT(t, 30*time.Second), "demo", fn, json.RawMessage(`{"name":"group"}`))
+				return err == nil, fmt.Sprint(err)
+			})
+			if string(out) != `{"message":"Hello, group!"}` {
+				t.Fatalf("%s through %s: %s", fn, m.host, out)
+			}
+		}
+	}
+
+	// An asynchronous call queued through a follower runs from that
+	// core's queue (the queue is per core).
+	fcl := g.client(t, follower)
+	id, err := fcl.InvokeAsync(ctxT(t, 30*time.Second), "demo", "hello", json.RawMessage(`{"name":"later"}`), "")
+	if err != nil {
+		t.Fatalf("queue a call through %s: %v", follower.host, err)
+	}
+	wait.ForState(t, 60*time.Second, "the queued call to finish", func() (bool, string) {
+		a, err := fcl.GetActivation(ctxT(t, 10*time.Second), id)
+		if err != nil {
+			return false, err.Error()
+		}
+		if a.Final() && (a.Status != "success" || string(a.Result) != `{"message":"Hello, later!"}`) {
+			t.Fatalf("queued call: %+v", a)
+		}
+		return a.Final(), a.Status
+	})
+
+	cronOnTheLeaderOnly(t, g, lead, follower)
+
+	// Every core lists the three members, one leader, each with its term
+	// and applied index (GET /v1/admin/group, `edgefaas node cores`).
+	for _, m := range g.cores {
+		var ms []client.GroupMember
+		wait.ForState(t, 30*time.Second, "the group's members through "+m.host, func() (bool, string) {
+			var err error
+			ms, err = g.client(t, m).GroupMembers(ctxT(t, 30*time.Second))
+			if err != nil {
+				return false, err.Error()
+			}
+			leaders, applied := 0, 0
+			for _, gm := range ms {
+				if gm.Role == "leader" {
+					leaders++
+				}
+				if gm.AppliedIndex > 0 && gm.Term > 0 {
+					applied++
+				}
+			}
+			return len(ms) == 3 && leaders == 1 && applied == 3, fmt.Sprintf("%+v", ms)
+		})
+		for _, gm := range ms {
+			if gm.Self != (gm.ID == m.groupAddr) || (gm.Role == "leader") != (gm.ID == lead.groupAddr) {
+				t.Fatalf("through %s: member %+v (leader %s)", m.host, gm, lead.groupAddr)
+			}
+		}
+	}
+
+	// Without a majority: the last core refuses writes with 503 and
+	// Retry-After, and still invokes the functions it holds.
+	for _, m := range g.cores {
+		if m != follower {
+			m.Kill()
+		}
+	}
+	req, err := http.NewRequest(http.MethodPost, follower.url+"/v1/fn", strings.NewReader(`{"module":{"name":"lonely"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+g.admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a write without a majority: %d Retry-After=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	t.Logf("a write without a majority: %d Retry-After=%s %s", resp.StatusCode, resp.Header.Get("Retry-After"), bytes.TrimSpace(body))
+	for _, fn := range []string{"hello", "hello2"} {
+		out, err := g.client(t, follower).Invoke(ctxT(t, 30*time.Second), "demo", fn, json.RawMessage(`{"name":"alone"}`))
+		if err != nil || string(out) != `{"message":"Hello, alone!"}` {
+			t.Fatalf("%s without a majority: %s %v", fn, out, err)
+		}
+	}
+}
+
+// TestLeaderKilledLosesNoAcknowledgedWrite: creates stream through every
+// core; the leader is killed with SIGKILL mid-stream; a survivor accepts
+// a write again, and every create acknowledged by any core is on both
+// survivors. Synchronous calls stream through every core meanwhile: none
+// through a survivor fails. The killed core restarts and catches up; it
+// is then removed from the group through a follower.
+func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
+	g := startGroup(t)
+	g.startWorker(t, "127.0.0.4")
+	lead := g.leader(t, nil)
+	code := testmodules.Read(t, "hello")
+	if err := g.client(t, lead).CreateModule(ctxT(t, 30*time.Second), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(ctxT(t, 60*time.Second), g.client(t, lead), "hello", code); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range g.cores {
+		cl := g.client(t, m)
+		wait.ForState(t, 60*time.Second, "hello answers through "+m.host, func() (bool, string) {
+			_, err := cl.Invoke(ctxT(t, 30*time.Second), "demo", "hello", json.RawMessage(`{"name":"x"}`))
+			return err == nil, fmt.Sprint(err)
+		})
+	}
+	for _, m := range g.cores {
+		cl := g.client(t, m)
+		wait.For(t, 30*time.Second, "module demo on "+m.host, func() bool {
+			_, err := cl.GetModule(ctxT(t, 10*time.Second), "demo")
+			return err == nil
+		})
+	}
+	var (
+		mu       sync.Mutex
+		acked    []string
+		ackedBy  = map[*member]int{}
+		refused  = map[string]int{} // answers other than 201, by kind
+		killed   bool
+		afterAck = map[*member]int{} // acknowledgements after the kill, by core
+		firstAck time.Time           // the first acknowledgement by a survivor after the kill
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	// Synchronous calls through every core, counted by core after the kill.
+	var (
+		callMu      sync.Mutex
+		callsOK     = map[*member]int{}
+		callsFailed = map[*member][]string{}
+	)
+	for _, m := range g.cores {
+		wg.Add(1)
+		go func(m *member) {
+			defer wg.Done()
+			cl := g.client(t, m)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				out, err := cl.Invoke(ctx, "demo", "hello", json.RawMessage(`{"name":"k"}`))
+				cancel()
+				mu.Lock()
+				after := killed
+				mu.Unlock()
+				if !after {
+					continue
+				}
+				callMu.Lock()
+				if err == nil && string(out) == `{"message":"Hello, k!"}` {
+					callsOK[m]++
+				} else {
+					callsFailed[m] = append(callsFailed[m], fmt.Sprintf("%s %v", out, err))
+				}
+				callMu.Unlock()
+			}
+		}(m)
+	}
+	for _, m := range g.cores {
+		wg.Add(1)
+		go func(m *member) {
+			defer wg.Done()
+			cl := g.client(t, m)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := fmt.Sprintf("f%s_%d", strings.ReplaceAll(m.host, ".", ""), i)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := create(ctx, cl, name, code)
+				cancel()
+				mu.Lock()
+				switch {
+				case err == nil:
+					acked = append(acked, name)
+					ackedBy[m]++
+					if killed {
+						afterAck[m]++
+						if firstAck.IsZero() {
+							firstAck = time.Now()
+						}
+					}
+				case client.IsStatus(err, 503):
+					refused["503"]++
+				default:
+					refused["other"]++
+					if refused["other"] <= 5 {
+						t.Logf("create %s through %s: %v", name, m.host, err)
+					}
+				}
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}(m)
+	}
+	// Writes acknowledged through every core (the followers' forwarded)
+	// before the kill.
+	wait.ForState(t, 60*time.Second, "creates acknowledged through every core before the kill", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range g.cores {
+			if ackedBy[m] < 2 {
+				return false, fmt.Sprintf("acknowledged %d, refused %v", len(acked), refused)
+			}
+		}
+		return true, ""
+	})
+	mu.Lock()
+	before := len(acked)
+	killed = true
+	mu.Unlock()
+	lead.Kill()
+	killedAt := time.Now()
+	dead := map[*member]bool{lead: true}
+	// A survivor takes writes again (each survivor's stream goes on).
+	wait.For(t, 30*time.Second, "a survivor acknowledges a write after the kill", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for m, c := range afterAck {
+			if !dead[m] {
+				n += c
+			}
+		}
+		return n >= 3
+	})
+	close(stop)
+	wg.Wait()
+	for _, m := range g.cores {
+		if dead[m] {
+			continue
+		}
+		if len(callsFailed[m]) > 0 || callsOK[m] == 0 {
+			t.Errorf("calls through survivor %s after the kill: %d answered, failed: %v", m.host, callsOK[m], callsFailed[m])
+		}
+	}
+	next := g.leader(t, dead)
+	answered := map[string]int{}
+	for _, m := range g.cores {
+		if !dead[m] {
+			answered[m.host] = callsOK[m]
+		}
+	}
+	t.Logf("acknowledged %d creates before the kill, %d in all; refusals %v; new leader %s; first write acknowledged by a survivor %v after the kill; calls answered through survivors after the kill %v",
+		before, len(acked), refused, next.host, firstAck.Sub(killedAt).Round(100*time.Millisecond), answered)
+	hasAcked := func(m *member) {
+		t.Helper()
+		cl := g.client(t, m)
+		wait.ForState(t, 60*time.Second, "every acknowledged create on "+m.host, func() (bool, string) {
+			mod, err := cl.GetModule(ctxT(t, 10*time.Second), "demo")
+			if err != nil {
+				return false, err.Error()
+			}
+			have := map[string]bool{}
+			for _, f := range mod.Functions {
+				have[f.Name] = true
+			}
+			var missing []string
+			for _, name := range acked {
+				if !have[name] {
+					missing = append(missing, name)
+				}
+			}
+			return len(missing) == 0, fmt.Sprintf("missing %v", missing)
+		})
+	}
+	for _, m := range g.cores {
+		if !dead[m] {
+			hasAcked(m)
+		}
+	}
+
+	// The killed core restarts on its data and catches up as a follower.
+	from := lead.Process.Log.Len()
+	lead.Restart()
+	if _, err := lead.Process.WaitLog(testcluster.ListeningRE, from, 60*time.Second); err != nil {
+		t.Fatalf("the killed core does not listen again: %v", err)
+	}
+	hasAcked(lead)
+
+	// A core is removed from the group through a follower, which passes
+	// the request to the leader: two members remain.
+	var other *member
+	for _, m := range g.cores {
+		if m != lead && m != next {
+			other = m
+		}
+	}
+	if err := g.client(t, other).RemoveGroupMember(ctxT(t, 30*time.Second), lead.groupAddr); err != nil {
+		t.Fatalf("remove %s through %s: %v", lead.groupAddr, other.host, err)
+	}
+	if err := g.client(t, other).RemoveGroupMember(ctxT(t, 30*time.Second), "10.9.9.9:1"); !client.IsStatus(err, http.StatusNotFound) {
+		t.Fatalf("remove a member the group does not have: %v, want 404", err)
+	}
+	wait.ForState(t, 30*time.Second, "two members listed by "+next.host, func() (bool, string) {
+		ms, err := g.client(t, next).GroupMembers(ctxT(t, 30*time.Second))
+		return err == nil && len(ms) == 2, fmt.Sprintf("%+v %v", ms, err)
+	})
+}
+
+// cronOnTheLeaderOnly: a cron trigger is a singleton of the group:
+// created through a follower, its ticks are queued by the leader alone,
+// never by the core that took the write nor once per core.
+func cronOnTheLeaderOnly(t *testing.T, g *group, lead, follower *member) {
+	t.Helper()
+	cl := g.client(t, follower)
+	no := false
+	wait.For(t, 30*time.Second, "module demo on "+follower.host, func() bool {
+		_, err := cl.GetModule(ctxT(t, 10*time.Second), "demo")
+		return err == nil
+	})
+	if _, err := cl.CreateFunction(ctxT(t, 60*time.Second), "demo", client.Upload{Name: "tick", Code: testmodules.Read(t, "test/echo"),
+		Events: json.RawMessage(`[{"type":"cron","schedule":"@every 1s","args":{"n":7}}]`), WaitForWorkers: &no}); err != nil {
+		t.Fatal(err)
+	}
+	// Records per core, and each tick's queuing core.
+	perCore := func() (map[string]int, map[string][]string) {
+		counts := map[string]int{}
+		ticks := map[string][]string{}
+		for _, m := range g.cores {
+			rs, err := g.client(t, m).ListActivations(ctxT(t, 10*time.Second), client.ActivationFilter{Module: "demo", Function: "tick", Limit: 1000})
+			if err != nil {
+				continue
+			}
+			counts[m.host] = len(rs)
+			for _, r := range rs {
+				var tr struct {
+					Tick *time.Time `json:"tick"`
+				}
+				if json.Unmarshal(r.Trigger, &tr) == nil && tr.Tick != nil {
+					k := tr.Tick.UTC().Format(time.RFC3339Nano)
+					ticks[k] = append(ticks[k], m.host)
+				}
+			}
+		}
+		return counts, ticks
+	}
+	wait.ForState(t, 60*time.Second, "5 ticks queued in the group", func() (bool, string) {
+		counts, _ := perCore()
+		n := 0
+		for _, c := range counts {
+			n += c
+		}
+		return n >= 5, fmt.Sprint(counts)
+	})
+	counts, ticks := perCore()
+	t.Logf("tick records per core: %v", counts)
+	for k, hosts := range ticks {
+		if len(hosts) > 1 {
+			t.Errorf("tick %s queued %d times, by %v", k, len(hosts), hosts)
+		}
+	}
+	for _, m := range g.cores {
+		if m != lead && counts[m.host] > 0 {
+			t.Errorf("follower %s queued %d ticks; only the leader %s runs cron", m.host, counts[m.host], lead.host)
+		}
+	}
+}
+
+// TestGroupOfOneRestarts: a core that made a group and stays its only
+// member restarts on its data: it leads again, keeps its tokens (the
+// tokens file is not rewritten) and takes writes.
+func TestGroupOfOneRestarts(t *testing.T) {
+	disk := dataDisk(t)
+	dir := t.TempDir()
+	data := filepath.Join(disk, "core")
+	host := "127.0.0.1"
+	p := testcluster.Start(t, dir, "core", "--data-dir", data, "--http-addr", host+":"+testcluster.Port(t, host),
+		"--node-addr", host+":"+testcluster.Port(t, host), "--group-addr", host+":"+testcluster.Port(t, host))
+	url := "http://" + p.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
+	admin, _, err := testcluster.ReadTokens(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(url, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.CreateModule(ctxT(t, 30*time.Second), "before"); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop()
+	from := p.Process.Log.Len()
+	p.Restart()
+	if _, err := p.Process.WaitLog(testcluster.ListeningRE, from, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := testcluster.ReadTokens(data)
+	if err != nil || again != admin {
+		t.Fatalf("the tokens file changed on restart: %v", err)
+	}
+	wait.ForState(t, 30*time.Second, "a write after the restart", func() (bool, string) {
+		err := cl.CreateModule(ctxT(t, 30*time.Second), "after")
+		return err == nil || client.IsStatus(err, http.StatusConflict), fmt.Sprint(err)
+	})
+	if _, err := cl.GetModule(ctxT(t, 10*time.Second), "before"); err != nil {
+		t.Fatalf("the module written before the restart: %v", err)
+	}
+	if n := strings.Count(p.Log(), "first boot of the group"); n != 1 {
+		t.Fatalf("first tokens written %d times", n)
+	}
+}
