@@ -9,6 +9,7 @@ package reporter
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"slices"
 	"time"
@@ -190,13 +191,18 @@ func (a *Actor) Report() wire.Report {
 	}
 	return wire.Report{
 		Node: a.Node, Arch: runtime.GOARCH, OS: runtime.GOOS, Tags: wire.JoinList(a.Tags),
-		TotalMemory: int(a.GuestMemory), FreeMemory: int(max(free, 0)),
-		MemoryBudget: int(a.Budget), MemoryInUse: int(rss), MemoryReserved: int(reserved),
+		TotalMemory: size(a.GuestMemory), FreeMemory: size(max(free, 0)),
+		MemoryBudget: size(a.Budget), MemoryInUse: size(rss), MemoryReserved: size(reserved),
 		Running: s.Running, Queued: s.Queued, MaxRunning: a.MaxRunning,
 		Cached: wire.JoinList(a.Store.Hashes()), Invocations: int(s.Invocations), Host: a.Host, Port: a.Port,
 		Version: a.Version, Clock: time.Now().UnixMilli(),
 	}
 }
+
+// size is a byte count as the report's int: on a 32-bit worker, counts
+// beyond its int (a budget of several GiB) are its largest, never a
+// wrapped negative size no placement would choose.
+func size(v int64) int { return int(min(v, math.MaxInt)) }
 
 func (a *Actor) report(p *gen.ServerProcess) {
 	r := a.Report()

@@ -47,3 +47,30 @@ func TestReportMemory(t *testing.T) {
 		t.Errorf("over budget, free %d, want 0", r.FreeMemory)
 	}
 }
+
+// TestReportLargeMemoryOn32Bit: on a 32-bit worker (arm on a Raspberry
+// Pi with a 32-bit OS) a budget of several GiB does not wrap to a
+// negative size that no placement would ever choose: sizes beyond the
+// platform's int are reported as its largest.
+func TestReportLargeMemoryOn32Bit(t *testing.T) {
+	ctx := context.Background()
+	e, err := wasm.NewEngine(ctx, wasm.Config{Interpreter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	st, err := cache.NewStore(e, "", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gib = int64(1) << 30
+	a := &Actor{Engine: e, Store: st, Usage: &runner.Usage{}, Node: "w", Log: slog.Default(),
+		Budget: 23 * gib, GuestMemory: 12 * gib, RSS: func() (int64, error) { return 5 * gib, nil }}
+	r := a.Report()
+	for name, v := range map[string]int{"TotalMemory": r.TotalMemory, "FreeMemory": r.FreeMemory,
+		"MemoryBudget": r.MemoryBudget, "MemoryInUse": r.MemoryInUse} {
+		if v <= 0 {
+			t.Errorf("%s = %d for a %d GiB budget", name, v, a.Budget/gib)
+		}
+	}
+}
