@@ -93,7 +93,7 @@ func TestForgedMessagesRefused(t *testing.T) {
 	dir := t.TempDir()
 	forgerAddr := "127.0.0.9:" + testcluster.Port(t, "127.0.0.9")
 	testcluster.StartProgram(t, forgerBin, nil, dir, "-join", core.NodeAddr, "-core", "core@127.0.0.1",
-		"-cookie-file", core.CookieFile(), "-node-addr", forgerAddr, "-data-dir", filepath.Join(dir, "forger"),
+		"-join-token", core.JoinToken(t, "worker@127.0.0.9"), "-join-api", core.URL, "-node-addr", forgerAddr, "-data-dir", filepath.Join(dir, "forger"),
 		"-victim", victim, "-victim-addr", victim+":"+strings.Split(argAfter(t, honest.Process.Args, "--node-addr"), ":")[1],
 		"-evict", sleep.Hash, "-code", testmodules.Path(t, "hello-c"))
 	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Has(ns, "worker@127.0.0.9") })
