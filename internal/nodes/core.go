@@ -131,7 +131,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		},
 	}
 	sender := &send.Sender{} // remote sends with a deadline (a hung worker)
-	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log, Sender: sender}
+	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log, Sender: sender, Refusals: c.refusals}
 	c.registry, c.sender = reg, sender
 	var routers []supervisors.Child
 	for i := range cfg.Invokers {

@@ -117,7 +117,7 @@ func TestForgedMessagesRefused(t *testing.T) {
 		}
 	}
 
-	wantCore := []string{refused("result", "wrong_sender"), refused("report", "wrong_sender")}
+	wantCore := []string{refused("result", "wrong_sender"), refused("report", "wrong_sender"), refused("cached", "wrong_sender")}
 	wantWorker := []string{refused("cancel", "not_a_core"), refused("evict", "not_a_core"),
 		refused("cache", "not_a_core"), refused("join", "not_a_core")}
 	done := func() bool {

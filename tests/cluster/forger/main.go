@@ -4,7 +4,8 @@
 // (it joins with a join token, or the cookie where the core admits it, and
 // reports its own state honestly) that also forges, every tick, what
 // another node would say: answers to the core's pending calls, reports
-// naming another worker and a phantom, and commands to a victim worker
+// naming another worker and a phantom, a compile acknowledgement for
+// another worker, and commands to a victim worker
 // (cancel its calls, evict its code, push it code, attach it to a fake
 // core). What goes to the core and what goes to the victim are sent by two
 // processes, so a link that is slow to come up to one does not hold back
@@ -155,8 +156,8 @@ func (f *forger) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus
 	return gen.ServerStatusOK
 }
 
-// forgeToCore answers the core's calls and reports load as the victim
-// and as a phantom.
+// forgeToCore answers the core's calls, reports load and acknowledges
+// code as the victim, and reports a phantom.
 func (f *forger) forgeToCore(p *gen.ServerProcess) {
 	// Answers to every call the core may have in flight, as the victim.
 	for k := range 8 {
@@ -170,6 +171,9 @@ func (f *forger) forgeToCore(p *gen.ServerProcess) {
 	v := version.Get().Version
 	p.Send(sched, wire.Report{Node: f.victim, Tags: []byte("honest"), TotalMemory: 1 << 30, Running: 777, MaxRunning: 1, Version: v})
 	p.Send(sched, wire.Report{Node: f.phantom, Tags: []byte("honest"), TotalMemory: 1 << 30, FreeMemory: 1 << 30, MaxRunning: 64, Version: v})
+	// A compile acknowledgement as the victim: the version it would hold
+	// steers placement to it.
+	p.Send(gen.ProcessID{Name: "registry", Node: f.core}, wire.Cached{ID: 1, Node: f.victim, Hash: f.hash})
 }
 
 // forgeToVictim sends the victim commands as if from its core.

@@ -19,6 +19,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/edgefaas/edgefaas/internal/actors/send"
+	"github.com/edgefaas/edgefaas/internal/actors/trust"
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/core/actors/scheduler"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
@@ -62,6 +63,9 @@ type Actor struct {
 	// Sender gives sends to workers a deadline (nil: ergo's Send, which
 	// blocks behind a hung peer, and with it every upload).
 	Sender *send.Sender
+	// Refusals counts acknowledgements refused because of their sender
+	// (nil: not counted).
+	Refusals *trust.Refusals
 
 	next    int
 	waiting map[int]*waiter
@@ -91,6 +95,20 @@ func (a *Actor) Init(_ *gen.ServerProcess, _ ...etf.Term) error {
 	}
 	a.waiting = map[int]*waiter{}
 	return nil
+}
+
+// Receive checks a compile acknowledgement against its sender before the
+// mailbox (ergo patch 0003): a worker acknowledges only for itself, so a
+// wire.Cached whose Node is not the sending process's node (one worker
+// saying another holds a version, which steers placement to it) is
+// refused and counted. Every message routed to the live registry passes
+// here, so the acknowledgements HandleInfo sees were checked.
+func (a *Actor) Receive(from etf.Pid, msg etf.Term) bool {
+	if m, ok := msg.(wire.Cached); ok && m.Node != string(from.Node) {
+		a.Refusals.Refuse("cached", trust.WrongSender, string(from.Node))
+		return true
+	}
+	return false
 }
 
 // HandleInfo handles Distribute, Prefetch, wire.Cached and timeouts.
