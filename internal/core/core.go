@@ -303,7 +303,7 @@ func (c *assembly) startCluster() error {
 func (c *assembly) buildAPI() error {
 	var invoker cluster.Invoker
 	scfg := api.Config{Store: c.store, Logger: c.log, MaxUploadBytes: c.cfg.MaxUploadBytes, BodyBudget: c.cfg.BodyBudget, PublicMetrics: c.cfg.PublicMetrics,
-		Inspect: c.cfg.Inspect, Triggers: c.triggers.manager, DataDir: c.cfg.DataDir}
+		Inspect: c.cfg.Inspect, Triggers: c.triggers.manager, DataDir: c.cfg.DataDir, FunctionGone: c.metrics.Forget}
 	if c.cluster != nil {
 		invoker = c.cluster
 		scfg.Notifier, scfg.Ready, scfg.Nodes = c.cluster, c.cluster.Ready, c.cluster

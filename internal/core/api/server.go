@@ -82,6 +82,10 @@ type Config struct {
 	// Triggers, if set, runs functions' events; nil stores events without
 	// running them.
 	Triggers Triggers
+	// FunctionGone, if set, hears that a function's name was given up
+	// (deleted, or its module renamed or deleted): its per-function metric
+	// series are dropped, so the name's next owner sees none of them.
+	FunctionGone func(module, function string)
 	// DataDir is the core's data directory: GET /v1/admin/status reports
 	// the free space of its file system. Empty: unknown.
 	DataDir string
