@@ -87,7 +87,13 @@ func TestForgedMessagesRefused(t *testing.T) {
 	if err := cl.CreateModule(ctx(t), "trust"); err != nil {
 		t.Fatal(err)
 	}
-	sleep := upload(t, cl, "trust", "sleep", "sleep", &client.Metadata{Tag: "honest"})
+	// Uploaded waiting for the worker's compile acknowledgement, which
+	// must pass the registry's sender check (counted below).
+	sleep, err := cl.CreateFunction(ctx(t), "trust", client.Upload{Name: "sleep", Code: testmodules.Read(t, "sleep"),
+		Metadata: &client.Metadata{Tag: "honest"}, WaitForWorkers: new(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	core.WaitWorkers(t, func(ns []client.Node) bool { return hasFunction(ns, victim, sleep.Hash, true) })
 
 	dir := t.TempDir()
@@ -170,6 +176,11 @@ func TestForgedMessagesRefused(t *testing.T) {
 			t.Logf("worker %s = %v", s, scrape(t, "http://"+metricsAddr+"/metrics", s))
 		}
 		t.Fatal(err)
+	}
+	// The honest worker's acknowledgements carried their sender (sent by
+	// name): none was refused as unverified.
+	if n := core.Metric(t, refused("cached", "unverified")); n != 0 {
+		t.Fatalf("%v honest compile acknowledgements refused as unverified", n)
 	}
 	// The honest worker kept its code and took none from the forger.
 	ns := core.WaitWorkers(t, func(ns []client.Node) bool { return hasFunction(ns, victim, sleep.Hash, true) })

@@ -101,10 +101,20 @@ func (a *Actor) Init(_ *gen.ServerProcess, _ ...etf.Term) error {
 // mailbox (ergo patch 0003): a worker acknowledges only for itself, so a
 // wire.Cached whose Node is not the sending process's node (one worker
 // saying another holds a version, which steers placement to it) is
-// refused and counted. Every message routed to the live registry passes
-// here, so the acknowledgements HandleInfo sees were checked.
+// refused and counted. Workers acknowledge by name (wire.Cache.ReplyName),
+// which carries the sender; one sent to the registry's pid comes without
+// it and is refused as unverified. Every message routed to the live
+// registry passes here, so the acknowledgements HandleInfo sees were
+// checked.
 func (a *Actor) Receive(from etf.Pid, msg etf.Term) bool {
-	if m, ok := msg.(wire.Cached); ok && m.Node != string(from.Node) {
+	m, ok := msg.(wire.Cached)
+	switch {
+	case !ok:
+		return false
+	case from.Node == "":
+		a.Refusals.Refuse("cached", trust.Unverified, "")
+		return true
+	case m.Node != string(from.Node):
 		a.Refusals.Refuse("cached", trust.WrongSender, string(from.Node))
 		return true
 	}
@@ -184,7 +194,7 @@ func (a *Actor) distribute(p *gen.ServerProcess, m Distribute) {
 	id := a.next
 	msg := wire.Cache{ID: id, Hash: fn.Hash, Code: code, MemoryPages: int(max(fn.Metadata.Capacity, 0)) * 16}
 	if ev.WaitForWorkers {
-		msg.ReplyTo = p.Self()
+		msg.ReplyTo, msg.ReplyName = p.Self(), Name
 		a.waiting[id] = &waiter{done: m.Done, remaining: len(nodes)}
 		p.SendAfter(p.Self(), ackTimeout{id}, a.AckTimeout)
 	} else {
