@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -100,7 +101,7 @@ func run() error {
 	}
 	for _, to := range []string{toCore, toVictim} {
 		f := &forger{to: to, core: core, victim: victim, phantom: phantom, evict: evict, code: code,
-			hash: hex.EncodeToString(sum[:]), ids: ids, self: n.Name()}
+			hash: hex.EncodeToString(sum[:]), ids: ids, self: n.Name(), linked: n.Nodes, log: log}
 		if _, err := n.Spawn("forger_"+to, gen.ProcessOptions{}, f); err != nil {
 			return err
 		}
@@ -135,6 +136,8 @@ type forger struct {
 	code                                     []byte
 	ids                                      int
 	rounds                                   int
+	linked                                   func() []string // the nodes this node has a link to
+	log                                      *slog.Logger
 }
 
 func (f *forger) Init(p *gen.ServerProcess, _ ...etf.Term) error {
@@ -147,6 +150,15 @@ func (f *forger) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStatus
 		return gen.ServerStatusOK
 	}
 	if f.to == toCore {
+		// The worker's own reporter makes the link to the core: a send
+		// racing it to connect could be lost with the losing connection.
+		if !slices.Contains(f.linked(), f.core) {
+			p.SendAfter(p.Self(), tick{}, 100*time.Millisecond)
+			return gen.ServerStatusOK
+		}
+		if f.rounds == 0 {
+			f.log.Info("forging to the core over its link", "core", f.core)
+		}
 		f.forgeToCore(p)
 	} else {
 		f.forgeToVictim(p)
