@@ -5,14 +5,17 @@
 # Idempotent: existing settings files are kept.
 #
 #   sudo deploy/install.sh core                       # the core node
-#   sudo deploy/install.sh worker --join 10.0.0.5:4001 --cookie-file ./cookie
+#   sudo deploy/install.sh worker --join 10.0.0.5:4001 --join-token TOKEN
 #   sudo deploy/install.sh core worker                # a single-box site
 #
 # Options:
 #   --binary PATH       the edgefaas binary (default: dist/edgefaas-linux-ARCH
 #                       for this machine, from `make dist`)
 #   --join HOST:PORT    worker: the core's node address (written to worker.env)
-#   --cookie-file FILE  worker: the core's cookie (copied to /etc/edgefaas/cookie)
+#   --join-token TOKEN  worker: a one-time token from `edgefaas node token
+#                       create` on the core (written to worker.env)
+#   --cookie-file FILE  worker: the core's cookie (copied to /etc/edgefaas/cookie;
+#                       joins only a core run with EDGEFAAS_NODE_JOIN=any)
 #   --node-addr H:P     this node's address (written to the role's .env)
 #   --no-start          install, but neither enable nor start the units
 # Environment: DESTDIR installs under another root (packaging, tests; it
@@ -22,7 +25,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 DESTDIR=${DESTDIR:-}
-roles=() binary="" join="" cookie="" nodeaddr="" start=1
+roles=() binary="" join="" jointoken="" cookie="" nodeaddr="" start=1
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
@@ -30,10 +33,11 @@ while [ $# -gt 0 ]; do
     core|worker) roles+=("$1") ;;
     --binary) binary=${2:?}; shift ;;
     --join) join=${2:?}; shift ;;
+    --join-token) jointoken=${2:?}; shift ;;
     --cookie-file) cookie=${2:?}; shift ;;
     --node-addr) nodeaddr=${2:?}; shift ;;
     --no-start) start=0 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
   shift
@@ -76,13 +80,16 @@ for role in "${roles[@]}"; do
   if [ -n "$nodeaddr" ]; then set_env "$env" EDGEFAAS_NODE_ADDR "$nodeaddr"; fi
   if [ "$role" = worker ]; then
     if [ -n "$join" ]; then set_env "$env" EDGEFAAS_JOIN "$join"; fi
+    if [ -n "$jointoken" ]; then set_env "$env" EDGEFAAS_JOIN_TOKEN "$jointoken"; fi
     if [ -n "$cookie" ]; then
       install -m 0640 "$cookie" "$DESTDIR/etc/edgefaas/cookie"
     elif [[ " ${roles[*]} " == *" core "* ]]; then
-      # A single-box site: the worker reads the core's own cookie.
+      # A single-box site: the worker reads the core's own cookie, so the
+      # core admits cookie certificates (docs/install.md: moving to tokens).
       set_env "$env" EDGEFAAS_COOKIE_FILE /var/lib/edgefaas/core/cookie
       set_env "$env" EDGEFAAS_JOIN 127.0.0.1:4001
       set_env "$env" EDGEFAAS_NODE_ADDR 127.0.0.1:0
+      set_env "$DESTDIR/etc/edgefaas/core.env" EDGEFAAS_NODE_JOIN any
     fi
   fi
 done
@@ -96,7 +103,7 @@ if [ "$start" = 1 ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd
   for role in "${roles[@]}"; do systemctl enable --now "edgefaas-$role.service"; done
   systemctl --no-pager --lines=0 status "${roles[@]/#/edgefaas-}" || true
   if [[ " ${roles[*]} " == *" core "* ]]; then
-    echo "tokens: /var/lib/edgefaas/core/tokens; cookie for workers: /var/lib/edgefaas/core/cookie"
+    echo "tokens: /var/lib/edgefaas/core/tokens; a worker joins with a token from 'edgefaas node token create'"
   fi
 else
   echo "not started: edit /etc/edgefaas/*.env, then: systemctl daemon-reload && systemctl enable --now ${roles[*]/#/edgefaas-}"

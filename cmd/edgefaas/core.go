@@ -109,7 +109,7 @@ store is closed.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "directory for the database and the tokens file")
 	cmd.Flags().StringVar(&secretsKeyFile, "secrets-key-file", "", "key file that seals sink and trigger secrets at rest, created on first boot (default DATA_DIR/secrets.key; put it on another medium to keep it apart from the database)")
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:4000", "address the HTTP API listens on")
-	cmd.Flags().StringVar(&nodeJoin, "node-join", string(nodes.JoinAny), "which workers may join: any (a certificate from the core's CA, got with a join token, or one derived from the cookie) or token (the core's CA only: the cookie alone no longer lets a node in, and revoking a worker shuts it out)")
+	cmd.Flags().StringVar(&nodeJoin, "node-join", string(nodes.JoinAuto), "which workers may join: token (a certificate from the core's CA, got once with a join token from 'edgefaas node token create': the cookie alone does not let a node in, and revoking a worker shuts it out), any (also a certificate derived from the cookie: for moving cookie-only workers to tokens), or auto (token, or with --tls-cert/--tls-ca the operator's CA decides)")
 	apiTLS.register(cmd)
 	cmd.Flags().Int64Var(&maxUploadBytes, "max-upload-bytes", api.DefaultMaxUploadBytes, "largest accepted function code, in bytes (larger uploads get 413)")
 	node.register(cmd, "127.0.0.1:4001")

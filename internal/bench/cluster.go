@@ -113,8 +113,13 @@ func startPlatformArgs(ctx context.Context, prefix []string, name, binary, dir, 
 			return nil, err
 		}
 		wdir := filepath.Join(dir, fmt.Sprintf("worker%d", i+1))
+		jt, err := pl.api.CreateJoinToken(ctx, 10*time.Minute, "worker@"+host) // workers join as a new site's do
+		if err != nil {
+			pl.stop()
+			return nil, fmt.Errorf("%s: join token: %w", name, err)
+		}
 		w := newProc(binary, wdir, nil, append([]string{"worker", "--data-dir", wdir, "--node-addr", host + ":" + port,
-			"--join", pl.nodeAddr, "--cookie-file", filepath.Join(coreDir, "cookie"), "--allow-net", "127.0.0.0/8", "--egress-allow", "*"}, workerArgs...)...)
+			"--join", pl.nodeAddr, "--join-token", jt.Token, "--join-api", pl.url, "--allow-net", "127.0.0.0/8", "--egress-allow", "*"}, workerArgs...)...)
 		w.dataDir = wdir
 		if err := w.start(); err != nil {
 			pl.stop()

@@ -318,7 +318,7 @@ func (c *assembly) startCluster() error {
 func (c *assembly) buildAPI() error {
 	var invoker cluster.Invoker
 	scfg := api.Config{Store: c.store, Logger: c.log, MaxUploadBytes: c.cfg.MaxUploadBytes, BodyBudget: c.cfg.BodyBudget, PublicMetrics: c.cfg.PublicMetrics,
-		Inspect: c.cfg.Inspect, Triggers: c.triggers.manager, DataDir: c.cfg.DataDir}
+		Inspect: c.cfg.Inspect, Triggers: c.triggers.manager, DataDir: c.cfg.DataDir, FunctionGone: c.metrics.Forget}
 	if c.group != nil {
 		scfg.Writes, scfg.Group, scfg.GroupRemove = c.group.member.Writes(), c.group.members, c.group.remove
 	}

@@ -193,7 +193,7 @@ func status(s client.AdminStatus, asked, answered time.Time) Report {
 	}
 	switch s.NodeJoinMode {
 	case "any", "cookie":
-		r.add("node joins", Warn, "start the core with --node-join token once every worker has joined with a token ('edgefaas node token create'): then revoking a worker shuts it out",
+		r.add("node joins", Warn, "once every worker has joined with a token ('edgefaas node token create'), start the core without --node-join any (EDGEFAAS_NODE_JOIN): then revoking a worker shuts it out",
 			"%q: any node holding the cluster cookie may join", s.NodeJoinMode)
 	default:
 		r.add("node joins", OK, "", "%q", s.NodeJoinMode)

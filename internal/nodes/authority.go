@@ -37,13 +37,19 @@ import (
 type JoinMode string
 
 const (
-	// JoinAny (the default): certificates from the core's CA (token join)
-	// and from the cookie's CA (every node holding the cookie, as before),
-	// so existing workers keep joining with no migration. A token-joined
-	// node's name can no longer be taken with a cookie certificate.
+	// JoinAuto (the default): JoinToken with the core's own CA; with an
+	// operator CA (--tls-cert/--tls-ca) that CA decides who joins, as
+	// before.
+	JoinAuto JoinMode = "auto"
+	// JoinAny: certificates from the core's CA (token join) and from the
+	// cookie's CA (every node holding the cookie), for a site moving its
+	// cookie-only workers to tokens. A token-joined node's name cannot be
+	// taken with a cookie certificate, but a revoked box can come back
+	// under another name.
 	JoinAny JoinMode = "any"
 	// JoinToken: only certificates the core's CA issued. Holding the
-	// cookie is no longer enough to join; revoking a worker shuts it out.
+	// cookie is not enough to join, no key is derived from it; revoking a
+	// worker shuts it out.
 	JoinToken JoinMode = "token"
 )
 
@@ -134,11 +140,11 @@ func randomSerial() (*big.Int, error) {
 // TLS identity: in JoinToken a certificate from its CA, in JoinAny one from
 // the cookie's CA (which cookie-only workers verify), trusting both.
 func newAuthority(store *storage.Store, dataDir string, mode JoinMode, cookie, name string, log *slog.Logger) (*authority, *nodeAuth, error) {
-	if mode == "" {
-		mode = JoinAny
+	if mode == "" || mode == JoinAuto {
+		mode = JoinToken
 	}
 	if mode != JoinAny && mode != JoinToken {
-		return nil, nil, fmt.Errorf("node join mode %q: want %q or %q", mode, JoinAny, JoinToken)
+		return nil, nil, fmt.Errorf("node join mode %q: want %q, %q or %q", mode, JoinAuto, JoinToken, JoinAny)
 	}
 	_, statErr := os.Stat(filepath.Join(caDir(dataDir), "ca.crt"))
 	ca, key, err := loadOrCreateCA(dataDir)
@@ -149,7 +155,7 @@ func newAuthority(store *storage.Store, dataDir string, mode JoinMode, cookie, n
 		log.Info("created the node CA; workers join with a one-time token from 'edgefaas node token create'", "path", caDir(dataDir), "join_mode", string(mode))
 	}
 	if mode == JoinAny && log != nil {
-		log.Warn("node join mode any: any node holding the cluster cookie may join under a name of its choosing, so a revoked worker can come back under another; once every worker has joined with a token, start the core with --node-join token",
+		log.Warn("node join mode any: any node holding the cluster cookie may join under a name of its choosing, so a revoked worker can come back under another; once every worker has joined with a token, start the core without --node-join any (docs/install.md)",
 			"join_mode", string(mode))
 	}
 	a := &authority{store: store, mode: mode, ca: ca, key: key, cookie: cookie, self: name}
@@ -229,7 +235,7 @@ func (a *authority) check(name string, cert *x509.Certificate) error {
 		return fmt.Errorf("%w: %s joined with a token; a cookie certificate cannot speak for it", errRefused, name)
 	case !fromCore:
 		if a.mode == JoinToken {
-			return fmt.Errorf("%w: %s presented a cookie certificate; this core accepts token-joined nodes only", errRefused, name)
+			return fmt.Errorf("%w: %s presented a cookie certificate; this core accepts token-joined nodes only (join it with a token from 'edgefaas node token create', or run the core with --node-join any while moving)", errRefused, name)
 		}
 		return nil
 	case !known:

@@ -255,20 +255,25 @@ func TestEnrollRefusesTakenNames(t *testing.T) {
 }
 
 // TestJoinAnyWarns: a core that admits cookie certificates says at start
-// that revocation does not hold there; one in JoinToken does not.
+// that revocation does not hold there; one in JoinToken does not, nor
+// one left at the default (auto, or no mode), which is JoinToken.
 func TestJoinAnyWarns(t *testing.T) {
 	for _, c := range []struct {
 		mode JoinMode
 		warn bool
-	}{{JoinAny, true}, {JoinToken, false}} {
+	}{{JoinAny, true}, {JoinToken, false}, {JoinAuto, false}, {"", false}} {
 		dir := t.TempDir()
 		st := storetest.Open(t, filepath.Join(dir, "db"), nil)
 		var buf bytes.Buffer
-		if _, _, err := newAuthority(st, dir, c.mode, "cookie-1", "core@127.0.0.1", slog.New(slog.NewTextHandler(&buf, nil))); err != nil {
+		a, _, err := newAuthority(st, dir, c.mode, "cookie-1", "core@127.0.0.1", slog.New(slog.NewTextHandler(&buf, nil)))
+		if err != nil {
 			t.Fatal(err)
 		}
-		if got := strings.Contains(buf.String(), "level=WARN") && strings.Contains(buf.String(), "--node-join token"); got != c.warn {
-			t.Errorf("%s: warned %v, want %v:\n%s", c.mode, got, c.warn, buf.String())
+		if got := strings.Contains(buf.String(), "level=WARN") && strings.Contains(buf.String(), "--node-join any"); got != c.warn {
+			t.Errorf("%q: warned %v, want %v:\n%s", c.mode, got, c.warn, buf.String())
+		}
+		if want := map[bool]JoinMode{true: JoinAny, false: JoinToken}[c.warn]; a.mode != want {
+			t.Errorf("%q: mode %q, want %q", c.mode, a.mode, want)
 		}
 	}
 }

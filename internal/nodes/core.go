@@ -40,10 +40,11 @@ type CoreConfig struct {
 	// WithWorker runs a worker application on the core's own node: the
 	// single-box edge site (and `edgefaas dev`). Remote workers can still join.
 	WithWorker *WorkerConfig
-	// JoinMode: which node certificates the core accepts (default JoinAny:
-	// its own CA's and the cookie's). Without an operator CA the core keeps
-	// its CA in Node.DataDir/node-ca and issues certificates to workers
-	// that join with a one-time token (authority.go).
+	// JoinMode: which node certificates the core accepts (default
+	// JoinAuto: its own CA's only, or the operator CA's). Without an
+	// operator CA the core keeps its CA in Node.DataDir/node-ca and issues
+	// certificates to workers that join with a one-time token
+	// (authority.go).
 	JoinMode JoinMode
 }
 
@@ -86,6 +87,11 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	if cfg.Node.Name == "" {
 		cfg.Node.Name = "core@" + cfg.Node.ListenHost
 	}
+	switch cfg.JoinMode {
+	case "", JoinAuto, JoinToken, JoinAny:
+	default:
+		return nil, fmt.Errorf("node join mode %q: want %q, %q or %q", cfg.JoinMode, JoinAuto, JoinToken, JoinAny)
+	}
 	c := &Core{table: scheduler.NewTable(), pending: invoker.NewPending(), metrics: invoker.NewMetrics(), cfg: cfg,
 		refusals: trust.NewRefusals(log)}
 	// Actor callbacks (OnJoin, the notifier, the local worker) look
@@ -125,7 +131,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 		},
 	}
 	sender := &send.Sender{} // remote sends with a deadline (a hung worker)
-	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log, Sender: sender}
+	reg := &registry.Actor{Store: cfg.Store, Table: c.table, Log: log, Sender: sender, Refusals: c.refusals}
 	c.registry, c.sender = reg, sender
 	var routers []supervisors.Child
 	for i := range cfg.Invokers {

@@ -50,6 +50,8 @@ func remotePairStore(t *testing.T, opts ...func(*WorkerConfig)) (*Core, *Worker,
 	c, err := StartCore(CoreConfig{
 		Node:  NodeConfig{Cookie: "test-cookie", DataDir: filepath.Join(dir, "core"), ListenPort: port, Log: log},
 		Store: store,
+		// The worker below joins with the cookie, not a token.
+		JoinMode: JoinAny,
 	})
 	if err != nil {
 		t.Fatal(err)

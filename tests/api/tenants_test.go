@@ -79,6 +79,17 @@ func TestTenantsSeeOnlyTheirOwn(t *testing.T) {
 	// The cluster's shape is the operator's.
 	expect(t, "a user lists the nodes", c.json("GET", "/v1/nodes", bob, ""), http.StatusForbidden, "admin")
 	expect(t, "an admin lists the nodes", c.json("GET", "/v1/nodes", c.admin, ""), http.StatusOK, "")
+
+	// A deleted function's series go with it: whoever creates the name
+	// next does not see its previous owner's counts.
+	expect(t, "alice deletes _/aliceshared", c.json("DELETE", "/v1/fn/_/aliceshared", alice, ""), http.StatusNoContent, "")
+	c.createFunction(bob, "_", "aliceshared", echoWasm, "")
+	if view := scrape(bob); strings.Contains(view, series("_", "aliceshared")) {
+		t.Errorf("bob's /metrics shows alice's counts for the name he re-created:\n%s", grepLines(view, "aliceshared"))
+	}
+	if view := scrape(c.admin); strings.Contains(view, `function="aliceshared"`) {
+		t.Errorf("the admin's /metrics keeps a deleted function's series:\n%s", grepLines(view, "aliceshared"))
+	}
 }
 
 // grepLines is the lines of s that contain sub.

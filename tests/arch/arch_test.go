@@ -269,7 +269,7 @@ func startEmulated(t *testing.T, core *testcluster.Core, qemuBin, binary, host, 
 		t.Fatal(err)
 	}
 	cmd := exec.Command(qemuBin, binary, "worker", "--data-dir", filepath.Join(dir, "worker"),
-		"--node-addr", addr, "--join", core.NodeAddr, "--cookie-file", core.CookieFile(), "--tag", tag)
+		"--node-addr", addr, "--join", core.NodeAddr, "--join-token", core.JoinToken(t, "worker@"+host), "--join-api", core.URL, "--tag", tag)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

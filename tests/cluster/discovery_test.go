@@ -23,7 +23,7 @@ func TestJoinDNS(t *testing.T) {
 	_, port, _ := strings.Cut(core.NodeAddr, ":")
 	dir := t.TempDir()
 	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "w"), "--node-addr", "127.0.0.2:0",
-		"--join-dns", "localhost:"+port, "--cookie-file", core.CookieFile())
+		"--join-dns", "localhost:"+port, "--join-token", core.JoinToken(t, "worker@127.0.0.2"), "--join-api", core.URL)
 	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Has(ns, "worker@127.0.0.2") })
 	cl := core.Client(core.Guest)
 	upload(t, cl, "_", "hello", "hello-c", nil)
@@ -34,14 +34,16 @@ func TestJoinDNS(t *testing.T) {
 
 // TestLANDiscovery: a core and a worker in two network namespaces joined
 // by a veth pair find each other by multicast beacon alone (no --join),
-// and a function uploaded to the core runs on the worker.
+// and a function uploaded to the core runs on the worker. The worker
+// holds the cookie only (no API to ask a join token of), so the core
+// admits cookie certificates: --node-join any.
 func TestLANDiscovery(t *testing.T) {
 	id := fmt.Sprintf("ef%d", os.Getpid()%100000)
 	a, b := testcluster.NewNetns(t, id+"a"), testcluster.NewNetns(t, id+"b")
 	// 10.231.0.0/24 exists only on this veth pair, inside the test's namespaces.
 	testcluster.Link(t, a, id+"va", "10.231.0.1/24", b, id+"vb", "10.231.0.2/24")
 
-	core := testcluster.StartCoreIn(t, a, "10.231.0.1", "--lan-discovery", id+"va")
+	core := testcluster.StartCoreIn(t, a, "10.231.0.1", "--lan-discovery", id+"va", "--node-join", "any")
 	dir := t.TempDir()
 	testcluster.StartWith(t, b.Exec(), dir, "worker", "--data-dir", filepath.Join(dir, "worker"),
 		"--node-addr", "10.231.0.2:0", "--lan-discovery", id+"vb", "--cookie-file", core.CookieFile())
@@ -69,10 +71,11 @@ func TestLANDiscovery(t *testing.T) {
 
 // TestNodeConnect: an operator attaches a running worker to a second core
 // by its node address; the worker then reports to both and runs the
-// second core's functions.
+// second core's functions. Two cores share one cookie and no CA, so both
+// admit cookie certificates: --node-join any.
 func TestNodeConnect(t *testing.T) {
-	first := testcluster.StartCore(t, "--cookie", "7f3a9c1e5b2d8f4a6c0e9b7d3f1a5c8e")
-	second := testcluster.StartCore(t, "--cookie", "7f3a9c1e5b2d8f4a6c0e9b7d3f1a5c8e", "--node-name", "core2@127.0.0.1")
+	first := testcluster.StartCore(t, "--cookie", "7f3a9c1e5b2d8f4a6c0e9b7d3f1a5c8e", "--node-join", "any")
+	second := testcluster.StartCore(t, "--cookie", "7f3a9c1e5b2d8f4a6c0e9b7d3f1a5c8e", "--node-name", "core2@127.0.0.1", "--node-join", "any")
 	dir := t.TempDir()
 	port := testcluster.Port(t, "127.0.0.2")
 	testcluster.Start(t, dir, "worker", "--data-dir", filepath.Join(dir, "w"), "--node-addr", "127.0.0.2:"+port,

@@ -20,8 +20,15 @@ import (
 // working; a revoked worker that comes back under another name with the
 // cookie it holds is refused at the link, and its revoked name cannot be
 // enrolled again, also after the core restarts.
-func TestNodeIdentityRefusals(t *testing.T) {
-	core := testcluster.StartCore(t, "--node-join", "token")
+func TestNodeIdentityRefusals(t *testing.T) { identityRefusals(t, "--node-join", "token") }
+
+// TestNodeIdentityRefusalsByDefault: the same on a core started with no
+// --node-join: the default admits token-joined workers only, so a revoked
+// worker holding the cookie cannot come back under a new name.
+func TestNodeIdentityRefusalsByDefault(t *testing.T) { identityRefusals(t) }
+
+func identityRefusals(t *testing.T, coreFlags ...string) {
+	core := testcluster.StartCore(t, coreFlags...)
 	adm := core.Client(core.Admin)
 	token := func(node string) string {
 		t.Helper()

@@ -87,13 +87,19 @@ func TestForgedMessagesRefused(t *testing.T) {
 	if err := cl.CreateModule(ctx(t), "trust"); err != nil {
 		t.Fatal(err)
 	}
-	sleep := upload(t, cl, "trust", "sleep", "sleep", &client.Metadata{Tag: "honest"})
+	// Uploaded waiting for the worker's compile acknowledgement, which
+	// must pass the registry's sender check (counted below).
+	sleep, err := cl.CreateFunction(ctx(t), "trust", client.Upload{Name: "sleep", Code: testmodules.Read(t, "sleep"),
+		Metadata: &client.Metadata{Tag: "honest"}, WaitForWorkers: new(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	core.WaitWorkers(t, func(ns []client.Node) bool { return hasFunction(ns, victim, sleep.Hash, true) })
 
 	dir := t.TempDir()
 	forgerAddr := "127.0.0.9:" + testcluster.Port(t, "127.0.0.9")
 	testcluster.StartProgram(t, forgerBin, nil, dir, "-join", core.NodeAddr, "-core", "core@127.0.0.1",
-		"-cookie-file", core.CookieFile(), "-node-addr", forgerAddr, "-data-dir", filepath.Join(dir, "forger"),
+		"-join-token", core.JoinToken(t, "worker@127.0.0.9"), "-join-api", core.URL, "-node-addr", forgerAddr, "-data-dir", filepath.Join(dir, "forger"),
 		"-victim", victim, "-victim-addr", victim+":"+strings.Split(argAfter(t, honest.Process.Args, "--node-addr"), ":")[1],
 		"-evict", sleep.Hash, "-code", testmodules.Path(t, "hello-c"))
 	core.WaitWorkers(t, func(ns []client.Node) bool { return testcluster.Has(ns, "worker@127.0.0.9") })
@@ -117,7 +123,7 @@ func TestForgedMessagesRefused(t *testing.T) {
 		}
 	}
 
-	wantCore := []string{refused("result", "wrong_sender"), refused("report", "wrong_sender")}
+	wantCore := []string{refused("result", "wrong_sender"), refused("report", "wrong_sender"), refused("cached", "wrong_sender")}
 	wantWorker := []string{refused("cancel", "not_a_core"), refused("evict", "not_a_core"),
 		refused("cache", "not_a_core"), refused("join", "not_a_core")}
 	done := func() bool {
@@ -170,6 +176,11 @@ func TestForgedMessagesRefused(t *testing.T) {
 			t.Logf("worker %s = %v", s, scrape(t, "http://"+metricsAddr+"/metrics", s))
 		}
 		t.Fatal(err)
+	}
+	// The honest worker's acknowledgements carried their sender (sent by
+	// name): none was refused as unverified.
+	if n := core.Metric(t, refused("cached", "unverified")); n != 0 {
+		t.Fatalf("%v honest compile acknowledgements refused as unverified", n)
 	}
 	// The honest worker kept its code and took none from the forger.
 	ns := core.WaitWorkers(t, func(ns []client.Node) bool { return hasFunction(ns, victim, sleep.Hash, true) })

@@ -98,7 +98,9 @@ func TestLinkDown(t *testing.T) {
 	a, b := testcluster.NewNetns(t, id+"a"), testcluster.NewNetns(t, id+"b")
 	// 10.232.0.0/24 exists only on this veth pair, inside the test's namespaces.
 	testcluster.Link(t, a, id+"va", "10.232.0.1/24", b, id+"vb", "10.232.0.2/24")
-	core := testcluster.StartCoreIn(t, a, "10.232.0.1")
+	// The worker holds the cookie only: the core's API, which issues join
+	// tokens, is reachable inside namespace a alone.
+	core := testcluster.StartCoreIn(t, a, "10.232.0.1", "--node-join", "any")
 	dir := t.TempDir()
 	testcluster.StartWith(t, b.Exec(), dir, "worker", "--data-dir", filepath.Join(dir, "worker"),
 		"--node-addr", "10.232.0.2:0", "--join", "10.232.0.1:4001", "--cookie-file", core.CookieFile())

@@ -147,7 +147,7 @@ func startMITM(t *testing.T, target string) *mitm {
 // the worker refuses the MITM's certificate; the same worker joining
 // directly is listed (the setup is right).
 func TestNodeMITMRefused(t *testing.T) {
-	core := testcluster.StartCore(t)
+	core := testcluster.StartCore(t, "--node-join", "any") // the cookie's CA: a site moving to tokens
 	m := startMITM(t, core.NodeAddr)
 	_, port, _ := net.SplitHostPort(m.addr)
 	w := testcluster.Start(t, t.TempDir(), "worker", "--data-dir", filepath.Join(t.TempDir(), "w"), "--node-addr", "127.0.0.2:0",

@@ -231,11 +231,12 @@ func TestTokenJoin(t *testing.T) {
 	_ = c
 }
 
-// TestTokenJoinBesideCookie: the default core (--node-join any) takes a
-// token-joined worker and a cookie worker side by side, and a token-joined
-// name cannot be taken with the cookie.
+// TestTokenJoinBesideCookie: a core in --node-join any (a site moving
+// from the cookie to tokens) takes a token-joined worker and a cookie
+// worker side by side, and a token-joined name cannot be taken with the
+// cookie.
 func TestTokenJoinBesideCookie(t *testing.T) {
-	core := testcluster.StartCore(t)
+	core := testcluster.StartCore(t, "--node-join", "any")
 	adm := core.Client(core.Admin)
 	if _, err := adm.CreateFunction(ctxT(t), "_", client.Upload{Name: "echo", Code: testmodules.Read(t, "test/echo")}); err != nil {
 		t.Fatal(err)

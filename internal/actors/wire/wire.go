@@ -77,6 +77,7 @@ type Cancel struct {
 type Cache struct {
 	ID          int
 	ReplyTo     etf.Pid // zero Pid: no acknowledgement wanted
+	ReplyName   string  // its registered name: the acknowledgement goes there by name, which carries its sender
 	Hash        string
 	Code        []byte
 	MemoryPages int

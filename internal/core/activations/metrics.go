@@ -145,6 +145,20 @@ func (m *Metrics) series(module, function string) *fnSeries {
 	return s
 }
 
+// Forget drops the series of module/function (deleted, or renamed away)
+// and frees its place within the bound: whoever creates the name next
+// starts from no counts, never its previous owner's. A call of the old
+// function still finishing counts into series no longer exported.
+func (m *Metrics) Forget(module, function string) {
+	k := [2]string{module, function}
+	m.mu.Lock()
+	delete(m.seen, k)
+	m.fast.Delete(k)
+	m.mu.Unlock()
+	m.invocations.DeletePartialMatch(prometheus.Labels{"module": module, "function": function})
+	m.duration.DeleteLabelValues(module, function)
+}
+
 // observe counts a final record.
 func (m *Metrics) observe(a storage.Activation) {
 	if !storage.FinalStatus(a.Status) {

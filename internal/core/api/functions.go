@@ -207,6 +207,14 @@ func (s *Server) deleteFunction(c *call) error {
 // notify tells the cluster about a committed change. Failures are logged:
 // the change is durable and workers fetch missing code on demand.
 func (s *Server) notify(ctx context.Context, ev cluster.FunctionEvent) {
+	if gone := s.cfg.FunctionGone; gone != nil {
+		switch {
+		case ev.Kind == cluster.FunctionDeleted:
+			gone(ev.Function.Module, ev.Function.Name)
+		case ev.Previous != nil && (ev.Previous.Module != ev.Function.Module || ev.Previous.Name != ev.Function.Name):
+			gone(ev.Previous.Module, ev.Previous.Name)
+		}
+	}
 	if s.cfg.Triggers != nil {
 		s.cfg.Triggers.FunctionChanged(ev)
 	}

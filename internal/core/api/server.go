@@ -91,6 +91,10 @@ type Config struct {
 	// GroupRemove removes a member of the core group (DELETE
 	// /v1/admin/group/:id): ErrNoGroupMember if there is none of that ID.
 	GroupRemove func(id string) error
+	// FunctionGone, if set, hears that a function's name was given up
+	// (deleted, or its module renamed or deleted): its per-function metric
+	// series are dropped, so the name's next owner sees none of them.
+	FunctionGone func(module, function string)
 	// DataDir is the core's data directory: GET /v1/admin/status reports
 	// the free space of its file system. Empty: unknown.
 	DataDir string

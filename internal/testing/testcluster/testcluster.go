@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -190,16 +191,36 @@ func (c *Core) Client(token string) *client.Client {
 
 // StartWorker starts `edgefaas worker` on host (e.g. 127.0.0.2) joined to
 // the core, with a fixed node port so a restart keeps its address, and
-// waits until the core lists it.
+// waits until the core lists it. The worker joins as a new site's workers
+// do: with a one-time join token for its name (JoinToken), kept as a
+// certificate in its data directory for its restarts; with an operator CA
+// (--tls-cert in extra) with that CA's certificate and the cookie.
 func (c *Core) StartWorker(t testing.TB, host string, extra ...string) *Proc {
 	t.Helper()
 	dir := t.TempDir()
-	args := append([]string{"worker", "--data-dir", filepath.Join(dir, "worker"),
-		"--node-addr", host + ":" + Port(t, host), "--join", c.NodeAddr,
-		"--cookie-file", c.CookieFile()}, extra...)
-	w := Start(t, dir, args...)
+	args := []string{"worker", "--data-dir", filepath.Join(dir, "worker"),
+		"--node-addr", host + ":" + Port(t, host), "--join", c.NodeAddr}
+	if slices.Contains(extra, "--tls-cert") {
+		args = append(args, "--cookie-file", c.CookieFile())
+	} else {
+		args = append(args, "--join-token", c.JoinToken(t, "worker@"+host), "--join-api", c.URL)
+	}
+	w := Start(t, dir, append(args, extra...)...)
 	c.WaitWorkers(t, func(ns []client.Node) bool { return has(ns, "worker@"+host) })
 	return w
+}
+
+// JoinToken is a one-time join token for node (any name when empty),
+// created by the admin.
+func (c *Core) JoinToken(t testing.TB, node string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	jt, err := c.Client(c.Admin).CreateJoinToken(ctx, 10*time.Minute, node)
+	if err != nil {
+		t.Fatalf("join token for %q: %v", node, err)
+	}
+	return jt.Token
 }
 
 func has(ns []client.Node, name string) bool {

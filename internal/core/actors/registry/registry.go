@@ -19,6 +19,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/edgefaas/edgefaas/internal/actors/send"
+	"github.com/edgefaas/edgefaas/internal/actors/trust"
 	"github.com/edgefaas/edgefaas/internal/actors/wire"
 	"github.com/edgefaas/edgefaas/internal/core/actors/scheduler"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
@@ -62,6 +63,9 @@ type Actor struct {
 	// Sender gives sends to workers a deadline (nil: ergo's Send, which
 	// blocks behind a hung peer, and with it every upload).
 	Sender *send.Sender
+	// Refusals counts acknowledgements refused because of their sender
+	// (nil: not counted).
+	Refusals *trust.Refusals
 
 	next    int
 	waiting map[int]*waiter
@@ -91,6 +95,30 @@ func (a *Actor) Init(_ *gen.ServerProcess, _ ...etf.Term) error {
 	}
 	a.waiting = map[int]*waiter{}
 	return nil
+}
+
+// Receive checks a compile acknowledgement against its sender before the
+// mailbox (ergo patch 0003): a worker acknowledges only for itself, so a
+// wire.Cached whose Node is not the sending process's node (one worker
+// saying another holds a version, which steers placement to it) is
+// refused and counted. Workers acknowledge by name (wire.Cache.ReplyName),
+// which carries the sender; one sent to the registry's pid comes without
+// it and is refused as unverified. Every message routed to the live
+// registry passes here, so the acknowledgements HandleInfo sees were
+// checked.
+func (a *Actor) Receive(from etf.Pid, msg etf.Term) bool {
+	m, ok := msg.(wire.Cached)
+	switch {
+	case !ok:
+		return false
+	case from.Node == "":
+		a.Refusals.Refuse("cached", trust.Unverified, "")
+		return true
+	case m.Node != string(from.Node):
+		a.Refusals.Refuse("cached", trust.WrongSender, string(from.Node))
+		return true
+	}
+	return false
 }
 
 // HandleInfo handles Distribute, Prefetch, wire.Cached and timeouts.
@@ -166,7 +194,7 @@ func (a *Actor) distribute(p *gen.ServerProcess, m Distribute) {
 	id := a.next
 	msg := wire.Cache{ID: id, Hash: fn.Hash, Code: code, MemoryPages: int(max(fn.Metadata.Capacity, 0)) * 16}
 	if ev.WaitForWorkers {
-		msg.ReplyTo = p.Self()
+		msg.ReplyTo, msg.ReplyName = p.Self(), Name
 		a.waiting[id] = &waiter{done: m.Done, remaining: len(nodes)}
 		p.SendAfter(p.Self(), ackTimeout{id}, a.AckTimeout)
 	} else {

@@ -133,7 +133,8 @@ type Need struct {
 
 // Pick chooses a worker: among those whose guests' share can hold the
 // function at all (and with the tag), prefer one with enough free memory
-// now, then one that has the version compiled, then the least loaded
+// now, then one that has the version compiled and a free slot, then the
+// least loaded
 // (running and queued there plus in flight from this core, relative to its
 // concurrency limit), then the one least recently placed on (so that idle
 // equals, a restarted worker among them, take turns), then the one with
@@ -156,8 +157,11 @@ func (t *Table) Pick(n Need) (node string, cached, ok bool) {
 			continue
 		}
 		fits := e.FreeMemory >= n.MemoryBytes
-		c := e.cached[n.Hash]
 		load := float64(e.Running+e.Queued+int(e.inFlight.Load())) / float64(max(e.MaxRunning, 1))
+		// The version compiled is worth waiting for only on a worker with
+		// a free slot: a full one would queue the call while another (a
+		// restarted one, say) idles.
+		c := e.cached[n.Hash] && load < 1
 		better := best == nil ||
 			(fits && !bestFits) ||
 			(fits == bestFits && ((c && !bestCached) ||
@@ -172,7 +176,7 @@ func (t *Table) Pick(n Need) (node string, cached, ok bool) {
 	if best == nil {
 		return "", false, false
 	}
-	return best.Node, bestCached, true
+	return best.Node, best.cached[n.Hash], true
 }
 
 // matchTag reports whether a worker carries a function's tag: one of its

@@ -97,16 +97,27 @@ func (a *Actor) compile(p *gen.ServerProcess, m wire.Cache) {
 		a.Log.Debug("cached", "hash", short(m.Hash), "node", a.Node, "compiled", compiled)
 	}
 	if m.ReplyTo != (etf.Pid{}) {
-		err := p.Send(m.ReplyTo, ack)
+		err := p.Send(ackTarget(m), ack)
 		if err != nil && a.Process != nil {
 			if q := a.Process(Name); q != nil {
-				err = q.Send(m.ReplyTo, ack)
+				err = q.Send(ackTarget(m), ack)
 			}
 		}
 		if err != nil {
 			a.Log.Warn("cache: acknowledgement not sent", "hash", short(m.Hash), "node", a.Node, "err", err)
 		}
 	}
+}
+
+// ackTarget is where the acknowledgement of m goes: the core's process by
+// name on the asking node when the core gave its name (a message sent by
+// name carries its sender, which the core checks the acknowledgement
+// against), else its pid.
+func ackTarget(m wire.Cache) any {
+	if m.ReplyName != "" {
+		return gen.ProcessID{Name: m.ReplyName, Node: string(m.ReplyTo.Node)}
+	}
+	return m.ReplyTo
 }
 
 func short(h string) string {
@@ -141,7 +152,7 @@ func (o *Overflow) HandleInfo(p *gen.ServerProcess, msg etf.Term) gen.ServerStat
 		o.Store.Evict(context.Background(), m.Hash)
 	case wire.Cache:
 		if m.ReplyTo != (etf.Pid{}) {
-			p.Send(m.ReplyTo, wire.Cached{ID: m.ID, Node: o.Node, Hash: m.Hash,
+			p.Send(ackTarget(m), wire.Cached{ID: m.ID, Node: o.Node, Hash: m.Hash,
 				Error: []byte("worker " + o.Node + " busy: its cache mailbox is full")})
 		}
 	default:
