@@ -80,6 +80,10 @@ store is closed.`,
 			if err != nil {
 				return err
 			}
+			joinMode, err := groupJoinMode(nodes.JoinMode(nodeJoin), group)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return core.Run(ctx, core.Config{
@@ -100,7 +104,7 @@ store is closed.`,
 				Triggers:       trig.config(st.worker.Egress), // the worker's egress policy also bounds triggers' brokers
 				Sinks:          sinkOpts.config(eg),
 				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
-					return nodes.StartCore(nodes.CoreConfig{Node: st.node, Store: store, WithWorker: wcfg, JoinMode: nodes.JoinMode(nodeJoin),
+					return nodes.StartCore(nodes.CoreConfig{Node: st.node, Store: store, WithWorker: wcfg, JoinMode: joinMode,
 						Discovery: nodes.Discovery{Interface: node.lanDiscovery}})
 				},
 			})
@@ -153,6 +157,25 @@ func groupConfig(addr, join, cookie string) (*core.GroupConfig, error) {
 		return nil, err
 	}
 	return &core.GroupConfig{ID: addr, Addr: addr, Join: join, TLS: tlsCfg, Peer: peer}, nil
+}
+
+// groupJoinMode is the node join mode of a core: as given on a single
+// core; in a core group, join tokens and the node CA are each core's own
+// (not yet in the group's log), so a worker could join one core of the
+// group and not the others: a group admits cookie-holding workers (any),
+// the default resolves to it, and token is refused until the group
+// shares its CA.
+func groupJoinMode(mode nodes.JoinMode, group *core.GroupConfig) (nodes.JoinMode, error) {
+	if group == nil {
+		return mode, nil
+	}
+	switch mode {
+	case "", nodes.JoinAuto, nodes.JoinAny:
+		return nodes.JoinAny, nil
+	case nodes.JoinToken:
+		return "", fmt.Errorf("--node-join token with --group-addr: a core group does not share its join tokens and node CA yet, so workers join it with the cookie (--node-join any)")
+	}
+	return mode, nil // refused with its reason by the node
 }
 
 // flagsFromEnv sets every flag not given on the command line from its

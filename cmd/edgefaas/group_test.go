@@ -3,6 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/edgefaas/edgefaas/internal/core"
+	"github.com/edgefaas/edgefaas/internal/nodes"
 )
 
 // TestGroupFlags: the group flags' bad combinations and addresses are
@@ -31,5 +34,30 @@ func TestGroupFlags(t *testing.T) {
 	g, err := groupConfig("10.0.0.2:4002", "10.0.0.1:4002", cookie)
 	if err != nil || g.ID != "10.0.0.2:4002" || g.Join != "10.0.0.1:4002" || g.TLS == nil || g.Peer == nil {
 		t.Fatalf("a member: %+v %v", g, err)
+	}
+}
+
+// TestGroupJoinMode: a core group admits workers by the cookie (its
+// members do not share a node CA yet), so the default resolves to any and
+// token is refused with its reason; a single core keeps what was given.
+func TestGroupJoinMode(t *testing.T) {
+	g := &core.GroupConfig{ID: "10.0.0.2:4002"}
+	for _, tc := range []struct {
+		mode  nodes.JoinMode
+		group *core.GroupConfig
+		want  nodes.JoinMode
+		err   string
+	}{
+		{nodes.JoinAuto, nil, nodes.JoinAuto, ""},
+		{nodes.JoinToken, nil, nodes.JoinToken, ""},
+		{nodes.JoinAuto, g, nodes.JoinAny, ""},
+		{"", g, nodes.JoinAny, ""},
+		{nodes.JoinAny, g, nodes.JoinAny, ""},
+		{nodes.JoinToken, g, "", "does not share its join tokens"},
+	} {
+		got, err := groupJoinMode(tc.mode, tc.group)
+		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("mode %q, group %v: %q %v; want %q %q", tc.mode, tc.group != nil, got, err, tc.want, tc.err)
+		}
 	}
 }
