@@ -35,6 +35,7 @@ func coreCommand() *cobra.Command {
 		trig           triggerFlags
 		sinkOpts       sinkFlags
 		apiTLS         apiTLSFlags
+		quota          quotaFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "core",
@@ -53,6 +54,10 @@ store is closed.`,
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
+			defQuota, err := quota.quota()
+			if err != nil {
+				return err
+			}
 			role := membudget.Core
 			if withWorker {
 				role = membudget.SingleBox
@@ -69,6 +74,8 @@ store is closed.`,
 			if err != nil {
 				return err
 			}
+			storeOpts := storageOptions(st.split)
+			storeOpts.DefaultQuota = &defQuota
 			eg, err := worker.egress()
 			if err != nil {
 				return err
@@ -85,7 +92,7 @@ store is closed.`,
 				TLSCertFile:    apiTLS.cert,
 				TLSKeyFile:     apiTLS.key,
 				Inspect:        uploadInspector(st.split.ValidatorConcurrency),
-				Storage:        storageOptions(st.split),
+				Storage:        storeOpts,
 				SecretsKeyFile: secretsKeyFile,
 				Logger:         st.log,
 				Activations:    actCfg,
@@ -111,6 +118,7 @@ store is closed.`,
 	acts.register(cmd)
 	trig.register(cmd)
 	sinkOpts.register(cmd)
+	quota.register(cmd)
 	return cmd
 }
 
