@@ -13,7 +13,8 @@ import (
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
-// sleepers starts n calls of owner that sleep until ctx ends, each with
+// sleepers starts n calls of owner that run until ctx ends (spinners:
+// a guest asleep in WASI's poll_oneoff would outlive ctx), each with
 // input, and returns how many have ended so far and a wait for all.
 func sleepers(t *testing.T, ctx context.Context, e *wasm.Engine, m *wasm.Module, owner, input string, n int) (ended *atomic.Int64, errs chan error, wg *sync.WaitGroup) {
 	ended, errs, wg = &atomic.Int64{}, make(chan error, n), &sync.WaitGroup{}
@@ -21,7 +22,7 @@ func sleepers(t *testing.T, ctx context.Context, e *wasm.Engine, m *wasm.Module,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := e.Invoke(ctx, m, wasm.Invocation{Function: "test/sleep", Owner: owner, Input: []byte(input)})
+			_, err := e.Invoke(ctx, m, wasm.Invocation{Function: "test/spin", Owner: owner, Input: []byte(input)})
 			ended.Add(1)
 			errs <- err
 		}()
@@ -31,13 +32,13 @@ func sleepers(t *testing.T, ctx context.Context, e *wasm.Engine, m *wasm.Module,
 
 // TestSlotsFairBetweenOwners: one owner's burst of slow calls, more than
 // the engine's slots, leaves a slot to another owner's call, which is
-// answered while every one of the burst's calls still sleeps.
+// answered while every one of the burst's calls still runs.
 func TestSlotsFairBetweenOwners(t *testing.T) {
 	e := newEngine(t, wasm.Config{MaxConcurrent: 4, MaxQueue: 64})
-	slow := compile(t, e, "sleep", wasm.Limits{Timeout: 10 * time.Minute})
+	slow := compile(t, e, "test/spin", wasm.Limits{Timeout: 10 * time.Minute})
 	hello := compile(t, e, "hello-c", wasm.Limits{})
 	ctx, cancel := context.WithCancel(context.Background())
-	ended, _, wg := sleepers(t, ctx, e, slow, "alice", `{"ms":600000}`, 8)
+	ended, _, wg := sleepers(t, ctx, e, slow, "alice", `{}`, 8)
 	defer func() { cancel(); wg.Wait() }() // the sleepers end with ctx
 	wait.For(t, time.Minute, "alice's burst running or waiting", func() bool {
 		s := e.Stats()
@@ -60,7 +61,7 @@ func TestSlotsFairBetweenOwners(t *testing.T) {
 // is busy at once, and the others' calls still wait.
 func TestQueueBoundedByBytes(t *testing.T) {
 	e := newEngine(t, wasm.Config{MaxConcurrent: 1, MaxQueue: 64, MaxQueueBytes: 1 << 20})
-	slow := compile(t, e, "sleep", wasm.Limits{Timeout: 10 * time.Minute})
+	slow := compile(t, e, "test/spin", wasm.Limits{Timeout: 10 * time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	var calls []*sync.WaitGroup
 	defer func() { // the sleepers end with ctx
@@ -69,17 +70,17 @@ func TestQueueBoundedByBytes(t *testing.T) {
 			wg.Wait()
 		}
 	}()
-	_, _, wg := sleepers(t, ctx, e, slow, "holder", `{"ms":600000}`, 1)
+	_, _, wg := sleepers(t, ctx, e, slow, "holder", `{}`, 1)
 	calls = append(calls, wg)
 	wait.For(t, time.Minute, "the slot taken", func() bool { return e.Stats().Running == 1 })
-	big := `{"ms":600000,"pad":"` + strings.Repeat("x", 400<<10) + `"}`
+	big := `{"pad":"` + strings.Repeat("x", 400<<10) + `"}`
 	_, _, wg = sleepers(t, ctx, e, slow, "alice", big, 1)
 	calls = append(calls, wg)
 	wait.For(t, time.Minute, "alice's first call waiting", func() bool { return e.Stats().Queued == 1 })
 	try := func(owner string) error {
 		c, cc := context.WithTimeout(ctx, 30*time.Second)
 		defer cc()
-		_, err := e.Invoke(c, slow, wasm.Invocation{Function: "test/sleep", Owner: owner, Input: []byte(big)})
+		_, err := e.Invoke(c, slow, wasm.Invocation{Function: "test/spin", Owner: owner, Input: []byte(big)})
 		return err
 	}
 	if err := try("alice"); !errors.Is(err, wasm.ErrBusy) {
