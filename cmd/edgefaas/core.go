@@ -38,6 +38,7 @@ func coreCommand() *cobra.Command {
 		apiTLS         apiTLSFlags
 		groupAddr      string
 		joinGroup      string
+		quota          quotaFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "core",
@@ -56,6 +57,10 @@ store is closed.`,
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SilenceUsage = true
+			defQuota, err := quota.quota()
+			if err != nil {
+				return err
+			}
 			role := membudget.Core
 			if withWorker {
 				role = membudget.SingleBox
@@ -72,6 +77,8 @@ store is closed.`,
 			if err != nil {
 				return err
 			}
+			storeOpts := storageOptions(st.split)
+			storeOpts.DefaultQuota = &defQuota
 			eg, err := worker.egress()
 			if err != nil {
 				return err
@@ -97,7 +104,7 @@ store is closed.`,
 				TLSCertFile:    apiTLS.cert,
 				TLSKeyFile:     apiTLS.key,
 				Inspect:        uploadInspector(st.split.ValidatorConcurrency),
-				Storage:        storageOptions(st.split),
+				Storage:        storeOpts,
 				SecretsKeyFile: secretsKeyFile,
 				Logger:         st.log,
 				Activations:    actCfg,
@@ -125,6 +132,7 @@ store is closed.`,
 	acts.register(cmd)
 	trig.register(cmd)
 	sinkOpts.register(cmd)
+	quota.register(cmd)
 	return cmd
 }
 

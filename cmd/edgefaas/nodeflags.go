@@ -149,6 +149,8 @@ type workerFlags struct {
 	allowNets     []string
 	maxConcurrent int
 	maxQueue      int
+	perOwner      int
+	queueBytes    sizeValue
 }
 
 func (f *workerFlags) register(cmd *cobra.Command) {
@@ -160,6 +162,8 @@ func (f *workerFlags) register(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.allowNets, "allow-net", nil, "internal network (CIDR) or single ADDR:PORT functions may reach (default none: loopback, private, link-local and transition addresses are refused)")
 	fl.IntVar(&f.maxConcurrent, "max-concurrent", 64, "invocations running at once")
 	fl.IntVar(&f.maxQueue, "max-queue", 1024, "invocations waiting beyond that; more get a busy error")
+	fl.IntVar(&f.perOwner, "max-concurrent-per-owner", 0, "invocations of one owner's functions running at once (default 3/4 of --max-concurrent; one owner also holds at most half of the queue)")
+	fl.Var(&f.queueBytes, "max-queue-bytes", "the inputs of the invocations waiting, at most; more get a busy error (default a quarter of the guests' memory budget, 8-64MiB); "+sizeHelp)
 }
 
 func (f *workerFlags) config(node nodes.NodeConfig, budget membudget.Budget) (nodes.WorkerConfig, error) {
@@ -169,7 +173,7 @@ func (f *workerFlags) config(node nodes.NodeConfig, budget membudget.Budget) (no
 	}
 	return nodes.WorkerConfig{
 		Node:   node,
-		Engine: wasm.Config{MaxConcurrent: f.maxConcurrent, MaxQueue: f.maxQueue},
+		Engine: wasm.Config{MaxConcurrent: f.maxConcurrent, MaxQueue: f.maxQueue, MaxConcurrentPerOwner: f.perOwner, MaxQueueBytes: f.queueBytes.bytes},
 		Egress: eg,
 		Budget: budget,
 		Tags:   f.tags,

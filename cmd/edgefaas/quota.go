@@ -15,12 +15,15 @@ import (
 func subjectQuotaCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "quota",
-		Short: "Bound what one subject may keep: functions, code, cron triggers, sinks (set, show, clear)",
+		Short: "Bound what one subject may keep: functions, code, cron triggers, sinks, queued calls, records (set, show, clear)",
 		Long: `A subject's quota bounds the functions it owns, the sum of their code sizes,
 their cron triggers and the shortest period one may tick at, and their sinks
 (per function and in all). A write beyond one is refused with 403 naming the
-quota and its value, before anything is stored. A subject without a quota of
-its own has the default; admins are exempt. 'set' changes only the flags
+quota and its value, before anything is stored. The args of its queued
+asynchronous calls are bounded too (beyond: 429, the calls drain), and its
+finished activation records (retention deletes its oldest beyond the bound,
+not other subjects'). A subject without a quota of its own has the default
+(the core's --quota-* flags); admins are exempt. 'set' changes only the flags
 given; 'clear' restores the default.`,
 		Example: "  edgefaas admin subject quota set alice --functions 20 --min-cron-period 1m\n  edgefaas admin subject quota show alice\n  edgefaas admin subject quota clear alice",
 	}
@@ -44,9 +47,11 @@ given; 'clear' restores the default.`,
 		fmt.Fprintf(w, "  min cron period     %s\n", time.Duration(q.MinCronPeriodSeconds)*time.Second)
 		fmt.Fprintf(w, "  sinks per function  %d of %d (most)\n", u.MaxSinksPerFunction, q.SinksPerFunction)
 		fmt.Fprintf(w, "  sinks               %d of %d\n", u.Sinks, q.Sinks)
+		fmt.Fprintf(w, "  queued bytes        %d\n", q.QueuedBytes)
+		fmt.Fprintf(w, "  records bytes       %d\n", q.RecordsBytes)
 		return nil
 	}
-	var functions, codeBytes, cronTriggers, sinksPerFunction, sinks int64
+	var functions, codeBytes, cronTriggers, sinksPerFunction, sinks, queuedBytes, recordsBytes int64
 	var minPeriod time.Duration
 	set := &cobra.Command{
 		Use:     "set NAME",
@@ -63,7 +68,8 @@ given; 'clear' restores the default.`,
 			}{
 				{"functions", &functions, &ch.Functions}, {"code-bytes", &codeBytes, &ch.CodeBytes},
 				{"cron-triggers", &cronTriggers, &ch.CronTriggers}, {"sinks-per-function", &sinksPerFunction, &ch.SinksPerFunction},
-				{"sinks", &sinks, &ch.Sinks},
+				{"sinks", &sinks, &ch.Sinks}, {"queued-bytes", &queuedBytes, &ch.QueuedBytes},
+				{"records-bytes", &recordsBytes, &ch.RecordsBytes},
 			} {
 				if f.Changed(o.name) {
 					*o.dst = o.v
@@ -77,7 +83,7 @@ given; 'clear' restores the default.`,
 				ch.MinCronPeriodSeconds = &secs
 			}
 			if ch == (client.QuotaChange{}) {
-				return fmt.Errorf("nothing to set: give at least one of --functions, --code-bytes, --cron-triggers, --min-cron-period, --sinks-per-function, --sinks")
+				return fmt.Errorf("nothing to set: give at least one of --functions, --code-bytes, --cron-triggers, --min-cron-period, --sinks-per-function, --sinks, --queued-bytes, --records-bytes")
 			}
 			v, err := fetch(cmd, true, func(c *client.Client, ctx context.Context) (client.SubjectQuota, error) {
 				return c.SetSubjectQuota(ctx, args[0], ch)
@@ -94,6 +100,8 @@ given; 'clear' restores the default.`,
 	set.Flags().DurationVar(&minPeriod, "min-cron-period", 0, "the shortest period a cron trigger may tick at, whole seconds (0: none)")
 	set.Flags().Int64Var(&sinksPerFunction, "sinks-per-function", 0, "the most sinks one function may have")
 	set.Flags().Int64Var(&sinks, "sinks", 0, "the most sinks its functions may have in all")
+	set.Flags().Int64Var(&queuedBytes, "queued-bytes", 0, "the most bytes of args its asynchronous calls queued or running may hold")
+	set.Flags().Int64Var(&recordsBytes, "records-bytes", 0, "the most bytes its finished activation records may take (its oldest are deleted beyond)")
 	show := &cobra.Command{
 		Use:     "show NAME",
 		Aliases: []string{"get"},

@@ -13,6 +13,8 @@ type Quota struct {
 	MinCronPeriodSeconds int64 `json:"min_cron_period_seconds"`
 	SinksPerFunction     int64 `json:"sinks_per_function"`
 	Sinks                int64 `json:"sinks"`
+	QueuedBytes          int64 `json:"queued_bytes"`
+	RecordsBytes         int64 `json:"records_bytes"`
 }
 
 // QuotaUsage is what a subject's functions hold against its quota.
@@ -43,6 +45,8 @@ type QuotaChange struct {
 	MinCronPeriodSeconds *int64 `json:"min_cron_period_seconds,omitempty"`
 	SinksPerFunction     *int64 `json:"sinks_per_function,omitempty"`
 	Sinks                *int64 `json:"sinks,omitempty"`
+	QueuedBytes          *int64 `json:"queued_bytes,omitempty"`
+	RecordsBytes         *int64 `json:"records_bytes,omitempty"`
 }
 
 // SubjectQuota returns a subject's quota and usage.

@@ -40,6 +40,18 @@ type Config struct {
 	// (default 1024); beyond that Invoke fails fast with ErrBusy.
 	MaxConcurrent int
 	MaxQueue      int
+	// MaxConcurrentPerOwner bounds the invocations of one owner (a tenant)
+	// running at once (default: three quarters of MaxConcurrent, at least
+	// 1; negative: MaxConcurrent), so that one tenant's burst of slow
+	// calls leaves slots to the others; one owner may also hold at most
+	// half of the queue's places and bytes. A freed slot goes to the
+	// waiting owner with the fewest calls running.
+	MaxConcurrentPerOwner int
+	// MaxQueueBytes bounds the inputs of the invocations waiting, which
+	// are held in memory (default: a quarter of MemoryBudget within
+	// 8–64 MiB, 64 MiB without a budget); a call whose input alone is
+	// larger waits only when nothing else does.
+	MaxQueueBytes int64
 	// MemoryBudget is the bytes the engine may commit to guests: the
 	// reserved linear memory of running and idle instances plus compiled
 	// code. A call reserves its instance's bound before it starts (see
@@ -151,6 +163,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MemoryBudget < 0 {
 		c.MemoryBudget = 0
+	}
+	switch {
+	case c.MaxConcurrentPerOwner < 0 || c.MaxConcurrentPerOwner > c.MaxConcurrent:
+		c.MaxConcurrentPerOwner = c.MaxConcurrent
+	case c.MaxConcurrentPerOwner == 0:
+		c.MaxConcurrentPerOwner = max(c.MaxConcurrent-c.MaxConcurrent/4, 1)
+	}
+	if c.MaxQueueBytes <= 0 {
+		c.MaxQueueBytes = 64 << 20
+		if c.MemoryBudget > 0 {
+			c.MaxQueueBytes = min(max(c.MemoryBudget/4, 8<<20), 64<<20)
+		}
 	}
 	if c.MemoryBudget > 0 && (c.CodeBudget <= 0 || c.CodeBudget >= c.MemoryBudget) {
 		c.CodeBudget = c.MemoryBudget / 2

@@ -117,7 +117,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	t := &total{}
 	e := &Engine{
 		cfg:       cfg,
-		admission: newAdmission(cfg.MaxConcurrent, cfg.MaxQueue),
+		admission: newAdmission(cfg.MaxConcurrent, cfg.MaxConcurrentPerOwner, cfg.MaxQueue, cfg.MaxQueueBytes),
 		slots:     newEngineSlots(cfg),
 		log:       slog.Default().With("component", "wasm"),
 		total:     t,

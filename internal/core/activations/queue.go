@@ -86,6 +86,10 @@ type QueueConfig struct {
 	// total; PerSubjectQueuedBytes those of one subject. The args stay on
 	// disk until their call runs: the bounds are about the disk.
 	MaxQueuedBytes, PerSubjectQueuedBytes int64
+	// QueuedBytesQuota, if set, returns a subject's own bound on the args
+	// of its calls queued or running (its quota's QueuedBytes), lower
+	// than PerSubjectQueuedBytes or not; ok false: none (an admin).
+	QueuedBytesQuota func(subject string) (limit int64, ok bool, err error)
 	// MaxInFlightBytes bounds the args of the calls running at once (read
 	// into memory for their run); a call larger than it runs alone.
 	MaxInFlightBytes int64
@@ -291,6 +295,17 @@ func (q *Queue) admitLocked(subject string, n int64) error {
 		return fmt.Errorf("%w: the queued calls' args would pass %d bytes", ErrFull, q.cfg.MaxQueuedBytes)
 	case q.subBytes[subject]+n > q.cfg.PerSubjectQueuedBytes:
 		return fmt.Errorf("%w: your queued calls' args would pass %d bytes", ErrFull, q.cfg.PerSubjectQueuedBytes)
+	}
+	if q.cfg.QueuedBytesQuota == nil {
+		return nil
+	}
+	limit, ok, err := q.cfg.QueuedBytesQuota(subject)
+	if err != nil {
+		return fmt.Errorf("queued bytes quota of %q: %w", subject, err)
+	}
+	if would := q.subBytes[subject] + n; ok && would > limit {
+		// Both: a full queue (429, the calls drain) and a quota, named.
+		return fmt.Errorf("%w: %w", ErrFull, &storage.QuotaError{Subject: subject, Quota: "queued_bytes", Limit: limit, Would: would})
 	}
 	return nil
 }

@@ -70,6 +70,7 @@ func (s *Server) invokeAsync(c *call, call invocation.Call) error {
 	case errors.Is(err, invocation.ErrNoQueue):
 		return errorf(http.StatusServiceUnavailable, "Service Unavailable: asynchronous invocation is not enabled on this core")
 	case errors.Is(err, invocation.ErrQueueFull):
+		s.metrics.refusedByQuota(err)
 		return &apiError{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"1"}},
 			detail: "Too Many Requests: " + err.Error() + "; retry shortly"}
 	case errors.Is(err, invocation.ErrStopping):

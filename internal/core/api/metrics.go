@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"log/slog"
 	"strconv"
 	"time"
@@ -22,6 +23,9 @@ type httpMetrics struct {
 	// listScanned counts the records list requests examined: what
 	// listing and long polls cost the store.
 	listScanned prometheus.Counter
+	// quotaRefused counts the requests a quota refused, by the quota's
+	// name: a fixed set of labels, never the subject's.
+	quotaRefused *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -39,9 +43,21 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Namespace: "edgefaas", Subsystem: "activation", Name: "list_scanned_total",
 			Help: "Activation records examined by list requests and long polls.",
 		}),
+		quotaRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "edgefaas", Subsystem: "quota", Name: "refusals_total",
+			Help: "Requests refused by a subject's quota, by the quota's name.",
+		}, []string{"quota"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.listScanned)
+	reg.MustRegister(m.requests, m.latency, m.listScanned, m.quotaRefused)
 	return m
+}
+
+// refusedByQuota counts err if a quota refused it.
+func (m *httpMetrics) refusedByQuota(err error) {
+	var qe *storage.QuotaError
+	if errors.As(err, &qe) {
+		m.quotaRefused.WithLabelValues(qe.Quota).Inc()
+	}
 }
 
 // observe counts a request of a route whose method is only known per

@@ -284,6 +284,7 @@ func (s *Server) writeAPIError(w http.ResponseWriter, r *http.Request, err error
 		return
 	}
 	if errors.Is(err, storage.ErrQuota) {
+		s.metrics.refusedByQuota(err)
 		// A quota is the operator's decision, not a passing condition:
 		// 403, not 429 (docs/RATIONALE.md#why-per-subject-quotas-and-their-defaults).
 		writeError(w, http.StatusForbidden, "Forbidden: "+err.Error()+"; an admin can raise it (PUT /v1/admin/subjects/:name/quota)")

@@ -17,7 +17,7 @@ import (
 type quotaView struct {
 	Subject string        `json:"subject"`
 	Quota   storage.Quota `json:"quota"`
-	// Default is true when no quota is set: storage.DefaultQuota applies.
+	// Default is true when no quota is set: the store's default quota applies.
 	Default bool `json:"default"`
 	// Exempt is true for an admin, whom no quota bounds.
 	Exempt bool          `json:"exempt"`
@@ -66,6 +66,8 @@ func (s *Server) setSubjectQuota(c *call) error {
 		MinCronPeriodSeconds *int64 `json:"min_cron_period_seconds"`
 		SinksPerFunction     *int64 `json:"sinks_per_function"`
 		Sinks                *int64 `json:"sinks"`
+		QueuedBytes          *int64 `json:"queued_bytes"`
+		RecordsBytes         *int64 `json:"records_bytes"`
 	}
 	if err := readJSON(c, &body, "request body"); err != nil {
 		return err
@@ -80,6 +82,7 @@ func (s *Server) setSubjectQuota(c *call) error {
 	}{
 		{body.Functions, &q.Functions}, {body.CodeBytes, &q.CodeBytes}, {body.CronTriggers, &q.CronTriggers},
 		{body.MinCronPeriodSeconds, &q.MinCronPeriodSeconds}, {body.SinksPerFunction, &q.SinksPerFunction}, {body.Sinks, &q.Sinks},
+		{body.QueuedBytes, &q.QueuedBytes}, {body.RecordsBytes, &q.RecordsBytes},
 	} {
 		if f.in != nil {
 			*f.out = *f.in

@@ -28,6 +28,13 @@ var (
 // dispatches. Call it once, before serving.
 func (s *Service) StartQueue(cfg activations.QueueConfig) (*activations.Queue, error) {
 	cfg.Store, cfg.Recorder, cfg.Run = s.cfg.Store, s.cfg.Recorder, s.runQueued
+	if cfg.QueuedBytesQuota == nil {
+		store := s.cfg.Store
+		cfg.QueuedBytesQuota = func(subject string) (int64, bool, error) {
+			q, ok, err := store.QuotaOf(subject)
+			return q.QueuedBytes, ok, err
+		}
+	}
 	if cfg.Log == nil {
 		cfg.Log = s.log
 	}

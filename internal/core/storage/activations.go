@@ -242,20 +242,28 @@ func (s *Store) QueuedArgs(id string) (json.RawMessage, error) {
 }
 
 // PruneActivations deletes finished records older than cutoff (by the time
-// in their ID, read by idTime), then the oldest finished ones until the
-// records take at most maxBytes (0: no byte bound). Records still queued or
-// running are kept. It returns how many it deleted and the bytes left.
+// in their ID, read by idTime), then the oldest finished ones of each
+// subject whose records take more than its quota's RecordsBytes, then the
+// oldest finished ones until the records take at most maxBytes (0: no
+// byte bound). Records still queued or running are kept. It returns how
+// many it deleted and the bytes left.
+//
+// The subjects' own bounds go first so that one tenant's flood of calls
+// deletes its own oldest records, not the other tenants'.
 func (s *Store) PruneActivations(cutoff time.Time, maxBytes int64, idTime func(id string) (time.Time, bool)) (deleted int, left int64, err error) {
 	type entry struct {
-		id   string
-		size int64
+		id      string
+		subject string
+		size    int64
 	}
 	var all []entry
 	var total int64
+	subTotal := map[string]int64{}
 	if err := s.scan(prefixActivations, func(k, v []byte) error {
-		e := entry{id: string(k[len(prefixActivations):]), size: int64(len(k) + len(v))}
+		e := entry{id: string(k[len(prefixActivations):]), subject: activationSubject(k, v), size: int64(len(k) + len(v))}
 		all = append(all, e)
 		total += e.size
+		subTotal[e.subject] += e.size
 		return nil
 	}); err != nil {
 		return 0, 0, err
@@ -269,6 +277,33 @@ func (s *Store) PruneActivations(cutoff time.Time, maxBytes int64, idTime func(i
 		return nil
 	}); err != nil {
 		return 0, 0, err
+	}
+	// First each subject's own bound: its oldest finished records beyond
+	// its quota (none for an admin) are marked, and no longer count
+	// towards the total the core's bound is checked against.
+	over := map[string]int64{} // the bytes each subject is past its quota
+	for sub, n := range subTotal {
+		q, ok, err := s.QuotaOf(sub)
+		if err != nil {
+			return 0, total, fmt.Errorf("prune activations: quota of %q: %w", sub, err)
+		}
+		if ok && n > q.RecordsBytes {
+			over[sub] = n - q.RecordsBytes
+		}
+	}
+	marked := make([]bool, len(all))
+	for i, e := range all {
+		if len(over) == 0 {
+			break
+		}
+		if queued[e.id] || over[e.subject] <= 0 {
+			continue
+		}
+		marked[i] = true
+		total -= e.size
+		if over[e.subject] -= e.size; over[e.subject] <= 0 {
+			delete(over, e.subject)
+		}
 	}
 	// Consecutive deletable records go as one range deletion: retention at
 	// the byte bound deletes as many records as are written, and one
@@ -284,7 +319,14 @@ func (s *Store) PruneActivations(cutoff time.Time, maxBytes int64, idTime func(i
 		runStart, runEnd = nil, nil
 		return err
 	}
-	for _, e := range all {
+	lastMarked := -1
+	for i := len(marked) - 1; i >= 0; i-- {
+		if marked[i] {
+			lastMarked = i
+			break
+		}
+	}
+	for i, e := range all {
 		if queued[e.id] {
 			if err := flushRun(); err != nil {
 				return 0, total, fmt.Errorf("prune activations: %w", err)
@@ -293,15 +335,24 @@ func (s *Store) PruneActivations(cutoff time.Time, maxBytes int64, idTime func(i
 		}
 		t, ok := idTime(e.id)
 		old := ok && t.Before(cutoff)
-		if !old && (maxBytes <= 0 || total <= maxBytes) {
-			break // ids sort by time: everything after is newer
+		overall := maxBytes > 0 && total > maxBytes
+		if !marked[i] && !old && !overall {
+			if i >= lastMarked {
+				break // ids sort by time: everything after is newer
+			}
+			if err := flushRun(); err != nil {
+				return 0, total, fmt.Errorf("prune activations: %w", err)
+			}
+			continue
 		}
 		if runStart == nil {
 			runStart = keyActivation(e.id)
 		}
 		runEnd = keyActivation(e.id)
 		deleted++
-		total -= e.size
+		if !marked[i] {
+			total -= e.size
+		}
 	}
 	if err := flushRun(); err != nil {
 		return 0, total, fmt.Errorf("prune activations: %w", err)
@@ -313,6 +364,31 @@ func (s *Store) PruneActivations(cutoff time.Time, maxBytes int64, idTime func(i
 		return 0, total, fmt.Errorf("prune %d activations: %w", deleted, err)
 	}
 	return deleted, total, nil
+}
+
+// activationSubject reads the subject of the record v stored under k
+// without decoding the rest ("" if it cannot).
+func activationSubject(k, v []byte) string {
+	if len(v) == 0 || v[0] != activationCodecV1 {
+		var a struct {
+			Subject string `json:"subject"`
+		}
+		if jsonUnmarshal(k, v, &a) != nil {
+			return ""
+		}
+		return a.Subject
+	}
+	d := decoder{b: v[1:]}
+	d.str() // ID
+	d.str() // Module
+	d.str() // Function
+	d.uvarint()
+	d.str() // Hash
+	sub := d.str()
+	if d.err {
+		return ""
+	}
+	return sub
 }
 
 // Records are stored in a compact binary form (activationCodecV1 first,

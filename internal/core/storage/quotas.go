@@ -34,6 +34,14 @@ type Quota struct {
 	SinksPerFunction int64 `json:"sinks_per_function"`
 	// Sinks bounds the sinks of all the subject's functions.
 	Sinks int64 `json:"sinks"`
+	// QueuedBytes bounds the args of the subject's asynchronous calls
+	// queued or running (the queue checks it when a call is queued, and
+	// answers 429: the calls drain).
+	QueuedBytes int64 `json:"queued_bytes"`
+	// RecordsBytes bounds the bytes of the subject's finished activation
+	// records: retention deletes the subject's oldest ones beyond it, so
+	// one tenant's calls do not push out the others' records.
+	RecordsBytes int64 `json:"records_bytes"`
 }
 
 // DefaultQuota is the quota of a subject the operator has set none for,
@@ -45,6 +53,8 @@ var DefaultQuota = Quota{
 	MinCronPeriodSeconds: 10,
 	SinksPerFunction:     4,
 	Sinks:                32,
+	QueuedBytes:          256 << 20,
+	RecordsBytes:         16 << 20,
 }
 
 // Check reports the first negative field as an ErrInvalid.
@@ -76,6 +86,7 @@ func (q Quota) fields() []quotaField {
 	return []quotaField{
 		{"functions", q.Functions}, {"code_bytes", q.CodeBytes}, {"cron_triggers", q.CronTriggers},
 		{"min_cron_period_seconds", q.MinCronPeriodSeconds}, {"sinks_per_function", q.SinksPerFunction}, {"sinks", q.Sinks},
+		{"queued_bytes", q.QueuedBytes}, {"records_bytes", q.RecordsBytes},
 	}
 }
 
@@ -114,17 +125,43 @@ func (s *Store) ClearSubjectQuota(subject string) error {
 	return s.deleteSubjectRecord(subject, keyQuota(subject))
 }
 
+// DefaultQuota returns the quota of a subject the operator has set none
+// for: Options.DefaultQuota, else the package's DefaultQuota.
+func (s *Store) DefaultQuota() Quota {
+	if s.defaultQuota != nil {
+		return *s.defaultQuota
+	}
+	return DefaultQuota
+}
+
 // SubjectQuota returns subject's quota and whether the operator set it
-// (false: DefaultQuota).
+// (false: the default quota). A field a stored quota lacks (set by an
+// earlier version) takes the default's value.
 func (s *Store) SubjectQuota(subject string) (q Quota, set bool, err error) {
+	q = s.DefaultQuota()
 	err = s.getJSON(keyQuota(subject), &q)
 	if errors.Is(err, ErrNotFound) {
-		return DefaultQuota, false, nil
+		return s.DefaultQuota(), false, nil
 	}
 	if err != nil {
 		return Quota{}, false, fmt.Errorf("quota of %q: %w", subject, err)
 	}
 	return q, true, nil
+}
+
+// QuotaOf returns subject's quota for the bounds checked outside the
+// store's writes (queued bytes, retained records); ok is false when no
+// quota bounds the subject (an admin). An unknown subject has the default.
+func (s *Store) QuotaOf(subject string) (q Quota, ok bool, err error) {
+	sub, err := s.GetSubject(subject)
+	switch {
+	case err == nil && sub.Admin:
+		return Quota{}, false, nil
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return Quota{}, false, err
+	}
+	q, _, err = s.SubjectQuota(subject)
+	return q, err == nil, err
 }
 
 // SubjectUsage counts what subject's functions hold against its quota.

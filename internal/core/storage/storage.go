@@ -70,6 +70,8 @@ type Store struct {
 	// sealMu is held for reading by outbox writes and for writing by a
 	// rotation, which must not miss a job sealed under the old key.
 	sealMu sync.RWMutex
+	// defaultQuota is Options.DefaultQuota (nil: DefaultQuota).
+	defaultQuota *Quota
 }
 
 // Options size the database's memory for the node's budget
@@ -87,6 +89,9 @@ type Options struct {
 	// Secrets seals the secrets of function records and the outbox at
 	// rest (the core always gives one); nil keeps them as given.
 	Secrets *secrets.Keyring
+	// DefaultQuota, if set, is the quota of every subject the operator
+	// set none for (nil: the package's DefaultQuota).
+	DefaultQuota *Quota
 }
 
 // Open opens (creating if needed) the pebble database in dir with pebble's
@@ -114,7 +119,7 @@ func OpenWith(dir string, logger *slog.Logger, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database in %s: %w", dir, err)
 	}
-	s := &Store{db: db, now: func() time.Time { return time.Now().UTC() }, guard: guard, keys: o.Secrets}
+	s := &Store{db: db, now: func() time.Time { return time.Now().UTC() }, guard: guard, keys: o.Secrets, defaultQuota: o.DefaultQuota}
 	v, err := s.get(keySchema())
 	switch {
 	case errors.Is(err, ErrNotFound):

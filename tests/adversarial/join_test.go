@@ -1,0 +1,97 @@
+package adversarial
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/testing/cgroupbox"
+)
+
+// TestJoinFlood: the public join route is flooded by clients with no
+// token of the core's: certificate requests for a 4096-bit RSA key
+// (costly to verify, were a signature checked before the token), bodies
+// at the JSON bound filled with junk, and requests without a token. Each
+// must be refused with a 4xx (the token is checked before anything
+// costly), nothing OOM-killed, and the neighbour answered throughout.
+func TestJoinFlood(t *testing.T) {
+	const (
+		clients = 16
+		each    = 60
+	)
+	b := cgroupbox.Start(t, Limit)
+	b.WaitNode(t)
+	n := newNeighbour(t, b)
+	key, err := rsa.GenerateKey(rand.Reader, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "worker@attacker"}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := [][]byte{}
+	for _, v := range []map[string]any{
+		{"token": "0123456789abcdef0123456789abcdef", "node": "worker@attacker", "csr": csr},
+		{"token": strings.Repeat("t", 1024), "node": "worker@attacker", "csr": bytes.Repeat([]byte{0x30}, 40<<10)},
+		{"token": "", "node": "worker@attacker", "csr": csr},
+	} {
+		raw, _ := json.Marshal(v)
+		bodies = append(bodies, raw)
+	}
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxConnsPerHost: clients, MaxIdleConnsPerHost: clients}}
+	stop := n.during()
+	var mu sync.Mutex
+	status := map[int]int{}
+	var wrong []string
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				body := bodies[(c+i)%len(bodies)]
+				resp, err := hc.Post(b.URL+"/v1/nodes/join", "application/json", bytes.NewReader(body))
+				mu.Lock()
+				if err != nil {
+					wrong = append(wrong, err.Error())
+					mu.Unlock()
+					continue
+				}
+				status[resp.StatusCode]++
+				if resp.StatusCode < 400 || resp.StatusCode > 499 {
+					answer, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+					wrong = append(wrong, fmt.Sprintf("%d %s", resp.StatusCode, answer))
+				}
+				mu.Unlock()
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	got := stop()
+	t.Logf("%d join requests answered %v; neighbour: %d ok, %d other", clients*each, status, got.ok, len(got.wrong))
+	if kills := b.OOMKills(); kills != "0" {
+		t.Fatalf("OOM kills in the cgroup: %s", kills)
+	}
+	if len(wrong) > 0 {
+		t.Errorf("%d join requests not refused with a 4xx, first: %s", len(wrong), wrong[0])
+	}
+	if len(got.wrong) > 0 {
+		t.Errorf("the neighbour got %d wrong answers during the flood, first: %s", len(got.wrong), got.wrong[0])
+	}
+	if got.ok == 0 {
+		t.Errorf("the neighbour got no answer during the flood")
+	}
+}
