@@ -92,17 +92,19 @@ $(WASM)/test/bigmin.wasm: CLANG += -Wl,--initial-memory=20971520
 # stopped on time), which another package's load on the 2 cores would skew.
 SERIAL_PKGS = ./tests/reliability ./internal/wasm
 # The Go SDK is a module of its own (sdk/go/go.mod), outside the root's
-# ./...: it is vetted and tested in its directory.
+# ./...: it is vetted and tested in its directory. go vet runs every
+# analyzer first, so the go test runs after it (race and fuzz included)
+# skip the subset go test would run again (TESTVET).
 test: test-deps patch-deps examples testmodules
 	$(GO) vet ./...
-	cd sdk/go && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd sdk/go && $(GO) vet ./... && $(GO) test -vet=off -count=1 ./...
 	@pkgs=$$($(GO) list ./... | sed 's|^github.com/edgefaas/edgefaas|.|' | grep -vxF $(foreach p,$(SERIAL_PKGS),-e $(p))) && \
-	  test -n "$$pkgs" && echo "go test -count=1 -p 2 -timeout 10m (every package but $(SERIAL_PKGS))" && \
-	  $(GO) test -count=1 -p 2 -timeout 10m $$pkgs
-	$(GO) test -count=1 -p 1 -timeout 10m $(SERIAL_PKGS)
+	  test -n "$$pkgs" && echo "go test -vet=off -count=1 -p 2 -timeout 10m (every package but $(SERIAL_PKGS))" && \
+	  $(GO) test -vet=off -count=1 -p 2 -timeout 10m $$pkgs
+	$(GO) test -vet=off -count=1 -p 1 -timeout 10m $(SERIAL_PKGS)
 	@$(MAKE) --no-print-directory test-patched
-	@$(MAKE) --no-print-directory race
-	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory race TESTVET=-vet=off
+	@$(MAKE) --no-print-directory fuzz TESTVET=-vet=off
 
 # Upstream tests of the packages our patches touch, run in the patched copies
 # (patches/README.md lists why each set is enough). Each entry is
@@ -136,7 +138,7 @@ test-patched: test-deps patch-deps
 RACE_PKGS := $(filter-out ./internal/worker/actors/httpclient/,$(sort $(dir $(wildcard ./internal/actors/*/*.go ./internal/core/actors/*/*.go ./internal/worker/actors/*/*.go)))) ./internal/nodes/ ./internal/supervisors/ ./http/... ./internal/core/api/ ./internal/core/storage/ ./internal/core/triggers/...
 .PHONY: race
 race:
-	$(GO) test -race -count=1 -p 1 -timeout 10m $(RACE_PKGS)
+	$(GO) test $(TESTVET) -race -count=1 -p 1 -timeout 10m $(RACE_PKGS)
 
 # A short run of every fuzz target (FUZZTIME each). Go's fuzzer sometimes
 # fails with its own "context deadline exceeded" as -fuzztime ends and no
@@ -146,7 +148,7 @@ fuzz: test-deps testmodules
 	@for t in $(FUZZ); do \
 	  echo "fuzz $${t#*:} for $(FUZZTIME)"; \
 	  for try in 1 2; do \
-	    if $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} > build/fuzz.log 2>&1; then break; fi; \
+	    if $(GO) test $(TESTVET) -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} > build/fuzz.log 2>&1; then break; fi; \
 	    if [ $$try = 1 ] && grep -q 'context deadline exceeded' build/fuzz.log && ! grep -q 'Failing input written' build/fuzz.log; then \
 	      echo "  the fuzzer missed its own deadline, with no failing input: running it once more"; continue; \
 	    fi; \

@@ -37,6 +37,8 @@ type EdgeBudget struct {
 	// example workload; SmallestMiB the smallest that passed (0: none).
 	Trials      []LimitTrial `json:"limit_trials"`
 	SmallestMiB int          `json:"smallest_limit_mib"`
+	// TrialFunctions are the examples each trial uploaded.
+	TrialFunctions []string `json:"trial_functions"`
 	// CgroupNote says why no limit was tried, when none could be.
 	CgroupNote string `json:"cgroup_note,omitempty"`
 	// GoMemory is what a Go function costs a worker, part by part.
@@ -82,13 +84,31 @@ type edgeSizes struct {
 	lo, hi    int           // bisection bounds, MiB
 	resolveTo int           // stop when hi-lo is at most this, MiB
 	maxTrials int
+	// settle is the pause before a memory reading (past the first reports
+	// and GC cycles); conns are the peak runs' connections; goConns and
+	// serial, the Go memory account's (serial: its calls on one instance).
+	settle  time.Duration
+	conns   []int
+	goConns []int
+	serial  int
+	// trialFns are the functions each cgroup trial uploads and runs.
+	trialFns []string
 }
 
+// trialFunctions are the seven examples a full cgroup trial uploads.
+var trialFunctions = append(slices.Clone(functions), "hello-wasi-go")
+
+// edgeSizes: the quick run (make test) takes each measurement once, at
+// its smallest, to check that the section is produced; its figures mean
+// nothing. Its cgroup trial uploads the Go and C hellos only: the five
+// other Go compiles are most of a trial's time.
 func (o Options) edgeSizes() edgeSizes {
 	if o.Quick {
-		return edgeSizes{peakFor: time.Second, perTrial: 2, lo: 64, hi: 512, resolveTo: 128, maxTrials: 1}
+		return edgeSizes{peakFor: 300 * time.Millisecond, perTrial: 2, lo: 64, hi: 512, resolveTo: 128, maxTrials: 1,
+			conns: []int{4}, goConns: []int{4}, serial: 20, trialFns: []string{"hello", "hello-c"}}
 	}
-	return edgeSizes{peakFor: 5 * time.Second, perTrial: 10, lo: 64, hi: 512, resolveTo: 16, maxTrials: 8}
+	return edgeSizes{peakFor: 5 * time.Second, perTrial: 10, lo: 64, hi: 512, resolveTo: 16, maxTrials: 8,
+		settle: 2 * time.Second, conns: []int{4, 16}, goConns: []int{4, 8}, serial: 2000, trialFns: trialFunctions}
 }
 
 // RunEdgeBudget runs only the edge-budget section and writes
@@ -135,7 +155,7 @@ func (e *env) edgeBudget(ctx context.Context) error {
 		e.r.EdgeBudget = eb
 		return e.jsMemory(ctx, eb, sz)
 	}
-	for _, f := range append(slices.Clone(functions), "hello-wasi-go") {
+	for _, f := range trialFunctions {
 		if e.code[f] != nil {
 			continue
 		}
@@ -145,7 +165,7 @@ func (e *env) edgeBudget(ctx context.Context) error {
 		}
 		e.code[f] = b
 	}
-	eb := &EdgeBudget{MemoryRunFor: e.o.EdgeMemoryFor}
+	eb := &EdgeBudget{MemoryRunFor: e.o.EdgeMemoryFor, TrialFunctions: sz.trialFns}
 	e.r.EdgeBudget = eb
 	if e.o.GoMemoryOnly {
 		return e.goMemory(ctx, eb, sz)
@@ -162,7 +182,7 @@ func (e *env) edgeBudget(ctx context.Context) error {
 		t := httpTarget(pl.name, pl.url, pl.guest, pl.pids)
 		t.pl = pl
 		names := procNames(t)
-		time.Sleep(2 * time.Second) // past the first reports and GC cycles
+		time.Sleep(sz.settle) // past the first reports and GC cycles
 		idle := make([]IdleRSS, len(names))
 		for i, p := range pl.pids() {
 			idle[i] = IdleRSS{Target: pl.name, Process: names[i], FreshMiB: mib(procRSS(p))}
@@ -182,14 +202,14 @@ func (e *env) edgeBudget(ctx context.Context) error {
 				return fmt.Errorf("%s on %s: %w", w.fn, pl.name, err)
 			}
 		}
-		time.Sleep(2 * time.Second) // settling before a measurement, not a wait for a state
+		time.Sleep(sz.settle) // settling before a measurement, not a wait for a state
 		for i, p := range pl.pids() {
 			idle[i].UploadedMiB = mib(procRSS(p))
 		}
 		eb.Idle = append(eb.Idle, idle...)
 		e.logf("edge budget   %-11s idle %s", pl.name, idleList(idle))
 		for _, w := range []work{e.helloWork(), {"hello_c", []byte(`{"name":"edge"}`), contains("Hello, edge!")}} {
-			for _, conns := range []int{4, 16} {
+			for _, conns := range sz.conns {
 				pids := pl.pids()
 				for _, p := range pids {
 					resetPeak(p)
@@ -320,13 +340,16 @@ func (e *env) limitTrial(ctx context.Context, limit int, sz edgeSizes) (LimitTri
 		tr.PeakMiB = mib(peakRSS(pl.core.pid()))
 		return tr, nil
 	}
-	for _, f := range append(slices.Clone(functions), "hello-wasi-go") {
+	uploaded := map[string]bool{}
+	for _, f := range sz.trialFns {
 		if err := pl.upload(ctx, fnName(f), e.code[f], &client.Metadata{AllowedHosts: e.allowed(f)}); err != nil {
 			return fail("upload: " + firstLine(err.Error()))
 		}
+		uploaded[fnName(f)] = true
 	}
 	works := append(e.checks(), work{"hello_wasi_go", []byte(`{"name":"edge"}`), contains("Hello, edge!")},
 		work{"hello_c", []byte(`{"name":"edge"}`), contains("Hello, edge!")})
+	works = slices.DeleteFunc(works, func(w work) bool { return !uploaded[w.fn] })
 	for _, w := range works {
 		for _, conns := range []int{4, 16} {
 			var busy atomic.Int64
@@ -402,6 +425,14 @@ func peakOf(ps []PeakRSS) string {
 	return strings.Join(parts, ", ")
 }
 
+// trialWhat names the examples the cgroup trials uploaded.
+func (eb *EdgeBudget) trialWhat() string {
+	if len(eb.TrialFunctions) == len(trialFunctions) {
+		return "the seven examples"
+	}
+	return strings.Join(eb.TrialFunctions, " and ") + " only (quick)"
+}
+
 // markdown renders the section.
 func (eb *EdgeBudget) markdown() string {
 	var b strings.Builder
@@ -430,7 +461,7 @@ func (eb *EdgeBudget) markdown() string {
 	if eb.JSMemory != nil {
 		w("\n%s", eb.JSMemory.markdown())
 	}
-	w("\nSmallest memory cgroup limit in which the single box (`core --with-worker`) uploads the seven examples and runs every workload at 4 and 16 connections with no OOM kill and every request answered (200, or 429 beyond the queue at 16 connections): ")
+	w("\nSmallest memory cgroup limit in which the single box (`core --with-worker`) uploads %s and runs every workload at 4 and 16 connections with no OOM kill and every request answered (200, or 429 beyond the queue at 16 connections): ", eb.trialWhat())
 	switch {
 	case eb.CgroupNote != "":
 		w("not measured (%s).\n\n", eb.CgroupNote)

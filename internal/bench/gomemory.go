@@ -43,6 +43,11 @@ type GoMemory struct {
 	// examples, all deployed, are each invoked at 4 connections in turn.
 	SixGoPeakMiB float64 `json:"six_go_peak_mib"`
 	SixGoErrors  int     `json:"six_go_errors"`
+	// Rest is the pause before each phase's reading; SerialCalls the calls
+	// made on one instance, PeakConns the most connections of a phase.
+	Rest        time.Duration `json:"rest_ns"`
+	SerialCalls int           `json:"serial_calls"`
+	PeakConns   int           `json:"peak_conns"`
 }
 
 // GoMemoryPhase is the worker at one point of the run.
@@ -84,10 +89,11 @@ func (e *env) goMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 	defer pl.stop()
 	w := pl.workers[0]
 	t := httpTarget(pl.name, pl.url, pl.guest, pl.pids)
-	gm := &GoMemory{WasmBytes: len(e.code["hello"]), MemoryRunFor: e.o.EdgeMemoryFor}
+	gm := &GoMemory{WasmBytes: len(e.code["hello"]), MemoryRunFor: e.o.EdgeMemoryFor,
+		Rest: sz.settle, SerialCalls: sz.serial, PeakConns: slices.Max(sz.goConns)}
 	eb.GoMemory = gm
 	phase := func(name string) error {
-		time.Sleep(2 * time.Second) // settling before a measurement, not a wait for a state
+		time.Sleep(sz.settle) // settling before a measurement, not a wait for a state
 		p, err := readPhase(ctx, name, w.pid(), "http://"+metricsAddr+"/metrics")
 		if err != nil {
 			return fmt.Errorf("go memory, %s: %w", name, err)
@@ -115,17 +121,17 @@ func (e *env) goMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 	if err := phase("1 instance, 1 call"); err != nil {
 		return err
 	}
-	if r := runLoad(ctx, loadSpec{Threads: 1, PerThread: 2000}, hello, nil); r.errors > 0 {
-		return fmt.Errorf("go memory, 2000 calls: %s", r.firstErr)
+	if r := runLoad(ctx, loadSpec{Threads: 1, PerThread: sz.serial}, hello, nil); r.errors > 0 {
+		return fmt.Errorf("go memory, %d calls: %s", sz.serial, r.firstErr)
 	}
-	if err := phase("1 instance, 2000 calls"); err != nil {
+	if err := phase(gm.serialPhase()); err != nil {
 		return err
 	}
-	for _, conns := range []int{4, 8} {
+	for _, conns := range sz.goConns {
 		if r := runLoad(ctx, loadSpec{Threads: conns, Duration: sz.peakFor}, hello, nil); r.errors > 0 {
 			return fmt.Errorf("go memory, %d conns: %s", conns, r.firstErr)
 		}
-		if err := phase(fmt.Sprintf("after %d connections", conns)); err != nil {
+		if err := phase(connsPhase(conns)); err != nil {
 			return err
 		}
 	}
@@ -282,7 +288,7 @@ func (gm *GoMemory) markdown() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("### What a Go function costs a worker\n\n")
-	w("A core and one worker as separate processes; the worker holds the Go hello (%.1f MB of wasm) alone, later the six Go examples. Resident memory from /proc/PID/smaps_rollup (file-backed = Rss − Anonymous), the worker's Go heap (in use; held = idle but not returned to the OS) and the engine's counters from its /metrics. Each phase after 2 s of rest.\n\n", float64(gm.WasmBytes)/1e6)
+	w("A core and one worker as separate processes; the worker holds the Go hello (%.1f MB of wasm) alone, later the six Go examples. Resident memory from /proc/PID/smaps_rollup (file-backed = Rss − Anonymous), the worker's Go heap (in use; held = idle but not returned to the OS) and the engine's counters from its /metrics. Each phase after %s of rest.\n\n", float64(gm.WasmBytes)/1e6, gm.Rest)
 	w("| phase | RSS | PSS | anonymous | file-backed | Go heap in use | Go heap held | linear memory committed | instances live (made) | code counted |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, p := range gm.Phases {
 		w("| %s | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %d (%d) | %.1f MiB |\n", p.Phase, mib(p.RSS), mib(p.Pss), mib(p.Anon), mib(p.File), mib(p.HeapInuse), mib(p.HeapHeld), mib(p.LinearMemory), p.Instances, p.InstancesMade, mib(p.CodeBytes))
@@ -292,7 +298,7 @@ func (gm *GoMemory) markdown() string {
 		w("Per Go module (hello uploaded − fresh): RSS +%.1f MiB, of it anonymous +%.1f MiB, file-backed +%.1f MiB; Go heap in use +%.1f MiB.\n\n", mib(d.RSS), mib(d.Anon), mib(d.File), mib(d.HeapInuse))
 	}
 	if per, lin, ok := gm.perInstance(); ok {
-		w("Per additional warm Go instance (after 8 connections against 1 instance after 2000 calls): RSS +%.2f MiB, PSS +%.2f MiB, anonymous +%.2f MiB, linear memory committed +%.2f MiB.\n\n", mib(per.RSS), mib(per.Pss), mib(per.Anon), mib(lin))
+		w("Per additional warm Go instance (after %d connections against 1 instance after %d calls): RSS +%.2f MiB, PSS +%.2f MiB, anonymous +%.2f MiB, linear memory committed +%.2f MiB.\n\n", gm.PeakConns, gm.SerialCalls, mib(per.RSS), mib(per.Pss), mib(per.Anon), mib(lin))
 	}
 	gm.goals(w)
 	if len(gm.MemoryRun.RSSMiB) > 0 {
@@ -305,6 +311,10 @@ func (gm *GoMemory) markdown() string {
 	}
 	return b.String()
 }
+
+// serialPhase and connsPhase name the phases perInstance compares.
+func (gm *GoMemory) serialPhase() string { return fmt.Sprintf("1 instance, %d calls", gm.SerialCalls) }
+func connsPhase(conns int) string        { return fmt.Sprintf("after %d connections", conns) }
 
 func (gm *GoMemory) phase(name string) (GoMemoryPhase, bool) {
 	for _, p := range gm.Phases {
@@ -328,8 +338,8 @@ func (gm *GoMemory) perModule() (GoMemoryPhase, bool) {
 // perInstance is the memory (RSS, PSS, anonymous) and linear memory each
 // warm instance beyond the first added.
 func (gm *GoMemory) perInstance() (mem GoMemoryPhase, linear int64, ok bool) {
-	a, ok1 := gm.phase("1 instance, 2000 calls")
-	b, ok2 := gm.phase("after 8 connections")
+	a, ok1 := gm.phase(gm.serialPhase())
+	b, ok2 := gm.phase(connsPhase(gm.PeakConns))
 	if !ok1 || !ok2 || b.Instances <= a.Instances {
 		return GoMemoryPhase{}, 0, false
 	}

@@ -42,7 +42,7 @@ type Options struct {
 	// Only, if not empty, runs only the steps of these names (e.g.
 	// "invocation path"); setup always runs.
 	Only []string
-	// EdgeMemoryFor is the edge-budget section's memory run (20 s; quick 3 s).
+	// EdgeMemoryFor is the edge-budget section's memory run (20 s; quick 1 s).
 	EdgeMemoryFor time.Duration
 	// GoMemoryOnly runs only the edge-budget section's account of what a
 	// Go function costs a worker (RunEdgeBudget).
@@ -83,18 +83,18 @@ func (o Options) withDefaults() Options {
 	def(&o.MatrixPer, 200, 10)
 	def(&o.NetworkN, 50, 5)
 	def(&o.Threads, 4, 4)
-	def(&o.MaxConcurrency, 128, 16)
+	def(&o.MaxConcurrency, 128, 4)
 	def(&o.SustainedConns, 16, 16)
 	def(&o.PathRounds, 2, 1)
-	def(&o.RecordsRounds, 10, 2)
+	def(&o.RecordsRounds, 10, 1)
 	defD(&o.PathStep, 4*time.Second, 300*time.Millisecond)
 	defD(&o.PathWarmup, 2*time.Second, 200*time.Millisecond)
-	defD(&o.MemoryFor, 60*time.Second, 3*time.Second)
+	defD(&o.MemoryFor, 60*time.Second, 2*time.Second)
 	defD(&o.ThroughputStep, 4*time.Second, 500*time.Millisecond)
 	defD(&o.ThroughputP99, 50*time.Millisecond, 50*time.Millisecond)
-	defD(&o.EdgeMemoryFor, 20*time.Second, 3*time.Second)
-	defD(&o.Sustained, 10*time.Minute, 8*time.Second)
-	defD(&o.SustainedSlice, 30*time.Second, 2*time.Second)
+	defD(&o.EdgeMemoryFor, 20*time.Second, time.Second)
+	defD(&o.Sustained, 10*time.Minute, 3*time.Second)
+	defD(&o.SustainedSlice, 30*time.Second, time.Second)
 	if o.Log == nil {
 		o.Log = io.Discard
 	}

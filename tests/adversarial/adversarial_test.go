@@ -145,7 +145,9 @@ func TestHostileFunctions(t *testing.T) {
 	hc := &http.Client{Timeout: 5 * time.Minute}
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
-			// A box of its own: one attack's damage is not the next one's.
+			// A box of its own: one attack's damage is not the next one's;
+			// the boxes run at once, each attack for its whole timeout.
+			t.Parallel()
 			b := cgroupbox.Start(t, Limit)
 			b.WaitNode(t)
 			n := newNeighbour(t, b)

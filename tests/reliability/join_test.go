@@ -73,9 +73,6 @@ func TestNodeJoinRefused(t *testing.T) {
 	refusals := 0
 	notJoined := func(what, name string, w *testcluster.Proc) {
 		t.Helper()
-		// Give it the time a join takes many times over: this proves an
-		// absence, and which side logs a refusal differs case by case.
-		time.Sleep(3 * time.Second)
 		ns, err := core.Client(core.Admin).ListNodes(ctxT(t))
 		if err != nil {
 			t.Fatal(err)
@@ -91,14 +88,7 @@ func TestNodeJoinRefused(t *testing.T) {
 		t.Logf("%s refused.\n  core log: %s\n  peer log: %s", what, refusalLines(core.Log()), wl)
 	}
 
-	// 1. Wrong cookie (valid certificate).
-	wc, wk := ca1.issue(t, dir, "w1", "127.0.0.2")
-	w1 := testcluster.Start(t, t.TempDir(), "worker", "--data-dir", filepath.Join(t.TempDir(), "w"), "--node-addr", "127.0.0.2:0",
-		"--join", core.NodeAddr, "--cookie", "0000000000000000not-the-cores-cookie", "--tls-cert", wc, "--tls-key", wk, "--tls-ca", ca1.pem)
-	notJoined("wrong cookie", "worker@127.0.0.2", w1)
-	w1.Kill()
-
-	// 2. No TLS: a peer that speaks ergo's handshake in clear text.
+	// 1. No TLS: a peer that speaks ergo's handshake in clear text.
 	conn, err := net.DialTimeout("tcp", core.NodeAddr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -112,19 +102,30 @@ func TestNodeJoinRefused(t *testing.T) {
 		t.Fatalf("plain-text peer got %q", buf[:n])
 	}
 	t.Logf("plain-text peer: read %d bytes %q, %v", n, buf[:n], rerr)
-	notJoined("no TLS", "w@127", nil)
+
+	// 2. Wrong cookie (valid certificate).
+	wc, wk := ca1.issue(t, dir, "w1", "127.0.0.2")
+	w1 := testcluster.Start(t, t.TempDir(), "worker", "--data-dir", filepath.Join(t.TempDir(), "w"), "--node-addr", "127.0.0.2:0",
+		"--join", core.NodeAddr, "--cookie", "0000000000000000not-the-cores-cookie", "--tls-cert", wc, "--tls-key", wk, "--tls-ca", ca1.pem)
 
 	// 3. A certificate from another CA (and the right cookie).
 	oc, ok := ca2.issue(t, dir, "w3", "127.0.0.3")
 	w3 := testcluster.Start(t, t.TempDir(), "worker", "--data-dir", filepath.Join(t.TempDir(), "w"), "--node-addr", "127.0.0.3:0",
 		"--join", core.NodeAddr, "--cookie-file", core.CookieFile(), "--tls-cert", oc, "--tls-key", ok, "--tls-ca", ca1.pem)
-	notJoined("certificate from another CA", "worker@127.0.0.3", w3)
-	w3.Kill()
 
 	// 4. Self-signed worker (default TLS) against a CA-verifying core.
 	w4 := testcluster.Start(t, t.TempDir(), "worker", "--data-dir", filepath.Join(t.TempDir(), "w"), "--node-addr", "127.0.0.4:0",
 		"--join", core.NodeAddr, "--cookie-file", core.CookieFile())
+
+	// Give them, all at once, the time a join takes many times over: this
+	// proves an absence, and which side logs a refusal differs case by case.
+	time.Sleep(3 * time.Second)
+	notJoined("no TLS", "w@127", nil)
+	notJoined("wrong cookie", "worker@127.0.0.2", w1)
+	notJoined("certificate from another CA", "worker@127.0.0.3", w3)
 	notJoined("self-signed certificate", "worker@127.0.0.4", w4)
+	w1.Kill()
+	w3.Kill()
 	w4.Kill()
 
 	// The right cookie and a certificate of the CA: joins.

@@ -109,14 +109,23 @@ func deployPath(t *testing.T, name, path string, flags ...string) {
 	}
 }
 
+// guest is the suite's one API client, made once: its connections are
+// reused from call to call. A client per call would leave each of its
+// connections open, idle, for the transport's idle timeout.
 func guest(t *testing.T) *client.Client {
 	t.Helper()
-	c, err := client.New(core.URL, core.Guest)
-	if err != nil {
-		t.Fatal(err)
+	guestOnce.Do(func() { guestClient, guestErr = client.New(core.URL, core.Guest) })
+	if guestErr != nil {
+		t.Fatal(guestErr)
 	}
-	return c
+	return guestClient
 }
+
+var (
+	guestOnce   sync.Once
+	guestClient *client.Client
+	guestErr    error
+)
 
 func invoke(t *testing.T, name, args string) (string, error) {
 	t.Helper()
@@ -252,6 +261,7 @@ func TestRunaways(t *testing.T) {
 	deploy(t, "js_spin", "spin.js", "--timeout", "2s")
 	deploy(t, "js_hog", "hog.js", "--memory", "32")
 	deploy(t, "js_bigout", "bigout.js")
+	sockets := coreSockets(t)
 
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -296,6 +306,14 @@ func TestRunaways(t *testing.T) {
 	if neighbourBad > 0 || neighbourOK == 0 {
 		t.Errorf("the neighbour got %d answers and %d failures: %q", neighbourOK, neighbourBad, bad)
 	}
+	// The neighbour's calls share this suite's client: they leave the core
+	// a few more sockets, not one per call. Each left open would hold one
+	// of the API's connections (idle keep-alive) until the client's idle
+	// timeout, and once the API's connection cap is reached a new call
+	// waits for one to close, however quickly its function ends.
+	if now := coreSockets(t); now > sockets+16 {
+		t.Errorf("the core holds %d sockets after the neighbour's %d calls, %d before", now, neighbourOK+neighbourBad, sockets)
+	}
 	if out, err := invoke(t, "js_neighbour", `{"name":"after"}`); err != nil || out != `{"message":"Hello, after!"}` {
 		t.Errorf("after the runaways: %s, %v", out, err)
 	}
@@ -304,6 +322,23 @@ func TestRunaways(t *testing.T) {
 		t.Fatalf("the core exited:\n%s", core.Log.Tail(40))
 	default:
 	}
+}
+
+// coreSockets is the number of sockets the core process holds open.
+func coreSockets(t *testing.T) int {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", core.Pid())
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("the core's descriptors: %v", err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n
 }
 
 // TestMatrixMult: the paper's matrixMult in JavaScript gives the sum that
