@@ -2,6 +2,7 @@ package api
 
 import (
 	"net"
+	"net/http"
 	"sync"
 )
 
@@ -20,6 +21,13 @@ const (
 // connLimiter is a listener that accepts a connection only while fewer
 // than limit() are open. limit is read again at each accept, so a
 // descriptor limit lowered while the core runs (prlimit) is obeyed.
+//
+// At the bound, a connection idle between two requests (the server's
+// ConnState hook, trackConnState, tells which) is closed to make room, the
+// one idle the longest first: HTTP lets a server close an idle keep-alive
+// connection at any time, and clients open a new one. Without it, one
+// client that leaks or parks keep-alive connections would hold every place
+// until the idle timeout and lock every other client out.
 type connLimiter struct {
 	net.Listener
 	limit func() int
@@ -28,10 +36,14 @@ type connLimiter struct {
 	cond *sync.Cond
 	open int
 	done bool
+	// idle holds the open connections idle between requests; seq orders
+	// when they became idle.
+	idle map[*limitedConn]struct{}
+	seq  uint64
 }
 
 func newConnLimiter(ln net.Listener, limit func() int) *connLimiter {
-	l := &connLimiter{Listener: ln, limit: limit}
+	l := &connLimiter{Listener: ln, limit: limit, idle: map[*limitedConn]struct{}{}}
 	l.cond = sync.NewCond(&l.mu)
 	return l
 }
@@ -53,6 +65,13 @@ func connBound(nofile uint64) int {
 func (l *connLimiter) Accept() (net.Conn, error) {
 	l.mu.Lock()
 	for !l.done && l.open >= l.limit() {
+		if victim := l.longestIdle(); victim != nil {
+			delete(l.idle, victim)
+			l.mu.Unlock()
+			victim.Close() // gives its place back (release)
+			l.mu.Lock()
+			continue
+		}
 		l.cond.Wait()
 	}
 	l.open++
@@ -63,6 +82,18 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return &limitedConn{Conn: c, l: l}, nil
+}
+
+// longestIdle is the connection idle the longest, nil if none is idle;
+// the caller holds l.mu.
+func (l *connLimiter) longestIdle() *limitedConn {
+	var victim *limitedConn
+	for c := range l.idle {
+		if victim == nil || c.idleSince < victim.idleSince {
+			victim = c
+		}
+	}
+	return victim
 }
 
 func (l *connLimiter) Close() error {
@@ -90,12 +121,42 @@ func (l *connLimiter) Open() int {
 // limitedConn gives its place back once, when closed.
 type limitedConn struct {
 	net.Conn
-	l    *connLimiter
-	once sync.Once
+	l         *connLimiter
+	once      sync.Once
+	idleSince uint64 // l.seq when it last became idle (under l.mu)
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.l.release)
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.idle, c)
+		c.l.mu.Unlock()
+		c.l.release()
+	})
 	return err
+}
+
+// trackConnState is the http.Server's ConnState hook: it tells a
+// connection's limiter when the connection sits idle between two requests
+// (then it may be closed to make room) and when a request starts on it.
+// A TLS connection is unwrapped to the limiter's connection below it.
+func trackConnState(c net.Conn, st http.ConnState) {
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = nc.NetConn()
+	}
+	lc, ok := c.(*limitedConn)
+	if !ok {
+		return
+	}
+	lc.l.mu.Lock()
+	defer lc.l.mu.Unlock()
+	if st == http.StateIdle {
+		lc.l.seq++
+		lc.idleSince = lc.l.seq
+		lc.l.idle[lc] = struct{}{}
+		lc.l.cond.Signal() // an Accept waiting at the bound may take its place
+	} else {
+		delete(lc.l.idle, lc)
+	}
 }

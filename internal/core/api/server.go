@@ -180,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
+		ConnState:         trackConnState, // idle connections give way at the connection bound
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog: serverErrorLog(cfg.Logger, newNamedLogBucket(s.reg, refusalLogRate, refusalLogBurst,
 			"server_logs_suppressed_total", "net/http error log lines (TLS handshake failures, malformed requests) left out by the rate limit.")),
