@@ -123,7 +123,12 @@ func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []strin
 	}
 	split := budget.Split(role)
 	if ecfg.MemoryBudget == 0 {
-		ecfg.MemoryBudget = split.Guests
+		if ecfg.MemoryBudget = split.Guests; ecfg.MemoryBudget <= 0 {
+			// The engine reads a zero budget as unbounded: guests and
+			// compiles would grow until the kernel kills the node.
+			return nil, nil, fmt.Errorf("a memory budget of %s leaves no memory for functions (machinery %s, store %s, upload validation %s): give the node more memory (--memory, or its cgroup's limit)",
+				budget, membudget.FormatSize(split.Machinery), membudget.FormatSize(split.Store), membudget.FormatSize(split.Validator))
+		}
 	}
 	policy := egress.New(cfg.Egress)
 	var onCert func(cert, key []byte) error
