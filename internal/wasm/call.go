@@ -38,6 +38,8 @@ type callState struct {
 
 	cpu  *cpuHold    // the call's CPU slot (slots.go)
 	prio *threadPrio // its thread's OS priority (nice_linux.go)
+
+	done <-chan struct{} // closed when the call ends: its sleeps end too (sleepFor)
 }
 
 // validOutput reports whether the output is empty or valid JSON (checked

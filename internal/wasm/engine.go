@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -229,11 +230,41 @@ func (e *Engine) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func moduleConfig() wazero.ModuleConfig {
+// moduleConfig is every instance's configuration; call returns the call
+// the instance runs now (nil between calls), whose end cuts its sleeps
+// short (sleepFor).
+func moduleConfig(call func() *callState) wazero.ModuleConfig {
 	return wazero.NewModuleConfig().
 		WithName("").
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
+		WithNanosleep(sleepFor(call)).
 		WithRandSource(rand.Reader)
+}
+
+// sleepFor is WASI's sleep (poll_oneoff's clock wait: Go's time.Sleep,
+// C's nanosleep) for an instance: ns, or less if the call it runs for
+// ends first (its timeout, or its caller gone). wazero's own sleep is a
+// time.Sleep no context reaches, so a guest asleep past its timeout kept
+// its instance and its memory reservation until the sleep ended (an hour,
+// for a function with a 1 s timeout that sleeps an hour), although its
+// caller had its answer long before. Woken early, the guest is stopped at
+// its next termination check.
+func sleepFor(call func() *callState) func(ns int64) {
+	return func(ns int64) {
+		var done <-chan struct{}
+		if st := call(); st != nil {
+			done = st.done
+		}
+		if done == nil {
+			time.Sleep(time.Duration(ns))
+			return
+		}
+		t := time.NewTimer(time.Duration(ns))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-done:
+		}
+	}
 }

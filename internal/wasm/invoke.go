@@ -126,6 +126,7 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 	defer st.cpu.idle()
 	callCtx, cancel := context.WithTimeout(withCall(ctx, st), m.Limits.Timeout)
 	defer cancel()
+	st.done = callCtx.Done()
 	callCtx = experimental.WithTerminationCheckHook(callCtx, checkHook) // slots.go
 	e.stats.invocations.Add(1)
 
@@ -259,7 +260,7 @@ func (e *Engine) callReactor(ctx context.Context, m *Module, p *pool, in *instan
 		e.stats.instancesReused.Add(1)
 	} else {
 		stdio := &instanceWriter{st: st}
-		cfg := moduleConfig().WithStdout(stdio).WithStderr(stdio).WithStartFunctions("_initialize")
+		cfg := moduleConfig(func() *callState { return stdio.st }).WithStdout(stdio).WithStderr(stdio).WithStartFunctions("_initialize")
 		in, err = e.instantiate(ctx, m, acct, cfg)
 		if err != nil {
 			in.close(context.Background())
@@ -360,7 +361,7 @@ func firstLine(err error) string {
 // result on stdout, stderr lines as logs.
 func (e *Engine) runCommand(ctx context.Context, m *Module, acct *account, st *callState) (err error) {
 	stdout := &limitedBuffer{max: st.limits.MaxOutputBytes}
-	cfg := moduleConfig().
+	cfg := moduleConfig(func() *callState { return st }).
 		WithStdin(bytes.NewReader(st.input)).
 		WithStdout(stdout).
 		WithStderr(st).
