@@ -50,9 +50,13 @@ func TestTimeoutStopsGuest(t *testing.T) {
 // and the GCs must complete while the guests still spin. (A whole
 // runtime.GC() also needs CPU for marking, which it shares with the
 // spinners as it would with any busy goroutine: it is bounded loosely.)
+// The bounds are fractions of a 4 s spin that leave room for a machine
+// other processes load (two shared cores at a load of 20 gave 470 ms tick
+// gaps and 335 ms stops with 2 s spins), while a stalled runtime would
+// show the whole spin in each.
 func TestSpinnersLeaveSchedulerAndGC(t *testing.T) {
 	e := newEngine(t, wasm.Config{})
-	const spinFor = 2 * time.Second
+	const spinFor = 4 * time.Second
 	spin := compile(t, e, "test/spin", wasm.Limits{Timeout: spinFor})
 	spinners := runtime.GOMAXPROCS(0)
 
@@ -92,7 +96,7 @@ func TestSpinnersLeaveSchedulerAndGC(t *testing.T) {
 	}()
 	var gcs int
 	var slowestGC time.Duration
-	for time.Since(start) < spinFor*3/4 {
+	for time.Since(start) < spinFor/2 {
 		t0 := time.Now()
 		runtime.GC()
 		slowestGC = max(slowestGC, time.Since(t0))
@@ -113,16 +117,16 @@ func TestSpinnersLeaveSchedulerAndGC(t *testing.T) {
 	if gcDone >= shortest {
 		t.Fatalf("the GCs finished after the spinners (%s >= %s): they were stalled", gcDone, shortest)
 	}
-	if worstStop > shortest/20 {
-		t.Fatalf("stopping the world took up to %s, more than a twentieth of the spin %s", worstStop, shortest)
+	if worstStop > shortest/8 {
+		t.Fatalf("stopping the world took up to %s, more than an eighth of the spin %s", worstStop, shortest)
 	}
 	if slowestGC > shortest/2 {
 		t.Fatalf("slowest GC %s is more than half the spin %s", slowestGC, shortest)
 	}
 	// The ticker waits for a spinner to be preempted (Go's sysmon does it
 	// after 10 ms), on a machine other processes load too.
-	if worstTick > shortest/5 {
-		t.Fatalf("worst ticker gap %s is more than a fifth of the spin %s", worstTick, shortest)
+	if worstTick > shortest/4 {
+		t.Fatalf("worst ticker gap %s is more than a quarter of the spin %s", worstTick, shortest)
 	}
 }
 
