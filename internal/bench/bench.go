@@ -67,6 +67,36 @@ type MemorySeries struct {
 	IdleMiB float64   `json:"idle_mib"`
 }
 
+// sample appends pid's resident set at elapsed to the series.
+func (s *MemorySeries) sample(elapsed time.Duration, pid int) {
+	s.Seconds = append(s.Seconds, elapsed.Seconds())
+	s.RSSMiB = append(s.RSSMiB, mib(procRSS(pid)))
+}
+
+// sampleEverySecond calls sample at once and then every second, with the
+// time since the first call, until the returned stop (which waits for the
+// sampler to end): the memory runs' RSS series.
+func sampleEverySecond(sample func(elapsed time.Duration)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		start := time.Now()
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		for {
+			sample(time.Since(start))
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
 // ColdStart is one cold-start measurement.
 type ColdStart struct {
 	Target   string  `json:"target"`

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -228,29 +227,13 @@ func (e *env) edgeBudget(ctx context.Context) error {
 		for i, p := range pids {
 			series[i] = MemorySeries{Target: pl.name, Process: names[i], IdleMiB: mib(procRSS(p))}
 		}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			tk := time.NewTicker(time.Second)
-			defer tk.Stop()
-			for {
-				for i, p := range pids {
-					series[i].Seconds = append(series[i].Seconds, time.Since(start).Seconds())
-					series[i].RSSMiB = append(series[i].RSSMiB, mib(procRSS(p)))
-				}
-				select {
-				case <-stop:
-					return
-				case <-tk.C:
-				}
+		stop := sampleEverySecond(func(at time.Duration) {
+			for i, p := range pids {
+				series[i].sample(at, p)
 			}
-		}()
+		})
 		r := runLoad(ctx, loadSpec{Threads: 4, Duration: e.o.EdgeMemoryFor}, e.helloWork().call(t), pl.pids)
-		close(stop)
-		wg.Wait()
+		stop()
 		eb.MemoryRun = append(eb.MemoryRun, series...)
 		s := summarize(pl.name, "hello (edge memory run)", r, 0)
 		e.logf("edge budget   %-11s memory run %s: %.0f req/s, %d errors, peak %s", pl.name, e.o.EdgeMemoryFor, s.Throughput, s.Errors, peakList(series))

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
@@ -138,30 +137,14 @@ func (e *env) goMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 
 	// The memory run, hello alone.
 	gm.MemoryRun = MemorySeries{Target: pl.name, Process: "worker1", IdleMiB: mib(procRSS(w.pid()))}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		start := time.Now()
-		tk := time.NewTicker(time.Second)
-		defer tk.Stop()
-		for {
-			gm.MemoryRun.Seconds = append(gm.MemoryRun.Seconds, time.Since(start).Seconds())
-			gm.MemoryRun.RSSMiB = append(gm.MemoryRun.RSSMiB, mib(procRSS(w.pid())))
-			if roll, err := smapsRollup(w.pid()); err == nil {
-				gm.MemoryRunMaxPssMiB = max(gm.MemoryRunMaxPssMiB, mib(roll["Pss"]))
-			}
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-			}
+	stop := sampleEverySecond(func(at time.Duration) {
+		gm.MemoryRun.sample(at, w.pid())
+		if roll, err := smapsRollup(w.pid()); err == nil {
+			gm.MemoryRunMaxPssMiB = max(gm.MemoryRunMaxPssMiB, mib(roll["Pss"]))
 		}
-	}()
+	})
 	r := runLoad(ctx, loadSpec{Threads: 4, Duration: e.o.EdgeMemoryFor}, hello, pl.pids)
-	close(stop)
-	wg.Wait()
+	stop()
 	s := summarize(pl.name, "hello (go memory run)", r, 0)
 	gm.MemoryRunRPS = s.Throughput
 	e.logf("edge budget   go memory run %s: %.0f req/s, %d errors, worker max %.1f MiB (PSS %.1f MiB)", e.o.EdgeMemoryFor, s.Throughput, s.Errors, slices.Max(gm.MemoryRun.RSSMiB), gm.MemoryRunMaxPssMiB)

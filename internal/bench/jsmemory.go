@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/jsengine"
@@ -114,27 +113,9 @@ func (e *env) jsMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 	}
 
 	jm.MemoryRun = MemorySeries{Target: pl.name, Process: "worker1", IdleMiB: mib(procRSS(w.pid()))}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		start := time.Now()
-		tk := time.NewTicker(time.Second)
-		defer tk.Stop()
-		for {
-			jm.MemoryRun.Seconds = append(jm.MemoryRun.Seconds, time.Since(start).Seconds())
-			jm.MemoryRun.RSSMiB = append(jm.MemoryRun.RSSMiB, mib(procRSS(w.pid())))
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-			}
-		}
-	}()
+	stop := sampleEverySecond(func(at time.Duration) { jm.MemoryRun.sample(at, w.pid()) })
 	r := runLoad(ctx, loadSpec{Threads: 4, Duration: e.o.EdgeMemoryFor}, call, pl.pids)
-	close(stop)
-	wg.Wait()
+	stop()
 	s := summarize(pl.name, "hellojs (js memory run)", r, 0)
 	jm.MemoryRunRPS = s.Throughput
 	e.logf("edge budget   js memory run %s: %.0f req/s, %d errors, worker max %.1f MiB", e.o.EdgeMemoryFor, s.Throughput, s.Errors, slices.Max(jm.MemoryRun.RSSMiB))

@@ -15,16 +15,7 @@ import (
 // the guests' share nor more than what the resident set leaves of the
 // budget.
 func TestReportMemory(t *testing.T) {
-	ctx := context.Background()
-	e, err := wasm.NewEngine(ctx, wasm.Config{Interpreter: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	st, err := cache.NewStore(e, "", 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, st := newEngineAndStore(t)
 	const mib = 1 << 20
 	usage := &runner.Usage{}
 	rss := int64(40 * mib)
@@ -53,16 +44,7 @@ func TestReportMemory(t *testing.T) {
 // negative size that no placement would ever choose: sizes beyond the
 // platform's int are reported as its largest.
 func TestReportLargeMemoryOn32Bit(t *testing.T) {
-	ctx := context.Background()
-	e, err := wasm.NewEngine(ctx, wasm.Config{Interpreter: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(ctx)
-	st, err := cache.NewStore(e, "", 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, st := newEngineAndStore(t)
 	const gib = int64(1) << 30
 	a := &Actor{Engine: e, Store: st, Usage: &runner.Usage{}, Node: "w", Log: slog.Default(),
 		Budget: 23 * gib, GuestMemory: 12 * gib, RSS: func() (int64, error) { return 5 * gib, nil }}
@@ -73,4 +55,21 @@ func TestReportLargeMemoryOn32Bit(t *testing.T) {
 			t.Errorf("%s = %d for a %d GiB budget", name, v, a.Budget/gib)
 		}
 	}
+}
+
+// newEngineAndStore is an interpreter engine and an in-memory code store
+// for a reporter, closed with the test.
+func newEngineAndStore(t *testing.T) (*wasm.Engine, *cache.Store) {
+	t.Helper()
+	ctx := context.Background()
+	e, err := wasm.NewEngine(ctx, wasm.Config{Interpreter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(ctx) })
+	st, err := cache.NewStore(e, "", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, st
 }
