@@ -264,7 +264,7 @@ func (c *Client) send(ctx context.Context, r request) (status int, body []byte, 
 	)
 	for i := range n {
 		k := (first + i) % n
-		status, body, err, next := c.sendTo(ctx, c.Cores[k], r)
+		status, body, next, err := c.sendTo(ctx, c.Cores[k], r)
 		var ue *UnreachableError
 		if errors.As(err, &ue) {
 			unreachable = append(unreachable, ue)
@@ -331,7 +331,7 @@ func notSent(err error) bool {
 // the request may and should go to the next core instead: it surely did
 // not reach this one, or the group refused the write without applying
 // it, or the method is idempotent and this core failed it.
-func (c *Client) sendTo(ctx context.Context, base *url.URL, r request) (status int, body []byte, err error, next bool) {
+func (c *Client) sendTo(ctx context.Context, base *url.URL, r request) (status int, body []byte, next bool, err error) {
 	full := strings.TrimRight(base.String(), "/") + r.path
 	var rd io.Reader
 	if r.body != nil {
@@ -342,7 +342,7 @@ func (c *Client) sendTo(ctx context.Context, base *url.URL, r request) (status i
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, full, rd)
 	if err != nil {
-		return 0, nil, fmt.Errorf("build request %s %s: %w", r.method, r.path, err), false
+		return 0, nil, false, fmt.Errorf("build request %s %s: %w", r.method, r.path, err)
 	}
 	req.ContentLength = int64(len(r.body))
 	if r.contentType != "" {
@@ -362,9 +362,9 @@ func (c *Client) sendTo(ctx context.Context, base *url.URL, r request) (status i
 	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, nil, fmt.Errorf("%s %s: %w", r.method, r.path, ctx.Err()), false
+			return 0, nil, false, fmt.Errorf("%s %s: %w", r.method, r.path, ctx.Err())
 		}
-		return 0, nil, &UnreachableError{URL: base.String(), Err: err}, notSent(err) || idempotent(r.method)
+		return 0, nil, notSent(err) || idempotent(r.method), &UnreachableError{URL: base.String(), Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -382,16 +382,16 @@ func (c *Client) sendTo(ctx context.Context, base *url.URL, r request) (status i
 				next = idempotent(r.method)
 			}
 		}
-		return resp.StatusCode, nil, e, next
+		return resp.StatusCode, nil, next, e
 	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		if ctx.Err() != nil {
-			return resp.StatusCode, nil, fmt.Errorf("%s %s: read the answer: %w", r.method, r.path, ctx.Err()), false
+			return resp.StatusCode, nil, false, fmt.Errorf("%s %s: read the answer: %w", r.method, r.path, ctx.Err())
 		}
-		return resp.StatusCode, nil, fmt.Errorf("%s %s: read the answer from %s: %w", r.method, r.path, base, err), idempotent(r.method)
+		return resp.StatusCode, nil, idempotent(r.method), fmt.Errorf("%s %s: read the answer from %s: %w", r.method, r.path, base, err)
 	}
-	return resp.StatusCode, raw, nil, false
+	return resp.StatusCode, raw, false, nil
 }
 
 // errorDetail extracts FunLess's error detail, or summarises an answer of
