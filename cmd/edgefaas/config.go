@@ -66,7 +66,7 @@ type configFile struct {
 
 // configKeys are the keys `config set|get|unset` accept, with their doc.
 var configKeys = map[string]string{
-	"host":            "the core's address, e.g. http://127.0.0.1:4000",
+	"host":            "the core's address, e.g. http://127.0.0.1:4000; a core group's, comma-separated",
 	"token":           "the token for function and module commands",
 	"admin_token":     "the token for admin and node commands (token if unset)",
 	"tls_fingerprint": "SHA-256 of the core's HTTPS certificate to pin (the core logs it at start)",

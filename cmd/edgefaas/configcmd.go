@@ -37,6 +37,7 @@ the chosen context. 'edgefaas dev' writes the context dev (host, guest token,
 and the fingerprint when it serves HTTPS) and makes it current only when no
 context is current.`,
 		Example: `  edgefaas config set-context site --host https://10.0.0.2:4000 --token "$TOKEN"
+  edgefaas config set-context group --host http://10.0.0.1:4000,http://10.0.0.2:4000,http://10.0.0.3:4000
   edgefaas config use-context site
   edgefaas config get-contexts
   edgefaas fn list --context dev
@@ -49,13 +50,18 @@ context is current.`,
 	return cmd
 }
 
-// normalizeHost checks a core address and writes it in full.
+// normalizeHost checks a core address, or the comma-separated addresses
+// of a core group's cores, and writes them in full.
 func normalizeHost(v string) (string, error) {
-	u, err := client.ParseHost(strings.TrimSpace(v))
+	us, err := client.ParseHosts(strings.TrimSpace(v))
 	if err != nil {
 		return "", err
 	}
-	return u.String(), nil
+	s := make([]string, len(us))
+	for i, u := range us {
+		s[i] = u.String()
+	}
+	return strings.Join(s, ","), nil
 }
 
 // saved tells the user where a change went, unless -o json.
@@ -310,7 +316,8 @@ func setContextCommand() *cobra.Command {
 		Long: `Create the context NAME or change the settings given; the others keep their
 values (an empty value, --token '', removes one). A new context becomes
 current when no context is current.`,
-		Example: `  edgefaas config set-context site --host https://10.0.0.2:4000 --token "$TOKEN" --tls-fingerprint 3b1f…
+		Example: `  edgefaas config set-context site --host https://10.0.0.2:4000 --token "$TOKEN"
+  edgefaas config set-context group --host http://10.0.0.1:4000,http://10.0.0.2:4000,http://10.0.0.3:4000 --tls-fingerprint 3b1f…
   edgefaas config set-context site --admin-token "$ADMIN"`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeContexts,

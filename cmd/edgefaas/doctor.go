@@ -90,6 +90,9 @@ func gatherFacts(cmd *cobra.Command) doctor.Facts {
 		v, err := c.Version(ctx)
 		if err == nil {
 			f.Core = &v
+			if len(c.Cores) > 1 { // the core of the group that answered
+				f.Host = c.Core().String()
+			}
 		}
 		f.CoreErr = err
 		return err

@@ -29,7 +29,7 @@ Raspberry Pi. Its HTTP API is FunLess-compatible.`,
 	root.AddCommand(coreCommand(), workerCommand(), devCommand(), inspectCommand())
 	root.PersistentFlags().StringVar(&globalFlags.context, "context", "", "the config file's context to use (default $"+envContext+", else the current context)")
 	root.RegisterFlagCompletionFunc("context", completeContexts)
-	root.PersistentFlags().StringVarP(&globalFlags.host, "host", "H", "", "the core's address (default $EDGEFAAS_HOST, the config file, else "+client.DefaultHost+")")
+	root.PersistentFlags().StringVarP(&globalFlags.host, "host", "H", "", "the core's address, or a core group's addresses comma-separated, tried in turn (default $EDGEFAAS_HOST, the config file, else "+client.DefaultHost+")")
 	root.PersistentFlags().StringVar(&globalFlags.token, "token", "", "the API token (default $EDGEFAAS_TOKEN, else the config file)")
 	root.PersistentFlags().StringVar(&globalFlags.tlsFingerprint, "tls-fingerprint", "", "pin the core's HTTPS certificate by its SHA-256, as the core logs it (default $"+envTLSPin+", else the config file)")
 	root.PersistentFlags().StringVar(&globalFlags.caFile, "ca-file", "", "verify the core's HTTPS certificate against this CA, PEM (default $"+envCAFile+", else the config file)")

@@ -133,7 +133,7 @@ func (c *Client) ListActivationsPage(ctx context.Context, f ActivationFilter) (A
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	_, raw, err := c.send(ctx, request{method: http.MethodGet, path: path, size: -1})
+	_, raw, err := c.send(ctx, request{method: http.MethodGet, path: path})
 	if err != nil {
 		return ActivationPage{}, err
 	}

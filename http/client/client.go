@@ -7,6 +7,14 @@
 // reports come back as *Error, whose message is the API's
 // {"errors":{"detail":...}}; failures to reach the core come back as
 // *UnreachableError.
+//
+// A Client may be given the addresses of several cores, the members of a
+// core group: it uses one, the last that answered, and fails over to the
+// next when a request surely did not reach a core (the connection was
+// refused) or the core says the group refused the write without taking
+// it. A request that may have been acted on is sent again only if its
+// method is idempotent (GET, HEAD, PUT, DELETE): a POST, an invocation
+// above all, is never sent twice.
 package client
 
 import (
@@ -20,6 +28,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,24 +41,42 @@ const DefaultModule = "_"
 // maxErrorBody bounds how much of an error answer is read.
 const maxErrorBody = 64 << 10
 
-// Client talks to one edgefaas core. Its fields may be changed between
-// calls but not during them. The zero value is not usable: use New.
+// Client talks to one edgefaas core, or to the cores of a group. Its
+// fields may be changed between calls but not during them; its methods
+// may be called concurrently. The zero value is not usable: use New.
 type Client struct {
-	// BaseURL is the core's address, e.g. http://127.0.0.1:4000 (a path
-	// prefix is kept, for cores behind a reverse proxy).
-	BaseURL *url.URL
+	// Cores are the cores' addresses, e.g. http://127.0.0.1:4000 (a path
+	// prefix is kept, for cores behind a reverse proxy): one core, or the
+	// members of a core group, tried in this order from the one in use.
+	Cores []*url.URL
 	// Token is sent as "Authorization: Bearer <Token>"; empty sends none.
 	Token string
 	// HTTP is the client requests go through.
 	HTTP *http.Client
 	// UserAgent is sent with every request.
 	UserAgent string
+
+	// current is the index in Cores of the core in use: the last one that
+	// answered.
+	current atomic.Int32
 }
 
-// New returns a client for the core at host ("http://h:p", "https://h",
+// GroupWriteHeader is the header a core of a group adds to its 503 for a
+// write the group could not take: GroupWriteRefused when the write was
+// not applied (no leader was reachable), GroupWriteUnknown when the
+// leader was lost after taking it (it may have been applied).
+const (
+	GroupWriteHeader  = "Edgefaas-Group-Write"
+	GroupWriteRefused = "refused"
+	GroupWriteUnknown = "unknown"
+)
+
+// New returns a client for the core at hosts ("http://h:p", "https://h",
 // or a bare "h:p", which means http) that authenticates with token.
-func New(host, token string) (*Client, error) {
-	u, err := ParseHost(host)
+// hosts may name several cores, separated by commas: the members of a
+// core group, used in that order (see Client).
+func New(hosts, token string) (*Client, error) {
+	us, err := ParseHosts(hosts)
 	if err != nil {
 		return nil, err
 	}
@@ -57,11 +84,46 @@ func New(host, token string) (*Client, error) {
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.ResponseHeaderTimeout = 0 // invocations may take as long as the function's timeout
 	return &Client{
-		BaseURL:   u,
+		Cores:     us,
 		Token:     token,
 		HTTP:      &http.Client{Transport: tr},
 		UserAgent: "edgefaas-client",
 	}, nil
+}
+
+// ParseHosts parses a comma-separated list of core addresses with
+// ParseHost; an address given twice is an error.
+func ParseHosts(hosts string) ([]*url.URL, error) {
+	var us []*url.URL
+	seen := map[string]bool{}
+	for _, h := range strings.Split(hosts, ",") {
+		u, err := ParseHost(h)
+		if err != nil {
+			if strings.Contains(hosts, ",") {
+				return nil, fmt.Errorf("the cores' addresses %q: %w", hosts, err)
+			}
+			return nil, err
+		}
+		if seen[u.String()] {
+			return nil, fmt.Errorf("the cores' addresses %q name %s twice", hosts, u)
+		}
+		seen[u.String()] = true
+		us = append(us, u)
+	}
+	return us, nil
+}
+
+// Core returns the address of the core in use: the last that answered,
+// else the first; nil when the client has none.
+func (c *Client) Core() *url.URL {
+	if c == nil || len(c.Cores) == 0 {
+		return nil
+	}
+	i := int(c.current.Load())
+	if i < 0 || i >= len(c.Cores) {
+		i = 0
+	}
+	return c.Cores[i]
 }
 
 // ParseHost normalises a core address: it adds http:// when no scheme is
@@ -115,9 +177,11 @@ func IsStatus(err error, status int) bool {
 }
 
 // UnreachableError means the core could not be reached at all (connection
-// refused, DNS, TLS, timeout), as opposed to an error the API answered.
+// refused, DNS, TLS, timeout), as opposed to an error the API answered;
+// with several cores, that none could be.
 type UnreachableError struct {
-	// URL is the core's address.
+	// URL is the core's address; with several cores, their addresses
+	// separated by ", ".
 	URL string
 	// Err is the transport's error.
 	Err error
@@ -125,6 +189,9 @@ type UnreachableError struct {
 
 // Error describes the address and the cause.
 func (e *UnreachableError) Error() string {
+	if cs, ok := e.Err.(causes); ok {
+		return fmt.Sprintf("cannot reach any of the edgefaas cores %s: %v", e.URL, cs)
+	}
 	return fmt.Sprintf("cannot reach the edgefaas core at %s: %v", e.URL, rootCause(e.Err))
 }
 
@@ -150,8 +217,10 @@ type request struct {
 	method      string
 	path        string // escaped, starting with /
 	contentType string
-	body        io.Reader
-	size        int64 // body length, -1 if unknown
+	body        []byte // nil sends none; sent again to another core
+	// progress, if not nil, is told how much of body was sent (from 0
+	// again when the request goes to another core).
+	progress func(sent, total int64, done bool)
 }
 
 // pathOf builds an escaped API path from literal segments.
@@ -166,31 +235,116 @@ func pathOf(segments ...string) string {
 
 // jsonRequest builds a request with a JSON body (nil body sends none).
 func jsonRequest(method, path string, body any) (request, error) {
-	r := request{method: method, path: path, size: -1}
+	r := request{method: method, path: path}
 	if body != nil {
 		raw, err := json.Marshal(body)
 		if err != nil {
 			return r, fmt.Errorf("encode the request body: %w", err)
 		}
-		r.contentType, r.body, r.size = "application/json", bytes.NewReader(raw), int64(len(raw))
+		r.contentType, r.body = "application/json", raw
 	}
 	return r, nil
 }
 
-// send performs the request and returns the answer's raw body on 2xx, an
-// *Error otherwise.
+// send performs the request on the core in use, failing over to the
+// others as the package's documentation says, and returns the answer's
+// raw body on 2xx, an *Error otherwise.
 func (c *Client) send(ctx context.Context, r request) (status int, body []byte, err error) {
-	if c == nil || c.BaseURL == nil {
+	if c == nil || len(c.Cores) == 0 {
 		return 0, nil, errors.New("client: no core address; use client.New")
 	}
-	full := strings.TrimRight(c.BaseURL.String(), "/") + r.path
-	req, err := http.NewRequestWithContext(ctx, r.method, full, r.body)
+	n := len(c.Cores)
+	first := int(c.current.Load())
+	if first < 0 || first >= n {
+		first = 0
+	}
+	var (
+		unreachable causes
+		refusal     *Error // the last answer that sent the request on
+	)
+	for i := range n {
+		k := (first + i) % n
+		status, body, next, err := c.sendTo(ctx, c.Cores[k], r)
+		var ue *UnreachableError
+		if errors.As(err, &ue) {
+			unreachable = append(unreachable, ue)
+		}
+		if next && ctx.Err() == nil && i < n-1 {
+			errors.As(err, &refusal)
+			continue
+		}
+		if !next {
+			c.current.Store(int32(k)) // sticky: the core that answered
+		}
+		if next && ue != nil && refusal != nil { // a core's answer says more than a refused connection
+			return refusal.Status, nil, refusal
+		}
+		if n > 1 && len(unreachable) == n {
+			urls := make([]string, n)
+			for j, u := range c.Cores {
+				urls[j] = u.String()
+			}
+			err = &UnreachableError{URL: strings.Join(urls, ", "), Err: unreachable}
+		}
+		return status, body, err
+	}
+	return 0, nil, errors.New("client: no core tried")
+}
+
+// causes are the errors of the cores none of which could be reached.
+type causes []*UnreachableError
+
+func (cs causes) Error() string {
+	s := make([]string, len(cs))
+	for i, e := range cs {
+		s[i] = e.URL + ": " + rootCause(e.Err).Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (cs causes) Unwrap() []error {
+	errs := make([]error, len(cs))
+	for i, e := range cs {
+		errs[i] = e
+	}
+	return errs
+}
+
+// idempotent reports whether a request with method may be sent again
+// after it may have been acted on.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// notSent reports whether a transport error happened before the request
+// left: the connection to the core could not be made.
+func notSent(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// sendTo performs the request on the core at base; next reports whether
+// the request may and should go to the next core instead: it surely did
+// not reach this one, or the group refused the write without applying
+// it, or the method is idempotent and this core failed it.
+func (c *Client) sendTo(ctx context.Context, base *url.URL, r request) (status int, body []byte, next bool, err error) {
+	full := strings.TrimRight(base.String(), "/") + r.path
+	var rd io.Reader
+	if r.body != nil {
+		rd = bytes.NewReader(r.body)
+		if r.progress != nil {
+			rd = &progressReader{r: rd, total: int64(len(r.body)), fn: r.progress}
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, full, rd)
 	if err != nil {
-		return 0, nil, fmt.Errorf("build request %s %s: %w", r.method, r.path, err)
+		return 0, nil, false, fmt.Errorf("build request %s %s: %w", r.method, r.path, err)
 	}
-	if r.size >= 0 {
-		req.ContentLength = r.size
-	}
+	req.ContentLength = int64(len(r.body))
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}
@@ -208,23 +362,36 @@ func (c *Client) send(ctx context.Context, r request) (status int, body []byte, 
 	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, nil, fmt.Errorf("%s %s: %w", r.method, r.path, ctx.Err())
+			return 0, nil, false, fmt.Errorf("%s %s: %w", r.method, r.path, ctx.Err())
 		}
-		return 0, nil, &UnreachableError{URL: c.BaseURL.String(), Err: err}
+		return 0, nil, notSent(err) || idempotent(r.method), &UnreachableError{URL: base.String(), Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return resp.StatusCode, nil, &Error{
+		e := &Error{
 			Status: resp.StatusCode, Detail: errorDetail(resp, raw),
 			Method: r.method, Path: r.path, RetryAfter: resp.Header.Get("Retry-After"),
 		}
+		next := false
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			switch resp.Header.Get(GroupWriteHeader) {
+			case GroupWriteRefused:
+				next = true
+			case GroupWriteUnknown:
+				next = idempotent(r.method)
+			}
+		}
+		return resp.StatusCode, nil, next, e
 	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("%s %s: read the answer: %w", r.method, r.path, err)
+		if ctx.Err() != nil {
+			return resp.StatusCode, nil, false, fmt.Errorf("%s %s: read the answer: %w", r.method, r.path, ctx.Err())
+		}
+		return resp.StatusCode, nil, idempotent(r.method), fmt.Errorf("%s %s: read the answer from %s: %w", r.method, r.path, base, err)
 	}
-	return resp.StatusCode, raw, nil
+	return resp.StatusCode, raw, false, nil
 }
 
 // errorDetail extracts FunLess's error detail, or summarises an answer of
@@ -308,6 +475,6 @@ func envelope(raw []byte) (json.RawMessage, error) {
 
 // Ping checks that the core answers GET /v1/ (no token needed).
 func (c *Client) Ping(ctx context.Context) error {
-	_, _, err := c.send(ctx, request{method: http.MethodGet, path: "/v1/", size: -1})
+	_, _, err := c.send(ctx, request{method: http.MethodGet, path: "/v1/"})
 	return err
 }

@@ -74,7 +74,8 @@ type Upload struct {
 	WaitForWorkers *bool
 	// Progress, if not nil, is called as the body is sent with the bytes
 	// sent so far and the total, and once with done=true when all is sent
-	// (the core may still be working: inspecting, or waiting for workers).
+	// (the core may still be working: inspecting, or waiting for workers);
+	// from 0 again if the upload goes on to another core of a group.
 	Progress func(sent, total int64, done bool)
 }
 
@@ -103,10 +104,7 @@ func (c *Client) upload(ctx context.Context, method, path string, up Upload) (Fu
 	if err != nil {
 		return Function{}, err
 	}
-	r := request{method: method, path: path, contentType: ct, body: body, size: int64(body.Len())}
-	if up.Progress != nil {
-		r.body = &progressReader{r: body, total: r.size, fn: up.Progress}
-	}
+	r := request{method: method, path: path, contentType: ct, body: body.Bytes(), progress: up.Progress}
 	var f Function
 	err = c.call(ctx, r, &f)
 	return f, err

@@ -48,7 +48,7 @@ func (c *Client) CreateScript(ctx context.Context, name string, yaml []byte) (Sc
 		return Script{}, fmt.Errorf("encode the script upload: %w", err)
 	}
 	r := request{method: http.MethodPost, path: pathOf("v1", "scripts", "app"), contentType: mw.FormDataContentType(),
-		body: &body, size: int64(body.Len())}
+		body: body.Bytes()}
 	var sc Script
 	err = c.call(ctx, r, &sc)
 	return sc, err

@@ -100,6 +100,22 @@ func TestContexts(t *testing.T) {
 	}
 }
 
+// TestContextOfSeveralCores: a context's host may list a core group's
+// cores, comma-separated; a command fails over from one that does not
+// answer to the next. A list naming a core twice is refused.
+func TestContextOfSeveralCores(t *testing.T) {
+	u := newUser(t)
+	closed := "127.0.0.1:" + closedPort(t)
+	u.ok("config", "set-context", "group", "--host", closed+", "+core.url, "--token", core.guest)
+	if got, want := strings.TrimSpace(u.ok("config", "get", "host")), "http://"+closed+","+core.url; got != want {
+		t.Errorf("config get host = %q, want %q", got, want)
+	}
+	u.ok("mod", "list")
+	u.ok("mod", "list", "-H", core.url+","+closed)
+	u.fail("cannot reach any of the edgefaas cores", "mod", "list", "-H", closed+",127.0.0.2:"+closedPort(t))
+	u.fail("twice", "config", "set", "host", core.url+","+core.url)
+}
+
 // TestContextMigration: a config file from before contexts keeps working:
 // its settings are the context default, current; the next change writes
 // the file with contexts.

@@ -168,8 +168,8 @@ func create(ctx context.Context, cl *client.Client, name string, code []byte) er
 // forwarded to the leader and is then on every core too. A cron trigger
 // created through a follower runs on the leader only; a call queued
 // through a follower runs. With the two
-// other cores killed, the last one refuses writes (503, Retry-After) and
-// still invokes.
+// other cores killed, the last one refuses writes (503, Retry-After,
+// saying the write was not applied) and still invokes.
 func TestGroupServesOneState(t *testing.T) {
 	g := startGroup(t)
 	g.startWorker(t, "127.0.0.4")
@@ -272,8 +272,9 @@ func TestGroupServesOneState(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("a write without a majority: %d Retry-After=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || resp.Header.Get(client.GroupWriteHeader) != client.GroupWriteRefused {
+		t.Fatalf("a write without a majority: %d Retry-After=%q %s=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"),
+			client.GroupWriteHeader, resp.Header.Get(client.GroupWriteHeader), body)
 	}
 	t.Logf("a write without a majority: %d Retry-After=%s %s", resp.StatusCode, resp.Header.Get("Retry-After"), bytes.TrimSpace(body))
 	for _, fn := range []string{"hello", "hello2"} {

@@ -34,11 +34,18 @@ var _ Writer = (*storage.Store)(nil)
 // Unavailable is an error of a write the group could not take now: no
 // majority is reachable, or the leader was lost before it answered. The
 // API answers 503 with Retry-After; Leader names the core this one
-// believes leads, empty if none.
+// believes leads, empty if none; OutcomeUnknown reports whether the
+// write may have been applied (the leader was lost after taking it).
 type Unavailable interface {
 	error
 	Leader() string
+	OutcomeUnknown() bool
 }
+
+// groupWriteHeader tells a client of a group whether a refused write was
+// applied: "refused" (it was not: the client may send it to another
+// core) or "unknown" (it may have been: read before writing again).
+const groupWriteHeader = "Edgefaas-Group-Write"
 
 // unavailableError is the 503 of a write the group could not take.
 func unavailableError(err error) (*apiError, bool) {
@@ -52,6 +59,11 @@ func unavailableError(err error) (*apiError, bool) {
 	}
 	ae := errorf(http.StatusServiceUnavailable, "Service Unavailable: %v; writes need a majority of the core group (believed leader: %s); reads and invocations go on", err, leader)
 	ae.header = http.Header{"Retry-After": {"1"}}
+	if u.OutcomeUnknown() {
+		ae.header.Set(groupWriteHeader, "unknown")
+	} else {
+		ae.header.Set(groupWriteHeader, "refused")
+	}
 	if u.Leader() != "" {
 		ae.header.Set("Edgefaas-Group-Leader", u.Leader())
 	}

@@ -156,19 +156,35 @@ type forwardConn struct {
 	r *bufio.Reader
 }
 
+// closedByPeer reports whether the peer closed the idle connection c, or
+// sent on it unasked, which makes it unusable too.
+func (c *forwardConn) closedByPeer() bool {
+	return c.r.Buffered() > 0 || peerClosed(c.Conn)
+}
+
 // forwardIdle bounds the idle forwarding connections kept per leader.
 const forwardIdle = 4
 
-// getConn returns an idle connection to addr or dials one.
+// getConn returns an idle connection to addr or dials one. An idle
+// connection the peer has closed (the leader stopped) is dropped, not
+// used: a write on it would seem sent and its lost answer would make the
+// outcome unknown, though the write never reached a leader.
 func (t *Transport) getConn(addr raft.ServerAddress) (*forwardConn, error) {
-	t.mu.Lock()
-	if conns := t.idle[addr]; len(conns) > 0 {
+	for {
+		t.mu.Lock()
+		conns := t.idle[addr]
+		if len(conns) == 0 {
+			t.mu.Unlock()
+			break
+		}
 		c := conns[len(conns)-1]
 		t.idle[addr] = conns[:len(conns)-1]
 		t.mu.Unlock()
-		return c, nil
+		if !c.closedByPeer() {
+			return c, nil
+		}
+		c.Close()
 	}
-	t.mu.Unlock()
 	conn, err := t.s.dial(addr, handshakeTimeout, connForward)
 	if err != nil {
 		return nil, err

@@ -66,7 +66,7 @@ func TestJoinThroughAFollower(t *testing.T) {
 
 // TestWritesWithoutMajorityAreUnavailable: with no majority, a write
 // through Writes is an *Unavailable naming the leader believed in, if
-// any, never a storage error.
+// any, and saying it was not applied, never a storage error.
 func TestWritesWithoutMajorityAreUnavailable(t *testing.T) {
 	members, ca := startTLSGroupCA(t, 3)
 	fo := follower(t, members)
@@ -79,6 +79,9 @@ func TestWritesWithoutMajorityAreUnavailable(t *testing.T) {
 	_, err := fo.m.Writes().CreateModule("x", "alice")
 	if !errors.As(err, &u) {
 		t.Fatalf("a write without a majority: %v, want *Unavailable", err)
+	}
+	if u.OutcomeUnknown() {
+		t.Fatalf("a write refused for want of a leader has an unknown outcome: %v", err)
 	}
 	if _, err := fo.store.GetModule("x"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("the refused module is stored: %v", err)

@@ -306,6 +306,65 @@ func TestNoMajorityRefusesWritesKeepsReads(t *testing.T) {
 	}
 }
 
+// TestWriteAfterTheLeaderStopsIsNotUnknown: a follower that forwarded a
+// write keeps the connection to the leader; once the leader stops, the
+// follower's next write is refused (nothing reached a leader) or taken by
+// a new leader, never answered "outcome unknown" because it was written
+// on the connection the stopped leader had closed.
+func TestWriteAfterTheLeaderStopsIsNotUnknown(t *testing.T) {
+	members := startTLSGroup(t, 3)
+	fo := follower(t, members)
+	i := 0
+	wait.ForState(t, limit, "a write forwarded by the follower", func() (bool, string) {
+		i++
+		_, err := fo.m.Propose(CreateModule{Name: fmt.Sprintf("before%d", i), Owner: "alice", Stamp: stamp(t, fo.store)})
+		return err == nil, fmt.Sprint(err)
+	})
+	for _, tm := range members {
+		if tm != fo && tm.m.Raft().State() == raft.Leader {
+			tm.stop()
+		}
+	}
+	_, err := fo.m.Writes().CreateModule("after", "alice")
+	var u *Unavailable
+	if errors.As(err, &u) && u.OutcomeUnknown() {
+		t.Fatalf("a write after the leader stopped: %v, want refused or taken", err)
+	}
+	t.Logf("a write after the leader stopped: %v", err)
+}
+
+// TestForwardingKeepsItsConnection: a live idle connection to the leader
+// is not taken for one the leader closed: the next forwarded write goes
+// on it.
+func TestForwardingKeepsItsConnection(t *testing.T) {
+	members := startTLSGroup(t, 3)
+	fo := follower(t, members)
+	idle := func() []*forwardConn {
+		fo.tr.mu.Lock()
+		defer fo.tr.mu.Unlock()
+		var all []*forwardConn
+		for _, cs := range fo.tr.idle {
+			all = append(all, cs...)
+		}
+		return all
+	}
+	i := 0
+	wait.ForState(t, limit, "a write forwarded by the follower", func() (bool, string) {
+		i++
+		_, err := fo.m.Propose(CreateModule{Name: fmt.Sprintf("m%d", i), Owner: "alice", Stamp: stamp(t, fo.store)})
+		return err == nil && len(idle()) == 1, fmt.Sprint(err, idle())
+	})
+	kept := idle()[0]
+	for j := range 3 {
+		if _, err := fo.m.Propose(CreateModule{Name: fmt.Sprintf("n%d", j), Owner: "alice", Stamp: stamp(t, fo.store)}); err != nil {
+			t.Fatal(err)
+		}
+		if now := idle(); len(now) != 1 || now[0] != kept {
+			t.Fatalf("after write %d the idle connections are %v, want the kept one %p", j, now, kept)
+		}
+	}
+}
+
 // TestGroupTransportRefusesOtherPeers: a member answers Raft only to a
 // core with a certificate of its node CA. A worker's certificate from the
 // same CA, and a core's from another CA, get no answer; a core's from the

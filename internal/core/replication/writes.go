@@ -31,6 +31,11 @@ func (u *Unavailable) Error() string  { return u.err.Error() }
 func (u *Unavailable) Unwrap() error  { return u.err }
 func (u *Unavailable) Leader() string { return u.leader }
 
+// OutcomeUnknown reports whether the write may have been applied: the
+// leader was lost after taking it (ErrUnknownOutcome). Otherwise it was
+// refused before any leader applied it.
+func (u *Unavailable) OutcomeUnknown() bool { return errors.Is(u.err, ErrUnknownOutcome) }
+
 // AsUnavailable returns err as an *Unavailable, naming the leader m
 // believes in, when it says the group could not take a write or a change
 // of membership now (ErrNoLeader, ErrNotLeader, ErrUnknownOutcome);
