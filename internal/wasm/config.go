@@ -205,6 +205,11 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CompilationWorkers <= 0 {
 		c.CompilationWorkers = runtime.NumCPU()
+		if c.MemoryBudget > 0 && c.MemoryBudget < 1<<30 {
+			// Parallel workers hold every compiled body and its relocations
+			// apart until all are done: more heap where memory is short.
+			c.CompilationWorkers = 1
+		}
 	}
 	return c
 }

@@ -132,3 +132,26 @@ func TestCodeCacheLRU(t *testing.T) {
 		t.Fatalf("code bytes %d, want %d; peak %d > %d", s.CodeBytes, keep(a)+keep(c), s.MemoryReservedPeak, codeBudget)
 	}
 }
+
+// TestSmallBudgetCompilesWithOneWorker: below a 1 GiB budget a module is
+// compiled by one worker (parallel workers hold every compiled body apart
+// until all are done); with a large budget or none, by one per CPU; an
+// explicit figure stands.
+func TestSmallBudgetCompilesWithOneWorker(t *testing.T) {
+	for _, c := range []struct {
+		budget  int64
+		workers int
+		want    int
+	}{
+		{40 << 20, 0, 1},
+		{1<<30 - 1, 0, 1},
+		{1 << 30, 0, runtime.NumCPU()},
+		{0, 0, runtime.NumCPU()},
+		{40 << 20, 3, 3},
+	} {
+		got := Config{MemoryBudget: c.budget, CompilationWorkers: c.workers}.withDefaults().CompilationWorkers
+		if got != c.want {
+			t.Errorf("budget %d, workers %d: %d compile workers, want %d", c.budget, c.workers, got, c.want)
+		}
+	}
+}

@@ -167,6 +167,7 @@ func (t tally) String() string {
 }
 
 // drive runs conns clients, each sending perConn requests back to back.
+// A 429 counts as busy beyond 4 connections and with Retry-After only.
 func drive(hc *http.Client, url, token string, w workload, conns, perConn int) tally {
 	var mu sync.Mutex
 	var total tally
@@ -195,7 +196,7 @@ func drive(hc *http.Client, url, token string, w workload, conns, perConn int) t
 					}
 				case resp.StatusCode == http.StatusOK && w.ok(b):
 					total.ok++
-				case resp.StatusCode == http.StatusTooManyRequests && conns > 4:
+				case resp.StatusCode == http.StatusTooManyRequests && conns > 4 && resp.Header.Get("Retry-After") != "":
 					total.busy++
 				default:
 					total.other++
