@@ -1,13 +1,15 @@
 // Package inspectproc validates uploaded modules in a child process whose
-// address space is bounded, so that a hostile upload cannot exhaust the
-// core's memory.
+// memory, address space and CPU time are bounded, so that a hostile upload
+// cannot exhaust the core's memory.
 //
 // A module of a few bytes can declare lengths (a data segment's size, a
-// vector's count) that make a parser reserve gigabytes before it notices
-// the bytes are missing; wazero does so (a 25-byte module made the core
-// allocate 4 GiB). Bounding every nested length would need a second Wasm
-// parser; running the validator in a child with RLIMIT_AS turns any such
-// input, or any parser crash, into a clean refusal instead.
+// vector's count, a function's locals) that make a parser reserve or fill
+// gigabytes; wazero does so (a 25-byte module made the core allocate
+// 4 GiB). Bounding every nested length would need a second Wasm parser;
+// running the validator in a child held to its memory share (its own
+// memory cgroup, else a watchdog on its resident size; memory.go) and
+// RLIMIT_AS turns any such input, or any parser crash, into a clean
+// refusal instead.
 package inspectproc
 
 import (
