@@ -12,43 +12,10 @@ import (
 
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/membudget"
+	"github.com/edgefaas/edgefaas/internal/testing/attacks"
 	"github.com/edgefaas/edgefaas/internal/testing/cgroupbox"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
-
-// localsBomb is a valid-looking module of a few dozen bytes whose
-// functions each declare n i32 locals: the decoder expands every
-// declaration into one byte per local, so validating it takes about
-// funcs×n bytes.
-func localsBomb(funcs int, n uint32) []byte {
-	leb := func(v uint32) []byte {
-		var b []byte
-		for {
-			c := byte(v & 0x7f)
-			v >>= 7
-			if v != 0 {
-				b = append(b, c|0x80)
-				continue
-			}
-			return append(b, c)
-		}
-	}
-	section := func(id byte, body []byte) []byte {
-		return append(append([]byte{id}, leb(uint32(len(body)))...), body...)
-	}
-	mod := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
-	mod = append(mod, section(1, []byte{1, 0x60, 0, 0})...) // one type: () -> ()
-	fns := leb(uint32(funcs))
-	code := leb(uint32(funcs))
-	body := append(append([]byte{1}, leb(n)...), 0x7f, 0x0b) // n × i32, end
-	for range funcs {
-		fns = append(fns, 0)
-		code = append(code, leb(uint32(len(body)))...)
-		code = append(code, body...)
-	}
-	mod = append(mod, section(3, fns)...)
-	return append(mod, section(10, code)...)
-}
 
 func readCgroupInt(t *testing.T, dir, file string) int64 {
 	t.Helper()
@@ -71,7 +38,7 @@ func readCgroupInt(t *testing.T, dir, file string) int64 {
 // the address-space limit gigabytes later. The box lives on and accepts
 // a real module after it.
 func TestValidatorChildMemoryBounded(t *testing.T) {
-	bomb := localsBomb(4, 64<<20)
+	bomb := attacks.LocalsBomb(16, 16<<20)
 	b := cgroupbox.Start(t, 1<<30)
 	b.WaitNode(t)
 	usage, peakFile := "memory.usage_in_bytes", "memory.max_usage_in_bytes"

@@ -152,10 +152,10 @@ func All() []Attack {
 			},
 		},
 		{
-			Name: "upload bomb", What: "two uploaders of a 56-byte module whose validation takes 256 MiB",
+			Name: "upload bomb", What: "two uploaders of a 165-byte module whose validation takes 256 MiB",
 			Setup: func(context.Context, Box) error { return nil },
 			Run: func(ctx context.Context, b Box) map[string]int {
-				bomb := LocalsBomb(4, 64<<20)
+				bomb := LocalsBomb(16, 16<<20)
 				return loop(ctx, 2, func(*http.Client) string {
 					c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 					defer cancel()

@@ -78,9 +78,7 @@ func BoundedInspector(argv, env []string, b Bounds) func(ctx context.Context, co
 		runErr := cmd.Wait()
 		over, peak := bound.end()
 		slog.Debug("inspect: child done", "code_bytes", len(code), "limit", limit, "peak", peak, "cgroup", bound.cg != nil, "over", over)
-		// The Go runtime ends a child whose allocation fails (its address
-		// space bound) with "fatal error: out of memory": the same refusal.
-		if over || (runErr != nil && bytes.Contains(errOut.Bytes(), []byte("fatal error: out of memory"))) {
+		if over {
 			return wasm.ModuleInfo{}, fmt.Errorf("%w of %d MiB for a %d-byte upload (%d MiB plus %d× its size); the child was stopped at %d MiB",
 				wasm.ErrValidationMemory, limit>>20, len(code), b.Memory>>20, codeFactor, peak>>20)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/edgefaas/edgefaas/internal/jsengine"
+	"github.com/edgefaas/edgefaas/internal/testing/attacks"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 	"github.com/edgefaas/edgefaas/internal/wasm/inspectproc"
@@ -79,30 +80,6 @@ func TestDeclaredLengthBomb(t *testing.T) {
 	}
 }
 
-// localsBomb is a module of a few dozen bytes whose funcs functions each
-// declare n i32 locals: the decoder expands each declaration into one
-// byte per local.
-func localsBomb(funcs int, n uint32) []byte {
-	leb := func(v uint32) []byte {
-		var b []byte
-		for ; v >= 0x80; v >>= 7 {
-			b = append(b, byte(v&0x7f)|0x80)
-		}
-		return append(b, byte(v))
-	}
-	section := func(id byte, body []byte) []byte {
-		return append(append([]byte{id}, leb(uint32(len(body)))...), body...)
-	}
-	fns, code := leb(uint32(funcs)), leb(uint32(funcs))
-	body := append(append([]byte{1}, leb(n)...), 0x7f, 0x0b)
-	for range funcs {
-		fns = append(fns, 0)
-		code = append(append(code, leb(uint32(len(body)))...), body...)
-	}
-	mod := append([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(1, []byte{1, 0x60, 0, 0})...)
-	return append(append(mod, section(3, fns)...), section(10, code)...)
-}
-
 // TestMemoryBound: a module whose validation takes 256 MiB is refused with
 // wasm.ErrValidationMemory under a 48 MiB share, by the child's cgroup
 // where this process may make one and by the watchdog on its resident
@@ -116,7 +93,7 @@ func TestMemoryBound(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			defer inspectproc.SetNoCgroup(inspectproc.SetNoCgroup(watchdog))
 			inspect := inspectproc.BoundedInspector([]string{os.Args[0]}, []string{"INSPECTPROC_CHILD=1"}, inspectproc.Bounds{Memory: 48 << 20})
-			_, err := inspect(context.Background(), localsBomb(4, 64<<20))
+			_, err := inspect(context.Background(), attacks.LocalsBomb(16, 16<<20))
 			t.Log(err)
 			if !errors.Is(err, wasm.ErrValidationMemory) || !strings.Contains(err.Error(), "48 MiB") {
 				t.Errorf("err %v, want ErrValidationMemory naming the 48 MiB bound", err)

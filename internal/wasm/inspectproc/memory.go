@@ -30,7 +30,8 @@ func childLimit(share int64, code int) int64 { return share + codeFactor*int64(c
 // memBound holds one child to its memory bound: in its own memory cgroup
 // whose limit the kernel enforces (an OOM kill inside that cgroup, never
 // in the core's), or, where the core cannot make one, by a watchdog that
-// reads the child's resident size and kills it beyond the bound.
+// reads the child's resident size less its shared file pages and kills it
+// beyond the bound.
 type memBound struct {
 	limit int64
 	cg    *cgroup // nil: the watchdog
@@ -73,9 +74,14 @@ func (m *memBound) watch(pid int, kill func() error) {
 	defer t.Stop()
 	for {
 		if b, err := os.ReadFile(statm); err == nil {
-			if f := strings.Fields(string(b)); len(f) > 1 {
-				if pages, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-					rss := pages * page
+			// resident − shared: what the child owns, not the binary's
+			// pages it maps from the page cache (a cgroup is not charged
+			// for those either when the core faulted them in first).
+			if f := strings.Fields(string(b)); len(f) > 2 {
+				res, err1 := strconv.ParseInt(f[1], 10, 64)
+				shared, err2 := strconv.ParseInt(f[2], 10, 64)
+				if err1 == nil && err2 == nil {
+					rss := (res - shared) * page
 					if rss > m.peak.Load() {
 						m.peak.Store(rss)
 					}
