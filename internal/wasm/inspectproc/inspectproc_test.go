@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -113,5 +114,24 @@ func TestMemoryBound(t *testing.T) {
 				t.Errorf("a %d KiB script under the bound: %+v %v", len(big)>>10, info, err)
 			}
 		})
+	}
+}
+
+// TestStaleCgroupsRemoved: a child's cgroup left by a core that was
+// killed (its process gone) is removed when a core first looks for where
+// to make them.
+func TestStaleCgroupsRemoved(t *testing.T) {
+	parent := inspectproc.CgroupParent()
+	if parent == "" {
+		t.Skip("no writable memory cgroup here")
+	}
+	stale := filepath.Join(parent, "edgefaas-inspect-2147483646-1") // no such process
+	if err := os.Mkdir(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(stale)
+	inspectproc.RemoveStale()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("%s is still there: %v", stale, err)
 	}
 }

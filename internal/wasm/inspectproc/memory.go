@@ -166,6 +166,7 @@ func newCgroup(limit int64) (*cgroup, error) {
 }
 
 func findParent() {
+	defer removeStale()
 	v2, v1 := cgroupMounts()
 	for _, m := range v2 {
 		dir := ownDir(m, true)
@@ -189,6 +190,22 @@ func findParent() {
 		if dir := ownDir(m, false); writableDir(dir) {
 			cgParent = dir
 			return
+		}
+	}
+}
+
+// removeStale removes the children's cgroups a core killed before it
+// could remove them left behind (those of a process that is gone; a
+// cgroup with a process in it cannot be removed anyway).
+func removeStale() {
+	if cgParent == "" {
+		return
+	}
+	dirs, _ := filepath.Glob(filepath.Join(cgParent, "edgefaas-inspect-*"))
+	for _, d := range dirs {
+		pid, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), "edgefaas-inspect-"), "-")
+		if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
+			os.Remove(d)
 		}
 	}
 }
