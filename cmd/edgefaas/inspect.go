@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 	"github.com/edgefaas/edgefaas/internal/wasm/inspectproc"
 )
@@ -30,5 +31,5 @@ func uploadInspector(n int) func(ctx context.Context, code []byte) (wasm.ModuleI
 	if err != nil {
 		return wasm.Inspect
 	}
-	return inspectproc.BoundedInspector([]string{exe, "internal-inspect"}, nil, inspectproc.Bounds{Concurrent: max(n, 1)})
+	return inspectproc.BoundedInspector([]string{exe, "internal-inspect"}, nil, inspectproc.Bounds{Concurrent: max(n, 1), Memory: membudget.ValidatorChild})
 }

@@ -38,6 +38,7 @@ type Results struct {
 	Artifacts   []Artifact       `json:"artifacts"`
 	Notes       []string         `json:"notes"`
 	EdgeBudget  *EdgeBudget      `json:"edge_budget,omitempty"`
+	Attacks     *Attacks         `json:"attacks,omitempty"`
 	Duration    time.Duration    `json:"duration_ns"`
 	TotalErrors int              `json:"total_errors"`
 	Requests    int              `json:"total_requests"`
@@ -191,6 +192,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"cold start", e.coldStart},
 		{"sustained", e.sustained},
 		{"edge budget", e.edgeBudget},
+		{"attacks", e.attacks},
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/bench"
+	"github.com/edgefaas/edgefaas/internal/testing/attacks"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
@@ -49,7 +50,7 @@ func TestQuick(t *testing.T) {
 	}
 	for _, section := range []string{"| CPU |", "load average at start", "## Summary", "### sleep", "### server-reply",
 		"### matrixmult", "### network", "### hello (memory run)", "## Throughput", "## Memory", "## Cold start",
-		"## Sustained", "## Artifact sizes", "## Edge budget", "### What a Go function costs a worker", "## Activation records", "No request failed"} {
+		"## Sustained", "## Artifact sizes", "## Edge budget", "### What a Go function costs a worker", "## Activation records", "## Attacks", "No request failed"} {
 		if !strings.Contains(string(report), section) {
 			t.Errorf("report lacks %q", section)
 		}
@@ -121,6 +122,15 @@ func TestQuick(t *testing.T) {
 	for _, s := range r.Sustained {
 		if s.Summary.Throughput <= 0 || s.CoreMiB <= 0 || s.WorkerMiB <= 0 {
 			t.Errorf("sustained slice %+v", s)
+		}
+	}
+	if r.Attacks == nil || len(r.Attacks.Rows) != len(attacks.All()) {
+		t.Errorf("attacks section: %+v", r.Attacks)
+	} else {
+		for _, a := range r.Attacks.Rows {
+			if a.Err != "" || a.CalmP99 <= 0 || a.P99 <= 0 || a.Ratio <= 0 || a.OOMKills != 0 || len(a.Answers) == 0 {
+				t.Errorf("attack %+v", a)
+			}
 		}
 	}
 	if len(r.Artifacts) < 7 {

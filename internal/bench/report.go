@@ -278,6 +278,9 @@ func writeReport(r *Results, dir string) error {
 	if r.EdgeBudget != nil {
 		w("%s", r.EdgeBudget.markdown())
 	}
+	if r.Attacks != nil {
+		w("%s", r.Attacks.markdown())
+	}
 	if len(r.Notes) > 0 {
 		w("## Notes\n\n")
 		for _, n := range r.Notes {

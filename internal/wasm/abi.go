@@ -51,6 +51,9 @@ var (
 	// ErrUnsupportedABI means the module exports neither __invoke nor _start,
 	// or imports something edgefaas does not provide.
 	ErrUnsupportedABI = errors.New("unsupported module interface")
+	// ErrValidationMemory means validating the module took more memory
+	// than the validator's bound (the core answers 413).
+	ErrValidationMemory = errors.New("validating the module exceeds the validator's memory bound")
 )
 
 // ModuleInfo describes a module as found at upload.

@@ -9,15 +9,14 @@ package adversarial
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/testing/attacks"
 	"github.com/edgefaas/edgefaas/internal/testing/cgroupbox"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
@@ -29,88 +28,18 @@ const Limit = 256 << 20
 // logTruncated is the marker that ends a call's logs cut at their bound.
 const logTruncated = "[edgefaas: log truncated]"
 
-// neighbour is a second tenant calling its own hello while an attack runs.
-type neighbour struct {
-	url, token string
-	hc         *http.Client
-}
-
-// newNeighbour makes the subject "neighbour" and uploads its hello.
-func newNeighbour(t *testing.T, b *cgroupbox.Box) *neighbour {
+// newNeighbour makes the subject "neighbour" and uploads its hello: a
+// second tenant calling it while an attack runs (internal/testing/attacks,
+// shared with the bench's attacks section).
+func newNeighbour(t *testing.T, b *cgroupbox.Box) *attacks.Neighbour {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cred, err := b.Admin.CreateSubject(ctx, "neighbour")
+	n, err := attacks.NewNeighbour(ctx, b.Admin, b.URL, testmodules.Read(t, "hello"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(b.URL, cred.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateFunction(ctx, client.DefaultModule, client.Upload{Name: "neighbour_hello", Code: testmodules.Read(t, "hello")}); err != nil {
-		t.Fatalf("the neighbour's upload: %v", err)
-	}
-	return &neighbour{url: b.URL, token: cred.Token, hc: &http.Client{Timeout: 60 * time.Second}}
-}
-
-// calls is what the neighbour saw while an attack ran.
-type calls struct {
-	ok    int
-	wrong []string // every answer that was not hello's 200
-}
-
-// during calls hello back to back, one at a time, until stop is called;
-// stop returns the tally. The loop is bounded by the attack's own length.
-func (n *neighbour) during() (stop func() calls) {
-	done := make(chan struct{})
-	var mu sync.Mutex
-	var got calls
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			status, body, err := post(n.hc, n.url+"/v1/fn/_/neighbour_hello", n.token, `{"args":{"name":"neighbour"}}`)
-			mu.Lock()
-			switch {
-			case err != nil:
-				got.wrong = append(got.wrong, err.Error())
-			case status == http.StatusOK && strings.Contains(body, "Hello, neighbour!"):
-				got.ok++
-			default:
-				got.wrong = append(got.wrong, fmt.Sprintf("%d %.200s", status, body))
-			}
-			mu.Unlock()
-		}
-	}()
-	return func() calls {
-		close(done)
-		wg.Wait()
-		return got
-	}
-}
-
-// post sends one authenticated JSON request and reads the answer.
-func post(hc *http.Client, url, token, body string) (status int, answer string, err error) {
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, string(b), err
+	return n
 }
 
 // attack is one hostile function and what its record must show.
@@ -156,7 +85,7 @@ func TestHostileFunctions(t *testing.T) {
 			if _, err := b.User.CreateFunction(ctx, client.DefaultModule, client.Upload{Name: a.name, Code: testmodules.Read(t, a.module), Metadata: &client.Metadata{TimeoutMS: 15000}}); err != nil {
 				t.Fatalf("upload: %v", err)
 			}
-			stop := n.during()
+			stop := n.During()
 			req, _ := http.NewRequest(http.MethodPost, b.URL+"/v1/fn/_/"+a.name, strings.NewReader(`{"args":{}}`))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+b.Guest)
@@ -167,14 +96,14 @@ func TestHostileFunctions(t *testing.T) {
 			}
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
-			t.Logf("attack answered %d %.200s; neighbour: %d ok, %d other", resp.StatusCode, body, got.ok, len(got.wrong))
+			t.Logf("attack answered %d %.200s; neighbour: %d ok, %d other", resp.StatusCode, body, got.OK, len(got.Wrong))
 			if kills := b.OOMKills(); kills != "0" {
 				t.Fatalf("OOM kills in the cgroup: %s", kills)
 			}
-			if len(got.wrong) > 0 {
-				t.Errorf("the neighbour got %d wrong answers during the attack, first: %s", len(got.wrong), got.wrong[0])
+			if len(got.Wrong) > 0 {
+				t.Errorf("the neighbour got %d wrong answers during the attack, first: %s", len(got.Wrong), got.Wrong[0])
 			}
-			if got.ok == 0 {
+			if got.OK == 0 {
 				t.Errorf("the neighbour got no answer during the attack")
 			}
 			if a.record == nil {

@@ -37,7 +37,7 @@ func TestBodyFlood(t *testing.T) {
 	}
 	body, _ := json.Marshal(map[string]any{"args": map[string]any{"ms": 1000, "pad": strings.Repeat("x", 6<<20-64)}})
 	hc := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second, MaxConnsPerHost: n}}
-	stop := nb.during()
+	stop := nb.During()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	statuses := map[string]int{}
@@ -65,7 +65,7 @@ func TestBodyFlood(t *testing.T) {
 	}
 	wg.Wait()
 	got := stop()
-	t.Logf("answers: %v; neighbour %d ok, %d other", statuses, got.ok, len(got.wrong))
+	t.Logf("answers: %v; neighbour %d ok, %d other", statuses, got.OK, len(got.Wrong))
 	if kills := b.OOMKills(); kills != "0" {
 		t.Fatalf("OOM kills in the cgroup: %s (answers %v)", kills, statuses)
 	}
@@ -77,10 +77,10 @@ func TestBodyFlood(t *testing.T) {
 	if statuses["200"] == 0 {
 		t.Errorf("no call was served: %v", statuses)
 	}
-	if len(got.wrong) > 0 {
-		t.Errorf("the neighbour got %d wrong answers, first: %s", len(got.wrong), got.wrong[0])
+	if len(got.Wrong) > 0 {
+		t.Errorf("the neighbour got %d wrong answers, first: %s", len(got.Wrong), got.Wrong[0])
 	}
-	if got.ok == 0 {
+	if got.OK == 0 {
 		t.Errorf("the neighbour got no answer during the flood")
 	}
 }

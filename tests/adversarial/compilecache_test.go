@@ -99,7 +99,7 @@ func TestCompileCacheCorrupt(t *testing.T) {
 	b.Proc.WaitLog(testcluster.ListeningRE, 2*time.Minute)
 	b.WaitNode(t)
 
-	stop := n.during()
+	stop := n.During()
 	for _, v := range victims {
 		out := call(v)
 		if !strings.Contains(out, v.want) {
@@ -117,11 +117,11 @@ func TestCompileCacheCorrupt(t *testing.T) {
 			t.Errorf("the entry of %s is %d bytes; it was %d before the damage", v.name, len(raw), len(v.original))
 		}
 	}
-	t.Logf("neighbour %d ok, %d other", got.ok, len(got.wrong))
+	t.Logf("neighbour %d ok, %d other", got.OK, len(got.Wrong))
 	if kills := b.OOMKills(); kills != "0" {
 		t.Fatalf("OOM kills in the cgroup: %s", kills)
 	}
-	if len(got.wrong) > 0 || got.ok == 0 {
-		t.Errorf("the neighbour: %d ok, wrong %v", got.ok, got.wrong)
+	if len(got.Wrong) > 0 || got.OK == 0 {
+		t.Errorf("the neighbour: %d ok, wrong %v", got.OK, got.Wrong)
 	}
 }

@@ -53,7 +53,7 @@ func TestConnectionFlood(t *testing.T) {
 	if _, err := kept.Invoke(ctx, client.DefaultModule, "bloat", json.RawMessage(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	stop := n.during() // its connection is open before the flood too
+	stop := n.During() // its connection is open before the flood too
 	pid := b.Proc.Process.Pid()
 	if out, err := exec.Command("prlimit", "--pid", fmt.Sprint(pid), fmt.Sprintf("--nofile=%d:%d", nofile, nofile)).CombinedOutput(); err != nil {
 		stop()
@@ -102,15 +102,15 @@ func TestConnectionFlood(t *testing.T) {
 	default:
 	}
 	t.Logf("%d connections opened; %d of %d calls failed; %.0f records written during the flood; neighbour %d ok, %d other",
-		len(conns), failed, calls, after-written, got.ok, len(got.wrong))
+		len(conns), failed, calls, after-written, got.OK, len(got.Wrong))
 	if after-written < calls {
 		t.Errorf("%.0f records written during the flood; want %d", after-written, calls)
 	}
 	if kills := b.OOMKills(); kills != "0" {
 		t.Fatalf("OOM kills in the cgroup: %s", kills)
 	}
-	if len(got.wrong) > 0 || got.ok == 0 {
-		t.Errorf("the neighbour during the flood: %d ok, %d wrong, first %v", got.ok, len(got.wrong), got.wrong)
+	if len(got.Wrong) > 0 || got.OK == 0 {
+		t.Errorf("the neighbour during the flood: %d ok, %d wrong, first %v", got.OK, len(got.Wrong), got.Wrong)
 	}
 	for _, c := range conns {
 		c.Close()

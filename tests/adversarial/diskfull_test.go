@@ -82,7 +82,7 @@ func TestDiskFull(t *testing.T) {
 		return nil
 	}
 
-	stop := n.during()
+	stop := n.During()
 	refusal := fill()
 	t.Logf("%d uploads of %d MiB stored; then %d %s (free %d bytes)", len(acked), padBytes>>20, refusal.Status, refusal.Detail, free(t, disk))
 	if refusal.Status != http.StatusInsufficientStorage {
@@ -141,9 +141,9 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("edgefaas_storage_disk_full %v after an upload was accepted", full)
 	}
 	got := stop()
-	t.Logf("neighbour: %d ok, %d other", got.ok, len(got.wrong))
-	if len(got.wrong) > 0 || got.ok == 0 {
-		t.Errorf("the neighbour while the disk filled: %d ok, wrong %v", got.ok, got.wrong)
+	t.Logf("neighbour: %d ok, %d other", got.OK, len(got.Wrong))
+	if len(got.Wrong) > 0 || got.OK == 0 {
+		t.Errorf("the neighbour while the disk filled: %d ok, wrong %v", got.OK, got.Wrong)
 	}
 	log := b.Proc.Log()
 	// A compaction may free space between two refusals, so the state can
@@ -169,7 +169,7 @@ func TestDiskFull(t *testing.T) {
 	b.Proc.Restart()
 	b.Proc.WaitLog(testcluster.ListeningRE, 2*time.Minute)
 	b.WaitNode(t)
-	stop = n.during()
+	stop = n.During()
 	for name := range acked {
 		if _, err := b.User.GetFunction(ctx, client.DefaultModule, name); err != nil {
 			t.Errorf("acknowledged function %s after the restart: %v", name, err)
@@ -184,8 +184,8 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Logf("after the restart: upload answered %v (free %d bytes)", err, free(t, disk))
 	got = stop()
-	if len(got.wrong) > 0 || got.ok == 0 {
-		t.Errorf("the neighbour after the restart: %d ok, wrong %v", got.ok, got.wrong)
+	if len(got.Wrong) > 0 || got.OK == 0 {
+		t.Errorf("the neighbour after the restart: %d ok, wrong %v", got.OK, got.Wrong)
 	}
 	if kills := b.OOMKills(); kills != "0" {
 		t.Errorf("OOM kills in the cgroup: %s", kills)

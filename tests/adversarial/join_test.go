@@ -50,7 +50,7 @@ func TestJoinFlood(t *testing.T) {
 		bodies = append(bodies, raw)
 	}
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxConnsPerHost: clients, MaxIdleConnsPerHost: clients}}
-	stop := n.during()
+	stop := n.During()
 	var mu sync.Mutex
 	status := map[int]int{}
 	var wrong []string
@@ -81,17 +81,17 @@ func TestJoinFlood(t *testing.T) {
 	}
 	wg.Wait()
 	got := stop()
-	t.Logf("%d join requests answered %v; neighbour: %d ok, %d other", clients*each, status, got.ok, len(got.wrong))
+	t.Logf("%d join requests answered %v; neighbour: %d ok, %d other", clients*each, status, got.OK, len(got.Wrong))
 	if kills := b.OOMKills(); kills != "0" {
 		t.Fatalf("OOM kills in the cgroup: %s", kills)
 	}
 	if len(wrong) > 0 {
 		t.Errorf("%d join requests not refused with a 4xx, first: %s", len(wrong), wrong[0])
 	}
-	if len(got.wrong) > 0 {
-		t.Errorf("the neighbour got %d wrong answers during the flood, first: %s", len(got.wrong), got.wrong[0])
+	if len(got.Wrong) > 0 {
+		t.Errorf("the neighbour got %d wrong answers during the flood, first: %s", len(got.Wrong), got.Wrong[0])
 	}
-	if got.ok == 0 {
+	if got.OK == 0 {
 		t.Errorf("the neighbour got no answer during the flood")
 	}
 }

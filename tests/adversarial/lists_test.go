@@ -99,7 +99,7 @@ func TestListFlood(t *testing.T) {
 	invokeMany(t, b.User, "bloat", records)
 	waitWritten(t, b, written+records)
 
-	stop := n.during()
+	stop := n.During()
 	type answer struct {
 		status, records, bytes int
 		next, err              string
@@ -135,7 +135,7 @@ func TestListFlood(t *testing.T) {
 	}
 	wg.Wait()
 	got := stop()
-	t.Logf("answers: %+v; neighbour %d ok, %d other", answers, got.ok, len(got.wrong))
+	t.Logf("answers: %+v; neighbour %d ok, %d other", answers, got.OK, len(got.Wrong))
 	if kills := b.OOMKills(); kills != "0" {
 		t.Fatalf("OOM kills in the cgroup: %s", kills)
 	}
@@ -148,10 +148,10 @@ func TestListFlood(t *testing.T) {
 			t.Errorf("list %d: %d records of %d, cursor %q; want a page bounded by bytes with a cursor", i, a.records, records, a.next)
 		}
 	}
-	if len(got.wrong) > 0 {
-		t.Errorf("the neighbour got %d wrong answers during the lists, first: %s", len(got.wrong), got.wrong[0])
+	if len(got.Wrong) > 0 {
+		t.Errorf("the neighbour got %d wrong answers during the lists, first: %s", len(got.Wrong), got.Wrong[0])
 	}
-	if got.ok == 0 {
+	if got.OK == 0 {
 		t.Errorf("the neighbour got no answer during the lists")
 	}
 	// The client follows the cursors: every record, newest first, once.
@@ -226,15 +226,15 @@ func TestIdleLongPolls(t *testing.T) {
 	})
 	waiting := metric(t, b, scanned)
 
-	stop := n.during()
+	stop := n.During()
 	invokeMany(t, b.User, "busy", commits)
 	got := stop()
-	waitWritten(t, b, written+commits+float64(got.ok))
+	waitWritten(t, b, written+commits+float64(got.OK))
 	during := metric(t, b, scanned) - waiting
 	t.Logf("%d polls: %.0f records scanned by their first scans, %.0f while %d other records were committed; neighbour %d ok, %d other",
-		polls, waiting-before, during, commits+got.ok, got.ok, len(got.wrong))
+		polls, waiting-before, during, commits+got.OK, got.OK, len(got.Wrong))
 	if during != 0 {
-		t.Errorf("the idle polls examined %.0f records while %d records of other functions were committed; want 0", during, commits+got.ok)
+		t.Errorf("the idle polls examined %.0f records while %d records of other functions were committed; want 0", during, commits+got.OK)
 	}
 	select {
 	case a := <-answers:
@@ -261,7 +261,7 @@ func TestIdleLongPolls(t *testing.T) {
 	if kills := b.OOMKills(); kills != "0" {
 		t.Fatalf("OOM kills in the cgroup: %s", kills)
 	}
-	if len(got.wrong) > 0 || got.ok == 0 {
-		t.Errorf("the neighbour: %d ok, wrong %v", got.ok, got.wrong)
+	if len(got.Wrong) > 0 || got.OK == 0 {
+		t.Errorf("the neighbour: %d ok, wrong %v", got.OK, got.Wrong)
 	}
 }

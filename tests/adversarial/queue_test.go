@@ -36,7 +36,7 @@ func TestQueueFlood(t *testing.T) {
 		t.Fatalf("upload: %v", err)
 	}
 	args, _ := json.Marshal(map[string]string{"pad": strings.Repeat("x", argBytes)})
-	stop := n.during()
+	stop := n.During()
 	var queued []string
 	var refusal *client.Error
 	for range most {
@@ -44,24 +44,24 @@ func TestQueueFlood(t *testing.T) {
 		if err != nil {
 			if !errors.As(err, &refusal) || refusal.Status != http.StatusTooManyRequests {
 				got := stop()
-				t.Fatalf("after %d queued calls: %v (OOM kills: %s; neighbour %d ok)", len(queued), err, b.OOMKills(), got.ok)
+				t.Fatalf("after %d queued calls: %v (OOM kills: %s; neighbour %d ok)", len(queued), err, b.OOMKills(), got.OK)
 			}
 			break
 		}
 		queued = append(queued, id)
 	}
 	got := stop()
-	t.Logf("%d calls of %d MiB queued; then %v; neighbour %d ok, %d other", len(queued), argBytes>>20, refusal, got.ok, len(got.wrong))
+	t.Logf("%d calls of %d MiB queued; then %v; neighbour %d ok, %d other", len(queued), argBytes>>20, refusal, got.OK, len(got.Wrong))
 	if kills := b.OOMKills(); kills != "0" {
 		t.Fatalf("OOM kills in the cgroup during the flood: %s", kills)
 	}
 	if refusal == nil {
 		t.Errorf("%d calls of %d MiB were all queued: no bound refused the flood", most, argBytes>>20)
 	}
-	if len(got.wrong) > 0 {
-		t.Errorf("the neighbour got %d wrong answers during the flood, first: %s", len(got.wrong), got.wrong[0])
+	if len(got.Wrong) > 0 {
+		t.Errorf("the neighbour got %d wrong answers during the flood, first: %s", len(got.Wrong), got.Wrong[0])
 	}
-	if got.ok == 0 {
+	if got.OK == 0 {
 		t.Errorf("the neighbour got no answer during the flood")
 	}
 	if len(queued) == 0 {
@@ -79,7 +79,7 @@ func TestQueueFlood(t *testing.T) {
 	// Every acknowledged call is still there: waiting, or, if the kill
 	// caught it marked running (a call being tried finds no worker), ended
 	// "lost" with its record saying so.
-	stop = n.during()
+	stop = n.During()
 	status := map[string]int{}
 	for _, id := range queued {
 		a, err := b.User.GetActivation(ctx, id)
@@ -97,7 +97,7 @@ func TestQueueFlood(t *testing.T) {
 	if status["queued"]+status["running"] == 0 {
 		t.Errorf("no call waits after the restart: %v", status)
 	}
-	if len(got.wrong) > 0 || got.ok == 0 {
-		t.Errorf("the neighbour after the restart: %d ok, wrong %v", got.ok, got.wrong)
+	if len(got.Wrong) > 0 || got.OK == 0 {
+		t.Errorf("the neighbour after the restart: %d ok, wrong %v", got.OK, got.Wrong)
 	}
 }

@@ -55,6 +55,9 @@ func (s *Server) inspect(ctx context.Context, code []byte) (wasm.ModuleInfo, err
 	if errors.Is(err, wasm.ErrNotWasm) || errors.Is(err, wasm.ErrCompile) || errors.Is(err, wasm.ErrUnsupportedABI) {
 		return info, errorf(http.StatusBadRequest, "Bad Request: the code is refused: %v", err)
 	}
+	if errors.Is(err, wasm.ErrValidationMemory) {
+		return info, errorf(http.StatusRequestEntityTooLarge, "Payload Too Large: the code is refused: %v", err)
+	}
 	if errors.Is(err, wasm.ErrBusy) { // validation children at their bound
 		e := errorf(http.StatusServiceUnavailable, "Service Unavailable: %v", err)
 		e.header = http.Header{"Retry-After": {"1"}}

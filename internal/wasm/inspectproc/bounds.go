@@ -23,6 +23,12 @@ type Bounds struct {
 	// 4×Concurrent); beyond that a validation fails at once with an error
 	// wrapping wasm.ErrBusy (the API answers 503 with Retry-After).
 	Queue int
+	// Memory is each child's memory share before its code's size is added
+	// (default DefaultMemory): the child runs in its own memory cgroup
+	// with that limit where the core may make one, else a watchdog kills
+	// it when its resident size passes it. Beyond it the upload is
+	// refused with wasm.ErrValidationMemory.
+	Memory int64
 }
 
 // DefaultCPUSeconds is a child's CPU time bound: validating the largest
@@ -32,6 +38,9 @@ const DefaultCPUSeconds = 60
 func (b Bounds) withDefaults() Bounds {
 	if b.CPUSeconds == 0 {
 		b.CPUSeconds = DefaultCPUSeconds
+	}
+	if b.Memory <= 0 {
+		b.Memory = DefaultMemory
 	}
 	if b.Concurrent <= 0 {
 		b.Concurrent = max(2, runtime.NumCPU())

@@ -1,13 +1,15 @@
 // Package inspectproc validates uploaded modules in a child process whose
-// address space is bounded, so that a hostile upload cannot exhaust the
-// core's memory.
+// memory, address space and CPU time are bounded, so that a hostile upload
+// cannot exhaust the core's memory.
 //
 // A module of a few bytes can declare lengths (a data segment's size, a
-// vector's count) that make a parser reserve gigabytes before it notices
-// the bytes are missing; wazero does so (a 25-byte module made the core
-// allocate 4 GiB). Bounding every nested length would need a second Wasm
-// parser; running the validator in a child with RLIMIT_AS turns any such
-// input, or any parser crash, into a clean refusal instead.
+// vector's count, a function's locals) that make a parser reserve or fill
+// gigabytes; wazero does so (a 25-byte module made the core allocate
+// 4 GiB). Bounding every nested length would need a second Wasm parser;
+// running the validator in a child held to its memory share (its own
+// memory cgroup, else a watchdog on its resident size; memory.go) and
+// RLIMIT_AS turns any such input, or any parser crash, into a clean
+// refusal instead.
 package inspectproc
 
 import (
@@ -17,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 
@@ -51,20 +54,41 @@ func BoundedInspector(argv, env []string, b Bounds) func(ctx context.Context, co
 			return wasm.ModuleInfo{}, err
 		}
 		defer g.leave()
+		limit := childLimit(b.Memory, len(code))
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = append(os.Environ(), env...)
 		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", envCPU, b.CPUSeconds))
 		cmd.Env = append(cmd.Env, fmt.Sprintf("EDGEFAAS_INSPECT_LIMIT=%d", DefaultLimit+8*uint64(len(code))))
-		cmd.Stdin = bytes.NewReader(code)
+		// The collector works to stay under the bound before the bound
+		// kills the child.
+		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMEMLIMIT=%d", limit*3/4))
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return wasm.ModuleInfo{}, fmt.Errorf("inspect: stdin pipe: %w", err)
+		}
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
-		runErr := cmd.Run()
+		if err := cmd.Start(); err != nil {
+			return wasm.ModuleInfo{}, fmt.Errorf("inspect: start the validator child: %w", err)
+		}
+		// The child reads its code only once it is bound.
+		bound := bind(cmd.Process.Pid, cmd.Process.Kill, limit)
+		stdin.Write(code) // a child that died early is judged by its verdict
+		stdin.Close()
+		runErr := cmd.Wait()
+		over, peak := bound.end()
+		slog.Debug("inspect: child done", "code_bytes", len(code), "limit", limit, "peak", peak, "cgroup", bound.cg != nil, "over", over)
+		if over {
+			return wasm.ModuleInfo{}, fmt.Errorf("%w of %d MiB for a %d-byte upload (%d MiB plus %d× its size); the child was stopped at %d MiB",
+				wasm.ErrValidationMemory, limit>>20, len(code), b.Memory>>20, codeFactor, peak>>20)
+		}
 		var v verdict
 		if err := json.Unmarshal(out.Bytes(), &v); err != nil {
 			if ctx.Err() != nil {
 				return wasm.ModuleInfo{}, ctx.Err()
 			}
-			// The child died: out of its memory bound, or the parser crashed.
+			// The child died: out of its address space or CPU time, or the
+			// parser crashed.
 			return wasm.ModuleInfo{}, fmt.Errorf("%w: validating it exceeded the validator's bounds (%v)", wasm.ErrCompile, runErr)
 		}
 		switch v.Kind {

@@ -1,13 +1,17 @@
 package inspectproc_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/edgefaas/edgefaas/internal/jsengine"
+	"github.com/edgefaas/edgefaas/internal/testing/attacks"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 	"github.com/edgefaas/edgefaas/internal/wasm/inspectproc"
@@ -74,5 +78,60 @@ func TestDeclaredLengthBomb(t *testing.T) {
 	}
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
 		t.Fatalf("this process allocated %d MiB validating it", grew>>20)
+	}
+}
+
+// TestMemoryBound: a module whose validation takes 256 MiB is refused with
+// wasm.ErrValidationMemory under a 48 MiB share, by the child's cgroup
+// where this process may make one and by the watchdog on its resident
+// size where not (forced here); a real module still validates under both.
+func TestMemoryBound(t *testing.T) {
+	for _, watchdog := range []bool{false, true} {
+		name := "cgroup"
+		if watchdog {
+			name = "watchdog"
+		}
+		t.Run(name, func(t *testing.T) {
+			defer inspectproc.SetNoCgroup(inspectproc.SetNoCgroup(watchdog))
+			inspect := inspectproc.BoundedInspector([]string{os.Args[0]}, []string{"INSPECTPROC_CHILD=1"}, inspectproc.Bounds{Memory: 48 << 20})
+			_, err := inspect(context.Background(), attacks.LocalsBomb(16, 16<<20))
+			t.Log(err)
+			if !errors.Is(err, wasm.ErrValidationMemory) || !strings.Contains(err.Error(), "48 MiB") {
+				t.Errorf("err %v, want ErrValidationMemory naming the 48 MiB bound", err)
+			}
+			if info, err := inspect(context.Background(), testmodules.Read(t, "hello-wasi-go")); err != nil || info.ABI != wasm.ABIWasi {
+				t.Errorf("hello-wasi-go under the bound: %+v %v", info, err)
+			}
+			js, err := os.ReadFile("../../../examples/hellojs/hello.js")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info, err := inspect(context.Background(), jsengine.Wrap(js)); err != nil || info.ABI != wasm.ABIJS {
+				t.Errorf("hellojs under the bound: %+v %v", info, err)
+			}
+			big := jsengine.Wrap(append(js, bytes.Repeat([]byte("\nvar x = [1, 2, 3, 'pad'];"), 8<<10)...))
+			if info, err := inspect(context.Background(), big); err != nil || info.ABI != wasm.ABIJS {
+				t.Errorf("a %d KiB script under the bound: %+v %v", len(big)>>10, info, err)
+			}
+		})
+	}
+}
+
+// TestStaleCgroupsRemoved: a child's cgroup left by a core that was
+// killed (its process gone) is removed when a core first looks for where
+// to make them.
+func TestStaleCgroupsRemoved(t *testing.T) {
+	parent := inspectproc.CgroupParent()
+	if parent == "" {
+		t.Skip("no writable memory cgroup here")
+	}
+	stale := filepath.Join(parent, "edgefaas-inspect-2147483646-1") // no such process
+	if err := os.Mkdir(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(stale)
+	inspectproc.RemoveStale()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("%s is still there: %v", stale, err)
 	}
 }
