@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/wasm"
@@ -117,34 +116,16 @@ func (e *env) memory(ctx context.Context) error {
 		for i, p := range pids {
 			series[i] = MemorySeries{Target: t.name, Process: names[i], IdleMiB: mib(procRSS(p))}
 		}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			tk := time.NewTicker(time.Second)
-			defer tk.Stop()
-			sample := func() {
-				for i, p := range pids {
-					series[i].Seconds = append(series[i].Seconds, time.Since(start).Seconds())
-					series[i].RSSMiB = append(series[i].RSSMiB, mib(procRSS(p)))
-				}
+		sample := func(at time.Duration) {
+			for i, p := range pids {
+				series[i].sample(at, p)
 			}
-			sample()
-			for {
-				select {
-				case <-stop:
-					sample()
-					return
-				case <-tk.C:
-					sample()
-				}
-			}
-		}()
+		}
+		start := time.Now()
+		stop := sampleEverySecond(sample)
 		r := runLoad(ctx, loadSpec{Threads: e.o.Threads, Duration: e.o.MemoryFor}, w.call(t), t.pids)
-		close(stop)
-		wg.Wait()
+		stop()
+		sample(time.Since(start)) // one more at the end of the load
 		s := summarize(t.name, "hello (memory run)", r, 0)
 		e.r.Workloads = append(e.r.Workloads, s)
 		e.r.Memory = append(e.r.Memory, series...)
