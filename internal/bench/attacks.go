@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/memcgroup"
 	"github.com/edgefaas/edgefaas/internal/testing/attacks"
-	"github.com/edgefaas/edgefaas/internal/testing/memcgroup"
 )
 
 // attacksLimit is the memory cgroup the attacks section's single box runs
@@ -53,7 +53,7 @@ func (e *env) attacks(ctx context.Context) error {
 	sec := &Attacks{Each: each}
 	e.r.Attacks = sec
 	var prefix []string
-	g, err := memcgroup.New(fmt.Sprintf("edgefaas-bench-attacks-%d", os.Getpid()), attacksLimit)
+	g, err := memcgroup.New(fmt.Sprintf("edgefaas-bench-attacks-%d", os.Getpid()), attacksLimit, memcgroup.BelowOwnOrRoot)
 	if err != nil {
 		sec.Note = "no memory cgroup, the box ran without a limit: " + err.Error()
 		e.logf("attacks       %s", sec.Note)

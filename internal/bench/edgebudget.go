@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/procfs"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testing/memcgroup"
+	"github.com/edgefaas/edgefaas/internal/memcgroup"
 	"github.com/edgefaas/edgefaas/internal/testing/workloadtargets"
 )
 
@@ -253,7 +253,7 @@ func (e *env) edgeBudget(ctx context.Context) error {
 // connections with no OOM kill and every request answered 200 (or 429 at
 // 16 connections).
 func (e *env) smallestLimit(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error {
-	probe, err := memcgroup.New(fmt.Sprintf("edgefaas-bench-probe-%d", os.Getpid()), 64<<20)
+	probe, err := memcgroup.New(fmt.Sprintf("edgefaas-bench-probe-%d", os.Getpid()), 64<<20, memcgroup.BelowOwnOrRoot)
 	if err != nil {
 		eb.CgroupNote = err.Error()
 		e.logf("edge budget   no cgroup limit tried: %v", err)
@@ -302,7 +302,7 @@ func (e *env) smallestLimit(ctx context.Context, eb *EdgeBudget, sz edgeSizes) e
 // limitTrial runs the single box in a cgroup of limit MiB.
 func (e *env) limitTrial(ctx context.Context, limit int, sz edgeSizes) (LimitTrial, error) {
 	tr := LimitTrial{LimitMiB: limit}
-	g, err := memcgroup.New(fmt.Sprintf("edgefaas-bench-%d-%d", os.Getpid(), limit), int64(limit)<<20)
+	g, err := memcgroup.New(fmt.Sprintf("edgefaas-bench-%d-%d", os.Getpid(), limit), int64(limit)<<20, memcgroup.BelowOwnOrRoot)
 	if err != nil {
 		return tr, err
 	}

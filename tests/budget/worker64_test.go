@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testing/memcgroup"
+	"github.com/edgefaas/edgefaas/internal/memcgroup"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 )
@@ -36,7 +36,7 @@ func TestGoExamplesOnWorkerIn64MiB(t *testing.T) {
 		codes[ex] = testmodules.Read(t, ex)
 	}
 	core := testcluster.StartCore(t)
-	g, err := memcgroup.New(fmt.Sprintf("edgefaas-%d-%s", os.Getpid(), t.Name()), WorkerLimit)
+	g, err := memcgroup.New(fmt.Sprintf("edgefaas-%d-%s", os.Getpid(), t.Name()), WorkerLimit, memcgroup.BelowOwnOrRoot)
 	if err != nil {
 		t.Skipf("cannot make a memory cgroup here: %v", err)
 	}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
-	"github.com/edgefaas/edgefaas/internal/testing/memcgroup"
+	"github.com/edgefaas/edgefaas/internal/memcgroup"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
@@ -52,7 +52,7 @@ func Start(t *testing.T, limit int64, extra ...string) *Box {
 func StartOn(t *testing.T, limit int64, dataDir string, extra ...string) *Box {
 	t.Helper()
 	testcluster.Binary(t) // built outside the cgroup
-	g, err := memcgroup.New(fmt.Sprintf("edgefaas-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-")), limit)
+	g, err := memcgroup.New(fmt.Sprintf("edgefaas-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-")), limit, memcgroup.BelowOwnOrRoot)
 	if err != nil {
 		t.Skipf("cannot make a memory cgroup here: %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -117,21 +116,3 @@ func TestMemoryBound(t *testing.T) {
 	}
 }
 
-// TestStaleCgroupsRemoved: a child's cgroup left by a core that was
-// killed (its process gone) is removed when a core first looks for where
-// to make them.
-func TestStaleCgroupsRemoved(t *testing.T) {
-	parent := inspectproc.CgroupParent()
-	if parent == "" {
-		t.Skip("no writable memory cgroup here")
-	}
-	stale := filepath.Join(parent, "edgefaas-inspect-2147483646-1") // no such process
-	if err := os.Mkdir(stale, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(stale)
-	inspectproc.RemoveStale()
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Errorf("%s is still there: %v", stale, err)
-	}
-}

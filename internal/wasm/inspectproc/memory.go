@@ -1,17 +1,16 @@
 package inspectproc
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgefaas/edgefaas/internal/memcgroup"
 )
 
 // DefaultMemory is a child's memory share before the code's own size is
@@ -34,7 +33,7 @@ func childLimit(share int64, code int) int64 { return share + codeFactor*int64(c
 // beyond the bound.
 type memBound struct {
 	limit int64
-	cg    *cgroup // nil: the watchdog
+	cg    *memcgroup.Group // nil: the watchdog
 
 	killed atomic.Bool  // the watchdog killed the child
 	peak   atomic.Int64 // the watchdog's highest resident size seen
@@ -48,9 +47,9 @@ func bind(pid int, kill func() error, limit int64) *memBound {
 	m := &memBound{limit: limit}
 	if cg, err := newCgroup(limit); err != nil {
 		slog.Debug("inspect: no memory cgroup, watching the child's resident size instead", "err", err)
-	} else if err := cg.add(pid); err != nil {
+	} else if err := cg.Add(pid); err != nil {
 		slog.Debug("inspect: the child could not join its cgroup, watching its resident size instead", "err", err)
-		cg.remove()
+		removeCgroup(cg)
 	} else {
 		m.cg = cg
 		return m
@@ -109,223 +108,36 @@ func (m *memBound) end() (overLimit bool, peak int64) {
 		<-m.done
 		return m.killed.Load(), m.peak.Load()
 	}
-	defer m.cg.remove()
-	kills, _ := m.cg.oomKills()
-	peak, _ = m.cg.peak()
+	defer removeCgroup(m.cg)
+	kills, _ := m.cg.OOMKills()
+	peak, _ = m.cg.Peak()
 	return kills > 0, peak
 }
 
-// cgroup is one child's memory cgroup.
-type cgroup struct {
-	dir string
-	v2  bool
-}
+// cgroupPrefix names the children's cgroups: prefix, the core's PID, a
+// sequence number (memcgroup.RemoveStale finds a dead core's by it).
+const cgroupPrefix = "edgefaas-inspect-"
 
 var (
-	cgOnce   sync.Once
-	cgParent string // where children's cgroups are made; "" none
-	cgV2     bool
-	cgSeq    atomic.Int64
+	staleOnce sync.Once
+	cgSeq     atomic.Int64
 )
 
-// errNoCgroup: this process may not make memory cgroups.
-var errNoCgroup = errors.New("no writable memory cgroup below this process's own")
-
 // newCgroup makes a memory cgroup with limit below this process's own
-// memory cgroup (so whatever bounds the core also accounts for its
-// children): cgroup v2 where its memory controller is delegated to this
-// process's cgroup, else v1's memory hierarchy.
-func newCgroup(limit int64) (*cgroup, error) {
+// memory cgroup, so whatever bounds the core also accounts for its
+// children. The first call removes those a killed core left behind.
+func newCgroup(limit int64) (*memcgroup.Group, error) {
 	if noCgroup {
-		return nil, errNoCgroup
+		return nil, memcgroup.ErrUnavailable
 	}
-	cgOnce.Do(findParent)
-	if cgParent == "" {
-		return nil, errNoCgroup
-	}
-	g := &cgroup{dir: filepath.Join(cgParent, fmt.Sprintf("edgefaas-inspect-%d-%d", os.Getpid(), cgSeq.Add(1))), v2: cgV2}
-	if err := os.Mkdir(g.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("make cgroup: %w", err)
-	}
-	lim := strconv.FormatInt(limit, 10)
-	file := "memory.limit_in_bytes"
-	if g.v2 {
-		file = "memory.max"
-	}
-	if err := g.write(file, lim); err != nil {
-		g.remove()
-		return nil, err
-	}
-	// No swap (where the knob exists): the bound is on memory, not RAM.
-	if g.v2 {
-		g.write("memory.swap.max", "0")
-	} else {
-		g.write("memory.memsw.limit_in_bytes", lim)
-	}
-	return g, nil
+	staleOnce.Do(func() { memcgroup.RemoveStale(cgroupPrefix) })
+	name := fmt.Sprintf("%s%d-%d", cgroupPrefix, os.Getpid(), cgSeq.Add(1))
+	return memcgroup.New(name, limit, memcgroup.BelowOwn)
 }
 
-func findParent() {
-	defer removeStale()
-	v2, v1 := cgroupMounts()
-	for _, m := range v2 {
-		dir := ownDir(m, true)
-		ctl, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
-		if err != nil {
-			continue
-		}
-		if !strings.Contains(" "+strings.TrimSpace(string(ctl))+" ", " memory ") {
-			// Enabling it succeeds only where no process lives in dir
-			// (v2's rule) or dir is the root.
-			if os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory"), 0) != nil {
-				continue
-			}
-		}
-		if writableDir(dir) {
-			cgParent, cgV2 = dir, true
-			return
-		}
+// removeCgroup removes a child's group once the child was waited for.
+func removeCgroup(g *memcgroup.Group) {
+	if err := g.Remove(); err != nil {
+		slog.Warn("inspect: cgroup left behind", "err", err)
 	}
-	for _, m := range v1 {
-		if dir := ownDir(m, false); writableDir(dir) {
-			cgParent = dir
-			return
-		}
-	}
-}
-
-// removeStale removes the children's cgroups a core killed before it
-// could remove them left behind (those of a process that is gone; a
-// cgroup with a process in it cannot be removed anyway).
-func removeStale() {
-	if cgParent == "" {
-		return
-	}
-	dirs, _ := filepath.Glob(filepath.Join(cgParent, "edgefaas-inspect-*"))
-	for _, d := range dirs {
-		pid, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), "edgefaas-inspect-"), "-")
-		if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
-			os.Remove(d)
-		}
-	}
-}
-
-// writableDir says whether a cgroup can be made in dir.
-func writableDir(dir string) bool {
-	probe := filepath.Join(dir, fmt.Sprintf("edgefaas-inspect-%d-probe", os.Getpid()))
-	if err := os.Mkdir(probe, 0o755); err != nil && !os.IsExist(err) {
-		return false
-	}
-	return os.Remove(probe) == nil
-}
-
-type cgMount struct{ root, point string }
-
-// cgroupMounts lists cgroup2 mounts and v1 mounts with the memory
-// controller, from /proc/self/mountinfo.
-func cgroupMounts() (v2, v1 []cgMount) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, nil
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		sep := -1
-		for i, x := range fields {
-			if x == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 5 || len(fields) < sep+4 {
-			continue
-		}
-		m := cgMount{root: fields[3], point: fields[4]}
-		switch fields[sep+1] {
-		case "cgroup2":
-			v2 = append(v2, m)
-		case "cgroup":
-			if strings.Contains(","+fields[sep+3]+",", ",memory,") {
-				v1 = append(v1, m)
-			}
-		}
-	}
-	return v2, v1
-}
-
-// ownDir is this process's cgroup directory in mount m.
-func ownDir(m cgMount, v2 bool) string {
-	own := "/"
-	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			parts := strings.SplitN(line, ":", 3)
-			if len(parts) != 3 {
-				continue
-			}
-			if (v2 && parts[0] == "0" && parts[1] == "") || (!v2 && strings.Contains(","+parts[1]+",", ",memory,")) {
-				own = parts[2]
-			}
-		}
-	}
-	rel, err := filepath.Rel(m.root, own)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return m.point
-	}
-	return filepath.Join(m.point, rel)
-}
-
-func (g *cgroup) write(file, v string) error {
-	if err := os.WriteFile(filepath.Join(g.dir, file), []byte(v), 0); err != nil {
-		return fmt.Errorf("cgroup %s: write %s: %w", g.dir, file, err)
-	}
-	return nil
-}
-
-func (g *cgroup) add(pid int) error { return g.write("cgroup.procs", strconv.Itoa(pid)) }
-
-// oomKills is how many processes the kernel killed in the group for its
-// limit (v1 memory.oom_control, v2 memory.events: "oom_kill N").
-func (g *cgroup) oomKills() (int64, error) {
-	file := "memory.oom_control"
-	if g.v2 {
-		file = "memory.events"
-	}
-	b, err := os.ReadFile(filepath.Join(g.dir, file))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
-			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("cgroup %s: %s has no oom_kill counter", g.dir, file)
-}
-
-// peak is the group's highest usage (v1 memory.max_usage_in_bytes, v2
-// memory.peak where the kernel has it).
-func (g *cgroup) peak() (int64, error) {
-	file := "memory.max_usage_in_bytes"
-	if g.v2 {
-		file = "memory.peak"
-	}
-	b, err := os.ReadFile(filepath.Join(g.dir, file))
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-}
-
-// remove removes the group; its only process was waited for, but the
-// kernel may take a moment to let it go.
-func (g *cgroup) remove() {
-	for i := 0; i < 100; i++ {
-		if err := os.Remove(g.dir); err == nil || os.IsNotExist(err) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	slog.Warn("inspect: cgroup left behind", "dir", g.dir)
 }
