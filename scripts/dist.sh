@@ -8,6 +8,7 @@
 #
 #   scripts/dist.sh               # into dist/
 #   DIST_DIR=/tmp/d VERSION=v1.2.3 IMAGE=registry.example/edgefaas scripts/dist.sh
+#   DIST_PLATFORMS="linux/amd64 windows/amd64" scripts/dist.sh
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,8 +30,12 @@ mkdir -p build
 (cd tools/dist && "$GO" build -o "$root/build/dist-tool" .)
 tool="$root/build/dist-tool"
 
+# DIST_PLATFORMS narrows the release to some of them (tests/arch builds one
+# per OS and every linux architecture, not all seven).
+PLATFORMS=${DIST_PLATFORMS:-linux/amd64 linux/arm64 linux/arm/v7 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64}
+
 image_args=()
-for p in linux/amd64 linux/arm64 linux/arm/v7 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64; do
+for p in $PLATFORMS; do
   IFS=/ read -r os arch variant <<<"$p"
   name=$arch goarm=""
   if [ "$arch" = arm ]; then goarm=${variant#v}; name=armv$goarm; fi

@@ -52,8 +52,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// distPlatforms is what the tests build of the release: every linux
+// architecture (the platform, run under qemu) and one client per other
+// OS, which is what can break there (build tags, system calls); the other
+// architectures of those OSes add only minutes of cross-compiling.
+const distPlatforms = "linux/amd64 linux/arm64 linux/arm/v7 darwin/arm64 windows/amd64"
+
 // dist runs scripts/dist.sh (what `make dist` runs) once into a temporary
-// directory and returns it.
+// directory, for distPlatforms, and returns it.
 func dist(t *testing.T) string {
 	t.Helper()
 	root := testmodules.Root(t)
@@ -64,7 +70,7 @@ func dist(t *testing.T) string {
 		}
 		cmd := exec.Command("bash", "scripts/dist.sh")
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "DIST_DIR="+distDir, "VERSION="+testVersion)
+		cmd.Env = append(os.Environ(), "DIST_DIR="+distDir, "VERSION="+testVersion, "DIST_PLATFORMS="+distPlatforms)
 		out, err := cmd.CombinedOutput()
 		distOut = string(out)
 		if err != nil {
@@ -207,6 +213,7 @@ func TestDist(t *testing.T) {
 	for _, name := range []string{
 		"edgefaas-" + testVersion + "-linux-amd64.tar.gz", "edgefaas-" + testVersion + "-linux-arm64.tar.gz",
 		"edgefaas-" + testVersion + "-linux-armv7.tar.gz", "edgefaas-" + testVersion + "-windows-amd64.zip",
+		"edgefaas-" + testVersion + "-darwin-arm64.tar.gz",
 		"edgefaas_0.0.0+archtest_amd64.deb", "edgefaas_0.0.0+archtest_arm64.deb", "edgefaas_0.0.0+archtest_armhf.deb",
 		"edgefaas-" + testVersion + "-oci.tar",
 	} {
