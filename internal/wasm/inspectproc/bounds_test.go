@@ -41,8 +41,13 @@ func TestConcurrencyBounded(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	held := make(chan error, 1)
 	go func() {
-		_, err := inspect(ctx, []byte{0, 'a', 's', 'm', 1, 0, 0, 0})
-		held <- err
+		for { // refused busy while a try holds the slot: ask again
+			_, err := inspect(ctx, []byte{0, 'a', 's', 'm', 1, 0, 0, 0})
+			if !errors.Is(err, wasm.ErrBusy) {
+				held <- err
+				return
+			}
+		}
 	}()
 	// The spinning call holds the only slot as soon as it started; until
 	// then a second call may still get it (and spin): retry.
@@ -64,5 +69,66 @@ func TestConcurrencyBounded(t *testing.T) {
 	defer c2()
 	if _, err := inspect(short, []byte{0, 'a', 's', 'm', 1, 0, 0, 0}); errors.Is(err, wasm.ErrBusy) {
 		t.Fatalf("after the holder ended: %v", err)
+	}
+}
+
+// TestMemoryAdmission: a child may take its share plus four times its
+// code's size, and it is admitted by that bound against the validators'
+// memory (Concurrent × Memory), not as one fixed share: two 16 MiB
+// uploads, each bounded at 48 + 64 MiB, do not both run in the 144 MiB of
+// three shares; the second is refused busy while the first holds its
+// bound, and admitted once it ended. Two small ones still run at once.
+func TestMemoryAdmission(t *testing.T) {
+	const share = 48 << 20
+	inspect := inspectproc.BoundedInspector([]string{os.Args[0]}, spinEnv, inspectproc.Bounds{CPUSeconds: 30, Concurrent: 3, Queue: -1, Memory: share})
+	large := append([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, make([]byte, 16<<20)...)
+	small := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
+	// hold validates code until stopped: refused busy (a try of the test
+	// held the memory when it came), it asks again.
+	hold := func(code []byte) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		held := make(chan struct{})
+		go func() {
+			defer close(held)
+			for {
+				if _, err := inspect(ctx, code); !errors.Is(err, wasm.ErrBusy) {
+					return
+				}
+			}
+		}()
+		return func() { cancel(); <-held }
+	}
+	// try makes one call that spins until a short context ends, unless
+	// it is refused at once.
+	try := func(code []byte) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err := inspect(ctx, code)
+		return err
+	}
+
+	stop := hold(large)
+	// The holder has its bound as soon as it is admitted; until then the
+	// second call may still get it (and spin): retry.
+	var err error
+	wait.Until(context.Background(), 30*time.Second, "a second large call refused busy", func() bool {
+		err = try(large)
+		return errors.Is(err, wasm.ErrBusy)
+	})
+	if !errors.Is(err, wasm.ErrBusy) {
+		t.Fatalf("two 16 MiB uploads (112 MiB bounds each) in 144 MiB: the second got %v, want ErrBusy", err)
+	}
+	stop()
+	if err := try(large); errors.Is(err, wasm.ErrBusy) {
+		t.Fatalf("after the holder ended: %v", err)
+	}
+
+	stop = hold(small)
+	defer stop()
+	wait.Until(context.Background(), 30*time.Second, "the small holder started", func() bool {
+		return errors.Is(try(large), wasm.ErrBusy) // 48 + 112 MiB do not fit: the holder runs
+	})
+	if err := try(small); errors.Is(err, wasm.ErrBusy) {
+		t.Fatalf("two small uploads (48 MiB bounds each) in 144 MiB: %v", err)
 	}
 }
