@@ -23,8 +23,8 @@ func inspectCommand() *cobra.Command {
 }
 
 // uploadInspector validates uploads in a bounded child process of this
-// same binary, at most n at once (each child is admitted against the
-// core's memory budget, membudget.ValidatorChild; more wait in
+// same binary, each admitted by its memory bound against n shares of
+// membudget.ValidatorChild (the split's Validator; more wait in
 // inspectproc's bounded queue); if the binary cannot be found, in process.
 func uploadInspector(n int) func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
 	exe, err := os.Executable()

@@ -58,8 +58,8 @@ func (s *Server) inspect(ctx context.Context, code []byte) (wasm.ModuleInfo, err
 	if errors.Is(err, wasm.ErrValidationMemory) {
 		return info, errorf(http.StatusRequestEntityTooLarge, "Payload Too Large: the code is refused: %v", err)
 	}
-	if errors.Is(err, wasm.ErrBusy) { // validation children at their bound
-		e := errorf(http.StatusServiceUnavailable, "Service Unavailable: %v", err)
+	if errors.Is(err, wasm.ErrBusy) { // validation children hold their memory
+		e := errorf(http.StatusTooManyRequests, "Too Many Requests: %v", err)
 		e.header = http.Header{"Retry-After": {"1"}}
 		return info, e
 	}

@@ -95,8 +95,8 @@ func TestRefusalLogBucket(t *testing.T) {
 	}
 }
 
-// TestUploadValidationBusy: when the validation children are at their
-// bound, an upload is answered 503 with Retry-After, not 500.
+// TestUploadValidationBusy: when the validation children hold their
+// memory, an upload is answered 429 with Retry-After, not 500.
 func TestUploadValidationBusy(t *testing.T) {
 	busy := func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
 		return wasm.ModuleInfo{}, fmt.Errorf("%w: upload validation is at its limit", wasm.ErrBusy)
@@ -105,8 +105,8 @@ func TestUploadValidationBusy(t *testing.T) {
 	body := "--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nf\r\n" +
 		"--b\r\nContent-Disposition: form-data; name=\"code\"; filename=\"f.wasm\"\r\n\r\n" + string(minimalFunless) + "\r\n--b--\r\n"
 	status, h, resp := ts.do("POST", "/v1/fn/_", "multipart/form-data; boundary=b", strings.NewReader(body))
-	if status != http.StatusServiceUnavailable || h.Get("Retry-After") != "1" || !strings.Contains(resp, "retry") && !strings.Contains(resp, "limit") {
-		t.Fatalf("%d %v %s, want 503 with Retry-After", status, h, resp)
+	if status != http.StatusTooManyRequests || h.Get("Retry-After") != "1" || !strings.Contains(resp, "retry") && !strings.Contains(resp, "limit") {
+		t.Fatalf("%d %v %s, want 429 with Retry-After", status, h, resp)
 	}
 }
 

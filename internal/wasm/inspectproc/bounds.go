@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strconv"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
@@ -17,11 +19,13 @@ type Bounds struct {
 	// CPUSeconds is each child's RLIMIT_CPU (default DefaultCPUSeconds):
 	// a module that makes the validator spin is killed, and refused.
 	CPUSeconds uint64
-	// Concurrent children at most (default: the number of CPUs, ≥ 2).
+	// Concurrent is how many children of the smallest bound (Memory)
+	// may run at once (default: the number of CPUs, ≥ 2): the children
+	// are admitted by their bounds against Concurrent × Memory.
 	Concurrent int
-	// Queue is how many more validations may wait for a slot (default
+	// Queue is how many more validations may wait for memory (default
 	// 4×Concurrent); beyond that a validation fails at once with an error
-	// wrapping wasm.ErrBusy (the API answers 503 with Retry-After).
+	// wrapping wasm.ErrBusy (the API answers 429 with Retry-After).
 	Queue int
 	// Memory is each child's memory share before its code's size is added
 	// (default DefaultMemory): the child runs in its own memory cgroup
@@ -53,37 +57,46 @@ func (b Bounds) withDefaults() Bounds {
 	return b
 }
 
-// gate admits at most Concurrent validations, with Queue waiting.
+// gate admits validations by memory: each child reserves the bound it
+// is held to (childBound), out of Concurrent × Memory in all, so what the
+// children may take at once never exceeds what the core's budget set
+// aside for them, whatever the uploads' sizes. A validation that does not
+// fit waits, at most Queue of them; beyond that it is refused at once.
 type gate struct {
-	slots   chan struct{}
+	total   int64
+	mem     *semaphore.Weighted
 	waiting chan struct{}
 }
 
 func newGate(b Bounds) *gate {
-	return &gate{slots: make(chan struct{}, b.Concurrent), waiting: make(chan struct{}, b.Concurrent+b.Queue)}
+	total := int64(b.Concurrent) * b.Memory
+	return &gate{total: total, mem: semaphore.NewWeighted(total), waiting: make(chan struct{}, b.Queue)}
 }
 
-// enter takes a slot, waiting (within ctx) only if the queue has room.
-func (g *gate) enter(ctx context.Context) error {
+// childBound is the memory bound of the child validating code: its share
+// plus codeFactor times the code, at most everything the validators may
+// take (a larger upload is validated alone, within that).
+func (g *gate) childBound(share int64, code int) int64 {
+	return min(childLimit(share, code), g.total)
+}
+
+// enter reserves n bytes, waiting (within ctx) only if the queue has
+// room.
+func (g *gate) enter(ctx context.Context, n int64) error {
+	if g.mem.TryAcquire(n) {
+		return nil
+	}
 	select {
 	case g.waiting <- struct{}{}:
 	default:
-		return fmt.Errorf("%w: upload validation is at its limit of %d at once and %d waiting; retry shortly",
-			wasm.ErrBusy, cap(g.slots), cap(g.waiting)-cap(g.slots))
+		return fmt.Errorf("%w: upload validation holds its memory (%d MiB; this upload's validator may take %d MiB) and %d more wait; retry shortly",
+			wasm.ErrBusy, g.total>>20, n>>20, cap(g.waiting))
 	}
-	select {
-	case g.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		<-g.waiting
-		return ctx.Err()
-	}
+	defer func() { <-g.waiting }()
+	return g.mem.Acquire(ctx, n)
 }
 
-func (g *gate) leave() {
-	<-g.slots
-	<-g.waiting
-}
+func (g *gate) leave(n int64) { g.mem.Release(n) }
 
 const envCPU = "EDGEFAAS_INSPECT_CPU"
 

@@ -50,11 +50,11 @@ func BoundedInspector(argv, env []string, b Bounds) func(ctx context.Context, co
 	b = b.withDefaults()
 	g := newGate(b)
 	return func(ctx context.Context, code []byte) (wasm.ModuleInfo, error) {
-		if err := g.enter(ctx); err != nil {
+		limit := g.childBound(b.Memory, len(code))
+		if err := g.enter(ctx, limit); err != nil {
 			return wasm.ModuleInfo{}, err
 		}
-		defer g.leave()
-		limit := childLimit(b.Memory, len(code))
+		defer g.leave(limit)
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = append(os.Environ(), env...)
 		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", envCPU, b.CPUSeconds))
@@ -79,8 +79,8 @@ func BoundedInspector(argv, env []string, b Bounds) func(ctx context.Context, co
 		over, peak := bound.end()
 		slog.Debug("inspect: child done", "code_bytes", len(code), "limit", limit, "peak", peak, "cgroup", bound.cg != nil, "over", over)
 		if over {
-			return wasm.ModuleInfo{}, fmt.Errorf("%w of %d MiB for a %d-byte upload (%d MiB plus %d× its size); the child was stopped at %d MiB",
-				wasm.ErrValidationMemory, limit>>20, len(code), b.Memory>>20, codeFactor, peak>>20)
+			return wasm.ModuleInfo{}, fmt.Errorf("%w of %d MiB for a %d-byte upload (%d MiB plus %d× its size, at most the validators' %d MiB); the child was stopped at %d MiB",
+				wasm.ErrValidationMemory, limit>>20, len(code), b.Memory>>20, codeFactor, g.total>>20, peak>>20)
 		}
 		var v verdict
 		if err := json.Unmarshal(out.Bytes(), &v); err != nil {

@@ -14,8 +14,9 @@ import (
 )
 
 // DefaultMemory is a child's memory share before the code's own size is
-// added (membudget.ValidatorChild, which the core's budget admits each
-// child against).
+// added (membudget.ValidatorChild: the core's budget sets aside
+// ValidatorConcurrency of them, which the children's bounds are admitted
+// against).
 const DefaultMemory int64 = 48 << 20
 
 // codeFactor is how many times its own size an upload may add to its
