@@ -28,7 +28,9 @@ func functionView(f storage.Function) storage.Function {
 func (s *Server) readUpload(c *call) (upload, error) {
 	max := s.cfg.MaxUploadBytes
 	if c.r.ContentLength > max+uploadOverhead {
-		return upload{}, errorf(http.StatusRequestEntityTooLarge, "Request Entity Too Large: the body is %d bytes, the code limit is %d bytes", c.r.ContentLength, max)
+		e := errorf(http.StatusRequestEntityTooLarge, "Request Entity Too Large: the body is %d bytes, the code limit is %d bytes", c.r.ContentLength, max)
+		e.header = http.Header{"Connection": {"close"}} // the body is not read: close, not discard
+		return upload{}, e
 	}
 	// On a full disk the upload is refused before its body is read: a
 	// client that sent "Expect: 100-continue" does not send it at all.
