@@ -115,4 +115,3 @@ func TestMemoryBound(t *testing.T) {
 		})
 	}
 }
-
