@@ -48,11 +48,17 @@ type group struct {
 // first core's admin token (it holds the replicated subjects).
 func startGroup(t *testing.T) *group {
 	t.Helper()
-	g := &group{}
 	disk := dataDisk(t)
+	return startGroupOn(t, func(host string) string { return filepath.Join(disk, host) })
+}
+
+// startGroupOn is startGroup with each core's data under dataOf(its host).
+func startGroupOn(t *testing.T, dataOf func(host string) string) *group {
+	t.Helper()
+	g := &group{}
 	for i, host := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
 		dir := t.TempDir()
-		data := filepath.Join(disk, host)
+		data := dataOf(host)
 		m := &member{host: host, nodeAddr: host + ":" + testcluster.Port(t, host), groupAddr: host + ":" + testcluster.Port(t, host)}
 		args := []string{"core", "--data-dir", filepath.Join(data, "core"), "--http-addr", host + ":" + testcluster.Port(t, host),
 			"--node-addr", m.nodeAddr, "--group-addr", m.groupAddr}

@@ -1,0 +1,152 @@
+package group_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
+	"github.com/edgefaas/edgefaas/internal/testing/wait"
+)
+
+// TestFollowerWithAFullDisk: one follower keeps its data on a small tmpfs
+// of the test's own, which another program (the test) then fills below
+// the core's free-space floor. The group goes on taking creates through
+// the leader; the follower cannot apply them. It must not stop (nor stop
+// and fail again at restart, replaying the same entry): it stays a member
+// and answers reads of what it applied. Once the filler is removed it
+// applies every acknowledged create, in order, without a restart.
+func TestFollowerWithAFullDisk(t *testing.T) {
+	const smallDisk = 64 << 20
+	shared := dataDisk(t)
+	small := t.TempDir()
+	if err := unix.Mount("tmpfs", small, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", smallDisk)); err != nil {
+		t.Skipf("cannot mount a tmpfs for the follower's data: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(small, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", small, err)
+		}
+	})
+	const shortHost = "127.0.0.3" // joins the group: a follower
+	g := startGroupOn(t, func(host string) string {
+		if host == shortHost {
+			return filepath.Join(small, host)
+		}
+		return filepath.Join(shared, host)
+	})
+	var short *member
+	for _, m := range g.cores {
+		if m.host == shortHost {
+			short = m
+		}
+	}
+	lead := g.leader(t, nil)
+	if lead == short {
+		t.Fatalf("the core on the small disk %s leads; it joined the group", short.host)
+	}
+	lc, sc := g.client(t, lead), g.client(t, short)
+	code := testmodules.Read(t, "hello")
+	if err := lc.CreateModule(ctxT(t, 30*time.Second), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(ctxT(t, 60*time.Second), lc, "before", code); err != nil {
+		t.Fatal(err)
+	}
+	wait.ForState(t, 60*time.Second, "before on "+short.host, func() (bool, string) {
+		_, err := sc.GetFunction(ctxT(t, 10*time.Second), "demo", "before")
+		return err == nil, fmt.Sprint(err)
+	})
+
+	// Another program takes all but 1 MiB of the small disk: below the
+	// core's floor (4 MiB), above what the group's log needs for a few
+	// small entries.
+	filler := filepath.Join(small, "filler")
+	fillTo(t, filler, small, 1<<20)
+	const during = 5
+	var acked []string
+	for i := range during {
+		name := fmt.Sprintf("during%d", i)
+		if err := create(ctxT(t, 60*time.Second), lc, name, code); err != nil {
+			t.Fatalf("create %s through the leader while a follower's disk is full: %v", name, err)
+		}
+		acked = append(acked, name)
+	}
+	stopped := func() bool {
+		select {
+		case <-short.Process.Done():
+			return true
+		default:
+			return false
+		}
+	}
+	wait.ForState(t, 60*time.Second, short.host+" waits for disk space, or stops", func() (bool, string) {
+		return stopped() || strings.Contains(short.Log(), "waiting for space"), "neither yet"
+	})
+	if stopped() {
+		t.Fatalf("the follower with a full disk stopped:\n%s", tail(short.Log()))
+	}
+	if _, err := sc.GetFunction(ctxT(t, 10*time.Second), "demo", "before"); err != nil {
+		t.Fatalf("a read through the follower with a full disk: %v", err)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	wait.ForState(t, 60*time.Second, "every acknowledged create on "+short.host, func() (bool, string) {
+		var missing []string
+		for _, name := range acked {
+			if _, err := sc.GetFunction(ctxT(t, 10*time.Second), "demo", name); err != nil {
+				missing = append(missing, name)
+			}
+		}
+		return len(missing) == 0, fmt.Sprintf("missing %v", missing)
+	})
+	if err := create(ctxT(t, 60*time.Second), sc, "after", code); err != nil {
+		t.Fatalf("a create through the follower once space is back: %v", err)
+	}
+}
+
+// fillTo writes path until the file system holding dir has left bytes
+// free.
+func fillTo(t *testing.T, path, dir string, left uint64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for free(t, dir) > left+uint64(len(chunk)) {
+		if _, err := f.Write(chunk); err != nil {
+			if errors.Is(err, unix.ENOSPC) {
+				return
+			}
+			t.Fatalf("fill the disk: %v", err)
+		}
+	}
+}
+
+// free is the free space of the file system holding dir.
+func free(t *testing.T, dir string) uint64 {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Bavail * uint64(st.Bsize)
+}
+
+// tail is the end of a log, for a failure message.
+func tail(log string) string {
+	if len(log) > 4000 {
+		return log[len(log)-4000:]
+	}
+	return log
+}
