@@ -57,7 +57,7 @@ func TestFollowerWithAFullDisk(t *testing.T) {
 	if _, err := settled(t, func(ctx context.Context) error { return oc.CreateModule(ctx, "demo") }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := settled(t, func(ctx context.Context) error { return create(ctx, oc, "before", code) }); err != nil {
+	if retried, err := settled(t, func(ctx context.Context) error { return create(ctx, oc, "before", code) }); err != nil && !(retried && client.IsStatus(err, 409)) {
 		t.Fatal(err)
 	}
 	wait.ForState(t, 60*time.Second, "before on "+short.host, func() (bool, string) {
@@ -118,7 +118,7 @@ func TestFollowerWithAFullDisk(t *testing.T) {
 		}
 		return len(missing) == 0, fmt.Sprintf("missing %v", missing)
 	})
-	if _, err := settled(t, func(ctx context.Context) error { return create(ctx, sc, "after", code) }); err != nil {
+	if retried, err := settled(t, func(ctx context.Context) error { return create(ctx, sc, "after", code) }); err != nil && !(retried && client.IsStatus(err, 409)) {
 		t.Fatalf("a create through %s once space is back: %v", short.host, err)
 	}
 }
