@@ -321,6 +321,7 @@ func (c *assembly) buildAPI() error {
 		Inspect: c.cfg.Inspect, Triggers: c.triggers.manager, DataDir: c.cfg.DataDir, FunctionGone: c.metrics.Forget}
 	if c.group != nil {
 		scfg.Writes, scfg.Group, scfg.GroupRemove = c.group.member.Writes(), c.group.members, c.group.remove
+		scfg.CatchUp = c.group.member.CatchUp
 	}
 	if c.cluster != nil {
 		invoker = c.cluster

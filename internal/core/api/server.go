@@ -91,6 +91,10 @@ type Config struct {
 	// GroupRemove removes a member of the core group (DELETE
 	// /v1/admin/group/:id): ErrNoGroupMember if there is none of that ID.
 	GroupRemove func(id string) error
+	// CatchUp, if set, returns once the core has applied every write its
+	// group acknowledged; the handlers of writes whose precondition they
+	// check on the local store wait for it first. Nil: a single core.
+	CatchUp func(ctx context.Context) error
 	// FunctionGone, if set, hears that a function's name was given up
 	// (deleted, or its module renamed or deleted): its per-function metric
 	// series are dropped, so the name's next owner sees none of them.

@@ -409,6 +409,8 @@ func (m *Member) answerForwarded(data []byte) []byte {
 		err = m.answerRemove(data[1:])
 	case len(data) == 1 && data[0] == statusFrame:
 		v = m.Status()
+	case len(data) == 1 && data[0] == readIndexFrame:
+		v, err = m.leaderReadIndex()
 	default:
 		var c Command
 		if c, err = Decode(data); err == nil {
