@@ -54,6 +54,7 @@ var errorKinds = map[string]error{
 	"code_missing":   ErrCodeMissing,
 	"quota":          storage.ErrQuota,
 	"no_member":      ErrNoMember,
+	"disk_full":      storage.ErrDiskFull,
 }
 
 // forwardReply is a forwarded write's answer.

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
@@ -34,6 +36,11 @@ type FSM struct {
 	seq      atomic.Uint64 // names scratch directories
 
 	onApplied atomic.Pointer[func(Command, any)] // OnApplied
+
+	log       *slog.Logger
+	closed    chan struct{} // closed by Close: a wait for disk space ends
+	closeOnce sync.Once
+	waiting   atomic.Bool // an entry waits for disk space (SpaceWait)
 }
 
 // OnApplied makes f call fn after each command it applied without a
@@ -58,7 +65,7 @@ func NewFSM(store *storage.Store, scratch string) (*FSM, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &FSM{store: store, scratch: scratch, skipTo: i}
+	f := &FSM{store: store, scratch: scratch, skipTo: i, log: slog.Default(), closed: make(chan struct{})}
 	f.applied.Store(i)
 	return f, nil
 }
@@ -93,7 +100,9 @@ func domainError(err error) bool {
 // domainError) is an answer and the entry is done; any other error means
 // this member could not write what the others did, and it stops (panics)
 // rather than serve a state that has diverged: restarted, it replays the
-// entry, which its store does not record as applied.
+// entry, which its store does not record as applied. A disk too full for
+// the entry is not such a failure: the member waits for space and applies
+// it then (applyWhileSpaceShort).
 func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
@@ -102,13 +111,18 @@ func (f *FSM) Apply(l *raft.Log) any {
 		f.skipped.Add(1)
 		return Result{Err: fmt.Errorf("entry %d: already applied before a restart", l.Index)}
 	}
-	defer f.applied.Store(l.Index)
 	c, err := Decode(l.Data)
 	if err != nil {
+		f.applied.Store(l.Index)
 		return Result{Err: fmt.Errorf("entry %d: %w", l.Index, err)}
 	}
 	f.store.SetLogIndex(l.Index)
-	v, err := c.apply(f.store)
+	v, err := f.applyWhileSpaceShort(l.Index, c)
+	if errors.Is(err, errStopped) {
+		// Not applied, nor recorded as applied: replayed at the next start.
+		return Result{Err: err}
+	}
+	defer f.applied.Store(l.Index)
 	if err != nil && !domainError(err) {
 		panic(fmt.Sprintf("replication: entry %d could not be applied to the local store: %v", l.Index, err))
 	}

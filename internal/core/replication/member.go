@@ -65,6 +65,7 @@ func Start(c Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
+	fsm.SetLogger(c.Logger)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(c.Dir, "snapshots"), snapshotsKept, hl)
 	if err != nil {
 		return nil, fmt.Errorf("open the snapshot store: %w", err)
@@ -145,6 +146,9 @@ func (m *Member) Apply(c Command, timeout time.Duration) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.checkSpace(c, data); err != nil {
+		return nil, err
+	}
 	f := m.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		switch {
@@ -203,6 +207,7 @@ func (m *Member) Leader() (raft.ServerAddress, raft.ServerID) { return m.raft.Le
 // it is the caller's.
 func (m *Member) Close() error {
 	m.closeOnce.Do(func() { close(m.closed) })
+	m.fsm.Close()
 	err := m.raft.Shutdown().Error()
 	if cerr := m.logs.Close(); err == nil {
 		err = cerr
