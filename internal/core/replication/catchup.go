@@ -39,14 +39,14 @@ func (m *Member) CatchUp(ctx context.Context) error {
 	defer deadline.Stop()
 	tick := time.NewTicker(catchUpPoll)
 	defer tick.Stop()
-	for m.raft.AppliedIndex() < idx {
+	for m.fsm.Applied() < idx {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("catch up with the group: %w", ctx.Err())
 		case <-m.closed:
 			return fmt.Errorf("catch up with the group: %w", ErrNoLeader)
 		case <-deadline.C:
-			return m.AsUnavailable(fmt.Errorf("catch up with the group: applied %d of %d: %w", m.raft.AppliedIndex(), idx, ErrNoLeader))
+			return m.AsUnavailable(fmt.Errorf("catch up with the group: applied %d of %d: %w", m.fsm.Applied(), idx, ErrNoLeader))
 		case <-tick.C:
 		}
 	}
@@ -79,9 +79,12 @@ func (m *Member) readIndex() (uint64, error) {
 	return 0, err
 }
 
-// leaderReadIndex commits a barrier entry and returns the index applied
-// after it: at or above every entry committed before, whichever leader
-// committed it. It fails with ErrNotLeader where the member does not lead.
+// leaderReadIndex commits a barrier entry and returns the index of the
+// last command its state machine applied then: every command committed
+// before, whichever leader committed it, is at or below it. It is the
+// FSM's index, not Raft's applied index, which a follower advances when
+// it hands entries to its FSM, before the FSM applied them. It fails with
+// ErrNotLeader where the member does not lead.
 func (m *Member) leaderReadIndex() (uint64, error) {
 	if m.raft.State() != raft.Leader {
 		return 0, fmt.Errorf("read index: %w", ErrNotLeader)
@@ -92,7 +95,7 @@ func (m *Member) leaderReadIndex() (uint64, error) {
 		}
 		return 0, fmt.Errorf("read index: %w", err)
 	}
-	return m.raft.AppliedIndex(), nil
+	return m.fsm.Applied(), nil
 }
 
 // readIndex asks the member at addr for its read index.
