@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"golang.org/x/sys/unix"
@@ -28,7 +29,9 @@ func TestLeaderWithAShortDiskRefusesGrowingWrites(t *testing.T) {
 			t.Errorf("unmount %s: %v", small, err)
 		}
 	})
-	g := &testGroup{t: t, tune: fastElections}
+	// Raft's LAN timeouts, not fastElections': an election under the
+	// machine's load would move the lead off the small disk.
+	g := &testGroup{t: t, tune: func(c *raft.Config) { c.CommitTimeout = 5 * time.Millisecond }}
 	// The member that bootstraps is the only one that knows the group at
 	// first: it leads.
 	lead := g.start("core-0", filepath.Join(small, "core-0"))
@@ -63,12 +66,14 @@ func TestLeaderWithAShortDiskRefusesGrowingWrites(t *testing.T) {
 	if err := unix.Statfs(small, &st); err != nil {
 		t.Fatal(err)
 	}
+	// 3 MiB are left: below the store's floor (4 MiB), room for the
+	// log's own small writes.
 	filler, err := os.Create(filepath.Join(small, "filler"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer filler.Close()
-	if err := unix.Fallocate(int(filler.Fd()), 0, 0, int64(st.Bavail*uint64(st.Bsize))-1<<20); err != nil {
+	if err := unix.Fallocate(int(filler.Fd()), 0, 0, int64(st.Bavail*uint64(st.Bsize))-3<<20); err != nil {
 		t.Fatalf("fill the disk: %v", err)
 	}
 
