@@ -21,6 +21,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/cgroupbox"
+	"github.com/edgefaas/edgefaas/internal/testing/diskfill"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
@@ -74,7 +75,7 @@ func TestDiskFull(t *testing.T) {
 			}
 			var ce *client.Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("upload %s with %d functions stored: not answered: %v (free %d bytes)", name, len(acked), err, free(t, disk))
+				t.Fatalf("upload %s with %d functions stored: not answered: %v (free %d bytes)", name, len(acked), err, diskfill.Free(t, disk))
 			}
 			return ce
 		}
@@ -84,14 +85,14 @@ func TestDiskFull(t *testing.T) {
 
 	stop := n.During()
 	refusal := fill()
-	t.Logf("%d uploads of %d MiB stored; then %d %s (free %d bytes)", len(acked), padBytes>>20, refusal.Status, refusal.Detail, free(t, disk))
+	t.Logf("%d uploads of %d MiB stored; then %d %s (free %d bytes)", len(acked), padBytes>>20, refusal.Status, refusal.Detail, diskfill.Free(t, disk))
 	if refusal.Status != http.StatusInsufficientStorage {
 		t.Fatalf("the upload that did not fit: %d %s; want 507", refusal.Status, refusal.Detail)
 	}
 
 	// Another program takes all but 512 KiB: below any floor.
 	filler := filepath.Join(disk, "filler")
-	fillTo(t, filler, disk, 512<<10)
+	diskfill.FillTo(t, filler, disk, 512<<10)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	_, err := b.User.InvokeAsync(ctx, client.DefaultModule, "fill1", json.RawMessage(`{}`), "")
@@ -114,7 +115,7 @@ func TestDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	before := free(t, disk)
+	before := diskfill.Free(t, disk)
 	for _, name := range []string{"fill1", "fill2"} {
 		if err := b.User.DeleteFunction(ctx, client.DefaultModule, name); err != nil {
 			t.Fatalf("delete %s on a full disk: %v", name, err)
@@ -122,7 +123,7 @@ func TestDiskFull(t *testing.T) {
 		delete(acked, name)
 	}
 	wait.ForState(t, time.Minute, "the deletes free space", func() (bool, string) {
-		now := free(t, disk)
+		now := diskfill.Free(t, disk)
 		return now >= before+padBytes, fmt.Sprintf("free %d bytes, %d before the deletes", now, before)
 	})
 	// The worker drops its copies of the deleted code after the answer,
@@ -134,7 +135,7 @@ func TestDiskFull(t *testing.T) {
 		if err != nil && (!errors.As(err, &ce) || ce.Status != http.StatusInsufficientStorage) {
 			t.Fatalf("upload after the deletes: %v", err)
 		}
-		return err == nil, fmt.Sprintf("%v (free %d bytes)", err, free(t, disk))
+		return err == nil, fmt.Sprintf("%v (free %d bytes)", err, diskfill.Free(t, disk))
 	})
 	acked["after"] = true
 	if full := metric(t, b, "edgefaas_storage_disk_full"); full != 0 {
@@ -163,8 +164,8 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("refilling: %d %s; want 507", refusal.Status, refusal.Detail)
 	}
 	// And the other program takes the rest, so only the reserve is left.
-	fillTo(t, filler, disk, 0)
-	t.Logf("refilled: %d functions, free %d bytes", len(acked), free(t, disk))
+	diskfill.FillTo(t, filler, disk, 0)
+	t.Logf("refilled: %d functions, free %d bytes", len(acked), diskfill.Free(t, disk))
 	b.Proc.Process.Kill()
 	b.Proc.Restart()
 	b.Proc.WaitLog(testcluster.ListeningRE, 2*time.Minute)
@@ -182,7 +183,7 @@ func TestDiskFull(t *testing.T) {
 	if err != nil && (!errors.As(err, &ce) || ce.Status != http.StatusInsufficientStorage) {
 		t.Errorf("an upload after the restart on a full disk: %v; want 201 or 507", err)
 	}
-	t.Logf("after the restart: upload answered %v (free %d bytes)", err, free(t, disk))
+	t.Logf("after the restart: upload answered %v (free %d bytes)", err, diskfill.Free(t, disk))
 	got = stop()
 	if len(got.Wrong) > 0 || got.OK == 0 {
 		t.Errorf("the neighbour after the restart: %d ok, wrong %v", got.OK, got.Wrong)
@@ -265,36 +266,6 @@ func appendULEB(b []byte, v uint64) []byte {
 			return append(b, c)
 		}
 		b = append(b, c|0x80)
-	}
-}
-
-// free is the space free on the file system holding dir.
-func free(t *testing.T, dir string) uint64 {
-	t.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st.Bavail * uint64(st.Bsize)
-}
-
-// fillTo writes path until the file system holding dir has left bytes
-// free.
-func fillTo(t *testing.T, path, dir string, left uint64) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for free(t, dir) > left+uint64(len(chunk)) {
-		if _, err := f.Write(chunk); err != nil {
-			if errors.Is(err, unix.ENOSPC) {
-				return
-			}
-			t.Fatalf("fill the disk: %v", err)
-		}
 	}
 }
 

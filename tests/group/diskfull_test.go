@@ -2,7 +2,6 @@ package group_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/testing/diskfill"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
@@ -69,7 +69,7 @@ func TestFollowerWithAFullDisk(t *testing.T) {
 	// core's floor (4 MiB), above what the group's log needs for a few
 	// small entries.
 	filler := filepath.Join(small, "filler")
-	fillTo(t, filler, small, 1<<20)
+	diskfill.FillTo(t, filler, small, 1<<20)
 	const during = 5
 	var acked []string
 	for i := range during {
@@ -121,36 +121,6 @@ func TestFollowerWithAFullDisk(t *testing.T) {
 	if retried, err := settled(t, func(ctx context.Context) error { return create(ctx, sc, "after", code) }); err != nil && !(retried && client.IsStatus(err, 409)) {
 		t.Fatalf("a create through %s once space is back: %v", short.host, err)
 	}
-}
-
-// fillTo writes path until the file system holding dir has left bytes
-// free.
-func fillTo(t *testing.T, path, dir string, left uint64) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for free(t, dir) > left+uint64(len(chunk)) {
-		if _, err := f.Write(chunk); err != nil {
-			if errors.Is(err, unix.ENOSPC) {
-				return
-			}
-			t.Fatalf("fill the disk: %v", err)
-		}
-	}
-}
-
-// free is the free space of the file system holding dir.
-func free(t *testing.T, dir string) uint64 {
-	t.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st.Bavail * uint64(st.Bsize)
 }
 
 // tail is the end of a log, for a failure message.
