@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/cgroupbox"
 	"github.com/edgefaas/edgefaas/internal/testing/diskfill"
@@ -45,15 +43,10 @@ func TestDiskFull(t *testing.T) {
 		padBytes  = 1 << 20
 		most      = 64 // uploads to try: twice what fits
 	)
-	disk := t.TempDir()
-	if err := unix.Mount("tmpfs", disk, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", diskBytes)); err != nil {
-		t.Skipf("cannot mount a tmpfs for the data directory: %v", err)
+	disk, err := diskfill.Tmpfs(t, diskBytes)
+	if err != nil {
+		t.Skipf("the data directory: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(disk, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", disk, err)
-		}
-	})
 	b := cgroupbox.StartOn(t, Limit, filepath.Join(disk, "core"))
 	b.WaitNode(t)
 	n := newNeighbour(t, b)
@@ -95,7 +88,7 @@ func TestDiskFull(t *testing.T) {
 	diskfill.FillTo(t, filler, disk, 512<<10)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	_, err := b.User.InvokeAsync(ctx, client.DefaultModule, "fill1", json.RawMessage(`{}`), "")
+	_, err = b.User.InvokeAsync(ctx, client.DefaultModule, "fill1", json.RawMessage(`{}`), "")
 	wantStatus(t, "an asynchronous call on a full disk", err, http.StatusInsufficientStorage)
 	wantStatus(t, "a small upload on a full disk", upload(b.User, "small", echo), http.StatusInsufficientStorage)
 	if status, sent := uploadExpecting(t, b, "continued", padded(t, echo, padBytes)); status != http.StatusInsufficientStorage || sent != 0 {

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/testing/diskfill"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
@@ -27,15 +25,10 @@ import (
 func TestFollowerWithAFullDisk(t *testing.T) {
 	const smallDisk = 64 << 20
 	shared := dataDisk(t)
-	small := t.TempDir()
-	if err := unix.Mount("tmpfs", small, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", smallDisk)); err != nil {
-		t.Skipf("cannot mount a tmpfs for the follower's data: %v", err)
+	small, err := diskfill.Tmpfs(t, smallDisk)
+	if err != nil {
+		t.Skipf("the follower's data: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(small, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", small, err)
-		}
-	})
 	const shortHost = "127.0.0.3" // joins the group: a follower
 	g := startGroupOn(t, func(host string) string {
 		if host == shortHost {

@@ -19,9 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/testing/diskfill"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/testmodules"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
@@ -92,16 +91,10 @@ func startGroupOn(t *testing.T, dataOf func(host string) string) *group {
 // cannot mount one.
 func dataDisk(t *testing.T) string {
 	t.Helper()
-	disk := t.TempDir()
-	if err := unix.Mount("tmpfs", disk, "tmpfs", 0, "size=1g,mode=0700"); err != nil {
-		t.Logf("data on the temporary directory's disk: cannot mount a tmpfs: %v", err)
-		return disk
+	disk, err := diskfill.Tmpfs(t, 1<<30)
+	if err != nil {
+		t.Logf("data on the temporary directory's disk: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(disk, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", disk, err)
-		}
-	})
 	return disk
 }
 
