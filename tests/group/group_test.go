@@ -288,8 +288,9 @@ func TestGroupServesOneState(t *testing.T) {
 // core; the leader is killed with SIGKILL mid-stream; a survivor accepts
 // a write again, and every create acknowledged by any core is on both
 // survivors. Synchronous calls stream through every core meanwhile: none
-// through a survivor fails. The killed core restarts and catches up; it
-// is then removed from the group through a follower.
+// through a survivor fails. The killed core restarts and catches up; then
+// the new leader is killed too, the two left take a write and hold every
+// acknowledged one, and the dead core is removed through a survivor.
 func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 	g := startGroup(t)
 	g.startWorker(t, "127.0.0.4")
@@ -488,22 +489,36 @@ func TestLeaderKilledLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	hasAcked(lead)
 
-	// A core is removed from the group through a follower, which passes
-	// the request to the leader: two members remain.
+	// A second kill: the new leader goes too. The restarted core and the
+	// third elect a leader and take a write, and each holds every write
+	// acknowledged before either kill and after.
 	var other *member
 	for _, m := range g.cores {
 		if m != lead && m != next {
 			other = m
 		}
 	}
-	if err := g.client(t, other).RemoveGroupMember(ctxT(t, 30*time.Second), lead.groupAddr); err != nil {
-		t.Fatalf("remove %s through %s: %v", lead.groupAddr, other.host, err)
+	next.Kill()
+	dead = map[*member]bool{next: true}
+	retried, err := settled(t, func(ctx context.Context) error { return create(ctx, g.client(t, other), "second", code) })
+	if err != nil && !(retried && client.IsStatus(err, http.StatusConflict)) {
+		t.Fatalf("a create through %s after the second kill: %v", other.host, err)
+	}
+	acked = append(acked, "second")
+	hasAcked(other)
+	hasAcked(lead)
+
+	// The dead core is removed from the group through a survivor, which
+	// passes the request to the leader if it does not lead: two members
+	// remain.
+	if err := g.client(t, other).RemoveGroupMember(ctxT(t, 30*time.Second), next.groupAddr); err != nil {
+		t.Fatalf("remove %s through %s: %v", next.groupAddr, other.host, err)
 	}
 	if err := g.client(t, other).RemoveGroupMember(ctxT(t, 30*time.Second), "10.9.9.9:1"); !client.IsStatus(err, http.StatusNotFound) {
 		t.Fatalf("remove a member the group does not have: %v, want 404", err)
 	}
-	wait.ForState(t, 30*time.Second, "two members listed by "+next.host, func() (bool, string) {
-		ms, err := g.client(t, next).GroupMembers(ctxT(t, 30*time.Second))
+	wait.ForState(t, 30*time.Second, "two members listed by "+lead.host, func() (bool, string) {
+		ms, err := g.client(t, lead).GroupMembers(ctxT(t, 30*time.Second))
 		return err == nil && len(ms) == 2, fmt.Sprintf("%+v %v", ms, err)
 	})
 }
