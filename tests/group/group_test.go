@@ -115,16 +115,19 @@ func (g *group) client(t *testing.T, m *member) *client.Client {
 }
 
 // startWorker starts a worker joined to every core of the group.
-func (g *group) startWorker(t *testing.T, host string) {
+func (g *group) startWorker(t *testing.T, host string) { g.startWorkerOn(t, host, g.cores) }
+
+// startWorkerOn starts a worker joined to the cores given.
+func (g *group) startWorkerOn(t *testing.T, host string, cores []*member) {
 	t.Helper()
 	dir := t.TempDir()
 	args := []string{"worker", "--data-dir", filepath.Join(dir, "worker"), "--node-addr", host + ":" + testcluster.Port(t, host),
 		"--cookie-file", g.cookie}
-	for _, m := range g.cores {
+	for _, m := range cores {
 		args = append(args, "--join", m.nodeAddr)
 	}
 	testcluster.Start(t, dir, args...)
-	for _, m := range g.cores {
+	for _, m := range cores {
 		cl := g.client(t, m)
 		wait.For(t, 60*time.Second, "core "+m.host+" lists worker@"+host, func() bool {
 			ns, err := cl.ListNodes(ctxT(t, 5*time.Second))
