@@ -54,6 +54,7 @@ var errorKinds = map[string]error{
 	"code_missing":   ErrCodeMissing,
 	"quota":          storage.ErrQuota,
 	"no_member":      ErrNoMember,
+	"tick_done":      storage.ErrTickDone,
 }
 
 // forwardReply is a forwarded write's answer.
@@ -89,6 +90,8 @@ func replyValue(o op) any {
 		return new(storage.FunctionChange)
 	case opCreateScript, opDeleteScript:
 		return new(storage.Script)
+	case opInitCronState:
+		return new(storage.CronState)
 	}
 	return nil
 }
@@ -365,6 +368,8 @@ func (t *Transport) forward(addr raft.ServerAddress, c Command, gone func() bool
 	case *storage.FunctionChange:
 		return *v, nil
 	case *storage.Script:
+		return *v, nil
+	case *storage.CronState:
 		return *v, nil
 	}
 	return nil, fmt.Errorf("forwarded write: unexpected answer %T", into)
