@@ -3,6 +3,7 @@ package group_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"testing"
 	"time"
@@ -22,12 +23,8 @@ import (
 func TestQueuedCallsSurviveLeaderKill(t *testing.T) {
 	g := startGroup(t)
 	lead := g.leader(t, nil)
-	if err := g.client(t, lead).CreateModule(ctxT(t, 30*time.Second), "demo"); err != nil {
-		t.Fatal(err)
-	}
-	if err := create(ctxT(t, 60*time.Second), g.client(t, lead), "hello", testmodules.Read(t, "hello")); err != nil {
-		t.Fatal(err)
-	}
+	no := false
+	setUp(t, g.client(t, lead), client.Upload{Name: "hello", Code: testmodules.Read(t, "hello"), WaitForWorkers: &no})
 	for _, m := range g.cores {
 		cl := g.client(t, m)
 		wait.For(t, 30*time.Second, "hello on "+m.host, func() bool {
@@ -104,14 +101,9 @@ func TestCronTicksThroughLeaderKill(t *testing.T) {
 	g.startWorker(t, "127.0.0.4")
 	lead := g.leader(t, nil)
 	cl := g.client(t, lead)
-	if err := cl.CreateModule(ctxT(t, 30*time.Second), "demo"); err != nil {
-		t.Fatal(err)
-	}
 	no := false
-	if _, err := cl.CreateFunction(ctxT(t, 60*time.Second), "demo", client.Upload{Name: "tick", Code: testmodules.Read(t, "test/echo"),
-		Events: json.RawMessage(`[{"type":"cron","schedule":"@every 1s","args":{"n":7}}]`), WaitForWorkers: &no}); err != nil {
-		t.Fatal(err)
-	}
+	setUp(t, cl, client.Upload{Name: "tick", Code: testmodules.Read(t, "test/echo"),
+		Events: json.RawMessage(`[{"type":"cron","schedule":"@every 1s","args":{"n":7}}]`), WaitForWorkers: &no})
 	type tick struct {
 		at     time.Time
 		missed int
@@ -189,4 +181,19 @@ func TestCronTicksThroughLeaderKill(t *testing.T) {
 		}
 	}
 	t.Logf("%d ticks queued before the kill of %s, %d on the survivors after it (%d counted missed)", len(before), lead.host, len(after), missedAll)
+}
+
+// setUp creates module demo and the function up in it through cl, again
+// while the group answers 503 (an election under a loaded machine's
+// missed heartbeats); a write whose outcome was unknown may be there.
+func setUp(t *testing.T, cl *client.Client, up client.Upload) {
+	t.Helper()
+	wait.ForState(t, 120*time.Second, "module demo created", func() (bool, string) {
+		err := cl.CreateModule(ctxT(t, 30*time.Second), "demo")
+		return err == nil || client.IsStatus(err, http.StatusConflict), fmt.Sprint(err)
+	})
+	wait.ForState(t, 120*time.Second, "function "+up.Name+" created", func() (bool, string) {
+		_, err := cl.CreateFunction(ctxT(t, 60*time.Second), "demo", up)
+		return err == nil || client.IsStatus(err, http.StatusConflict), fmt.Sprint(err)
+	})
 }
