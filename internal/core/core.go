@@ -327,8 +327,12 @@ func (c *assembly) buildAPI() error {
 		invoker = c.cluster
 		scfg.Notifier, scfg.Ready, scfg.Nodes = c.cluster, c.cluster.Ready, c.cluster
 	}
-	inv, err := invocation.New(invocation.Config{Store: c.store, Invoker: invoker, Recorder: c.recorder, Sinks: c.dispatcher,
-		NoSyncRecords: c.cfg.Activations.NoSyncRecords, Log: c.log})
+	icfg := invocation.Config{Store: c.store, Invoker: invoker, Recorder: c.recorder, Sinks: c.dispatcher,
+		NoSyncRecords: c.cfg.Activations.NoSyncRecords, Log: c.log}
+	if c.group != nil {
+		icfg.Journal = c.group.member.Writes()
+	}
+	inv, err := invocation.New(icfg)
 	if err != nil {
 		return err
 	}
@@ -363,6 +367,9 @@ func (c *assembly) startQueue() error {
 		// Callbacks go to the sinks' outbox with their records and out
 		// through its bounded pool, within the submitter's egress bound.
 		qcfg.Callbacks = c.dispatcher
+	}
+	if c.group != nil {
+		return c.startGroupQueue(qcfg)
 	}
 	queue, err := c.invocations.StartQueue(qcfg)
 	if err != nil {

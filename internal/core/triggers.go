@@ -104,7 +104,7 @@ func (c *assembly) startTriggers() error {
 		}
 	}
 	t := &triggersPart{}
-	t.manager = triggers.New(triggers.Config{
+	tcfg := triggers.Config{
 		Store: c.store, Log: log, Dial: dial, Allowed: allowed, Topic: topic, Login: login,
 		Bound: func(owner, host string, port int) error { // the owner's egress bound, wherever the broker is
 			return egress.Permits(c.store.SubjectEgress, owner, "tcp://"+net.JoinHostPort(host, strconv.Itoa(port)))
@@ -118,7 +118,11 @@ func (c *assembly) startTriggers() error {
 			}
 			return err == nil && !sub.Revoked()
 		},
-	})
+	}
+	if c.group != nil {
+		tcfg.CronStates = c.group.member.Writes()
+	}
+	t.manager = triggers.New(tcfg)
 	c.triggers = t
 	return nil
 }

@@ -51,6 +51,8 @@ type Outcome struct {
 	// Sinks, for a success of a function with sinks, is the outbox entry
 	// written with the final record (see Recorder.RecordWaitWithSinks).
 	Sinks *storage.SinkJob
+	// finished: with a Journal, another leader ended the call already.
+	finished bool
 }
 
 // RunFunc runs one queued activation through the platform's invoker.
@@ -98,6 +100,21 @@ type QueueConfig struct {
 	MaxWait time.Duration
 	// LostRetries bounds the reruns of an idempotent function's lost call.
 	LostRetries int
+	// Journal, in a core group, commits the queue's writes through the
+	// group's log (see Journal); nil: a single core, which writes to
+	// Store directly.
+	Journal Journal
+}
+
+// Journal commits a core group's queue writes through the group's log
+// (replication.Writes): a call is acknowledged once the group holds it,
+// and each member's queue follows what the log applies (Enqueued,
+// Written) rather than what its own API took. Only the leader
+// dispatches (Lead); a new leader runs every call its store holds queued
+// or running, so a call runs at least once whichever core took it.
+type Journal interface {
+	EnqueueActivation(rec storage.Activation, call storage.QueuedCall) error
+	WriteActivations(recs []storage.Activation) error
 }
 
 // Queue runs asynchronous activations: oldest first, bounded in flight per
@@ -118,6 +135,7 @@ type Queue struct {
 	runBytes int64            // args of the calls running
 	subBytes map[string]int64 // the same per subject
 	stopped  bool
+	leading  bool // with a Journal: this core dispatches
 	running  sync.WaitGroup
 	stop     chan struct{}
 	done     chan struct{}
@@ -183,6 +201,9 @@ func (q *Queue) Start() error {
 	if err != nil {
 		return fmt.Errorf("recover the asynchronous queue: %w", err)
 	}
+	if q.cfg.Journal != nil {
+		return q.startFollowing(left)
+	}
 	var lost []storage.Activation
 	var lostJobs []storage.SinkJob
 	requeued := 0
@@ -238,6 +259,110 @@ func (q *Queue) Start() error {
 	return nil
 }
 
+// startFollowing is Start for a queue with a Journal: every call left
+// queued or running waits to be run again (at least once: the leader
+// that ran it may have been lost before its end was committed), merged
+// with the calls the log applied since the queue was made.
+func (q *Queue) startFollowing(left []storage.QueuedActivation) error {
+	q.followAll(left)
+	if len(left) > 0 {
+		q.log.Info("recovered the group's asynchronous queue", "queued", len(left))
+	}
+	go q.loop()
+	q.poke()
+	return nil
+}
+
+// followAll indexes the calls a store holds queued or running, as
+// queued: their leader may have been lost before it ended them.
+func (q *Queue) followAll(left []storage.QueuedActivation) {
+	for _, qa := range left {
+		rec := qa.Record
+		rec.Status, rec.StartedAt, rec.Worker = storage.StatusQueued, nil, ""
+		q.follow(&job{rec: rec, call: qa.Call, argsBytes: qa.ArgsBytes})
+	}
+}
+
+// follow indexes j unless the queue holds its call already.
+func (q *Queue) follow(j *job) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.holdsLocked(j.rec.ID) {
+		return
+	}
+	q.insertLocked(j)
+	q.addBytes(j.call.Subject, j.argsBytes)
+}
+
+// holdsLocked reports whether the call id is waiting or running.
+func (q *Queue) holdsLocked(id string) bool {
+	if i := sort.Search(len(q.waiting), func(i int) bool { return q.waiting[i].rec.ID >= id }); i < len(q.waiting) && q.waiting[i].rec.ID == id {
+		return true
+	}
+	for j := range q.runs {
+		if j.rec.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Enqueued tells a queue with a Journal that the log applied a call's
+// enqueue, on whichever core took it: it is indexed (without its args,
+// which stay on disk) for the leader to run.
+func (q *Queue) Enqueued(rec storage.Activation, call storage.QueuedCall) {
+	n := int64(len(call.Args))
+	call.Args = nil
+	q.follow(&job{rec: rec, call: call, argsBytes: n})
+	q.poke()
+}
+
+// Written tells a queue with a Journal that the log applied records: a
+// finished call leaves the index (the leader, or a later one, ran it); a
+// call marked running or requeued keeps its record's attempts.
+func (q *Queue) Written(recs []storage.Activation) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, rec := range recs {
+		if !rec.Async {
+			continue
+		}
+		i := sort.Search(len(q.waiting), func(i int) bool { return q.waiting[i].rec.ID >= rec.ID })
+		if i == len(q.waiting) || q.waiting[i].rec.ID != rec.ID {
+			continue
+		}
+		j := q.waiting[i]
+		if storage.FinalStatus(rec.Status) {
+			q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
+			q.addBytes(j.call.Subject, -j.argsBytes)
+			continue
+		}
+		j.rec.Attempts = rec.Attempts
+	}
+}
+
+// Lead makes a queue with a Journal dispatch while ctx lasts: the group's
+// leader runs the calls, the other members only index them. It first
+// indexes what the store holds queued and the index lacks (a snapshot
+// the member restored replaced its store, not its index); a call the
+// index holds that has ended since is dropped when it is picked (its
+// args are gone).
+func (q *Queue) Lead(ctx context.Context) {
+	left, err := q.cfg.Store.QueuedActivations()
+	if err != nil {
+		q.log.Error("could not read the queued calls on leading the group; dispatching those indexed", "err", err)
+	}
+	q.followAll(left)
+	q.mu.Lock()
+	q.leading = true
+	q.mu.Unlock()
+	q.poke()
+	<-ctx.Done()
+	q.mu.Lock()
+	q.leading = false
+	q.mu.Unlock()
+}
+
 // Submit queues an activation; it returns once the record and the call are
 // committed with pebble.Sync (ErrFull when the queue is full).
 func (q *Queue) Submit(rec storage.Activation, call storage.QueuedCall) error {
@@ -251,7 +376,11 @@ func (q *Queue) Submit(rec storage.Activation, call storage.QueuedCall) error {
 // Store.EnqueueActivation. An error from commit is returned as it is and
 // nothing is queued.
 func (q *Queue) SubmitWith(rec storage.Activation, call storage.QueuedCall, commit func(storage.Activation, storage.QueuedCall) error) error {
-	if commit == nil {
+	switch {
+	case commit != nil:
+	case q.cfg.Journal != nil:
+		commit = q.cfg.Journal.EnqueueActivation
+	default:
 		commit = q.cfg.Store.EnqueueActivation
 	}
 	q.mu.Lock()
@@ -271,11 +400,14 @@ func (q *Queue) SubmitWith(rec storage.Activation, call storage.QueuedCall, comm
 	err := commit(rec, call)
 	q.mu.Lock()
 	q.reserved--
-	if err == nil {
+	if err == nil && q.cfg.Journal == nil {
 		index := call
 		index.Args = nil
 		q.insertLocked(&job{rec: rec, call: index, argsBytes: n})
 	} else {
+		// Refused; or committed through the group's log, whose apply on
+		// this core indexes it (Enqueued) as it does a call another core
+		// took.
 		q.addBytes(call.Subject, -n)
 	}
 	q.mu.Unlock()
@@ -406,7 +538,7 @@ func (q *Queue) loop() {
 func (q *Queue) pick(now time.Time) (batch []*job, next time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.stopped {
+	if q.stopped || q.cfg.Journal != nil && !q.leading {
 		return nil, time.Time{}
 	}
 	keep := q.waiting[:0]
@@ -454,7 +586,7 @@ func (q *Queue) start(batch []*job) {
 		j.rec.Attempts++
 		recs[i] = j.rec
 	}
-	if err := q.cfg.Store.WriteActivations(recs, true); err != nil {
+	if err := q.writeRecords(recs, true); err != nil {
 		// Nothing started: put them back and retry after a pause. A full
 		// disk is logged by the store, once.
 		if !errors.Is(err, storage.ErrDiskFull) {
@@ -515,6 +647,11 @@ func (q *Queue) run(j *job) {
 		// The args are read from disk for the run only.
 		call := j.call
 		args, err := q.cfg.Store.QueuedArgs(j.rec.ID)
+		if q.cfg.Journal != nil && errors.Is(err, storage.ErrNotFound) {
+			// Finished by an earlier leader: its end was committed.
+			out = Outcome{Record: j.rec, finished: true}
+			return
+		}
 		if err != nil {
 			q.log.Error("could not read a queued call's args", "id", j.rec.ID, "module", j.call.Module, "function", j.call.Function, "err", err)
 			out = Outcome{Record: j.rec}
@@ -532,6 +669,10 @@ func (q *Queue) run(j *job) {
 		q.mu.Unlock()
 		out = q.cfg.Run(ctx, j.rec, call)
 	}()
+	if out.finished {
+		q.release(j, false)
+		return
+	}
 	rec := out.Record
 	rec.ID, rec.Async, rec.Attempts, rec.QueuedAt = j.rec.ID, true, j.rec.Attempts, j.rec.QueuedAt
 	q.mu.Lock()
@@ -564,7 +705,7 @@ func (q *Queue) run(j *job) {
 		j.rec.Status, j.rec.StartedAt, j.rec.Worker = storage.StatusQueued, nil, ""
 		// Not synced: if the core dies now, the record says running and
 		// the restart decides (lost, or rerun when idempotent).
-		if err := q.cfg.Store.WriteActivations([]storage.Activation{j.rec}, false); err != nil {
+		if err := q.writeRecords([]storage.Activation{j.rec}, false); err != nil {
 			q.log.Warn("could not requeue an asynchronous activation", "id", rec.ID, "err", err)
 		}
 		q.release(j, true)
@@ -580,10 +721,48 @@ func (q *Queue) run(j *job) {
 			out.Sinks = q.cfg.Callbacks.AdmitCallback(rec, j.call.Callback, out.Sinks)
 		}
 	}
+	if q.cfg.Journal != nil {
+		q.finishThroughLog(j, rec, out.Sinks)
+		return
+	}
 	if err := q.cfg.Recorder.RecordWaitWithSinks(context.Background(), rec, out.Sinks); err != nil {
 		q.log.Error("could not write a finished asynchronous activation; a restart will recover it", "id", rec.ID, "err", err)
 	}
 	q.release(j, false)
+}
+
+// finishThroughLog commits a call's end through the group's log. The
+// outbox entry of its sinks and callback stays on this core (the outbox
+// is per core): written once the end is committed, and delivered from
+// here. An end the group did not take requeues the call: it runs again
+// (at least once).
+func (q *Queue) finishThroughLog(j *job, rec storage.Activation, sinks *storage.SinkJob) {
+	if err := q.cfg.Journal.WriteActivations([]storage.Activation{rec}); err != nil {
+		q.log.Warn("could not commit a finished asynchronous activation through the group; it runs again", "id", rec.ID, "err", err)
+		if sinks != nil && q.cfg.Callbacks != nil {
+			q.cfg.Callbacks.Dropped(*sinks)
+		}
+		j.rec.Status, j.rec.StartedAt, j.rec.Worker = storage.StatusQueued, nil, ""
+		j.notBefore = time.Now().Add(time.Second)
+		q.release(j, true)
+		return
+	}
+	if sinks == nil {
+		q.cfg.Recorder.Observe(rec)
+	} else if err := q.cfg.Recorder.RecordWaitWithSinks(context.Background(), rec, sinks); err != nil {
+		// The record, committed, is written again here with the entry.
+		q.log.Error("could not write the outbox entry of a finished asynchronous activation", "id", rec.ID, "err", err)
+	}
+	q.release(j, false)
+}
+
+// writeRecords writes the queue's records: through the group's log with
+// a Journal (synced, as a log entry is), else to the store.
+func (q *Queue) writeRecords(recs []storage.Activation, sync bool) error {
+	if q.cfg.Journal != nil {
+		return q.cfg.Journal.WriteActivations(recs)
+	}
+	return q.cfg.Store.WriteActivations(recs, sync)
 }
 
 // Cancel ends every call queued or running for which match holds, with
@@ -634,7 +813,7 @@ func (q *Queue) Cancel(match func(storage.QueuedCall) bool, reason string) (int,
 		}
 		recs[i] = rec
 	}
-	if err := q.cfg.Store.WriteActivations(recs, true); err != nil {
+	if err := q.writeRecords(recs, true); err != nil {
 		return marked, fmt.Errorf("cancel %d queued calls: %w", len(recs), err)
 	}
 	for _, rec := range recs {

@@ -223,6 +223,10 @@ func (r *Recorder) RecordWaitWithSinks(ctx context.Context, a storage.Activation
 	}
 }
 
+// Applied wakes the long polls on records that a core group's log
+// applied here (written through another member, or through the log).
+func (r *Recorder) Applied(recs []storage.Activation) { r.wakeWatches(recs) }
+
 // Watch registers a long poll's interest in the records k matches; the
 // caller waits on the Watcher's C and calls Close when done. A commit
 // wakes only the watchers its records match, so a poll on an idle

@@ -27,7 +27,21 @@ var (
 // are the service's): it recovers what a previous run left queued, then
 // dispatches. Call it once, before serving.
 func (s *Service) StartQueue(cfg activations.QueueConfig) (*activations.Queue, error) {
+	q, err := s.NewQueue(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return q, s.Start(q)
+}
+
+// NewQueue is StartQueue's queue, not started: a core group makes its
+// queue follow the log (Queue.Enqueued) before Start reads the store,
+// so that no call applied in between is missed.
+func (s *Service) NewQueue(cfg activations.QueueConfig) (*activations.Queue, error) {
 	cfg.Store, cfg.Recorder, cfg.Run = s.cfg.Store, s.cfg.Recorder, s.runQueued
+	if s.cfg.Journal != nil {
+		cfg.Journal = s.cfg.Journal
+	}
 	if cfg.QueuedBytesQuota == nil {
 		store := s.cfg.Store
 		cfg.QueuedBytesQuota = func(subject string) (int64, bool, error) {
@@ -41,12 +55,16 @@ func (s *Service) StartQueue(cfg activations.QueueConfig) (*activations.Queue, e
 	if cfg.Recorder == nil {
 		return nil, errors.New("invocation: asynchronous calls need Config.Recorder")
 	}
-	q := activations.NewQueue(cfg)
+	return activations.NewQueue(cfg), nil
+}
+
+// Start starts q, made by NewQueue, and makes it the service's.
+func (s *Service) Start(q *activations.Queue) error {
 	if err := q.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	s.queue = q
-	return q, nil
+	return nil
 }
 
 // Enqueue queues c durably and returns its activation id: ErrQueueFull
@@ -92,8 +110,12 @@ func (s *Service) EnqueueTrigger(f storage.Function, a json.RawMessage, info sto
 		if cronKey == "" {
 			return "", errors.New("a cron tick needs its trigger's key")
 		}
+		enqueue := s.cfg.Store.EnqueueCronTick
+		if s.cfg.Journal != nil {
+			enqueue = s.cfg.Journal.EnqueueCronTick
+		}
 		commit = func(rec storage.Activation, call storage.QueuedCall) error {
-			return s.cfg.Store.EnqueueCronTick(rec, call, cronKey, *st)
+			return enqueue(rec, call, cronKey, *st)
 		}
 	}
 	if err := s.queue.SubmitWith(rec, call, commit); err != nil {

@@ -43,6 +43,16 @@ type Config struct {
 	NoSyncRecords bool
 	// Log receives what the caller cannot be told; nil means slog.Default().
 	Log *slog.Logger
+	// Journal, in a core group, commits the asynchronous queue's writes
+	// and the cron ticks through the group's log (replication.Writes);
+	// nil: the store.
+	Journal Journal
+}
+
+// Journal is activations.Journal with the commit of a cron tick.
+type Journal interface {
+	activations.Journal
+	EnqueueCronTick(rec storage.Activation, call storage.QueuedCall, key string, st storage.CronState) error
 }
 
 // Service invokes functions for every entry point. It is safe for

@@ -44,7 +44,7 @@ func every(t *testing.T) []Command {
 // the same bytes twice.
 func TestCommandsRoundTrip(t *testing.T) {
 	types := map[op]string{}
-	for _, c := range every(t) {
+	for _, c := range append(every(t), everyQueue()...) {
 		name := fmt.Sprintf("%T", c)
 		if other, ok := types[c.op()]; ok && other != name {
 			t.Fatalf("%s and %s share op %d", name, other, c.op())

@@ -55,6 +55,7 @@ var errorKinds = map[string]error{
 	"quota":          storage.ErrQuota,
 	"no_member":      ErrNoMember,
 	"disk_full":      storage.ErrDiskFull,
+	"tick_done":      storage.ErrTickDone,
 }
 
 // forwardReply is a forwarded write's answer.
@@ -90,6 +91,8 @@ func replyValue(o op) any {
 		return new(storage.FunctionChange)
 	case opCreateScript, opDeleteScript:
 		return new(storage.Script)
+	case opInitCronState:
+		return new(storage.CronState)
 	}
 	return nil
 }
@@ -366,6 +369,8 @@ func (t *Transport) forward(addr raft.ServerAddress, c Command, gone func() bool
 	case *storage.FunctionChange:
 		return *v, nil
 	case *storage.Script:
+		return *v, nil
+	case *storage.CronState:
 		return *v, nil
 	}
 	return nil, fmt.Errorf("forwarded write: unexpected answer %T", into)

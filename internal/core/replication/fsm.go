@@ -35,7 +35,7 @@ type FSM struct {
 	skipped  atomic.Int64
 	seq      atomic.Uint64 // names scratch directories
 
-	onApplied atomic.Pointer[func(Command, any)] // OnApplied
+	onApplied atomic.Pointer[[]func(Command, any)] // OnApplied
 
 	log       *slog.Logger
 	closed    chan struct{} // closed by Close: a wait for disk space ends
@@ -43,11 +43,24 @@ type FSM struct {
 	waiting   atomic.Bool // an entry waits for disk space (SpaceWait)
 }
 
-// OnApplied makes f call fn after each command it applied without a
-// refusal, with the storage method's value, on Raft's applying goroutine
-// (fn must not block). A member hears so of every change, whichever
-// member's caller made it: its singletons follow the state.
-func (f *FSM) OnApplied(fn func(c Command, value any)) { f.onApplied.Store(&fn) }
+// OnApplied makes f call fn, after the functions given before, after
+// each command it applied without a refusal, with the storage method's
+// value, on Raft's applying goroutine (fn must not block). A member hears
+// so of every change, whichever member's caller made it: its singletons
+// follow the state.
+func (f *FSM) OnApplied(fn func(c Command, value any)) {
+	for {
+		old := f.onApplied.Load()
+		var fns []func(Command, any)
+		if old != nil {
+			fns = append(fns, *old...)
+		}
+		fns = append(fns, fn)
+		if f.onApplied.CompareAndSwap(old, &fns) {
+			return
+		}
+	}
+}
 
 var _ raft.FSM = (*FSM)(nil)
 
@@ -88,7 +101,7 @@ func (f *FSM) Restores() int64 { return f.restores.Load() }
 // every member reaches alike, rather than a failure of this member's disk.
 func domainError(err error) bool {
 	for _, e := range []error{storage.ErrNotFound, storage.ErrExists, storage.ErrChanged,
-		storage.ErrInvalidName, storage.ErrDefaultModule, storage.ErrAdminRevoke, storage.ErrInvalid, storage.ErrQuota, errBadCommand, ErrCodeMissing} {
+		storage.ErrInvalidName, storage.ErrDefaultModule, storage.ErrAdminRevoke, storage.ErrInvalid, storage.ErrQuota, storage.ErrTickDone, errBadCommand, ErrCodeMissing} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -126,8 +139,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if err != nil && !domainError(err) {
 		panic(fmt.Sprintf("replication: entry %d could not be applied to the local store: %v", l.Index, err))
 	}
-	if fn := f.onApplied.Load(); fn != nil && err == nil {
-		(*fn)(c, v)
+	if fns := f.onApplied.Load(); fns != nil && err == nil {
+		for _, fn := range *fns {
+			fn(c, v)
+		}
 	}
 	return Result{Value: v, Err: err}
 }

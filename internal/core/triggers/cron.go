@@ -22,7 +22,7 @@ func (m *Manager) runCron(ctx context.Context, log *slog.Logger, r *runner) erro
 	}
 	f := r.fn.Load()
 	installed := time.Now().UTC()
-	st, err := m.cfg.Store.InitCronState(r.key, storage.CronState{Module: f.Module, Function: f.Name, LastTick: installed})
+	st, err := m.cfg.CronStates.InitCronState(r.key, storage.CronState{Module: f.Module, Function: f.Name, LastTick: installed})
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (m *Manager) runCron(ctx context.Context, log *slog.Logger, r *runner) erro
 		if step.Shift != 0 {
 			log.Warn("the wall clock stepped; the cron schedule follows it", "step", step.Shift, "last_tick", fl.Last, "moved", step.Moved)
 			if step.Moved {
-				if err := m.cfg.Store.ShiftCronState(r.key, st.LastTick, fl.Last); err != nil && !errors.Is(err, storage.ErrTickDone) {
+				if err := m.cfg.CronStates.ShiftCronState(r.key, st.LastTick, fl.Last); err != nil && !errors.Is(err, storage.ErrTickDone) {
 					return err
 				}
 				if st, err = m.cfg.Store.GetCronState(r.key); err != nil {

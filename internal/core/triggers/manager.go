@@ -54,6 +54,16 @@ type Config struct {
 	// RestartBackoff is the first delay before a failed trigger runs
 	// again (doubling to 30 s); 0 means 1 s.
 	RestartBackoff time.Duration
+	// CronStates writes the cron triggers' states: in a core group
+	// through the group's log (replication.Writes), so the next leader
+	// resumes from the last tick fired; nil: Store.
+	CronStates CronStates
+}
+
+// CronStates writes a cron trigger's state (storage.Store's methods).
+type CronStates interface {
+	InitCronState(key string, st storage.CronState) (storage.CronState, error)
+	ShiftCronState(key string, from, to time.Time) error
 }
 
 // Manager runs every function's triggers: one goroutine per trigger,
@@ -90,6 +100,9 @@ func New(cfg Config) *Manager {
 	}
 	if cfg.RestartBackoff <= 0 {
 		cfg.RestartBackoff = time.Second
+	}
+	if cfg.CronStates == nil {
+		cfg.CronStates = cfg.Store
 	}
 	if cfg.Dial == nil {
 		cfg.Dial = func(ctx context.Context, host string, port int) (net.Conn, error) {
