@@ -312,7 +312,9 @@ func Decode(b []byte) (Command, error) {
 	case opClearQuota:
 		c = decodeAs[ClearSubjectQuota](b[1:])
 	default:
-		return nil, fmt.Errorf("op %d: %w", b[0], errBadCommand)
+		if c = decodeNodeCommand(op(b[0]), b[1:]); c == nil {
+			return nil, fmt.Errorf("op %d: %w", b[0], errBadCommand)
+		}
 	}
 	if e, ok := c.(decodeError); ok {
 		return nil, fmt.Errorf("op %d: %w", b[0], e.err)

@@ -54,6 +54,7 @@ var errorKinds = map[string]error{
 	"code_missing":   ErrCodeMissing,
 	"quota":          storage.ErrQuota,
 	"no_member":      ErrNoMember,
+	"token_invalid":  storage.ErrTokenInvalid,
 }
 
 // forwardReply is a forwarded write's answer.
@@ -90,7 +91,7 @@ func replyValue(o op) any {
 	case opCreateScript, opDeleteScript:
 		return new(storage.Script)
 	}
-	return nil
+	return nodeReplyValue(o)
 }
 
 // Propose makes the write c on the group: applied here if this member
@@ -365,6 +366,10 @@ func (t *Transport) forward(addr raft.ServerAddress, c Command, gone func() bool
 	case *storage.FunctionChange:
 		return *v, nil
 	case *storage.Script:
+		return *v, nil
+	case *storage.JoinToken:
+		return *v, nil
+	case *storage.NodeCA:
 		return *v, nil
 	}
 	return nil, fmt.Errorf("forwarded write: unexpected answer %T", into)
