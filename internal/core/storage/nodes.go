@@ -80,10 +80,8 @@ func (s *Store) ConsumeJoinToken(token string, accept func(JoinToken) error) (Jo
 	hash := hashToken(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var jt JoinToken
-	if err := s.getJSON(keyJoinToken(hash), &jt); errors.Is(err, ErrNotFound) {
-		return JoinToken{}, ErrTokenInvalid
-	} else if err != nil {
+	jt, err := s.GetJoinToken(hash)
+	if err != nil {
 		return JoinToken{}, err
 	}
 	expired := !s.now().Before(jt.ExpiresAt)
@@ -92,12 +90,7 @@ func (s *Store) ConsumeJoinToken(token string, accept func(JoinToken) error) (Jo
 			return JoinToken{}, err
 		}
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := b.Delete(keyJoinToken(hash), nil); err != nil {
-		return JoinToken{}, err
-	}
-	if err := s.commit(b); err != nil {
+	if err := s.deleteJoinToken(hash); err != nil {
 		return JoinToken{}, err
 	}
 	if expired {
@@ -207,18 +200,21 @@ func (s *Store) GetJoinToken(hash string) (JoinToken, error) {
 func (s *Store) SpendJoinToken(hash string) (JoinToken, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var jt JoinToken
-	if err := s.getJSON(keyJoinToken(hash), &jt); errors.Is(err, ErrNotFound) {
-		return JoinToken{}, ErrTokenInvalid
-	} else if err != nil {
+	jt, err := s.GetJoinToken(hash)
+	if err != nil {
 		return JoinToken{}, err
 	}
+	return jt, s.deleteJoinToken(hash)
+}
+
+// deleteJoinToken deletes a token's record, synced; s.mu is held.
+func (s *Store) deleteJoinToken(hash string) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := b.Delete(keyJoinToken(hash), nil); err != nil {
-		return JoinToken{}, err
+		return err
 	}
-	return jt, s.commit(b)
+	return s.commit(b)
 }
 
 // ReplaceNodeCert writes nc as its node's record if the record is still
