@@ -13,11 +13,21 @@ import (
 const catchUpLimit = 2 * time.Second
 
 // catchUp waits, at most limit, until this member has applied every
-// entry it knows the group committed: a record written through another
-// core a moment ago is then in its store.
+// entry the leader had committed when asked (a follower may not have
+// received an entry committed a moment ago): a record written through
+// another core before the call is then in its store. Asking costs a
+// round trip to the leader, no log entry.
 func (m *Member) catchUp(limit time.Duration) {
 	deadline := time.Now().Add(limit)
-	for m.raft.AppliedIndex() < m.raft.CommitIndex() && time.Now().Before(deadline) {
+	target := m.raft.CommitIndex()
+	if addr, id := m.raft.LeaderWithID(); id != "" && id != m.id && m.forward != nil {
+		if st, err := m.forward.status(addr); err == nil && st.Commit > target {
+			target = st.Commit
+		}
+	}
+	// The FSM's own count: Raft's applied index moves when it hands an
+	// entry to the FSM, before the store holds it.
+	for m.fsm.Applied() < target && time.Now().Before(deadline) {
 		select {
 		case <-m.closed:
 			return
