@@ -110,9 +110,13 @@ store is closed.`,
 				Activations:    actCfg,
 				Triggers:       trig.config(st.worker.Egress), // the worker's egress policy also bounds triggers' brokers
 				Sinks:          sinkOpts.config(eg),
-				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
+				Cluster: func(store *storage.Store, records storage.NodeRecords) (cluster.Cluster, error) {
+					var trust *nodes.GroupTrust
+					if records != nil {
+						trust = &nodes.GroupTrust{Records: records, Founder: group.Join == ""}
+					}
 					return nodes.StartCore(nodes.CoreConfig{Node: st.node, Store: store, WithWorker: wcfg, JoinMode: joinMode,
-						Discovery: nodes.Discovery{Interface: node.lanDiscovery}})
+						Discovery: nodes.Discovery{Interface: node.lanDiscovery}, Group: trust})
 				},
 			})
 		},
@@ -168,20 +172,16 @@ func groupConfig(addr, join, cookie string) (*core.GroupConfig, error) {
 }
 
 // groupJoinMode is the node join mode of a core: as given on a single
-// core; in a core group, join tokens and the node CA are each core's own
-// (not yet in the group's log), so a worker could join one core of the
-// group and not the others: a group admits cookie-holding workers (any),
-// the default resolves to it, and token is refused until the group
-// shares its CA.
+// core; in a core group the default admits cookie-holding workers too
+// (any), as groups did before they shared one node CA, and token, given,
+// admits only workers that joined with a token made on any core.
 func groupJoinMode(mode nodes.JoinMode, group *core.GroupConfig) (nodes.JoinMode, error) {
 	if group == nil {
 		return mode, nil
 	}
 	switch mode {
-	case "", nodes.JoinAuto, nodes.JoinAny:
+	case "", nodes.JoinAuto:
 		return nodes.JoinAny, nil
-	case nodes.JoinToken:
-		return "", fmt.Errorf("--node-join token with --group-addr: a core group does not share its join tokens and node CA yet, so workers join it with the cookie (--node-join any)")
 	}
 	return mode, nil // refused with its reason by the node
 }

@@ -74,7 +74,7 @@ Open a local test server's port with --allow-net 127.0.0.1:PORT.`,
 				BodyBudget:  bodyBudget(st.split),
 				Triggers:    trig.config(wcfg.Egress),
 				Sinks:       sinkOpts.config(wcfg.Egress),
-				Cluster: func(store *storage.Store) (cluster.Cluster, error) {
+				Cluster: func(store *storage.Store, _ storage.NodeRecords) (cluster.Cluster, error) {
 					return nodes.StartCore(nodes.CoreConfig{Node: st.node, Store: store, WithWorker: &wcfg})
 				},
 				Listening: func(addr net.Addr) {

@@ -37,9 +37,9 @@ func TestGroupFlags(t *testing.T) {
 	}
 }
 
-// TestGroupJoinMode: a core group admits workers by the cookie (its
-// members do not share a node CA yet), so the default resolves to any and
-// token is refused with its reason; a single core keeps what was given.
+// TestGroupJoinMode: a core group's default admits workers by the cookie
+// too (any), token is kept (the group shares one node CA); a single core
+// keeps what was given.
 func TestGroupJoinMode(t *testing.T) {
 	g := &core.GroupConfig{ID: "10.0.0.2:4002"}
 	for _, tc := range []struct {
@@ -53,7 +53,7 @@ func TestGroupJoinMode(t *testing.T) {
 		{nodes.JoinAuto, g, nodes.JoinAny, ""},
 		{"", g, nodes.JoinAny, ""},
 		{nodes.JoinAny, g, nodes.JoinAny, ""},
-		{nodes.JoinToken, g, "", "does not share its join tokens"},
+		{nodes.JoinToken, g, nodes.JoinToken, ""},
 	} {
 		got, err := groupJoinMode(tc.mode, tc.group)
 		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {

@@ -50,8 +50,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Cluster, if set, is called once storage is open to start the core's
 	// node and attach the workers (nodes.StartCore in the binary); nil runs
-	// the API alone (invocations answer 503).
-	Cluster func(store *storage.Store) (cluster.Cluster, error)
+	// the API alone (invocations answer 503). records is nil on a single
+	// core; on a member of a core group it is the group's log, which the
+	// node CA's tokens and records go through (nodes.GroupTrust).
+	Cluster func(store *storage.Store, records storage.NodeRecords) (cluster.Cluster, error)
 	// Listening, if set, is called with the bound address before serving.
 	Listening func(addr net.Addr)
 	// Storage sizes the database's memory (zero: pebble's defaults).
@@ -304,7 +306,11 @@ func (c *assembly) startCluster() error {
 	if c.cfg.Cluster == nil {
 		return nil
 	}
-	cl, err := c.cfg.Cluster(c.store)
+	var records storage.NodeRecords
+	if c.group != nil {
+		records = c.group.member.Writes()
+	}
+	cl, err := c.cfg.Cluster(c.store, records)
 	if err != nil {
 		return err
 	}

@@ -184,6 +184,13 @@ func (c *assembly) groupTokens(ctx context.Context) error {
 type groupChange struct {
 	fn      *cluster.FunctionEvent
 	subject string
+	revoked string // a worker revoked through any core: its link is dropped
+}
+
+// revokedNodes is a cluster that drops the link of a worker revoked
+// through another core of the group (nodes.Core).
+type revokedNodes interface {
+	NodeRevoked(name string)
 }
 
 // followLog makes the member's applied changes reach the triggers, in
@@ -214,6 +221,10 @@ func (c *assembly) followLog(ctx context.Context) {
 				switch {
 				case gc.fn != nil:
 					c.triggers.manager.FunctionChanged(*gc.fn)
+				case gc.revoked != "":
+					if r, ok := c.cluster.(revokedNodes); ok {
+						r.NodeRevoked(gc.revoked)
+					}
 				case gc.subject != "":
 					if err := c.triggers.manager.SubjectChanged(gc.subject); err != nil {
 						c.log.Warn("triggers of a subject whose token changed", "subject", gc.subject, "err", err)
@@ -262,6 +273,10 @@ func changesOf(cmd replication.Command, v any) []groupChange {
 		return []groupChange{{subject: cmd.Name}}
 	case replication.RevokeToken:
 		return []groupChange{{subject: cmd.Name}}
+	case replication.ReplaceNodeCert:
+		if cmd.New.Revoked && (cmd.Seen == nil || !cmd.Seen.Revoked) {
+			return []groupChange{{revoked: cmd.New.Name}}
+		}
 	}
 	return nil
 }

@@ -56,6 +56,7 @@ const (
 // authority is a core's CA and its records.
 type authority struct {
 	store    *storage.Store
+	records  storage.NodeRecords // the writes: store, or a core group's log
 	mode     JoinMode
 	ca       *x509.Certificate
 	key      crypto.Signer
@@ -83,15 +84,11 @@ func loadOrCreateCA(dataDir string) (*x509.Certificate, crypto.Signer, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("node CA key: %w", err)
 		}
-		pair, err := tls.X509KeyPair(cb, kb)
+		ca, key, err := parseCA(cb, kb)
 		if err != nil {
 			return nil, nil, fmt.Errorf("node CA %s: %w", dir, err)
 		}
-		ca, err := x509.ParseCertificate(pair.Certificate[0])
-		if err != nil {
-			return nil, nil, err
-		}
-		return ca, pair.PrivateKey.(crypto.Signer), nil
+		return ca, key, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("node CA directory: %w", err)
@@ -132,6 +129,23 @@ func loadOrCreateCA(dataDir string) (*x509.Certificate, crypto.Signer, error) {
 	return ca, key, err
 }
 
+// parseCA parses a CA's certificate and key (PEM).
+func parseCA(certPEM, keyPEM []byte) (*x509.Certificate, crypto.Signer, error) {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	ca, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	key, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, nil, fmt.Errorf("node CA key: %T cannot sign", pair.PrivateKey)
+	}
+	return ca, key, nil
+}
+
 func randomSerial() (*big.Int, error) {
 	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 }
@@ -140,6 +154,12 @@ func randomSerial() (*big.Int, error) {
 // TLS identity: in JoinToken a certificate from its CA, in JoinAny one from
 // the cookie's CA (which cookie-only workers verify), trusting both.
 func newAuthority(store *storage.Store, dataDir string, mode JoinMode, cookie, name string, log *slog.Logger) (*authority, *nodeAuth, error) {
+	return newAuthorityIn(store, nil, dataDir, mode, cookie, name, log)
+}
+
+// newAuthorityIn is newAuthority with the CA and the records of group, if
+// set (a member of a core group), else the core's own.
+func newAuthorityIn(store *storage.Store, group *GroupTrust, dataDir string, mode JoinMode, cookie, name string, log *slog.Logger) (*authority, *nodeAuth, error) {
 	if mode == "" || mode == JoinAuto {
 		mode = JoinToken
 	}
@@ -147,7 +167,17 @@ func newAuthority(store *storage.Store, dataDir string, mode JoinMode, cookie, n
 		return nil, nil, fmt.Errorf("node join mode %q: want %q, %q or %q", mode, JoinAuto, JoinToken, JoinAny)
 	}
 	_, statErr := os.Stat(filepath.Join(caDir(dataDir), "ca.crt"))
-	ca, key, err := loadOrCreateCA(dataDir)
+	var records storage.NodeRecords = store
+	var ca *x509.Certificate
+	var key crypto.Signer
+	var err error
+	if group != nil {
+		records = group.Records
+		ca, key, err = group.ca(store, dataDir, log)
+		statErr = nil // the group's CA: created, if at all, by its first core
+	} else {
+		ca, key, err = loadOrCreateCA(dataDir)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -158,7 +188,7 @@ func newAuthority(store *storage.Store, dataDir string, mode JoinMode, cookie, n
 		log.Warn("node join mode any: any node holding the cluster cookie may join under a name of its choosing, so a revoked worker can come back under another; once every worker has joined with a token, start the core without --node-join any (docs/install.md)",
 			"join_mode", string(mode))
 	}
-	a := &authority{store: store, mode: mode, ca: ca, key: key, cookie: cookie, self: name}
+	a := &authority{store: store, records: records, mode: mode, ca: ca, key: key, cookie: cookie, self: name}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
 	a.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
@@ -245,7 +275,7 @@ func (a *authority) check(name string, cert *x509.Certificate) error {
 	switch s {
 	case nc.Serial:
 		if nc.Previous != "" { // the rotation is complete: the old certificate is refused from now on
-			_, err := a.store.UpdateNodeCert(name, func(r *storage.NodeCert, _ bool) error {
+			_, err := a.records.UpdateNodeCert(name, func(r *storage.NodeCert, _ bool) error {
 				if r.Serial == s {
 					r.Previous = ""
 				}
@@ -268,7 +298,7 @@ func (a *authority) Enroll(token, name string, csrDER []byte) (cluster.Enrollmen
 	// The token first: the route is public, and nothing costly (parsing,
 	// a signature check) is done for a caller without one.
 	var csr *x509.CertificateRequest
-	_, err := a.store.ConsumeJoinToken(token, func(jt storage.JoinToken) error {
+	_, err := a.records.ConsumeJoinToken(token, func(jt storage.JoinToken) error {
 		if jt.Node != "" && jt.Node != name {
 			return fmt.Errorf("%w: the token is for node %q, not %q", cluster.ErrJoinRefused, jt.Node, name)
 		}
@@ -289,7 +319,7 @@ func (a *authority) Enroll(token, name string, csrDER []byte) (cluster.Enrollmen
 	if err != nil {
 		return cluster.Enrollment{}, err
 	}
-	if _, err := a.store.UpdateNodeCert(name, func(r *storage.NodeCert, create bool) error {
+	if _, err := a.records.UpdateNodeCert(name, func(r *storage.NodeCert, create bool) error {
 		if !create { // a join with another token won the name meanwhile
 			return fmt.Errorf("%w: node %s has joined meanwhile", cluster.ErrJoinRefused, name)
 		}
@@ -348,7 +378,7 @@ func (a *authority) RevokeNode(name string) error {
 	if _, err := a.store.GetNodeCert(name); errors.Is(err, storage.ErrNotFound) {
 		return cluster.ErrNodeUnknown
 	}
-	if _, err := a.store.UpdateNodeCert(name, func(r *storage.NodeCert, _ bool) error {
+	if _, err := a.records.UpdateNodeCert(name, func(r *storage.NodeCert, _ bool) error {
 		r.Revoked, r.RevokedAt = true, time.Now().UTC()
 		return nil
 	}); err != nil {
@@ -394,7 +424,7 @@ func (a *authority) RotateNode(name string) (string, error) {
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 	// Record first: the old serial stays accepted (Previous) until the node
 	// connects with the new one, so a lost message cannot lock it out.
-	if _, err := a.store.UpdateNodeCert(name, func(r *storage.NodeCert, _ bool) error {
+	if _, err := a.records.UpdateNodeCert(name, func(r *storage.NodeCert, _ bool) error {
 		if r.Previous == "" {
 			r.Previous = r.Serial
 		}

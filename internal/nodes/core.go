@@ -46,6 +46,9 @@ type CoreConfig struct {
 	// certificates to workers that join with a one-time token
 	// (authority.go).
 	JoinMode JoinMode
+	// Group, if set, makes the node CA, its join tokens and its records
+	// the core group's (groupca.go); nil: the core's own.
+	Group *GroupTrust
 }
 
 // Core is a running core node. It implements cluster.Cluster.
@@ -165,7 +168,7 @@ func StartCore(cfg CoreConfig) (*Core, error) {
 	overflow := supervisors.Child{Name: invoker.OverflowName, Behavior: &invoker.Overflow{Log: log, Refusals: c.refusals}}
 	apps := []gen.ApplicationBehavior{supervisors.Core(sched, reg, overflow, routers, extra...)}
 	if cfg.Store != nil && cfg.Node.TLS.CertFile == "" && cfg.Node.TLS.CAFile == "" && cfg.Node.DataDir != "" {
-		a, auth, err := newAuthority(cfg.Store, cfg.Node.DataDir, cfg.JoinMode, cfg.Node.Cookie, cfg.Node.Name, log)
+		a, auth, err := newAuthorityIn(cfg.Store, cfg.Group, cfg.Node.DataDir, cfg.JoinMode, cfg.Node.Cookie, cfg.Node.Name, log)
 		if err != nil {
 			return nil, err
 		}
@@ -349,6 +352,15 @@ func (c *Core) RevokeNode(name string) error {
 		return cluster.ErrNoAuthority
 	}
 	return c.ca.RevokeNode(name)
+}
+
+// NodeRevoked drops the link of a worker revoked through another core of
+// the group (the record reached this core through the group's log); its
+// next handshake is refused by the record.
+func (c *Core) NodeRevoked(name string) {
+	if c.node != nil {
+		c.node.Disconnect(name) // not connected: nothing to drop
+	}
 }
 
 // RotateNode implements cluster.NodeAuthority.

@@ -34,7 +34,7 @@ func TestCoreExitsWhenTreeGivesUp(t *testing.T) {
 	go func() {
 		errc <- core.Run(ctx, core.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", Logger: log,
 			Listening: func(a net.Addr) { addrs <- a },
-			Cluster: func(store *storage.Store) (cluster.Cluster, error) {
+			Cluster: func(store *storage.Store, _ storage.NodeRecords) (cluster.Cluster, error) {
 				c, err := StartCore(CoreConfig{Node: NodeConfig{Cookie: "test-cookie", DataDir: dir, Log: log}, Store: store})
 				cores <- c
 				return c, err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
+	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/version"
 )
 
@@ -75,7 +76,15 @@ func (s *Server) createJoinToken(c *call) error {
 	if _, err := s.authority(); err != nil {
 		return err
 	}
-	token, jt, err := s.cfg.Store.CreateJoinToken(body.Node, ttl)
+	var tokens storage.NodeRecords = s.cfg.Store
+	if r, ok := s.writes.(storage.NodeRecords); ok { // a core group's log
+		tokens = r
+	}
+	token, jt, err := tokens.CreateJoinToken(body.Node, ttl)
+	var unavailable Unavailable
+	if errors.As(err, &unavailable) {
+		return err
+	}
 	if err != nil {
 		return errorf(http.StatusBadRequest, "Bad Request: %v", err)
 	}

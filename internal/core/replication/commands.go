@@ -313,6 +313,9 @@ func Decode(b []byte) (Command, error) {
 		c = decodeAs[ClearSubjectQuota](b[1:])
 	default:
 		if c = decodeQueue(op(b[0]), b[1:]); c == nil {
+			c = decodeNodeCommand(op(b[0]), b[1:])
+		}
+		if c == nil {
 			return nil, fmt.Errorf("op %d: %w", b[0], errBadCommand)
 		}
 	}

@@ -56,6 +56,7 @@ var errorKinds = map[string]error{
 	"no_member":      ErrNoMember,
 	"disk_full":      storage.ErrDiskFull,
 	"tick_done":      storage.ErrTickDone,
+	"token_invalid":  storage.ErrTokenInvalid,
 }
 
 // forwardReply is a forwarded write's answer.
@@ -94,7 +95,7 @@ func replyValue(o op) any {
 	case opInitCronState:
 		return new(storage.CronState)
 	}
-	return nil
+	return nodeReplyValue(o)
 }
 
 // Propose makes the write c on the group: applied here if this member
@@ -371,6 +372,10 @@ func (t *Transport) forward(addr raft.ServerAddress, c Command, gone func() bool
 	case *storage.Script:
 		return *v, nil
 	case *storage.CronState:
+		return *v, nil
+	case *storage.JoinToken:
+		return *v, nil
+	case *storage.NodeCA:
 		return *v, nil
 	}
 	return nil, fmt.Errorf("forwarded write: unexpected answer %T", into)

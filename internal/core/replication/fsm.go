@@ -101,7 +101,7 @@ func (f *FSM) Restores() int64 { return f.restores.Load() }
 // every member reaches alike, rather than a failure of this member's disk.
 func domainError(err error) bool {
 	for _, e := range []error{storage.ErrNotFound, storage.ErrExists, storage.ErrChanged,
-		storage.ErrInvalidName, storage.ErrDefaultModule, storage.ErrAdminRevoke, storage.ErrInvalid, storage.ErrQuota, storage.ErrTickDone, errBadCommand, ErrCodeMissing} {
+		storage.ErrInvalidName, storage.ErrDefaultModule, storage.ErrAdminRevoke, storage.ErrInvalid, storage.ErrQuota, storage.ErrTickDone, storage.ErrTokenInvalid, errBadCommand, ErrCodeMissing} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -11,6 +11,7 @@ const (
 	layoutScriptSeq       = "meta/script_seq"
 	layoutLogIndex        = "meta/log_index"
 	layoutRestoring       = "meta/restoring"
+	layoutNodeCA          = "meta/node_ca"
 	layoutTriggerInstance = "g/instance"
 
 	// Prefixes.
@@ -37,6 +38,7 @@ func keyBootstrapped() []byte         { return []byte(layoutBootstrapped) }
 func keyScriptSeq() []byte            { return []byte(layoutScriptSeq) }
 func keyLogIndex() []byte             { return []byte(layoutLogIndex) }
 func keyRestoring() []byte            { return []byte(layoutRestoring) }
+func keyNodeCA() []byte               { return []byte(layoutNodeCA) }
 func keyModule(m string) []byte       { return []byte(layoutModules + m) }
 func keyFunction(m, f string) []byte  { return []byte(layoutFunctions + m + "/" + f) }
 func prefixFunctions(m string) []byte { return []byte(layoutFunctions + m + "/") }

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -78,10 +80,8 @@ func (s *Store) ConsumeJoinToken(token string, accept func(JoinToken) error) (Jo
 	hash := hashToken(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var jt JoinToken
-	if err := s.getJSON(keyJoinToken(hash), &jt); errors.Is(err, ErrNotFound) {
-		return JoinToken{}, ErrTokenInvalid
-	} else if err != nil {
+	jt, err := s.GetJoinToken(hash)
+	if err != nil {
 		return JoinToken{}, err
 	}
 	expired := !s.now().Before(jt.ExpiresAt)
@@ -90,12 +90,7 @@ func (s *Store) ConsumeJoinToken(token string, accept func(JoinToken) error) (Jo
 			return JoinToken{}, err
 		}
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := b.Delete(keyJoinToken(hash), nil); err != nil {
-		return JoinToken{}, err
-	}
-	if err := s.commit(b); err != nil {
+	if err := s.deleteJoinToken(hash); err != nil {
 		return JoinToken{}, err
 	}
 	if expired {
@@ -153,3 +148,120 @@ func CheckNodeName(name string) error {
 	}
 	return nil
 }
+
+// JoinTokenHash is the key a join token's record is kept under: a core
+// group's log carries it, never the token.
+func JoinTokenHash(token string) string { return hashToken(token) }
+
+// NewJoinToken makes a join token valid for ttl from now, optionally
+// restricted to node name node, without storing it: the caller stores
+// its record under its hash (PutJoinToken) on every member.
+func (s *Store) NewJoinToken(node string, ttl time.Duration) (token, hash string, jt JoinToken, err error) {
+	if node != "" {
+		if err := CheckNodeName(node); err != nil {
+			return "", "", JoinToken{}, err
+		}
+	}
+	token, hash, err = NewToken()
+	if err != nil {
+		return "", "", JoinToken{}, err
+	}
+	now := s.now()
+	return token, hash, JoinToken{Node: node, CreatedAt: now, ExpiresAt: now.Add(ttl)}, nil
+}
+
+// PutJoinToken stores a join token's record under its hash.
+func (s *Store) PutJoinToken(hash string, jt JoinToken) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := s.setJSON(b, keyJoinToken(hash), jt); err != nil {
+		return err
+	}
+	return s.commit(b)
+}
+
+// GetJoinToken returns the record of the unspent token whose hash is
+// hash, ErrTokenInvalid if there is none.
+func (s *Store) GetJoinToken(hash string) (JoinToken, error) {
+	var jt JoinToken
+	if err := s.getJSON(keyJoinToken(hash), &jt); errors.Is(err, ErrNotFound) {
+		return JoinToken{}, ErrTokenInvalid
+	} else if err != nil {
+		return JoinToken{}, err
+	}
+	return jt, nil
+}
+
+// SpendJoinToken deletes the token whose hash is hash and returns its
+// record; ErrTokenInvalid if it is gone (spent meanwhile through another
+// core of the group). Its expiry was checked by the caller, who read it.
+func (s *Store) SpendJoinToken(hash string) (JoinToken, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	jt, err := s.GetJoinToken(hash)
+	if err != nil {
+		return JoinToken{}, err
+	}
+	return jt, s.deleteJoinToken(hash)
+}
+
+// deleteJoinToken deletes a token's record, synced; s.mu is held.
+func (s *Store) deleteJoinToken(hash string) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := b.Delete(keyJoinToken(hash), nil); err != nil {
+		return err
+	}
+	return s.commit(b)
+}
+
+// ReplaceNodeCert writes nc as its node's record if the record is still
+// seen (nil: there is none), else answers ErrChanged: the compare-and-set
+// of UpdateNodeCert when the change was decided on another core.
+func (s *Store) ReplaceNodeCert(seen *NodeCert, nc NodeCert) error {
+	if err := CheckNodeName(nc.Name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.GetNodeCert(nc.Name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if seen != nil {
+			return fmt.Errorf("node %s: %w", nc.Name, ErrChanged)
+		}
+	case err != nil:
+		return err
+	case seen == nil || !sameNodeCert(cur, *seen):
+		return fmt.Errorf("node %s: %w", nc.Name, ErrChanged)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := s.setJSON(b, keyNodeCert(nc.Name), nc); err != nil {
+		return err
+	}
+	return s.commit(b)
+}
+
+// sameNodeCert compares two records as stored (their JSON), so a record
+// read back from the log compares equal to the one it was read as.
+func sameNodeCert(a, b NodeCert) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
+}
+
+// NodeRecords makes the writes of the node CA's records: *Store on a
+// single core; on a member of a core group, the group's log
+// (internal/core/replication.Writes), so every core holds the same
+// tokens and records. Reads stay on the Store.
+type NodeRecords interface {
+	CreateJoinToken(node string, ttl time.Duration) (string, JoinToken, error)
+	ConsumeJoinToken(token string, accept func(JoinToken) error) (JoinToken, error)
+	UpdateNodeCert(name string, change func(nc *NodeCert, create bool) error) (NodeCert, error)
+	AdoptNodeCA(ca NodeCA) (NodeCA, error)
+}
+
+var _ NodeRecords = (*Store)(nil)
