@@ -1,0 +1,74 @@
+package wasm_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/jsengine"
+	"github.com/edgefaas/edgefaas/internal/wasm"
+)
+
+// TestJSTopLevelOnce: a JavaScript function's top level runs once per
+// worker, not once per instance: every instance after the first starts
+// from the memory the first one had after its top level. Each instance
+// still starts clean (a call's state does not reach the next instance)
+// and draws its own Math.random() sequence.
+func TestJSTopLevelOnce(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	// One call per instance: every call below starts a new one.
+	e := newEngine(t, wasm.Config{RecycleAfterCalls: 1})
+	for _, c := range []struct{ name, src string }{
+		{"script", "console.log('top level'); const table = [1, 2, 3]; let calls = 0;\n" +
+			"module.exports.fl_main = () => ({ calls: ++calls, sum: table.reduce((a, b) => a + b), r: Math.random() });"},
+		{"esm", "console.log('top level'); const table = [1, 2, 3]; let calls = 0;\n" +
+			"export default async () => ({ calls: ++calls, sum: table.reduce((a, b) => a + b), r: Math.random() });"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			info, err := wasm.Inspect(ctx, jsengine.Wrap([]byte(c.src)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := e.Compile(ctx, info.Stored, wasm.Limits{Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const calls = 5
+			before := e.Stats()
+			topLevels := 0
+			seen := map[float64]bool{}
+			for i := range calls {
+				res, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/" + c.name})
+				if err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				for _, l := range res.Logs {
+					if strings.Contains(l, "top level") {
+						topLevels++
+					}
+				}
+				var out struct {
+					Calls, Sum int
+					R          float64
+				}
+				if err := json.Unmarshal(res.Output, &out); err != nil || out.Calls != 1 || out.Sum != 6 {
+					t.Fatalf("call %d: output %s (%v): each instance must start as the top level left it", i, res.Output, err)
+				}
+				if seen[out.R] {
+					t.Fatalf("call %d: Math.random() gave %v again: instances share a seed", i, out.R)
+				}
+				seen[out.R] = true
+			}
+			after := e.Stats()
+			if created := after.InstancesCreated - before.InstancesCreated; created != calls {
+				t.Fatalf("%d instances for %d calls, want one each", created, calls)
+			}
+			if topLevels != 1 {
+				t.Fatalf("the top level ran %d times (its log line) in %d new instances, want once", topLevels, calls)
+			}
+		})
+	}
+}
