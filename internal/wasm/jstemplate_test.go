@@ -69,6 +69,9 @@ func TestJSTopLevelOnce(t *testing.T) {
 			if topLevels != 1 {
 				t.Fatalf("the top level ran %d times (its log line) in %d new instances, want once", topLevels, calls)
 			}
+			if prepared := after.JSPrepared - before.JSPrepared; prepared != 1 {
+				t.Fatalf("Stats.JSPrepared rose by %d in %d new instances, want 1", prepared, calls)
+			}
 		})
 	}
 }
