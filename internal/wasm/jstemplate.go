@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/edgefaas/edgefaas/internal/jsengine"
 )
@@ -79,7 +80,7 @@ func (e *Engine) keepTemplate(m *Module, in *instance) {
 	if !ok {
 		return
 	}
-	img, err := newDataImage(e.cfg.CacheDir, []segment{{offset: 0, init: b}})
+	img, err := writeTemplate(e.cfg.CacheDir, b)
 	if err != nil {
 		e.log.Warn("JavaScript template not made: each instance runs the script's top level", "hash", m.Hash[:12], "err", err)
 		return
@@ -88,4 +89,22 @@ func (e *Engine) keepTemplate(m *Module, in *instance) {
 	if !m.life.template.CompareAndSwap(nil, tpl) {
 		img.close()
 	}
+}
+
+// writeTemplate writes mem (whole wasm pages) to an unlinked file in dir.
+// Unlike a module's data image it is not synced: the call that makes it
+// waits for the write, and an fsync on a busy disk took hundreds of
+// milliseconds; the kernel writes the pages back on its own, after which
+// it may drop them like the image's.
+func writeTemplate(dir string, mem []byte) (*dataImage, error) {
+	f, err := os.CreateTemp(dir, ".js-template-*")
+	if err != nil {
+		return nil, fmt.Errorf("JavaScript template: %w", err)
+	}
+	os.Remove(f.Name())
+	if _, err := f.Write(mem); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("JavaScript template: %w", err)
+	}
+	return &dataImage{f: f, size: uint64(len(mem))}, nil
 }

@@ -3,6 +3,9 @@ package wasm_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +76,62 @@ func TestJSTopLevelOnce(t *testing.T) {
 				t.Fatalf("Stats.JSPrepared rose by %d in %d new instances, want 1", prepared, calls)
 			}
 		})
+	}
+}
+
+// TestJSTemplateFirstCall measures what the template buys a new instance:
+// its first call when the function has no template yet (bytecode read,
+// top level run, template written) against one started from the template,
+// in turns, for the examples and a large script. It asserts only that both
+// answer; the figures are logged (-v).
+func TestJSTemplateFirstCall(t *testing.T) {
+	needEngine(t)
+	if testing.Short() {
+		t.Skip("a measurement; skipped with -short")
+	}
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{RecycleAfterCalls: 1})
+	limits := wasm.Limits{Timeout: 20 * time.Second}
+	read := func(dir, file string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	var big strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&big, "function f%d(a, b) { const o = { k: a, v: [b, %d, 'x%d'] }; return o.v.length > 1 ? o.k + b * %d : f%d(b, a) }\n", i, i, i, i, max(i-1, 0))
+	}
+	big.WriteString("function main(p) { return f1999(1, 2) }\n")
+	const rounds = 10
+	for _, c := range []struct{ name, src, input string }{
+		{"hellojs", read("hellojs", "hello.js"), `{"name":"Ada"}`},
+		{"matrixmultjs", read("matrixmultjs", "matrix.js"), `{"n":10}`},
+		{"2000 functions", big.String(), `{}`},
+	} {
+		var took [2]time.Duration
+		for i := range rounds {
+			// A new module each round (the comment): its first call
+			// prepares, its second starts from the template. The modules
+			// stay, so the engine is compiled once.
+			info, err := wasm.Inspect(ctx, jsengine.Wrap([]byte(c.src+fmt.Sprintf("\n// %d", i))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := e.Compile(ctx, info.Stored, limits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range 2 {
+				start := time.Now()
+				if _, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/first", Input: []byte(c.input)}); err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				took[k] += time.Since(start)
+			}
+		}
+		t.Logf("%s: a new instance's first call %.2f ms preparing (no template yet), %.2f ms from the template",
+			c.name, ms(took[0]/rounds), ms(took[1]/rounds))
 	}
 }
