@@ -92,24 +92,8 @@ func TestJSTemplateFirstCall(t *testing.T) {
 	ctx := context.Background()
 	e := newEngine(t, wasm.Config{RecycleAfterCalls: 1})
 	limits := wasm.Limits{Timeout: 20 * time.Second}
-	read := func(dir, file string) string {
-		b, err := os.ReadFile(filepath.Join("..", "..", "examples", dir, file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	var big strings.Builder
-	for i := range 2000 {
-		fmt.Fprintf(&big, "function f%d(a, b) { const o = { k: a, v: [b, %d, 'x%d'] }; return o.v.length > 1 ? o.k + b * %d : f%d(b, a) }\n", i, i, i, i, max(i-1, 0))
-	}
-	big.WriteString("function main(p) { return f1999(1, 2) }\n")
 	const rounds = 10
-	for _, c := range []struct{ name, src, input string }{
-		{"hellojs", read("hellojs", "hello.js"), `{"name":"Ada"}`},
-		{"matrixmultjs", read("matrixmultjs", "matrix.js"), `{"n":10}`},
-		{"2000 functions", big.String(), `{}`},
-	} {
+	for _, c := range firstCallScripts(t) {
 		var took [2]time.Duration
 		for i := range rounds {
 			// A new module each round (the comment): its first call
@@ -133,5 +117,31 @@ func TestJSTemplateFirstCall(t *testing.T) {
 		}
 		t.Logf("%s: a new instance's first call %.2f ms preparing (no template yet), %.2f ms from the template",
 			c.name, ms(took[0]/rounds), ms(took[1]/rounds))
+	}
+}
+
+// firstCallScript is a script a first-call measurement runs, with its args.
+type firstCallScript struct{ name, src, input string }
+
+// firstCallScripts are the examples hellojs and matrixmultjs (n = 10) and
+// a 236 KB script of 2,000 functions.
+func firstCallScripts(t *testing.T) []firstCallScript {
+	t.Helper()
+	read := func(dir, file string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	var big strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&big, "function f%d(a, b) { const o = { k: a, v: [b, %d, 'x%d'] }; return o.v.length > 1 ? o.k + b * %d : f%d(b, a) }\n", i, i, i, i, max(i-1, 0))
+	}
+	big.WriteString("function main(p) { return f1999(1, 2) }\n")
+	return []firstCallScript{
+		{"hellojs", read("hellojs", "hello.js"), `{"name":"Ada"}`},
+		{"matrixmultjs", read("matrixmultjs", "matrix.js"), `{"n":10}`},
+		{"2000 functions", big.String(), `{}`},
 	}
 }
