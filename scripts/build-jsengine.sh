@@ -8,7 +8,7 @@
 # The source is fetched with npm, pinned by version and checked against its
 # sha256; patches/quickjs/*.patch are applied to it (git apply -p1). The
 # engine's objects are cached under build/jsengine/ keyed by the source's
-# checksum and the patches', so only the first build compiles QuickJS (about
+# checksum and the patches' and flags', so only the first build compiles QuickJS (about
 # a minute on two cores); the runner is compiled and linked every time the
 # runner, the key or the flags change (a second).
 #
@@ -47,7 +47,7 @@ unavailable() {
 
 bash scripts/have-wasi-clang.sh || unavailable "no clang that targets wasm32-wasi (wasi-libc, lld; scripts/install-deps.sh installs them)"
 
-patches_sum=$(cat patches/quickjs/*.patch | sha256 | cut -c1-16)
+patches_sum=$( (echo "${CFLAGS[*]}"; cat patches/quickjs/*.patch) | sha256 | cut -c1-16)
 key=${PKG_SHA256:0:16}-$patches_sum
 cache=$root/build/jsengine/$key
 if [ ! -f "$cache/objs.done" ]; then

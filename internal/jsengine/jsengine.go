@@ -97,8 +97,10 @@ func Source(code []byte) ([]byte, bool) {
 func IsCompiled(code []byte) bool { return bytes.HasPrefix(code, compiledMagic) }
 
 // Frame is the engine's input for one call: mode 'r' runs the handler of
-// a script on args, 'x' that of a script's bytecode, 'c' only checks the
-// script, 'b' answers its bytecode (runner/runner.c reads it).
+// a script on args, 'x' that of a script's bytecode, 'R' and 'X' only run
+// their top level (a prepared instance's later frames carry no script),
+// 'c' only checks the script, 'b' answers its bytecode (runner/runner.c
+// reads it).
 func Frame(mode byte, script, args []byte) []byte {
 	b := make([]byte, 5, 5+len(script)+len(args))
 	b[0] = mode

@@ -132,12 +132,15 @@ func (d *dataImage) len() uint64 {
 	return d.size
 }
 
-// readInto copies the image to the start of mem.
-func (d *dataImage) readInto(mem []byte) error {
-	if uint64(len(mem)) < d.size {
-		return fmt.Errorf("data image of %d bytes: memory of %d", d.size, len(mem))
+// readInto copies the image's bytes from offset from on to the same place
+// in mem, as far as mem reaches: a memory smaller than its image reads
+// the rest as it grows.
+func (d *dataImage) readInto(mem []byte, from uint64) error {
+	end := min(d.size, uint64(len(mem)))
+	if from >= end {
+		return nil
 	}
-	_, err := d.f.ReadAt(mem[:d.size], 0)
+	_, err := d.f.ReadAt(mem[from:end], int64(from))
 	return err
 }
 

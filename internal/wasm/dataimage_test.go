@@ -42,7 +42,7 @@ func TestSplitData(t *testing.T) {
 	}
 	defer img.close()
 	mem := make([]byte, img.len())
-	if err := img.readInto(mem); err != nil || !bytes.HasPrefix(mem, image(segs)) || img.len()%imagePage != 0 {
+	if err := img.readInto(mem, 0); err != nil || !bytes.HasPrefix(mem, image(segs)) || img.len()%imagePage != 0 {
 		t.Errorf("image of %d bytes read back: %v", img.len(), err)
 	}
 	r := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())

@@ -52,6 +52,7 @@ type counters struct {
 	instancesCreated, instancesReused atomic.Int64
 	instancesRecycled                 atomic.Int64
 	reruns                            atomic.Int64
+	jsPrepared                        atomic.Int64
 	codeEvictions, idleReclaimed      atomic.Int64
 	live                              atomic.Int64
 	cachePruned                       atomic.Int64
@@ -67,7 +68,10 @@ type Stats struct {
 	InstancesCreated  int64 // instances instantiated
 	InstancesReused   int64 // invocations served by a warm instance
 	InstancesRecycled int64 // warm instances closed after an error, N calls or memory growth
-	Running, Queued   int   // invocations running and waiting now
+	// JSPrepared counts JavaScript instances whose script's top level
+	// ran; the function's other instances started from its template.
+	JSPrepared      int64
+	Running, Queued int // invocations running and waiting now
 
 	// MemoryBudget is Config.MemoryBudget (0: unbounded): what the node
 	// gave the engine, reported beside what it uses.
@@ -186,6 +190,7 @@ func (e *Engine) Stats() Stats {
 		InstancesCreated:   e.stats.instancesCreated.Load(),
 		InstancesReused:    e.stats.instancesReused.Load(),
 		InstancesRecycled:  e.stats.instancesRecycled.Load(),
+		JSPrepared:         e.stats.jsPrepared.Load(),
 		Running:            e.admission.running(),
 		Queued:             e.admission.queued(),
 		MemoryBudget:       e.cfg.MemoryBudget,

@@ -12,8 +12,6 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
-
-	"github.com/edgefaas/edgefaas/internal/jsengine"
 )
 
 // Invocation is one call of a function.
@@ -86,7 +84,7 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 		prio:     &threadPrio{},
 	}
 	if m.Info.ABI == ABIJS {
-		st.input = jsengine.Frame(m.script.mode, m.script.code, inv.Input)
+		st.input = jsRunFrame(m.script, inv.Input)
 	}
 	var p *pool
 	var in *instance
@@ -205,8 +203,8 @@ func (e *Engine) bound(m *Module) int64 {
 
 // instantiate makes an instance of m whose memory is off the Go heap and
 // within acct.
-func (e *Engine) instantiate(ctx context.Context, m *Module, acct *account, cfg wazero.ModuleConfig) (*instance, error) {
-	alloc := &allocator{acct: acct, committed: &e.stats.linear, image: m.life.image}
+func (e *Engine) instantiate(ctx context.Context, m *Module, acct *account, cfg wazero.ModuleConfig, image *dataImage) (*instance, error) {
+	alloc := &allocator{acct: acct, committed: &e.stats.linear, image: image}
 	in := &instance{acct: acct, engine: e}
 	mod, err := m.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, alloc), m.compiled, cfg)
 	in.mod, in.mem = mod, alloc.mem
@@ -261,13 +259,32 @@ func (e *Engine) callReactor(ctx context.Context, m *Module, p *pool, in *instan
 	} else {
 		stdio := &instanceWriter{st: st}
 		cfg := moduleConfig(func() *callState { return stdio.st }).WithStdout(stdio).WithStderr(stdio).WithStartFunctions("_initialize")
-		in, err = e.instantiate(ctx, m, acct, cfg)
+		image := m.life.image
+		var tpl *jsTemplate
+		if m.js != nil {
+			image = m.js.image
+			if tpl = m.life.template.Load(); tpl != nil {
+				// The template holds what the start function did.
+				image, cfg = tpl.image, cfg.WithStartFunctions()
+			}
+		}
+		in, err = e.instantiate(ctx, m, acct, cfg, image)
 		if err != nil {
 			in.close(context.Background())
 			return false, e.budgetError(m, st, acct, err)
 		}
 		in.stdio = stdio
 		in.invoke = in.mod.ExportedFunction("__invoke")
+		if m.js != nil {
+			in.stdio.st = st
+			ok, err := e.startJS(ctx, m, in, tpl, st)
+			in.stdio.st = nil
+			if err != nil || !ok {
+				st.memPages = in.mod.Memory().Size() / PageSize
+				in.close(context.Background())
+				return false, e.budgetError(m, st, acct, err)
+			}
+		}
 	}
 	in.stdio.st = st
 	results, err := in.invoke.Call(ctx, uint64(len(st.input)))
@@ -366,7 +383,7 @@ func (e *Engine) runCommand(ctx context.Context, m *Module, acct *account, st *c
 		WithStdout(stdout).
 		WithStderr(st).
 		WithStartFunctions("_start")
-	in, err := e.instantiate(ctx, m, acct, cfg)
+	in, err := e.instantiate(ctx, m, acct, cfg, m.life.image)
 	defer func() {
 		if err == nil {
 			m.recordPeak(in)

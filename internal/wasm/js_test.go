@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -260,24 +258,8 @@ func TestJSBytecodeFirstCall(t *testing.T) {
 	ctx := context.Background()
 	e := newEngine(t, wasm.Config{})
 	limits := wasm.Limits{Timeout: 20 * time.Second}
-	read := func(dir, file string) string {
-		b, err := os.ReadFile(filepath.Join("..", "..", "examples", dir, file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	var big strings.Builder
-	for i := range 2000 {
-		fmt.Fprintf(&big, "function f%d(a, b) { const o = { k: a, v: [b, %d, 'x%d'] }; return o.v.length > 1 ? o.k + b * %d : f%d(b, a) }\n", i, i, i, i, max(i-1, 0))
-	}
-	big.WriteString("function main(p) { return f1999(1, 2) }\n")
 	const rounds = 20
-	for _, c := range []struct{ name, src, input string }{
-		{"hellojs", read("hellojs", "hello.js"), `{"name":"Ada"}`},
-		{"matrixmultjs", read("matrixmultjs", "matrix.js"), `{"n":10}`},
-		{"2000 functions", big.String(), `{}`},
-	} {
+	for _, c := range firstCallScripts(t) {
 		s := compiled(t, c.src)
 		var took [2]time.Duration
 		for i := range rounds {

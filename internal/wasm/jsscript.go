@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -174,7 +175,8 @@ type jsShared struct {
 	cm    wazero.CompiledModule
 	info  ModuleInfo
 	refs  int
-	bytes int64 // code budget held for the engine's code
+	bytes int64      // code budget held for the engine's code
+	image *dataImage // the engine's data (cm is compiled without it), or nil
 }
 
 // compileScript makes a JavaScript function's module: the shared engine of
@@ -215,6 +217,11 @@ func (e *Engine) sharedEngine(ctx context.Context, r wazero.Runtime, pages uint3
 		return nil, err
 	}
 	defer e.codeMem.release(work)
+	// The compiler's working set is garbage once it returns, as for any
+	// module (compile.go), and the engine's is the largest a worker sees:
+	// the worker held about 60 MiB of Go heap after it until the
+	// scavenger got to it.
+	defer debug.FreeOSMemory()
 	e.jsMu.Lock()
 	defer e.jsMu.Unlock()
 	if sh := e.js[pages]; sh != nil { // compiled meanwhile
@@ -223,19 +230,31 @@ func (e *Engine) sharedEngine(ctx context.Context, r wazero.Runtime, pages uint3
 		return sh, nil
 	}
 	start := time.Now()
+	// The engine's data goes to an image, as a Go guest's does: the
+	// instances a template starts must not have it written over their
+	// template's pages.
+	var img *dataImage
+	if rest, segs := splitData(engine); segs != nil {
+		var err error
+		if img, err = newDataImage(e.cfg.CacheDir, segs); err == nil {
+			engine = rest
+		}
+	}
 	cm, err := r.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompilationWorkers), engine)
 	if err != nil {
+		img.close()
 		e.codeMem.release(keep)
 		return nil, fmt.Errorf("%w: the JavaScript engine: %v", ErrCompile, err)
 	}
 	info, err := describe(cm)
 	if err != nil {
+		img.close()
 		cm.Close(ctx)
 		e.codeMem.release(keep)
 		return nil, fmt.Errorf("the JavaScript engine: %w", err)
 	}
 	info.ABI, info.Exports, info.Imports = ABIJS, nil, nil
-	sh := &jsShared{cm: cm, info: info, refs: 1, bytes: keep}
+	sh := &jsShared{cm: cm, info: info, refs: 1, bytes: keep, image: img}
 	e.js[pages] = sh
 	e.log.Debug("compiled the JavaScript engine", "pages", pages, "bytes", keep, "took", time.Since(start))
 	return sh, nil
@@ -252,6 +271,7 @@ func (e *Engine) releaseEngine(ctx context.Context, sh *jsShared, pages uint32) 
 	e.jsMu.Unlock()
 	if last {
 		sh.cm.Close(ctx)
+		sh.image.close()
 		e.codeMem.release(sh.bytes)
 	}
 }

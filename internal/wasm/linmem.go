@@ -35,6 +35,7 @@ type linearMemory struct {
 	m         mapping
 	buf       []byte
 	image     *dataImage // the memory's first bytes: mapped, or read where mapping fails
+	mapped    bool       // image is mapped: nothing of it is left to read
 }
 
 // reserveAll reports whether a mapping may reserve the memory's whole
@@ -53,7 +54,7 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 	if l.acct != nil && !l.acct.grow(int64(size)) {
 		return nil
 	}
-	first, mapped := len(l.buf) == 0 && l.m.len() == 0, false
+	first := len(l.buf) == 0 && l.m.len() == 0
 	if size > l.m.len() {
 		want := l.max
 		if !reserveAll {
@@ -63,8 +64,11 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 		if err != nil {
 			return nil
 		}
-		if first && reserveAll && size >= l.image.len() {
-			mapped = m.mapImage(l.image)
+		if first && reserveAll {
+			// An image may be larger than the memory's first size (a
+			// JavaScript template): the rest is mapped, to be committed by
+			// the growth that reaches it.
+			l.mapped = m.mapImage(l.image)
 		}
 		if n := uint64(len(l.buf)); n > 0 {
 			if err := m.commit(n); err != nil {
@@ -79,8 +83,8 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 	if err := l.m.commit(size); err != nil {
 		return nil
 	}
-	if first && l.image != nil && !mapped {
-		if err := l.image.readInto(l.m.bytes(size)); err != nil {
+	if l.image != nil && !l.mapped && uint64(len(l.buf)) < l.image.len() {
+		if err := l.image.readInto(l.m.bytes(size), uint64(len(l.buf))); err != nil {
 			return nil
 		}
 	}

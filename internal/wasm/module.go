@@ -41,10 +41,11 @@ type life struct {
 	closed   bool
 
 	key       moduleKey
-	codeBytes int64        // reserved from the code budget
-	lastUsed  atomic.Int64 // unix nanoseconds of the last Lookup or call
-	peak      atomic.Int64 // the most linear memory an instance ended a call with
-	image     *dataImage   // the data segments, mapped copy-on-write by each instance
+	codeBytes int64                      // reserved from the code budget
+	lastUsed  atomic.Int64               // unix nanoseconds of the last Lookup or call
+	peak      atomic.Int64               // the most linear memory an instance ended a call with
+	image     *dataImage                 // the data segments, mapped copy-on-write by each instance
+	template  atomic.Pointer[jsTemplate] // a JavaScript function's prepared memory (jstemplate.go)
 
 	poolsMu sync.Mutex
 	pools   map[string]*pool // funless and js ABIs: warm instances per owner
@@ -189,5 +190,8 @@ func (m *Module) close(ctx context.Context) {
 		m.compiled.Close(ctx)
 	}
 	l.image.close()
+	if t := l.template.Load(); t != nil {
+		t.image.close()
+	}
 	m.engine.codeMem.release(l.codeBytes)
 }

@@ -5,18 +5,24 @@
 //
 // Its input is a frame the host builds (internal/jsengine, Frame):
 //   byte 0      mode: 'r' run the handler of a script, 'x' run the handler
-//               of a compiled script, 'c' only check the script, 'b'
+//               of a compiled script, 'R' and 'X' only evaluate their
+//               top level (prepare), 'c' only check the script, 'b'
 //               compile the script and answer its bytecode
 //   bytes 1..4  the script's length n, little-endian
 //   n bytes     the script (UTF-8 source, or for 'x' the bytecode 'b' made)
 //   the rest    the invocation's args, JSON
-// An instance evaluates the script once, on its first call, and keeps the
-// handler for the calls after it (an instance serves one function only).
+// An instance evaluates the script once, on its first frame, and keeps the
+// handler for the calls after it (an instance serves one function only):
+// the frames after it may carry no script. The worker prepares one
+// instance per function ('R' or 'X') and starts the others from a copy of
+// its memory (internal/wasm, jstemplate.go), so each of them reseeds
+// Math.random on its first call.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "quickjs.h"
 
@@ -407,8 +413,22 @@ static int wait_for(JSValueConst state) {
     }
 }
 
+// reseed gives this instance its own Math.random() sequence: an instance
+// started from a copy of a prepared one would otherwise repeat its seed.
+static void reseed(void) {
+    uint64_t seed = 0;
+    if (getentropy(&seed, sizeof seed) != 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
+    JS_SetRandomSeed(ctx, seed);
+}
+
 // call runs the handler on args and replies with its JSON result.
 static int call(const char *args, size_t args_len) {
+    static int calls;
+    if (calls++ == 0) reseed();
     // JS_ParseJSON wants a NUL-terminated buffer.
     char *buf = malloc(args_len + 1);
     if (buf == NULL) out_of_memory();
@@ -505,9 +525,9 @@ __attribute__((export_name("__invoke"))) int invoke(int input_len) {
         kept[n] = 0;
         script = kept;
         script_len = n;
-        compiled_bytecode = mode == 'x';
+        compiled_bytecode = mode == 'x' || mode == 'X';
         if (setup(mode) != 0) return 1;
-        if (mode == 'c') {
+        if (mode == 'c' || mode == 'R' || mode == 'X') {
             fl_insert_response(P("null"), 4);
             return 0;
         }

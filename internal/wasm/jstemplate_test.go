@@ -1,0 +1,147 @@
+package wasm_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgefaas/edgefaas/internal/jsengine"
+	"github.com/edgefaas/edgefaas/internal/wasm"
+)
+
+// TestJSTopLevelOnce: a JavaScript function's top level runs once per
+// worker, not once per instance: every instance after the first starts
+// from the memory the first one had after its top level. Each instance
+// still starts clean (a call's state does not reach the next instance)
+// and draws its own Math.random() sequence.
+func TestJSTopLevelOnce(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	// One call per instance: every call below starts a new one.
+	e := newEngine(t, wasm.Config{RecycleAfterCalls: 1})
+	for _, c := range []struct{ name, src string }{
+		{"script", "console.log('top level'); const table = [1, 2, 3]; let calls = 0;\n" +
+			"module.exports.fl_main = () => ({ calls: ++calls, sum: table.reduce((a, b) => a + b), r: Math.random() });"},
+		{"esm", "console.log('top level'); const table = [1, 2, 3]; let calls = 0;\n" +
+			"export default async () => ({ calls: ++calls, sum: table.reduce((a, b) => a + b), r: Math.random() });"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			info, err := wasm.Inspect(ctx, jsengine.Wrap([]byte(c.src)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := e.Compile(ctx, info.Stored, wasm.Limits{Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const calls = 5
+			before := e.Stats()
+			topLevels := 0
+			seen := map[float64]bool{}
+			for i := range calls {
+				res, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/" + c.name})
+				if err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				for _, l := range res.Logs {
+					if strings.Contains(l, "top level") {
+						topLevels++
+					}
+				}
+				var out struct {
+					Calls, Sum int
+					R          float64
+				}
+				if err := json.Unmarshal(res.Output, &out); err != nil || out.Calls != 1 || out.Sum != 6 {
+					t.Fatalf("call %d: output %s (%v): each instance must start as the top level left it", i, res.Output, err)
+				}
+				if seen[out.R] {
+					t.Fatalf("call %d: Math.random() gave %v again: instances share a seed", i, out.R)
+				}
+				seen[out.R] = true
+			}
+			after := e.Stats()
+			if created := after.InstancesCreated - before.InstancesCreated; created != calls {
+				t.Fatalf("%d instances for %d calls, want one each", created, calls)
+			}
+			if topLevels != 1 {
+				t.Fatalf("the top level ran %d times (its log line) in %d new instances, want once", topLevels, calls)
+			}
+			if prepared := after.JSPrepared - before.JSPrepared; prepared != 1 {
+				t.Fatalf("Stats.JSPrepared rose by %d in %d new instances, want 1", prepared, calls)
+			}
+		})
+	}
+}
+
+// TestJSTemplateFirstCall measures what the template buys a new instance:
+// its first call when the function has no template yet (bytecode read,
+// top level run, template written) against one started from the template,
+// in turns, for the examples and a large script. It asserts only that both
+// answer; the figures are logged (-v).
+func TestJSTemplateFirstCall(t *testing.T) {
+	needEngine(t)
+	if testing.Short() {
+		t.Skip("a measurement; skipped with -short")
+	}
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{RecycleAfterCalls: 1})
+	limits := wasm.Limits{Timeout: 20 * time.Second}
+	const rounds = 10
+	for _, c := range firstCallScripts(t) {
+		var took [2]time.Duration
+		for i := range rounds {
+			// A new module each round (the comment): its first call
+			// prepares, its second starts from the template. The modules
+			// stay, so the engine is compiled once.
+			info, err := wasm.Inspect(ctx, jsengine.Wrap([]byte(c.src+fmt.Sprintf("\n// %d", i))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := e.Compile(ctx, info.Stored, limits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range 2 {
+				start := time.Now()
+				if _, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/first", Input: []byte(c.input)}); err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				took[k] += time.Since(start)
+			}
+		}
+		t.Logf("%s: a new instance's first call %.2f ms preparing (no template yet), %.2f ms from the template",
+			c.name, ms(took[0]/rounds), ms(took[1]/rounds))
+	}
+}
+
+// firstCallScript is a script a first-call measurement runs, with its args.
+type firstCallScript struct{ name, src, input string }
+
+// firstCallScripts are the examples hellojs and matrixmultjs (n = 10) and
+// a 236 KB script of 2,000 functions.
+func firstCallScripts(t *testing.T) []firstCallScript {
+	t.Helper()
+	read := func(dir, file string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	var big strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&big, "function f%d(a, b) { const o = { k: a, v: [b, %d, 'x%d'] }; return o.v.length > 1 ? o.k + b * %d : f%d(b, a) }\n", i, i, i, i, max(i-1, 0))
+	}
+	big.WriteString("function main(p) { return f1999(1, 2) }\n")
+	return []firstCallScript{
+		{"hellojs", read("hellojs", "hello.js"), `{"name":"Ada"}`},
+		{"matrixmultjs", read("matrixmultjs", "matrix.js"), `{"n":10}`},
+		{"2000 functions", big.String(), `{}`},
+	}
+}
