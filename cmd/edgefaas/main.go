@@ -26,7 +26,7 @@ Raspberry Pi. Its HTTP API is FunLess-compatible.`,
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate(versionTemplate)
-	root.AddCommand(coreCommand(), workerCommand(), devCommand(), inspectCommand())
+	root.AddCommand(coreCommand(), workerCommand(), devCommand(), inspectCommand(), compileCommand())
 	root.PersistentFlags().StringVar(&globalFlags.context, "context", "", "the config file's context to use (default $"+envContext+", else the current context)")
 	root.RegisterFlagCompletionFunc("context", completeContexts)
 	root.PersistentFlags().StringVarP(&globalFlags.host, "host", "H", "", "the core's address, or a core group's addresses comma-separated, tried in turn (default $EDGEFAAS_HOST, the config file, else "+client.DefaultHost+")")

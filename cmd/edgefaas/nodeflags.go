@@ -173,7 +173,7 @@ func (f *workerFlags) config(node nodes.NodeConfig, budget membudget.Budget) (no
 	}
 	return nodes.WorkerConfig{
 		Node:   node,
-		Engine: wasm.Config{MaxConcurrent: f.maxConcurrent, MaxQueue: f.maxQueue, MaxConcurrentPerOwner: f.perOwner, MaxQueueBytes: f.queueBytes.bytes},
+		Engine: wasm.Config{MaxConcurrent: f.maxConcurrent, MaxQueue: f.maxQueue, MaxConcurrentPerOwner: f.perOwner, MaxQueueBytes: f.queueBytes.bytes, CompileChild: compileChild()},
 		Egress: eg,
 		Budget: budget,
 		Tags:   f.tags,

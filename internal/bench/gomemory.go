@@ -68,6 +68,10 @@ type GoMemoryPhase struct {
 	LinearMemory  int64
 	CodeBytes     int64
 	InstancesMade int64
+	// ChildCompilePeak is the largest peak resident size of a compile
+	// child so far (0: the worker compiled in process): memory the node
+	// held while it compiled, outside the worker's RSS.
+	ChildCompilePeak int64
 }
 
 // goExamples are the six Go examples (five SDK reactors, one command).
@@ -194,6 +198,7 @@ func readPhase(ctx context.Context, name string, pid int, metricsURL string) (Go
 	p.LinearMemory = int64(m["edgefaas_worker_linear_memory_bytes"])
 	p.CodeBytes = int64(m["edgefaas_worker_code_bytes"])
 	p.InstancesMade = int64(m["edgefaas_worker_instances_created_total"])
+	p.ChildCompilePeak = int64(m["edgefaas_worker_compile_child_peak_bytes"])
 	return p, nil
 }
 
@@ -277,6 +282,9 @@ func (gm *GoMemory) markdown() string {
 		w("| %s | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %d (%d) | %.1f MiB |\n", p.Phase, mib(p.RSS), mib(p.Pss), mib(p.Anon), mib(p.File), mib(p.HeapInuse), mib(p.HeapHeld), mib(p.LinearMemory), p.Instances, p.InstancesMade, mib(p.CodeBytes))
 	}
 	w("\nThe compile cache on disk after hello: %.1f MiB (machine code and its metadata).\n\n", mib(gm.CompiledOnDisk))
+	if n := len(gm.Phases); n > 0 && gm.Phases[n-1].ChildCompilePeak > 0 {
+		w("The worker compiled in a child process; the largest child's peak RSS: %.1f MiB (in the node's cgroup while it ran, not in the worker's RSS).\n\n", mib(gm.Phases[n-1].ChildCompilePeak))
+	}
 	if d, ok := gm.perModule(); ok {
 		w("Per Go module (hello uploaded − fresh): RSS +%.1f MiB, of it anonymous +%.1f MiB, file-backed +%.1f MiB; Go heap in use +%.1f MiB.\n\n", mib(d.RSS), mib(d.Anon), mib(d.File), mib(d.HeapInuse))
 	}

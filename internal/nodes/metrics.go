@@ -22,6 +22,8 @@ var (
 	descLinear   = prometheus.NewDesc("edgefaas_worker_linear_memory_bytes", "Linear memory committed by the live instances.", nil, nil)
 	descCode     = prometheus.NewDesc("edgefaas_worker_code_bytes", "Compiled code counted against the code budget (held modules and compilations in progress).", nil, nil)
 	descReserved = prometheus.NewDesc("edgefaas_worker_memory_reserved_bytes", "Memory reserved from the engine's budget: instances' linear memory plus compiled code.", nil, nil)
+	descInChild  = prometheus.NewDesc("edgefaas_worker_child_compiles_total", "Modules compiled from source in a compile child process.", nil, nil)
+	descChildMax = prometheus.NewDesc("edgefaas_worker_compile_child_peak_bytes", "The largest peak resident size of a compile child.", nil, nil)
 )
 
 // Describe implements prometheus.Collector: the core's invocation metrics
@@ -54,7 +56,7 @@ func (c *Core) Collect(ch chan<- prometheus.Metric) {
 // Describe implements prometheus.Collector: the runtime's counters and
 // the outbound requests.
 func (w *Worker) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRunning, descQueued, descModules, descStarted, descFailed, descCompiles, descCreated, descReused, descLive, descLinear, descCode, descReserved} {
+	for _, d := range []*prometheus.Desc{descRunning, descQueued, descModules, descStarted, descFailed, descCompiles, descCreated, descReused, descLive, descLinear, descCode, descReserved, descInChild, descChildMax} {
 		ch <- d
 	}
 	if w.ownRefusals {
@@ -82,6 +84,8 @@ func (w *Worker) Collect(ch chan<- prometheus.Metric) {
 	gauge(descLinear, float64(s.LinearMemory))
 	gauge(descCode, float64(s.CodeBytes))
 	gauge(descReserved, float64(s.MemoryReserved))
+	counter(descInChild, s.ChildCompiles)
+	gauge(descChildMax, float64(s.ChildCompilePeak))
 	if w.ownRefusals {
 		w.refusals.Collect(ch)
 	}

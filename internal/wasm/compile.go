@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -140,6 +141,11 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, scr
 			e.log.Warn("data image not made: instances copy their data", "hash", key.hash[:12], "err", err)
 		}
 	}
+	if err := e.compileApart(ctx, code, key); err != nil {
+		img.close()
+		e.codeMem.release(keep)
+		return nil, err
+	}
 	cm, err := compileModule(cctx, r, code)
 	if err != nil {
 		img.close()
@@ -159,6 +165,40 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, scr
 	m.life.image = img
 	e.log.Debug("compiled", "hash", key.hash[:12], "abi", info.ABI, "pages", key.pages, "bytes", keep, "took", time.Since(start))
 	return m, nil
+}
+
+// compileChildMinBudget is the smallest memory budget whose engine
+// compiles in a child. Below it the child is a second Go runtime in the
+// node's cgroup, with a heap of its own beside the worker's: in a 64 MiB
+// worker the child's compile and the worker's load of its entry took the
+// cgroup to its limit and the kernel killed the child, where a compile in
+// process shares the worker's one Go memory limit and fits (tests/budget
+// TestGoExamplesOnWorkerIn64MiB). It is where one compile worker and one
+// compile at a time start (config.go).
+const compileChildMinBudget = 1 << 30
+
+// compileApart compiles code into the disk cache in a compile child
+// (compilechild.go), if the engine has one, so that compileModule loads it
+// from there. A child that fails to start or refuses the module leaves the
+// compile to this process (which words the module's error); one killed,
+// most likely out of memory, fails the compile: this process would fare
+// no better.
+func (e *Engine) compileApart(ctx context.Context, code []byte, key moduleKey) error {
+	if len(e.cfg.CompileChild) == 0 || e.cfg.CacheDir == "" || e.cfg.Interpreter ||
+		(e.cfg.MemoryBudget > 0 && e.cfg.MemoryBudget < compileChildMinBudget) {
+		return nil
+	}
+	err := e.compileInChild(ctx, code, key.pages)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errChildKilled):
+		return fmt.Errorf("%w: %v", ErrBusy, err)
+	case ctx.Err() != nil:
+		return err
+	}
+	e.log.Warn("compiling in process", "hash", key.hash[:12], "err", err)
+	return nil
 }
 
 // codeWait bounds how long a compile waits for compiled modules in use to

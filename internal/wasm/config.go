@@ -82,6 +82,14 @@ type Config struct {
 	RecycleAbovePages uint32
 	// CompilationWorkers compile one module in parallel (default: NumCPU).
 	CompilationWorkers int
+	// CompileChild is the command line of a child process that compiles a
+	// module into CacheDir (a program whose entry point calls
+	// ServeCompile: the node's own binary), used for every module compiled
+	// from source when CacheDir is set, the compiler is not the
+	// interpreter and MemoryBudget is 0 or at least 1 GiB (below it the
+	// child's own runtime does not fit beside the node's: compile.go).
+	// Empty: compile in process.
+	CompileChild []string
 	// Interpreter forces wazero's interpreter (slower, compiles fast). On
 	// architectures without wazero's compiler it is used anyway.
 	Interpreter bool

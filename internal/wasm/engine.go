@@ -57,6 +57,20 @@ type counters struct {
 	live                              atomic.Int64
 	cachePruned                       atomic.Int64
 	linear                            atomic.Int64 // linear memory committed by live instances, bytes
+	childCompiles                     atomic.Int64
+	childPeak                         peak // the largest compile child's peak resident size, bytes
+}
+
+// peak is a high-water mark.
+type peak struct{ v atomic.Int64 }
+
+func (p *peak) raise(n int64) {
+	for {
+		old := p.v.Load()
+		if n <= old || p.v.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }
 
 // Stats are an engine's counters since it started, for metrics and tests.
@@ -107,6 +121,11 @@ type Stats struct {
 	// the long slots (slots.go): its CPU share given to another long guest
 	// so that one CPU stays free of them.
 	LongWaits int64
+	// ChildCompiles counts modules compiled from source in a compile
+	// child (Config.CompileChild); ChildCompilePeak is the largest peak
+	// resident size one of them reached, bytes: memory the node's cgroup
+	// held while it ran, never the engine's own process.
+	ChildCompiles, ChildCompilePeak int64
 }
 
 // NewEngine starts an engine. With cfg.CacheDir set, compiled code is kept
@@ -161,7 +180,7 @@ func (e *Engine) runtime(ctx context.Context, pages uint32) (wazero.Runtime, err
 		return r, nil
 	}
 	// The compiler and the timeout check: termination.go.
-	rc := e.guestRuntimeConfig().WithMemoryLimitPages(pages).WithCompilationCache(e.cache)
+	rc := guestRuntimeConfig(e.cfg.Interpreter).WithMemoryLimitPages(pages).WithCompilationCache(e.cache)
 	r := wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(withGuestScheduling(ctx), r); err != nil {
 		r.Close(ctx)
@@ -204,6 +223,8 @@ func (e *Engine) Stats() Stats {
 		IdleReclaimed:      e.stats.idleReclaimed.Load(),
 		Reruns:             e.stats.reruns.Load(),
 		LongWaits:          e.longWaits(),
+		ChildCompiles:      e.stats.childCompiles.Load(),
+		ChildCompilePeak:   e.stats.childPeak.v.Load(),
 	}
 }
 

@@ -31,9 +31,11 @@ var termination = checkCountdown
 // keeps a long guest from freezing the host's GC (docs/RATIONALE.md#why-the-countdown-termination-check);
 // WithTerminationCheckInterval, which only the patched wazero has, makes it
 // nearly free, and fails the build if the patch is missing.
-func (e *Engine) guestRuntimeConfig() wazero.RuntimeConfig {
+// The compile child (compilechild.go) starts from it too: its cache entry
+// is keyed by it.
+func guestRuntimeConfig(interpreter bool) wazero.RuntimeConfig {
 	rc := wazero.NewRuntimeConfig()
-	if e.cfg.Interpreter {
+	if interpreter {
 		rc = wazero.NewRuntimeConfigInterpreter()
 	}
 	switch termination {

@@ -137,6 +137,16 @@ func TestWarmGoInstancesShareTheirData(t *testing.T) {
 // metric reads an unlabelled sample from the worker's metrics.
 func metric(t *testing.T, addr, name string) int64 {
 	t.Helper()
+	v, ok := lookupMetric(t, addr, name)
+	if !ok {
+		t.Fatalf("no %s in %s/metrics", name, addr)
+	}
+	return v
+}
+
+// lookupMetric is metric, false where the worker does not report it.
+func lookupMetric(t *testing.T, addr, name string) (int64, bool) {
+	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -152,11 +162,10 @@ func metric(t *testing.T, addr, name string) int64 {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return int64(f)
+			return int64(f), true
 		}
 	}
-	t.Fatalf("no %s in %s/metrics", name, addr)
-	return 0
+	return 0, false
 }
 
 // imageMappings counts the mappings of a data image file (unlinked,
