@@ -186,7 +186,7 @@ func (e *Engine) compileScript(ctx context.Context, r wazero.Runtime, engine []b
 	}
 	sh, err := e.sharedEngine(ctx, r, key.pages, engine)
 	if err != nil {
-		e.codeMem.release(keep)
+		e.codeMem.release("", keep)
 		return nil, err
 	}
 	e.stats.compiles.Add(1)
@@ -214,24 +214,24 @@ func (e *Engine) sharedEngine(ctx context.Context, r wazero.Runtime, pages uint3
 	if err := e.reserveCode(ctx, keep+work); err != nil {
 		return nil, err
 	}
-	defer e.codeMem.release(work)
+	defer e.codeMem.release("", work)
 	e.jsMu.Lock()
 	defer e.jsMu.Unlock()
 	if sh := e.js[pages]; sh != nil { // compiled meanwhile
 		sh.refs++
-		e.codeMem.release(keep)
+		e.codeMem.release("", keep)
 		return sh, nil
 	}
 	start := time.Now()
 	cm, err := r.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompilationWorkers), engine)
 	if err != nil {
-		e.codeMem.release(keep)
+		e.codeMem.release("", keep)
 		return nil, fmt.Errorf("%w: the JavaScript engine: %v", ErrCompile, err)
 	}
 	info, err := describe(cm)
 	if err != nil {
 		cm.Close(ctx)
-		e.codeMem.release(keep)
+		e.codeMem.release("", keep)
 		return nil, fmt.Errorf("the JavaScript engine: %w", err)
 	}
 	info.ABI, info.Exports, info.Imports = ABIJS, nil, nil
@@ -252,6 +252,6 @@ func (e *Engine) releaseEngine(ctx context.Context, sh *jsShared, pages uint32) 
 	e.jsMu.Unlock()
 	if last {
 		sh.cm.Close(ctx)
-		e.codeMem.release(sh.bytes)
+		e.codeMem.release("", sh.bytes)
 	}
 }

@@ -189,5 +189,5 @@ func (m *Module) close(ctx context.Context) {
 		m.compiled.Close(ctx)
 	}
 	l.image.close()
-	m.engine.codeMem.release(l.codeBytes)
+	m.engine.codeMem.release("", l.codeBytes)
 }
