@@ -10,16 +10,24 @@ import (
 
 // budget accounts bytes an engine commits (guest linear memory, compiled
 // code) against a limit, so that a node is never OOM-killed by its own
-// guests: a reservation that does not fit waits, first come first served,
-// until others are released, or is refused. A limit of 0 accounts without
-// bounding (the engine's behaviour when Config.MemoryBudget is not set).
+// guests: a reservation that does not fit waits until others are
+// released, or is refused. A limit of 0 accounts without bounding (the
+// engine's behaviour when Config.MemoryBudget is not set).
+//
+// Waiters are served fairly between owners (tenants): the next one served
+// is the first waiter of the owner holding the least, and a reservation
+// passes the waiters of owners that hold more than its own owner. So one
+// tenant's many large calls queued for memory hold up their own calls,
+// not a neighbour's small one. Reservations with no owner (compiled code)
+// are served in order.
 type budget struct {
-	mu    sync.Mutex
-	limit int64
-	used  int64
-	high  int64 // the most ever reserved at once: tests assert it never exceeds limit
-	queue []*budgetWaiter
-	total *total // shared with the engine's other budget, may be nil
+	mu     sync.Mutex
+	limit  int64
+	used   int64
+	high   int64 // the most ever reserved at once: tests assert it never exceeds limit
+	queue  []*budgetWaiter
+	owners map[string]int64 // what each owner holds ("" not kept)
+	total  *total           // shared with the engine's other budget, may be nil
 }
 
 // total is the sum of an engine's budgets and its high-water mark.
@@ -39,19 +47,51 @@ func (t *total) add(n int64) {
 }
 
 type budgetWaiter struct {
+	owner string
 	n     int64
 	ready chan struct{}
 	done  bool // granted (under mu)
 }
 
-// take reserves n if it fits; the caller holds b.mu.
-func (b *budget) take(n int64) bool {
+// take reserves n for owner if it fits; the caller holds b.mu.
+func (b *budget) take(owner string, n int64) bool {
 	if b.limit > 0 && b.used+n > b.limit {
 		return false
 	}
 	b.used += n
 	b.high = max(b.high, b.used)
 	b.total.add(n)
+	if owner != "" {
+		if b.owners == nil {
+			b.owners = map[string]int64{}
+		}
+		b.owners[owner] += n
+	}
+	return true
+}
+
+// next is the index of the waiter to serve next: the first waiter of the
+// owner holding the least (-1 if none); the caller holds b.mu.
+func (b *budget) next() int {
+	best := -1
+	for i, w := range b.queue {
+		if best < 0 || b.owners[w.owner] < b.owners[b.queue[best].owner] {
+			best = i
+		}
+	}
+	return best
+}
+
+// mayPass reports whether a new reservation of owner may be taken before
+// the queued ones: every waiter's owner holds more than owner does. The
+// caller holds b.mu.
+func (b *budget) mayPass(owner string) bool {
+	held := b.owners[owner]
+	for _, w := range b.queue {
+		if b.owners[w.owner] <= held {
+			return false
+		}
+	}
 	return true
 }
 
@@ -67,19 +107,19 @@ func (b *budget) fit(n int64) int64 {
 // tryReserve reserves n now or reports false. It may pass the queue: it is
 // for a guest that is already running and grows (its progress is what
 // frees memory for the waiters).
-func (b *budget) tryReserve(n int64) bool {
+func (b *budget) tryReserve(owner string, n int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.take(n)
+	return b.take(owner, n)
 }
 
-// reserve reserves n bytes, waiting behind earlier requests if they do
-// not fit. reclaim, if not nil, is asked once to free idle holdings
+// reserve reserves n bytes for owner, waiting behind earlier requests if
+// they do not fit (and their owners hold no more than owner: see budget). reclaim, if not nil, is asked once to free idle holdings
 // (pooled instances, unused code) before waiting; wait reports whether
 // the caller may queue (false: ErrBusy). n must be at most the limit (see fit).
-func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64), wait func() (ok bool, done func()), alt *alternative) error {
+func (b *budget) reserve(ctx context.Context, owner string, n int64, reclaim func(need int64), wait func() (ok bool, done func()), alt *alternative) error {
 	b.mu.Lock()
-	if len(b.queue) == 0 && b.take(n) {
+	if b.mayPass(owner) && b.take(owner, n) {
 		b.mu.Unlock()
 		return nil
 	}
@@ -88,7 +128,7 @@ func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64),
 		reclaim(n)
 	}
 	b.mu.Lock()
-	if len(b.queue) == 0 && b.take(n) {
+	if b.mayPass(owner) && b.take(owner, n) {
 		b.mu.Unlock()
 		return nil
 	}
@@ -101,7 +141,7 @@ func (b *budget) reserve(ctx context.Context, n int64, reclaim func(need int64),
 		return ErrBusy
 	}
 	defer leave()
-	w := &budgetWaiter{n: n, ready: make(chan struct{})}
+	w := &budgetWaiter{owner: owner, n: n, ready: make(chan struct{})}
 	b.queue = append(b.queue, w)
 	b.mu.Unlock()
 	// While waiting, idle holdings that appeared since (an instance pooled
@@ -175,7 +215,7 @@ func (b *budget) leave(w *budgetWaiter) {
 	b.mu.Lock()
 	if w.done {
 		b.mu.Unlock()
-		b.release(w.n)
+		b.release(w.owner, w.n)
 		return
 	}
 	for i, q := range b.queue {
@@ -192,33 +232,43 @@ func (b *budget) leave(w *budgetWaiter) {
 // holdings.
 const reclaimEvery = 100 * time.Millisecond
 
-// headNeed is what the first waiter asks for (0 if none).
+// headNeed is what the next waiter to serve asks for (0 if none).
 func (b *budget) headNeed() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.queue) == 0 {
-		return 0
+	if i := b.next(); i >= 0 {
+		return b.queue[i].n
 	}
-	return b.queue[0].n
+	return 0
 }
 
-// release returns n bytes and admits the waiters that now fit, in order.
-func (b *budget) release(n int64) {
+// release returns n bytes owner held and admits the waiters that now fit.
+func (b *budget) release(owner string, n int64) {
 	if n == 0 {
 		return
 	}
 	b.mu.Lock()
 	b.used -= n
 	b.total.add(-n)
+	if owner != "" {
+		if b.owners[owner] -= n; b.owners[owner] <= 0 {
+			delete(b.owners, owner)
+		}
+	}
 	b.grant()
 	b.mu.Unlock()
 }
 
-// grant admits waiters from the head of the queue; the caller holds b.mu.
+// grant admits waiters, the next to serve first (see next), while they
+// fit; the caller holds b.mu.
 func (b *budget) grant() {
-	for len(b.queue) > 0 && b.take(b.queue[0].n) {
-		w := b.queue[0]
-		b.queue = b.queue[1:]
+	for {
+		i := b.next()
+		if i < 0 || !b.take(b.queue[i].owner, b.queue[i].n) {
+			return
+		}
+		w := b.queue[i]
+		b.queue = append(b.queue[:i], b.queue[i+1:]...)
 		w.done = true
 		close(w.ready)
 	}
@@ -243,6 +293,7 @@ func (b *budget) snapshot() (limit, used, high int64) {
 // fails, so a guest can never commit memory the budget did not grant.
 type account struct {
 	b        *budget
+	owner    string // the tenant whose call made the instance
 	mu       sync.Mutex
 	reserved int64
 	denied   bool  // a grow failed because the budget was spent
@@ -262,11 +313,11 @@ func (a *account) grow(size int64) bool {
 	if a.b.limit > 0 && a.reserved+need > a.b.limit {
 		need = size - a.reserved
 	}
-	if !a.b.tryReserve(need) {
+	if !a.b.tryReserve(a.owner, need) {
 		if a.reclaim != nil {
 			a.reclaim(need)
 		}
-		if !a.b.tryReserve(need) {
+		if !a.b.tryReserve(a.owner, need) {
 			a.denied = true
 			a.never = a.b.limit > 0 && a.reserved+need > a.b.limit
 			a.wanted = max(a.wanted, size)
@@ -294,11 +345,11 @@ func (a *account) topUp(size int64) bool {
 		return true
 	}
 	need := size - a.reserved
-	if !a.b.tryReserve(need) {
+	if !a.b.tryReserve(a.owner, need) {
 		if a.reclaim != nil {
 			a.reclaim(need)
 		}
-		if !a.b.tryReserve(need) {
+		if !a.b.tryReserve(a.owner, need) {
 			return false
 		}
 	}
@@ -319,7 +370,7 @@ func (a *account) trim(size int64) {
 	}
 	a.reserved = keep
 	a.mu.Unlock()
-	a.b.release(extra)
+	a.b.release(a.owner, extra)
 }
 
 // close gives the whole reservation back; the instance is gone.
@@ -328,7 +379,7 @@ func (a *account) close() {
 	n := a.reserved
 	a.reserved = 0
 	a.mu.Unlock()
-	a.b.release(n)
+	a.b.release(a.owner, n)
 }
 
 func (a *account) outcome() (denied, never bool, wanted int64) {

@@ -121,7 +121,7 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, scr
 	if err := e.reserveCode(ctx, keep+work); err != nil {
 		return nil, err
 	}
-	defer e.codeMem.release(work)
+	defer e.codeMem.release("", work)
 	// The compiler's working set is garbage once it returns: several times
 	// the module's size, which the Go runtime would otherwise keep for
 	// minutes (its scavenger returns idle heap slowly) and count against
@@ -143,20 +143,20 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, scr
 	}
 	if err := e.compileApart(ctx, code, key); err != nil {
 		img.close()
-		e.codeMem.release(keep)
+		e.codeMem.release("", keep)
 		return nil, err
 	}
 	cm, err := compileModule(cctx, r, code)
 	if err != nil {
 		img.close()
-		e.codeMem.release(keep)
+		e.codeMem.release("", keep)
 		return nil, fmt.Errorf("%w: %v", ErrCompile, err)
 	}
 	info, err := describe(cm)
 	if err != nil {
 		img.close()
 		cm.Close(ctx)
-		e.codeMem.release(keep)
+		e.codeMem.release("", keep)
 		return nil, err
 	}
 	e.stats.compiles.Add(1)
@@ -216,7 +216,7 @@ func (e *Engine) reserveCode(ctx context.Context, n int64) error {
 		if time.Now().After(giveUp) {
 			return fmt.Errorf("%w (code budget of %d MiB held by modules in use)", ErrBusy, e.cfg.CodeBudget>>20)
 		}
-		if e.codeMem.tryReserve(n) {
+		if e.codeMem.tryReserve("", n) {
 			return nil
 		}
 		if e.evictCode(n) {

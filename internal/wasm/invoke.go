@@ -102,7 +102,7 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 			alt = &alternative{wake: e.returned.wait, take: func() bool { in = e.warm(p, m); return in != nil }}
 		}
 		var err error
-		if acct, err = e.reserveInstance(ctx, m, alt, e.admission.queue(inv.Owner, int64(len(inv.Input)))); err != nil && !errors.Is(err, errAlternative) {
+		if acct, err = e.reserveInstance(ctx, inv.Owner, m, alt, e.admission.queue(inv.Owner, int64(len(inv.Input)))); err != nil && !errors.Is(err, errAlternative) {
 			return nil, err
 		}
 	}
@@ -166,9 +166,9 @@ func (e *Engine) invoke(ctx context.Context, m *Module, inv Invocation) (*Result
 // reserveInstance admits a new instance of m against the instance budget:
 // it reserves m's bound (see bound), closing idle instances of any
 // function first if they hold the memory, else waiting in the queue.
-func (e *Engine) reserveInstance(ctx context.Context, m *Module, alt *alternative, queue func() (bool, func())) (*account, error) {
+func (e *Engine) reserveInstance(ctx context.Context, owner string, m *Module, alt *alternative, queue func() (bool, func())) (*account, error) {
 	n := e.instMem.fit(e.bound(m))
-	err := e.instMem.reserve(ctx, n, e.reclaimIdle, queue, alt)
+	err := e.instMem.reserve(ctx, owner, n, e.reclaimIdle, queue, alt)
 	if err != nil {
 		if errors.Is(err, ErrBusy) {
 			return nil, fmt.Errorf("%w (memory budget of %d MiB spent)", ErrBusy, e.cfg.MemoryBudget>>20)
@@ -176,7 +176,7 @@ func (e *Engine) reserveInstance(ctx context.Context, m *Module, alt *alternativ
 		return nil, err
 	}
 	e.stats.live.Add(1)
-	return &account{b: e.instMem, reserved: n, reclaim: e.reclaimIdle}, nil
+	return &account{b: e.instMem, owner: owner, reserved: n, reclaim: e.reclaimIdle}, nil
 }
 
 // bound is what a new instance of m reserves: the most memory an instance

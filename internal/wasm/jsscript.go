@@ -188,7 +188,7 @@ func (e *Engine) compileScript(ctx context.Context, r wazero.Runtime, engine []b
 	}
 	sh, err := e.sharedEngine(ctx, r, key.pages, engine)
 	if err != nil {
-		e.codeMem.release(keep)
+		e.codeMem.release("", keep)
 		return nil, err
 	}
 	e.stats.compiles.Add(1)
@@ -216,7 +216,7 @@ func (e *Engine) sharedEngine(ctx context.Context, r wazero.Runtime, pages uint3
 	if err := e.reserveCode(ctx, keep+work); err != nil {
 		return nil, err
 	}
-	defer e.codeMem.release(work)
+	defer e.codeMem.release("", work)
 	// The compiler's working set is garbage once it returns, as for any
 	// module (compile.go), and the engine's is the largest a worker sees:
 	// the worker held about 60 MiB of Go heap after it until the
@@ -226,7 +226,7 @@ func (e *Engine) sharedEngine(ctx context.Context, r wazero.Runtime, pages uint3
 	defer e.jsMu.Unlock()
 	if sh := e.js[pages]; sh != nil { // compiled meanwhile
 		sh.refs++
-		e.codeMem.release(keep)
+		e.codeMem.release("", keep)
 		return sh, nil
 	}
 	start := time.Now()
@@ -243,14 +243,14 @@ func (e *Engine) sharedEngine(ctx context.Context, r wazero.Runtime, pages uint3
 	cm, err := r.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompilationWorkers), engine)
 	if err != nil {
 		img.close()
-		e.codeMem.release(keep)
+		e.codeMem.release("", keep)
 		return nil, fmt.Errorf("%w: the JavaScript engine: %v", ErrCompile, err)
 	}
 	info, err := describe(cm)
 	if err != nil {
 		img.close()
 		cm.Close(ctx)
-		e.codeMem.release(keep)
+		e.codeMem.release("", keep)
 		return nil, fmt.Errorf("the JavaScript engine: %w", err)
 	}
 	info.ABI, info.Exports, info.Imports = ABIJS, nil, nil
@@ -272,6 +272,6 @@ func (e *Engine) releaseEngine(ctx context.Context, sh *jsShared, pages uint32) 
 	if last {
 		sh.cm.Close(ctx)
 		sh.image.close()
-		e.codeMem.release(sh.bytes)
+		e.codeMem.release("", sh.bytes)
 	}
 }

@@ -193,5 +193,5 @@ func (m *Module) close(ctx context.Context) {
 	if t := l.template.Load(); t != nil {
 		t.image.close()
 	}
-	m.engine.codeMem.release(l.codeBytes)
+	m.engine.codeMem.release("", l.codeBytes)
 }
