@@ -19,7 +19,7 @@ import (
 type proc struct {
 	*testcluster.Process
 	pprof   string
-	dataDir string // a worker's --data-dir
+	dataDir string // its --data-dir
 }
 
 // newProc prepares (does not start) the binary with args behind prefix,
@@ -57,6 +57,7 @@ type platform struct {
 	workers  []*proc
 	url      string
 	nodeAddr string
+	joins    []string // the node addresses its workers join: its own, or every core of its group
 	guest    string
 	admin    string
 	api      *client.Client // admin token: nodes
@@ -79,20 +80,41 @@ func startPlatformWith(ctx context.Context, prefix []string, name, binary, dir, 
 // startPlatformArgs is startPlatformWith with workerArgs given to every
 // worker besides its own.
 func startPlatformArgs(ctx context.Context, prefix []string, name, binary, dir, coreHost string, workers int, coreArgs, workerArgs []string) (*platform, error) {
+	pl, err := startCore(prefix, name, binary, dir, coreHost, workers == 0, "", coreArgs)
+	if err != nil {
+		return nil, err
+	}
+	if err := pl.startWorkers(ctx, binary, dir, 2, workers, workerArgs); err != nil {
+		pl.stop()
+		return nil, err
+	}
+	return pl, nil
+}
+
+// startCore starts a core on coreHost, a single box with withWorker, with
+// coreArgs besides its own, and waits until it listens. Its tokens are
+// read from tokensDir, the core's own data directory if empty (a core
+// that joined a group has none: the group's are its first member's).
+func startCore(prefix []string, name, binary, dir, coreHost string, withWorker bool, tokensDir string, coreArgs []string) (*platform, error) {
 	pl := &platform{name: name}
 	nodePort, err := testcluster.FreePort(coreHost)
 	if err != nil {
 		return nil, err
 	}
 	pl.nodeAddr = coreHost + ":" + nodePort
+	pl.joins = []string{pl.nodeAddr}
 	coreDir := filepath.Join(dir, "core")
 	args := []string{"core", "--data-dir", coreDir, "--http-addr", coreHost + ":0", "--node-addr", pl.nodeAddr}
-	if workers == 0 {
+	if withWorker {
 		args = append(args, "--with-worker", "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
 	}
 	args = append(args, coreArgs...)
 	pl.core = newProc(binary, dir, prefix, args...)
-	c, err := testcluster.LaunchCore(pl.core.Process, coreDir, 60*time.Second)
+	pl.core.dataDir = coreDir
+	if tokensDir == "" {
+		tokensDir = coreDir
+	}
+	c, err := testcluster.LaunchCore(pl.core.Process, tokensDir, 60*time.Second) // tokensDir: where it reads the tokens
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -105,34 +127,38 @@ func startPlatformArgs(ctx context.Context, prefix []string, name, binary, dir, 
 		pl.stop()
 		return nil, err
 	}
-	for i := range workers {
-		host := fmt.Sprintf("127.0.0.%d", 2+i)
+	return pl, nil
+}
+
+// startWorkers starts n worker processes on 127.0.0.firstHost,
+// 127.0.0.firstHost+1, ..., each joined with a join token to every core
+// of pl.joins, and waits until pl lists them (with n == 0, until it lists
+// its own worker: a single box).
+func (pl *platform) startWorkers(ctx context.Context, binary, dir string, firstHost, n int, workerArgs []string) error {
+	for i := range n {
+		host := fmt.Sprintf("127.0.0.%d", firstHost+i)
 		port, err := testcluster.FreePort(host)
 		if err != nil {
-			pl.stop()
-			return nil, err
+			return err
 		}
 		wdir := filepath.Join(dir, fmt.Sprintf("worker%d", i+1))
 		jt, err := pl.api.CreateJoinToken(ctx, 10*time.Minute, "worker@"+host) // workers join as a new site's do
 		if err != nil {
-			pl.stop()
-			return nil, fmt.Errorf("%s: join token: %w", name, err)
+			return fmt.Errorf("%s: join token: %w", pl.name, err)
 		}
-		w := newProc(binary, wdir, nil, append([]string{"worker", "--data-dir", wdir, "--node-addr", host + ":" + port,
-			"--join", pl.nodeAddr, "--join-token", jt.Token, "--join-api", pl.url, "--allow-net", "127.0.0.0/8", "--egress-allow", "*"}, workerArgs...)...)
+		args := []string{"worker", "--data-dir", wdir, "--node-addr", host + ":" + port}
+		for _, j := range pl.joins {
+			args = append(args, "--join", j)
+		}
+		args = append(args, "--join-token", jt.Token, "--join-api", pl.url, "--allow-net", "127.0.0.0/8", "--egress-allow", "*")
+		w := newProc(binary, wdir, nil, append(args, workerArgs...)...)
 		w.dataDir = wdir
 		if err := w.start(); err != nil {
-			pl.stop()
-			return nil, err
+			return err
 		}
 		pl.workers = append(pl.workers, w)
 	}
-	want := max(workers, 1)
-	if err := pl.waitNodes(ctx, time.Now().Add(-time.Hour), want); err != nil {
-		pl.stop()
-		return nil, err
-	}
-	return pl, nil
+	return pl.waitNodes(ctx, time.Now().Add(-time.Hour), max(n, 1))
 }
 
 // waitNodes waits until the core lists want workers that reported after since.

@@ -177,7 +177,9 @@ func median(ss []Summary, f func(Summary) float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-// pathGoal is one line of the invocation path's goal table (docs/RATIONALE.md#the-one-step-answer-path), computed from the rows.
+// pathGoal is one line of a goal table, computed from a section's rows:
+// the invocation path's (docs/RATIONALE.md#the-one-step-answer-path) or
+// the replicated core's.
 type pathGoal struct {
 	figure, value, goal string
 	met                 bool
@@ -215,6 +217,18 @@ func (r *Results) pathGoals() []pathGoal {
 	return g
 }
 
+// writeGoals renders a goal table.
+func writeGoals(w func(string, ...any), g []pathGoal) {
+	w("| goal (docs/RATIONALE.md) | this run | goal | met |\n| --- | ---: | ---: | --- |\n")
+	for _, x := range g {
+		met := "no"
+		if x.met {
+			met = "yes"
+		}
+		w("| %s | %s | %s | %s |\n", x.figure, x.value, x.goal, met)
+	}
+}
+
 // writePath renders the invocation-path section of the report.
 func writePath(w func(string, ...any), r *Results) {
 	if len(r.Path) == 0 {
@@ -236,14 +250,8 @@ func writePath(w func(string, ...any), r *Results) {
 		w("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.1f | %d |\n", p.Target, p.Function, p.RPS1, p.P50, p.RPS16, ratio(p.RPS16, nat), p.CPUPerReq, p.Errors)
 	}
 	if g := r.pathGoals(); len(g) > 0 {
-		w("\n| goal (docs/RATIONALE.md) | this run | goal | met |\n| --- | ---: | ---: | --- |\n")
-		for _, x := range g {
-			met := "no"
-			if x.met {
-				met = "yes"
-			}
-			w("| %s | %s | %s | %s |\n", x.figure, x.value, x.goal, met)
-		}
+		w("\n")
+		writeGoals(w, g)
 	}
 	if len(r.Profiles) > 0 {
 		w("\nCPU profiles of the server processes during the first 16-connection C round (`go tool pprof -top FILE`; a `.top.txt` summary is beside each): ")

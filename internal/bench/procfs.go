@@ -113,12 +113,7 @@ func describeMachine(root, binary string) Machine {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		fs := strings.Fields(string(b))
-		if len(fs) >= 3 {
-			m.LoadAvg = strings.Join(fs[:3], " ")
-		}
-	}
+	m.LoadAvg = loadAverage()
 	if root != "" {
 		if out, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output(); err == nil {
 			m.Commit = strings.TrimSpace(string(out))
@@ -128,4 +123,18 @@ func describeMachine(root, binary string) Machine {
 		}
 	}
 	return m
+}
+
+// loadAverage is the machine's load average over 1, 5 and 15 minutes
+// ("" if unknown): the machine is shared, so every figure carries it.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	fs := strings.Fields(string(b))
+	if len(fs) < 3 {
+		return ""
+	}
+	return strings.Join(fs[:3], " ")
 }
