@@ -55,7 +55,7 @@ testmodules: test-deps patch-deps jsengine $(TESTMODS)
 # The test goals build the C modules after test-deps installed clang, and
 # fail without it; elsewhere (make build, examples, run) the C example is
 # skipped, with one line, where clang cannot target wasm32-wasi.
-TEST_GOALS := test test-patched testmodules fuzz bench bench-quick bench-edge reliability
+TEST_GOALS := test test-patched testmodules fuzz bench bench-quick bench-edge bench-group reliability
 ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
 NEED_C := 1
 $(WASM)/hello-c.wasm $(TESTMODS) jsengine: | test-deps
@@ -170,6 +170,11 @@ bench: test-deps build examples testmodules
 .PHONY: bench-edge
 bench-edge: test-deps build examples
 	$(GO) run ./cmd/edgefaas-bench --only-edge-budget $(BENCHFLAGS)
+
+# bench-group: only the replicated-core section (a core group of three against a single core).
+.PHONY: bench-group
+bench-group: test-deps build examples
+	$(GO) run ./cmd/edgefaas-bench --only-group $(BENCHFLAGS)
 
 .PHONY: bench-quick
 bench-quick: test-deps build examples testmodules

@@ -6,6 +6,7 @@
 //	edgefaas-bench --only-edge-budget [--edge-memory 20s]   (just the edge-budget section)
 //	edgefaas-bench --only-edge-budget --only-go-memory      (just what a Go function costs a worker)
 //	edgefaas-bench --only-edge-budget --only-js-memory      (just what JavaScript functions cost a worker)
+//	edgefaas-bench --only-group                             (just the replicated-core section)
 package main
 
 import (
@@ -43,11 +44,12 @@ func main() {
 	flag.DurationVar(&o.PathStep, "path-step", 0, "invocation path: time per measurement (default 4s)")
 	flag.IntVar(&o.PathRounds, "path-rounds", 0, "invocation path: rounds, median reported (default 2)")
 	flag.IntVar(&o.RecordsRounds, "records-rounds", 0, "activation records on/off: alternating rounds, median reported (default 10)")
-	only := flag.String("only", "", "run only these steps, comma-separated (artifacts, sleep, server-reply, matrixmult, network, invocation path, records, throughput, memory, cold start, sustained, edge budget, attacks)")
+	only := flag.String("only", "", "run only these steps, comma-separated (artifacts, sleep, server-reply, matrixmult, network, invocation path, records, throughput, memory, cold start, sustained, edge budget, attacks, replicated core)")
 	flag.DurationVar(&o.EdgeMemoryFor, "edge-memory", 0, "the edge-budget section's memory run (hello, 4 threads; default 20s, quick 3s)")
 	onlyEdge := flag.Bool("only-edge-budget", false, "run only the edge-budget section (idle and peak RSS, memory run, smallest cgroup limit); writes edge-budget.md")
 	flag.BoolVar(&o.GoMemoryOnly, "only-go-memory", false, "with --only-edge-budget: only what a Go function costs a worker (its breakdown, memory run and six Go examples)")
 	flag.BoolVar(&o.JSMemoryOnly, "only-js-memory", false, "with --only-edge-budget: only what JavaScript functions cost a worker (hellojs's memory run, first call, 100 JS functions)")
+	onlyGroup := flag.Bool("only-group", false, "run only the replicated-core section (a single core and a group of three cores, each with a worker: upload, async enqueue, the C hello at 16 connections, kill -9 of the leader); writes replicated-core.md")
 	goMemWorker := flag.String("go-memory-worker-args", "", "arguments given to the Go-memory account's worker besides its own, space-separated (e.g. \"--memory 64MiB\")")
 	replot := flag.String("replot", "", "only redraw the RSS, throughput and sustained plots of a results folder from its results.json")
 	flag.Parse()
@@ -92,6 +94,19 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Printf("report: %s\n", filepath.Join(o.OutDir, "edge-budget.md"))
+		return
+	}
+	if *onlyGroup {
+		rc, err := bench.RunReplicatedCore(ctx, o)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "edgefaas-bench: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Printf("report: %s\n", filepath.Join(o.OutDir, "replicated-core.md"))
+		if n := rc.Errors(); n > 0 {
+			fmt.Printf("the section had %d failed or timed-out requests: see the report\n", n)
+			os.Exit(3)
+		}
 		return
 	}
 	r, err := bench.Run(ctx, o)

@@ -39,6 +39,7 @@ type Results struct {
 	Notes       []string         `json:"notes"`
 	EdgeBudget  *EdgeBudget      `json:"edge_budget,omitempty"`
 	Attacks     *Attacks         `json:"attacks,omitempty"`
+	Replicated  *ReplicatedCore  `json:"replicated_core,omitempty"`
 	Duration    time.Duration    `json:"duration_ns"`
 	TotalErrors int              `json:"total_errors"`
 	Requests    int              `json:"total_requests"`
@@ -193,12 +194,16 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"sustained", e.sustained},
 		{"edge budget", e.edgeBudget},
 		{"attacks", e.attacks},
+		{"replicated core", e.replicatedCore},
 	}
+	// Steps --quick leaves out unless --only names them: TestQuick (make
+	// test) runs --quick, and a core group takes a minute to measure.
+	notQuick := []string{"replicated core"}
 	for _, s := range steps {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if len(o.Only) > 0 && !slices.Contains(o.Only, s.name) {
+		if len(o.Only) > 0 && !slices.Contains(o.Only, s.name) || len(o.Only) == 0 && o.Quick && slices.Contains(notQuick, s.name) {
 			continue
 		}
 		e.logf("== %s", s.name)

@@ -281,6 +281,9 @@ func writeReport(r *Results, dir string) error {
 	if r.Attacks != nil {
 		w("%s", r.Attacks.markdown())
 	}
+	if r.Replicated != nil {
+		w("%s", r.Replicated.markdown())
+	}
 	if len(r.Notes) > 0 {
 		w("## Notes\n\n")
 		for _, n := range r.Notes {
