@@ -110,20 +110,32 @@ func (o Options) edgeSizes() edgeSizes {
 		settle: 2 * time.Second, conns: []int{4, 16}, goConns: []int{4, 8}, serial: 2000, trialFns: trialFunctions}
 }
 
+// sectionEnv is the env of a section run alone (RunEdgeBudget,
+// RunReplicatedCore): o with its defaults, o.OutDir made, a fresh data
+// directory named after prefix; done stops what the env started and
+// removes the directory.
+func sectionEnv(o Options, prefix string) (e *env, done func(), err error) {
+	o = o.withDefaults()
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	dataDir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	e = &env{o: o, r: &Results{Machine: describeMachine(o.Root, o.Binary), opts: o}, byName: map[string]*target{}, code: map[string][]byte{}, dataDir: dataDir}
+	return e, func() { e.close(); os.RemoveAll(dataDir) }, nil
+}
+
 // RunEdgeBudget runs only the edge-budget section and writes
 // edge-budget.md and edge-budget.json into o.OutDir.
 func RunEdgeBudget(ctx context.Context, o Options) (*EdgeBudget, error) {
-	o = o.withDefaults()
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return nil, err
-	}
-	dataDir, err := os.MkdirTemp("", "edgefaas-bench-edge-")
+	e, done, err := sectionEnv(o, "edgefaas-bench-edge-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dataDir)
-	e := &env{o: o, r: &Results{Machine: describeMachine(o.Root, o.Binary), opts: o}, byName: map[string]*target{}, code: map[string][]byte{}, dataDir: dataDir}
-	defer e.close()
+	defer done()
+	o = e.o
 	if e.echo, err = workloadtargets.StartEcho(); err != nil {
 		return nil, err
 	}

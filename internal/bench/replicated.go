@@ -106,17 +106,12 @@ type groupRow struct {
 // RunReplicatedCore runs only the replicated-core section and writes
 // replicated-core.md and replicated-core.json into o.OutDir.
 func RunReplicatedCore(ctx context.Context, o Options) (*ReplicatedCore, error) {
-	o = o.withDefaults()
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return nil, err
-	}
-	dataDir, err := os.MkdirTemp("", "edgefaas-bench-group-")
+	e, done, err := sectionEnv(o, "edgefaas-bench-group-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dataDir)
-	e := &env{o: o, r: &Results{Machine: describeMachine(o.Root, o.Binary), opts: o}, byName: map[string]*target{}, code: map[string][]byte{}, dataDir: dataDir}
-	defer e.close()
+	defer done()
+	o = e.o
 	if e.code["hello-c"], err = os.ReadFile(filepath.Join(o.WasmDir, "hello-c.wasm")); err != nil {
 		return nil, fmt.Errorf("read example (run `make examples` first): %w", err)
 	}
