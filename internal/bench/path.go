@@ -236,14 +236,8 @@ func writePath(w func(string, ...any), r *Results) {
 		w("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.1f | %d |\n", p.Target, p.Function, p.RPS1, p.P50, p.RPS16, ratio(p.RPS16, nat), p.CPUPerReq, p.Errors)
 	}
 	if g := r.pathGoals(); len(g) > 0 {
-		w("\n| goal (docs/RATIONALE.md) | this run | goal | met |\n| --- | ---: | ---: | --- |\n")
-		for _, x := range g {
-			met := "no"
-			if x.met {
-				met = "yes"
-			}
-			w("| %s | %s | %s | %s |\n", x.figure, x.value, x.goal, met)
-		}
+		w("\n")
+		writeGoals(w, g)
 	}
 	if len(r.Profiles) > 0 {
 		w("\nCPU profiles of the server processes during the first 16-connection C round (`go tool pprof -top FILE`; a `.top.txt` summary is beside each): ")
@@ -254,6 +248,22 @@ func writePath(w func(string, ...any), r *Results) {
 			w("[%s](%s)", filepath.Base(p), p)
 		}
 		w(".\n")
+	}
+	w("\n")
+}
+
+// writeGoals renders a goal table, followed by an empty line.
+func writeGoals(w func(string, ...any), g []pathGoal) {
+	if len(g) == 0 {
+		return
+	}
+	w("| goal (docs/RATIONALE.md) | this run | goal | met |\n| --- | ---: | ---: | --- |\n")
+	for _, x := range g {
+		met := "no"
+		if x.met {
+			met = "yes"
+		}
+		w("| %s | %s | %s | %s |\n", x.figure, x.value, x.goal, met)
 	}
 	w("\n")
 }
