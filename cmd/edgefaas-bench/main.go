@@ -44,7 +44,7 @@ func main() {
 	flag.DurationVar(&o.PathStep, "path-step", 0, "invocation path: time per measurement (default 4s)")
 	flag.IntVar(&o.PathRounds, "path-rounds", 0, "invocation path: rounds, median reported (default 2)")
 	flag.IntVar(&o.RecordsRounds, "records-rounds", 0, "activation records on/off: alternating rounds, median reported (default 10)")
-	only := flag.String("only", "", "run only these steps, comma-separated (artifacts, sleep, server-reply, matrixmult, network, invocation path, records, throughput, memory, cold start, sustained, edge budget, attacks, replicated core)")
+	only := flag.String("only", "", "run only these steps, comma-separated (artifacts, sleep, server-reply, matrixmult, network, invocation path, records, throughput, memory, cold start, sustained, javascript, edge budget, attacks, replicated core)")
 	flag.DurationVar(&o.EdgeMemoryFor, "edge-memory", 0, "the edge-budget section's memory run (hello, 4 threads; default 20s, quick 3s)")
 	onlyEdge := flag.Bool("only-edge-budget", false, "run only the edge-budget section (idle and peak RSS, memory run, smallest cgroup limit); writes edge-budget.md")
 	flag.BoolVar(&o.GoMemoryOnly, "only-go-memory", false, "with --only-edge-budget: only what a Go function costs a worker (its breakdown, memory run and six Go examples)")

@@ -37,6 +37,7 @@ type Results struct {
 	Profiles    []string         `json:"profiles"`
 	Artifacts   []Artifact       `json:"artifacts"`
 	Notes       []string         `json:"notes"`
+	JavaScript  *JavaScript      `json:"javascript,omitempty"`
 	EdgeBudget  *EdgeBudget      `json:"edge_budget,omitempty"`
 	Attacks     *Attacks         `json:"attacks,omitempty"`
 	Replicated  *ReplicatedCore  `json:"replicated_core,omitempty"`
@@ -192,6 +193,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		{"memory", e.memory},
 		{"cold start", e.coldStart},
 		{"sustained", e.sustained},
+		{"javascript", e.javascript}, // last on these platforms: its warm JS instances would count in the memory runs
 		{"edge budget", e.edgeBudget},
 		{"attacks", e.attacks},
 		{"replicated core", e.replicatedCore},

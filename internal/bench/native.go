@@ -190,8 +190,9 @@ func nativeNetwork(hc *http.Client, input json.RawMessage) (any, error) {
 	return map[string]any{"requests": out}, nil
 }
 
-// nativeServer is the native baseline running as a child process (so its
-// CPU time and RSS are its own, like edgefaas's).
+// nativeServer is a baseline server running as a child process (so its
+// CPU time and RSS are its own, like edgefaas's): the native Go one, or
+// Node.js for the JavaScript rows.
 type nativeServer struct {
 	cmd  *exec.Cmd
 	url  string
@@ -206,6 +207,13 @@ func startNative(ctx context.Context) (*nativeServer, error) {
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), nativeRoleEnv+"=1")
+	return startServerProcess(ctx, "native server", cmd)
+}
+
+// startServerProcess starts cmd, a server that prints "LISTEN host:port"
+// once it listens and exits when its stdin closes (or its parent dies),
+// and waits for that line.
+func startServerProcess(ctx context.Context, what string, cmd *exec.Cmd) (*nativeServer, error) {
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
@@ -237,10 +245,10 @@ func startNative(ctx context.Context) (*nativeServer, error) {
 		n.url = "http://" + a
 		return n, nil
 	case <-n.done:
-		return nil, errors.New("native server exited at start")
+		return nil, fmt.Errorf("%s exited at start", what)
 	case <-time.After(30 * time.Second):
 		n.stop()
-		return nil, errors.New("native server did not start within 30 s")
+		return nil, fmt.Errorf("%s did not start within 30 s", what)
 	case <-ctx.Done():
 		n.stop()
 		return nil, ctx.Err()

@@ -38,6 +38,8 @@ type Options struct {
 	PathWarmup     time.Duration // its warm-up per row (2 s)
 	PathRounds     int           // its rounds, whose median is reported (2)
 	RecordsRounds  int           // activation records on/off: rounds (10; each PathStep per side)
+	JSRounds       int           // hellojs beside the C hello: rounds (4; each PathStep per function)
+	JSMatrixPer    int           // matrixmultjs requests per thread (10; ~0.6 s each in the engine)
 
 	// Only, if not empty, runs only the steps of these names (e.g.
 	// "invocation path"); setup always runs.
@@ -87,6 +89,8 @@ func (o Options) withDefaults() Options {
 	def(&o.SustainedConns, 16, 16)
 	def(&o.PathRounds, 2, 1)
 	def(&o.RecordsRounds, 10, 1)
+	def(&o.JSRounds, 4, 1)
+	def(&o.JSMatrixPer, 10, 2)
 	defD(&o.PathStep, 4*time.Second, 300*time.Millisecond)
 	defD(&o.PathWarmup, 2*time.Second, 200*time.Millisecond)
 	defD(&o.MemoryFor, 60*time.Second, 2*time.Second)

@@ -177,9 +177,7 @@ func median(ss []Summary, f func(Summary) float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-// pathGoal is one line of a goal table, computed from a section's rows:
-// the invocation path's (docs/RATIONALE.md#the-one-step-answer-path) or
-// the replicated core's.
+// pathGoal is one line of the invocation path's goal table (docs/RATIONALE.md#the-one-step-answer-path), computed from the rows.
 type pathGoal struct {
 	figure, value, goal string
 	met                 bool
@@ -217,18 +215,6 @@ func (r *Results) pathGoals() []pathGoal {
 	return g
 }
 
-// writeGoals renders a goal table.
-func writeGoals(w func(string, ...any), g []pathGoal) {
-	w("| goal (docs/RATIONALE.md) | this run | goal | met |\n| --- | ---: | ---: | --- |\n")
-	for _, x := range g {
-		met := "no"
-		if x.met {
-			met = "yes"
-		}
-		w("| %s | %s | %s | %s |\n", x.figure, x.value, x.goal, met)
-	}
-}
-
 // writePath renders the invocation-path section of the report.
 func writePath(w func(string, ...any), r *Results) {
 	if len(r.Path) == 0 {
@@ -262,6 +248,22 @@ func writePath(w func(string, ...any), r *Results) {
 			w("[%s](%s)", filepath.Base(p), p)
 		}
 		w(".\n")
+	}
+	w("\n")
+}
+
+// writeGoals renders a goal table, followed by an empty line.
+func writeGoals(w func(string, ...any), g []pathGoal) {
+	if len(g) == 0 {
+		return
+	}
+	w("| goal (docs/RATIONALE.md) | this run | goal | met |\n| --- | ---: | ---: | --- |\n")
+	for _, x := range g {
+		met := "no"
+		if x.met {
+			met = "yes"
+		}
+		w("| %s | %s | %s | %s |\n", x.figure, x.value, x.goal, met)
 	}
 	w("\n")
 }

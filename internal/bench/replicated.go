@@ -466,6 +466,5 @@ func (rc *ReplicatedCore) markdown() string {
 	}
 	w("\n\n")
 	writeGoals(w, rc.goals())
-	w("\n")
 	return b.String()
 }

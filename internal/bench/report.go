@@ -246,6 +246,10 @@ func writeReport(r *Results, dir string) error {
 	}
 	w("\n")
 
+	if r.JavaScript != nil {
+		w("%s", r.JavaScript.markdown(o))
+	}
+
 	// Sustained.
 	if len(r.Sustained) > 0 {
 		w("## Sustained — hello at %d connections for %s on edgefaas\n\n", o.SustainedConns, o.Sustained)

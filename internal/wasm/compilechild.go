@@ -59,9 +59,7 @@ func (e *Engine) compileInChild(ctx context.Context, code []byte, pages uint32) 
 	cmd.Stderr = &errOut
 	err := cmd.Run()
 	if st := cmd.ProcessState; st != nil {
-		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-			e.stats.childPeak.raise(int64(ru.Maxrss) << 10)
-		}
+		e.stats.childPeak.raise(peakRSS(st))
 	}
 	switch {
 	case err == nil:
