@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"golang.org/x/sys/unix"
@@ -29,9 +28,9 @@ func TestLeaderWithAShortDiskRefusesGrowingWrites(t *testing.T) {
 			t.Errorf("unmount %s: %v", small, err)
 		}
 	})
-	// Raft's LAN timeouts, not fastElections': an election under the
-	// machine's load would move the lead off the small disk.
-	g := &testGroup{t: t, tune: func(c *raft.Config) { c.CommitTimeout = 5 * time.Millisecond }}
+	// Raft's LAN timeouts (raftTimings): an election under the machine's
+	// load would move the lead off the small disk.
+	g := &testGroup{t: t, tune: raftTimings}
 	// The member that bootstraps is the only one that knows the group at
 	// first: it leads.
 	lead := g.start("core-0", filepath.Join(small, "core-0"))

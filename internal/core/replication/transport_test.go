@@ -115,7 +115,7 @@ func startTLSMember(t testing.TB, ca testCA, id raft.ServerID) *tlsMember {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Start(Config{ID: id, Dir: filepath.Join(dir, "raft"), Store: store, Transport: tr, Tune: fastElections})
+	m, err := Start(Config{ID: id, Dir: filepath.Join(dir, "raft"), Store: store, Transport: tr, Tune: raftTimings})
 	if err != nil {
 		t.Fatal(err)
 	}
