@@ -149,8 +149,11 @@ func (m *Member) Apply(c Command, timeout time.Duration) (any, error) {
 	if err := m.checkSpace(c, data); err != nil {
 		return nil, err
 	}
+	// A proposal queued just as the member shuts down is never answered
+	// by hashicorp/raft (its apply channel is buffered and not drained),
+	// so the wait also ends with the member: the outcome is unknown.
 	f := m.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
+	if err := m.wait(f); err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader):
 			return nil, fmt.Errorf("apply: %w", ErrNotLeader)
@@ -167,7 +170,7 @@ func (m *Member) Apply(c Command, timeout time.Duration) (any, error) {
 }
 
 // wait waits for f, or for the member to close: hashicorp/raft does not
-// answer a leadership check queued as it shuts down.
+// answer a proposal or a leadership check queued as it shuts down.
 func (m *Member) wait(f raft.Future) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
