@@ -35,16 +35,7 @@ func BenchmarkEnqueueActivation(b *testing.B) {
 	})
 	for _, on := range []string{"leader", "follower"} {
 		b.Run("group-"+on, func(b *testing.B) {
-			members := startTLSGroup(b, 3)
-			tm := follower(b, members)
-			if on == "leader" {
-				for _, m := range members {
-					if addr, _ := m.m.Leader(); addr == m.tr.LocalAddr() {
-						tm = m
-					}
-				}
-			}
-			w := tm.m.Writes()
+			w := memberAs(b, startTLSGroup(b, 3), on).m.Writes()
 			for i := 0; b.Loop(); i++ {
 				// An election on a loaded machine: the write again, as a
 				// client would (an id applied twice is the same record).

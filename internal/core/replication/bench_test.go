@@ -30,18 +30,21 @@ func BenchmarkCreateFunction(b *testing.B) {
 	})
 	for _, on := range []string{"leader", "follower"} {
 		b.Run("group-"+on, func(b *testing.B) {
-			members := startTLSGroup(b, 3)
-			fo := follower(b, members)
-			if on == "leader" {
-				for _, tm := range members {
-					if addr, _ := tm.m.Leader(); addr == tm.tr.LocalAddr() {
-						fo = tm
-					}
-				}
-			}
-			groupCreates(b, fo, in, code)
+			groupCreates(b, memberAs(b, startTLSGroup(b, 3), on), in, code)
 		})
 	}
+}
+
+// memberAs is the group's leader if on is "leader", else a follower.
+func memberAs(b *testing.B, members []*tlsMember, on string) *tlsMember {
+	if on == "leader" {
+		for _, tm := range members {
+			if addr, _ := tm.m.Leader(); addr == tm.tr.LocalAddr() {
+				return tm
+			}
+		}
+	}
+	return follower(b, members)
 }
 
 // groupCreates creates functions through the member tm.
