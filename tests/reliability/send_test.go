@@ -51,8 +51,10 @@ func TestSendsToHungWorker(t *testing.T) {
 	if tl.answered() != tl.sent {
 		t.Fatalf("%d of %d requests got no answer before their client gave up", tl.sent-tl.answered(), tl.sent)
 	}
+	// 429: one subject's 100 MiB of bodies at once pass its share of the
+	// core's memory for request bodies, refused before they are read.
 	for status := range tl.byStatus {
-		if status != 503 && status != 200 {
+		if status != 503 && status != 200 && status != 429 {
 			t.Errorf("unexpected status %d: %s", status, tl.samples[status])
 		}
 	}
