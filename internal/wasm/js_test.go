@@ -16,7 +16,7 @@ import (
 // needEngine skips where the binary under test has no JavaScript engine
 // (a plain `go test` without scripts/build-jsengine.sh); the test goals
 // build it, and tests/functions/js fails without it.
-func needEngine(t *testing.T) {
+func needEngine(t testing.TB) {
 	t.Helper()
 	if !jsengine.Available() {
 		t.Skip(jsengine.ErrUnavailable)
@@ -246,44 +246,70 @@ func TestJSBytecode(t *testing.T) {
 	}
 }
 
-// TestJSBytecodeFirstCall measures what the bytecode buys a new instance:
-// the first call on it (instantiate, load the script, call), from the
-// source and from the bytecode, for the examples and a large script. It
-// asserts only that both answer; the figures are logged (-v).
+// TestJSBytecodeFirstCall: a new instance's first call (instantiate,
+// load the script, call) answers the same from the source as from the
+// bytecode, for the examples and a large script.
+// BenchmarkJSBytecodeFirstCall measures what the bytecode buys.
 func TestJSBytecodeFirstCall(t *testing.T) {
 	needEngine(t)
-	if testing.Short() {
-		t.Skip("a measurement; skipped with -short")
-	}
 	ctx := context.Background()
 	e := newEngine(t, wasm.Config{})
-	limits := wasm.Limits{Timeout: 20 * time.Second}
-	const rounds = 20
 	for _, c := range firstCallScripts(t) {
-		s := compiled(t, c.src)
-		var took [2]time.Duration
-		for i := range rounds {
-			// A new module each round (the comment), the two forms in
-			// turns.
-			src := []byte(c.src + fmt.Sprintf("\n// %d", i))
-			codes := [2][]byte{jsengine.Wrap(src), jsengine.Compiled(jsengine.ID(), src, s.Bytecode)}
-			for j := range 2 {
-				k := (i + j) % 2
-				m, err := e.Compile(ctx, codes[k], limits)
-				if err != nil {
-					t.Fatal(err)
-				}
-				start := time.Now()
-				if _, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/first", Input: []byte(c.input)}); err != nil {
-					t.Fatalf("%s: %v", c.name, err)
-				}
-				took[k] += time.Since(start)
-				e.Evict(ctx, m.Hash)
+		var out [2]string
+		for k, code := range bothForms(t, c.src) {
+			m, err := e.Compile(ctx, code, firstCallLimits)
+			if err != nil {
+				t.Fatal(err)
 			}
+			r, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/first", Input: []byte(c.input)})
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			out[k] = string(r.Output)
+			e.Evict(ctx, m.Hash)
 		}
-		t.Logf("%s (%d bytes, bytecode %d): a new instance's first call %.2f ms from the source, %.2f ms from the bytecode",
-			c.name, len(c.src), len(s.Bytecode), ms(took[0]/rounds), ms(took[1]/rounds))
+		if out[0] != out[1] || out[0] == "null" {
+			t.Errorf("%s: from the source %s, from the bytecode %s", c.name, out[0], out[1])
+		}
 	}
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+// BenchmarkJSBytecodeFirstCall times a new instance's first call from
+// the source and from the bytecode: a new module each round (the
+// comment), compiled and evicted outside the timer.
+func BenchmarkJSBytecodeFirstCall(b *testing.B) {
+	needEngine(b)
+	ctx := context.Background()
+	e := newEngine(b, wasm.Config{})
+	for _, c := range firstCallScripts(b) {
+		for k, form := range []string{"source", "bytecode"} {
+			b.Run(c.name+"/"+form, func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					m, err := e.Compile(ctx, bothForms(b, c.src+fmt.Sprintf("\n// %d", i))[k], firstCallLimits)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					if _, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/first", Input: []byte(c.input)}); err != nil {
+						b.Fatalf("%s: %v", c.name, err)
+					}
+					b.StopTimer()
+					e.Evict(ctx, m.Hash)
+					b.StartTimer()
+				}
+			})
+		}
+	}
+}
+
+// firstCallLimits leave a large script's first call time to load.
+var firstCallLimits = wasm.Limits{Timeout: 20 * time.Second}
+
+// bothForms are a script's two stored forms: the source alone and the
+// source with its bytecode.
+func bothForms(t testing.TB, src string) [2][]byte {
+	t.Helper()
+	s := compiled(t, src)
+	return [2][]byte{jsengine.Wrap([]byte(src)), jsengine.Compiled(jsengine.ID(), []byte(src), s.Bytecode)}
+}

@@ -79,45 +79,73 @@ func TestJSTopLevelOnce(t *testing.T) {
 	}
 }
 
-// TestJSTemplateFirstCall measures what the template buys a new instance:
-// its first call when the function has no template yet (bytecode read,
-// top level run, template written) against one started from the template,
-// in turns, for the examples and a large script. It asserts only that both
-// answer; the figures are logged (-v).
+// TestJSTemplateFirstCall: a new instance answers its first call the
+// same when it prepares (no template yet: bytecode read, top level run,
+// template written) as when it starts from the template, for the examples
+// and a large script. BenchmarkJSTemplateFirstCall measures what the
+// template buys.
 func TestJSTemplateFirstCall(t *testing.T) {
 	needEngine(t)
-	if testing.Short() {
-		t.Skip("a measurement; skipped with -short")
-	}
 	ctx := context.Background()
 	e := newEngine(t, wasm.Config{RecycleAfterCalls: 1})
-	limits := wasm.Limits{Timeout: 20 * time.Second}
-	const rounds = 10
 	for _, c := range firstCallScripts(t) {
-		var took [2]time.Duration
-		for i := range rounds {
-			// A new module each round (the comment): its first call
-			// prepares, its second starts from the template. The modules
-			// stay, so the engine is compiled once.
-			info, err := wasm.Inspect(ctx, jsengine.Wrap([]byte(c.src+fmt.Sprintf("\n// %d", i))))
+		m := templateModule(t, e, c.src)
+		var out [2]string
+		for k := range 2 { // a new instance each call: it prepares, then starts from the template
+			r, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/first", Input: []byte(c.input)})
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s: %v", c.name, err)
 			}
-			m, err := e.Compile(ctx, info.Stored, limits)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for k := range 2 {
-				start := time.Now()
-				if _, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/first", Input: []byte(c.input)}); err != nil {
-					t.Fatalf("%s: %v", c.name, err)
-				}
-				took[k] += time.Since(start)
-			}
+			out[k] = string(r.Output)
 		}
-		t.Logf("%s: a new instance's first call %.2f ms preparing (no template yet), %.2f ms from the template",
-			c.name, ms(took[0]/rounds), ms(took[1]/rounds))
+		if out[0] != out[1] || out[0] == "null" {
+			t.Errorf("%s: preparing %s, from the template %s", c.name, out[0], out[1])
+		}
 	}
+}
+
+// BenchmarkJSTemplateFirstCall times a new instance's first call when it
+// prepares and when it starts from the template: a new module each round
+// (the comment), compiled outside the timer; the modules stay, so the
+// engine is compiled once.
+func BenchmarkJSTemplateFirstCall(b *testing.B) {
+	needEngine(b)
+	ctx := context.Background()
+	e := newEngine(b, wasm.Config{RecycleAfterCalls: 1})
+	for _, c := range firstCallScripts(b) {
+		for k, form := range []string{"preparing", "template"} {
+			b.Run(c.name+"/"+form, func(b *testing.B) {
+				inv := wasm.Invocation{Function: "t/first", Input: []byte(c.input)}
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					m := templateModule(b, e, c.src+fmt.Sprintf("\n// %d %s", i, form))
+					if k == 1 {
+						if _, err := e.Invoke(ctx, m, inv); err != nil { // prepares the template
+							b.Fatalf("%s: %v", c.name, err)
+						}
+					}
+					b.StartTimer()
+					if _, err := e.Invoke(ctx, m, inv); err != nil {
+						b.Fatalf("%s: %v", c.name, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// templateModule compiles a script's stored form (source and bytecode).
+func templateModule(t testing.TB, e *wasm.Engine, src string) *wasm.Module {
+	t.Helper()
+	info, err := wasm.Inspect(context.Background(), jsengine.Wrap([]byte(src)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.Compile(context.Background(), info.Stored, firstCallLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // firstCallScript is a script a first-call measurement runs, with its args.
@@ -125,7 +153,7 @@ type firstCallScript struct{ name, src, input string }
 
 // firstCallScripts are the examples hellojs and matrixmultjs (n = 10) and
 // a 236 KB script of 2,000 functions.
-func firstCallScripts(t *testing.T) []firstCallScript {
+func firstCallScripts(t testing.TB) []firstCallScript {
 	t.Helper()
 	read := func(dir, file string) string {
 		b, err := os.ReadFile(filepath.Join("..", "..", "examples", dir, file))
