@@ -6,7 +6,7 @@ BIN       := build/edgefaas
 WASM      := build/wasm
 GO_WASM   := GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w'
 CLANG     := clang --target=wasm32-wasi -O2 -s
-FUZZTIME  ?= 5s
+FUZZTIME  ?= 3s
 # Fuzz targets, as package:Target; `make test` runs each for FUZZTIME.
 FUZZ      := ./internal/core/api/:FuzzParseUpload ./internal/core/api/:FuzzDecodeJSON ./internal/core/api/:FuzzValidName ./internal/wasm/:FuzzHostABI ./internal/wasm/:FuzzInspect ./internal/actors/wire/:FuzzDecode
 
@@ -91,6 +91,10 @@ $(WASM)/test/bigmin.wasm: CLANG += -Wl,--initial-memory=20971520
 # measured in the same run (neighbours beside spinning guests, guests
 # stopped on time), which another package's load on the 2 cores would skew.
 SERIAL_PKGS = ./tests/reliability ./internal/wasm
+# go test starts packages in the order named: the longest (a minute or
+# more each) first, so that the short ones fill the gaps at the end
+# instead of one long package running alone.
+LONG_PKGS = ./tests/arch ./internal/bench ./tests/adversarial ./tests/cluster ./internal/core/replication ./tests/group ./tests/budget ./tests/activations
 # The Go SDK is a module of its own (sdk/go/go.mod), outside the root's
 # ./...: it is vetted and tested in its directory. go vet runs every
 # analyzer first, so the go test runs after it (race and fuzz included)
@@ -98,9 +102,9 @@ SERIAL_PKGS = ./tests/reliability ./internal/wasm
 test: test-deps patch-deps examples testmodules
 	$(GO) vet ./...
 	cd sdk/go && $(GO) vet ./... && $(GO) test -vet=off -count=1 ./...
-	@pkgs=$$($(GO) list ./... | sed 's|^github.com/edgefaas/edgefaas|.|' | grep -vxF $(foreach p,$(SERIAL_PKGS),-e $(p))) && \
-	  test -n "$$pkgs" && echo "go test -vet=off -count=1 -p 2 -timeout 10m (every package but $(SERIAL_PKGS))" && \
-	  $(GO) test -vet=off -count=1 -p 2 -timeout 10m $$pkgs
+	@pkgs=$$($(GO) list ./... | sed 's|^github.com/edgefaas/edgefaas|.|' | grep -vxF $(foreach p,$(SERIAL_PKGS) $(LONG_PKGS),-e $(p))) && \
+	  test -n "$$pkgs" && echo "go test -vet=off -count=1 -p 2 -timeout 10m (every package but $(SERIAL_PKGS), $(LONG_PKGS) first)" && \
+	  $(GO) test -vet=off -count=1 -p 2 -timeout 10m $(LONG_PKGS) $$pkgs
 	$(GO) test -vet=off -count=1 -p 1 -timeout 10m $(SERIAL_PKGS)
 	@$(MAKE) --no-print-directory test-patched
 	@$(MAKE) --no-print-directory race TESTVET=-vet=off
@@ -138,7 +142,7 @@ test-patched: test-deps patch-deps
 RACE_PKGS := $(filter-out ./internal/worker/actors/httpclient/,$(sort $(dir $(wildcard ./internal/actors/*/*.go ./internal/core/actors/*/*.go ./internal/worker/actors/*/*.go)))) ./internal/nodes/ ./internal/supervisors/ ./http/... ./internal/core/api/ ./internal/core/storage/ ./internal/core/triggers/...
 .PHONY: race
 race:
-	$(GO) test $(TESTVET) -race -count=1 -p 1 -timeout 10m $(RACE_PKGS)
+	$(GO) test $(TESTVET) -race -count=1 -p 2 -timeout 10m $(RACE_PKGS)
 
 # A short run of every fuzz target (FUZZTIME each). Go's fuzzer sometimes
 # fails with its own "context deadline exceeded" as -fuzztime ends and no
