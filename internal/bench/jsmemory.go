@@ -61,7 +61,7 @@ func (e *env) jsMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 	jm := &JSMemory{MemoryRunFor: e.o.EdgeMemoryFor}
 	eb.JSMemory = jm
 	phase := func(name string) error {
-		time.Sleep(2 * time.Second) // settling before a measurement, not a wait for a state
+		time.Sleep(sz.settle) // settling before a measurement, not a wait for a state
 		p, err := readPhase(ctx, name, w.pid(), "http://"+metricsAddr+"/metrics")
 		if err != nil {
 			return fmt.Errorf("js memory, %s: %w", name, err)
@@ -123,7 +123,7 @@ func (e *env) jsMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 	// hellojs and n-1 more: a subject's default quota is 100 functions.
 	n := jsHundred
 	if e.o.Quick {
-		n = 10
+		n = 3
 	}
 	for i := range n - 1 {
 		name := fmt.Sprintf("js_%03d", i)
