@@ -38,7 +38,7 @@ func (s *Store) sealSinks(sinks []Sink, aad string) ([]Sink, error) {
 	for i := range out {
 		p := &out[i].Params
 		if p.Sealed != "" {
-			continue // not opened (only the migration writes it as read)
+			continue // sealed already: the migration, or a write through a group's log
 		}
 		base, query, _ := strings.Cut(p.URL, "?")
 		x := sinkSecrets{Password: p.Password, Secret: p.Secret, Headers: p.Headers, Query: query}
