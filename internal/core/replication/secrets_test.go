@@ -30,9 +30,11 @@ func groupKeyFile(t *testing.T) []byte {
 // TestSecretsTravelSealed: a function's sink and trigger secrets written
 // through the log are in no log entry in plain text, and open on every
 // member; a rotation makes one new key current on every member; a member
-// added once the log was compacted, holding the group's keys as a joining
-// core takes them, restores the snapshot and opens them too, where one
-// with a key of its own cannot.
+// added once the log was compacted past the rotation, holding only the
+// keys the group had before it (a member down meanwhile, or a joining core
+// answered by a member not yet past it), restores the snapshot, takes the
+// rotated key from it and opens them too, where one with a key of its own
+// cannot.
 func TestSecretsTravelSealed(t *testing.T) {
 	g := newGroupKeyed(t, 3, func(c *raft.Config) {
 		c.TrailingLogs = 2
@@ -62,6 +64,7 @@ func TestSecretsTravelSealed(t *testing.T) {
 		}
 	}
 	holdsSecrets("the answer", f)
+	before := g.leader().keys.Export()
 	var id string
 	if err := onLeader(g, func(w *Writes) (err error) {
 		id, _, err = w.RotateSecretsKey()
@@ -102,7 +105,7 @@ func TestSecretsTravelSealed(t *testing.T) {
 	}
 	g.keyFile = groupKeyFile(t) // a joining core made a key of its own first
 	nm := g.start("core-new", t.TempDir())
-	if err := nm.keys.Adopt(l.keys.Export()); err != nil {
+	if err := nm.keys.Adopt(before); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.m.Raft().AddVoter(nm.id, nm.trans.LocalAddr(), 0, limit).Error(); err != nil {
@@ -118,6 +121,9 @@ func TestSecretsTravelSealed(t *testing.T) {
 			t.Fatalf("the new member: %v", err)
 		}
 		holdsSecrets("the new member's "+name, got)
+	}
+	if cur := nm.keys.Current(); cur != id {
+		t.Errorf("the new member seals under %s, want the rotated key %s", cur, id)
 	}
 
 	// Without the group's keys (a core's own key, as each core had), the
