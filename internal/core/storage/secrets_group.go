@@ -1,8 +1,11 @@
 package storage
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/edgefaas/edgefaas/internal/core/secrets"
 )
@@ -46,7 +49,9 @@ func (s *Store) NewSealedSecretsKey() (id, sealed string, err error) {
 // records under it. A key the ring holds already (a member that took it
 // when it joined, replaying the entry, or one whose sealing was cut short
 // by a full disk) stays where it is; the records are sealed under the
-// current key all the same.
+// current key all the same. The sealed key is kept in the store too
+// (meta/secrets_keys/), in the batch of the sealed records, so a snapshot
+// carries it to a member that missed the entry (TakeRotatedKeys).
 func (s *Store) RotateSecretsKeyTo(id, sealedKey string) (resealed int, err error) {
 	if s.keys == nil {
 		return 0, fmt.Errorf("rotate: the store has no secrets key")
@@ -58,5 +63,53 @@ func (s *Store) RotateSecretsKeyTo(id, sealedKey string) (resealed int, err erro
 	if err := s.keys.AddSealed(id, sealedKey); err != nil && !errors.Is(err, secrets.ErrKeyHeld) {
 		return 0, err
 	}
-	return s.sealAll()
+	return s.sealAll(&rotatedKey{id: id, sealed: sealedKey})
+}
+
+// rotatedKey is a group's rotation as the store keeps it: the new key's
+// id and the key sealed under the one current before it.
+type rotatedKey struct{ id, sealed string }
+
+// TakeRotatedKeys adds to the key ring the rotated keys the store keeps
+// and the ring lacks, each opened with a key the ring holds, in the order
+// they open (a key sealed under an earlier rotated one opens after it), so
+// the last rotation's key ends current. A member that restored a snapshot
+// taken past rotations it never applied (down meanwhile, or joined with
+// the keys of a member not yet past them) runs it: the snapshot's records
+// are sealed under the newest key. It returns how many keys it added and
+// the ids of those no held key opens (a member that never had the group's
+// keys), whose records stay unreadable, each read saying why.
+func (s *Store) TakeRotatedKeys() (added int, unopened []string, err error) {
+	if s.keys == nil {
+		return 0, nil, nil
+	}
+	pending := map[string]string{}
+	err = s.scan(prefixRotatedKeys, func(k, v []byte) error {
+		var sealed string
+		if err := json.Unmarshal(v, &sealed); err != nil {
+			return fmt.Errorf("decode %s: %w", k, err)
+		}
+		pending[string(k[len(prefixRotatedKeys):])] = sealed
+		return nil
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("read the rotated secrets keys: %w", err)
+	}
+	for progress := true; progress; {
+		progress = false
+		for _, id := range slices.Sorted(maps.Keys(pending)) {
+			err := s.keys.AddSealed(id, pending[id])
+			switch {
+			case errors.Is(err, secrets.ErrUnknownKey):
+				continue // sealed under a key not taken yet
+			case err == nil:
+				added++
+			case !errors.Is(err, secrets.ErrKeyHeld):
+				return added, nil, err
+			}
+			delete(pending, id)
+			progress = true
+		}
+	}
+	return added, slices.Sorted(maps.Keys(pending)), nil
 }
