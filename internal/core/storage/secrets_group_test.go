@@ -1,11 +1,16 @@
 package storage
 
 import (
+	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/edgefaas/edgefaas/internal/core/secrets"
+	"github.com/edgefaas/edgefaas/internal/testing/diskfill"
 )
 
 // groupStore opens a store whose key ring keeps its old keys, as a core
@@ -83,5 +88,49 @@ func TestRotatedKeysTaken(t *testing.T) {
 	}
 	if added, unopened, err := lone.TakeRotatedKeys(); err != nil || added != 0 || !slices.Equal(unopened, slices.Sorted(slices.Values(ids))) {
 		t.Errorf("a store without the group's keys: took %d, unopened %v (%v); want 0, %v", added, unopened, err, ids)
+	}
+}
+
+// TestRotationOnAFullKeyDisk: a group's rotation applied where the key
+// file's disk is full is refused with ErrDiskFull, which a group member
+// waits out and tries again (any other error stops it), and goes through
+// once there is room.
+func TestRotationOnAFullKeyDisk(t *testing.T) {
+	small, err := diskfill.Tmpfs(t, 1<<20)
+	if err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	path := filepath.Join(small, secrets.FileName)
+	kr, _, err := secrets.LoadOrCreate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr.KeepOldKeys()
+	s, err := OpenWith(filepath.Join(t.TempDir(), "db"), nil, Options{Secrets: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	id, sealed, err := s.NewSealedSecretsKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(small, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, int64(diskfill.Free(t, small))); err != nil {
+		t.Fatalf("fill the disk: %v", err)
+	}
+	f.Close()
+	if _, err := s.RotateSecretsKeyTo(id, sealed); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("a rotation with the key file's disk full: %v, want ErrDiskFull", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateSecretsKeyTo(id, sealed); err != nil || kr.Current() != id {
+		t.Fatalf("the rotation with room again: %v, current %s, want %s", err, kr.Current(), id)
 	}
 }
