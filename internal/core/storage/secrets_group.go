@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"syscall"
 
 	"github.com/edgefaas/edgefaas/internal/core/secrets"
 )
@@ -61,6 +62,11 @@ func (s *Store) RotateSecretsKeyTo(id, sealedKey string) (resealed int, err erro
 	s.sealMu.Lock()
 	defer s.sealMu.Unlock()
 	if err := s.keys.AddSealed(id, sealedKey); err != nil && !errors.Is(err, secrets.ErrKeyHeld) {
+		if errors.Is(err, syscall.ENOSPC) {
+			// A group member waits for space and applies the entry
+			// again, as for the store's own writes.
+			return 0, fmt.Errorf("%w: %w", ErrDiskFull, err)
+		}
 		return 0, err
 	}
 	return s.sealAll(&rotatedKey{id: id, sealed: sealedKey})
