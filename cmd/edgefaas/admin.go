@@ -83,7 +83,9 @@ once: hand it to the subject, who can save it with 'edgefaas config set token'.`
 		Long: `Seal the secrets the core keeps at rest (sink passwords, webhook secrets,
 header values, URL queries, MQTT trigger passwords) under a new key: the core
 writes the new key in front of the old one in its key file, seals every
-record under it, then drops the old key. Back the key file up afterwards.`,
+record under it, then drops the old key. In a core group every core takes the
+new key through the group's log and keeps the old ones (the log may hold
+entries sealed under them). Back the key file up afterwards.`,
 		Example: "  edgefaas admin rotate-secrets-key",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -169,6 +169,7 @@ type assembly struct {
 	server      *api.Server
 	group       *groupPart // nil: a single core
 	logOpts     replication.LogOptions
+	keys        *secrets.Keyring // the store's secrets keys
 }
 
 // onStop registers how to stop the part just started.
@@ -210,10 +211,14 @@ func (c *assembly) openStorage() error {
 	if created {
 		c.log.Info("created the secrets key; back it up apart from the database: the sealed secrets cannot be read without it", "path", keyFile)
 	}
+	c.keys = keys
 	opts := c.cfg.Storage
 	if c.cfg.Group != nil {
 		// The group's log database is sized from the store's share.
 		opts, c.logOpts = splitForLog(opts)
+		// The log may hold entries sealed under an older key of the
+		// group's, which a joining member replays.
+		keys.KeepOldKeys()
 	}
 	opts.Secrets = keys
 	store, err := storage.OpenWith(filepath.Join(c.cfg.DataDir, "db"), c.log, opts)

@@ -60,7 +60,7 @@ func (c *assembly) startGroup() error {
 		return err
 	}
 	m, err := replication.Start(replication.Config{ID: raft.ServerID(g.ID), Dir: filepath.Join(c.cfg.DataDir, "group"),
-		Store: c.store, Transport: t, Logger: c.log, Tune: g.Tune, Log: c.logOpts})
+		Store: c.store, Transport: t, Logger: c.log, Tune: g.Tune, Log: c.logOpts, Secrets: c.keys})
 	if err != nil {
 		t.Close()
 		return err
@@ -114,14 +114,24 @@ func alone(m *replication.Member, id raft.ServerID) bool {
 	return len(s) == 1 && s[0].ID == id
 }
 
-// joinGroup asks the member at g.Join to add this core until one adds it.
-// A refusal is logged at the first try and every 30th, not every second.
+// joinGroup asks the member at g.Join to add this core until one adds it,
+// having taken the group's secrets keys from it first: the entries and
+// snapshots this core then receives carry secrets sealed under them. A
+// refusal is logged at the first try and every 30th, not every second.
 func (c *assembly) joinGroup(ctx context.Context, g *GroupConfig) {
+	adopted := false
 	for try := 0; ; try++ {
-		err := c.group.transport.Join(raft.ServerAddress(g.Join), raft.ServerID(g.ID), c.group.transport.LocalAddr())
-		if err == nil {
-			c.log.Info("core group: joined", "id", g.ID, "via", g.Join)
-			return
+		var err error
+		if !adopted {
+			err = c.adoptGroupKeys(g.Join)
+			adopted = err == nil
+		}
+		if adopted {
+			err = c.group.transport.Join(raft.ServerAddress(g.Join), raft.ServerID(g.ID), c.group.transport.LocalAddr())
+			if err == nil {
+				c.log.Info("core group: joined", "id", g.ID, "via", g.Join)
+				return
+			}
 		}
 		if try%30 == 0 {
 			c.log.Warn("core group: join refused or unanswered; trying again every second", "via", g.Join, "tries", try+1, "err", err)
@@ -132,6 +142,21 @@ func (c *assembly) joinGroup(ctx context.Context, g *GroupConfig) {
 		case <-time.After(replication.JoinRetry):
 		}
 	}
+}
+
+// adoptGroupKeys makes the group's secrets keys, asked of the member at
+// addr, this core's (secrets.Keyring.Adopt): no operator copies a key
+// file.
+func (c *assembly) adoptGroupKeys(addr string) error {
+	keys, err := c.group.transport.SecretsKeys(raft.ServerAddress(addr))
+	if err != nil {
+		return fmt.Errorf("ask for the group's secrets keys: %w", err)
+	}
+	if err := c.keys.Adopt(keys); err != nil {
+		return err
+	}
+	c.log.Info("core group: took the group's secrets keys", "key", c.keys.Current(), "via", addr, "path", c.keys.Path())
+	return nil
 }
 
 // groupTokens writes the first tokens of a new group on the member that

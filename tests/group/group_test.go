@@ -33,6 +33,7 @@ type member struct {
 	url       string
 	nodeAddr  string
 	groupAddr string
+	data      string // its data directory
 }
 
 // group is a running group and its admin token.
@@ -51,16 +52,19 @@ func startGroup(t *testing.T) *group {
 	return startGroupOn(t, func(host string) string { return filepath.Join(disk, host) })
 }
 
-// startGroupOn is startGroup with each core's data under dataOf(its host).
-func startGroupOn(t *testing.T, dataOf func(host string) string) *group {
+// startGroupOn is startGroup with each core's data under dataOf(its host),
+// each core given the extra arguments too.
+func startGroupOn(t *testing.T, dataOf func(host string) string, extra ...string) *group {
 	t.Helper()
 	g := &group{}
 	for i, host := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
 		dir := t.TempDir()
 		data := dataOf(host)
-		m := &member{host: host, nodeAddr: host + ":" + testcluster.Port(t, host), groupAddr: host + ":" + testcluster.Port(t, host)}
-		args := []string{"core", "--data-dir", filepath.Join(data, "core"), "--http-addr", host + ":" + testcluster.Port(t, host),
+		m := &member{host: host, nodeAddr: host + ":" + testcluster.Port(t, host), groupAddr: host + ":" + testcluster.Port(t, host),
+			data: filepath.Join(data, "core")}
+		args := []string{"core", "--data-dir", m.data, "--http-addr", host + ":" + testcluster.Port(t, host),
 			"--node-addr", m.nodeAddr, "--group-addr", m.groupAddr}
+		args = append(args, extra...)
 		if i > 0 {
 			args = append(args, "--join-group", g.cores[0].groupAddr, "--cookie-file", g.cookie)
 		}
@@ -136,6 +140,17 @@ func (g *group) startWorkerOn(t *testing.T, host string, cores []*member) {
 }
 
 var leadsRE = regexp.MustCompile(`core group: this core (leads|no longer leads)`)
+
+// others returns the cores but m, in their order.
+func (g *group) others(m *member) []*member {
+	var out []*member
+	for _, o := range g.cores {
+		if o != m {
+			out = append(out, o)
+		}
+	}
+	return out
+}
 
 // leader is the live core whose last word on leadership is that it leads.
 func (g *group) leader(t *testing.T, dead map[*member]bool) *member {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -20,31 +19,6 @@ import (
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
-
-// plaintextFiles lists the files under dir holding any of the markers.
-func plaintextFiles(t *testing.T, dir string, markers ...string) []string {
-	t.Helper()
-	var found []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, m := range markers {
-			if bytes.Contains(b, []byte(m)) {
-				found = append(found, fmt.Sprintf("%s holds %q", path, m))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
-}
 
 // TestSecretsSealedAtRest: a function's sink password, webhook secret,
 // header value, URL query and MQTT trigger password, and the outbox copy
@@ -72,7 +46,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	waitRecord(t, core, id, "tried", func(r record) bool { return len(r.Sinks) == 2 && r.Sinks[1].Attempts >= 1 })
 	core.Stop()
 	dir := filepath.Join(core.Dir, "core")
-	if found := plaintextFiles(t, dir, markers...); len(found) > 0 {
+	if found := testcluster.FilesHolding(t, dir, markers...); len(found) > 0 {
 		t.Errorf("secrets in plain text in the data directory:\n%s", strings.Join(found, "\n"))
 	}
 	st, err := os.Stat(filepath.Join(dir, "secrets.key"))

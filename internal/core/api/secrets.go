@@ -11,9 +11,10 @@ type secretsRotation struct {
 }
 
 // rotateSecretsKey seals every secret kept at rest under a new key and
-// retires the old one (storage.Store.RotateSecretsKey).
+// retires the old one (storage.Store.RotateSecretsKey); in a core group,
+// on every core, through the log.
 func (s *Server) rotateSecretsKey(c *call) error {
-	id, n, err := s.cfg.Store.RotateSecretsKey()
+	id, n, err := s.writes.RotateSecretsKey()
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ type Writer interface {
 	ClearSubjectQuota(subject string) error
 	CreateScript(sc storage.Script) (storage.Script, error)
 	DeleteScript(seen storage.Script) (storage.Script, error)
+	RotateSecretsKey() (keyID string, resealed int, err error)
 }
 
 var _ Writer = (*storage.Store)(nil)

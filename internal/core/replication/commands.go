@@ -62,7 +62,8 @@ type DeleteModule struct {
 
 // CreateFunction is storage.Store.CreateFunction. The code travels in the
 // entry unless the group holds it already: then CodeHash names it and
-// New.Code is empty (see withoutStoredCode).
+// New.Code is empty (see withoutStoredCode). The sinks' and triggers'
+// secrets travel sealed (secrets.go).
 type CreateFunction struct {
 	In       storage.Module      `json:"in"`
 	New      storage.NewFunction `json:"new"`
@@ -71,7 +72,8 @@ type CreateFunction struct {
 }
 
 // UpdateFunction is storage.Store.UpdateFunction; its code, like
-// CreateFunction's, may be named by CodeHash instead.
+// CreateFunction's, may be named by CodeHash instead, and its secrets
+// travel sealed; Seen carries what the compare-and-set checks only.
 type UpdateFunction struct {
 	Seen     storage.Function       `json:"seen"`
 	Update   storage.FunctionUpdate `json:"update"`
@@ -214,7 +216,11 @@ func (c CreateFunction) apply(s *storage.Store) (any, error) {
 		}
 		c.New.Code = code
 	}
-	return s.CreateFunctionStamped(c.In, c.New, c.Stamp)
+	f, err := s.CreateFunctionStamped(c.In, c.New, c.Stamp)
+	if err != nil {
+		return f, err
+	}
+	return opened(s, f), nil
 }
 
 func (c UpdateFunction) apply(s *storage.Store) (any, error) {
@@ -225,7 +231,12 @@ func (c UpdateFunction) apply(s *storage.Store) (any, error) {
 		}
 		c.Update.Code = code
 	}
-	return s.UpdateFunctionAt(c.Seen, c.Update, c.At)
+	ch, err := s.UpdateFunctionAt(c.Seen, c.Update, c.At)
+	if err == nil && ch.New != nil {
+		f := opened(s, *ch.New)
+		ch.New = &f
+	}
+	return ch, err
 }
 
 func (c DeleteFunction) apply(s *storage.Store) (any, error) { return s.DeleteFunction(c.Seen) }
@@ -314,6 +325,9 @@ func Decode(b []byte) (Command, error) {
 	default:
 		if c = decodeQueue(op(b[0]), b[1:]); c == nil {
 			c = decodeNodeCommand(op(b[0]), b[1:])
+		}
+		if c == nil {
+			c = decodeSecretsCommand(op(b[0]), b[1:])
 		}
 		if c == nil {
 			return nil, fmt.Errorf("op %d: %w", b[0], errBadCommand)

@@ -1,14 +1,11 @@
 package replication
 
 import (
-	"bytes"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
@@ -139,15 +136,8 @@ func TestNodeRecordsAreTheGroups(t *testing.T) {
 		if ca, err := tm.store.GetNodeCA(); err != nil || ca != first {
 			t.Errorf("%s: CA %+v (%v), want the first", tm.id, ca, err)
 		}
-		last, err := tm.m.logs.LastIndex()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := uint64(1); i <= last; i++ {
-			var e raft.Log
-			if err := tm.m.logs.GetLog(i, &e); err == nil && bytes.Contains(e.Data, []byte(token)) {
-				t.Errorf("%s: log entry %d holds the join token", tm.id, i)
-			}
+		for _, i := range entriesHolding(t, tm, token) {
+			t.Errorf("%s: log entry %d holds the join token", tm.id, i)
 		}
 	}
 }

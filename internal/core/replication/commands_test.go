@@ -37,6 +37,7 @@ func every(t *testing.T) []Command {
 		ClearSubjectQuota{Subject: "bob"},
 		CreateScript{Script: storage.Script{Name: "s", Owner: "alice", Script: json.RawMessage(`{"a":1}`), Source: "a: 1"}, At: at},
 		DeleteScript{Seen: storage.Script{ID: 1, Name: "s", Owner: "alice", Script: json.RawMessage(`{"a":1}`)}},
+		RotateSecretsKey{ID: "0a1b2c3d", Key: "sealed:v1:4e5f6a7b:bm9uY2UgYW5kIGNpcGhlcnRleHQ"},
 	}
 }
 
@@ -156,20 +157,28 @@ func TestEveryCommandReplicates(t *testing.T) {
 		if _, set, err := tm.store.SubjectQuota("carol"); err != nil || set {
 			t.Errorf("%s: carol's quota still set (%v)", tm.id, err)
 		}
-		last, err := tm.m.logs.LastIndex()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := uint64(1); i <= last; i++ {
-			var e raft.Log
-			if err := tm.m.logs.GetLog(i, &e); err != nil {
-				continue
-			}
-			if bytes.Contains(e.Data, []byte(token)) {
-				t.Errorf("%s: log entry %d holds the token", tm.id, i)
-			}
+		for _, i := range entriesHolding(t, tm, token) {
+			t.Errorf("%s: log entry %d holds the token", tm.id, i)
 		}
 	}
+}
+
+// entriesHolding returns the indexes of the entries in tm's log whose
+// bytes hold s.
+func entriesHolding(t *testing.T, tm *testMember, s string) []uint64 {
+	t.Helper()
+	last, err := tm.m.logs.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []uint64
+	for i := uint64(1); i <= last; i++ {
+		var e raft.Log
+		if err := tm.m.logs.GetLog(i, &e); err == nil && bytes.Contains(e.Data, []byte(s)) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // lastCommand returns the data of the last command entry in tm's log.

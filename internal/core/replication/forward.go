@@ -94,6 +94,8 @@ func replyValue(o op) any {
 		return new(storage.Script)
 	case opInitCronState:
 		return new(storage.CronState)
+	case opRotateSecretsKey:
+		return new(SecretsRotation)
 	}
 	return nodeReplyValue(o)
 }
@@ -377,6 +379,8 @@ func (t *Transport) forward(addr raft.ServerAddress, c Command, gone func() bool
 		return *v, nil
 	case *storage.NodeCA:
 		return *v, nil
+	case *SecretsRotation:
+		return *v, nil
 	}
 	return nil, fmt.Errorf("forwarded write: unexpected answer %T", into)
 }
@@ -422,6 +426,8 @@ func (m *Member) answerForwarded(data []byte) []byte {
 		v = m.Status()
 	case len(data) == 1 && data[0] == readIndexFrame:
 		v, err = m.leaderReadIndex()
+	case len(data) == 1 && data[0] == keysFrame:
+		v, err = m.secretsKeys()
 	default:
 		var c Command
 		if c, err = Decode(data); err == nil {

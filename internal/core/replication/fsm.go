@@ -80,7 +80,30 @@ func NewFSM(store *storage.Store, scratch string) (*FSM, error) {
 	}
 	f := &FSM{store: store, scratch: scratch, skipTo: i, log: slog.Default(), closed: make(chan struct{})}
 	f.applied.Store(i)
+	// A restore cut short by a crash may have replaced the store but not
+	// yet taken its keys.
+	if err := f.takeRotatedKeys(); err != nil {
+		return nil, err
+	}
 	return f, nil
+}
+
+// takeRotatedKeys adds to the store's key ring the group's rotated keys
+// the store keeps and the ring lacks (storage.Store.TakeRotatedKeys): a
+// restored snapshot's records are sealed under the group's newest key,
+// which this member may have missed.
+func (f *FSM) takeRotatedKeys() error {
+	added, unopened, err := f.store.TakeRotatedKeys()
+	if err != nil {
+		return err
+	}
+	if added > 0 {
+		f.log.Info("took the group's rotated secrets keys from the store", "keys", added)
+	}
+	if len(unopened) > 0 {
+		f.log.Warn("rotated secrets keys the store keeps open with no key this core holds: its sealed secrets cannot be read; give it the group's key file", "keys", unopened)
+	}
+	return nil
 }
 
 // Store is the state the FSM applies to; reads go to it directly.
@@ -158,7 +181,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 }
 
 // Restore replaces the store's contents with a snapshot's (see
-// storage.Store.Replace).
+// storage.Store.Replace) and takes the rotated secrets keys they keep.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	dir := filepath.Join(f.scratch, fmt.Sprintf("in-%d", f.seq.Add(1)))
@@ -168,6 +191,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.store.SetLogIndex(0)
 	if err := f.store.Replace(dir); err != nil {
+		return err
+	}
+	if err := f.takeRotatedKeys(); err != nil {
 		return err
 	}
 	i, err := f.store.LogIndex()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/edgefaas/edgefaas/internal/core/secrets"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
@@ -28,6 +29,7 @@ type testMember struct {
 	id    raft.ServerID
 	dir   string
 	store *storage.Store
+	keys  *secrets.Keyring // nil unless the group has a key file
 	trans *raft.InmemTransport
 	m     *Member
 }
@@ -37,6 +39,7 @@ type testGroup struct {
 	mu      sync.Mutex
 	members []*testMember // live members
 	tune    func(*raft.Config)
+	keyFile []byte // copied into a new member's directory; nil: no secrets keys
 }
 
 // raftTimings keeps Raft's LAN timeouts (1 s; the product's) for
@@ -50,7 +53,14 @@ func raftTimings(c *raft.Config) {
 // newGroup starts n members and bootstraps them as one group.
 func newGroup(t *testing.T, n int, tune func(*raft.Config)) *testGroup {
 	t.Helper()
-	g := &testGroup{t: t, tune: func(c *raft.Config) {
+	return newGroupKeyed(t, n, tune, nil)
+}
+
+// newGroupKeyed is newGroup with every member's store sealing secrets
+// with the key file's keys (nil: none).
+func newGroupKeyed(t *testing.T, n int, tune func(*raft.Config), keyFile []byte) *testGroup {
+	t.Helper()
+	g := &testGroup{t: t, keyFile: keyFile, tune: func(c *raft.Config) {
 		raftTimings(c)
 		if tune != nil {
 			tune(c)
@@ -77,7 +87,22 @@ func newGroup(t *testing.T, n int, tune func(*raft.Config)) *testGroup {
 // connects it with every live member.
 func (g *testGroup) start(id raft.ServerID, dir string) *testMember {
 	g.t.Helper()
-	store, err := storage.Open(filepath.Join(dir, "db"), nil)
+	var opts storage.Options
+	if g.keyFile != nil {
+		path := filepath.Join(dir, secrets.FileName)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if err := os.WriteFile(path, g.keyFile, 0o600); err != nil {
+				g.t.Fatal(err)
+			}
+		}
+		kr, _, err := secrets.LoadOrCreate(path)
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		kr.KeepOldKeys()
+		opts.Secrets = kr
+	}
+	store, err := storage.OpenWith(filepath.Join(dir, "db"), nil, opts)
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -87,11 +112,11 @@ func (g *testGroup) start(id raft.ServerID, dir string) *testMember {
 		o.trans.Connect(trans.LocalAddr(), trans)
 	}
 	m, err := Start(Config{ID: id, Dir: filepath.Join(dir, "raft"), Store: store, Transport: trans, Tune: g.tune,
-		Log: LogOptions{CacheBytes: 1 << 20, MemTableBytes: 1 << 20}})
+		Log: LogOptions{CacheBytes: 1 << 20, MemTableBytes: 1 << 20}, Secrets: opts.Secrets})
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	tm := &testMember{id: id, dir: dir, store: store, trans: trans, m: m}
+	tm := &testMember{id: id, dir: dir, store: store, keys: opts.Secrets, trans: trans, m: m}
 	g.mu.Lock()
 	g.members = append(g.members, tm)
 	g.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
+	"github.com/edgefaas/edgefaas/internal/core/secrets"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
 
@@ -34,6 +35,9 @@ type Config struct {
 	// Tune, if not nil, changes Raft's configuration (hashicorp/raft's
 	// defaults, meant for a LAN) before the member starts.
 	Tune func(*raft.Config)
+	// Secrets is the group's secrets key ring (the store's), handed to a
+	// core that asks for it before it joins; nil hands none.
+	Secrets *secrets.Keyring
 }
 
 // Member is one running member: its Raft, its FSM and its log.
@@ -43,6 +47,7 @@ type Member struct {
 	fsm     *FSM
 	logs    *LogStore
 	forward *Transport // set by Transport.ServeForwarded
+	secrets *secrets.Keyring
 
 	closed    chan struct{} // closed by Close, ends waits on Raft's futures
 	closeOnce sync.Once
@@ -90,7 +95,7 @@ func Start(c Config) (*Member, error) {
 		logs.Close()
 		return nil, fmt.Errorf("start raft member %s: %w", c.ID, err)
 	}
-	return &Member{id: c.ID, raft: r, fsm: fsm, logs: logs, closed: make(chan struct{})}, nil
+	return &Member{id: c.ID, raft: r, fsm: fsm, logs: logs, secrets: c.Secrets, closed: make(chan struct{})}, nil
 }
 
 // restoreOnStart reports whether Raft must restore its newest snapshot

@@ -92,17 +92,24 @@ func (w *Writes) CreateFunction(in storage.Module, nf storage.NewFunction) (stor
 	if err != nil {
 		return storage.Function{}, err
 	}
+	if nf, err = sealedNew(w.store(), nf); err != nil {
+		return storage.Function{}, err
+	}
 	return proposeAs[storage.Function](w, CreateFunction{In: in, New: nf, Stamp: st})
 }
 
 // UpdateFunction is storage.Store.UpdateFunction through the log.
 func (w *Writes) UpdateFunction(seen storage.Function, u storage.FunctionUpdate) (storage.FunctionChange, error) {
-	return proposeAs[storage.FunctionChange](w, UpdateFunction{Seen: seen, Update: u, At: w.store().Now()})
+	u, err := sealedUpdate(w.store(), u)
+	if err != nil {
+		return storage.FunctionChange{}, err
+	}
+	return proposeAs[storage.FunctionChange](w, UpdateFunction{Seen: seenOnly(seen), Update: u, At: w.store().Now()})
 }
 
 // DeleteFunction is storage.Store.DeleteFunction through the log.
 func (w *Writes) DeleteFunction(seen storage.Function) (storage.Function, error) {
-	return proposeAs[storage.Function](w, DeleteFunction{Seen: seen})
+	return proposeAs[storage.Function](w, DeleteFunction{Seen: seenOnly(seen)})
 }
 
 // CreateSubject is storage.Store.CreateSubject through the log: the

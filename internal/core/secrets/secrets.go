@@ -55,9 +55,10 @@ type key struct {
 
 // Keyring is the key file in memory; safe for concurrent use.
 type Keyring struct {
-	path string
-	mu   sync.RWMutex
-	keys []key // keys[0] seals
+	path    string
+	mu      sync.RWMutex
+	keys    []key // keys[0] seals
+	keepOld bool  // KeepOldKeys: Retire keeps every key
 }
 
 // LoadOrCreate reads the key file at path, or creates it (0600, a new
@@ -241,11 +242,12 @@ func (kr *Keyring) Rotate() (string, error) {
 }
 
 // Retire drops every key but the current one from the file: the caller
-// has sealed every record under the current key.
+// has sealed every record under the current key. A ring told to keep its
+// old keys (KeepOldKeys) keeps them.
 func (kr *Keyring) Retire() error {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
-	if len(kr.keys) == 1 {
+	if len(kr.keys) == 1 || kr.keepOld {
 		return nil
 	}
 	old := kr.keys

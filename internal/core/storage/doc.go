@@ -16,6 +16,7 @@
 //	meta/log_index          in a core group: the replicated log's last entry applied (8 bytes, big endian)
 //	meta/restoring          in a core group: present while a snapshot replaces the contents
 //	meta/node_ca            in a core group: NodeCA (JSON), the group's node CA certificate and key
+//	meta/secrets_keys/<id>  in a core group: a rotation's new secrets key, sealed under the key current before it (JSON string)
 //	m/<module>              Module (JSON)
 //	f/<module>/<function>   Function (JSON); a module's functions are a prefix scan of f/<module>/
 //	c/<sha256 hex>          code bytes, stored once per hash

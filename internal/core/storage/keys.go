@@ -30,6 +30,7 @@ const (
 	layoutJoinTokens  = "j/"
 	layoutNodeCerts   = "n/"
 	layoutCron        = "g/cron/"
+	layoutRotatedKeys = "meta/secrets_keys/"
 )
 
 // Key constructors.
@@ -55,6 +56,7 @@ func keyQuota(subject string) []byte  { return []byte(layoutQuotas + subject) }
 func keyJoinToken(hash string) []byte { return []byte(layoutJoinTokens + hash) }
 func keyNodeCert(name string) []byte  { return []byte(layoutNodeCerts + name) }
 func keyCron(key string) []byte       { return []byte(layoutCron + key) }
+func keyRotatedKey(id string) []byte  { return []byte(layoutRotatedKeys + id) }
 
 // Prefixes and keys used as byte slices as they are.
 var (
@@ -68,6 +70,7 @@ var (
 	prefixOutbox      = []byte(layoutOutbox)
 	prefixNodeCerts   = []byte(layoutNodeCerts)
 	prefixCron        = []byte(layoutCron)
+	prefixRotatedKeys = []byte(layoutRotatedKeys)
 	keyTriggerPrefix  = []byte(layoutTriggerInstance)
 )
 

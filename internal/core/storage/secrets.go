@@ -38,7 +38,7 @@ func (s *Store) sealSinks(sinks []Sink, aad string) ([]Sink, error) {
 	for i := range out {
 		p := &out[i].Params
 		if p.Sealed != "" {
-			continue // not opened (only the migration writes it as read)
+			continue // sealed already: the migration, or a write through a group's log
 		}
 		base, query, _ := strings.Cut(p.URL, "?")
 		x := sinkSecrets{Password: p.Password, Secret: p.Secret, Headers: p.Headers, Query: query}
@@ -209,7 +209,7 @@ func (s *Store) SealSecrets() (int, error) {
 	defer s.mu.Unlock()
 	s.sealMu.Lock()
 	defer s.sealMu.Unlock()
-	return s.sealAll()
+	return s.sealAll(nil)
 }
 
 // RotateSecretsKey makes a new key current, seals every secret under it
@@ -228,17 +228,23 @@ func (s *Store) RotateSecretsKey() (keyID string, resealed int, err error) {
 	if err != nil {
 		return "", 0, err
 	}
-	n, err := s.sealAll()
+	n, err := s.sealAll(nil)
 	return id, n, err
 }
 
 // sealAll writes again, sealed under the current key, every function
 // and outbox record that needs it, in one synced batch, then retires the
-// old keys. Callers hold s.mu and sealMu.
-func (s *Store) sealAll() (int, error) {
+// old keys. A group's rotation (rot not nil) keeps its sealed key in the
+// same batch (secrets_group.go). Callers hold s.mu and sealMu.
+func (s *Store) sealAll(rot *rotatedKey) (int, error) {
 	b := s.db.NewBatch()
 	defer b.Close()
 	n := 0
+	if rot != nil {
+		if err := s.setJSON(b, keyRotatedKey(rot.id), rot.sealed); err != nil {
+			return 0, err
+		}
+	}
 	reseal := func(prefix []byte, decode func(k, v []byte) (any, bool, error)) error {
 		return s.scan(prefix, func(k, v []byte) error {
 			rec, needs, err := decode(k, v)
@@ -275,7 +281,7 @@ func (s *Store) sealAll() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("seal outbox secrets: %w", err)
 	}
-	if n > 0 {
+	if n > 0 || rot != nil {
 		if err := s.commit(b); err != nil {
 			return 0, fmt.Errorf("seal secrets: %w", err)
 		}

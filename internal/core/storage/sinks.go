@@ -50,9 +50,9 @@ type SinkParams struct {
 	Topic    string            `json:"topic,omitempty"`
 	Retain   bool              `json:"retain,omitempty"`
 	TLS      bool              `json:"tls,omitempty"`
-	// Sealed holds, at rest only, the secrets above (password, secret,
-	// headers, the URL's query) sealed by the Store (secrets.go); records
-	// the Store hands out never have it.
+	// Sealed holds, at rest and in a core group's log entries only, the
+	// secrets above (password, secret, headers, the URL's query) sealed by
+	// the Store (secrets.go); records read from the Store never have it.
 	Sealed string `json:"sealed,omitempty"`
 }
 

@@ -38,8 +38,9 @@ type MQTTParams struct {
 	Topic    string `json:"topic"`
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
-	// Sealed holds, at rest only, the password sealed by the Store
-	// (secrets.go); records the Store hands out never have it.
+	// Sealed holds, at rest and in a core group's log entries only, the
+	// password sealed by the Store (secrets.go); records read from the
+	// Store never have it.
 	Sealed string `json:"sealed,omitempty"`
 }
 
