@@ -21,26 +21,7 @@ func TestSleepStoppedAtTimeout(t *testing.T) {
 	e := newEngine(t, wasm.Config{})
 	short := compile(t, e, "sleep", wasm.Limits{Timeout: 300 * time.Millisecond})
 	long := compile(t, e, "sleep", wasm.Limits{})
-	order := make(chan string, 2)
-	errs := make(chan error, 1)
-	go func() {
-		_, err := invoke(t, e, short, `{"ms":60000}`)
-		errs <- err
-		order <- "timed out"
-	}()
-	go func() {
-		if _, err := invoke(t, e, long, `{"ms":3000}`); err != nil {
-			t.Errorf("the 3 s sleep: %v", err)
-		}
-		order <- "slept 3 s"
-	}()
-	if first := <-order; first != "timed out" {
-		t.Fatalf("the 3 s sleep ended before the 60 s sleep's 300 ms timeout stopped it")
-	}
-	if err := <-errs; !errors.Is(err, wasm.ErrTimeout) {
-		t.Errorf("the 60 s sleep with a 300 ms timeout: %v, want ErrTimeout", err)
-	}
-	<-order
+	stoppedFirst(t, e, short, long, `{"ms":60000}`, `{"ms":3000}`, "")
 }
 
 // TestJSSleepStoppedAtTimeout: a JavaScript call awaiting a timer far past
@@ -66,24 +47,34 @@ func TestJSSleepStoppedAtTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	stoppedFirst(t, e, short, long, `{"ms":60000}`, `{"ms":2000}`, "2000")
+}
+
+// stoppedFirst calls short with shortIn, a sleep far past short's
+// timeout, and beside it long with longIn, a shorter sleep that still
+// outlasts that timeout: short's call must be answered first, as a
+// timeout, and long's with longOut (any output if empty).
+func stoppedFirst(t *testing.T, e *wasm.Engine, short, long *wasm.Module, shortIn, longIn, longOut string) {
+	t.Helper()
 	order := make(chan string, 2)
 	errs := make(chan error, 1)
 	go func() {
-		_, err := invoke(t, e, short, `{"ms":60000}`)
+		_, err := invoke(t, e, short, shortIn)
 		errs <- err
 		order <- "timed out"
 	}()
 	go func() {
-		if res, err := invoke(t, e, long, `{"ms":2000}`); err != nil || string(res.Output) != "2000" {
-			t.Errorf("the 2 s timer: %v, %v", res, err)
+		res, err := invoke(t, e, long, longIn)
+		if err != nil || longOut != "" && string(res.Output) != longOut {
+			t.Errorf("the sleep %s beside it: %v, %v; want %q", longIn, res, err, longOut)
 		}
-		order <- "slept 2 s"
+		order <- "slept"
 	}()
 	if first := <-order; first != "timed out" {
-		t.Fatalf("the 2 s timer was due before the 60 s timer's 300 ms timeout stopped its call")
+		t.Fatalf("the sleep %s ended before the sleep %s was stopped at its timeout", longIn, shortIn)
 	}
 	if err := <-errs; !errors.Is(err, wasm.ErrTimeout) {
-		t.Errorf("the 60 s timer with a 300 ms timeout: %v, want ErrTimeout", err)
+		t.Errorf("the sleep %s past its timeout: %v, want ErrTimeout", shortIn, err)
 	}
 	<-order
 }
