@@ -53,6 +53,7 @@ type counters struct {
 	instancesRecycled                 atomic.Int64
 	reruns                            atomic.Int64
 	jsPrepared                        atomic.Int64
+	guestSleeps                       atomic.Int64
 	codeEvictions, idleReclaimed      atomic.Int64
 	live                              atomic.Int64
 	cachePruned                       atomic.Int64
@@ -84,7 +85,11 @@ type Stats struct {
 	InstancesRecycled int64 // warm instances closed after an error, N calls or memory growth
 	// JSPrepared counts JavaScript instances whose script's top level
 	// ran; the function's other instances started from its template.
-	JSPrepared      int64
+	JSPrepared int64
+	// GuestSleeps counts the WASI sleeps guests took (poll_oneoff's
+	// clock wait): each ends in a wake-up that runs guest code on a CPU
+	// slot, so a guest that waits in short steps shows here.
+	GuestSleeps     int64
 	Running, Queued int // invocations running and waiting now
 
 	// MemoryBudget is Config.MemoryBudget (0: unbounded): what the node
@@ -210,6 +215,7 @@ func (e *Engine) Stats() Stats {
 		InstancesReused:    e.stats.instancesReused.Load(),
 		InstancesRecycled:  e.stats.instancesRecycled.Load(),
 		JSPrepared:         e.stats.jsPrepared.Load(),
+		GuestSleeps:        e.stats.guestSleeps.Load(),
 		Running:            e.admission.running(),
 		Queued:             e.admission.queued(),
 		MemoryBudget:       e.cfg.MemoryBudget,
@@ -259,12 +265,12 @@ func (e *Engine) Close(ctx context.Context) error {
 // moduleConfig is every instance's configuration; call returns the call
 // the instance runs now (nil between calls), whose end cuts its sleeps
 // short (sleepFor).
-func moduleConfig(call func() *callState) wazero.ModuleConfig {
+func (e *Engine) moduleConfig(call func() *callState) wazero.ModuleConfig {
 	return wazero.NewModuleConfig().
 		WithName("").
 		WithSysWalltime().
 		WithSysNanotime().
-		WithNanosleep(sleepFor(call)).
+		WithNanosleep(sleepFor(call, &e.stats.guestSleeps)).
 		WithRandSource(rand.Reader)
 }
 
@@ -275,9 +281,10 @@ func moduleConfig(call func() *callState) wazero.ModuleConfig {
 // its instance and its memory reservation until the sleep ended (an hour,
 // for a function with a 1 s timeout that sleeps an hour), although its
 // caller had its answer long before. Woken early, the guest is stopped at
-// its next termination check.
-func sleepFor(call func() *callState) func(ns int64) {
+// its next termination check. Each sleep is counted in sleeps.
+func sleepFor(call func() *callState, sleeps *atomic.Int64) func(ns int64) {
 	return func(ns int64) {
+		sleeps.Add(1)
 		var done <-chan struct{}
 		if st := call(); st != nil {
 			done = st.done

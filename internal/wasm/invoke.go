@@ -258,7 +258,7 @@ func (e *Engine) callReactor(ctx context.Context, m *Module, p *pool, in *instan
 		e.stats.instancesReused.Add(1)
 	} else {
 		stdio := &instanceWriter{st: st}
-		cfg := moduleConfig(func() *callState { return stdio.st }).WithStdout(stdio).WithStderr(stdio).WithStartFunctions("_initialize")
+		cfg := e.moduleConfig(func() *callState { return stdio.st }).WithStdout(stdio).WithStderr(stdio).WithStartFunctions("_initialize")
 		image := m.life.image
 		var tpl *jsTemplate
 		if m.js != nil {
@@ -378,7 +378,7 @@ func firstLine(err error) string {
 // result on stdout, stderr lines as logs.
 func (e *Engine) runCommand(ctx context.Context, m *Module, acct *account, st *callState) (err error) {
 	stdout := &limitedBuffer{max: st.limits.MaxOutputBytes}
-	cfg := moduleConfig(func() *callState { return st }).
+	cfg := e.moduleConfig(func() *callState { return st }).
 		WithStdin(bytes.NewReader(st.input)).
 		WithStdout(stdout).
 		WithStderr(st).

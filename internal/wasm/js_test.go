@@ -181,6 +181,37 @@ func TestJSTimers(t *testing.T) {
 	}
 }
 
+// TestJSTimerWakeups: a call awaiting a 2 s timer sleeps until it is due
+// in a handful of WASI sleeps (Stats.GuestSleeps), not in short steps:
+// each wake-up runs the runner's JS glue on a CPU slot, and 50 ms steps
+// made about 40 of them for 2 s.
+func TestJSTimerWakeups(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{})
+	src := `export default async (a) => { await new Promise(done => setTimeout(done, a.ms)); return a.ms }`
+	m, err := e.Compile(ctx, jsengine.Wrap([]byte(src)), wasm.Limits{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleep := func(ms int) int64 {
+		t.Helper()
+		before := e.Stats().GuestSleeps
+		in := fmt.Sprintf(`{"ms":%d}`, ms)
+		res, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/sleep", Input: []byte(in)})
+		if err != nil || string(res.Output) != fmt.Sprint(ms) {
+			t.Fatalf("sleep %d ms: %v, %v", ms, res, err)
+		}
+		return e.Stats().GuestSleeps - before
+	}
+	sleep(1) // the instance's first call prepares it
+	n := sleep(2000)
+	t.Logf("a 2 s timer: %d WASI sleeps", n)
+	if n < 1 || n > 4 {
+		t.Fatalf("a 2 s timer took %d WASI sleeps, want 1 to 4 (one until it is due, a few more if woken early)", n)
+	}
+}
+
 // compiled is the stored form of a script: what Inspect makes of it at
 // upload, with its bytecode.
 func compiled(t testing.TB, src string) jsengine.Script {

@@ -377,12 +377,17 @@ static int glue_call(const char *name, JSValue *result) {
     return 0;
 }
 
+// MAX_SLEEP_MS bounds one sleep of wait_for: a timer set for Infinity
+// still sleeps a finite time, and the loop then sleeps again.
+#define MAX_SLEEP_MS 3600000.0
+
 // wait_for sends the requests the handler fetched and runs the timers it
 // set until its result settles or nothing is left: a request blocks in
 // the host, and between timers it sleeps (WASI poll_oneoff), both without
-// the call's CPU slot; it sleeps in steps of at most 50 ms, so a call
-// past its timeout is stopped within a step. -1 with an exception pending
-// if a timer or a callback threw.
+// the call's CPU slot. It sleeps until the next timer is due in one sleep:
+// every wake-up runs this loop's JS glue, and the engine's sleep ends with
+// the call, so a call past its timeout is stopped on time without waking
+// to look. -1 with an exception pending if a timer or a callback threw.
 static int wait_for(JSValueConst state) {
     for (;;) {
         JSValue done = JS_GetPropertyStr(ctx, state, "done");
@@ -404,8 +409,9 @@ static int wait_for(JSValueConst state) {
         JS_FreeValue(ctx, w);
         if (ms < 0) return 0;
         if (ms > 0) {
-            if (ms > 50) ms = 50;
-            struct timespec ts = {0, (long)(ms * 1e6)};
+            if (ms > MAX_SLEEP_MS) ms = MAX_SLEEP_MS;
+            int64_t ns = (int64_t)(ms * 1e6);
+            struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
             nanosleep(&ts, NULL);
             continue;
         }
