@@ -2,7 +2,9 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -41,6 +43,8 @@ type bodyAdmission struct {
 
 	mu   sync.Mutex
 	held map[string]int64 // by subject, both pools
+
+	pace refusalPace
 }
 
 func newBodyAdmission(budget int64) *bodyAdmission {
@@ -55,7 +59,9 @@ func newBodyAdmission(budget int64) *bodyAdmission {
 // A small body that finds the pool full takes from the reserve. The
 // reservation is given back when the handler returns. It answers 429
 // with Retry-After, and closes the connection, when there is no room for
-// the body or its subject holds its share: the body is never read.
+// the body or its subject holds its share: the body is never read. A
+// subject refused again within the Retry-After waits for it first
+// (refusalPace).
 func (b *bodyAdmission) admit(c *call, limit int64) error {
 	n := limit
 	if cl := c.r.ContentLength; cl >= 0 && cl < n {
@@ -67,17 +73,23 @@ func (b *bodyAdmission) admit(c *call, limit int64) error {
 	}
 	who := c.subject.Name
 	if !b.take(who, n) {
-		return tooManyBodies("the request bodies of subject " + who + " already hold its share of the core's memory for them")
+		return b.refuse(c, "the request bodies of subject "+who+" already hold its share of the core's memory for them")
 	}
 	sem := b.sem
 	if !sem.TryAcquire(n) {
 		if sem = b.reserve; n > smallBody || !sem.TryAcquire(n) {
 			b.give(who, n)
-			return tooManyBodies("the core holds as many request bodies as its memory allows")
+			return b.refuse(c, "the core holds as many request bodies as its memory allows")
 		}
 	}
 	c.release = append(c.release, func() { sem.Release(n); b.give(who, n) })
 	return nil
+}
+
+// refuse is c's refusal for why, once its subject's pace allows it.
+func (b *bodyAdmission) refuse(c *call, why string) error {
+	b.pace.hold(c.r.Context(), c.subject.Name)
+	return tooManyBodies(why)
 }
 
 // take counts n more bytes held by who's bodies, unless who already holds
@@ -104,6 +116,6 @@ func (b *bodyAdmission) give(who string, n int64) {
 // Retry-After, and "Connection: close" so that the server closes the
 // connection rather than read and discard what the client still sends.
 func tooManyBodies(why string) *apiError {
-	return &apiError{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"1"}, "Connection": {"close"}},
+	return &apiError{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {strconv.Itoa(int(refusalHold / time.Second))}, "Connection": {"close"}},
 		detail: "Too Many Requests: " + why + "; retry shortly"}
 }

@@ -142,13 +142,10 @@ func All() []Attack {
 		hostileCalls("spin", "test/spin", "two callers of a function that spins until its 1 s timeout", 2),
 		hostileCalls("log flood", "test/emptylog", "two callers of a function logging empty lines until its log bound", 2),
 		{
-			Name: "body flood", What: "16 callers sending 6 MiB bodies to a function that sleeps 100 ms",
-			Setup: func(ctx context.Context, b Box) error { return upload(ctx, b, "attack_slow", "sleep", 60000) },
+			Name: "body flood", What: "16 callers sending 6 MiB bodies to the C hello, each at once after the last's answer, without Expect",
+			Setup: func(ctx context.Context, b Box) error { return upload(ctx, b, "attack_body", "hello-c", 0) },
 			Run: func(ctx context.Context, b Box) map[string]int {
-				body, _ := json.Marshal(map[string]any{"args": map[string]any{"ms": 100, "pad": strings.Repeat("x", 6<<20-64)}})
-				return loop(ctx, 16, func(hc *http.Client) string {
-					return answer(PostBytes(hc, b.URL+"/v1/fn/_/attack_slow", b.Guest, body))
-				})
+				return BodyFlood(ctx, b, "attack_body", 16)
 			},
 		},
 		{
@@ -172,6 +169,19 @@ func All() []Attack {
 			},
 		},
 	}
+}
+
+// BodyFlood runs callers that each call the guest's function fn one call
+// after another until ctx ends, each with the largest body an invocation
+// may have (6 MiB), sent whole: no "Expect: 100-continue", and the next
+// call as soon as one is answered, whatever its Retry-After. fn should be
+// small code (the C hello): the flood is about bodies, and calls of a
+// large module would also compete for the worker's compiled code.
+func BodyFlood(ctx context.Context, b Box, fn string, callers int) map[string]int {
+	body, _ := json.Marshal(map[string]any{"args": map[string]any{"pad": strings.Repeat("x", 6<<20-64)}})
+	return loop(ctx, callers, func(hc *http.Client) string {
+		return answer(PostBytes(hc, b.URL+"/v1/fn/_/"+fn, b.Guest, body))
+	})
 }
 
 // hostileCalls is an attack of callers of one hostile module.
