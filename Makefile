@@ -98,7 +98,11 @@ SERIAL_TESTS = ^(TestSpinningNeighbours|TestMaliciousFunctions)$$
 # go test starts packages in the order named: the longest (a minute or
 # more each) first, so that the short ones fill the gaps at the end
 # instead of one long package running alone.
-LONG_PKGS = ./tests/arch ./internal/bench ./tests/adversarial ./tests/cluster ./tests/reliability ./internal/core/replication ./tests/group ./tests/budget ./tests/activations
+LONG_PKGS = ./tests/arch ./internal/bench ./tests/adversarial ./tests/cluster ./tests/reliability ./tests/budget
+# IO_PKGS wait mostly on disk syncs and timers (Raft's elections, durable
+# queues), little on the CPU: they run one at a time as a third stream
+# beside the others, their output printed after.
+IO_PKGS = ./internal/core/replication ./tests/group ./tests/activations
 # The Go SDK is a module of its own (sdk/go/go.mod), outside the root's
 # ./...: it is vetted and tested in its directory. go vet runs every
 # analyzer first, so the go test runs after it (race and fuzz included)
@@ -106,9 +110,13 @@ LONG_PKGS = ./tests/arch ./internal/bench ./tests/adversarial ./tests/cluster ./
 test: test-deps patch-deps examples testmodules
 	$(GO) vet ./...
 	cd sdk/go && $(GO) vet ./... && $(GO) test -vet=off -count=1 ./...
-	@pkgs=$$($(GO) list ./... | sed 's|^github.com/edgefaas/edgefaas|.|' | grep -vxF $(foreach p,$(SERIAL_PKGS) $(LONG_PKGS),-e $(p))) && \
-	  test -n "$$pkgs" && echo "go test -vet=off -count=1 -p 2 -timeout 10m -skip '$(SERIAL_TESTS)' (every package but $(SERIAL_PKGS), $(LONG_PKGS) first)" && \
-	  $(GO) test -vet=off -count=1 -p 2 -timeout 10m -skip '$(SERIAL_TESTS)' $(LONG_PKGS) $$pkgs
+	@pkgs=$$($(GO) list ./... | sed 's|^github.com/edgefaas/edgefaas|.|' | grep -vxF $(foreach p,$(SERIAL_PKGS) $(LONG_PKGS) $(IO_PKGS),-e $(p))) && \
+	  test -n "$$pkgs" || exit 1; \
+	  echo "go test -vet=off -count=1 -p 2 -timeout 10m -skip '$(SERIAL_TESTS)' (every package but $(SERIAL_PKGS) and $(IO_PKGS), $(LONG_PKGS) first)"; \
+	  { $(GO) test -vet=off -count=1 -p 1 -timeout 10m $(IO_PKGS) > build/test-io.log 2>&1; echo $$? > build/test-io.rc; } & \
+	  $(GO) test -vet=off -count=1 -p 2 -timeout 10m -skip '$(SERIAL_TESTS)' $(LONG_PKGS) $$pkgs; rc=$$?; wait; \
+	  echo "go test -vet=off -count=1 -p 1 -timeout 10m $(IO_PKGS) (beside the above)"; cat build/test-io.log; \
+	  test $$rc = 0 && test "$$(cat build/test-io.rc)" = 0
 	$(GO) test -vet=off -count=1 -p 1 -timeout 10m $(SERIAL_PKGS)
 	$(GO) test -vet=off -count=1 -timeout 10m -run '$(SERIAL_TESTS)' ./tests/reliability
 	@$(MAKE) --no-print-directory test-patched
