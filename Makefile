@@ -86,22 +86,25 @@ $(WASM)/test/matmul.wasm: CLANG += -msimd128
 $(WASM)/test/bigmin.wasm: CLANG += -Wl,--initial-memory=20971520
 
 # The whole suite: unit and integration tests, the patched dependencies'
-# own upstream tests, then short fuzz runs. Test packages run two at a time,
-# but SERIAL_PKGS and tests/reliability's SERIAL_TESTS, alone afterwards:
-# they assert latencies against a calm baseline or a configured bound
-# (neighbours beside spinning guests, guests stopped on time), which another
-# package's load on the 2 cores would skew. The rest of tests/reliability
-# asserts counts, orderings and bounds of several seconds (a hung worker
-# dropped within 3× its 5 s staleness), and runs with the others.
+# own upstream tests, the race detector, then short fuzz runs, in two
+# streams and a serial end:
+# - the main stream runs the test packages two at a time, LONG_PKGS first
+#   (go test starts packages in the order named, so the short ones fill
+#   the gaps at the end instead of one long package running alone);
+# - beside it, a side stream runs IO_PKGS one at a time (they wait mostly
+#   on disk syncs and timers: Raft's elections, durable queues), then the
+#   race detector, the patched dependencies' tests and the fuzz runs, which
+#   use the CPU the main stream leaves idle in its second half; its output
+#   is printed after the main stream's;
+# - then, alone, SERIAL_PKGS and tests/reliability's SERIAL_TESTS: they
+#   assert latencies against a calm baseline or a configured bound
+#   (neighbours beside spinning guests, guests stopped on time), which
+#   another package's load on the 2 cores would skew. The rest of
+#   tests/reliability asserts counts, orderings and bounds of several
+#   seconds (a hung worker dropped within 3× its 5 s staleness).
 SERIAL_PKGS = ./internal/wasm
 SERIAL_TESTS = ^(TestSpinningNeighbours|TestMaliciousFunctions)$$
-# go test starts packages in the order named: the longest (a minute or
-# more each) first, so that the short ones fill the gaps at the end
-# instead of one long package running alone.
 LONG_PKGS = ./tests/arch ./internal/bench ./tests/adversarial ./tests/cluster ./tests/reliability ./tests/budget
-# IO_PKGS wait mostly on disk syncs and timers (Raft's elections, durable
-# queues), little on the CPU: they run one at a time as a third stream
-# beside the others, their output printed after.
 IO_PKGS = ./internal/core/replication ./tests/group ./tests/activations
 # The Go SDK is a module of its own (sdk/go/go.mod), outside the root's
 # ./...: it is vetted and tested in its directory. go vet runs every
@@ -112,16 +115,18 @@ test: test-deps patch-deps examples testmodules
 	cd sdk/go && $(GO) vet ./... && $(GO) test -vet=off -count=1 ./...
 	@pkgs=$$($(GO) list ./... | sed 's|^github.com/edgefaas/edgefaas|.|' | grep -vxF $(foreach p,$(SERIAL_PKGS) $(LONG_PKGS) $(IO_PKGS),-e $(p))) && \
 	  test -n "$$pkgs" || exit 1; \
+	  ( set -e; echo "go test -vet=off -count=1 -p 1 -timeout 10m $(IO_PKGS)"; \
+	    $(GO) test -vet=off -count=1 -p 1 -timeout 10m $(IO_PKGS); \
+	    $(MAKE) --no-print-directory race TESTVET=-vet=off; \
+	    $(MAKE) --no-print-directory test-patched; \
+	    $(MAKE) --no-print-directory fuzz TESTVET=-vet=off ) > build/test-side.log 2>&1 & side=$$!; \
 	  echo "go test -vet=off -count=1 -p 2 -timeout 10m -skip '$(SERIAL_TESTS)' (every package but $(SERIAL_PKGS) and $(IO_PKGS), $(LONG_PKGS) first)"; \
-	  { $(GO) test -vet=off -count=1 -p 1 -timeout 10m $(IO_PKGS) > build/test-io.log 2>&1; echo $$? > build/test-io.rc; } & \
-	  $(GO) test -vet=off -count=1 -p 2 -timeout 10m -skip '$(SERIAL_TESTS)' $(LONG_PKGS) $$pkgs; rc=$$?; wait; \
-	  echo "go test -vet=off -count=1 -p 1 -timeout 10m $(IO_PKGS) (beside the above)"; cat build/test-io.log; \
-	  test $$rc = 0 && test "$$(cat build/test-io.rc)" = 0
+	  $(GO) test -vet=off -count=1 -p 2 -timeout 10m -skip '$(SERIAL_TESTS)' $(LONG_PKGS) $$pkgs; rc=$$?; \
+	  wait $$side; side=$$?; \
+	  echo "== the side stream (IO_PKGS, race, patched dependencies, fuzz): exit $$side"; cat build/test-side.log; \
+	  test $$rc = 0 && test $$side = 0
 	$(GO) test -vet=off -count=1 -p 1 -timeout 10m $(SERIAL_PKGS)
 	$(GO) test -vet=off -count=1 -timeout 10m -run '$(SERIAL_TESTS)' ./tests/reliability
-	@$(MAKE) --no-print-directory test-patched
-	@$(MAKE) --no-print-directory race TESTVET=-vet=off
-	@$(MAKE) --no-print-directory fuzz TESTVET=-vet=off
 
 # Upstream tests of the packages our patches touch, run in the patched copies
 # (patches/README.md lists why each set is enough). Each entry is
