@@ -165,6 +165,9 @@ type Error struct {
 	Method, Path string
 	// RetryAfter is the Retry-After header, if any (429, 503).
 	RetryAfter string
+	// GroupWrite is a core group's word on a write it answered 503
+	// (GroupWriteHeader): GroupWriteRefused, GroupWriteUnknown, or empty.
+	GroupWrite string
 }
 
 // Error returns the API's message.
@@ -372,10 +375,11 @@ func (c *Client) sendTo(ctx context.Context, base *url.URL, r request) (status i
 		e := &Error{
 			Status: resp.StatusCode, Detail: errorDetail(resp, raw),
 			Method: r.method, Path: r.path, RetryAfter: resp.Header.Get("Retry-After"),
+			GroupWrite: resp.Header.Get(GroupWriteHeader),
 		}
 		next := false
 		if resp.StatusCode == http.StatusServiceUnavailable {
-			switch resp.Header.Get(GroupWriteHeader) {
+			switch e.GroupWrite {
 			case GroupWriteRefused:
 				next = true
 			case GroupWriteUnknown:

@@ -175,8 +175,8 @@ func TestGroupRefusalFailsOver(t *testing.T) {
 	c = mustClient(t, cores(x.URL, y.URL), "tok")
 	err := c.CreateModule(context.Background(), "demo")
 	var ae *client.Error
-	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || ae.RetryAfter != "1" {
-		t.Fatalf("every core refuses: %v", err)
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || ae.RetryAfter != "1" || ae.GroupWrite != client.GroupWriteRefused {
+		t.Fatalf("every core refuses: %v (%+v)", err, ae)
 	}
 	if x.hits.Load() != 1 || y.hits.Load() != 1 {
 		t.Fatalf("hits %d, %d; want each core tried once", x.hits.Load(), y.hits.Load())
@@ -195,8 +195,10 @@ func TestUnknownOutcomeRetriesOnlyIdempotent(t *testing.T) {
 	b := newFakeCore(t, okData(`null`))
 	c := mustClient(t, cores(a.URL, b.URL), "tok")
 	ctx := context.Background()
-	if err := c.CreateModule(ctx, "demo"); !client.IsStatus(err, http.StatusServiceUnavailable) {
-		t.Fatalf("POST with an unknown outcome: %v, want the 503", err)
+	err := c.CreateModule(ctx, "demo")
+	var ae *client.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || ae.GroupWrite != client.GroupWriteUnknown {
+		t.Fatalf("POST with an unknown outcome: %v (%+v), want the 503 saying unknown", err, ae)
 	}
 	if b.hits.Load() != 0 {
 		t.Fatalf("POST with an unknown outcome was sent to the next core")
