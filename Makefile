@@ -215,7 +215,8 @@ dist: deps jsengine
 
 # Long forms of tests/reliability (more kill rounds, a 5-minute soak) after
 # longer fuzz runs; writes the figures table to tests/results/reliability.md.
-# Then the core group's long tests (a leader cut off in network namespaces).
+# Then the core group's long tests (a leader cut off in network namespaces,
+# the write and call stream through ten leader kills instead of two).
 RELIABILITY_FUZZTIME ?= 60s
 .PHONY: reliability
 reliability: test-deps patch-deps examples testmodules

@@ -23,7 +23,7 @@ import (
 )
 
 // long runs the group's long tests (make reliability).
-var long = flag.Bool("group.long", false, "run the core group's long tests: a partition in network namespaces")
+var long = flag.Bool("group.long", false, "run the core group's long tests: a partition in network namespaces, a longer stream through more leader kills")
 
 // nsDialer dials from inside the network namespace ns: the socket is
 // made by a thread moved into it and back. The thread is not left to end
