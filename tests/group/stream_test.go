@@ -253,7 +253,7 @@ func (s *stream) write(m *member, cl *client.Client, clientID int, rng *rand.Ran
 	s.slowestWrite = max(s.slowestWrite, took)
 	if out.Result == functionmodel.OK {
 		s.acks[m]++
-		if !s.killedAt.IsZero() {
+		if !s.killedAt.IsZero() && start.After(s.killedAt) {
 			s.recovery = append(s.recovery, time.Since(s.killedAt).Round(100*time.Millisecond))
 			s.killedAt = time.Time{}
 		}
