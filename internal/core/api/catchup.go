@@ -16,3 +16,18 @@ func (s *Server) caughtUp(h handler) handler {
 		return h(c)
 	}
 }
+
+// catchUpToAnswer catches this core up with its group before the answer
+// to a refused write reads the store: the write that refused it (another
+// create that took the name) may be committed but not yet applied here,
+// and the store would say the caller cannot see that record (404, "not
+// available") where it is a conflict the caller can see (409). A core
+// that cannot catch up answers from the store as it is.
+func (s *Server) catchUpToAnswer(c *call) {
+	if s.cfg.CatchUp == nil {
+		return
+	}
+	if err := s.cfg.CatchUp(c.r.Context()); err != nil {
+		s.log.Debug("answering a refused write without catching up with the group", "err", err)
+	}
+}

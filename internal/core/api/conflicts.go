@@ -14,8 +14,10 @@ import (
 // tenant's module, function or script. Why: docs/RATIONALE.md,
 // "Compare-and-set writes".
 
-// seesFunction reports whether the caller can see module/name as it is now.
+// seesFunction reports whether the caller can see module/name as it is now,
+// in a core group once this core has applied what refused the write.
 func (s *Server) seesFunction(c *call, module, name string) bool {
+	s.catchUpToAnswer(c)
 	m, err := s.cfg.Store.GetModule(module)
 	if err != nil || !visibleModule(c.subject, m) {
 		return false
@@ -24,8 +26,10 @@ func (s *Server) seesFunction(c *call, module, name string) bool {
 	return err == nil && visibleFunction(c.subject, f)
 }
 
-// seesModule reports whether the caller can see module name as it is now.
+// seesModule reports whether the caller can see module name as it is now,
+// in a core group once this core has applied what refused the write.
 func (s *Server) seesModule(c *call, name string) bool {
+	s.catchUpToAnswer(c)
 	m, err := s.cfg.Store.GetModule(name)
 	return err == nil && visibleModule(c.subject, m)
 }
