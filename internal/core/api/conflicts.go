@@ -26,6 +26,23 @@ func (s *Server) seesFunction(c *call, module, name string) bool {
 	return err == nil && visibleFunction(c.subject, f)
 }
 
+// seesTakenFunction reports whether the caller could see the function
+// that took module/name from its create: as it is now, or, when it was
+// deleted between the refusal and this answer (in a core group another
+// core may delete it meanwhile), as any function there: all of a module
+// other than the default one is visible to whoever may create in it,
+// and an admin sees everything; in the default module the gone
+// function's creator is unknown, so it counts as another's.
+func (s *Server) seesTakenFunction(c *call, module, name string) bool {
+	if s.seesFunction(c, module, name) {
+		return true
+	}
+	if _, err := s.cfg.Store.GetFunction(module, name); !errors.Is(err, storage.ErrNotFound) {
+		return false
+	}
+	return c.subject.Admin || module != storage.DefaultModule
+}
+
 // seesModule reports whether the caller can see module name as it is now,
 // in a core group once this core has applied what refused the write.
 func (s *Server) seesModule(c *call, name string) bool {

@@ -116,7 +116,7 @@ func (s *Server) createFunction(c *call) error {
 	f, err := s.writes.CreateFunction(m, nf)
 	switch {
 	case errors.Is(err, storage.ErrExists):
-		if s.seesFunction(c, m.Name, *up.Name) {
+		if s.seesTakenFunction(c, m.Name, *up.Name) {
 			return errorf(http.StatusConflict, "Conflict: function %q already exists in module %q; update it with PUT /v1/fn/%s/%s", *up.Name, m.Name, m.Name, *up.Name)
 		}
 		return nameTaken("function", *up.Name, m.Name)
