@@ -275,7 +275,13 @@ func startEmulated(t *testing.T, core *testcluster.Core, qemuBin, binary, host, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(qemuBin, binary, "worker", "--data-dir", filepath.Join(dir, "worker"),
+	// --memory 512MiB: below 1 GiB a worker compiles in process, not in a
+	// child (internal/wasm compileApart). Under qemu-user the child's
+	// fork of a many-threaded emulated process can deadlock in qemu
+	// itself (seen once: the forked arm worker asleep on a futex with
+	// every signal blocked, its call timed out); on the hardware these
+	// binaries are for, the child execs like any other.
+	cmd := exec.Command(qemuBin, binary, "worker", "--data-dir", filepath.Join(dir, "worker"), "--memory", "512MiB",
 		"--node-addr", addr, "--join", core.NodeAddr, "--join-token", core.JoinToken(t, "worker@"+host), "--join-api", core.URL, "--tag", tag)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
 	cmd.Stdout, cmd.Stderr = logf, logf
