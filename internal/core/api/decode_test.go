@@ -69,6 +69,8 @@ func TestDecodeInvocationErrors(t *testing.T) {
 		{`{"args":{},}`, `Bad Request: invocation body: invalid JSON at byte 12: invalid character '}' looking for beginning of object key string`},
 		{`not json`, `Bad Request: invocation body: invalid JSON at byte 2: invalid character 'o' in literal null (expecting 'u')`},
 		{`{"arg":{}}`, `Bad Request: invocation body: unknown field "arg" (not part of this API)`},
+		{`{"args":{},"zeta":1,"beta":2}`, `Bad Request: invocation body: unknown fields "beta", "zeta" (not part of this API)`},
+		{`{"Args":{}}`, `Bad Request: invocation body: unknown field "Args" (not part of this API)`},
 		{`[1]`, "Bad Request: invocation body: expected an object, got a JSON array"},
 		{`{"callback":5}`, `Bad Request: invocation body: field "callback" must be a string, got a JSON number`},
 		{`{"args":[1]}`, `Bad Request: "args" must be a JSON object, e.g. {"args":{"name":"world"}}`},
@@ -82,5 +84,47 @@ func TestDecodeInvocationErrors(t *testing.T) {
 		if !ok || ae.status != http.StatusBadRequest || ae.detail != tc.want {
 			t.Errorf("%s: %v, want 400 %q", tc.body, err, tc.want)
 		}
+	}
+}
+
+// TestDecodeInvocation: a good body's fields as the call gets them; an
+// empty body, a missing "args" and null args are {}; args that are a
+// small part of a large body are a copy, so the call does not keep the
+// body; args never share capacity with the body, so appending to them
+// cannot write into it.
+func TestDecodeInvocation(t *testing.T) {
+	for _, tc := range []struct{ body, args, callback, script string }{
+		{"", "{}", "", ""},
+		{"  \n", "{}", "", ""},
+		{`null`, "{}", "", ""},
+		{`{}`, "{}", "", ""},
+		{`{"args":null}`, "{}", "", ""},
+		{`{"args": {"name":"world"} }`, `{"name":"world"}`, "", ""},
+		{`{"callback":null,"scheduling":null}`, "{}", "", ""},
+		{`{"args":{"a":1},"args":{"b":2}}`, `{"b":2}`, "", ""},
+		{`{"args":{},"callback":"http://127.0.0.1:9/cb","scheduling":{"language":"app","script":"s1"}}`, "{}", "http://127.0.0.1:9/cb", "s1"},
+		{`{"scheduling":{"language":"none"}}`, "{}", "", ""},
+	} {
+		got, err := decodeInvocation([]byte(tc.body))
+		if err != nil || string(got.Args) != tc.args || got.Callback != tc.callback || got.Script != tc.script {
+			t.Errorf("%q: %+v, %v; want args %s, callback %q, script %q", tc.body, got, err, tc.args, tc.callback, tc.script)
+		}
+	}
+	small := []byte(`{"args":{"a":1},"callback":"http://127.0.0.1:9/` + strings.Repeat("x", 1000) + `"}`)
+	got, err := decodeInvocation(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small[len(`{"args":{"a":`)] = '2'
+	if string(got.Args) != `{"a":1}` {
+		t.Errorf("args %s changed with the body: small args must be a copy", got.Args)
+	}
+	large := []byte(`{"args":{"a":"` + strings.Repeat("x", 1000) + `"},"callback":"http://127.0.0.1:9/cb"}`)
+	got, err = decodeInvocation(large)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(got.Args) != len(got.Args) {
+		t.Errorf("args of %d bytes have a capacity of %d: an append would write into the body", len(got.Args), cap(got.Args))
 	}
 }
