@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/edgefaas/edgefaas/internal/core/storage"
@@ -36,6 +38,12 @@ func describeJSONError(err error) string {
 		return "the body is empty, a JSON object was expected"
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "the JSON is truncated"
+	// json.Unmarshal's forms of the two above and of trailing data, which
+	// a json.Decoder leaves to its next Token.
+	case errors.As(err, &se) && se.Error() == "unexpected end of JSON input":
+		return "the JSON is truncated"
+	case errors.As(err, &se) && strings.HasSuffix(se.Error(), " after top-level value"):
+		return "unexpected data after the JSON value"
 	case errors.As(err, &se):
 		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)
 	case errors.As(err, &te):
@@ -70,18 +78,35 @@ func jsonTypeName(kind string) string {
 }
 
 // readBody reads a request body bounded by limit; over the limit the error
-// becomes a 413 in writeAPIError.
+// becomes a 413 in writeAPIError. The body is read into one buffer sized
+// from its Content-Length (bounded by limit): io.ReadAll grows its buffer
+// step by step, garbage several times a large body's size, and the
+// collections that garbage causes stall every tenant's calls. Without a
+// Content-Length it grows as io.ReadAll's does.
 func readBody(c *call, limit int64) ([]byte, error) {
 	body := http.MaxBytesReader(c.w, c.r.Body, limit)
-	data, err := io.ReadAll(body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, err
-		}
-		return nil, errorf(http.StatusBadRequest, "Bad Request: could not read the body: %v", err)
+	size := int64(512)
+	if cl := c.r.ContentLength; cl >= 0 {
+		size = min(cl, limit) + 1 // +1: the read that sees the end needs no room
 	}
-	return data, nil
+	data := make([]byte, 0, size)
+	for {
+		n, err := body.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, err
+			}
+			return nil, errorf(http.StatusBadRequest, "Bad Request: could not read the body: %v", err)
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+	}
 }
 
 // nameBody is FunLess's {"module":{"name":...}} and {"subject":{"name":...}}.
@@ -121,11 +146,20 @@ func decodeNamed(raw []byte, key, kind string) (string, error) {
 	return *nb.Name, nil
 }
 
-// invokeBody is FunLess's invocation body, as it arrives.
-type invokeBody struct {
-	Args       json.RawMessage `json:"args"`
-	Callback   string          `json:"callback"`
-	Scheduling json.RawMessage `json:"scheduling"`
+// invocationFields names the members an invocation body may have,
+// FunLess's: "args", "callback", "scheduling".
+var invocationFields = []string{"args", "callback", "scheduling"}
+
+// bodySpan is a JSON value as it stands in the body it was decoded from.
+// Its UnmarshalJSON keeps the slice encoding/json hands it, which
+// json.Unmarshal takes from its input, where json.RawMessage copies it:
+// only for json.Unmarshal of a buffer nobody changes afterwards (a
+// json.Decoder reuses its buffer).
+type bodySpan []byte
+
+func (s *bodySpan) UnmarshalJSON(data []byte) error {
+	*s = data
+	return nil
 }
 
 // schedulingBody is an invocation's "scheduling" object, FunLess's
@@ -150,35 +184,84 @@ type invocationBody struct {
 }
 
 // decodeInvocation decodes an invocation body once, strictly, and checks
-// each field; its errors are 400s naming the field.
+// each field; its errors are 400s naming the field. It decodes with
+// json.Unmarshal, not decodeStrict's json.Decoder, which copies the whole
+// body into a buffer of its own, and takes the args where they stand in
+// raw (argsOf): a large body is not copied again. Member names match
+// exactly: json.Unmarshal would match "Args" as "args", but unknown
+// members are refused here, not by encoding/json.
 func decodeInvocation(raw []byte) (invocationBody, error) {
 	out := invocationBody{Args: json.RawMessage("{}")}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return out, nil
 	}
-	var b invokeBody
-	if err := decodeStrict(raw, &b, "invocation body"); err != nil {
-		return out, err
+	var fields map[string]bodySpan
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return out, errorf(http.StatusBadRequest, "Bad Request: invocation body: %s", describeJSONError(err))
 	}
-	if args := bytes.TrimSpace(b.Args); len(args) > 0 && string(args) != "null" {
+	if err := refuseUnknownFields(fields, invocationFields); err != nil {
+		return out, errorf(http.StatusBadRequest, "Bad Request: invocation body: %v", err)
+	}
+	if args := bytes.TrimSpace(fields["args"]); len(args) > 0 && string(args) != "null" {
 		if args[0] != '{' {
 			return out, errorf(http.StatusBadRequest, `Bad Request: "args" must be a JSON object, e.g. {"args":{"name":"world"}}`)
 		}
-		out.Args = json.RawMessage(args)
+		out.Args = argsOf(args, raw)
 	}
-	if b.Callback != "" {
-		u, err := url.Parse(b.Callback)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(b.Callback) > maxCallbackLen {
+	var callback string
+	if cb := fields["callback"]; len(cb) > 0 {
+		if err := json.Unmarshal(cb, &callback); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				te.Field = "callback"
+			}
+			return out, errorf(http.StatusBadRequest, "Bad Request: invocation body: %s", describeJSONError(err))
+		}
+	}
+	if callback != "" {
+		u, err := url.Parse(callback)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(callback) > maxCallbackLen {
 			return out, errorf(http.StatusBadRequest, `Bad Request: "callback" must be an http or https URL of at most %d characters`, maxCallbackLen)
 		}
-		out.Callback = b.Callback
+		out.Callback = callback
 	}
-	script, err := decodeScheduling(b.Scheduling)
+	script, err := decodeScheduling(json.RawMessage(fields["scheduling"]))
 	if err != nil {
 		return out, err
 	}
 	out.Script = script
 	return out, nil
+}
+
+// refuseUnknownFields names the members of an object that are not among
+// known, sorted so the same body gets the same answer.
+func refuseUnknownFields(fields map[string]bodySpan, known []string) error {
+	var unknown []string
+	for name := range fields {
+		if !slices.Contains(known, name) {
+			unknown = append(unknown, strconv.Quote(name))
+		}
+	}
+	switch len(unknown) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("unknown field %s (not part of this API)", unknown[0])
+	}
+	slices.Sort(unknown)
+	return fmt.Errorf("unknown fields %s (not part of this API)", strings.Join(unknown, ", "))
+}
+
+// argsOf returns the args a call keeps, found in body: the body's own
+// bytes when they are most of it, so a large body is not copied; a copy
+// when they are less than half of it, so a call holding small args does
+// not hold a large body with them. Their capacity ends where they do, so
+// an append to them cannot write into the body.
+func argsOf(args, body []byte) json.RawMessage {
+	if 2*len(args) < len(body) {
+		return bytes.Clone(args)
+	}
+	return json.RawMessage(args[:len(args):len(args)])
 }
 
 // maxCallbackLen bounds a callback URL.
