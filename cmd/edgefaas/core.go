@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/edgefaas/edgefaas/internal/core"
 	"github.com/edgefaas/edgefaas/internal/core/api"
 	"github.com/edgefaas/edgefaas/internal/core/cluster"
+	"github.com/edgefaas/edgefaas/internal/core/replication"
 	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/membudget"
 	"github.com/edgefaas/edgefaas/internal/nodes"
@@ -38,6 +40,7 @@ func coreCommand() *cobra.Command {
 		apiTLS         apiTLSFlags
 		groupAddr      string
 		joinGroup      string
+		snapEntries    uint64
 		quota          quotaFlags
 	)
 	cmd := &cobra.Command{
@@ -87,6 +90,9 @@ store is closed.`,
 			if err != nil {
 				return err
 			}
+			if err := groupSnapshots(group, snapEntries, cmd.Flags().Changed("group-snapshot-entries")); err != nil {
+				return err
+			}
 			joinMode, err := groupJoinMode(nodes.JoinMode(nodeJoin), group)
 			if err != nil {
 				return err
@@ -131,6 +137,7 @@ store is closed.`,
 	cmd.Flags().BoolVar(&publicMetrics, "public-metrics", false, "serve /metrics without a token (it shows counts, never function data)")
 	cmd.Flags().StringVar(&groupAddr, "group-addr", "", "make this core a member of a core group: the address (HOST:PORT, not a wildcard) its replication listens on and other cores dial; it also names the member. Without --join-group, the first start makes a new group of this core. Every core of the group holds the same cookie")
 	cmd.Flags().StringVar(&joinGroup, "join-group", "", "with --group-addr: on the first start, join the core group of the core whose --group-addr is HOST:PORT (it receives the group's state)")
+	cmd.Flags().Uint64Var(&snapEntries, "group-snapshot-entries", replication.DefaultSnapshotEntries, "with --group-addr: log entries between two snapshots of this core's store, and entries kept behind the newest for a core a little behind; a core further behind, or joining, receives the snapshot")
 	cmd.Flags().BoolVar(&withWorker, "with-worker", false, "also run a worker on this node (a single-box edge site; remote workers can still join)")
 	worker.register(cmd)
 	acts.register(cmd)
@@ -169,6 +176,25 @@ func groupConfig(addr, join, cookie string) (*core.GroupConfig, error) {
 		return nil, err
 	}
 	return &core.GroupConfig{ID: addr, Addr: addr, Join: join, TLS: tlsCfg, Peer: peer}, nil
+}
+
+// minSnapshotEntries is the smallest --group-snapshot-entries: below it
+// a core would checkpoint its whole store for a handful of writes.
+const minSnapshotEntries = 16
+
+// groupSnapshots sets the group's snapshot spacing from
+// --group-snapshot-entries (given says whether the flag was).
+func groupSnapshots(group *core.GroupConfig, entries uint64, given bool) error {
+	switch {
+	case group == nil && given:
+		return errors.New("--group-snapshot-entries needs --group-addr: a single core keeps no log to snapshot")
+	case group == nil:
+		return nil
+	case entries < minSnapshotEntries:
+		return fmt.Errorf("--group-snapshot-entries %d: want at least %d (each snapshot checkpoints the whole store)", entries, minSnapshotEntries)
+	}
+	group.SnapshotEntries = entries
+	return nil
 }
 
 // groupJoinMode is the node join mode of a core: as given on a single

@@ -61,3 +61,22 @@ func TestGroupJoinMode(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupSnapshotFlag: --group-snapshot-entries sets a member's
+// snapshot spacing; it needs a group and refuses a spacing so small that
+// every few writes would checkpoint the whole store.
+func TestGroupSnapshotFlag(t *testing.T) {
+	if err := groupSnapshots(nil, 64, true); err == nil || !strings.Contains(err.Error(), "needs --group-addr") {
+		t.Errorf("a single core given the flag: %v", err)
+	}
+	if err := groupSnapshots(nil, 8192, false); err != nil {
+		t.Errorf("a single core, the default: %v", err)
+	}
+	g := &core.GroupConfig{ID: "10.0.0.2:4002"}
+	if err := groupSnapshots(g, 15, true); err == nil || !strings.Contains(err.Error(), "want at least 16") {
+		t.Errorf("15 entries: %v", err)
+	}
+	if err := groupSnapshots(g, 64, true); err != nil || g.SnapshotEntries != 64 {
+		t.Errorf("64 entries: %v, set %d", err, g.SnapshotEntries)
+	}
+}

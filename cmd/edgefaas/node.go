@@ -56,7 +56,7 @@ func nodeCommand() *cobra.Command {
 	cores := &cobra.Command{
 		Use:     "cores",
 		Aliases: []string{"group"},
-		Short:   "List the cores of the core group: role, term, commit and applied index, lag",
+		Short:   "List the cores of the core group: role, term, commit and applied index, lag, newest snapshot",
 		Example: "  edgefaas node cores\n  edgefaas node cores -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -67,13 +67,13 @@ func nodeCommand() *cobra.Command {
 			if len(ms) == 0 && !jsonOutput() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "this core is not a member of a core group (edgefaas core --group-addr)")
 			}
-			const header = "ID\tROLE\tTERM\tCOMMIT\tAPPLIED\tLAG\tLEADER\tNOTE"
+			const header = "ID\tROLE\tTERM\tCOMMIT\tAPPLIED\tLAG\tSNAPSHOT\tLEADER\tNOTE"
 			return printTable(cmd.OutOrStdout(), ms, header, func(m client.GroupMember) string {
 				note := m.Error
 				if m.Self {
 					note = "this core"
 				}
-				return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s", m.ID, m.Role, m.Term, m.CommitIndex, m.AppliedIndex, m.Lag, orDash(m.Leader), orDash(note))
+				return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s", m.ID, m.Role, m.Term, m.CommitIndex, m.AppliedIndex, m.Lag, m.SnapshotIndex, orDash(m.Leader), orDash(note))
 			})
 		},
 	}

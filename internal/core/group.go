@@ -35,6 +35,10 @@ type GroupConfig struct {
 	// peer's certificate (nodes.GroupTLS).
 	TLS  *tls.Config
 	Peer func(*x509.Certificate) error
+	// SnapshotEntries is how many log entries pass between two snapshots
+	// of the member's store, and how many it keeps behind the newest
+	// (replication.Config.SnapshotEntries); 0 is the default.
+	SnapshotEntries uint64
 	// Tune, if set, changes Raft's configuration (tests).
 	Tune func(*raft.Config)
 }
@@ -60,7 +64,8 @@ func (c *assembly) startGroup() error {
 		return err
 	}
 	m, err := replication.Start(replication.Config{ID: raft.ServerID(g.ID), Dir: filepath.Join(c.cfg.DataDir, "group"),
-		Store: c.store, Transport: t, Logger: c.log, Tune: g.Tune, Log: c.logOpts, Secrets: c.keys})
+		Store: c.store, Transport: t, Logger: c.log, Tune: g.Tune, Log: c.logOpts,
+		SnapshotEntries: g.SnapshotEntries, Secrets: c.keys})
 	if err != nil {
 		t.Close()
 		return err
@@ -346,7 +351,8 @@ func (g *groupPart) members() ([]api.GroupMember, error) {
 	out := make([]api.GroupMember, 0, len(ms))
 	for _, m := range ms {
 		out = append(out, api.GroupMember{ID: string(m.ID), Address: string(m.Address), Voter: m.Voter, Self: m.Self,
-			Role: m.Role, Term: m.Term, CommitIndex: m.Commit, AppliedIndex: m.Applied, Lag: m.Lag, Leader: string(m.Leader), Error: m.Error})
+			Role: m.Role, Term: m.Term, CommitIndex: m.Commit, AppliedIndex: m.Applied, Lag: m.Lag,
+			SnapshotIndex: m.Snapshot, Restores: m.Restores, Leader: string(m.Leader), Error: m.Error})
 	}
 	return out, nil
 }

@@ -57,36 +57,50 @@ func startGroup(t *testing.T) *group {
 func startGroupOn(t *testing.T, dataOf func(host string) string, extra ...string) *group {
 	t.Helper()
 	g := &group{}
-	for i, host := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
-		dir := t.TempDir()
-		data := dataOf(host)
-		m := &member{host: host, nodeAddr: host + ":" + testcluster.Port(t, host), groupAddr: host + ":" + testcluster.Port(t, host),
-			data: filepath.Join(data, "core")}
-		args := []string{"core", "--data-dir", m.data, "--http-addr", host + ":" + testcluster.Port(t, host),
-			"--node-addr", m.nodeAddr, "--group-addr", m.groupAddr}
-		args = append(args, extra...)
-		if i > 0 {
-			args = append(args, "--join-group", g.cores[0].groupAddr, "--cookie-file", g.cookie)
-		}
-		m.Proc = testcluster.Start(t, dir, args...)
-		m.url = "http://" + m.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
-		if i == 0 {
-			g.cookie = filepath.Join(data, "core", "cookie")
-			var err error
-			if g.admin, _, err = testcluster.ReadTokens(filepath.Join(data, "core")); err != nil {
-				t.Fatal(err)
-			}
-		}
-		g.cores = append(g.cores, m)
+	for _, host := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
+		g.addCore(t, host, dataOf(host), extra...)
 	}
 	for _, m := range g.cores {
-		cl := g.client(t, m)
-		wait.For(t, 60*time.Second, m.host+" holds the group's subjects", func() bool {
-			_, err := cl.ListModules(ctxT(t, 5*time.Second))
-			return err == nil
-		})
+		g.waitSubjects(t, m)
 	}
 	return g
+}
+
+// addCore starts a core on host with its data under data: the group's
+// first makes the group, any other joins it through the first.
+func (g *group) addCore(t *testing.T, host, data string, extra ...string) *member {
+	t.Helper()
+	dir := t.TempDir()
+	m := &member{host: host, nodeAddr: host + ":" + testcluster.Port(t, host), groupAddr: host + ":" + testcluster.Port(t, host),
+		data: filepath.Join(data, "core")}
+	args := []string{"core", "--data-dir", m.data, "--http-addr", host + ":" + testcluster.Port(t, host),
+		"--node-addr", m.nodeAddr, "--group-addr", m.groupAddr}
+	args = append(args, extra...)
+	if len(g.cores) > 0 {
+		args = append(args, "--join-group", g.cores[0].groupAddr, "--cookie-file", g.cookie)
+	}
+	m.Proc = testcluster.Start(t, dir, args...)
+	m.url = "http://" + m.WaitLog(testcluster.ListeningRE, 60*time.Second)[1]
+	if len(g.cores) == 0 {
+		g.cookie = filepath.Join(data, "core", "cookie")
+		var err error
+		if g.admin, _, err = testcluster.ReadTokens(filepath.Join(data, "core")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.cores = append(g.cores, m)
+	return m
+}
+
+// waitSubjects waits until m answers the first core's admin token (it
+// holds the replicated subjects).
+func (g *group) waitSubjects(t *testing.T, m *member) {
+	t.Helper()
+	cl := g.client(t, m)
+	wait.For(t, 60*time.Second, m.host+" holds the group's subjects", func() bool {
+		_, err := cl.ListModules(ctxT(t, 5*time.Second))
+		return err == nil
+	})
 }
 
 // dataDisk is where the cores keep their data: a tmpfs of the test's

@@ -23,8 +23,13 @@ type GroupMember struct {
 	CommitIndex  uint64 `json:"commit_index"`
 	AppliedIndex uint64 `json:"applied_index"`
 	Lag          uint64 `json:"lag"`
-	Leader       string `json:"leader"`
-	Error        string `json:"error,omitempty"`
+	// SnapshotIndex is the member's newest snapshot; Restores counts the
+	// snapshots it restored since it started (one taken from the leader
+	// when it joined or fell behind the leader's kept log).
+	SnapshotIndex uint64 `json:"snapshot_index"`
+	Restores      int64  `json:"restores"`
+	Leader        string `json:"leader"`
+	Error         string `json:"error,omitempty"`
 }
 
 // groupView is GET /v1/admin/group: no members for a single core.

@@ -541,8 +541,11 @@ func TestNewMemberCatchesUpFromSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.converged(l)
-	if nm.m.FSM().Restores() < 1 {
-		t.Errorf("the new member restored no snapshot")
+	if st := nm.m.Status(); st.Restores < 1 {
+		t.Errorf("the new member restored no snapshot: %+v", st)
+	}
+	if st := l.m.Status(); st.Snapshot < n/2 {
+		t.Errorf("the leader's status names snapshot %d, taken after %d creates", st.Snapshot, n)
 	}
 	if _, err := g.apply(CreateFunction{In: in, New: newFunction("after", "code after"), Stamp: stamp(t, l.store)}); err != nil {
 		t.Fatal(err)

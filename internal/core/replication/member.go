@@ -32,6 +32,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Log sizes the log database's memory (LogOptions).
 	Log LogOptions
+	// SnapshotEntries is how many entries the member applies between two
+	// snapshots, and how many it keeps behind its newest for members a
+	// little behind; a member further behind (or a new one) takes the
+	// snapshot. 0 is DefaultSnapshotEntries.
+	SnapshotEntries uint64
 	// Tune, if not nil, changes Raft's configuration (hashicorp/raft's
 	// defaults, meant for a LAN) before the member starts.
 	Tune func(*raft.Config)
@@ -52,6 +57,16 @@ type Member struct {
 	closed    chan struct{} // closed by Close, ends waits on Raft's futures
 	closeOnce sync.Once
 }
+
+// DefaultSnapshotEntries is Raft's own snapshot threshold: a snapshot
+// every 8,192 entries keeps a member's log database small (a create is
+// one entry) while a snapshot, a checkpoint of the whole store, is rare.
+const DefaultSnapshotEntries = 8192
+
+// snapshotCheck is how often a member compares its log with its
+// threshold. Raft's default, 120 s, lets two minutes of writes pass the
+// threshold; the check compares two indexes.
+const snapshotCheck = 10 * time.Second
 
 // snapshotsKept is how many snapshots a member keeps on disk: the newest
 // is enough to restore, one more covers a crash while writing it.
@@ -87,6 +102,10 @@ func Start(c Config) (*Member, error) {
 	rc.LocalID = c.ID
 	rc.Logger = hl
 	rc.NoSnapshotRestoreOnStart = !restore
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = DefaultSnapshotEntries
+	}
+	rc.SnapshotThreshold, rc.TrailingLogs, rc.SnapshotInterval = c.SnapshotEntries, c.SnapshotEntries, snapshotCheck
 	if c.Tune != nil {
 		c.Tune(rc)
 	}

@@ -22,6 +22,12 @@ type Status struct {
 	Commit  uint64 `json:"commit_index"`
 	Applied uint64 `json:"applied_index"`
 	Lag     uint64 `json:"lag"`
+	// Snapshot is the index of the member's newest snapshot, 0 before
+	// its first. Restores counts the snapshots it has restored since it
+	// started: a member that joins, or returns, behind the leader's
+	// oldest kept entry takes the leader's snapshot instead of its log.
+	Snapshot uint64 `json:"snapshot_index"`
+	Restores int64  `json:"restores"`
 	// Leader is the member this one believes leads, empty if none.
 	Leader raft.ServerID `json:"leader"`
 }
@@ -96,6 +102,8 @@ func (m *Member) Status() Status {
 		Commit:  num("commit_index"),
 		Applied: m.raft.AppliedIndex(),
 	}
+	s.Snapshot = num("last_snapshot_index")
+	s.Restores = m.fsm.Restores()
 	if s.Commit > s.Applied {
 		s.Lag = s.Commit - s.Applied
 	}
