@@ -26,12 +26,15 @@ func TestQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real clusters; skipped with -short")
 	}
+	// The builds come first: on a machine with a cold build cache they
+	// take minutes of the deadline, which bounds the suite alone.
 	root := testmodules.Root(t) // builds the examples
+	binary := testcluster.Binary(t)
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	r, err := bench.Run(ctx, bench.Options{
-		Binary:  testcluster.Binary(t),
+		Binary:  binary,
 		WasmDir: filepath.Join(root, "build", "wasm"),
 		Root:    root,
 		OutDir:  out,
