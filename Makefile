@@ -90,7 +90,10 @@ $(WASM)/test/bigmin.wasm: CLANG += -Wl,--initial-memory=20971520
 # streams and a serial end:
 # - the main stream runs the test packages two at a time, LONG_PKGS first
 #   (go test starts packages in the order named, so the short ones fill
-#   the gaps at the end instead of one long package running alone);
+#   the gaps at the end instead of one long package running alone); its
+#   packages may take 20 minutes, not 10: on a machine with a cold build
+#   cache tests/arch cross-compiles five release binaries while both
+#   streams compile too;
 # - beside it, a side stream runs IO_PKGS one at a time (they wait mostly
 #   on disk syncs and timers: Raft's elections, durable queues), then the
 #   race detector, the patched dependencies' tests and the fuzz runs, which
@@ -120,8 +123,8 @@ test: test-deps patch-deps examples testmodules
 	    $(MAKE) --no-print-directory race TESTVET=-vet=off; \
 	    $(MAKE) --no-print-directory test-patched; \
 	    $(MAKE) --no-print-directory fuzz TESTVET=-vet=off ) > build/test-side.log 2>&1 & side=$$!; \
-	  echo "go test -vet=off -count=1 -p 2 -timeout 10m -skip '$(SERIAL_TESTS)' (every package but $(SERIAL_PKGS) and $(IO_PKGS), $(LONG_PKGS) first)"; \
-	  $(GO) test -vet=off -count=1 -p 2 -timeout 10m -skip '$(SERIAL_TESTS)' $(LONG_PKGS) $$pkgs; rc=$$?; \
+	  echo "go test -vet=off -count=1 -p 2 -timeout 20m -skip '$(SERIAL_TESTS)' (every package but $(SERIAL_PKGS) and $(IO_PKGS), $(LONG_PKGS) first)"; \
+	  $(GO) test -vet=off -count=1 -p 2 -timeout 20m -skip '$(SERIAL_TESTS)' $(LONG_PKGS) $$pkgs; rc=$$?; \
 	  wait $$side; side=$$?; \
 	  echo "== the side stream (IO_PKGS, race, patched dependencies, fuzz): exit $$side"; cat build/test-side.log; \
 	  test $$rc = 0 && test $$side = 0
