@@ -17,8 +17,9 @@ type Status struct {
 	// Term is the member's current Raft term.
 	Term uint64 `json:"term"`
 	// Commit is the last index the member knows committed; Applied the
-	// last the member applied (to its store, or to Raft itself for the
-	// entries that are not commands). Lag = Commit - Applied.
+	// last whose effect its store holds (appliedToStore), so a read of it
+	// after Applied reaches an index sees every write up to there.
+	// Lag = Commit - Applied.
 	Commit  uint64 `json:"commit_index"`
 	Applied uint64 `json:"applied_index"`
 	Lag     uint64 `json:"lag"`
@@ -89,6 +90,32 @@ func (t *Transport) status(addr raft.ServerAddress) (Status, error) {
 	return st, nil
 }
 
+// statusWalk bounds how many entries past the state machine's last
+// command appliedToStore reads: a status is asked for often, and entries
+// that are not commands come one or two at a time (a leader's no-op, a
+// change of members).
+const statusWalk = 64
+
+// appliedToStore is the last index whose effect the member's store holds.
+// Raft's own applied index counts the entries it has handed to the state
+// machine, which applies them after: a member that has just restored a
+// snapshot is a hundred entries behind it while it says it is not. The
+// store holds everything up to the state machine's last command or the
+// newest snapshot (taken or restored there), whichever is later; past it,
+// entries that are not commands (no-ops, changes of members) change no
+// store, so they count as applied once Raft has applied them.
+func (m *Member) appliedToStore(snapshot, raftApplied uint64) uint64 {
+	i := max(m.fsm.Applied(), snapshot)
+	for n := 0; i < raftApplied && n < statusWalk; n++ {
+		var l raft.Log
+		if err := m.logs.GetLog(i+1, &l); err != nil || l.Type == raft.LogCommand {
+			break
+		}
+		i++
+	}
+	return min(i, max(raftApplied, m.fsm.Applied()))
+}
+
 // Status returns the member's role, term, indexes and leader.
 func (m *Member) Status() Status {
 	st := m.raft.Stats()
@@ -97,13 +124,13 @@ func (m *Member) Status() Status {
 		return n
 	}
 	s := Status{
-		Role:    strings.ToLower(m.raft.State().String()),
-		Term:    num("term"),
-		Commit:  num("commit_index"),
-		Applied: m.raft.AppliedIndex(),
+		Role:     strings.ToLower(m.raft.State().String()),
+		Term:     num("term"),
+		Commit:   num("commit_index"),
+		Snapshot: num("last_snapshot_index"),
+		Restores: m.fsm.Restores(),
 	}
-	s.Snapshot = num("last_snapshot_index")
-	s.Restores = m.fsm.Restores()
+	s.Applied = m.appliedToStore(s.Snapshot, m.raft.AppliedIndex())
 	if s.Commit > s.Applied {
 		s.Lag = s.Commit - s.Applied
 	}
