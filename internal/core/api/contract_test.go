@@ -131,6 +131,8 @@ func TestInvokerErrorsMapToStatuses(t *testing.T) {
 		{cluster.InvokeResult{}, &cluster.FunctionError{Message: "division by zero"}, 422, `{"errors":{"detail":"division by zero"}}`},
 		{cluster.InvokeResult{}, fmt.Errorf("worker w1: %w", &cluster.FunctionError{Message: "bad input"}), 422, `"bad input"`},
 		{cluster.InvokeResult{}, cluster.ErrBusy, 429, "busy"},
+		{cluster.InvokeResult{}, &cluster.BusyError{Reason: "engine busy (memory budget of 112 MiB spent)"}, 429,
+			`is busy (engine busy (memory budget of 112 MiB spent)); retry shortly`},
 		{cluster.InvokeResult{}, cluster.ErrTimeout, 504, "timeout"},
 		{cluster.InvokeResult{}, context.DeadlineExceeded, 504, "timeout"},
 		{cluster.InvokeResult{}, errors.New("wasm trap: unreachable"), 500, "Internal Server Error"},

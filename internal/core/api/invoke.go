@@ -127,6 +127,9 @@ func (s *Server) invokeError(c *call, f storage.Function, err error) error {
 		detail = cluster.ErrNoWorker.Error()
 	case failure.Busy:
 		detail = fmt.Sprintf("Too Many Requests: every worker able to run %s/%s is busy; retry shortly", f.Module, f.Name)
+		if be := (*cluster.BusyError)(nil); errors.As(err, &be) && be.Reason != "" {
+			detail = fmt.Sprintf("Too Many Requests: every worker able to run %s/%s is busy (%s); retry shortly", f.Module, f.Name, be.Reason)
+		}
 	case failure.Timeout:
 		detail = fmt.Sprintf("Gateway Timeout: function %s/%s did not finish within its timeout", f.Module, f.Name)
 	case failure.Canceled:

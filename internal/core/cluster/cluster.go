@@ -100,6 +100,22 @@ func (e *PlacementError) Error() string { return e.Message }
 // FailureKind implements failure.Kinded.
 func (e *PlacementError) FailureKind() failure.Kind { return failure.Placement }
 
+// BusyError is a worker's refusal of a call for want of room
+// (failure.Busy). Reason is the worker's word on which bound it met (its
+// slots and queue, the owner's share of them, its memory budget, its
+// mailbox), so the 429 tells the caller, and whoever reads it, which.
+type BusyError struct {
+	Reason string
+}
+
+func (e *BusyError) Error() string { return ErrBusy.Error() + ": " + e.Reason }
+
+// Unwrap makes a BusyError an ErrBusy.
+func (e *BusyError) Unwrap() error { return ErrBusy }
+
+// FailureKind implements failure.Kinded.
+func (e *BusyError) FailureKind() failure.Kind { return failure.Busy }
+
 // FunctionError is an error the function itself reported (funless ABI:
 // __insert_error then __invoke returning 1), failure.Function: the
 // client's business, not the platform's.

@@ -138,7 +138,7 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 		case failure.Timeout:
 			return last, fmt.Errorf("%w on %s: %s", cluster.ErrTimeout, node, res.Error)
 		case failure.Busy:
-			lastErr = fmt.Errorf("%w: %s", cluster.ErrBusy, res.Error)
+			lastErr = &cluster.BusyError{Reason: string(res.Error)}
 			need.Exclude = exclude(need.Exclude, node)
 			iv.Metrics.retried("busy")
 			continue
