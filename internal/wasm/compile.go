@@ -50,32 +50,58 @@ func Hash(code []byte) string {
 // the module's estimated size (closing unused compiled modules, least
 // recently used first, to make room) and waits for a compile slot.
 func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Module, error) {
+	m, _, err := e.compileFor(ctx, code, limits, false)
+	return m, err
+}
+
+// CompileHeld is Compile for a call about to run: the module comes back
+// held, as a call in flight holds it, until release. Without the hold, a
+// compile for another function waiting for the compile slot took it next
+// and closed this module to make room (while the other functions run it
+// is the only unused one, however new) before its call began: the core
+// resent the code, the same happened again, and a neighbour's call was
+// refused as busy. ErrEvicted if the module was already closing.
+func (e *Engine) CompileHeld(ctx context.Context, code []byte, limits Limits) (m *Module, release func(), err error) {
+	return e.compileFor(ctx, code, limits, true)
+}
+
+// compileFor is Compile, the module held for the caller if hold.
+func (e *Engine) compileFor(ctx context.Context, code []byte, limits Limits, hold bool) (*Module, func(), error) {
 	limits = limits.orElse(e.cfg.Defaults)
 	if err := limits.within(e.cfg.Maxima); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	key := moduleKey{Hash(code), limits.MemoryPages}
 	code, script, err := scriptModule(code)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkHeader(code); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if c, ok := e.modules[key]; ok {
+	for {
+		if e.closed {
+			e.mu.Unlock()
+			return nil, nil, ErrClosed
+		}
+		c, ok := e.modules[key]
+		if !ok {
+			break
+		}
 		e.mu.Unlock()
 		<-c.done
 		if c.err != nil {
-			return nil, c.err
+			return nil, nil, c.err
 		}
 		c.mod.life.touch()
-		return c.mod.withLimits(limits), nil
+		if release, err := c.mod.life.hold(hold); err == nil {
+			return c.mod.withLimits(limits), release, nil
+		}
+		// Closed for room or evicted since it was found (and taken off
+		// the map first): look again, and compile it anew.
+		e.mu.Lock()
 	}
 	c := &compileCall{done: make(chan struct{})}
 	e.modules[key] = c
@@ -83,7 +109,7 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 	e.mu.Unlock()
 
 	if err == nil {
-		c.mod, err = e.compile(ctx, r, code, script, key, limits)
+		c.mod, err = e.compile(ctx, r, code, script, key, limits, hold)
 	}
 	c.err = err
 	close(c.done)
@@ -93,9 +119,13 @@ func (e *Engine) Compile(ctx context.Context, code []byte, limits Limits) (*Modu
 			delete(e.modules, key)
 		}
 		e.mu.Unlock()
-		return nil, err
+		return nil, nil, err
 	}
-	return c.mod, nil
+	release := func() {}
+	if hold {
+		release = c.mod.life.release
+	}
+	return c.mod, release, nil
 }
 
 // CodeBytes is the memory a compiled module of n bytes of wasm is counted for.
@@ -103,7 +133,9 @@ func CodeBytes(n int) int64 { return codeOverhead + int64(n)*CodeBytesPerWasmByt
 
 // A JavaScript function (script not nil) shares the engine module compiled
 // once per runtime (see sharedEngine) and is counted for its script only.
-func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, script *jsScript, key moduleKey, limits Limits) (*Module, error) {
+// hold: the module is returned held (CompileHeld), the hold taken before
+// the compile slot is freed for the next compile.
+func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, script *jsScript, key moduleKey, limits Limits, hold bool) (*Module, error) {
 	// Admission: a compile slot, then the code's memory and the compiler's
 	// working set from the code budget (one compile at a time when the
 	// budget is small: each one takes tens of MiB while it runs).
@@ -113,9 +145,21 @@ func (e *Engine) compile(ctx context.Context, r wazero.Runtime, code []byte, scr
 		return nil, fmt.Errorf("waiting to compile: %w", ctx.Err())
 	}
 	defer func() { <-e.compiles }()
+	var m *Module
+	var err error
 	if script != nil {
-		return e.compileScript(ctx, r, code, script, key, limits)
+		m, err = e.compileScript(ctx, r, code, script, key, limits)
+	} else {
+		m, err = e.compileWasm(ctx, r, code, key, limits)
 	}
+	if err == nil && hold {
+		m.life.acquire() // new: nothing can have retired it
+	}
+	return m, err
+}
+
+// compileWasm compiles a WebAssembly module under the compile slot.
+func (e *Engine) compileWasm(ctx context.Context, r wazero.Runtime, code []byte, key moduleKey, limits Limits) (*Module, error) {
 	keep := e.codeMem.fit(CodeBytes(len(code)))
 	work := e.codeMem.fit(keep+int64(len(code))*compileBytesPerWasmByte) - keep
 	if err := e.reserveCode(ctx, keep+work); err != nil {
@@ -255,16 +299,20 @@ func (e *Engine) evictCode(need int64) bool {
 			victim = c.mod
 		}
 	}
-	if victim != nil {
-		delete(e.modules, victim.life.key)
-	}
-	e.mu.Unlock()
 	if victim == nil {
+		e.mu.Unlock()
 		return false
 	}
+	// A call may have taken it since it was seen unused (CompileHeld,
+	// LookupHeld): then it stays, and the caller looks again.
+	if !victim.life.retireIfUnused() {
+		e.mu.Unlock()
+		return true
+	}
+	delete(e.modules, victim.life.key)
+	e.mu.Unlock()
 	e.stats.codeEvictions.Add(1)
 	e.log.Debug("compiled module closed for room", "hash", victim.Hash[:12], "need", need)
-	victim.life.retire()
 	victim.close(context.Background())
 	return true
 }
@@ -289,6 +337,20 @@ func (e *Engine) Lookup(hash string, limits Limits) (*Module, bool) {
 	}
 	c.mod.life.touch()
 	return c.mod.withLimits(limits), true
+}
+
+// LookupHeld is Lookup for a call about to run: the module comes back
+// held until release (see CompileHeld); not found if it is closing.
+func (e *Engine) LookupHeld(hash string, limits Limits) (m *Module, release func(), ok bool) {
+	m, ok = e.Lookup(hash, limits)
+	if !ok {
+		return nil, nil, false
+	}
+	release, err := m.life.hold(true)
+	if err != nil {
+		return nil, nil, false
+	}
+	return m, release, true
 }
 
 // CodeFits reports whether compiling n bytes of wasm now fits in the code

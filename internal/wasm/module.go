@@ -71,6 +71,18 @@ func (l *life) acquire() bool {
 	return true
 }
 
+// hold acquires the module for a caller about to call it (if want) and
+// returns the release; ErrEvicted if the module is closing.
+func (l *life) hold(want bool) (func(), error) {
+	if !want {
+		return func() {}, nil
+	}
+	if !l.acquire() {
+		return nil, ErrEvicted
+	}
+	return l.release, nil
+}
+
 func (l *life) release() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -85,6 +97,18 @@ func (l *life) retire() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.retiring {
+		return false
+	}
+	l.retiring = true
+	return true
+}
+
+// retireIfUnused retires the module if no call holds it, in one step, so
+// that a call cannot take it between the check and the retirement.
+func (l *life) retireIfUnused() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inflight != 0 || l.retiring || l.closed {
 		return false
 	}
 	l.retiring = true

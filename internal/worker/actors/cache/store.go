@@ -100,13 +100,25 @@ func (s *Store) path(hash string) string { return filepath.Join(s.dir, hash+".wa
 
 // Put compiles code (if not compiled yet) for limits and keeps it.
 func (s *Store) Put(ctx context.Context, code []byte, limits wasm.Limits) (*wasm.Module, error) {
-	hash := wasm.Hash(code)
-	m, err := s.engine.Compile(ctx, code, limits)
+	m, release, err := s.PutHeld(ctx, code, limits)
 	if err != nil {
-		return nil, fmt.Errorf("compile %s: %w", hash[:12], err)
+		return nil, err
+	}
+	release()
+	return m, nil
+}
+
+// PutHeld is Put for a call about to run: the module comes back held
+// until release, so no other compile closes it first
+// (wasm.Engine.CompileHeld).
+func (s *Store) PutHeld(ctx context.Context, code []byte, limits wasm.Limits) (*wasm.Module, func(), error) {
+	hash := wasm.Hash(code)
+	m, release, err := s.engine.CompileHeld(ctx, code, limits)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compile %s: %w", hash[:12], err)
 	}
 	s.keep(ctx, hash, code)
-	return m, nil
+	return m, release, nil
 }
 
 // Push keeps code pushed by a core ahead of any call: on disk at once, and
@@ -193,29 +205,40 @@ func (s *Store) overBudget(keep string) []string {
 // means the code must come from the core; ErrBadHash that hash is not a
 // sha256 (nothing is read or removed).
 func (s *Store) Get(ctx context.Context, hash string, limits wasm.Limits) (*wasm.Module, error) {
-	if !ValidHash(hash) {
-		return nil, ErrBadHash
+	m, release, err := s.GetHeld(ctx, hash, limits)
+	if err != nil {
+		return nil, err
 	}
-	if m, ok := s.engine.Lookup(hash, limits); ok {
+	release()
+	return m, nil
+}
+
+// GetHeld is Get for a call about to run: the module comes back held
+// until release (see PutHeld).
+func (s *Store) GetHeld(ctx context.Context, hash string, limits wasm.Limits) (*wasm.Module, func(), error) {
+	if !ValidHash(hash) {
+		return nil, nil, ErrBadHash
+	}
+	if m, release, ok := s.engine.LookupHeld(hash, limits); ok {
 		s.mu.Lock()
 		if e, ok := s.entries[hash]; ok {
 			e.lastUsed = time.Now()
 		}
 		s.mu.Unlock()
-		return m, nil
+		return m, release, nil
 	}
 	if s.dir == "" {
-		return nil, ErrNoCode
+		return nil, nil, ErrNoCode
 	}
 	code, err := os.ReadFile(s.path(hash))
 	if err != nil {
-		return nil, ErrNoCode
+		return nil, nil, ErrNoCode
 	}
 	if wasm.Hash(code) != hash { // a torn or corrupted file
 		os.Remove(s.path(hash))
-		return nil, ErrNoCode
+		return nil, nil, ErrNoCode
 	}
-	return s.Put(ctx, code, limits)
+	return s.PutHeld(ctx, code, limits)
 }
 
 // Evict drops a version from memory and disk; an invalid hash names

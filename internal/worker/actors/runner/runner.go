@@ -277,7 +277,9 @@ func (a *Actor) run(ctx context.Context, m wire.Invoke) (res wire.Result) {
 		}
 	}()
 	limits := wasm.Limits{MemoryPages: uint32(m.MemoryPages), Timeout: time.Duration(m.TimeoutMS) * time.Millisecond}
-	mod, err := a.Store.Get(ctx, m.Hash, limits)
+	// The module is held from here to the call's end: a compile for
+	// another function cannot close it before the call begins.
+	mod, release, err := a.Store.GetHeld(ctx, m.Hash, limits)
 	if errors.Is(err, cache.ErrNoCode) {
 		if len(m.Code) == 0 {
 			res.Status = wire.StatusNoCode
@@ -287,7 +289,7 @@ func (a *Actor) run(ctx context.Context, m wire.Invoke) (res wire.Result) {
 			res.Status, res.Error = failure.Runtime.Row().Wire, []byte("code does not match its hash")
 			return res
 		}
-		mod, err = a.Store.Put(ctx, m.Code, limits)
+		mod, release, err = a.Store.PutHeld(ctx, m.Code, limits)
 	}
 	if err != nil {
 		// A compile that could not be admitted (memory or compile slots)
@@ -305,6 +307,7 @@ func (a *Actor) run(ctx context.Context, m wire.Invoke) (res wire.Result) {
 		}
 		return res
 	}
+	defer release()
 	reserve := int64(m.MemoryPages) * wasm.PageSize
 	a.Usage.Reserved.Add(reserve)
 	out, err := a.Engine.Invoke(ctx, mod, wasm.Invocation{
