@@ -10,8 +10,8 @@ import (
 
 // nodeBudget resolves --memory (empty: the cgroup limit, else a share of
 // MemAvailable), splits it for role, sets the Go runtime's soft limit
-// below what this process may own (unless GOMEMLIMIT is set) and logs the
-// result once.
+// below what the runtime may hold (Split.GoHeap; unless GOMEMLIMIT is set)
+// and logs the result once.
 func nodeBudget(flag string, role membudget.Role, log *slog.Logger) (membudget.Budget, membudget.Split, error) {
 	var want int64
 	if flag != "" {
@@ -23,10 +23,10 @@ func nodeBudget(flag string, role membudget.Role, log *slog.Logger) (membudget.B
 	}
 	budget := membudget.Detect(want)
 	split := budget.Split(role)
-	limit, set := membudget.SetGoLimit(split.Process())
+	limit, set := membudget.SetGoLimit(split.GoHeap())
 	log.Info("memory budget", "budget", membudget.FormatSize(budget.Bytes), "source", string(budget.Source),
 		"guests", membudget.FormatSize(split.Guests), "store", membudget.FormatSize(split.Store),
-		"validator", membudget.FormatSize(split.Validator), "go_limit", membudget.FormatSize(limit), "go_limit_from_env", !set)
+		"validator", membudget.FormatSize(split.Validator), "code", membudget.FormatSize(split.Code()), "go_limit", membudget.FormatSize(limit), "go_limit_from_env", !set)
 	return budget, split, nil
 }
 

@@ -109,22 +109,23 @@ func RSS() (int64, error) {
 }
 
 // GoLimitShare is the Go runtime's soft memory limit as a share of what
-// this process may own (the budget less the validation child, which is
-// another process). The 10% margin is for what the runtime does not count
-// and the kernel does: wazero's executable code mappings, thread stacks
-// outside the runtime, pages freed but not yet returned by the scavenger.
-// The limit is soft: it makes the GC work harder near the budget, it cannot
-// hold live data below it; the engine's admission by memory does that.
+// the runtime may hold (Split.GoHeap). The 10% margin is for what the
+// runtime does not count and the kernel does: thread stacks outside the
+// runtime, pages freed but not yet returned by the scavenger, dirty pages
+// of the node's writes. The limit is soft: it makes the GC work harder
+// near the budget, it cannot hold live data below it; the engine's
+// admission by memory does that.
 const GoLimitShare = 0.90
 
 // SetGoLimit sets the Go runtime's soft memory limit (debug.SetMemoryLimit)
-// to GoLimitShare of processBytes, unless the operator set GOMEMLIMIT,
-// which then wins. It returns the limit in force and whether it set it.
-func SetGoLimit(processBytes int64) (limit int64, set bool) {
+// to GoLimitShare of heapBytes (Split.GoHeap), unless the operator set
+// GOMEMLIMIT, which then wins. It returns the limit in force and whether
+// it set it.
+func SetGoLimit(heapBytes int64) (limit int64, set bool) {
 	if v := os.Getenv("GOMEMLIMIT"); v != "" {
 		return debug.SetMemoryLimit(-1), false
 	}
-	limit = int64(float64(processBytes) * GoLimitShare)
+	limit = int64(float64(heapBytes) * GoLimitShare)
 	if limit <= 0 {
 		return debug.SetMemoryLimit(-1), false
 	}
@@ -192,6 +193,20 @@ func (b Budget) Split(role Role) Split {
 // are floors for their parts, not ceilings of the process: a core alone
 // may use for uploads and requests what no guest takes.
 func (s Split) Process() int64 { return max(s.Budget-s.Validator, s.Machinery) }
+
+// Code is the part of Guests compiled machine code may hold (the engine's
+// CodeBudget): half of it; the rest is for the guests' linear memory.
+func (s Split) Code() int64 { return s.Guests / 2 }
+
+// GoHeap is what the Go runtime may hold: what the process may own less
+// the compiled code's part, which the runtime does not count. wazero maps a
+// module's machine code outside the Go heap, as the module is compiled and
+// for as long as it is loaded (13 MB for a Go hello), so a Go limit of the
+// whole process let the heap of a compile grow into the memory its own code
+// was taking: a worker in 64 MiB compiling a Go hello held 46 MiB of heap
+// beside 13 MiB of code, and the kernel killed it when the page cache of
+// its compile-cache write needed the rest.
+func (s Split) GoHeap() int64 { return max(s.Process()-s.Code(), s.Machinery) }
 
 // PebbleCache is the store's block cache: half its share.
 func (s Split) PebbleCache() int64 { return s.Store / 2 }

@@ -40,10 +40,10 @@ func TestData(t *testing.T) {
 					d.Fatalf(t, "split: role core, worker or single")
 				}
 				s := b.Split(role)
-				return fmt.Sprintf("machinery %s\nstore %s (pebble cache %s, memtable %s)\nvalidator %s (%d × %s)\nguests %s\nprocess %s\n",
+				return fmt.Sprintf("machinery %s\nstore %s (pebble cache %s, memtable %s)\nvalidator %s (%d × %s)\nguests %s (code %s)\nprocess %s (go heap %s)\n",
 					FormatSize(s.Machinery), FormatSize(s.Store), FormatSize(s.PebbleCache()), FormatSize(s.PebbleMemTable()),
 					FormatSize(s.Validator), s.ValidatorConcurrency, FormatSize(ValidatorChild),
-					FormatSize(s.Guests), FormatSize(s.Process()))
+					FormatSize(s.Guests), FormatSize(s.Code()), FormatSize(s.Process()), FormatSize(s.GoHeap()))
 			case "parse-size":
 				var out strings.Builder
 				for _, l := range strings.Split(d.Input, "\n") {

@@ -130,6 +130,10 @@ func workerApp(cfg WorkerConfig, role membudget.Role, self string, cores []strin
 				budget, membudget.FormatSize(split.Machinery), membudget.FormatSize(split.Store), membudget.FormatSize(split.Validator))
 		}
 	}
+	if ecfg.CodeBudget == 0 && ecfg.MemoryBudget == split.Guests {
+		// The Go limit was set beside this part (membudget.Split.GoHeap).
+		ecfg.CodeBudget = split.Code()
+	}
 	policy := egress.New(cfg.Egress)
 	var onCert func(cert, key []byte) error
 	if cfg.Node.auth != nil {
