@@ -80,7 +80,11 @@ func (e *Engine) keepTemplate(m *Module, in *instance) {
 	if !ok {
 		return
 	}
-	img, err := writeTemplate(e.cfg.CacheDir, b)
+	var image uint64 // the memory's first bytes, mapped from an image
+	if in.mem != nil {
+		image = in.mem.image.len()
+	}
+	img, err := writeTemplate(e.cfg.CacheDir, b, image)
 	if err != nil {
 		e.log.Warn("JavaScript template not made: each instance runs the script's top level", "hash", m.Hash[:12], "err", err)
 		return
@@ -96,15 +100,54 @@ func (e *Engine) keepTemplate(m *Module, in *instance) {
 // waits for the write, and an fsync on a busy disk took hundreds of
 // milliseconds; the kernel writes the pages back on its own, after which
 // it may drop them like the image's.
-func writeTemplate(dir string, mem []byte) (*dataImage, error) {
+//
+// The pages the instance never wrote past its first image bytes (mapped
+// from the engine's data image: their content is the file's, resident or
+// not) are left a hole in the file (usedPages): they read as zeros, as
+// they would in the memory, and the write does not read them, which would
+// make each of them resident in the instance that made the template (a
+// JavaScript instance's linear memory is 1.2 MiB, of which the runtime
+// writes a tenth).
+func writeTemplate(dir string, mem []byte, image uint64) (*dataImage, error) {
 	f, err := os.CreateTemp(dir, ".js-template-*")
 	if err != nil {
 		return nil, fmt.Errorf("JavaScript template: %w", err)
 	}
 	os.Remove(f.Name())
-	if _, err := f.Write(mem); err != nil {
+	if err := writeUsed(f, mem, image); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("JavaScript template: %w", err)
 	}
 	return &dataImage{f: f, size: uint64(len(mem))}, nil
+}
+
+// writeUsed writes mem to the empty file f: the first image bytes and
+// every page usedPages reports used, in runs; the rest stays a hole. Where
+// the page map cannot be read, all of mem.
+func writeUsed(f *os.File, mem []byte, image uint64) error {
+	used, err := usedPages(mem)
+	if err != nil {
+		_, err := f.Write(mem)
+		return err
+	}
+	if err := f.Truncate(int64(len(mem))); err != nil {
+		return err
+	}
+	ps := os.Getpagesize()
+	for i := 0; i < len(used); {
+		if !used[i] && uint64(i*ps) >= image {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(used) && (used[j] || uint64(j*ps) < image) {
+			j++
+		}
+		from, to := i*ps, min(j*ps, len(mem))
+		if _, err := f.WriteAt(mem[from:to], int64(from)); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +174,66 @@ func firstCallScripts(t testing.TB) []firstCallScript {
 		{"matrixmultjs", read("matrixmultjs", "matrix.js"), `{"n":10}`},
 		{"2000 functions", big.String(), `{}`},
 	}
+}
+
+// TestJSTemplateLeavesUnwrittenPagesAlone: making a function's template
+// from its first instance does not make that instance's untouched linear
+// memory resident. Twenty functions are called once each (each call
+// prepares a new instance and writes its template): the process's
+// anonymous memory grows by less than half the linear memory those
+// instances committed (Stats.LinearMemory), where reading every page to
+// write the template made all of it resident (1.13 MiB of 1.2 MiB each).
+func TestJSTemplateLeavesUnwrittenPagesAlone(t *testing.T) {
+	needEngine(t)
+	if _, err := anonymous(); err != nil {
+		t.Skipf("no smaps_rollup here: %v", err)
+	}
+	ctx := context.Background()
+	e := newEngine(t, wasm.Config{CacheDir: t.TempDir()})
+	src := firstCallScripts(t)[0].src // hellojs
+	var ms []*wasm.Module
+	for i := range 20 {
+		ms = append(ms, templateModule(t, e, src+fmt.Sprintf("\n// %d", i)))
+	}
+	before, err := anonymous()
+	if err != nil {
+		t.Fatal(err)
+	}
+	linear := e.Stats().LinearMemory
+	for _, m := range ms {
+		if _, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/template", Input: []byte(`{"name":"edge"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := anonymous()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := e.Stats()
+	if st.JSPrepared != 20 || st.InstancesCreated != 20 {
+		t.Fatalf("%d instances prepared, %d created; want 20 each", st.JSPrepared, st.InstancesCreated)
+	}
+	committed := st.LinearMemory - linear
+	if grew := after - before; grew*2 >= committed {
+		t.Fatalf("anonymous memory grew by %d KiB for 20 instances committing %d KiB of linear memory: their untouched pages became resident", grew>>10, committed>>10)
+	} else {
+		t.Logf("anonymous memory grew by %d KiB for 20 instances committing %d KiB", grew>>10, committed>>10)
+	}
+}
+
+// anonymous is this process's anonymous memory, bytes, after a collection
+// returned what the Go heap does not use.
+func anonymous() (int64, error) {
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/smaps_rollup")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Anonymous:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no Anonymous line in smaps_rollup")
 }
