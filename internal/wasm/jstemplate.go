@@ -134,20 +134,20 @@ func writeUsed(f *os.File, mem []byte, image uint64) error {
 		return err
 	}
 	ps := os.Getpagesize()
-	for i := 0; i < len(used); {
-		if !used[i] && uint64(i*ps) >= image {
-			i++
+	write := func(p int) bool { return used[p] || uint64(p*ps) < image }
+	for i := 0; i < len(used); i++ {
+		if !write(i) {
 			continue
 		}
 		j := i + 1
-		for j < len(used) && (used[j] || uint64(j*ps) < image) {
+		for j < len(used) && write(j) {
 			j++
 		}
 		from, to := i*ps, min(j*ps, len(mem))
 		if _, err := f.WriteAt(mem[from:to], int64(from)); err != nil {
 			return err
 		}
-		i = j
+		i = j // page j is not written (or past the end)
 	}
 	return nil
 }
