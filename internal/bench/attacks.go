@@ -73,7 +73,7 @@ func (e *env) attacks(ctx context.Context) error {
 	}
 	box := attacks.Box{URL: pl.url, Guest: pl.guest, User: pl.user, Module: func(name string) ([]byte, error) {
 		return os.ReadFile(filepath.Join(e.o.WasmDir, name+".wasm"))
-	}}
+	}, PID: pl.core.Pid}
 	oom := func() int64 {
 		if g == nil {
 			return 0
@@ -91,7 +91,7 @@ func (e *env) attacks(ctx context.Context) error {
 		if err := a.Setup(ctx, box); err != nil {
 			row.Err = firstLine(err.Error())
 			sec.Rows = append(sec.Rows, row)
-			e.logf("attacks       %-12s not run: %s", a.Name, row.Err)
+			e.logf("attacks       %-16s not run: %s", a.Name, row.Err)
 			continue
 		}
 		calmCtx, cancel := context.WithTimeout(ctx, each)
@@ -112,7 +112,7 @@ func (e *env) attacks(ctx context.Context) error {
 			row.Err = "neighbour: " + firstLine(append(calm.Wrong, under.Wrong...)[0])
 		}
 		sec.Rows = append(sec.Rows, row)
-		e.logf("attacks       %-12s neighbour p99 calm %s, under attack %s (%s); %d calls, %d wrong; attack answered %v; OOM kills %d",
+		e.logf("attacks       %-16s neighbour p99 calm %s, under attack %s (%s); %d calls, %d wrong; attack answered %v; OOM kills %d",
 			a.Name, dur(row.CalmP99), dur(row.P99), x(row.Ratio), row.OK, row.Wrong, row.Answers, row.OOMKills)
 	}
 	return nil

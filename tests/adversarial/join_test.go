@@ -2,26 +2,22 @@ package adversarial
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/testing/attacks"
 	"github.com/edgefaas/edgefaas/internal/testing/cgroupbox"
 )
 
 // TestJoinFlood: the public join route is flooded by clients with no
-// token of the core's: certificate requests for a 4096-bit RSA key
-// (costly to verify, were a signature checked before the token), bodies
-// at the JSON bound filled with junk, and requests without a token. Each
+// token of the core's (attacks.JoinBodies): certificate requests for a
+// 4096-bit RSA key (costly to verify, were a signature checked before the
+// token), bodies at the JSON bound filled with junk, and requests without
+// a token. Each
 // must be refused with a 4xx (the token is checked before anything
 // costly), nothing OOM-killed, and the neighbour answered throughout.
 func TestJoinFlood(t *testing.T) {
@@ -32,22 +28,9 @@ func TestJoinFlood(t *testing.T) {
 	b := cgroupbox.Start(t, Limit)
 	b.WaitNode(t)
 	n := newNeighbour(t, b)
-	key, err := rsa.GenerateKey(rand.Reader, 4096)
+	bodies, err := attacks.JoinBodies()
 	if err != nil {
 		t.Fatal(err)
-	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "worker@attacker"}}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bodies := [][]byte{}
-	for _, v := range []map[string]any{
-		{"token": "0123456789abcdef0123456789abcdef", "node": "worker@attacker", "csr": csr},
-		{"token": strings.Repeat("t", 1024), "node": "worker@attacker", "csr": bytes.Repeat([]byte{0x30}, 40<<10)},
-		{"token": "", "node": "worker@attacker", "csr": csr},
-	} {
-		raw, _ := json.Marshal(v)
-		bodies = append(bodies, raw)
 	}
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxConnsPerHost: clients, MaxIdleConnsPerHost: clients}}
 	stop := n.During()

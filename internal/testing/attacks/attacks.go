@@ -124,6 +124,9 @@ type Box struct {
 	// Module returns a compiled module by its test name (e.g. "test/spin",
 	// "sleep").
 	Module func(name string) ([]byte, error)
+	// PID is the box's process id (the connection flood lowers its open
+	// files limit); nil when it is not known.
+	PID func() int
 }
 
 // Attack is one hostile tenant's behaviour.
@@ -136,11 +139,17 @@ type Attack struct {
 	Run func(ctx context.Context, b Box) map[string]int
 }
 
-// All is every attack the bench runs, briefly each.
+// All is every attack the bench runs, briefly each, in this order: the
+// connection flood last, as it lowers the box's open files limit while it
+// runs. Not here, as they are no load the neighbour could be measured
+// under: the full disk (the box's data on a small file system, which would
+// end every attack after it) and the corrupt compile cache (files changed
+// while the box is stopped); tests/adversarial runs them.
 func All() []Attack {
 	return []Attack{
 		hostileCalls("spin", "test/spin", "two callers of a function that spins until its 1 s timeout", 2),
 		hostileCalls("log flood", "test/emptylog", "two callers of a function logging empty lines until its log bound", 2),
+		hostileCalls("newline flood", "test/newlines", "two callers of a function writing bare newlines to stderr, one write each", 2),
 		{
 			Name: "body flood", What: "16 callers sending 6 MiB bodies to the C hello, each at once after the last's answer, without Expect",
 			Setup: func(ctx context.Context, b Box) error { return upload(ctx, b, "attack_body", "hello-c", 0) },
@@ -168,6 +177,11 @@ func All() []Attack {
 				})
 			},
 		},
+		queueFlood(),
+		listFlood(),
+		idlePolls(),
+		joinFlood(),
+		connectionFlood(),
 	}
 }
 
