@@ -71,7 +71,7 @@ func TestQueueOrderLimitsFull(t *testing.T) {
 	var started []storage.Activation
 	release := make(chan struct{})
 	q := activations.NewQueue(activations.QueueConfig{Store: s, Recorder: rec, PerFunction: 2, MaxInFlight: 8, MaxQueued: 50,
-		Run: func(_ context.Context, a storage.Activation, c storage.QueuedCall) activations.Outcome {
+		Run: func(_ context.Context, a storage.Activation, c storage.QueuedCall, args activations.ArgsFunc) activations.Outcome {
 			n := running.Add(1)
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
@@ -80,7 +80,8 @@ func TestQueueOrderLimitsFull(t *testing.T) {
 			mu.Unlock()
 			<-release
 			running.Add(-1)
-			a.Status, a.Result = storage.StatusSuccess, c.Args
+			a.Status = storage.StatusSuccess
+			a.Result, _ = args()
 			return activations.Outcome{Record: a}
 		}})
 	if err := q.Start(); err != nil {
@@ -165,7 +166,7 @@ func TestQueueRecovery(t *testing.T) {
 	rec := activations.NewRecorder(activations.RecorderConfig{Store: s})
 	defer rec.Close()
 	var ran sync.Map
-	q := activations.NewQueue(activations.QueueConfig{Store: s, Recorder: rec, Run: func(_ context.Context, a storage.Activation, _ storage.QueuedCall) activations.Outcome {
+	q := activations.NewQueue(activations.QueueConfig{Store: s, Recorder: rec, Run: func(_ context.Context, a storage.Activation, _ storage.QueuedCall, args activations.ArgsFunc) activations.Outcome {
 		ran.Store(a.ID, true)
 		a.Status = storage.StatusSuccess
 		return activations.Outcome{Record: a}

@@ -25,7 +25,7 @@ func TestCancel(t *testing.T) {
 	var runs atomic.Int64
 	var callbacks = make(chan string, 16)
 	q := activations.NewQueue(activations.QueueConfig{Store: s, Recorder: rec, PerSubject: 1,
-		Run: func(ctx context.Context, a storage.Activation, c storage.QueuedCall) activations.Outcome {
+		Run: func(ctx context.Context, a storage.Activation, c storage.QueuedCall, args activations.ArgsFunc) activations.Outcome {
 			runs.Add(1)
 			started <- a.ID
 			if c.Subject == "alice" {
@@ -131,7 +131,7 @@ func TestLostCallCalledBack(t *testing.T) {
 		committed: func(jobs []storage.SinkJob) { committed = append(committed, jobs...) },
 	}
 	q := activations.NewQueue(activations.QueueConfig{Store: s, Recorder: rec, Callbacks: outbox,
-		Run: func(_ context.Context, a storage.Activation, _ storage.QueuedCall) activations.Outcome {
+		Run: func(_ context.Context, a storage.Activation, _ storage.QueuedCall, args activations.ArgsFunc) activations.Outcome {
 			t.Error("a call that may have run ran again")
 			return activations.Outcome{Record: a}
 		}})

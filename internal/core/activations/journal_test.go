@@ -84,17 +84,18 @@ func TestQueueFollowsTheLog(t *testing.T) {
 		t.Cleanup(rec.Close)
 		g.stores = append(g.stores, s)
 		q := activations.NewQueue(activations.QueueConfig{Store: s, Recorder: rec, Journal: member{g, i}, PerFunction: 1,
-			Run: func(ctx context.Context, a storage.Activation, c storage.QueuedCall) activations.Outcome {
+			Run: func(ctx context.Context, a storage.Activation, c storage.QueuedCall, args activations.ArgsFunc) activations.Outcome {
 				mu.Lock()
 				runs[i][a.ID]++
 				mu.Unlock()
-				if i == 0 && string(c.Args) == `{"hang":true}` {
+				got, _ := args()
+				if i == 0 && string(got) == `{"hang":true}` {
 					select {
 					case <-hold:
 					case <-ctx.Done():
 					}
 				}
-				a.Status, a.Result = storage.StatusSuccess, c.Args
+				a.Status, a.Result = storage.StatusSuccess, got
 				return activations.Outcome{Record: a}
 			}})
 		g.queues = append(g.queues, q)

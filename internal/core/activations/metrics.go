@@ -30,6 +30,8 @@ type Metrics struct {
 	bytes       prometheus.Gauge
 	depth       prometheus.GaugeFunc
 	age         prometheus.GaugeFunc
+	attempts    prometheus.CounterFunc
+	argsRead    prometheus.CounterFunc
 
 	mu     sync.Mutex
 	max    int
@@ -82,6 +84,22 @@ func NewMetrics(maxFunctions int) *Metrics {
 	}, func() float64 {
 		if q := m.getQueue(); q != nil {
 			return q.OldestAge().Seconds()
+		}
+		return 0
+	})
+	m.attempts = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edgefaas_async_attempts_total", Help: "Runs of asynchronous activations, counting those that found no worker to take them.",
+	}, func() float64 {
+		if q := m.getQueue(); q != nil {
+			return float64(q.Attempts())
+		}
+		return 0
+	})
+	m.argsRead = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edgefaas_async_args_read_total", Help: "Asynchronous activations' args read from storage for a worker to run them.",
+	}, func() float64 {
+		if q := m.getQueue(); q != nil {
+			return float64(q.ArgsRead())
 		}
 		return 0
 	})
@@ -182,7 +200,7 @@ func (m *Metrics) observe(a storage.Activation) {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.invocations, m.duration, m.dropped, m.written, m.pruned, m.bytes, m.depth, m.age}
+	return []prometheus.Collector{m.invocations, m.duration, m.dropped, m.written, m.pruned, m.bytes, m.depth, m.age, m.attempts, m.argsRead}
 }
 
 // Describe implements prometheus.Collector.

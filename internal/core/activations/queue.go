@@ -2,11 +2,13 @@ package activations
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgefaas/edgefaas/internal/core/storage"
@@ -55,8 +57,15 @@ type Outcome struct {
 	finished bool
 }
 
-// RunFunc runs one queued activation through the platform's invoker.
-type RunFunc func(ctx context.Context, rec storage.Activation, call storage.QueuedCall) Outcome
+// RunFunc runs one queued activation through the platform's invoker. The
+// call comes without its args: args reads them, once, and should be
+// called only when a worker is there to take them (a call no worker can
+// take is tried again and again, its args left on disk).
+type RunFunc func(ctx context.Context, rec storage.Activation, call storage.QueuedCall, args ArgsFunc) Outcome
+
+// ArgsFunc reads a queued call's args from the store (once: later calls
+// return the first answer).
+type ArgsFunc func() (json.RawMessage, error)
 
 // CallbackOutbox admits completion callbacks into the durable outbox
 // (package sinks' Dispatcher): AdmitCallback adds the delivery of rec to
@@ -139,6 +148,9 @@ type Queue struct {
 	running  sync.WaitGroup
 	stop     chan struct{}
 	done     chan struct{}
+
+	attempts atomic.Int64 // runs of queued calls, those that found no worker too
+	argsRead atomic.Int64 // queued calls' args read from the store
 }
 
 // job is a queued call without its args, which stay on disk until it
@@ -457,6 +469,33 @@ func (q *Queue) insertLocked(j *job) {
 	q.waiting[i] = j
 }
 
+// argsOf returns the ArgsFunc of j's run.
+func (q *Queue) argsOf(j *job) ArgsFunc {
+	var (
+		once sync.Once
+		args json.RawMessage
+		err  error
+	)
+	return func() (json.RawMessage, error) {
+		once.Do(func() {
+			q.argsRead.Add(1)
+			args, err = q.cfg.Store.QueuedArgs(j.rec.ID)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				q.log.Error("could not read a queued call's args", "id", j.rec.ID, "module", j.call.Module, "function", j.call.Function, "err", err)
+			}
+		})
+		return args, err
+	}
+}
+
+// Attempts is how many times a queued call was run, or tried and found no
+// worker free or able to take it.
+func (q *Queue) Attempts() int64 { return q.attempts.Load() }
+
+// ArgsRead is how many times a queued call's args were read from the
+// store.
+func (q *Queue) ArgsRead() int64 { return q.argsRead.Load() }
+
 // Depth is the number of activations queued or running.
 func (q *Queue) Depth() int {
 	q.mu.Lock()
@@ -644,21 +683,21 @@ func (q *Queue) run(j *job) {
 			out = Outcome{Record: j.rec}
 			return
 		}
-		// The args are read from disk for the run only.
-		call := j.call
-		args, err := q.cfg.Store.QueuedArgs(j.rec.ID)
-		if q.cfg.Journal != nil && errors.Is(err, storage.ErrNotFound) {
-			// Finished by an earlier leader: its end was committed.
-			out = Outcome{Record: j.rec, finished: true}
-			return
+		// The args are read from disk for the run only, once a worker can
+		// take it: a call no worker can take is tried until MaxWait, and
+		// reading its args at every try made the core decode them over
+		// and over (4 MiB calls: hundreds of MiB a second).
+		q.attempts.Add(1)
+		args := q.argsOf(j)
+		if q.cfg.Journal != nil {
+			// A call an earlier leader finished has its end committed and
+			// its args deleted: read them first to know.
+			_, err := args()
+			if errors.Is(err, storage.ErrNotFound) {
+				out = Outcome{Record: j.rec, finished: true}
+				return
+			}
 		}
-		if err != nil {
-			q.log.Error("could not read a queued call's args", "id", j.rec.ID, "module", j.call.Module, "function", j.call.Function, "err", err)
-			out = Outcome{Record: j.rec}
-			out.Record.Status, out.Record.Error = storage.StatusRuntimeError, "the core could not read this call's arguments"
-			return
-		}
-		call.Args = args
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		q.mu.Lock()
@@ -667,7 +706,7 @@ func (q *Queue) run(j *job) {
 			cancel()
 		}
 		q.mu.Unlock()
-		out = q.cfg.Run(ctx, j.rec, call)
+		out = q.cfg.Run(ctx, j.rec, j.call, args)
 	}()
 	if out.finished {
 		q.release(j, false)

@@ -21,8 +21,9 @@ func TestSubmitWith(t *testing.T) {
 	rec := activations.NewRecorder(activations.RecorderConfig{Store: s})
 	defer rec.Close()
 	q := activations.NewQueue(activations.QueueConfig{Store: s, Recorder: rec,
-		Run: func(_ context.Context, a storage.Activation, c storage.QueuedCall) activations.Outcome {
-			a.Status, a.Result = storage.StatusSuccess, c.Args
+		Run: func(_ context.Context, a storage.Activation, c storage.QueuedCall, args activations.ArgsFunc) activations.Outcome {
+			a.Status = storage.StatusSuccess
+			a.Result, _ = args()
 			return activations.Outcome{Record: a}
 		}})
 	if err := q.Start(); err != nil {

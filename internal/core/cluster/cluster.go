@@ -24,6 +24,10 @@ type InvokeRequest struct {
 	Function storage.Function
 	// Args is the JSON object the client sent as "args" ({} if it sent none).
 	Args json.RawMessage
+	// LoadArgs, when Args is nil, reads them: called once a worker is
+	// there to take the call, so that a queued call no worker can take
+	// leaves its args on disk.
+	LoadArgs func() (json.RawMessage, error)
 	// Subject is the name of the caller, for logs and quotas.
 	Subject string
 	// Script, if set, is the APP script the caller chose

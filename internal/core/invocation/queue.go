@@ -128,8 +128,9 @@ var _ triggers.EnqueueFunc = (*Service)(nil).EnqueueTrigger
 
 // runQueued runs one queued call (the queue's RunFunc): the same run as a
 // synchronous call, its record finished here and returned to the queue,
-// which writes it.
-func (s *Service) runQueued(ctx context.Context, rec storage.Activation, qc storage.QueuedCall) activations.Outcome {
+// which writes it. The invoker reads the args (args) once it has placed
+// the call.
+func (s *Service) runQueued(ctx context.Context, rec storage.Activation, qc storage.QueuedCall, args activations.ArgsFunc) activations.Outcome {
 	// A call runs on its subject's behalf: not once the subject is revoked
 	// (the revocation cancels it; this catches a call the core recovered
 	// after it stopped between the two).
@@ -155,7 +156,7 @@ func (s *Service) runQueued(ctx context.Context, rec storage.Activation, qc stor
 		finish(&rec, f, time.Now(), cluster.InvokeResult{}, cluster.ErrNoWorker)
 		return activations.Outcome{Record: rec}
 	}
-	req := cluster.InvokeRequest{Args: qc.Args, Subject: qc.Subject}
+	req := cluster.InvokeRequest{LoadArgs: args, Subject: qc.Subject}
 	if qc.Script != "" {
 		// Checked when queued; deleted since, or no longer covering f: final.
 		if req.Script, err = s.Script(f, qc.Script, nil); err != nil {

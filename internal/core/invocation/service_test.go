@@ -58,7 +58,8 @@ func TestSyncAndQueuedShareTheRun(t *testing.T) {
 	if err != nil || string(res.Output) != `{"ok":true}` || res.Function.Version != f.Version+1 {
 		t.Fatalf("sync: %v %s version %d", err, res.Output, res.Function.Version)
 	}
-	out := s.runQueued(context.Background(), storage.Activation{ID: "q1"}, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: "alice"})
+	out := s.runQueued(context.Background(), storage.Activation{ID: "q1"}, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: "alice"},
+		func() (json.RawMessage, error) { return json.RawMessage(`{}`), nil })
 	if out.Record.Status != storage.StatusSuccess || out.Record.Version != f.Version+1 || out.Record.Worker != "w1" {
 		t.Fatalf("queued: %+v", out.Record)
 	}
@@ -99,7 +100,8 @@ func TestNoInvoker(t *testing.T) {
 	if err != cluster.ErrNoWorker {
 		t.Fatalf("got %v", err)
 	}
-	out := s.runQueued(context.Background(), storage.Activation{ID: "q1"}, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: "alice"})
+	out := s.runQueued(context.Background(), storage.Activation{ID: "q1"}, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: "alice"},
+		func() (json.RawMessage, error) { return json.RawMessage(`{}`), nil })
 	if out.Record.Status != storage.StatusNoWorker {
 		t.Fatalf("queued: %+v", out.Record)
 	}
@@ -117,7 +119,7 @@ func TestQueuedCallOfRevokedSubject(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sub := range []string{"alice", "nobody"} {
-		out := s.runQueued(context.Background(), storage.Activation{ID: "q1"}, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: sub})
+		out := s.runQueued(context.Background(), storage.Activation{ID: "q1"}, storage.QueuedCall{Module: f.Module, Function: f.Name, Subject: sub}, nil)
 		if out.Record.Status != storage.StatusCanceled || out.Record.Error != fmt.Sprintf("canceled: subject %q was revoked", sub) {
 			t.Errorf("%s: %+v", sub, out.Record)
 		}

@@ -108,6 +108,14 @@ func (iv *Invoker) invoke(ctx context.Context, req cluster.InvokeRequest) (clust
 		if !ok {
 			break
 		}
+		if msg.Args == nil && req.LoadArgs != nil {
+			args, err := req.LoadArgs()
+			if err != nil {
+				iv.Table.Finish(node, need.Tag)
+				return last, &cluster.RuntimeError{Message: "the core could not read this call's arguments: " + err.Error()}
+			}
+			msg.Args = args
+		}
 		res, err := iv.call(ctx, node, msg, timeout+iv.Grace)
 		iv.Table.Finish(node, need.Tag)
 		last = cluster.InvokeResult{Worker: node}
