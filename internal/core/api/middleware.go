@@ -222,6 +222,9 @@ func (s *Server) authenticate(r *http.Request, acc access) (storage.Subject, err
 			}
 			s.log.Warn("request refused", attrs...)
 		}
+		if ae.status == http.StatusUnauthorized {
+			s.holdStranger(r.Context())
+		}
 	}
 	return sub, err
 }

@@ -107,6 +107,7 @@ func (s *Server) joinNode(c *call) error {
 		Version string `json:"version"`
 	}
 	if err := readJSON(c, &body, "request body"); err != nil {
+		s.holdStranger(c.r.Context())
 		return err
 	}
 	a, err := s.authority()
@@ -114,6 +115,7 @@ func (s *Server) joinNode(c *call) error {
 		return err
 	}
 	if body.Token == "" || body.Node == "" || len(body.CSR) == 0 {
+		s.holdStranger(c.r.Context())
 		return errorf(http.StatusBadRequest, `Bad Request: expected {"token":"...","node":"worker@HOST","csr":"<base64 DER>"}`)
 	}
 	if body.Version != "" {
@@ -133,6 +135,7 @@ func (s *Server) joinNode(c *call) error {
 		if ok, suppressed := s.refusalLog.allow(); ok {
 			s.log.Warn("node join refused", "node", body.Node, "remote", c.r.RemoteAddr, "err", err, "suppressed", suppressed)
 		}
+		s.holdStranger(c.r.Context())
 		return errorf(http.StatusUnauthorized, "Unauthorized: %v", err)
 	}
 	if err != nil {

@@ -14,7 +14,8 @@ import (
 // can cause (every 401 and 403): without it, anyone who can reach the API
 // writes the core's log at the rate they send requests. Lines beyond the
 // rate are counted, and the next line that is written says how many were
-// left out.
+// left out. The same bucket bounds how fast such clients are refused at
+// once (Server.strangers, holdStranger).
 type logBucket struct {
 	mu         sync.Mutex
 	now        func() time.Time

@@ -1,8 +1,14 @@
 package api
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/edgefaas/edgefaas/internal/core/storage"
 )
 
 // TestRefusalPace: a subject's first refusal is answered at once, one
@@ -31,5 +37,54 @@ func TestRefusalPace(t *testing.T) {
 	}
 	if len(p.last) != 1 {
 		t.Errorf("%d subjects remembered after the others' refusals are a refusalHold old, want 1 (the last refused)", len(p.last))
+	}
+}
+
+// TestStrangersHeldBeyondTheRate: requests with no valid credential share
+// one bucket whatever token they try; beyond its rate each refusal is
+// held (edgefaas_http_unauthenticated_refusals_held_total), and a tenant
+// with a valid token is not held by them. With a burst of one: the first
+// wrong token is answered at once, the second held.
+func TestStrangersHeldBeyondTheRate(t *testing.T) {
+	st, err := storage.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	token, err := st.CreateSubject("tester", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.strangers.rate, s.strangers.burst, s.strangers.tokens = 0, 1, 1
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	get := func(path, token string) int {
+		req, _ := http.NewRequest(http.MethodGet, hs.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i, wrong := range []string{"not-a-token", "another-wrong-one"} {
+		if status := get("/v1/fn", wrong); status != http.StatusUnauthorized {
+			t.Fatalf("request %d with a wrong token: %d", i, status)
+		}
+	}
+	if status := get("/v1/fn", token); status != http.StatusOK {
+		t.Fatalf("the tenant's own request: %d", status)
+	}
+	var m dto.Metric
+	if err := s.strangers.counter.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if held := m.GetCounter().GetValue(); held != 1 {
+		t.Errorf("%v refusals held; want 1 (the second wrong token; not the first, nor the tenant's request)", held)
 	}
 }

@@ -120,6 +120,7 @@ type Server struct {
 	fingerprint atomic.Pointer[string] // the API's HTTPS certificate, for join tokens
 
 	refusalLog *logBucket // rate of "request refused" lines
+	strangers  *logBucket // rate of refusals of requests with no valid credential answered at once (holdStranger)
 	table      []Route
 	inv        *invocation.Service
 	writes     Writer // cfg.Writes, or cfg.Store
@@ -177,6 +178,8 @@ func New(cfg Config) (*Server, error) {
 	)
 	s.metrics = newHTTPMetrics(s.reg)
 	s.refusalLog = newLogBucket(s.reg, refusalLogRate, refusalLogBurst)
+	s.strangers = newNamedLogBucket(s.reg, strangerRate, strangerBurst, "unauthenticated_refusals_held_total",
+		"Refusals of requests with no valid credential (401s, refused joins) held for a second because they came faster than the API answers them at once.")
 	s.router = s.routes()
 	s.srv = &http.Server{
 		Handler:           s.router,
