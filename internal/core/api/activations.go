@@ -148,9 +148,14 @@ func (s *Server) listActivations(c *call) error {
 	deadline := time.Now().Add(wait)
 	floor := "" // after a wake-up: the oldest id committed since the last scan
 	for {
-		// The page's records are held until they are written: reserve
-		// their bytes from the request bodies' budget.
+		// One list of a subject scans at a time (listSlots); its page's
+		// records are held until they are written: reserve their bytes
+		// from the request bodies' budget.
+		if err := s.lists.acquire(c.r.Context(), c.subject.Name); err != nil {
+			return errorf(499, "client closed the request")
+		}
 		if !s.bodies.sem.TryAcquire(reserve) && !s.awaitPageMemory(c.r.Context(), watch != nil, reserve, deadline) {
+			s.lists.release(c.subject.Name)
 			return &apiError{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"1"}},
 				detail: "Too Many Requests: the core is answering as many lists as its memory allows; retry shortly"}
 		}
@@ -182,15 +187,18 @@ func (s *Server) listActivations(c *call) error {
 		})
 		s.metrics.listScanned.Add(float64(scanned))
 		if err != nil {
+			s.lists.release(c.subject.Name)
 			s.bodies.sem.Release(reserve)
 			return err
 		}
 		left := time.Until(deadline)
 		if len(out) > 0 || left <= 0 || watch == nil {
 			writeList(c.w, out, next, s.log)
+			s.lists.release(c.subject.Name)
 			s.bodies.sem.Release(reserve)
 			return nil
 		}
+		s.lists.release(c.subject.Name)
 		s.bodies.sem.Release(reserve)
 		timer := time.NewTimer(left)
 		select {

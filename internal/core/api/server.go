@@ -121,6 +121,7 @@ type Server struct {
 
 	refusalLog *logBucket // rate of "request refused" lines
 	strangers  *logBucket // rate of refusals of requests with no valid credential answered at once (holdStranger)
+	lists      listSlots  // one list scanning at a time per subject
 	table      []Route
 	inv        *invocation.Service
 	writes     Writer // cfg.Writes, or cfg.Store
@@ -178,6 +179,9 @@ func New(cfg Config) (*Server, error) {
 	)
 	s.metrics = newHTTPMetrics(s.reg)
 	s.refusalLog = newLogBucket(s.reg, refusalLogRate, refusalLogBurst)
+	s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edgefaas_api_list_waits_total", Help: "Lists of activation records that waited for the same subject's list before them to finish its scan.",
+	}, func() float64 { return float64(s.lists.waits.Load()) }))
 	s.strangers = newNamedLogBucket(s.reg, strangerRate, strangerBurst, "unauthenticated_refusals_held_total",
 		"Refusals of requests with no valid credential (401s, refused joins) held for a second because they came faster than the API answers them at once.")
 	s.router = s.routes()
