@@ -102,7 +102,7 @@ func (e *env) goMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 			return fmt.Errorf("go memory, %s: %w", name, err)
 		}
 		gm.Phases = append(gm.Phases, p)
-		e.heapProfile(w, name)
+		e.heapProfile(w, "go-memory", name)
 		e.logf("edge budget   go memory %-28s rss %.1f pss %.1f anon %.1f file %.1f heap %.1f held %.1f linear %.1f MiB, %d instances", name,
 			mib(p.RSS), mib(p.Pss), mib(p.Anon), mib(p.File), mib(p.HeapInuse), mib(p.HeapHeld), mib(p.LinearMemory), p.Instances)
 		return nil
@@ -340,8 +340,8 @@ func (gm *GoMemory) perInstance() (mem GoMemoryPhase, linear int64, ok bool) {
 }
 
 // heapProfile saves the process's heap profile (in use, after a GC) as
-// OutDir/profiles/go-memory-heap-PHASE.pprof, for `go tool pprof`.
-func (e *env) heapProfile(p *proc, phase string) {
+// OutDir/profiles/ACCOUNT-heap-PHASE.pprof, for `go tool pprof`.
+func (e *env) heapProfile(p *proc, account, phase string) {
 	if p.pprof == "" {
 		return
 	}
@@ -359,7 +359,7 @@ func (e *env) heapProfile(p *proc, phase string) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return
 	}
-	os.WriteFile(filepath.Join(dir, "go-memory-heap-"+strings.ReplaceAll(strings.ReplaceAll(phase, " ", "-"), ",", "")+".pprof"), b, 0o644)
+	os.WriteFile(filepath.Join(dir, account+"-heap-"+strings.ReplaceAll(strings.ReplaceAll(phase, " ", "-"), ",", "")+".pprof"), b, 0o644)
 }
 
 // goals renders the figures a Go function's cost is held to, beside

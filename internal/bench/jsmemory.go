@@ -67,6 +67,7 @@ func (e *env) jsMemory(ctx context.Context, eb *EdgeBudget, sz edgeSizes) error 
 			return fmt.Errorf("js memory, %s: %w", name, err)
 		}
 		jm.Phases = append(jm.Phases, p)
+		e.heapProfile(w, "js-memory", name)
 		e.logf("edge budget   js memory %-28s rss %.1f anon %.1f heap %.1f linear %.1f MiB, %d instances", name,
 			mib(p.RSS), mib(p.Anon), mib(p.HeapInuse), mib(p.LinearMemory), p.Instances)
 		return nil
