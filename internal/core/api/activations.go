@@ -163,12 +163,20 @@ func (s *Server) listActivations(c *call) error {
 		owners := moduleOwners{}
 		scanned, held := 0, 0
 		next, last := "", ""
-		err := s.cfg.Store.ScanActivations(before, func(a storage.Activation) bool {
-			if (after != "" && a.ID <= after) || (floor != "" && a.ID < floor) {
+		err := s.cfg.Store.ScanActivationsOf(before, module, function, func(id string, rec *storage.Activation) bool {
+			if (after != "" && id <= after) || (floor != "" && id < floor) {
 				return false
 			}
 			scanned++
-			last = a.ID
+			last = id
+			if rec == nil { // another module's or function's
+				if scanned >= maxListScan {
+					next = last
+					return false
+				}
+				return true
+			}
+			a := *rec
 			if (module == "" || a.Module == module) && (function == "" || a.Function == function) &&
 				(status == "" || a.Status == status) && s.visibleActivation(c.subject, a, owners) {
 				size := recordBytes(a)

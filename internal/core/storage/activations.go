@@ -134,6 +134,16 @@ func (s *Store) GetActivation(id string) (Activation, error) {
 // ScanActivations calls fn with records newest first, starting below the
 // ID before (every record if empty), until fn returns false.
 func (s *Store) ScanActivations(before string, fn func(Activation) bool) error {
+	return s.ScanActivationsOf(before, "", "", func(_ string, a *Activation) bool { return fn(*a) })
+}
+
+// ScanActivationsOf is ScanActivations for the records of module and
+// function ("" is any): the others are passed with their ID and a nil
+// record, not decoded. A record's module and function come first in its
+// encoding, so a list filtered by function skips another function's
+// record (its logs and result up to hundreds of KiB) at the cost of two
+// comparisons.
+func (s *Store) ScanActivationsOf(before, module, function string, fn func(id string, a *Activation) bool) error {
 	upper := prefixEnd(prefixActivations)
 	if before != "" {
 		upper = keyActivation(before)
@@ -148,12 +158,18 @@ func (s *Store) ScanActivations(before string, fn func(Activation) bool) error {
 			it.Close()
 			return fmt.Errorf("scan activations: %w", err)
 		}
+		if m, f, ok := activationNames(v); ok && (module != "" && string(m) != module || function != "" && string(f) != function) {
+			if !fn(string(it.Key()[len(prefixActivations):]), nil) {
+				break
+			}
+			continue
+		}
 		var a Activation
 		if err := decodeActivation(it.Key(), v, &a); err != nil {
 			it.Close()
 			return err
 		}
-		if !fn(a) {
+		if !fn(a.ID, &a) {
 			break
 		}
 	}
@@ -161,6 +177,18 @@ func (s *Store) ScanActivations(before string, fn func(Activation) bool) error {
 		return fmt.Errorf("scan activations: %w", err)
 	}
 	return nil
+}
+
+// activationNames reads a record's module and function in place, without
+// decoding the rest; ok is false for a record stored as JSON or cut short.
+func activationNames(v []byte) (module, function []byte, ok bool) {
+	if len(v) == 0 || v[0] != activationCodecV1 {
+		return nil, nil, false
+	}
+	d := decoder{b: v[1:]}
+	d.raw() // the ID
+	module, function = d.raw(), d.raw()
+	return module, function, !d.err
 }
 
 // QueuedActivation is an activation whose record is not final yet, with the
@@ -584,6 +612,18 @@ func (d *decoder) bytes() []byte {
 	out := append([]byte(nil), d.b[:n]...)
 	d.b = d.b[n:]
 	return out
+}
+
+// raw is the next length-prefixed string's bytes, in place.
+func (d *decoder) raw() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.err, d.b = true, nil
+		return nil
+	}
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b
 }
 
 func (d *decoder) str() string {
