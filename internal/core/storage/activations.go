@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -82,8 +83,12 @@ func (s *Store) EnqueueActivation(rec Activation, call QueuedCall) error {
 	if err := b.Set(keyActivation(rec.ID), appendActivation(nil, &rec), nil); err != nil {
 		return fmt.Errorf("enqueue activation %s: %w", rec.ID, err)
 	}
-	if err := s.setJSON(b, keyQueued(rec.ID), call); err != nil {
-		return err
+	val, err := encodeQueuedCall(call)
+	if err != nil {
+		return fmt.Errorf("enqueue activation %s: %w", rec.ID, err)
+	}
+	if err := b.Set(keyQueued(rec.ID), val, nil); err != nil {
+		return fmt.Errorf("enqueue activation %s: %w", rec.ID, err)
 	}
 	if err := s.guard.admit(b.Len()); err != nil {
 		return fmt.Errorf("enqueue activation %s: %w", rec.ID, err)
@@ -92,6 +97,32 @@ func (s *Store) EnqueueActivation(rec Activation, call QueuedCall) error {
 		return fmt.Errorf("enqueue activation %s: %w", rec.ID, err)
 	}
 	return nil
+}
+
+// encodeQueuedCall is call as stored: its JSON, with the args spliced in
+// as they are. json.Marshal validates and copies a json.RawMessage into a
+// buffer it grows by doubling: for a 4 MiB call, a sixth of the core's CPU
+// while a tenant queued such calls, and up to three copies of the args in
+// memory. The args were checked when the call was decoded (an invocation's
+// "args" is a JSON object; a trigger's, JSON the core made).
+func encodeQueuedCall(call QueuedCall) ([]byte, error) {
+	args := call.Args
+	call.Args = nil
+	head, err := json.Marshal(call)
+	if err != nil || len(args) == 0 {
+		return head, err
+	}
+	// Every string before "args" is escaped, so its first occurrence is
+	// the member's.
+	const null = `"args":null`
+	i := bytes.Index(head, []byte(null))
+	if i < 0 {
+		return nil, fmt.Errorf("encode queued call: no args member in %.200s", head)
+	}
+	i += len(null) - len("null")
+	out := make([]byte, 0, len(head)-len("null")+len(args))
+	out = append(append(append(out, head[:i]...), args...), head[i+len("null"):]...)
+	return out, nil
 }
 
 // WriteActivations stores records in one batch. A final record of an
