@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -166,14 +165,7 @@ func All() []Attack {
 					c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 					defer cancel()
 					_, err := b.User.CreateFunction(c, client.DefaultModule, client.Upload{Name: "attack_bomb", Code: bomb})
-					var apiErr *client.Error
-					switch {
-					case err == nil:
-						return "201"
-					case errors.As(err, &apiErr):
-						return fmt.Sprint(apiErr.Status)
-					}
-					return "no answer"
+					return clientAnswer(err, "201")
 				})
 			},
 		},

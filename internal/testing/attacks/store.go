@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
@@ -125,27 +124,13 @@ func idlePolls() Attack {
 		Name: "idle long polls", What: "eight long polls on a function nobody calls, held while the neighbour's records are committed",
 		Setup: func(ctx context.Context, b Box) error { return upload(ctx, b, fn, "test/echo", 0) },
 		Run: func(ctx context.Context, b Box) map[string]int {
-			var mu sync.Mutex
-			got := map[string]int{}
-			var wg sync.WaitGroup
-			for range polls {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for ctx.Err() == nil {
-						_, err := b.User.ListActivationsPage(ctx, client.ActivationFilter{Function: fn, After: oldestID, Wait: 60 * time.Second})
-						k := clientAnswer(err, "200")
-						if ctx.Err() != nil {
-							k = "held to the end"
-						}
-						mu.Lock()
-						got[k]++
-						mu.Unlock()
-					}
-				}()
-			}
-			wg.Wait()
-			return got
+			return loop(ctx, polls, func(*http.Client) string {
+				_, err := b.User.ListActivationsPage(ctx, client.ActivationFilter{Function: fn, After: oldestID, Wait: 60 * time.Second})
+				if ctx.Err() != nil {
+					return "held to the end"
+				}
+				return clientAnswer(err, "200")
+			})
 		},
 	}
 }
