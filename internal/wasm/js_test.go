@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -102,64 +101,6 @@ func TestJSStackOverflow(t *testing.T) {
 	if !errors.As(err, &fe) || !strings.HasPrefix(fe.Message, "InternalError: stack overflow\n") || !strings.HasSuffix(fe.Message, " more frames") {
 		t.Fatalf("recursion: %v", err)
 	}
-}
-
-// TestJSWarmInstanceHeap: a JavaScript function with a warm instance
-// holds little Go heap. Each instance's call into the engine used to keep
-// the native stack wazero grew for QuickJS (about 100 KiB, for a stack
-// only live during a call), so 100 functions each called once held some
-// 10 MiB of it; wazero now lends stacks for the length of a call
-// (patches/README.md, 0306). Counted by the Go runtime after a
-// collection: twenty functions (compiled, called once, their instance
-// left warm) against the heap before them, in the same run.
-func TestJSWarmInstanceHeap(t *testing.T) {
-	needEngine(t)
-	ctx := context.Background()
-	e := newEngine(t, wasm.Config{CacheDir: t.TempDir()})
-	src := firstCallScripts(t)[0].src // hellojs
-	const n = 20
-	var stored [][]byte
-	for i := range n + 1 {
-		info, err := wasm.Inspect(ctx, jsengine.Wrap([]byte(src+fmt.Sprintf("\n// %d", i))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		stored = append(stored, info.Stored)
-	}
-	var ms []*wasm.Module
-	warm := func(code []byte) {
-		m, err := e.Compile(ctx, code, firstCallLimits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := e.Invoke(ctx, m, wasm.Invocation{Function: "t/heap", Input: []byte(`{"name":"edge"}`)})
-		if err != nil || string(res.Output) != `{"message":"Hello, edge!"}` {
-			t.Fatalf("call: %v, %v", res, err)
-		}
-		ms = append(ms, m)
-	}
-	live := func() int64 {
-		runtime.GC() // twice: sync.Pools keep their items one cycle more
-		runtime.GC()
-		var st runtime.MemStats
-		runtime.ReadMemStats(&st)
-		return int64(st.HeapAlloc)
-	}
-	warm(stored[0]) // the engine compiled once for all
-	before, instances := live(), e.Stats().InstancesLive
-	for _, code := range stored[1:] {
-		warm(code)
-	}
-	grew := live() - before
-	if got := e.Stats().InstancesLive - instances; got != n {
-		t.Fatalf("%d more warm instances, want one per function (%d)", got, n)
-	}
-	const bound = 48 << 10
-	t.Logf("%d JavaScript functions, each with a warm instance: %d KiB of live Go heap each", n, grew/n>>10)
-	if grew >= n*bound {
-		t.Errorf("%d JavaScript functions, each with a warm instance, hold %d KiB of live Go heap each, want < %d KiB", n, grew/n>>10, bound>>10)
-	}
-	runtime.KeepAlive(ms)
 }
 
 // TestJSEngineShared: JavaScript functions of one memory limit share one
