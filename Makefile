@@ -135,7 +135,7 @@ test: test-deps patch-deps examples testmodules
 # (patches/README.md lists why each set is enough). Each entry is
 # 'copy:go-test-arguments', quoted (the arguments are split on spaces).
 PATCHED_TESTS ?= \
-  'wazero:./internal/engine/wazevo/... ./internal/integration_test/spectest/... ./internal/wasm/ .' \
+  'wazero:./internal/engine/wazevo/... ./internal/integration_test/spectest/... ./internal/wasm/ ./internal/filecache/ .' \
   'wazero:-run=TerminationCheckInterval ./internal/integration_test/engine/'
 # ergo: proto/dist's unit tests (but TestDecodeFragment, which fails 1 run in
 # 5 on the pristine module: it keeps the last fragment's nil result), and the

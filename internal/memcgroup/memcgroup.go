@@ -286,6 +286,31 @@ func (g *Group) ResetPeak() {
 	g.write("memory.max_usage_in_bytes", "0")
 }
 
+// Unwritten is the group's page cache not yet on disk, bytes: pages
+// dirty or under writeback (memory.stat's dirty and writeback; v2's
+// file_dirty and file_writeback). Reclaim cannot drop them until the disk
+// has them, so at the group's limit they are as unreclaimable as
+// anonymous memory for as long as the disk takes.
+func (g *Group) Unwritten() (int64, error) {
+	b, err := os.ReadFile(filepath.Join(g.Dir, "memory.stat"))
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(l, " ")
+		switch k {
+		case "dirty", "writeback", "file_dirty", "file_writeback":
+			x, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("memory.stat %s: %w", k, err)
+			}
+			n += x
+		}
+	}
+	return n, nil
+}
+
 func (g *Group) readInt(file string) (int64, error) {
 	b, err := os.ReadFile(filepath.Join(g.Dir, file))
 	if err != nil {

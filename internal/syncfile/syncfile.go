@@ -1,4 +1,5 @@
-// Package syncfile writes small files that must survive a crash whole: a
+// Package syncfile writes files to disk: small ones that must survive a
+// crash whole (Write), and large ones paced (WritePaced). Small ones: a
 // node's keys and certificates, the first boot's token file. A reader
 // after a kill -9 or a power cut sees the old content or the new, never a
 // torn or empty file.

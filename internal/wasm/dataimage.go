@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/edgefaas/edgefaas/internal/syncfile"
 )
 
 // dataImage is a module's linear memory as its active data segments leave
@@ -96,8 +98,8 @@ func splitData(code []byte) (rest []byte, segs []segment) {
 }
 
 // newDataImage writes the memory segs leave to an unlinked file in dir
-// (the OS's temporary folder if empty) and syncs it, so its pages are
-// clean.
+// (the OS's temporary folder if empty), paced and synced, so its pages
+// are clean.
 func newDataImage(dir string, segs []segment) (*dataImage, error) {
 	var end uint64
 	for _, s := range segs {
@@ -108,17 +110,20 @@ func newDataImage(dir string, segs []segment) (*dataImage, error) {
 	for _, s := range segs {
 		copy(img[s.offset:], s.init)
 	}
-	f, err := os.CreateTemp(dir, ".data-image-*")
+	// A unique name, written paced (syncfile.WritePaced: it is written as
+	// a compile's working set peaks), opened, and unlinked.
+	tmp, err := os.CreateTemp(dir, ".data-image-*")
 	if err != nil {
 		return nil, fmt.Errorf("data image: %w", err)
 	}
-	os.Remove(f.Name())
-	if _, err := f.Write(img); err != nil {
-		f.Close()
+	name := tmp.Name()
+	tmp.Close()
+	defer os.Remove(name)
+	if err := syncfile.WritePaced(name, img, 0o600); err != nil {
 		return nil, fmt.Errorf("data image: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
+	f, err := os.Open(name)
+	if err != nil {
 		return nil, fmt.Errorf("data image: %w", err)
 	}
 	return &dataImage{f: f, size: size}, nil

@@ -24,11 +24,19 @@ const WorkerLimit = 64 << 20
 // WorkerSlack is the part of WorkerLimit the worker's own accounting must
 // leave to what it does not count: pages of its writes still dirty or
 // under writeback (which a cgroup cannot drop and a slow or busy disk
-// empties slowly), kernel memory. The test's cgroup is WorkerLimit less
-// WorkerSlack while the worker is told WorkerLimit (--memory): a compile
-// whose working set left less than this was OOM-killed by the page-cache
-// allocation of its compile-cache write when the disk was busy.
+// empties slowly; the worker paces its large writes to keep them within
+// UnwrittenBound), kernel memory. The test's cgroup is WorkerLimit less
+// WorkerSlack while the worker is told WorkerLimit (--memory).
 const WorkerSlack = 8 << 20
+
+// UnwrittenBound is the most of the worker's cgroup its writes may hold
+// as page cache not yet on disk (dirty or under writeback) while it
+// compiles: half of WorkerSlack. A compile writes its code to disk (the
+// module as pushed, the compile cache's entry of several MiB of machine
+// code) at the end of its largest working set; written at once, pages
+// the cgroup's reclaim cannot drop until the disk has them took the
+// cgroup to its limit, and a busy disk to an OOM kill.
+const UnwrittenBound = WorkerSlack / 2
 
 // goExamples are the six Go examples (five SDK reactors, one command).
 var goExamples = []string{"hello", "sleep", "matrixmult", "server-reply", "network", "hello-wasi-go"}
@@ -38,8 +46,9 @@ var goExamples = []string{"hello", "sleep", "matrixmult", "server-reply", "netwo
 // the six Go examples, one upload after another, each answered once the
 // worker has compiled it, and runs each at 4 and 16 connections: no OOM
 // kill by the cgroup's own counter, every request answered 200, or 429
-// with Retry-After beyond the queue (never at 4 connections). The cgroup's
-// peak is logged per phase.
+// with Retry-After beyond the queue (never at 4 connections). While each
+// compiles, the cgroup's page cache not yet on disk stays within
+// UnwrittenBound. The cgroup's peak is logged per phase.
 func TestGoExamplesOnWorkerIn64MiB(t *testing.T) {
 	codes := map[string][]byte{}
 	for _, ex := range goExamples {
@@ -100,6 +109,7 @@ func TestGoExamplesOnWorkerIn64MiB(t *testing.T) {
 	}
 	for _, wl := range works {
 		resetPeak()
+		unwritten := watchUnwritten(t, g)
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 		_, err := usr.CreateFunction(ctx, client.DefaultModule, client.Upload{Name: wl.fn, Code: codes[wl.example],
 			Metadata: &client.Metadata{AllowedHosts: wl.hosts}, WaitForWorkers: new(true)})
@@ -107,7 +117,11 @@ func TestGoExamplesOnWorkerIn64MiB(t *testing.T) {
 		if err != nil {
 			t.Fatalf("upload %s: %v (OOM kills so far: %d; %s)", wl.example, err, kills(), peak())
 		}
-		t.Logf("upload %s (%d bytes of wasm), compiled on the worker: %s", wl.example, len(codes[wl.example]), peak())
+		most := unwritten()
+		t.Logf("upload %s (%d bytes of wasm), compiled on the worker: %s; at most %.1f MiB unwritten", wl.example, len(codes[wl.example]), peak(), float64(most)/(1<<20))
+		if most > UnwrittenBound {
+			t.Errorf("while %s compiled, %.1f MiB of the worker's cgroup was page cache not yet on disk (bound %d MiB)", wl.example, float64(most)/(1<<20), UnwrittenBound>>20)
+		}
 		if n := kills(); n != 0 {
 			t.Fatalf("the kernel OOM-killed %d process(es) in the worker's cgroup while %s compiled", n, wl.example)
 		}
@@ -133,6 +147,32 @@ func TestGoExamplesOnWorkerIn64MiB(t *testing.T) {
 	}
 	if n := kills(); n != 0 {
 		t.Fatalf("the kernel OOM-killed %d process(es) in the worker's cgroup", n)
+	}
+}
+
+// watchUnwritten samples the group's page cache not yet on disk
+// (memcgroup.Group.Unwritten) until the returned function is called, which
+// returns the most it saw. A sample can miss a peak, never invent one.
+func watchUnwritten(t *testing.T, g *memcgroup.Group) func() int64 {
+	stop, done := make(chan struct{}), make(chan int64)
+	go func() {
+		var most int64
+		for {
+			select {
+			case <-stop:
+				done <- most
+				return
+			default:
+			}
+			if n, err := g.Unwritten(); err == nil {
+				most = max(most, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		return <-done
 	}
 }
 

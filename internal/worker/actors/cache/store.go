@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgefaas/edgefaas/internal/syncfile"
 	"github.com/edgefaas/edgefaas/internal/wasm"
 )
 
@@ -145,7 +146,10 @@ func (s *Store) keep(ctx context.Context, hash string, code []byte) {
 	if s.dir != "" {
 		if _, err := os.Stat(s.path(hash)); err != nil {
 			tmp := s.path(hash) + ".tmp"
-			if err := os.WriteFile(tmp, code, 0o600); err == nil {
+			// Paced: a module of several MiB arrives as its compile
+			// begins; written at once it would be page cache the worker's
+			// memory cgroup cannot reclaim through the compile.
+			if err := syncfile.WritePaced(tmp, code, 0o600); err == nil {
 				os.Rename(tmp, s.path(hash))
 			}
 		}
