@@ -167,6 +167,9 @@ func (s *Server) handle(method, path string, acc access, h handler) {
 			c.subject = sub
 		}
 		if err := h(c); err != nil {
+			if errors.Is(err, storage.ErrDiskFull) && c.subject.Name != "" {
+				s.diskFull.hold(r.Context(), c.subject.Name)
+			}
 			s.writeAPIError(w, r, err)
 		}
 	}))

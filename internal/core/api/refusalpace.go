@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // refusalHold is the Retry-After of a body's refusal, and how long a
@@ -26,6 +28,7 @@ const refusalHold = time.Second
 // Subjects, not addresses: behind one NAT every client of an edge LAN has
 // the same address, and a token is what a tenant is.
 type refusalPace struct {
+	held   prometheus.Counter // refusals held; nil: not counted
 	mu     sync.Mutex
 	last   map[string]time.Time // the subject's last refusal, within refusalHold
 	pruned time.Time
@@ -59,6 +62,9 @@ func (p *refusalPace) hold(ctx context.Context, who string) {
 	d := p.due(who, time.Now())
 	if d <= 0 {
 		return
+	}
+	if p.held != nil {
+		p.held.Inc()
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -3,12 +3,15 @@ package api
 import (
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/edgefaas/edgefaas/internal/core/storage"
+	"github.com/edgefaas/edgefaas/internal/testing/diskfill"
 )
 
 // TestRefusalPace: a subject's first refusal is answered at once, one
@@ -86,5 +89,55 @@ func TestStrangersHeldBeyondTheRate(t *testing.T) {
 	}
 	if held := m.GetCounter().GetValue(); held != 1 {
 		t.Errorf("%v refusals held; want 1 (the second wrong token; not the first, nor the tenant's request)", held)
+	}
+}
+
+// TestDiskFullRefusalsPaced: on a full disk (a tmpfs the test fills) a
+// subject's upload is refused 507 at once, and one that follows within
+// refusalHold is held first (edgefaas_http_refusals_held_total with
+// reason "disk_full"): a tenant that uploads in a loop is answered at
+// most once a refusalHold per connection, not as fast as the core can
+// refuse.
+func TestDiskFullRefusalsPaced(t *testing.T) {
+	disk, err := diskfill.Tmpfs(t, 16<<20)
+	if err != nil {
+		t.Skipf("a small file system: %v", err)
+	}
+	st, err := storage.Open(filepath.Join(disk, "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	token, err := st.CreateSubject("tester", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	diskfill.FillTo(t, filepath.Join(disk, "filler"), disk, 0)
+	body := "--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nf\r\n--b\r\nContent-Disposition: form-data; name=\"code\"; filename=\"f.wasm\"\r\n\r\n" + strings.Repeat("x", 64<<10) + "\r\n--b--\r\n"
+	for i := range 2 {
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/v1/fn/_", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusInsufficientStorage {
+			t.Fatalf("upload %d on a full disk: %d, want 507", i, resp.StatusCode)
+		}
+	}
+	var m dto.Metric
+	if err := s.refusalsHeld.WithLabelValues("disk_full").Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if held := m.GetCounter().GetValue(); held != 1 {
+		t.Errorf("%v refusals held; want 1 (the second upload, not the first)", held)
 	}
 }

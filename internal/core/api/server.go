@@ -121,10 +121,16 @@ type Server struct {
 
 	refusalLog *logBucket // rate of "request refused" lines
 	strangers  *logBucket // rate of refusals of requests with no valid credential answered at once (holdStranger)
-	lists      listSlots  // one list scanning at a time per subject
-	table      []Route
-	inv        *invocation.Service
-	writes     Writer // cfg.Writes, or cfg.Store
+	// diskFull paces each subject's 507s (a write refused on a full disk)
+	// as bodies.pace paces its 429s: a tenant that uploads in a loop on a
+	// full disk was refused 130 times a second and slowed a neighbour's
+	// calls sixfold.
+	diskFull     refusalPace
+	refusalsHeld *prometheus.CounterVec // by reason: "bodies", "disk_full"
+	lists        listSlots              // one list scanning at a time per subject
+	table        []Route
+	inv          *invocation.Service
+	writes       Writer // cfg.Writes, or cfg.Store
 }
 
 // SetFingerprint records the SHA-256 of the API's HTTPS certificate; join
@@ -182,6 +188,13 @@ func New(cfg Config) (*Server, error) {
 	s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "edgefaas_api_list_waits_total", Help: "Lists of activation records that waited for the same subject's list before them to finish its scan.",
 	}, func() float64 { return float64(s.lists.waits.Load()) }))
+	s.refusalsHeld = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "edgefaas", Subsystem: "http", Name: "refusals_held_total",
+		Help: "A subject's refusals held for a second before their answer because another came within the second before: reason bodies (429, no room for a request body) or disk_full (507).",
+	}, []string{"reason"})
+	s.reg.MustRegister(s.refusalsHeld)
+	s.bodies.pace.held = s.refusalsHeld.WithLabelValues("bodies")
+	s.diskFull.held = s.refusalsHeld.WithLabelValues("disk_full")
 	s.strangers = newNamedLogBucket(s.reg, strangerRate, strangerBurst, "unauthenticated_refusals_held_total",
 		"Refusals of requests with no valid credential (401s, refused joins) held for a second because they came faster than the API answers them at once.")
 	s.router = s.routes()
