@@ -44,7 +44,9 @@ type Attacks struct {
 
 // attacks runs each attack of internal/testing/attacks against a single box
 // in a 256 MiB memory cgroup while a neighbour tenant calls its hello, and
-// measures the neighbour's p99 calm (just before) and under the attack.
+// measures the neighbour's p99 calm (just before) and under the attack;
+// then the full disk against a second box on a 48 MiB tmpfs, in the same
+// cgroup.
 func (e *env) attacks(ctx context.Context) error {
 	each := 10 * time.Second
 	if e.o.Quick {
@@ -67,13 +69,6 @@ func (e *env) attacks(ctx context.Context) error {
 		return err
 	}
 	defer pl.kill()
-	n, err := attacks.NewNeighbour(ctx, pl.api, pl.url, e.code["hello"])
-	if err != nil {
-		return err
-	}
-	box := attacks.Box{URL: pl.url, Guest: pl.guest, User: pl.user, Module: func(name string) ([]byte, error) {
-		return os.ReadFile(filepath.Join(e.o.WasmDir, name+".wasm"))
-	}, PID: pl.core.Pid}
 	oom := func() int64 {
 		if g == nil {
 			return 0
@@ -81,12 +76,45 @@ func (e *env) attacks(ctx context.Context) error {
 		k, _ := g.OOMKills()
 		return k
 	}
+	if err := e.attackBox(ctx, sec, pl, attacks.All(), oom); err != nil {
+		return err
+	}
+	pl.kill()
+	// The full disk last, on a box of its own whose data directory is a
+	// small file system: on the first box it would end every attack
+	// after it.
+	disk := filepath.Join(e.dataDir, "attacks-disk")
+	if err := mountTmpfs(disk, attacks.FullDiskBytes); err != nil {
+		a := attacks.FullDisk()
+		sec.Rows = append(sec.Rows, AttackRow{Attack: a.Name, What: a.What, Err: "not run: " + err.Error()})
+		e.logf("attacks       %-16s not run: %v", a.Name, err)
+		return nil
+	}
+	defer unmount(disk)
+	full, err := startPlatformWith(ctx, prefix, "attacks-disk", e.o.Binary, disk, "127.0.0.204", 0)
+	if err != nil {
+		return err
+	}
+	defer full.kill()
+	return e.attackBox(ctx, sec, full, []attacks.Attack{attacks.FullDisk()}, oom)
+}
+
+// attackBox runs each of as against the single box pl while a neighbour
+// tenant calls its hello, and adds a row per attack to sec.
+func (e *env) attackBox(ctx context.Context, sec *Attacks, pl *platform, as []attacks.Attack, oom func() int64) error {
+	n, err := attacks.NewNeighbour(ctx, pl.api, pl.url, e.code["hello"])
+	if err != nil {
+		return err
+	}
+	box := attacks.Box{URL: pl.url, Guest: pl.guest, User: pl.user, Module: func(name string) ([]byte, error) {
+		return os.ReadFile(filepath.Join(e.o.WasmDir, name+".wasm"))
+	}, PID: pl.core.Pid}
 	measure := func(c context.Context) attacks.Calls {
 		stop := n.During()
 		<-c.Done()
 		return stop()
 	}
-	for _, a := range attacks.All() {
+	for _, a := range as {
 		row := AttackRow{Attack: a.Name, What: a.What}
 		if err := a.Setup(ctx, box); err != nil {
 			row.Err = firstLine(err.Error())
@@ -94,11 +122,11 @@ func (e *env) attacks(ctx context.Context) error {
 			e.logf("attacks       %-16s not run: %s", a.Name, row.Err)
 			continue
 		}
-		calmCtx, cancel := context.WithTimeout(ctx, each)
+		calmCtx, cancel := context.WithTimeout(ctx, sec.Each)
 		calm := measure(calmCtx)
 		cancel()
 		before := oom()
-		attackCtx, cancel := context.WithTimeout(ctx, each)
+		attackCtx, cancel := context.WithTimeout(ctx, sec.Each)
 		answers := make(chan map[string]int, 1)
 		go func() { answers <- a.Run(attackCtx, box) }()
 		under := measure(attackCtx)
@@ -127,7 +155,7 @@ func (a *Attacks) markdown() string {
 	if a.LimitMiB == 0 {
 		limit = "without a memory cgroup (" + a.Note + ")"
 	}
-	w("A single box %s; a neighbour tenant calls its hello one call at a time, for %s calm and then %s while a hostile tenant runs each attack of `internal/testing/attacks` (as `tests/adversarial` does). Ratio = p99 under attack / calm p99.\n\n", limit, a.Each, a.Each)
+	w("A single box %s; a neighbour tenant calls its hello one call at a time, for %s calm and then %s while a hostile tenant runs each attack of `internal/testing/attacks` (as `tests/adversarial` does); the full disk on a second box of its own, whose data directory is a 48 MiB tmpfs. Ratio = p99 under attack / calm p99.\n\n", limit, a.Each, a.Each)
 	w("| attack | what | calm p99 | p99 under attack | ratio | neighbour calls (calm / attack) | neighbour errors | attack answered | OOM kills |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range a.Rows {
 		if r.Err != "" && r.OK == 0 {

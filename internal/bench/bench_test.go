@@ -127,7 +127,8 @@ func TestQuick(t *testing.T) {
 			t.Errorf("sustained slice %+v", s)
 		}
 	}
-	if r.Attacks == nil || len(r.Attacks.Rows) != len(attacks.All()) {
+	// Every attack of All on the first box, then the full disk on its own.
+	if r.Attacks == nil || len(r.Attacks.Rows) != len(attacks.All())+1 || r.Attacks.Rows[len(r.Attacks.Rows)-1].Attack != attacks.FullDisk().Name {
 		t.Errorf("attacks section: %+v", r.Attacks)
 	} else {
 		for _, a := range r.Attacks.Rows {

@@ -3,7 +3,6 @@ package adversarial
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgefaas/edgefaas/http/client"
+	"github.com/edgefaas/edgefaas/internal/testing/attacks"
 	"github.com/edgefaas/edgefaas/internal/testing/cgroupbox"
 	"github.com/edgefaas/edgefaas/internal/testing/diskfill"
 	"github.com/edgefaas/edgefaas/internal/testing/testcluster"
@@ -61,7 +61,7 @@ func TestDiskFull(t *testing.T) {
 		for range most {
 			seq++
 			name := fmt.Sprintf("fill%d", seq)
-			err := upload(b.User, name, padded(t, echo, padBytes))
+			err := upload(b.User, name, attacks.Padded(echo, padBytes))
 			if err == nil {
 				acked[name] = true
 				continue
@@ -91,7 +91,7 @@ func TestDiskFull(t *testing.T) {
 	_, err = b.User.InvokeAsync(ctx, client.DefaultModule, "fill1", json.RawMessage(`{}`), "")
 	wantStatus(t, "an asynchronous call on a full disk", err, http.StatusInsufficientStorage)
 	wantStatus(t, "a small upload on a full disk", upload(b.User, "small", echo), http.StatusInsufficientStorage)
-	if status, sent := uploadExpecting(t, b, "continued", padded(t, echo, padBytes)); status != http.StatusInsufficientStorage || sent != 0 {
+	if status, sent := uploadExpecting(t, b, "continued", attacks.Padded(echo, padBytes)); status != http.StatusInsufficientStorage || sent != 0 {
 		t.Errorf("an upload with Expect: 100-continue on a full disk: %d after %d body bytes sent; want 507 before the body", status, sent)
 	}
 	if _, err := b.User.GetFunction(ctx, client.DefaultModule, "fill1"); err != nil {
@@ -121,7 +121,7 @@ func TestDiskFull(t *testing.T) {
 	})
 	// The worker drops its copies of the deleted code after the answer,
 	// so the room may come a moment later: poll, every refusal a 507.
-	after := padded(t, echo, padBytes)
+	after := attacks.Padded(echo, padBytes)
 	wait.ForState(t, time.Minute, "an upload is accepted after the deletes", func() (bool, string) {
 		err := upload(b.User, "after", after)
 		var ce *client.Error
@@ -171,7 +171,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	// An upload is answered: 201 if opening the database freed enough
 	// (pebble drops its obsolete logs and tables), else 507.
-	err = upload(b.User, "restarted", padded(t, echo, padBytes))
+	err = upload(b.User, "restarted", attacks.Padded(echo, padBytes))
 	var ce *client.Error
 	if err != nil && (!errors.As(err, &ce) || ce.Status != http.StatusInsufficientStorage) {
 		t.Errorf("an upload after the restart on a full disk: %v; want 201 or 507", err)
@@ -234,32 +234,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
-}
-
-// padded is code with a custom section of pad random bytes appended: a
-// valid module of its own hash, about pad bytes larger.
-func padded(t *testing.T, code []byte, pad int) []byte {
-	t.Helper()
-	payload := appendULEB(nil, uint64(len("pad")))
-	payload = append(payload, "pad"...)
-	noise := make([]byte, pad)
-	rand.Read(noise)
-	payload = append(payload, noise...)
-	out := append([]byte(nil), code...)
-	out = append(out, 0) // custom section
-	out = appendULEB(out, uint64(len(payload)))
-	return append(out, payload...)
-}
-
-func appendULEB(b []byte, v uint64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
 }
 
 // wantStatus checks that err is the API's answer with status.

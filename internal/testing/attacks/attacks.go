@@ -138,12 +138,12 @@ type Attack struct {
 	Run func(ctx context.Context, b Box) map[string]int
 }
 
-// All is every attack the bench runs, briefly each, in this order: the
-// connection flood last, as it lowers the box's open files limit while it
-// runs. Not here, as they are no load the neighbour could be measured
-// under: the full disk (the box's data on a small file system, which would
-// end every attack after it) and the corrupt compile cache (files changed
-// while the box is stopped); tests/adversarial runs them.
+// All is every attack the bench runs on one box, briefly each, in this
+// order: the connection flood last, as it lowers the box's open files
+// limit while it runs. Not here: the full disk, which needs a box of its
+// own (FullDisk), and the corrupt compile cache, which is no load the
+// neighbour could be measured under (files changed while the box is
+// stopped; tests/adversarial TestCompileCacheCorrupt runs it).
 func All() []Attack {
 	return []Attack{
 		hostileCalls("spin", "test/spin", "two callers of a function that spins until its 1 s timeout", 2),
