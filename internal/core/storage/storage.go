@@ -114,7 +114,21 @@ func OpenWith(dir string, logger *slog.Logger, o Options) (*Store, error) {
 		CacheSize: o.CacheBytes, MemTableSize: uint64(max(o.MemTableBytes, 0)), MaxOpenFiles: o.MaxOpenFiles,
 		MemTableStopWritesThreshold: 2,
 		FS:                          vfs.OnDiskFull(vfs.Default, guard.onDiskFull),
-		EventListener:               &pebble.EventListener{BackgroundError: guard.backgroundError}}
+		EventListener:               &pebble.EventListener{BackgroundError: guard.backgroundError},
+		FormatMajorVersion:          pebble.FormatValueSeparation}
+	// Values of 64 KiB or more (queued calls' args, code) live in blob
+	// files that compactions reference instead of rewriting: a tenant
+	// queuing 4 MiB calls made every compaction rewrite the queue so far
+	// (three times the args for 48 calls, growing with the queue), and
+	// slowed a neighbour's calls 34- to 44-fold; 5- to 8-fold with it
+	// (docs/RATIONALE.md#why-pebble). It needs columnar blocks and the
+	// format version that has blob files, to which an older store is
+	// ratcheted when it opens.
+	opts.Experimental.EnableColumnarBlocks = func() bool { return true }
+	opts.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{Enabled: true, MinimumSize: separateValuesFrom,
+			MaxBlobReferenceDepth: 10, RewriteMinimumAge: 5 * time.Minute, TargetGarbageRatio: 0.2}
+	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open database in %s: %w", dir, err)
@@ -137,6 +151,12 @@ func OpenWith(dir string, logger *slog.Logger, o Options) (*Store, error) {
 	}
 	return s, nil
 }
+
+// separateValuesFrom is the size from which a value is kept in a blob
+// file: the values written once and rewritten for nothing by compactions
+// are large (queued calls' args, code); records and function entries are
+// mostly small, and a record only near its logs' bound passes it.
+const separateValuesFrom = 64 << 10
 
 // Close flushes and closes the database.
 func (s *Store) Close() error {
