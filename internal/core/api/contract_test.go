@@ -48,15 +48,22 @@ func (n *recordingNotifier) FunctionChanged(ctx context.Context, ev cluster.Func
 }
 
 type testServer struct {
-	t     *testing.T
-	url   string
-	token string
-	store *storage.Store
+	t      *testing.T
+	url    string
+	token  string // the admin subject "tester"'s
+	store  *storage.Store
+	server *Server
 }
 
 func newTestServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
-	st, err := storage.Open(t.TempDir(), nil)
+	return newTestServerIn(t, t.TempDir(), cfg)
+}
+
+// newTestServerIn is newTestServer with its database in dir.
+func newTestServerIn(t *testing.T, dir string, cfg Config) *testServer {
+	t.Helper()
+	st, err := storage.Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +81,7 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 		hs.Close()
 		st.Close()
 	})
-	return &testServer{t: t, url: hs.URL, token: token, store: st}
+	return &testServer{t: t, url: hs.URL, token: token, store: st, server: s}
 }
 
 func (ts *testServer) do(method, path, ct string, body io.Reader) (int, http.Header, string) {

@@ -3,11 +3,9 @@ package api
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/testing/wait"
 )
 
@@ -16,27 +14,18 @@ import (
 // list is answered meanwhile. A tenant's three lists at once took both
 // cores of a small box from its neighbours.
 func TestListsOneAtATimePerSubject(t *testing.T) {
-	st, err := storage.Open(t.TempDir(), nil)
+	ts := newTestServer(t, Config{})
+	s := ts.server
+	alice, err := ts.store.CreateSubject("alice", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	alice, err := st.CreateSubject("alice", false)
+	bob, err := ts.store.CreateSubject("bob", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := st.CreateSubject("bob", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(s.Handler())
-	defer hs.Close()
 	list := func(token string) int {
-		req, _ := http.NewRequest(http.MethodGet, hs.URL+"/v1/activations", nil)
+		req, _ := http.NewRequest(http.MethodGet, ts.url+"/v1/activations", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

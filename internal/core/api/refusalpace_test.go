@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/edgefaas/edgefaas/internal/core/storage"
 	"github.com/edgefaas/edgefaas/internal/testing/diskfill"
 )
 
@@ -49,24 +47,11 @@ func TestRefusalPace(t *testing.T) {
 // with a valid token is not held by them. With a burst of one: the first
 // wrong token is answered at once, the second held.
 func TestStrangersHeldBeyondTheRate(t *testing.T) {
-	st, err := storage.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	token, err := st.CreateSubject("tester", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := newTestServer(t, Config{})
+	s, token := ts.server, ts.token
 	s.strangers.rate, s.strangers.burst, s.strangers.tokens = 0, 1, 1
-	hs := httptest.NewServer(s.Handler())
-	defer hs.Close()
 	get := func(path, token string) int {
-		req, _ := http.NewRequest(http.MethodGet, hs.URL+path, nil)
+		req, _ := http.NewRequest(http.MethodGet, ts.url+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -103,38 +88,16 @@ func TestDiskFullRefusalsPaced(t *testing.T) {
 	if err != nil {
 		t.Skipf("a small file system: %v", err)
 	}
-	st, err := storage.Open(filepath.Join(disk, "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	token, err := st.CreateSubject("tester", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(s.Handler())
-	defer hs.Close()
+	ts := newTestServerIn(t, filepath.Join(disk, "db"), Config{})
 	diskfill.FillTo(t, filepath.Join(disk, "filler"), disk, 0)
 	body := "--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nf\r\n--b\r\nContent-Disposition: form-data; name=\"code\"; filename=\"f.wasm\"\r\n\r\n" + strings.Repeat("x", 64<<10) + "\r\n--b--\r\n"
 	for i := range 2 {
-		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/v1/fn/_", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusInsufficientStorage {
-			t.Fatalf("upload %d on a full disk: %d, want 507", i, resp.StatusCode)
+		if status, _, _ := ts.do(http.MethodPost, "/v1/fn/_", "multipart/form-data; boundary=b", strings.NewReader(body)); status != http.StatusInsufficientStorage {
+			t.Fatalf("upload %d on a full disk: %d, want 507", i, status)
 		}
 	}
 	var m dto.Metric
-	if err := s.refusalsHeld.WithLabelValues("disk_full").Write(&m); err != nil {
+	if err := ts.server.refusalsHeld.WithLabelValues("disk_full").Write(&m); err != nil {
 		t.Fatal(err)
 	}
 	if held := m.GetCounter().GetValue(); held != 1 {

@@ -249,13 +249,7 @@ func loop(ctx context.Context, n int, do func(hc *http.Client) string) map[strin
 // declare n i32 locals: the decoder expands each declaration into one
 // byte per local, so validating it takes about funcs×n bytes.
 func LocalsBomb(funcs int, n uint32) []byte {
-	leb := func(v uint32) []byte {
-		var b []byte
-		for ; v >= 0x80; v >>= 7 {
-			b = append(b, byte(v&0x7f)|0x80)
-		}
-		return append(b, byte(v))
-	}
+	leb := func(v uint32) []byte { return appendULEB(nil, uint64(v)) }
 	section := func(id byte, body []byte) []byte {
 		return append(append([]byte{id}, leb(uint32(len(body)))...), body...)
 	}
