@@ -288,10 +288,14 @@ func (c *assembly) startRecords() error {
 		sc.Active = c.subjectActive
 	}
 	c.dispatcher = sinks.New(sc)
-	c.recorder = activations.NewRecorder(activations.RecorderConfig{
+	rcfg := activations.RecorderConfig{
 		Store: c.store, Log: c.log, Metrics: c.metrics, Sinks: c.dispatcher,
 		Retention: c.cfg.Activations.Retention, MaxBytes: c.cfg.Activations.MaxBytes, PruneEvery: c.cfg.Activations.PruneEvery,
-	})
+	}
+	if c.group != nil {
+		rcfg.Group, rcfg.FlushEvery = c.group.member.Writes(), activations.GroupFlushEvery
+	}
+	c.recorder = activations.NewRecorder(rcfg)
 	c.onStop(func() error { c.recorder.Close(); return nil })
 	if err := c.dispatcher.Start(); err != nil {
 		return err

@@ -236,6 +236,18 @@ func TestGroupServesOneState(t *testing.T) {
 		}
 	}
 
+	// A synchronous call's record is kept by every core, whichever core
+	// took the call: each core's records go through the log in batches,
+	// off the call's path.
+	for _, m := range g.cores {
+		if _, err := g.client(t, m).Invoke(ctxT(t, 30*time.Second), "demo", "hello", json.RawMessage(`{"name":"sync-`+m.host+`"}`)); err != nil {
+			t.Fatalf("a synchronous call through %s: %v", m.host, err)
+		}
+	}
+	for _, m := range g.cores {
+		hasSyncRecords(t, g.client(t, m), m.host, g.cores)
+	}
+
 	// An asynchronous call queued through a follower runs on the
 	// leader, which holds it through the log.
 	fcl := g.client(t, follower)
@@ -314,6 +326,42 @@ func TestGroupServesOneState(t *testing.T) {
 			t.Fatalf("%s without a majority: %s %v", fn, out, err)
 		}
 	}
+	// Its records wait for no majority either: kept on this core.
+	wait.ForState(t, 30*time.Second, "the record of a call without a majority", func() (bool, string) {
+		recs, err := g.client(t, follower).ListActivations(ctxT(t, 30*time.Second), client.ActivationFilter{Module: "demo", Function: "hello2", Limit: 200})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, a := range recs {
+			if string(a.Result) == `{"message":"Hello, alone!"}` {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d records, none of the call", len(recs))
+	})
+}
+
+// hasSyncRecords waits until cl's core lists the record of the hello
+// call made through each of cores ({"name":"sync-HOST"}).
+func hasSyncRecords(t *testing.T, cl *client.Client, host string, cores []*member) {
+	t.Helper()
+	wait.ForState(t, 60*time.Second, "the synchronous calls' records through "+host, func() (bool, string) {
+		recs, err := cl.ListActivations(ctxT(t, 30*time.Second), client.ActivationFilter{Module: "demo", Function: "hello", Limit: 200})
+		if err != nil {
+			return false, err.Error()
+		}
+		seen := map[string]bool{}
+		for _, a := range recs {
+			seen[string(a.Result)] = !a.Async
+		}
+		var missing []string
+		for _, o := range cores {
+			if !seen[`{"message":"Hello, sync-`+o.host+`!"}`] {
+				missing = append(missing, o.host)
+			}
+		}
+		return len(missing) == 0, fmt.Sprintf("no record of the call through %v among %d records", missing, len(recs))
+	})
 }
 
 // cronOnTheLeaderOnly: a cron trigger is a singleton of the group:

@@ -26,6 +26,7 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	dropped     prometheus.Counter
 	written     prometheus.Counter
+	local       prometheus.Counter
 	pruned      prometheus.Counter
 	bytes       prometheus.Gauge
 	depth       prometheus.GaugeFunc
@@ -64,6 +65,10 @@ func NewMetrics(maxFunctions int) *Metrics {
 	})
 	m.written = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "edgefaas_activation_records_written_total", Help: "Activation records written (a record is written again at each status change).",
+	})
+	m.local = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edgefaas_activation_records_unreplicated_total",
+		Help: "Records of synchronous invocations a core group's log did not take (no majority, a lost leader): written on this core only.",
 	})
 	m.pruned = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "edgefaas_activation_records_pruned_total", Help: "Activation records deleted by retention (age or total bytes).",
@@ -200,7 +205,7 @@ func (m *Metrics) observe(a storage.Activation) {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.invocations, m.duration, m.dropped, m.written, m.pruned, m.bytes, m.depth, m.age, m.attempts, m.argsRead}
+	return []prometheus.Collector{m.invocations, m.duration, m.dropped, m.written, m.local, m.pruned, m.bytes, m.depth, m.age, m.attempts, m.argsRead}
 }
 
 // Describe implements prometheus.Collector.

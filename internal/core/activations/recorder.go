@@ -18,6 +18,10 @@ const (
 	DefaultBatchSize  = 512
 	DefaultFlushEvery = 5 * time.Millisecond
 	DefaultPruneEvery = time.Minute
+	// GroupFlushEvery is FlushEvery in a core group: each batch is an
+	// entry of the group's log, which costs every member a write and the
+	// leader a round trip whatever its size, so batches are larger.
+	GroupFlushEvery = 50 * time.Millisecond
 )
 
 // RecorderConfig configures a Recorder. Store is required.
@@ -45,7 +49,29 @@ type RecorderConfig struct {
 	// Sinks, if set, hears about the sink jobs (outbox entries) written
 	// with their records, and about those dropped with them.
 	Sinks SinkOutbox
+	// Group, in a core group, takes the records of synchronous calls to
+	// every member: each batch (of at most LogEntryBytes) is one entry of
+	// the group's log, applied to every member's store, this one's
+	// included. A batch the log does not take (no majority, a lost
+	// leader) is written to Store only, as a single core writes it, and
+	// counted (edgefaas_activation_records_unreplicated_total): a lost
+	// leader slows records, never calls. Two kinds stay on this core:
+	// the records given to RecordWait (the queue committed them through
+	// the log already) and records with sink jobs (the outbox is per core,
+	// and its deliveries update the record beside it).
+	Group RecordLog
 }
+
+// RecordLog is a core group's log as the writer uses it
+// (replication.Writes).
+type RecordLog interface {
+	WriteActivations(recs []storage.Activation) error
+}
+
+// LogEntryBytes bounds the records of one entry of a group's log (by
+// their results, errors and logs): a full batch of large records is
+// several entries, not one that every member must hold at once.
+const LogEntryBytes = 1 << 20
 
 // SinkOutbox is the sink runtime as the writer sees it (package sinks'
 // Dispatcher): both calls must not block.
@@ -82,6 +108,8 @@ type Recorder struct {
 	// idle function is not woken (and does not rescan) at every commit.
 	watches map[WatchKey]*watchEntry
 	closed  bool
+
+	groupRefused bool // the writer's last proposal to Group failed (the writer's alone)
 }
 
 // WatchKey names what a long poll waits for: a function (Module and
@@ -411,7 +439,7 @@ func (r *Recorder) flush() {
 		for len(jobs) > 0 && jobs[0].i < end {
 			outbox, jobs = append(outbox, jobs[0].job), jobs[1:]
 		}
-		r.write(batch[i:end], answer, outbox)
+		r.write(i, batch[i:end], answer, outbox)
 	}
 	clear(batch) // drop the references to results and logs
 	r.mu.Lock()
@@ -419,7 +447,13 @@ func (r *Recorder) flush() {
 	r.mu.Unlock()
 }
 
-func (r *Recorder) write(recs []storage.Activation, waiters []waiter, jobs []storage.SinkJob) {
+// write commits recs (pending[from:from+len(recs)]) with the waiters and
+// sink jobs among them.
+func (r *Recorder) write(from int, recs []storage.Activation, waiters []waiter, jobs []storage.SinkJob) {
+	all := recs
+	if r.cfg.Group != nil {
+		recs = r.writeThroughLog(from, recs, waiters, jobs)
+	}
 	err := r.cfg.Store.WriteActivationsWithSinks(recs, jobs, len(waiters) > 0)
 	switch {
 	case errors.Is(err, storage.ErrDiskFull):
@@ -442,5 +476,57 @@ func (r *Recorder) write(recs []storage.Activation, waiters []waiter, jobs []sto
 	for _, w := range waiters {
 		w.done <- err
 	}
-	r.wakeWatches(recs)
+	r.wakeWatches(all)
 }
+
+// writeThroughLog proposes the records of synchronous calls among recs
+// (pending[from:]) to the group's log, and returns those left to write
+// here: the waiters' and those with sink jobs, and any the log refused.
+func (r *Recorder) writeThroughLog(from int, recs []storage.Activation, waiters []waiter, jobs []storage.SinkJob) []storage.Activation {
+	var here map[string]bool // ids written here only
+	if len(waiters)+len(jobs) > 0 {
+		here = make(map[string]bool, len(waiters)+len(jobs))
+	}
+	for _, w := range waiters {
+		here[recs[w.i-from].ID] = true
+	}
+	for _, j := range jobs {
+		here[j.ID] = true
+	}
+	var local, entry []storage.Activation
+	size := 0
+	propose := func() {
+		if len(entry) == 0 {
+			return
+		}
+		err := r.cfg.Group.WriteActivations(entry)
+		switch {
+		case err != nil && !r.groupRefused:
+			r.cfg.Log.Warn("the core group's log did not take records of synchronous calls; keeping them on this core only until it does", "records", len(entry), "err", err)
+		case err == nil && r.groupRefused:
+			r.cfg.Log.Info("the core group's log takes records of synchronous calls again")
+		}
+		r.groupRefused = err != nil
+		if err != nil {
+			local = append(local, entry...)
+			r.cfg.Metrics.local.Add(float64(len(entry)))
+		} else {
+			r.cfg.Metrics.written.Add(float64(len(entry)))
+		}
+		entry, size = nil, 0
+	}
+	for _, a := range recs {
+		if here[a.ID] {
+			local = append(local, a)
+			continue
+		}
+		n := storage.ApproxBytes(a)
+		if size+n > LogEntryBytes {
+			propose()
+		}
+		entry, size = append(entry, a), size+n
+	}
+	propose()
+	return local
+}
+

@@ -20,7 +20,7 @@ const (
 	maxListScan      = 200000 // records examined by one list request
 	maxListWait      = 60 * time.Second
 	// maxListPageBytes bounds the records one list page holds (by
-	// recordBytes); listPageReserve is what a page reserves from the body
+	// storage.ApproxBytes); listPageReserve is what a page reserves from the body
 	// budget: the bound plus one record of the largest logs and result.
 	maxListPageBytes = 1 << 20
 	listPageReserve  = 3 << 20
@@ -179,7 +179,7 @@ func (s *Server) listActivations(c *call) error {
 			a := *rec
 			if (module == "" || a.Module == module) && (function == "" || a.Function == function) &&
 				(status == "" || a.Status == status) && s.visibleActivation(c.subject, a, owners) {
-				size := recordBytes(a)
+				size := storage.ApproxBytes(a)
 				if len(out) > 0 && held+size > maxListPageBytes {
 					next = out[len(out)-1].ID
 					return false
@@ -228,15 +228,6 @@ func (s *Server) listActivations(c *call) error {
 		}
 		timer.Stop()
 	}
-}
-
-// recordBytes is about what a record takes in memory.
-func recordBytes(a storage.Activation) int {
-	n := 512 + len(a.Result) + len(a.Error)
-	for _, l := range a.Logs {
-		n += 16 + len(l)
-	}
-	return n
 }
 
 // writeList streams {"data":[records],"next_before":ID} one record at a

@@ -59,6 +59,16 @@ type Activation struct {
 	Sinks []SinkDelivery `json:"sinks,omitempty"`
 }
 
+// ApproxBytes is about what a record takes in memory or in a log entry:
+// its result, error and log lines, and an allowance for the rest.
+func ApproxBytes(a Activation) int {
+	n := 512 + len(a.Result) + len(a.Error)
+	for _, l := range a.Logs {
+		n += 16 + len(l)
+	}
+	return n
+}
+
 // QueuedCall is what an asynchronous activation needs to run (kept under
 // q/<id> until its record is final).
 type QueuedCall struct {
