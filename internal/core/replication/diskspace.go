@@ -42,7 +42,7 @@ var errStopped = errors.New("the member stopped while waiting for disk space")
 // applyWhileSpaceShort applies c, waiting while the store refuses it for
 // want of space.
 func (f *FSM) applyWhileSpaceShort(index uint64, c Command) (any, error) {
-	v, err := c.apply(f.store)
+	v, err := c.apply(f.writes)
 	if !errors.Is(err, storage.ErrDiskFull) {
 		return v, err
 	}
@@ -62,7 +62,7 @@ func (f *FSM) applyWhileSpaceShort(index uint64, c Command) (any, error) {
 		case <-tick.C:
 		}
 		f.store.SetLogIndex(index)
-		v, err = c.apply(f.store)
+		v, err = c.apply(f.writes)
 		if !errors.Is(err, storage.ErrDiskFull) {
 			f.log.Info("core group: disk space is back; applying the group's entries again", "entry", index, "tries", tries+1)
 			return v, err

@@ -24,9 +24,11 @@ type Result struct {
 }
 
 // FSM applies the log's commands to one member's storage.Store: the
-// raft.FSM. Raft calls Apply, Snapshot and Restore from one goroutine.
+// raft.FSM and raft.BatchingFSM. Raft calls ApplyBatch (or Apply),
+// Snapshot and Restore from one goroutine.
 type FSM struct {
 	store   *storage.Store
+	writes  *storage.Store // store's Deferred view, which commands apply to
 	scratch string // directory for checkpoints being sent or received
 
 	skipTo   uint64 // entries up to this index are already in the store
@@ -62,7 +64,7 @@ func (f *FSM) OnApplied(fn func(c Command, value any)) {
 	}
 }
 
-var _ raft.FSM = (*FSM)(nil)
+var _ raft.BatchingFSM = (*FSM)(nil)
 
 // NewFSM returns the state machine over store, using scratch (created if
 // needed, emptied) for snapshots' checkpoints. Entries the store already
@@ -78,7 +80,7 @@ func NewFSM(store *storage.Store, scratch string) (*FSM, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &FSM{store: store, scratch: scratch, skipTo: i, log: slog.Default(), closed: make(chan struct{})}
+	f := &FSM{store: store, writes: store.Deferred(), scratch: scratch, skipTo: i, log: slog.Default(), closed: make(chan struct{})}
 	f.applied.Store(i)
 	// A restore cut short by a crash may have replaced the store but not
 	// yet taken its keys.
@@ -132,42 +134,80 @@ func domainError(err error) bool {
 	return false
 }
 
-// Apply applies one committed entry. A command the state refuses (see
-// domainError) is an answer and the entry is done; any other error means
-// this member could not write what the others did, and it stops (panics)
-// rather than serve a state that has diverged: restarted, it replays the
-// entry, which its store does not record as applied. A disk too full for
-// the entry is not such a failure: the member waits for space and applies
-// it then (applyWhileSpaceShort).
-func (f *FSM) Apply(l *raft.Log) any {
-	if l.Type != raft.LogCommand {
-		return nil
+// Apply applies one committed entry (ApplyBatch of one).
+func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies committed entries in order. Each entry's writes are
+// committed without waiting for the disk, and the store's log is synced
+// once, before any entry of the batch is answered or told to OnApplied's
+// functions: a batch costs one sync, not one per entry, and a crash
+// before it loses only entries the group's log holds, which the member
+// replays at its next start (its store records the last entry applied
+// in the same commits).
+//
+// A command the state refuses (see domainError) is an answer and the
+// entry is done; any other error means this member could not write what
+// the others did, and it stops (panics) rather than serve a state that
+// has diverged: restarted, it replays the entry, which its store does
+// not record as applied. A disk too full for an entry is not such a
+// failure: the member waits for space and applies it then
+// (applyWhileSpaceShort).
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	type applied struct {
+		c Command
+		v any
 	}
-	if l.Index <= f.skipTo {
-		f.skipped.Add(1)
-		return Result{Err: fmt.Errorf("entry %d: already applied before a restart", l.Index)}
-	}
-	c, err := Decode(l.Data)
-	if err != nil {
+	var tell []applied
+	wrote := false
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		if l.Index <= f.skipTo {
+			f.skipped.Add(1)
+			out[i] = Result{Err: fmt.Errorf("entry %d: already applied before a restart", l.Index)}
+			continue
+		}
+		c, err := Decode(l.Data)
+		if err != nil {
+			f.applied.Store(l.Index)
+			out[i] = Result{Err: fmt.Errorf("entry %d: %w", l.Index, err)}
+			continue
+		}
+		f.store.SetLogIndex(l.Index)
+		v, err := f.applyWhileSpaceShort(l.Index, c)
+		if errors.Is(err, errStopped) {
+			// Not applied, nor recorded as applied: replayed at the next
+			// start, with the rest of the batch.
+			for j := i; j < len(logs); j++ {
+				out[j] = Result{Err: err}
+			}
+			break
+		}
+		if err != nil && !domainError(err) {
+			panic(fmt.Sprintf("replication: entry %d could not be applied to the local store: %v", l.Index, err))
+		}
 		f.applied.Store(l.Index)
-		return Result{Err: fmt.Errorf("entry %d: %w", l.Index, err)}
-	}
-	f.store.SetLogIndex(l.Index)
-	v, err := f.applyWhileSpaceShort(l.Index, c)
-	if errors.Is(err, errStopped) {
-		// Not applied, nor recorded as applied: replayed at the next start.
-		return Result{Err: err}
-	}
-	defer f.applied.Store(l.Index)
-	if err != nil && !domainError(err) {
-		panic(fmt.Sprintf("replication: entry %d could not be applied to the local store: %v", l.Index, err))
-	}
-	if fns := f.onApplied.Load(); fns != nil && err == nil {
-		for _, fn := range *fns {
-			fn(c, v)
+		wrote = true
+		out[i] = Result{Value: v, Err: err}
+		if err == nil {
+			tell = append(tell, applied{c, v})
 		}
 	}
-	return Result{Value: v, Err: err}
+	if wrote {
+		if err := f.store.SyncWAL(); err != nil {
+			panic(fmt.Sprintf("replication: entries up to %d could not be made durable in the local store: %v", f.applied.Load(), err))
+		}
+	}
+	if fns := f.onApplied.Load(); fns != nil {
+		for _, a := range tell {
+			for _, fn := range *fns {
+				fn(a.c, a.v)
+			}
+		}
+	}
+	return out
 }
 
 // Snapshot checkpoints the store (hard links, quick) for Raft to persist

@@ -86,7 +86,8 @@ type QueuedCall struct {
 }
 
 // EnqueueActivation stores a queued activation and its call in one batch
-// committed with pebble.Sync: once it returns nil, a kill -9 loses nothing.
+// committed with pebble.Sync (through a Deferred view, synced by SyncWAL):
+// once it returns nil, a kill -9 loses nothing.
 func (s *Store) EnqueueActivation(rec Activation, call QueuedCall) error {
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -103,7 +104,7 @@ func (s *Store) EnqueueActivation(rec Activation, call QueuedCall) error {
 	if err := s.guard.admit(b.Len()); err != nil {
 		return fmt.Errorf("enqueue activation %s: %w", rec.ID, err)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := b.Commit(s.syncOpt()); err != nil {
 		return fmt.Errorf("enqueue activation %s: %w", rec.ID, err)
 	}
 	return nil

@@ -130,7 +130,7 @@ func (s *Store) WriteActivationsWithSinks(recs []Activation, jobs []SinkJob, syn
 	}
 	opt := pebble.NoSync
 	if sync {
-		opt = pebble.Sync
+		opt = s.syncOpt()
 	}
 	if err := s.guard.admit(b.Len()); err != nil {
 		return fmt.Errorf("write %d activations and %d sink jobs: %w", len(recs), len(jobs), err)
@@ -174,7 +174,7 @@ func (s *Store) UpdateSinkJob(j SinkJob) error {
 			return fmt.Errorf("update sink deliveries of %s: %w", j.ID, err)
 		}
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := b.Commit(s.syncOpt()); err != nil {
 		return fmt.Errorf("update sink deliveries of %s: %w", j.ID, err)
 	}
 	return nil

@@ -55,6 +55,14 @@ const schemaVersion = "1"
 // Store is the database's only writer. That keeps pebble off the
 // invocation path, where each request authenticates and loads its function.
 type Store struct {
+	*state
+	// deferSync: this view's commits leave the fsync to SyncWAL
+	// (Deferred).
+	deferSync bool
+}
+
+// state is a Store's database and everything its views share.
+type state struct {
 	db    *pebble.DB
 	mu    sync.Mutex // serialises mutations
 	now   func() time.Time
@@ -72,6 +80,8 @@ type Store struct {
 	sealMu sync.RWMutex
 	// defaultQuota is Options.DefaultQuota (nil: DefaultQuota).
 	defaultQuota *Quota
+	// walSyncs counts the syncs of the write-ahead log (walsync.go).
+	walSyncs *atomic.Int64
 }
 
 // Options size the database's memory for the node's budget
@@ -109,11 +119,12 @@ func OpenWith(dir string, logger *slog.Logger, o Options) (*Store, error) {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
 	guard := newDiskGuard(dir, vfs.Default, logger.With("component", "storage"))
+	walSyncs := new(atomic.Int64)
 	guard.beforeOpen()
 	opts := &pebble.Options{Logger: pebbleLogger{logger.With("component", "pebble")},
 		CacheSize: o.CacheBytes, MemTableSize: uint64(max(o.MemTableBytes, 0)), MaxOpenFiles: o.MaxOpenFiles,
 		MemTableStopWritesThreshold: 2,
-		FS:                          vfs.OnDiskFull(vfs.Default, guard.onDiskFull),
+		FS:                          vfs.OnDiskFull(countWALSyncs(vfs.Default, walSyncs), guard.onDiskFull),
 		EventListener:               &pebble.EventListener{BackgroundError: guard.backgroundError},
 		FormatMajorVersion:          pebble.FormatValueSeparation}
 	// Values of 64 KiB or more (queued calls' args, code) live in blob
@@ -133,7 +144,7 @@ func OpenWith(dir string, logger *slog.Logger, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database in %s: %w", dir, err)
 	}
-	s := &Store{db: db, now: func() time.Time { return time.Now().UTC() }, guard: guard, keys: o.Secrets, defaultQuota: o.DefaultQuota}
+	s := &Store{state: &state{db: db, now: func() time.Time { return time.Now().UTC() }, guard: guard, keys: o.Secrets, defaultQuota: o.DefaultQuota, walSyncs: walSyncs}}
 	v, err := s.get(keySchema())
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -258,7 +269,8 @@ func (s *Store) setJSON(b *pebble.Batch, key []byte, v any) error {
 	return b.Set(key, data, nil)
 }
 
-// commit applies b with fsync: the caller acknowledges the write only after.
+// commit applies b with fsync (in a Deferred view, without: see SyncWAL):
+// the caller acknowledges the write only after.
 // A batch that makes the database grow is refused with ErrDiskFull on a
 // full disk (diskfull.go); commitFreeing is for batches that free space.
 func (s *Store) commit(b *pebble.Batch) error {
@@ -279,7 +291,7 @@ func (s *Store) commitFreeing(b *pebble.Batch) error {
 	if err := s.addLogIndex(b); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	err := b.Commit(pebble.Sync)
+	err := b.Commit(s.syncOpt())
 	s.cache.invalidate() // even on error: the batch may be partly visible
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)

@@ -112,7 +112,7 @@ func (s *Store) TriggerInstance() (string, error) {
 	if err := s.guard.admit(len(keyTriggerPrefix) + len(id)); err != nil {
 		return "", fmt.Errorf("store trigger instance: %w", err)
 	}
-	if err := s.db.Set(keyTriggerPrefix, []byte(id), pebble.Sync); err != nil {
+	if err := s.db.Set(keyTriggerPrefix, []byte(id), s.syncOpt()); err != nil {
 		return "", fmt.Errorf("store trigger instance: %w", err)
 	}
 	return id, nil
@@ -147,7 +147,7 @@ func (s *Store) InitCronState(key string, st CronState) (CronState, error) {
 	if err := s.guard.admit(b.Len()); err != nil {
 		return st, fmt.Errorf("store cron state %q: %w", key, err)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := b.Commit(s.syncOpt()); err != nil {
 		return st, fmt.Errorf("store cron state %q: %w", key, err)
 	}
 	return st, nil
@@ -172,7 +172,7 @@ func (s *Store) ShiftCronState(key string, from, to time.Time) error {
 	if err := s.setJSON(b, keyCron(key), cur); err != nil {
 		return err
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := b.Commit(s.syncOpt()); err != nil {
 		return fmt.Errorf("store cron state %q: %w", key, err)
 	}
 	return nil
@@ -209,7 +209,7 @@ func (s *Store) EnqueueCronTick(rec Activation, call QueuedCall, key string, st 
 	if err := s.guard.admit(b.Len()); err != nil {
 		return fmt.Errorf("enqueue cron tick %s: %w", rec.ID, err)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := b.Commit(s.syncOpt()); err != nil {
 		return fmt.Errorf("enqueue cron tick %s: %w", rec.ID, err)
 	}
 	return nil
@@ -237,5 +237,5 @@ func (s *Store) DeleteCronStates(module, function string, keep map[string]bool) 
 	if err != nil || n == 0 {
 		return err
 	}
-	return b.Commit(pebble.Sync)
+	return b.Commit(s.syncOpt())
 }
