@@ -143,11 +143,11 @@ PATCHED_TESTS ?= \
 # loopback-only network namespace, a failed test retried once alone
 # (scripts/upstream-test-exec.sh says why). ERGO_NODE_TESTS leaves out the
 # ones that fail or flake on the pristine module too, and TestTCP, racy by
-# construction (patches/README.md). Patch 0006's test runs with the race
-# detector, which sees the race it fixes on every run.
+# construction (patches/README.md). The tests of patches 0006 and 0007 run
+# with the race detector, which sees the races they fix on every run.
 ERGO_NODE_TESTS = ^Test(Node|NodeStaticRoute|NodeDistHandshake|NodeRemoteSpawn|NodeResolveExtra|NodeProcessFallback|NodeCompression|Core|CoreAlias|Server.*|Application.*|MonitorLocalLocal|MonitorLocalRemoteByPid|MonitorLocalRemoteByName|MonitorEvents|Web|UDP|AtomCache.*|NodeAcceptBounded)$$
 PATCHED_TESTS += 'ergo:-skip=^TestDecodeFragment$$ ./proto/dist/' 'ergo:-timeout=4m -exec=$(CURDIR)/scripts/upstream-test-exec.sh -run=$(ERGO_NODE_TESTS) ./tests/' \
-  'ergo:-race -exec=$(CURDIR)/scripts/upstream-test-exec.sh -run=^TestExitRacesTermination$$ ./tests/'
+  'ergo:-race -exec=$(CURDIR)/scripts/upstream-test-exec.sh -run=^(TestExitRacesTermination|TestApplicationStopRacesEnd)$$ ./tests/'
 .PHONY: test-patched
 test-patched: test-deps patch-deps
 	@set -f; for t in $(PATCHED_TESTS); do \
