@@ -25,8 +25,10 @@ import (
 // worker process, and measured in the same run, rounds alternating their
 // order: an upload of the C hello (new code each time, so the whole code
 // goes through the log), asynchronous enqueues, and the invocation path
-// (the C hello at 16 connections); then the group's leader is killed with
-// SIGKILL while synchronous calls stream through the two others.
+// (the C hello at 16 connections); a memory run (the C hello at 4
+// connections) through the single core and through the group's leader,
+// each core's peak RSS; then the group's leader is killed with SIGKILL
+// while synchronous calls stream through the two others.
 
 // ReplicatedCore is the section's figures.
 type ReplicatedCore struct {
@@ -41,8 +43,24 @@ type ReplicatedCore struct {
 	Step    time.Duration `json:"step_ns"`
 	Uploads int           `json:"uploads_per_round"`
 	Rows    []GroupRow    `json:"rows"`
+	// Memory is the cores' peak memory in a memory run.
+	Memory GroupMemory `json:"memory"`
 	// Failover is kill -9 of the group's leader.
 	Failover Failover `json:"failover"`
+}
+
+// GroupMemory is the paper's memory run's shape (hello at 4
+// connections) through the single core and through the group's leader:
+// each core process's peak RSS (VmHWM, reset before the run).
+type GroupMemory struct {
+	Duration time.Duration `json:"duration_ns"`
+	// SingleMiB is the single core's peak; MembersMiB each group member's,
+	// the leader first.
+	SingleMiB  float64   `json:"single_core_peak_mib"`
+	MembersMiB []float64 `json:"group_members_peak_mib"`
+	// SingleRPS and GroupRPS are the runs' throughput.
+	SingleRPS float64 `json:"single_core_rps"`
+	GroupRPS  float64 `json:"group_rps"`
 }
 
 // GroupRow is one core taking the load: the single core, or the group's
@@ -92,6 +110,10 @@ const (
 	failoverWindow = 8 * time.Second
 	// failoverLimit bounds the wait for the first write after the kill.
 	failoverLimit = 30 * time.Second
+	// memoryConns and memoryRun are the memory run's connections (the
+	// paper's 4) and length.
+	memoryConns = 4
+	memoryRun   = 15 * time.Second
 )
 
 // groupRow is a core the rows load, with the processes that count.
@@ -198,6 +220,10 @@ func (e *env) replicatedCore(ctx context.Context) error {
 	if sec.Rows, err = e.groupRows(ctx, rows, code, hello); err != nil {
 		return err
 	}
+	sec.Memory = e.groupMemory(ctx, rows[0], rows[1], group, hello)
+	m := sec.Memory
+	e.logf("replicated    memory run (hello, %d connections, %s): single core peak %.1f MiB (%.0f req/s); group members %.1f MiB, the leader first (%.0f req/s)",
+		memoryConns, m.Duration, m.SingleMiB, m.SingleRPS, m.MembersMiB, m.GroupRPS)
 	sec.Failover = e.failover(ctx, group, leader, hello)
 	f := sec.Failover
 	e.logf("replicated    kill -9 of the leader %s: first write after %s (%d refused), new leader %s; calls through the survivors %d, failed %d %s",
@@ -288,6 +314,35 @@ func drained(ctx context.Context, cores []*platform) error {
 		}
 		return true
 	})
+}
+
+// groupMemory runs the memory run through the single core, then through
+// the group's leader, each core's peak RSS reset first.
+func (e *env) groupMemory(ctx context.Context, single, leader *groupRow, g *coreGroup, hello work) GroupMemory {
+	m := GroupMemory{Duration: memoryRun}
+	run := func(r *groupRow, cores []*platform) ([]float64, float64) {
+		for _, c := range cores {
+			resetPeak(c.core.pid())
+		}
+		res := summarize(r.name, "replicated core: memory run", runLoad(ctx, loadSpec{Threads: memoryConns, Duration: memoryRun}, hello.call(r.invoke), r.invoke.pids), 0)
+		e.r.Workloads = append(e.r.Workloads, res)
+		var peaks []float64
+		for _, c := range cores {
+			peaks = append(peaks, mib(peakRSS(c.core.pid())))
+		}
+		return peaks, res.Throughput
+	}
+	var peaks []float64
+	peaks, m.SingleRPS = run(single, []*platform{single.pl})
+	m.SingleMiB = peaks[0]
+	members := []*platform{leader.pl}
+	for _, c := range g.members {
+		if c != leader.pl {
+			members = append(members, c)
+		}
+	}
+	m.MembersMiB, m.GroupRPS = run(leader, members)
+	return m
 }
 
 // failover kills the group's leader with SIGKILL 1 s into failoverWindow
@@ -434,12 +489,17 @@ func (rc *ReplicatedCore) goals() []pathGoal {
 	enq := ratio(worst(func(r GroupRow) float64 { return r.EnqueueRPS }, false), single.EnqueueRPS)
 	inv := ratio(worst(func(r GroupRow) float64 { return r.InvokeRPS }, false), single.InvokeRPS)
 	f := rc.Failover
+	mem := 0.0
+	if len(rc.Memory.MembersMiB) > 0 {
+		mem = ratio(slices.Max(rc.Memory.MembersMiB), rc.Memory.SingleMiB)
+	}
 	return []pathGoal{
 		{"kill -9 of the leader → first write acknowledged by a survivor", fmt.Sprintf("%.2f s", f.FirstWrite.Seconds()), "≤ 3 s", f.FirstWrite > 0 && f.FirstWrite <= 3*time.Second},
 		{"synchronous calls through the survivors that failed", fmt.Sprintf("%d of %d", f.CallErrors, f.Calls), "0", f.Calls > 0 && f.CallErrors == 0},
 		{"upload p50, group ÷ single core", x(up), "≤ 2×", up > 0 && up <= 2},
 		{"enqueue req/s, group ÷ single core", x(enq), "≥ 0.5×", enq >= 0.5},
 		{"C hello at 16 connections, group member ÷ single core", x(inv), "≥ 0.9×", inv >= 0.9},
+		{"core peak RSS in the memory run, largest group member ÷ single core", x(mem), "≤ 1.25×", mem > 0 && mem <= 1.25},
 	}
 }
 
@@ -455,6 +515,9 @@ func (rc *ReplicatedCore) markdown() string {
 	for _, r := range rc.Rows {
 		w("| %s | %s | %.0f | %.0f | %s | %d |\n", r.Target, dur(r.UploadP50), r.EnqueueRPS, r.InvokeRPS, dur(r.InvokeCPU), r.Errors)
 	}
+	m := rc.Memory
+	w("\nMemory run (the paper's shape: the hello at %d connections, here the C hello, %s) through the single core, then through the group's leader: each core process's peak RSS (VmHWM, reset before the run): single core %.1f MiB (%.0f req/s); group members %s MiB, the leader first (%.0f req/s).\n",
+		memoryConns, m.Duration, m.SingleMiB, m.SingleRPS, mibList(m.MembersMiB), m.GroupRPS)
 	f := rc.Failover
 	w("\nkill -9 of the leader (%s), 1 s into %s of synchronous calls (2 connections to each survivor): the first write (a module created through each survivor every 50 ms) acknowledged %s after the kill, %d refused or failed before; new leader %s; calls %d, failed %d.",
 		f.Killed, failoverWindow, dur(us(f.FirstWrite)), f.Refused, f.NewLeader, f.Calls, f.CallErrors)
@@ -467,4 +530,13 @@ func (rc *ReplicatedCore) markdown() string {
 	w("\n\n")
 	writeGoals(w, rc.goals())
 	return b.String()
+}
+
+// mibList is "a, b, c" with one decimal.
+func mibList(v []float64) string {
+	var parts []string
+	for _, f := range v {
+		parts = append(parts, fmt.Sprintf("%.1f", f))
+	}
+	return strings.Join(parts, ", ")
 }
