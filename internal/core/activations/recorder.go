@@ -529,4 +529,3 @@ func (r *Recorder) writeThroughLog(from int, recs []storage.Activation, waiters 
 	propose()
 	return local
 }
-

@@ -29,7 +29,7 @@ type Result struct {
 type FSM struct {
 	store   *storage.Store
 	writes  *storage.Store // store's Deferred view, which commands apply to
-	scratch string // directory for checkpoints being sent or received
+	scratch string         // directory for checkpoints being sent or received
 
 	skipTo   uint64 // entries up to this index are already in the store
 	applied  atomic.Uint64
