@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgefaas/edgefaas/http/client"
 	"github.com/edgefaas/edgefaas/internal/jsengine"
+	"github.com/edgefaas/edgefaas/internal/testing/attacks"
 	"github.com/edgefaas/edgefaas/internal/testing/workloadtargets"
 )
 
@@ -453,26 +454,7 @@ func mark(code []byte) []byte {
 		rand.Read(payload)
 		return append(append([]byte(nil), code...), fmt.Sprintf("\n// edgefaas-bench %x\n", payload)...)
 	}
-	name := "edgefaas-bench"
-	payload := make([]byte, 16)
-	rand.Read(payload)
-	content := append(append([]byte{byte(len(name))}, name...), payload...)
-	out := append([]byte(nil), code...)
-	out = append(out, 0) // custom section id
-	out = appendULEB(out, uint64(len(content)))
-	return append(out, content...)
-}
-
-func appendULEB(b []byte, v uint64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-		} else {
-			return append(b, c)
-		}
-	}
+	return attacks.Padded(code, 16)
 }
 
 func (e *env) close() {

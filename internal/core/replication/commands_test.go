@@ -69,18 +69,25 @@ func TestCommandsRoundTrip(t *testing.T) {
 	}
 }
 
-// TestBadEntryIsAnAnswer: an entry that is not a known command is refused
-// with an error by every member alike; it neither panics nor stops one.
-func TestBadEntryIsAnAnswer(t *testing.T) {
+// newFSM is a state machine over a fresh store, both closed with t.
+func newFSM(t *testing.T) (*FSM, *storage.Store) {
+	t.Helper()
 	store, err := storage.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
 	f, err := NewFSM(store, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f, store
+}
+
+// TestBadEntryIsAnAnswer: an entry that is not a known command is refused
+// with an error by every member alike; it neither panics nor stops one.
+func TestBadEntryIsAnAnswer(t *testing.T) {
+	f, _ := newFSM(t)
 	for i, data := range [][]byte{nil, {0}, {200, '{'}, {byte(opCreateFunction), '{'}, {byte(opCreateFunction), '[', ']'}} {
 		res := f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: data})
 		r, ok := res.(Result)

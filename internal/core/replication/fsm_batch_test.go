@@ -15,15 +15,7 @@ import (
 // store one sync of its log, not one per entry, and every entry of the
 // batch is applied and answered, in order, with the hooks told after.
 func TestBatchSyncsOnce(t *testing.T) {
-	store, err := storage.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	f, err := NewFSM(store, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, store := newFSM(t)
 	bf, ok := any(f).(raft.BatchingFSM)
 	if !ok {
 		t.Fatal("the state machine applies committed entries one at a time, each synced")
